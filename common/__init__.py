@@ -1,0 +1,1 @@
+"""Shared plumbing: config, app factory, errors, storage backends, auth layer, HTTP helpers."""

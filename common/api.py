@@ -1,0 +1,81 @@
+"""flask-smorest Blueprint with Mender's conventions: 400 (not 422) on invalid input,
+415 on a body that is not JSON, and JSON parsing that survives hostile nesting."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import flask
+import flask_smorest
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from common.errors import BadRequest, UnsupportedMediaType
+
+
+def parse_json_bytes(raw: bytes) -> Any:
+    """Decode a JSON body; BadRequest for anything that is not valid UTF-8 JSON (deep nesting included)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadRequest("malformed JSON: not UTF-8") from None
+    except ValueError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+
+
+def request_json() -> Any:
+    """The current request's JSON body (415 when it is not declared as JSON, 400 when malformed)."""
+    req = flask.request
+    raw = req.get_data(cache=True)
+    if not core.is_json(req.mimetype):
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    if not raw.strip():
+        raise BadRequest("missing JSON body")
+    return parse_json_bytes(raw)
+
+
+class MenderParser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        raw = req.get_data(cache=True)
+        if not raw.strip():
+            return core.missing
+        if not core.is_json(req.mimetype):
+            raise UnsupportedMediaType("Content-Type must be application/json")
+        return parse_json_bytes(raw)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = MenderParser()
+
+
+def format_validation_messages(messages: Any, prefix: str = "") -> str:
+    """Flatten marshmallow's nested messages into `field: problem; other.field: problem`."""
+    parts: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                key = str(key)
+                if key in ("json", "query", "querystring", "form", "files", "headers", "view_args", "path") and not path:
+                    walk(value, "")
+                elif key == "_schema":
+                    walk(value, path)
+                else:
+                    walk(value, f"{path}.{key}" if path else key)
+        elif isinstance(node, (list, tuple)):
+            if node and all(isinstance(v, str) for v in node):
+                text = " ".join(node)
+                parts.append(f"{path}: {text}" if path else text)
+            else:
+                for item in node:
+                    walk(item, path)
+        else:
+            parts.append(f"{path}: {node}" if path else str(node))
+
+    walk(messages, prefix)
+    return "; ".join(parts) or "invalid request"

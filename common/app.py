@@ -1,0 +1,131 @@
+"""The application factory and the per-app context that services hang off."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
+
+import click
+from flask import Flask, current_app, request, send_from_directory
+from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from common import http, metrics
+from common.auth import authenticate_request
+from common.clock import Clock
+from common.config import Config, load_config
+from common.db import Database, open_database
+from common.logging import configure_logging
+
+SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth")
+
+# Paths that must answer even when the database does not (or has not been migrated yet).
+_NO_DB_PREFIXES = ("/api/internal/v1/", "/metrics", "/api/openapi.json", "/api/docs")
+
+
+class AppContext:
+    """Everything a request handler reaches through `ctx()`: config, database, clock, services."""
+
+    def __init__(self, config: Config, db: Database, clock: Clock):
+        self.config = config
+        self.db = db
+        self.clock = clock
+        self.services = SimpleNamespace()
+        self.authenticators: dict[str, Callable] = {}
+        self.migrations: list[tuple[str, Any]] = []
+        self.health_checks: dict[str, list[Callable[[float], None]]] = {}
+
+    def add_migrations(self, service: str, migrations: Any) -> None:
+        self.migrations.append((service, migrations))
+
+    def ensure_migrated(self) -> None:
+        for service, migrations in self.migrations:
+            self.db.ensure_migrated(service, migrations)
+
+    def migrate_all(self) -> dict[str, int]:
+        return {service: self.db.migrate(service, migrations) for service, migrations in self.migrations}
+
+    def checks_for(self, service: str) -> list[Callable[[float], None]]:
+        return [self.db.ping] + self.health_checks.get(service, [])
+
+
+def ctx() -> AppContext:
+    """The context of the current app."""
+    return current_app.extensions["mender"]
+
+
+def services() -> SimpleNamespace:
+    return ctx().services
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application. `config` overrides environment settings (tests pass a mapping)."""
+    cfg = load_config(config)
+    configure_logging(cfg["MENDER_LOG_LEVEL"])
+    os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
+    app = Flask(__name__)
+    app.config.update(cfg)
+    app.config.update(
+        MAX_CONTENT_LENGTH=cfg["MENDER_REQUEST_SIZE_LIMIT"],
+        API_TITLE="Mender-compatible OTA server",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
+    )
+    app.json.sort_keys = False
+    app.json.compact = True
+    if cfg["MENDER_TRUSTED_PROXIES"] > 0:
+        n = cfg["MENDER_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+
+    db = open_database(cfg.db_url, timeout=cfg["MENDER_DB_TIMEOUT_SECONDS"],
+                       mongo_db_name=cfg["MENDER_MONGO_DB_NAME"],
+                       mongo_client_factory=cfg.get("_MONGO_CLIENT_FACTORY"))
+    context = AppContext(cfg, db, cfg.get("_CLOCK") or Clock())
+    app.extensions["mender"] = context
+
+    api = Api(app)
+    context.api = api
+
+    def migrate_hook() -> None:
+        if request.url_rule is not None and not request.path.startswith(_NO_DB_PREFIXES):
+            context.ensure_migrated()
+
+    http.install(app, [migrate_hook, lambda: authenticate_request(context.authenticators)])
+
+    for name in SERVICE_PACKAGES:
+        importlib.import_module(name).init_app(app, api, context)
+
+    _add_docs_assets(app)
+    if cfg["MENDER_METRICS_ENABLED"]:
+        metrics.init_app(app)
+    _add_cli(app, context)
+    return app
+
+
+def _add_docs_assets(app: Flask) -> None:
+    """Serve Swagger UI's files locally, so that /api/docs works without internet."""
+    import swagger_ui_bundle
+
+    @app.route("/api/docs/static/<path:filename>")
+    def swagger_ui_static(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+
+def _add_cli(app: Flask, context: AppContext) -> None:
+    @app.cli.command("migrate")
+    def migrate_command() -> None:
+        """Apply pending database migrations of every service (idempotent)."""
+        for service, version in context.migrate_all().items():
+            click.echo(f"{service}: schema version {version}")
+
+    @app.cli.command("config-table")
+    def config_table_command() -> None:
+        """Print the settings table as the README carries it."""
+        from common.config import markdown_table
+        click.echo(markdown_table())

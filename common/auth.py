@@ -1,0 +1,86 @@
+"""The one authentication layer: every /api/management/ route needs a user token, every
+/api/devices/ route a device token, except the few public paths listed here.
+
+Verification itself belongs to useradm and devauth, which register an authenticator
+(`token -> Identity`, raising Unauthorized/Forbidden) with the app context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import g, request
+
+from common.errors import Unauthorized
+
+MANAGEMENT = "management"
+DEVICES = "devices"
+
+# Paths reachable without a token. Signed download links authorize themselves.
+PUBLIC_PATHS = {
+    "/api/devices/v1/authentication/auth_requests",
+    "/api/management/v1/useradm/auth/login",
+}
+PUBLIC_PREFIXES = (
+    "/api/devices/v1/deployments/download/",
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling: a device or a user of a tenant ('' is the default tenant)."""
+
+    subject: str
+    tenant: str = ""
+    is_device: bool = False
+    is_user: bool = False
+    token_id: str | None = None
+    claims: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def bearer_token(req=None) -> str | None:
+    """The token in `Authorization: Bearer …` (or the UI's `JWT` cookie), or None."""
+    req = req or request
+    header = req.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return req.cookies.get("JWT") or None
+
+
+def realm_of(path: str) -> str | None:
+    """Which authentication a path needs: MANAGEMENT, DEVICES or None (public / internal)."""
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return None
+    if path.startswith("/api/management/"):
+        return MANAGEMENT
+    if path.startswith("/api/devices/"):
+        return DEVICES
+    return None
+
+
+def authenticate_request(authenticators: dict) -> None:
+    """before_request hook: set `g.identity` or raise Unauthorized."""
+    g.identity = None
+    if request.url_rule is None:  # 404/405: let routing answer
+        return
+    realm = realm_of(request.path)
+    if realm is None:
+        return
+    token = bearer_token()
+    if not token:
+        raise Unauthorized("missing or malformed Authorization header",
+                           headers={"WWW-Authenticate": 'Bearer realm="ManagementJWT"' if realm == MANAGEMENT
+                                    else 'Bearer realm="DeviceJWT"'})
+    authenticator = authenticators.get(realm)
+    if authenticator is None:
+        raise Unauthorized("unauthorized")
+    g.identity = authenticator(token)
+
+
+def current_identity() -> Identity:
+    """The authenticated caller of this request; Unauthorized when there is none."""
+    identity = getattr(g, "identity", None)
+    if identity is None:
+        raise Unauthorized("unauthorized")
+    return identity

@@ -1,0 +1,44 @@
+"""Injectable time source, so that expiry and ordering rules can be tested."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+class Clock:
+    """Wall-clock time. Tests substitute a FrozenClock."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self.now(), tz=timezone.utc)
+
+
+class FrozenClock(Clock):
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: float | None = None):
+        self.t = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def rfc3339(ts: float | datetime) -> str:
+    """UTC timestamp as RFC 3339 with second precision and a Z suffix (as Mender prints them)."""
+    if not isinstance(ts, datetime):
+        ts = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339_ms(ts: float | datetime) -> str:
+    """UTC timestamp as RFC 3339 with milliseconds."""
+    if not isinstance(ts, datetime):
+        ts = datetime.fromtimestamp(ts, tz=timezone.utc)
+    ts = ts.astimezone(timezone.utc)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"

@@ -1,0 +1,158 @@
+"""Every configuration key in one table: name (= environment variable), default, type and meaning."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from common.errors import ConfigError
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- process and storage -------------------------------------------------
+    Setting("MENDER_DATA_DIR", "./data", str,
+            "Directory for the SQLite file, the filesystem artifact store, generated keys and secrets."),
+    Setting("MENDER_DB_URL", "", str,
+            "Database: `sqlite:///PATH` or `mongodb://…`. Empty: `sqlite:///$MENDER_DATA_DIR/mender.db`."),
+    Setting("MENDER_MONGO_DB_NAME", "mender", str,
+            "MongoDB database name, used when the URL names none."),
+    Setting("MENDER_DB_TIMEOUT_SECONDS", 5.0, float,
+            "SQLite busy timeout and MongoDB server-selection timeout."),
+    Setting("MENDER_HEALTH_TIMEOUT_SECONDS", 2.0, float,
+            "How long a health check waits for the database and the artifact store."),
+    Setting("MENDER_REQUEST_SIZE_LIMIT", 1 * MIB, int,
+            "Largest accepted request body for JSON APIs, in bytes (larger: 413)."),
+    Setting("MENDER_LOG_LEVEL", "info", str, "Log level: debug, info, warning, error."),
+    Setting("MENDER_METRICS_ENABLED", True, _bool, "Serve Prometheus metrics at `/metrics`."),
+    Setting("MENDER_TRUSTED_PROXIES", 0, int,
+            "Number of reverse proxies in front of the server whose X-Forwarded-* headers are trusted."),
+    # --- useradm ---------------------------------------------------------------
+    Setting("USERADM_SERVER_PRIV_KEY_PATH", "", str,
+            "PEM private key for user tokens (RSA → RS256, Ed25519 → EdDSA). Empty: generated Ed25519 key in the data dir."),
+    Setting("USERADM_SERVER_FALLBACK_PRIV_KEY_PATH", "", str,
+            "Previous user-token key, accepted for verification only (key rotation)."),
+    Setting("USERADM_JWT_ISSUER", "mender.useradm", str, "`iss` claim of user tokens."),
+    Setting("USERADM_JWT_EXP_TIMEOUT", 604800, int, "User token lifetime in seconds."),
+    Setting("USERADM_LIMIT_SESSIONS_PER_USER", 10, int,
+            "Login sessions kept per user; the oldest are revoked beyond it."),
+    Setting("USERADM_LIMIT_TOKENS_PER_USER", 10, int, "Personal access tokens per user."),
+    Setting("USERADM_TOKEN_MAX_EXPIRATION_SECONDS", 31536000, int,
+            "Longest personal access token lifetime."),
+    Setting("USERADM_RATE_LIMIT_LOGIN", "10/minute", str,
+            "Login attempts allowed per email and per client address (Flask-Limiter syntax)."),
+    Setting("USERADM_RATE_LIMIT_STORAGE_URL", "", str,
+            "Flask-Limiter storage URI. Empty: the database (shared by all workers)."),
+    Setting("MENDER_ADMIN_EMAIL", "", str, "Bootstrap: create this admin user at first start if no user exists."),
+    Setting("MENDER_ADMIN_PASSWORD", "", str, "Bootstrap admin password (with MENDER_ADMIN_EMAIL)."),
+    # --- deviceauth ------------------------------------------------------------
+    Setting("DEVICEAUTH_SERVER_PRIV_KEY_PATH", "", str,
+            "PEM private key for device tokens (RSA → RS256, Ed25519 → EdDSA). Empty: generated Ed25519 key in the data dir."),
+    Setting("DEVICEAUTH_SERVER_FALLBACK_PRIV_KEY_PATH", "", str,
+            "Previous device-token key, accepted for verification only (key rotation)."),
+    Setting("DEVICEAUTH_JWT_ISSUER", "Mender", str, "`iss` claim of device tokens."),
+    Setting("DEVICEAUTH_JWT_EXP_TIMEOUT", 604800, int, "Device token lifetime in seconds."),
+    Setting("DEVICEAUTH_MAX_DEVICES", -1, int,
+            "Default accepted-device limit per tenant (-1: unlimited)."),
+    # --- inventory -------------------------------------------------------------
+    Setting("INVENTORY_LIMIT_ATTRIBUTES", 100, int, "Inventory attributes a device may report."),
+    Setting("INVENTORY_LIMIT_TAGS", 20, int, "Tags per device."),
+    # --- deployments -----------------------------------------------------------
+    Setting("DEPLOYMENTS_STORAGE_DEFAULT", "filesystem", str,
+            "Artifact store: `filesystem` (in the data dir) or `aws` (S3)."),
+    Setting("DEPLOYMENTS_STORAGE_BUCKET", "mender-artifact-storage", str, "S3 bucket."),
+    Setting("DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE", 10 * GIB, int, "Largest artifact upload, in bytes (larger: 413)."),
+    Setting("DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS", 900, int,
+            "Lifetime of management download links."),
+    Setting("DEPLOYMENTS_STORAGE_UPLOAD_EXPIRE_SECONDS", 3600, int, "Lifetime of direct-upload links."),
+    Setting("DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS", 86400, int,
+            "Lifetime of the artifact links handed to devices."),
+    Setting("DEPLOYMENTS_AWS_URI", "", str, "S3 endpoint the server uses (empty: AWS)."),
+    Setting("DEPLOYMENTS_AWS_EXTERNAL_URI", "", str, "S3 endpoint put in links handed to devices and operators."),
+    Setting("DEPLOYMENTS_AWS_REGION", "us-east-1", str, "S3 region."),
+    Setting("DEPLOYMENTS_AWS_FORCE_PATH_STYLE", True, _bool, "Path-style S3 addressing."),
+    Setting("DEPLOYMENTS_AWS_AUTH_KEY", "", str, "S3 access key id."),
+    Setting("DEPLOYMENTS_AWS_AUTH_SECRET", "", str, "S3 secret access key."),
+    Setting("DEPLOYMENTS_PRESIGN_SECRET", "", str,
+            "Base64 HMAC secret for the server's own signed download links. Empty: generated in the data dir."),
+    Setting("DEPLOYMENTS_PRESIGN_URL_HOSTNAME", "", str,
+            "Host (and port) put in signed links. Empty: the Host of the request."),
+    Setting("DEPLOYMENTS_PRESIGN_URL_SCHEME", "", str,
+            "Scheme of signed links. Empty: the scheme of the request."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Config(dict):
+    """The resolved configuration: a plain mapping from setting name to typed value."""
+
+    @property
+    def data_dir(self) -> str:
+        return self["MENDER_DATA_DIR"]
+
+    @property
+    def db_url(self) -> str:
+        return self["MENDER_DB_URL"] or "sqlite:///" + os.path.join(self.data_dir, "mender.db")
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Resolve every setting: explicit overrides, then the environment, then the default.
+
+    Raises ConfigError naming the variable when a value cannot be parsed.
+    Keys of `overrides` that are not settings are kept as they are (test hooks).
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    cfg = Config()
+    for s in SETTINGS:
+        if s.name in overrides:
+            value = overrides.pop(s.name)
+            if isinstance(value, str) and not isinstance(s.default, str):
+                value = _parse(s, value)
+        elif s.name in environ:
+            value = _parse(s, environ[s.name])
+        else:
+            value = s.default
+        cfg[s.name] = value
+    cfg.update(overrides)
+    cfg["MENDER_DATA_DIR"] = os.path.abspath(cfg["MENDER_DATA_DIR"])
+    return cfg
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{setting.name}: {exc}") from None
+
+
+def markdown_table() -> str:
+    """The settings table as Markdown, as the README carries it."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "" if s.default == "" else str(s.default).lower() if isinstance(s.default, bool) else str(s.default)
+        rows.append(f"| `{s.name}` | `{default}` | {s.doc} |" if default else f"| `{s.name}` | | {s.doc} |")
+    return "\n".join(rows)

@@ -1,0 +1,287 @@
+"""Storage backends behind one setting: SQLite (embedded default) and MongoDB (scale-out).
+
+A `Database` only knows how to connect, ping and apply a service's versioned
+migrations; each service's store module does the queries. Connections are made
+lazily in the process (and thread) that uses them, never at import time: pymongo
+is not fork-safe, and an SQLite connection must not cross threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import urlparse
+
+from common.errors import ConfigError, Unavailable
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not answering", mapped to 503 by common.http.
+try:  # pymongo is a hard dependency, but keep this module importable without it
+    from pymongo.errors import ConnectionFailure as _MongoConnectionFailure
+    from pymongo.errors import ServerSelectionTimeoutError as _MongoSelectionTimeout
+    from pymongo.errors import ExecutionTimeout as _MongoExecutionTimeout
+    from pymongo.errors import NetworkTimeout as _MongoNetworkTimeout
+    UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+        _MongoConnectionFailure, _MongoSelectionTimeout, _MongoExecutionTimeout, _MongoNetworkTimeout,
+    )
+except ImportError:  # pragma: no cover
+    UNAVAILABLE_ERRORS = ()
+
+
+class SqliteUnavailable(Unavailable):
+    """The SQLite file cannot be opened or is not a database."""
+
+
+class Database:
+    """Common interface of the two backends."""
+
+    kind: str
+
+    def ping(self, timeout: float) -> None:
+        """Raise Unavailable unless the database answers within `timeout` seconds."""
+        raise NotImplementedError
+
+    def ensure_migrated(self, service: str, migrations: Sequence[Any]) -> None:
+        """Apply the service's pending migrations once per process; raise Unavailable on failure."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class SqliteDatabase(Database):
+    """One SQLite file in WAL mode; a connection per thread (and per process after fork).
+
+    Migrations are lists of SQL statements, applied in order; the applied
+    version per service is kept in `schema_migrations`, and the whole run
+    happens inside `BEGIN IMMEDIATE`, so two workers starting at once apply
+    each migration exactly once.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path: str, timeout: float = 5.0):
+        self.path = path
+        self.timeout = timeout
+        self._local = threading.local()
+        self._migrated: set[str] = set()
+        self._lock = threading.Lock()
+
+    # connections ------------------------------------------------------------
+    def _connect(self, timeout: float | None = None) -> sqlite3.Connection:
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=timeout or self.timeout,
+                                   isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                log.warning("sqlite journal_mode is %s, not wal", mode)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise SqliteUnavailable(f"database unavailable: {exc}") from exc
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork)."""
+        local = self._local
+        pid = os.getpid()
+        if getattr(local, "pid", None) != pid:
+            local.conn = self._connect()
+            local.pid = pid
+        return local.conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (`BEGIN IMMEDIATE`): the writer lock is taken at once, so
+        read-modify-write sequences inside it are atomic across threads and processes."""
+        conn = self.conn
+        if conn.in_transaction:  # nested use joins the outer transaction
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def ping(self, timeout: float) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise SqliteUnavailable(f"database unavailable: {exc}") from exc
+
+    # migrations -------------------------------------------------------------
+    def ensure_migrated(self, service: str, migrations: Sequence[Sequence[str]]) -> None:
+        if service in self._migrated:
+            return
+        with self._lock:
+            if service in self._migrated:
+                return
+            try:
+                self.migrate(service, migrations)
+            except sqlite3.Error as exc:
+                raise SqliteUnavailable(f"database unavailable: {exc}") from exc
+            self._migrated.add(service)
+
+    def migrate(self, service: str, migrations: Sequence[Sequence[str]]) -> int:
+        """Apply pending migrations of `service`; return the version reached."""
+        conn = self.conn
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     " service TEXT PRIMARY KEY, version INTEGER NOT NULL, applied_ts REAL NOT NULL)")
+        with self.transaction():
+            row = conn.execute("SELECT version FROM schema_migrations WHERE service = ?",
+                               (service,)).fetchone()
+            current = row[0] if row else 0
+            if current > len(migrations):
+                raise ConfigError(f"{service}: database schema version {current} is newer than this "
+                                  f"server knows ({len(migrations)})")
+            for version in range(current + 1, len(migrations) + 1):
+                for statement in migrations[version - 1]:
+                    conn.execute(statement)
+                log.info("migrated %s to version %d", service, version)
+            if len(migrations) > current:
+                conn.execute("INSERT INTO schema_migrations (service, version, applied_ts) VALUES (?, ?, ?)"
+                             " ON CONFLICT (service) DO UPDATE SET version = excluded.version,"
+                             " applied_ts = excluded.applied_ts",
+                             (service, len(migrations), time.time()))
+        return max(current, len(migrations))
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            self._local.pid = None
+
+
+# --------------------------------------------------------------------------- MongoDB
+
+
+class MongoDatabase(Database):
+    """A MongoDB database through one lazily created MongoClient per process.
+
+    Migrations are callables `fn(db)` that must be idempotent (index creation
+    is); the version reached per service is recorded in `migration_info`.
+    `client_factory` exists so that tests can run the same store on mongomock.
+    """
+
+    kind = "mongo"
+
+    def __init__(self, url: str, db_name: str = "mender", timeout: float = 5.0,
+                 client_factory: Callable[..., Any] | None = None):
+        self.url = url
+        parsed = urlparse(url)
+        self.db_name = parsed.path.lstrip("/") or db_name
+        self.timeout = timeout
+        self._client_factory = client_factory
+        self._client = None
+        self._pid = None
+        self._lock = threading.Lock()
+        self._migrated: set[str] = set()
+
+    @property
+    def client(self):
+        pid = os.getpid()
+        if self._client is None or self._pid != pid:
+            with self._lock:
+                if self._client is None or self._pid != pid:
+                    factory = self._client_factory
+                    if factory is None:
+                        import pymongo
+                        factory = pymongo.MongoClient
+                    ms = int(self.timeout * 1000)
+                    if self._client_factory is None:
+                        self._client = factory(self.url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                                               tz_aware=True, uuidRepresentation="standard",
+                                               connect=False)
+                    else:
+                        self._client = factory(self.url, tz_aware=True)
+                    self._pid = pid
+        return self._client
+
+    @property
+    def db(self):
+        return self.client.get_database(self.db_name)
+
+    def ping(self, timeout: float) -> None:
+        import pymongo
+        try:
+            with pymongo.timeout(timeout):
+                self.client.admin.command("ping")
+        except UNAVAILABLE_ERRORS as exc:
+            raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+        except pymongo.errors.PyMongoError as exc:
+            raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    def ensure_migrated(self, service: str, migrations: Sequence[Callable[[Any], None]]) -> None:
+        if service in self._migrated:
+            return
+        with self._lock:
+            if service in self._migrated:
+                return
+            try:
+                self.migrate(service, migrations)
+            except UNAVAILABLE_ERRORS as exc:
+                raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+            self._migrated.add(service)
+
+    def migrate(self, service: str, migrations: Sequence[Callable[[Any], None]]) -> int:
+        db = self.db
+        info = db["migration_info"]
+        doc = info.find_one({"_id": service}) or {}
+        current = int(doc.get("version", 0))
+        if current > len(migrations):
+            raise ConfigError(f"{service}: database schema version {current} is newer than this "
+                              f"server knows ({len(migrations)})")
+        for version in range(current + 1, len(migrations) + 1):
+            migrations[version - 1](db)
+            # $max: two workers migrating at once both end on the highest version
+            info.update_one({"_id": service}, {"$max": {"version": version}, "$set": {"ts": time.time()}},
+                            upsert=True)
+            log.info("migrated %s to version %d", service, version)
+        return max(current, len(migrations))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def open_database(url: str, *, timeout: float = 5.0, mongo_db_name: str = "mender",
+                  mongo_client_factory: Callable[..., Any] | None = None) -> Database:
+    """The backend the URL names. Raises ConfigError for any other scheme."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # as SQLAlchemy: sqlite:///relative/path.db, sqlite:////absolute/path.db
+        if not url.startswith("sqlite:///") or len(url) <= len("sqlite:///"):
+            raise ConfigError("MENDER_DB_URL: write sqlite:///relative.db or sqlite:////absolute/path.db")
+        path = url[len("sqlite:///"):]
+        return SqliteDatabase(path, timeout=timeout)
+    if parsed.scheme in ("mongodb", "mongodb+srv"):
+        return MongoDatabase(url, db_name=mongo_db_name, timeout=timeout,
+                             client_factory=mongo_client_factory)
+    raise ConfigError(f"MENDER_DB_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or mongodb://)")

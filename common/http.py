@@ -1,0 +1,125 @@
+"""HTTP plumbing installed on the app: request ids, body limits, the error body, access log, metrics."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from common.api import format_validation_messages
+from common.db import UNAVAILABLE_ERRORS
+from common.errors import ServiceError
+from common.logging import get_logger
+from common import metrics
+
+log = get_logger("http")
+access_log = get_logger("access")
+
+REQUEST_ID_HEADER = "X-MEN-RequestID"
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# werkzeug's messages are long paragraphs; Mender's are short phrases
+_HTTP_MESSAGES = {404: "not found", 405: "method not allowed", 413: "request body too large",
+                  415: "unsupported media type", 400: "bad request", 401: "unauthorized",
+                  403: "forbidden", 409: "conflict", 429: "too many requests", 503: "service unavailable"}
+
+
+def request_id() -> str:
+    rid = getattr(g, "request_id", None)
+    if rid is None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = incoming if _REQUEST_ID_OK.match(incoming) else str(uuid.uuid4())
+        g.request_id = rid
+    return rid
+
+
+def error_response(status: int, message: str, headers: dict | None = None,
+                   extra: dict | None = None) -> Response:
+    body = dict(extra or {})
+    body["error"] = message
+    body["request_id"] = request_id()
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _handle_service_error(exc: ServiceError) -> Response:
+    if exc.status >= 500:
+        log.warning("service error", status=exc.status, error=exc.message, request_id=request_id())
+    return error_response(exc.status, exc.message, exc.headers, exc.body)
+
+
+def _handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    if "messages" in data:  # webargs validation failure
+        message = format_validation_messages(data["messages"])
+        status = 400 if status == 422 else status
+    else:
+        message = _HTTP_MESSAGES.get(status) or (exc.description or exc.name).rstrip(".").lower()
+    headers = dict(data.get("headers") or {})
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        headers["Allow"] = exc.get_response().headers["Allow"]
+    return error_response(status, message, headers)
+
+
+def _handle_unavailable(exc: Exception) -> Response:
+    log.error("database unavailable", error=repr(exc), request_id=request_id())
+    return error_response(503, "service unavailable")
+
+
+def _handle_recursion(exc: RecursionError) -> Response:
+    # Deeply nested input that escaped the JSON parsers' own guard
+    return error_response(400, "malformed input: nested too deeply")
+
+
+def _handle_unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        return _handle_http_exception(exc)
+    log.exception("unhandled exception", request_id=request_id(), path=request.path)
+    return error_response(500, "internal error")
+
+
+def install(app: Flask, before_hooks: list) -> None:
+    """Register hooks and error handlers. `before_hooks` run after the request id and body limit checks."""
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        request_id()
+        limit = request.max_content_length
+        if limit is not None and request.content_length is not None and request.content_length > limit:
+            from common.errors import TooLarge
+            raise TooLarge(f"request body too large (limit {limit} bytes)")
+        for hook in before_hooks:
+            hook()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = request_id()
+        started = getattr(g, "started", None)
+        elapsed = time.perf_counter() - started if started else 0.0
+        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+        if app.config.get("MENDER_METRICS_ENABLED", True):
+            metrics.observe(request.method, route, response.status_code, elapsed)
+        identity = getattr(g, "identity", None)
+        access_log.info("request", method=request.method, path=request.path, route=route,
+                        status=response.status_code, duration_ms=round(elapsed * 1000, 2),
+                        request_id=request_id(), remote=request.remote_addr,
+                        subject=identity.subject if identity else None)
+        return response
+
+    app.register_error_handler(ServiceError, _handle_service_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(sqlite3.OperationalError, _handle_unavailable)
+    app.register_error_handler(sqlite3.DatabaseError, _handle_unavailable)
+    for exc_type in UNAVAILABLE_ERRORS:
+        app.register_error_handler(exc_type, _handle_unavailable)
+    app.register_error_handler(RecursionError, _handle_recursion)
+    app.register_error_handler(Exception, _handle_unexpected)

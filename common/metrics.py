@@ -1,0 +1,33 @@
+"""Prometheus metrics by route template and status; multiprocess-safe under gunicorn."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, Response
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
+                               generate_latest, multiprocess)
+
+REQUESTS = Counter("mender_http_requests_total", "HTTP requests served",
+                   ["method", "route", "status"])
+LATENCY = Histogram("mender_http_request_duration_seconds", "HTTP request latency",
+                    ["method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def metrics_view() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY as registry
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])

@@ -1,0 +1,13 @@
+"""Device authentication and admission."""
+
+from common.api import Blueprint
+from common.health import add_health_routes
+
+
+def init_app(app, api, ctx) -> None:
+    """Build the service, register its blueprints, migrations and authenticator."""
+    internal = Blueprint("devauth_internal", __name__, url_prefix="/api/internal/v1/devauth",
+                         description="Device authentication and admission: internal API.")
+    add_health_routes(internal, lambda: ctx.checks_for("devauth"),
+                      lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
+    api.register_blueprint(internal)

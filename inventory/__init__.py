@@ -1,0 +1,13 @@
+"""Device inventory: scoped attributes, groups, tags and search."""
+
+from common.api import Blueprint
+from common.health import add_health_routes
+
+
+def init_app(app, api, ctx) -> None:
+    """Build the service, register its blueprints, migrations and authenticator."""
+    internal = Blueprint("inventory_internal", __name__, url_prefix="/api/internal/v1/inventory",
+                         description="Device inventory: scoped attributes, groups, tags and search: internal API.")
+    add_health_routes(internal, lambda: ctx.checks_for("inventory"),
+                      lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
+    api.register_blueprint(internal)

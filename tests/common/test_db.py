@@ -1,0 +1,137 @@
+"""Storage backends: migrations, concurrency of migrations, health when the database is gone."""
+
+import multiprocessing
+import os
+import time
+
+import pytest
+
+from common.db import MongoDatabase, SqliteDatabase, open_database
+from common.errors import ConfigError, Unavailable
+from tests.helpers import backend_config
+
+SQL_MIGRATIONS = [
+    ["CREATE TABLE things (id TEXT PRIMARY KEY, n INTEGER NOT NULL)"],
+    ["CREATE INDEX things_n ON things (n)", "INSERT INTO things (id, n) VALUES ('seed', 1)"],
+]
+
+
+def mongo_migrations(calls):
+    def m1(db):
+        calls.append(1)
+        db["things"].create_index("n")
+
+    def m2(db):
+        calls.append(2)
+        db["things"].update_one({"_id": "seed"}, {"$set": {"n": 1}}, upsert=True)
+
+    return [m1, m2]
+
+
+def test_open_database_selects_backend(tmp_path):
+    assert isinstance(open_database(f"sqlite:///{tmp_path}/x.db"), SqliteDatabase)
+    assert open_database(f"sqlite:///{tmp_path}/x.db").path == f"{tmp_path}/x.db"
+    assert isinstance(open_database("mongodb://127.0.0.1:1/foo"), MongoDatabase)
+    assert open_database("mongodb://127.0.0.1:1/foo").db_name == "foo"
+    assert open_database("mongodb://127.0.0.1:1").db_name == "mender"
+    with pytest.raises(ConfigError):
+        open_database("postgres://x/y")
+    with pytest.raises(ConfigError):
+        open_database("sqlite:///")
+
+
+def test_migrations_apply_once_and_are_idempotent(make_app, backend):
+    db = make_app(backend).extensions["mender"].db
+    if db.kind == "sqlite":
+        assert db.migrate("svc", SQL_MIGRATIONS) == 2
+        assert db.migrate("svc", SQL_MIGRATIONS) == 2
+        assert db.conn.execute("SELECT count(*) FROM things").fetchone()[0] == 1
+        # a later release adds a migration: only the new one runs
+        assert db.migrate("svc", SQL_MIGRATIONS + [["ALTER TABLE things ADD COLUMN x TEXT"]]) == 3
+        with pytest.raises(ConfigError):
+            db.migrate("svc", SQL_MIGRATIONS)  # the database is newer than this code
+    else:
+        calls = []
+        assert db.migrate("svc", mongo_migrations(calls)) == 2
+        assert db.migrate("svc", mongo_migrations(calls)) == 2
+        assert calls == [1, 2]
+        assert db.db["migration_info"].find_one({"_id": "svc"})["version"] == 2
+
+
+def test_sqlite_uses_wal(make_app):
+    db = make_app("sqlite").extensions["mender"].db
+    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def _migrate_in_process(path, barrier):
+    db = SqliteDatabase(path)
+    barrier.wait()
+    db.migrate("svc", SQL_MIGRATIONS)
+
+
+def test_sqlite_concurrent_migration_from_several_processes(tmp_path):
+    path = str(tmp_path / "m.db")
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_migrate_in_process, args=(path, barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert all(p.exitcode == 0 for p in procs)
+    db = SqliteDatabase(path)
+    assert db.conn.execute("SELECT count(*) FROM things").fetchone()[0] == 1
+    assert db.conn.execute("SELECT version FROM schema_migrations WHERE service='svc'").fetchone()[0] == 2
+
+
+def test_sqlite_connection_per_thread(tmp_path):
+    import threading
+    db = SqliteDatabase(str(tmp_path / "t.db"))
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(db.conn))
+    t.start(); t.join()
+    assert seen[0] is not db.conn
+
+
+def test_sqlite_transaction_rolls_back(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "t.db"))
+    db.migrate("svc", SQL_MIGRATIONS)
+    with pytest.raises(RuntimeError):
+        with db.transaction() as conn:
+            conn.execute("INSERT INTO things (id, n) VALUES ('a', 2)")
+            raise RuntimeError("boom")
+    assert db.conn.execute("SELECT count(*) FROM things WHERE id='a'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("service", ["devauth", "inventory", "deployments", "useradm"])
+def test_health_503_when_sqlite_file_is_not_a_database(make_app, tmp_path, service):
+    bad = tmp_path / "garbage.db"
+    bad.write_bytes(os.urandom(8192))
+    app = make_app("sqlite", MENDER_DB_URL=f"sqlite:///{bad}")
+    t0 = time.monotonic()
+    r = app.test_client().get(f"/api/internal/v1/{service}/health")
+    assert time.monotonic() - t0 < 3
+    assert r.status_code == 503
+    assert set(r.get_json()) == {"error", "request_id"}
+    # alive does not depend on the database
+    assert app.test_client().get(f"/api/internal/v1/{service}/alive").status_code == 204
+
+
+def test_health_503_when_sqlite_path_is_unusable(make_app, tmp_path):
+    (tmp_path / "adir.db").mkdir()
+    app = make_app("sqlite", MENDER_DB_URL=f"sqlite:///{tmp_path}/adir.db")
+    r = app.test_client().get("/api/internal/v1/useradm/health")
+    assert r.status_code == 503
+
+
+@pytest.mark.parametrize("service", ["devauth", "deployments"])
+def test_health_503_within_3s_when_mongodb_port_is_closed(make_app, tmp_path, service):
+    from tests.helpers import free_port
+    app = make_app("sqlite", MENDER_DB_URL=f"mongodb://127.0.0.1:{free_port()}/x",
+                   MENDER_HEALTH_TIMEOUT_SECONDS=1.5)
+    t0 = time.monotonic()
+    r = app.test_client().get(f"/api/internal/v1/{service}/health")
+    assert time.monotonic() - t0 < 3
+    assert r.status_code == 503
+    assert set(r.get_json()) == {"error", "request_id"}

@@ -1,0 +1,13 @@
+"""Users, login and tokens."""
+
+from common.api import Blueprint
+from common.health import add_health_routes
+
+
+def init_app(app, api, ctx) -> None:
+    """Build the service, register its blueprints, migrations and authenticator."""
+    internal = Blueprint("useradm_internal", __name__, url_prefix="/api/internal/v1/useradm",
+                         description="Users, login and tokens: internal API.")
+    add_health_routes(internal, lambda: ctx.checks_for("useradm"),
+                      lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
+    api.register_blueprint(internal)
