@@ -36,6 +36,7 @@ class AppContext:
         self.authenticators: dict[str, Callable] = {}
         self.migrations: list[tuple[str, Any]] = []
         self.health_checks: dict[str, list[Callable[[float], None]]] = {}
+        self.startup_hooks: list[Callable[[], None]] = []  # run once by the gunicorn master after migrating
 
     def add_migrations(self, service: str, migrations: Any) -> None:
         self.migrations.append((service, migrations))

@@ -2,6 +2,7 @@
 
 from common.api import Blueprint
 from common.health import add_health_routes
+from deployments import artifacts
 
 
 def init_app(app, api, ctx) -> None:
@@ -11,3 +12,4 @@ def init_app(app, api, ctx) -> None:
     add_health_routes(internal, lambda: ctx.checks_for("deployments"),
                       lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
     api.register_blueprint(internal)
+    artifacts.init_app(app, api, ctx)
