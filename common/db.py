@@ -200,7 +200,8 @@ class MongoDatabase(Database):
         self._client_factory = client_factory
         self._client = None
         self._pid = None
-        self._lock = threading.Lock()
+        # re-entrant: ensure_migrated holds it while migrate() may create the client
+        self._lock = threading.RLock()
         self._migrated: set[str] = set()
 
     @property
