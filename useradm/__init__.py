@@ -12,7 +12,8 @@ def init_app(app, api, ctx) -> None:
 
     store = make_store(ctx.db)
     ctx.add_migrations("useradm", store.migrations)
-    service = UseradmService(store, ctx.config, ctx.clock, ctx.services)
+    service = UseradmService(store, ctx.config, ctx.clock, ctx.services,
+                             ensure_migrated=lambda: ctx.db.ensure_migrated("useradm", store.migrations))
     ctx.services.useradm = service
     ctx.authenticators["management"] = service.authenticate
 

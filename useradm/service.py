@@ -36,8 +36,11 @@ def user_view(user: dict) -> dict:
 
 
 class UseradmService:
-    def __init__(self, store: UseradmStore, config, clock, services):
+    def __init__(self, store: UseradmStore, config, clock, services, ensure_migrated=None):
         self._store = store
+        # create_user and the CLI may run outside a request (tests, flask commands), where the
+        # per-request migration hook has not run
+        self._ensure_migrated = ensure_migrated or (lambda: None)
         self._config = config
         self._clock = clock
         self._services = services
@@ -50,6 +53,7 @@ class UseradmService:
         if not isinstance(password, str):
             raise BadRequest("password: must be a string")
         passwords.check_password_rules(password)
+        self._ensure_migrated()
         now = self._clock.now()
         user = {"id": str(uuid.uuid4()), "tenant_id": tenant, "email": email,
                 "password_hash": passwords.hash_password(password),
@@ -115,6 +119,7 @@ class UseradmService:
 
     def set_password(self, email: str, password: str, tenant: str = "") -> dict:
         """Set a user's password (admin CLI) and revoke all its tokens; NotFound, Unprocessable."""
+        self._ensure_migrated()
         user = self._store.get_user_by_email(tenant, normalize_email(email))
         if user is None:
             raise NotFound("user not found")
@@ -132,7 +137,10 @@ class UseradmService:
     def bootstrap_admin(self, email: str, password: str) -> dict | None:
         """Create the first user of the default tenant unless any user exists; safe when several
         processes race (the unique index lets one win). Returns the user when it was created."""
-        if not email or self._store.any_user():
+        if not email:
+            return None
+        self._ensure_migrated()
+        if self._store.any_user():
             return None
         try:
             return self.create_user(email, password, tenant="")

@@ -7,11 +7,12 @@ import binascii
 from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
+from webargs.core import is_json
 
 from common.api import Blueprint, format_validation_messages, parse_json_bytes
 from common.app import services
 from common.auth import current_identity
-from common.errors import BadRequest, Unauthorized
+from common.errors import BadRequest, Unauthorized, UnsupportedMediaType
 from useradm.schemas import LoginOptionsSchema
 
 blp = Blueprint("useradm_login", __name__, url_prefix="/api/management/v1/useradm",
@@ -46,6 +47,8 @@ def login_options() -> dict:
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {"no_expiry": False}
+    if not is_json(request.mimetype):
+        raise UnsupportedMediaType("Content-Type must be application/json")
     body = parse_json_bytes(raw)
     if not isinstance(body, dict):
         raise BadRequest("body: must be a JSON object")
