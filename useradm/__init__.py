@@ -1,12 +1,10 @@
 """Users, login and tokens."""
 
-from common.api import Blueprint
-from common.health import add_health_routes
 
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
-    from useradm.api import login
+    from useradm.api import internal, login, settings, users
     from useradm.service import UseradmService
     from useradm.store import make_store
 
@@ -17,9 +15,5 @@ def init_app(app, api, ctx) -> None:
     ctx.services.useradm = service
     ctx.authenticators["management"] = service.authenticate
 
-    internal = Blueprint("useradm_internal", __name__, url_prefix="/api/internal/v1/useradm",
-                         description="Users, login and tokens: internal API.")
-    add_health_routes(internal, lambda: ctx.checks_for("useradm"),
-                      lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
-    api.register_blueprint(login.blp)
-    api.register_blueprint(internal)
+    for blp in (login.blp, users.blp, users.blp_v2, settings.blp, internal.blp):
+        api.register_blueprint(blp)
