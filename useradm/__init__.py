@@ -4,6 +4,7 @@
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
+    from useradm import cli
     from useradm.api import internal, login, settings, users
     from useradm.service import UseradmService
     from useradm.store import make_store
@@ -14,6 +15,8 @@ def init_app(app, api, ctx) -> None:
                              ensure_migrated=lambda: ctx.db.ensure_migrated("useradm", store.migrations))
     ctx.services.useradm = service
     ctx.authenticators["management"] = service.authenticate
+    ctx.startup_hooks.append(cli.bootstrap_hook(ctx))
+    cli.register(app, ctx)
 
     for blp in (login.blp, users.blp, users.blp_v2, settings.blp, internal.blp):
         api.register_blueprint(blp)

@@ -47,6 +47,10 @@ class UseradmService:
         self._services = services
         self.tokens = UserTokens(config, clock)
 
+    def ensure_ready(self) -> None:
+        """Apply useradm's migrations if this process has not yet (for callers outside a request)."""
+        self._ensure_migrated()
+
     # users ------------------------------------------------------------------
     def create_user(self, email: str, password: str, tenant: str = "") -> dict:
         """Create a user; BadRequest (email), Unprocessable (password rules, email taken)."""
