@@ -4,7 +4,7 @@
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
-    from useradm import cli
+    from useradm import cli, ratelimit
     from useradm.api import internal, login, settings, users
     from useradm.service import UseradmService
     from useradm.store import make_store
@@ -20,3 +20,4 @@ def init_app(app, api, ctx) -> None:
 
     for blp in (login.blp, users.blp, users.blp_v2, settings.blp, internal.blp):
         api.register_blueprint(blp)
+    ratelimit.install_login_limits(app, ctx, store)
