@@ -98,3 +98,14 @@ def test_other_storage_url(make_app, backend):
     assert client.post(LOGIN, headers=basic(op.email, op.password)).status_code == 429
     store = app.extensions["mender"].services.useradm._store
     assert store.rate_reset() == 0  # nothing went to the database
+
+
+def test_only_login_is_limited(make_app, backend):
+    app, clock, op = make(make_app, backend, rate="1/minute")
+    assert "X-RateLimit-Limit" in op.login().headers
+    for _ in range(3):
+        r = op.get("/api/management/v1/useradm/users/me")
+        assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers
+    r = op.client.get("/api/management/v1/useradm/users/me")  # failed authentication elsewhere: not counted
+    assert r.status_code == 401 and "Retry-After" not in r.headers
+    assert op.login().status_code == 200
