@@ -8,7 +8,6 @@ import logging
 from datetime import datetime, timezone
 
 import pymongo
-from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from common.errors import Conflict
@@ -121,15 +120,13 @@ class MongoInventoryStore(InventoryStore):
         return result.upserted_id is not None
 
     def import_devices(self, tenant, devices, now, etag_factory):
-        ops = [UpdateOne({"tenant_id": tenant, "device_id": device_id},
-                         {"$setOnInsert": self._new_doc(tenant, device_id, now, etag_factory(), attrs)},
-                         upsert=True) for device_id, attrs in devices]
-        if not ops:
+        docs = [self._new_doc(tenant, device_id, now, etag_factory(), attrs) for device_id, attrs in devices]
+        if not docs:
             return 0
-        try:
-            return self.devices.bulk_write(ops, ordered=False).upserted_count
+        try:  # unordered: devices that exist already fail on the unique index, the rest go in
+            return len(self.devices.insert_many(docs, ordered=False).inserted_ids)
         except BulkWriteError as exc:
-            return exc.details.get("nUpserted", 0)
+            return exc.details.get("nInserted", 0)
 
     def _record(self, doc, select=None) -> dict:
         attrs = [_from_doc(a) for a in (doc.get("attributes") or {}).values()]
@@ -168,19 +165,19 @@ class MongoInventoryStore(InventoryStore):
         return result.matched_count == 1
 
     def set_status(self, tenant, items, status):
-        ops = []
+        sets = {f"attributes.{attr_key(s, ATTR_STATUS)}": _to_doc(Attribute(s, ATTR_STATUS, status))
+                for s in (SCOPE_IDENTITY, SCOPE_SYSTEM)}
+        unguarded = [device_id for device_id, revision in items if revision is None]
+        count = 0
+        if unguarded:
+            count += self.devices.update_many({"tenant_id": tenant, "device_id": {"$in": unguarded}},
+                                              {"$set": sets, "$inc": {"version": 1}}).modified_count
         for device_id, revision in items:
-            query: dict = {"tenant_id": tenant, "device_id": device_id}
-            update: dict = {"$set": {f"attributes.{attr_key(s, ATTR_STATUS)}": _to_doc(
-                Attribute(s, ATTR_STATUS, status)) for s in (SCOPE_IDENTITY, SCOPE_SYSTEM)},
-                "$inc": {"version": 1}}
-            if revision is not None:
-                query["revision"] = {"$lt": revision}
-                update["$set"]["revision"] = revision
-            ops.append(UpdateOne(query, update))
-        if not ops:
-            return 0
-        return self.devices.bulk_write(ops, ordered=False).modified_count
+            if revision is not None:  # only a newer revision wins (devauth's optimistic concurrency)
+                count += self.devices.update_one(
+                    {"tenant_id": tenant, "device_id": device_id, "revision": {"$lt": revision}},
+                    {"$set": {**sets, "revision": revision}, "$inc": {"version": 1}}).modified_count
+        return count
 
     def delete_device(self, tenant, device_id):
         return self.devices.delete_one({"tenant_id": tenant, "device_id": device_id}).deleted_count > 0
