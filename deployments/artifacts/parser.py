@@ -203,9 +203,9 @@ class _Reader:
     def _read_manifest(self, reader, size: int) -> None:
         text = _read_small(reader, size, "manifest")
         try:
-            lines = text.decode("ascii").splitlines()
+            lines = text.decode("utf-8").splitlines()
         except UnicodeDecodeError:
-            _fail("manifest is not ASCII text")
+            _fail("manifest is not UTF-8 text")
         manifest: dict[str, str] = {}
         for line in lines:
             if not line.strip():
@@ -291,7 +291,7 @@ class _Reader:
             _fail(f"header: {hname!r} belongs to no payload")
         if kind == "type-info":
             doc = _json_object(content, hname)
-            if doc.get("type") != self.payload_types[index]:
+            if doc.get("type") and doc.get("type") != self.payload_types[index]:
                 _fail(f"{hname}: type {doc.get('type')!r} differs from header-info")
             self.type_infos[index] = doc
         elif kind == "meta-data":
