@@ -179,6 +179,8 @@ class _Reader:
                 self._read_data(name, int(m.group(1)), m.group(2), reader)
             else:
                 _fail(f"unexpected file {name!r}")
+        # what tarfile read ahead past the end-of-archive block (private, but stable for decades)
+        drain_tail(bytes(getattr(tf.fileobj, "buf", b"")))
         return self._result()
 
     def _check(self, path: str, digest: str) -> None:

@@ -8,9 +8,6 @@ from common.clock import FrozenClock
 from tests.artifacts import radosgw as rgw
 from tests.artifacts.tools import MenderArtifact, ec_key_file, rsa_key_file
 
-UPLOAD = "/api/management/v1/deployments/artifacts"
-
-
 @pytest.fixture(scope="session")
 def radosgw():
     """The endpoint of the shared real S3 (Ceph radosgw), started on first use."""
@@ -64,10 +61,3 @@ def signing_keys(tmp_path_factory):
     d = tmp_path_factory.mktemp("keys")
     return {"rsa": rsa_key_file(str(d / "rsa.pem")), "ec": ec_key_file(str(d / "ec.pem"))}
 
-
-def upload(op, data: bytes, description: str = "", filename: str = "a.mender", **fields):
-    """POST a multipart upload as mender-cli does (size, description, artifact last)."""
-    import io
-    form = {"size": str(len(data)), "description": description, **fields,
-            "artifact": (io.BytesIO(data), filename)}
-    return op.post(UPLOAD, data=form, content_type="multipart/form-data")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -51,7 +51,7 @@ def upload_from_request(tenant: str, allow_artifact_id: bool = True):
 
     record = services().artifacts.upload(tenant, chunks(), description=fields.get("description", ""),
                                          artifact_id=artifact_id, declared_size=size)
-    return "", 201, {"Location": ARTIFACT_LOCATION.format(id=record["id"])}
+    return Response(status=201, headers={"Location": ARTIFACT_LOCATION.format(id=record["id"])})
 
 
 @blp.route("/artifacts")
@@ -109,7 +109,7 @@ class DirectUploadComplete(MethodView):
             except ValidationError as exc:
                 raise BadRequest(format_validation_messages(exc.messages)) from None
         services().artifacts.complete_direct_upload(tenant_of(current_identity()), upload_id)
-        return "", 202
+        return Response(status=202)
 
 
 def _json_object() -> dict:
@@ -147,7 +147,7 @@ class GenerateArtifact(MethodView):
             tenant, name=(fields.get("name") or [""])[0], description=(fields.get("description") or [""])[0],
             device_types=device_types, update_type=(fields.get("type") or [""])[0],
             args=(fields.get("args") or [""])[0], filename=filename, chunks=chunks())
-        return "", 201, {"Location": ARTIFACT_LOCATION.format(id=record["id"])}
+        return Response(status=201, headers={"Location": ARTIFACT_LOCATION.format(id=record["id"])})
 
 
 @blp.route("/artifacts/<artifact_id>")

@@ -3,7 +3,7 @@ No token: the HMAC signature in the query authorizes the request."""
 
 from __future__ import annotations
 
-from flask import request, send_file
+from flask import Response, request, send_file
 from flask.views import MethodView
 
 from common.api import Blueprint
@@ -47,4 +47,4 @@ class DirectUploadTarget(MethodView):
         """The body is the artifact file (direct upload through a signed link)."""
         tenant = _verified_tenant("PUT")
         services().artifacts.receive_direct_upload(tenant, upload_id, iter(lambda: request.stream.read(1 << 20), b""))
-        return ""
+        return Response(status=200)

@@ -86,6 +86,10 @@ class MongoArtifactsStore(ArtifactsStore):
         doc = {k: a[k] for k in _INDEXED}
         doc.update(tenant_id=tenant, modified=_to_dt(a["modified"]),
                    doc=json.dumps({k: a[k] for k in _DOC_FIELDS}))
+        # the unique multikey index decides races; the lookup first also covers mongomock,
+        # which does not enforce uniqueness on array elements
+        if self.find_conflict(tenant, a["name"], a["depends_idx"]) is not None:
+            raise Conflict("an artifact with the same name and depends already exists")
         try:
             self._db[ARTIFACTS].insert_one(doc)
         except DuplicateKeyError:
