@@ -200,7 +200,7 @@ class MongoDatabase(Database):
         self._client_factory = client_factory
         self._client = None
         self._pid = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # ensure_migrated holds it while `client` may be created
         self._migrated: set[str] = set()
 
     @property

@@ -1,0 +1,120 @@
+"""Management API v2: devices, auth sets, tokens and limits of the caller's tenant."""
+
+from __future__ import annotations
+
+from flask import url_for
+from flask.views import MethodView
+
+from common.api import Blueprint
+from common.app import services
+from common.auth import current_identity
+from common.pagination import Page, page_from_args, paging_headers
+from devauth.render import render_device
+from devauth.schemas import (CountQueryArgsSchema, CountSchema, DeviceSchema, DevicesQueryArgsSchema,
+                             LimitSchema, PreAuthSetSchema, SearchSchema, StatusSchema)
+
+blp = Blueprint("devauth_management", __name__, url_prefix="/api/management/v2/devauth",
+                description="Device authentication: admission of devices by operators.")
+
+
+def _tenant() -> str:
+    return current_identity().tenant
+
+
+def _device_page(statuses, ids, page: Page):
+    devices, total = services().devauth.list_devices(_tenant(), statuses, ids, page.page, page.per_page)
+    return [render_device(d) for d in devices], 200, paging_headers(page, len(devices), total)
+
+
+@blp.route("/devices")
+class Devices(MethodView):
+    @blp.arguments(DevicesQueryArgsSchema, location="query")
+    @blp.response(200, DeviceSchema(many=True))
+    def get(self, args):
+        """List devices, oldest first, optionally filtered by status and ids"""
+        statuses = [args["status"]] if args.get("status") else None
+        return _device_page(statuses, args.get("id"), Page(args["page"], args["per_page"]))
+
+    @blp.arguments(PreAuthSetSchema)
+    @blp.response(201, description="Device preauthorized; `Location` names it.")
+    @blp.alt_response(409, schema=DeviceSchema, description="The identity exists: the body is that device.")
+    def post(self, body):
+        """Preauthorize a device (identity and key)"""
+        device_id = services().devauth.preauthorize(_tenant(), body["identity_data"], body["pubkey"],
+                                                    body["force"])
+        location = url_for("devauth_management.DeviceById", id=device_id)
+        return None, 201, {"Location": location}
+
+
+@blp.route("/devices/search")
+class DevicesSearch(MethodView):
+    @blp.arguments(SearchSchema)
+    @blp.response(200, DeviceSchema(many=True))
+    def post(self, body):
+        """Search devices by status(es) and id(s)"""
+        return _device_page(body.get("status"), body.get("id"), page_from_args())
+
+
+@blp.route("/devices/count")
+class DevicesCount(MethodView):
+    @blp.arguments(CountQueryArgsSchema, location="query")
+    @blp.response(200, CountSchema)
+    def get(self, args):
+        """Count devices, optionally by status"""
+        return {"count": services().devauth.count_devices(_tenant(), args.get("status"))}
+
+
+@blp.route("/devices/<id>")
+class DeviceById(MethodView):
+    @blp.response(200, DeviceSchema)
+    def get(self, id):
+        """One device with its auth sets"""
+        return render_device(services().devauth.get_device(_tenant(), id))
+
+    @blp.response(204, description="Device decommissioned.")
+    def delete(self, id):
+        """Decommission a device: tokens revoked, inventory removed, deployments finished"""
+        services().devauth.decommission(_tenant(), id)
+        return None
+
+
+@blp.route("/devices/<id>/auth/<aid>")
+class AuthSet(MethodView):
+    @blp.response(204, description="Auth set removed.")
+    def delete(self, id, aid):
+        """Remove an auth set"""
+        services().devauth.delete_auth_set(_tenant(), id, aid)
+        return None
+
+
+@blp.route("/devices/<id>/auth/<aid>/status")
+class AuthSetStatus(MethodView):
+    @blp.response(200, StatusSchema)
+    def get(self, id, aid):
+        """The status of an auth set"""
+        return {"status": services().devauth.get_auth_set_status(_tenant(), id, aid)}
+
+    @blp.arguments(StatusSchema)
+    @blp.response(204, description="Status changed.")
+    @blp.alt_response(422, description="Accepting would exceed the accepted-device limit.")
+    def put(self, body, id, aid):
+        """Accept, reject or reset an auth set (Mender's transition table)"""
+        services().devauth.set_auth_set_status(_tenant(), id, aid, body["status"])
+        return None
+
+
+@blp.route("/tokens/<id>")
+class Token(MethodView):
+    @blp.response(204, description="Token revoked.")
+    def delete(self, id):
+        """Revoke a device token by its jti"""
+        services().devauth.revoke_token(_tenant(), id)
+        return None
+
+
+@blp.route("/limits/max_devices")
+class MaxDevices(MethodView):
+    @blp.response(200, LimitSchema)
+    def get(self):
+        """The tenant's accepted-device limit (-1: unlimited)"""
+        return {"limit": services().devauth.max_devices(_tenant())}

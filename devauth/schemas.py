@@ -1,0 +1,82 @@
+"""Request and response schemas of the devauth APIs."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from common.pagination import PaginationQueryArgsSchema
+from devauth.model import AUTH_SET_STATUSES, DEVICE_STATUSES
+
+
+class AuthSetSchema(Schema):
+    id = fields.String()
+    identity_data = fields.Dict()
+    pubkey = fields.String()
+    ts = fields.String(metadata={"format": "date-time"})
+    status = fields.String(validate=validate.OneOf(AUTH_SET_STATUSES))
+
+
+class DeviceSchema(Schema):
+    id = fields.String()
+    identity_data = fields.Dict()
+    status = fields.String(validate=validate.OneOf(DEVICE_STATUSES))
+    decommissioning = fields.Boolean()
+    created_ts = fields.String(metadata={"format": "date-time"})
+    updated_ts = fields.String(metadata={"format": "date-time"})
+    check_in_time = fields.String(metadata={"format": "date-time"})
+    auth_sets = fields.List(fields.Nested(AuthSetSchema))
+
+
+class DevicesQueryArgsSchema(PaginationQueryArgsSchema):
+    status = fields.String(validate=validate.OneOf(DEVICE_STATUSES))
+    id = fields.List(fields.String(validate=validate.Length(min=1, max=128)))
+
+
+class CountQueryArgsSchema(Schema):
+    status = fields.String(validate=validate.OneOf(DEVICE_STATUSES))
+
+
+class PreAuthSetSchema(Schema):
+    identity_data = fields.Raw(required=True, metadata={"type": "object"})
+    pubkey = fields.String(required=True)
+    force = fields.Boolean(load_default=False)
+
+
+class StatusSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(AUTH_SET_STATUSES))
+
+
+class CountSchema(Schema):
+    count = fields.Integer()
+
+
+class LimitSchema(Schema):
+    limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=-1))
+
+
+class StringOrList(fields.Field):
+    """A string or a list of strings (Mender's search filters accept both)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.make_error("invalid")
+
+        return value
+
+    default_error_messages = {"invalid": "must be a string or an array of strings"}
+
+
+class SearchSchema(Schema):
+    status = StringOrList(metadata={"type": "array", "items": {"type": "string", "enum": list(DEVICE_STATUSES)}})
+    id = StringOrList(metadata={"type": "array", "items": {"type": "string"}})
+
+
+class TokensDeleteQueryArgsSchema(Schema):
+    tenant_id = fields.String(required=True)
+    device_id = fields.String()
+
+
+class InternalDevicesQueryArgsSchema(DevicesQueryArgsSchema):
+    pass
