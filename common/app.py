@@ -22,7 +22,8 @@ from common.logging import configure_logging
 SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth")
 
 # Paths that must answer even when the database does not (or has not been migrated yet).
-_NO_DB_PREFIXES = ("/api/internal/v1/", "/metrics", "/api/openapi.json", "/api/docs")
+_NO_DB_PREFIXES = ("/metrics", "/api/openapi.json", "/api/docs")
+_NO_DB_SUFFIXES = ("/alive", "/health")
 
 
 class AppContext:
@@ -94,7 +95,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     context.api = api
 
     def migrate_hook() -> None:
-        if request.url_rule is not None and not request.path.startswith(_NO_DB_PREFIXES):
+        if (request.url_rule is not None and not request.path.startswith(_NO_DB_PREFIXES)
+                and not (request.path.startswith("/api/internal/") and request.path.endswith(_NO_DB_SUFFIXES))):
             context.ensure_migrated()
 
     http.install(app, [migrate_hook, lambda: authenticate_request(context.authenticators)])

@@ -3,6 +3,8 @@
 from common.api import Blueprint
 from common.health import add_health_routes
 from deployments import artifacts
+from deployments.service import DeploymentsService
+from deployments.store import make_store
 
 
 def init_app(app, api, ctx) -> None:
@@ -12,4 +14,12 @@ def init_app(app, api, ctx) -> None:
     add_health_routes(internal, lambda: ctx.checks_for("deployments"),
                       lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
     api.register_blueprint(internal)
+
+    store = make_store(ctx.db)
+    ctx.add_migrations("deployments", store.migrations)
+    ctx.services.deployments = DeploymentsService(store, ctx.config, ctx.clock, ctx.services)
+    from deployments.api import devices, internal as internal_api, management
+    for blp in (devices.blp, management.blp, internal_api.blp):
+        api.register_blueprint(blp)
+
     artifacts.init_app(app, api, ctx)

@@ -1,0 +1,78 @@
+"""Device API: next deployment, status reports, logs."""
+
+from flask import request
+from flask.views import MethodView
+from marshmallow import ValidationError
+
+from common.api import Blueprint, format_validation_messages, request_json
+from common.app import services
+from common.auth import current_identity
+from common.errors import BadRequest
+from deployments.api import base_url
+from deployments.schemas import DeploymentLogSchema, DeviceStatusSchema, NextQueryArgsSchema, provides_from
+
+blp = Blueprint("deployments_devices", __name__, url_prefix="/api/devices",
+                description="Deployments: device API.")
+
+
+def _next(provides: dict):
+    identity = current_identity()
+    instructions = services().deployments.next_deployment(identity.tenant, identity.subject, provides, base_url())
+    if instructions is None:
+        return "", 204
+    return instructions, 200
+
+
+def _provides(nested: bool) -> dict:
+    try:
+        return provides_from(request_json(), nested=nested)
+    except ValidationError as exc:
+        raise BadRequest(format_validation_messages(exc.messages)) from None
+
+
+@blp.route("/v2/deployments/device/deployments/next")
+class NextV2(MethodView):
+    @blp.response(200, description="Deployment instructions.")
+    @blp.alt_response(204, description="No update for the device.")
+    def post(self):
+        """Get the next deployment (body: device_provides and update_control_map)."""
+        return _next(_provides(nested=True))
+
+
+@blp.route("/v1/deployments/device/deployments/next")
+class Next(MethodView):
+    @blp.arguments(NextQueryArgsSchema, location="query")
+    @blp.response(200, description="Deployment instructions.")
+    @blp.alt_response(204, description="No update for the device.")
+    def get(self, args):
+        """Get the next deployment (query: artifact_name, device_type)."""
+        return _next({"artifact_name": args["artifact_name"], "device_type": args["device_type"]})
+
+    @blp.response(200, description="Deployment instructions.")
+    @blp.alt_response(204, description="No update for the device.")
+    def post(self):
+        """Get the next deployment (body: a flat map of the device's provides)."""
+        return _next(_provides(nested=False))
+
+
+@blp.route("/v1/deployments/device/deployments/<string:deployment_id>/status")
+class Status(MethodView):
+    @blp.arguments(DeviceStatusSchema)
+    @blp.response(204, description="Status recorded.")
+    def put(self, body, deployment_id):
+        """Report the status of the device's deployment (409 once it is aborted)."""
+        identity = current_identity()
+        services().deployments.report_status(identity.tenant, identity.subject, deployment_id,
+                                             body["status"], body.get("substate"))
+        return None
+
+
+@blp.route("/v1/deployments/device/deployments/<string:deployment_id>/log")
+class Log(MethodView):
+    @blp.arguments(DeploymentLogSchema)
+    @blp.response(204, description="Log stored.")
+    def put(self, body, deployment_id):
+        """Upload the deployment log."""
+        identity = current_identity()
+        services().deployments.upload_log(identity.tenant, identity.subject, deployment_id, body["messages"])
+        return None

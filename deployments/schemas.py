@@ -1,0 +1,136 @@
+"""Request and query schemas of the deployments API."""
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from common.pagination import PaginationQueryArgsSchema
+from deployments import model as m
+
+_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
+
+
+class PhaseSchema(Schema):
+    batch_size = fields.Integer(validate=validate.Range(min=1, max=100))
+    start_ts = fields.AwareDateTime(format="iso", default_timezone=None)
+
+
+class FilterTermSchema(Schema):
+    scope = fields.String(required=True)
+    attribute = fields.String(required=True)
+    type = fields.String(required=True)
+    value = fields.Raw()
+
+
+class NewDeploymentSchema(Schema):
+    name = _name
+    artifact_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
+    devices = fields.List(fields.String(validate=validate.Length(min=1, max=128)))
+    all_devices = fields.Boolean()
+    force_installation = fields.Boolean()
+    phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(min=1, max=100))
+    retries = fields.Integer(validate=validate.Range(min=0, max=100))
+    max_devices = fields.Integer(validate=validate.Range(min=0))
+    # dynamic deployments (v2): a saved filter or inline predicates
+    filter_id = fields.String(validate=validate.Length(min=1, max=128))
+    filter = fields.List(fields.Nested(FilterTermSchema), validate=validate.Length(min=1, max=100))
+    update_control_map = fields.Dict()  # accepted for compatibility; Enterprise pause/resume is not offered
+
+
+class NewDeploymentForGroupSchema(Schema):
+    name = _name
+    artifact_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
+    force_installation = fields.Boolean()
+    phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(min=1, max=100))
+    retries = fields.Integer(validate=validate.Range(min=0, max=100))
+    update_control_map = fields.Dict()
+
+
+class DeploymentsQueryArgsSchema(PaginationQueryArgsSchema):
+    status = fields.String(validate=validate.OneOf(m.DEPLOYMENT_STATUSES))
+    type = fields.String(validate=validate.OneOf(["software", "configuration"]))
+    search = fields.String(validate=validate.Length(max=m.MAX_NAME_LENGTH))
+    created_before = fields.Integer(validate=validate.Range(min=0))
+    created_after = fields.Integer(validate=validate.Range(min=0))
+    sort = fields.String(validate=validate.OneOf(["asc", "desc"]))
+
+
+class DeploymentsV2QueryArgsSchema(DeploymentsQueryArgsSchema):
+    id = fields.List(fields.String(validate=validate.Length(max=128)))
+    name = fields.List(fields.String(validate=validate.Length(max=m.MAX_NAME_LENGTH)))
+    id_attribute = fields.String()
+    id_scope = fields.String(validate=validate.OneOf(["identity", "inventory"]))
+
+
+_device_status_filter = fields.String(validate=validate.OneOf(list(m.DEVICE_STATUSES) + list(m.STATUS_GROUPS)))
+
+
+class DeviceDeploymentsQueryArgsSchema(PaginationQueryArgsSchema):
+    status = _device_status_filter
+
+
+class DeviceHistoryQueryArgsSchema(Schema):
+    status = _device_status_filter
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**9))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=20))
+
+
+class AbortSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["aborted"]))
+
+
+class DeploymentIdsSchema(Schema):
+    deployment_ids = fields.List(fields.String(validate=validate.Length(min=1, max=128)), required=True,
+                                 validate=validate.Length(min=1, max=m.MAX_STATISTICS_LIST_IDS))
+
+
+class DeviceStatusSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(m.REPORTABLE))
+    substate = fields.String(validate=validate.Length(max=1024))
+
+
+class LogMessageSchema(Schema):
+    timestamp = fields.String(required=True, validate=validate.Length(max=64))
+    level = fields.String(required=True, validate=validate.Length(max=32))
+    message = fields.String(required=True, validate=validate.Length(max=64 * 1024))
+
+
+class DeploymentLogSchema(Schema):
+    messages = fields.List(fields.Nested(LogMessageSchema), required=True,
+                           validate=validate.Length(max=m.MAX_LOG_MESSAGES))
+
+
+class NextQueryArgsSchema(Schema):
+    artifact_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
+    device_type = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
+
+
+class LastDeviceDeploymentReqSchema(Schema):
+    device_ids = fields.List(fields.String(validate=validate.Length(max=128)), required=True,
+                             validate=validate.Length(max=1000))
+
+
+class DeviceDeploymentIdsQueryArgsSchema(Schema):
+    id = fields.List(fields.String(validate=validate.Length(max=128)), validate=validate.Length(max=500))
+
+
+def provides_from(body, *, nested: bool) -> dict:
+    """The device's provides from a `next` body: v2 `{"device_provides": {...}}` or v1's flat map.
+    Values must be strings (numbers are tolerated and turned into strings)."""
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object")
+    provides = body.get("device_provides") if nested else body
+    if nested:
+        unknown = set(body) - {"device_provides", "update_control_map"}
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    if not isinstance(provides, dict):
+        raise ValidationError("device_provides: must be an object")
+    if len(provides) > 1000:
+        raise ValidationError("device_provides: at most 1000 entries")
+    out = {}
+    for key, value in provides.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValidationError(f"device_provides.{key}: must be a string")
+        if len(key) > 1024 or len(str(value)) > 4096:
+            raise ValidationError(f"device_provides.{key}: too long")
+        out[key] = str(value)
+    return out

@@ -1,0 +1,171 @@
+"""Store interface of deployments and device deployments; `make_store` picks the backend.
+
+Records are plain dicts. A deployment:
+  {id, tenant_id, name, artifact_name, created, finished, status (pending|inprogress|finished),
+   start_ts, dynamic, max_devices, device_count, retry_pending, checksum, aborted,
+   groups, filter, phases [{id, batch_size, start_ts, device_limit, device_count}], retries,
+   force_installation, artifacts, initial_device_count, type, total_size, stats {status: n}}
+A device deployment:
+  {id, tenant_id, deployment_id, device_id, created, started, finished, status, substate,
+   device_type, artifact_id, attempts, retries, log, deleted, phase}
+Times are Unix seconds (floats).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DeploymentQuery:
+    status: str | None = None            # pending | inprogress | finished | scheduled
+    search: str | None = None            # substring of the name or the artifact name
+    ids: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    created_before: float | None = None  # inclusive
+    created_after: float | None = None   # inclusive
+    sort_desc: bool = True
+    skip: int = 0
+    limit: int = 20
+    now: float = 0.0                     # to tell scheduled from pending
+
+
+class DeploymentsStore(ABC):
+    """One method per query. Methods raise nothing of their own unless they say so."""
+
+    migrations: list
+
+    # -- deployments -------------------------------------------------------------
+    @abstractmethod
+    def insert_deployment(self, deployment: dict, targets: list[str] | None) -> None:
+        """Insert a deployment, its stats ({status: n}) and phases, and its static target devices.
+        Raises DuplicateDeployment when an unfinished deployment has the same checksum."""
+
+    @abstractmethod
+    def get_deployment(self, tenant: str, deployment_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def get_deployments(self, tenant: str, deployment_ids: list[str]) -> list[dict]: ...
+
+    @abstractmethod
+    def find_deployments(self, tenant: str, query: DeploymentQuery) -> tuple[list[dict], int]:
+        """A page of deployments and the total count matching the query."""
+
+    @abstractmethod
+    def deployment_device_ids(self, tenant: str, deployment_id: str, skip: int, limit: int) -> list[str]:
+        """The device ids a deployment targets: its static list, or (dynamic) the devices it was assigned to."""
+
+    @abstractmethod
+    def unfinished_deployment_with_artifact(self, tenant: str, artifact_name: str) -> bool: ...
+
+    @abstractmethod
+    def claim_slot(self, tenant: str, deployment: dict, phase: int | None) -> bool:
+        """Atomically count one more device into the deployment (and into phase `phase`), unless the
+        phase's device_limit or a dynamic deployment's max_devices is reached. True when counted."""
+
+    @abstractmethod
+    def release_slot(self, tenant: str, deployment: dict, phase: int | None) -> None:
+        """Undo claim_slot."""
+
+    @abstractmethod
+    def adjust_stats(self, tenant: str, deployment_id: str, changes: dict[str, int],
+                     retry_pending: int = 0, total_size: int = 0) -> dict | None:
+        """Atomically add `changes` ({status: delta}) to the stats (and the other counters);
+        return the deployment as it is afterwards."""
+
+    @abstractmethod
+    def set_deployment_status(self, tenant: str, deployment_id: str, from_statuses: tuple[str, ...],
+                              status: str, finished: float | None = None, aborted: bool = False) -> bool:
+        """Set the status if the current one is in `from_statuses`; True when changed."""
+
+    @abstractmethod
+    def replace_stats(self, tenant: str, deployment_id: str, stats: dict[str, int]) -> None: ...
+
+    # -- device deployments ------------------------------------------------------------
+    @abstractmethod
+    def insert_device_deployment(self, dd: dict) -> bool:
+        """Insert; False when the device already has a device deployment for that deployment."""
+
+    @abstractmethod
+    def get_device_deployment(self, tenant: str, deployment_id: str, device_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def device_deployments_by_ids(self, tenant: str, ids: list[str]) -> list[dict]: ...
+
+    @abstractmethod
+    def update_device_deployment(self, tenant: str, dd_id: str, expected_status: str, fields: dict) -> bool:
+        """Set `fields` if the status is still `expected_status` (optimistic); True when updated."""
+
+    @abstractmethod
+    def oldest_active_device_deployment(self, tenant: str, device_id: str) -> dict | None:
+        """The device's active (not final, not deleted) device deployment with the oldest `created`."""
+
+    @abstractmethod
+    def device_deployments_of_device(self, tenant: str, device_id: str, statuses: frozenset[str] | None,
+                                     include_deleted: bool, skip: int, limit: int) -> tuple[list[dict], int]: ...
+
+    @abstractmethod
+    def latest_finished_created(self, tenant: str, device_id: str) -> float | None:
+        """`created` of the device's newest final, not deleted device deployment."""
+
+    @abstractmethod
+    def retryable_failure(self, tenant: str, device_id: str) -> dict | None:
+        """The device's oldest failed, not deleted device deployment with attempts < retries."""
+
+    @abstractmethod
+    def candidate_static_deployments(self, tenant: str, device_id: str, created_after: float,
+                                     limit: int) -> list[dict]:
+        """Unfinished deployments created after `created_after` that list the device and have no
+        device deployment for it yet, oldest first."""
+
+    @abstractmethod
+    def unfinished_dynamic_deployments(self, tenant: str, created_after: float, limit: int) -> list[dict]:
+        """Unfinished dynamic (filter) deployments created after `created_after`, oldest first."""
+
+    @abstractmethod
+    def static_deployments_listing(self, tenant: str, device_id: str) -> list[dict]:
+        """Unfinished deployments that list the device and have no device deployment for it."""
+
+    @abstractmethod
+    def list_device_deployments(self, tenant: str, deployment_id: str, statuses: frozenset[str] | None,
+                                skip: int, limit: int | None) -> tuple[list[dict], int]: ...
+
+    @abstractmethod
+    def count_device_statuses(self, tenant: str, deployment_id: str) -> dict[str, int]: ...
+
+    @abstractmethod
+    def close_active_device_deployments(self, tenant: str, deployment_id: str, status: str,
+                                        finished: float) -> None:
+        """Give every active device deployment of a deployment the final `status` (abort)."""
+
+    @abstractmethod
+    def soft_delete_history(self, tenant: str, device_id: str, deleted: float) -> None:
+        """Mark the device's final device deployments deleted."""
+
+    @abstractmethod
+    def device_deployment_uses_artifact(self, tenant: str, artifact_id: str) -> bool:
+        """Whether an active device deployment was assigned this artifact."""
+
+    @abstractmethod
+    def last_device_deployments(self, tenant: str, device_ids: list[str]) -> list[dict]:
+        """For each device, its newest device deployment (if any)."""
+
+    # -- logs -----------------------------------------------------------------------------
+    @abstractmethod
+    def save_log(self, tenant: str, deployment_id: str, device_id: str, messages: list[dict]) -> None: ...
+
+    @abstractmethod
+    def get_log(self, tenant: str, deployment_id: str, device_id: str) -> list[dict] | None: ...
+
+
+class DuplicateDeployment(Exception):
+    """An unfinished deployment with the same constructor already exists."""
+
+
+def make_store(db) -> DeploymentsStore:
+    if db.kind == "sqlite":
+        from deployments.store.sqlite import SqliteDeploymentsStore
+        return SqliteDeploymentsStore(db)
+    from deployments.store.mongo import MongoDeploymentsStore
+    return MongoDeploymentsStore(db)

@@ -1,0 +1,353 @@
+"""Deployments store on MongoDB: counters move with atomic `$inc`, status changes are
+conditional updates, and every hot query has an index."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from deployments import model as m
+from deployments.store import DeploymentQuery, DeploymentsStore, DuplicateDeployment
+
+DEPLOYMENTS = "deployments"
+TARGETS = "deployment_targets"
+DEVICE_DEPLOYMENTS = "device_deployments"
+LOGS = "deployment_logs"
+
+_ACTIVE = sorted(m.ACTIVE)
+_TERMINAL = sorted(m.TERMINAL)
+
+
+def _m1_indexes(db) -> None:
+    d = db[DEPLOYMENTS]
+    d.create_index([("tenant_id", ASCENDING), ("created", DESCENDING)], name="tenant_created")
+    d.create_index([("tenant_id", ASCENDING), ("status", ASCENDING), ("created", ASCENDING)], name="tenant_status")
+    d.create_index([("tenant_id", ASCENDING), ("artifact_name", ASCENDING), ("status", ASCENDING)],
+                   name="tenant_artifact")
+    d.create_index([("tenant_id", ASCENDING), ("dynamic", ASCENDING), ("status", ASCENDING),
+                    ("created", ASCENDING)], name="tenant_dynamic")
+    # an identical unfinished deployment is a conflict: the checksum is unset once it finishes
+    d.create_index([("tenant_id", ASCENDING), ("active_checksum", ASCENDING)], name="tenant_active_checksum",
+                   unique=True, partialFilterExpression={"active_checksum": {"$type": "string"}})
+    t = db[TARGETS]
+    t.create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("device_id", ASCENDING)],
+                   name="tenant_deployment_device", unique=True)
+    t.create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("active", ASCENDING),
+                    ("created", ASCENDING)], name="tenant_device_active_created")
+    dd = db[DEVICE_DEPLOYMENTS]
+    dd.create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("device_id", ASCENDING)],
+                    name="tenant_deployment_device", unique=True)
+    dd.create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("status", ASCENDING),
+                     ("created", ASCENDING)], name="tenant_device_status_created")
+    dd.create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("status", ASCENDING)],
+                    name="tenant_deployment_status")
+    dd.create_index([("tenant_id", ASCENDING), ("artifact_id", ASCENDING), ("status", ASCENDING)],
+                    name="tenant_artifact_status")
+    db[LOGS].create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("device_id", ASCENDING)],
+                          name="tenant_deployment_device", unique=True)
+
+
+MIGRATIONS = [_m1_indexes]
+
+
+def _dep(doc: dict | None) -> dict | None:
+    if doc is None:
+        return None
+    out = dict(doc)
+    out["id"] = out.pop("_id")
+    out.pop("active_checksum", None)
+    out.pop("slots_left", None)
+    stats = {s: 0 for s in m.DEVICE_STATUSES}
+    stats.update(out.get("stats") or {})
+    out["stats"] = stats
+    for phase in out.get("phases") or []:
+        phase.pop("slots_left", None)
+    return out
+
+
+def _dd(doc: dict | None) -> dict | None:
+    if doc is None:
+        return None
+    out = dict(doc)
+    out["id"] = out.pop("_id")
+    return out
+
+
+class MongoDeploymentsStore(DeploymentsStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self._db = db
+
+    @property
+    def deployments(self):
+        return self._db.db[DEPLOYMENTS]
+
+    @property
+    def targets(self):
+        return self._db.db[TARGETS]
+
+    @property
+    def dds(self):
+        return self._db.db[DEVICE_DEPLOYMENTS]
+
+    @property
+    def logs(self):
+        return self._db.db[LOGS]
+
+    # ------------------------------------------------------------------ deployments
+    def insert_deployment(self, deployment, targets):
+        doc = dict(deployment)
+        doc["_id"] = doc.pop("id")
+        doc["active_checksum"] = doc["checksum"]
+        if doc["dynamic"] and doc["max_devices"]:
+            doc["slots_left"] = doc["max_devices"]
+        phases = []
+        for p in doc.get("phases") or []:
+            p = dict(p)
+            p["slots_left"] = p["device_limit"]
+            phases.append(p)
+        doc["phases"] = phases
+        try:
+            self.deployments.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateDeployment() from None
+        if targets:
+            batch = []
+            for device_id in targets:
+                batch.append({"tenant_id": doc["tenant_id"], "deployment_id": doc["_id"], "device_id": device_id,
+                              "created": doc["created"], "active": True})
+                if len(batch) == 1000:
+                    self.targets.insert_many(batch, ordered=False)
+                    batch = []
+            if batch:
+                self.targets.insert_many(batch, ordered=False)
+
+    def get_deployment(self, tenant, deployment_id):
+        return _dep(self.deployments.find_one({"_id": deployment_id, "tenant_id": tenant}))
+
+    def get_deployments(self, tenant, deployment_ids):
+        if not deployment_ids:
+            return []
+        return [_dep(d) for d in self.deployments.find({"_id": {"$in": list(deployment_ids)}, "tenant_id": tenant})]
+
+    def find_deployments(self, tenant, q: DeploymentQuery):
+        import re
+        query: dict = {"tenant_id": tenant}
+        if q.status == m.DEPLOYMENT_SCHEDULED:
+            query.update(status="pending", start_ts={"$gt": q.now})
+        elif q.status == m.DEPLOYMENT_PENDING:
+            query["status"] = "pending"
+            query["$or"] = [{"start_ts": None}, {"start_ts": {"$lte": q.now}}]
+        elif q.status:
+            query["status"] = q.status
+        if q.search:
+            pattern = re.compile(re.escape(q.search), re.IGNORECASE)
+            query.setdefault("$and", []).append({"$or": [{"name": pattern}, {"artifact_name": pattern}]})
+        if q.ids:
+            query["_id"] = {"$in": q.ids}
+        if q.names:
+            query["name"] = {"$in": q.names}
+        created = {}
+        if q.created_before is not None:
+            created["$lte"] = q.created_before
+        if q.created_after is not None:
+            created["$gte"] = q.created_after
+        if created:
+            query["created"] = created
+        total = self.deployments.count_documents(query)
+        order = DESCENDING if q.sort_desc else ASCENDING
+        cursor = self.deployments.find(query).sort([("created", order), ("_id", order)]).skip(q.skip).limit(q.limit)
+        return [_dep(d) for d in cursor], total
+
+    def deployment_device_ids(self, tenant, deployment_id, skip, limit):
+        cursor = self.targets.find({"tenant_id": tenant, "deployment_id": deployment_id}, {"device_id": 1})
+        ids = [d["device_id"] for d in cursor.sort("device_id", ASCENDING).skip(skip).limit(limit)]
+        if not ids:
+            cursor = self.dds.find({"tenant_id": tenant, "deployment_id": deployment_id}, {"device_id": 1})
+            ids = [d["device_id"] for d in cursor.sort("device_id", ASCENDING).skip(skip).limit(limit)]
+        return ids
+
+    def unfinished_deployment_with_artifact(self, tenant, artifact_name):
+        return self.deployments.find_one({"tenant_id": tenant, "artifact_name": artifact_name,
+                                          "status": {"$ne": m.DEPLOYMENT_FINISHED}}, {"_id": 1}) is not None
+
+    def claim_slot(self, tenant, deployment, phase):
+        query: dict = {"_id": deployment["id"], "tenant_id": tenant, "status": {"$ne": m.DEPLOYMENT_FINISHED}}
+        inc: dict = {"device_count": 1}
+        if deployment["dynamic"] and deployment["max_devices"]:
+            query["slots_left"] = {"$gt": 0}
+            inc["slots_left"] = -1
+        if phase is not None:
+            inc[f"phases.{phase}.device_count"] = 1
+            if deployment["phases"][phase].get("device_limit") is not None:
+                query[f"phases.{phase}.slots_left"] = {"$gt": 0}
+                inc[f"phases.{phase}.slots_left"] = -1
+        return self.deployments.update_one(query, {"$inc": inc}).modified_count == 1
+
+    def release_slot(self, tenant, deployment, phase):
+        inc: dict = {"device_count": -1}
+        if deployment["dynamic"] and deployment["max_devices"]:
+            inc["slots_left"] = 1
+        if phase is not None:
+            inc[f"phases.{phase}.device_count"] = -1
+            if deployment["phases"][phase].get("device_limit") is not None:
+                inc[f"phases.{phase}.slots_left"] = 1
+        self.deployments.update_one({"_id": deployment["id"], "tenant_id": tenant}, {"$inc": inc})
+
+    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0):
+        inc = {f"stats.{s}": d for s, d in changes.items() if d}
+        if retry_pending:
+            inc["retry_pending"] = retry_pending
+        if total_size:
+            inc["total_size"] = total_size
+        if not inc:
+            return self.get_deployment(tenant, deployment_id)
+        doc = self.deployments.find_one_and_update({"_id": deployment_id, "tenant_id": tenant}, {"$inc": inc},
+                                                   return_document=ReturnDocument.AFTER)
+        return _dep(doc)
+
+    def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False):
+        update: dict = {"$set": {"status": status}}
+        if status == m.DEPLOYMENT_FINISHED:
+            update["$set"]["finished"] = finished
+            update["$unset"] = {"active_checksum": ""}
+        if aborted:
+            update["$set"]["aborted"] = True
+        changed = self.deployments.update_one({"_id": deployment_id, "tenant_id": tenant,
+                                               "status": {"$in": list(from_statuses)}}, update).modified_count == 1
+        if changed and status == m.DEPLOYMENT_FINISHED:
+            # finished deployments drop out of the devices' candidate lists
+            self.targets.update_many({"tenant_id": tenant, "deployment_id": deployment_id, "active": True},
+                                     {"$set": {"active": False}})
+        return changed
+
+    def replace_stats(self, tenant, deployment_id, stats):
+        self.deployments.update_one({"_id": deployment_id, "tenant_id": tenant},
+                                    {"$set": {f"stats.{s}": n for s, n in stats.items()}})
+
+    # ------------------------------------------------------------------ device deployments
+    def insert_device_deployment(self, dd):
+        doc = dict(dd)
+        doc["_id"] = doc.pop("id")
+        try:
+            self.dds.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def get_device_deployment(self, tenant, deployment_id, device_id):
+        return _dd(self.dds.find_one({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": device_id}))
+
+    def device_deployments_by_ids(self, tenant, ids):
+        if not ids:
+            return []
+        return [_dd(d) for d in self.dds.find({"tenant_id": tenant, "_id": {"$in": list(ids)}})]
+
+    def update_device_deployment(self, tenant, dd_id, expected_status, fields):
+        if not fields:
+            return True
+        result = self.dds.update_one({"_id": dd_id, "tenant_id": tenant, "status": expected_status},
+                                     {"$set": fields})
+        return result.matched_count == 1
+
+    def oldest_active_device_deployment(self, tenant, device_id):
+        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "status": {"$in": _ACTIVE},
+                                "deleted": None}).sort([("created", ASCENDING), ("_id", ASCENDING)]).limit(1)
+        return next((_dd(d) for d in cursor), None)
+
+    def device_deployments_of_device(self, tenant, device_id, statuses, include_deleted, skip, limit):
+        query: dict = {"tenant_id": tenant, "device_id": device_id}
+        if statuses is not None:
+            query["status"] = {"$in": sorted(statuses)}
+        if not include_deleted:
+            query["deleted"] = None
+        total = self.dds.count_documents(query)
+        cursor = self.dds.find(query).sort([("created", DESCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit)
+        return [_dd(d) for d in cursor], total
+
+    def latest_finished_created(self, tenant, device_id):
+        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "status": {"$in": _TERMINAL},
+                                "deleted": None}, {"created": 1}).sort("created", DESCENDING).limit(1)
+        doc = next(iter(cursor), None)
+        return doc["created"] if doc else None
+
+    def retryable_failure(self, tenant, device_id):
+        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "status": m.FAILURE,
+                                "deleted": None}).sort([("created", ASCENDING), ("_id", ASCENDING)]).limit(50)
+        for doc in cursor:
+            if doc.get("attempts", 0) < doc.get("retries", 0):
+                return _dd(doc)
+        return None
+
+    def candidate_static_deployments(self, tenant, device_id, created_after, limit):
+        out = []
+        cursor = self.targets.find({"tenant_id": tenant, "device_id": device_id, "active": True,
+                                    "created": {"$gt": created_after}}).sort("created", ASCENDING).limit(limit * 5)
+        for target in cursor:
+            dep = self.get_deployment(tenant, target["deployment_id"])
+            if dep is None or dep["status"] == m.DEPLOYMENT_FINISHED:
+                continue
+            if self.dds.find_one({"tenant_id": tenant, "deployment_id": dep["id"], "device_id": device_id},
+                                 {"_id": 1}) is not None:
+                continue
+            out.append(dep)
+            if len(out) >= limit:
+                break
+        return out
+
+    def unfinished_dynamic_deployments(self, tenant, created_after, limit):
+        cursor = self.deployments.find({"tenant_id": tenant, "dynamic": True,
+                                        "status": {"$in": [m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS]},
+                                        "created": {"$gt": created_after}}).sort(
+            [("created", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [_dep(d) for d in cursor]
+
+    def static_deployments_listing(self, tenant, device_id):
+        return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)
+
+    def list_device_deployments(self, tenant, deployment_id, statuses, skip, limit):
+        query: dict = {"tenant_id": tenant, "deployment_id": deployment_id}
+        if statuses is not None:
+            query["status"] = {"$in": sorted(statuses)}
+        total = self.dds.count_documents(query)
+        cursor = self.dds.find(query).sort("device_id", ASCENDING).skip(skip)
+        if limit is not None:
+            cursor = cursor.limit(limit)
+        return [_dd(d) for d in cursor], total
+
+    def count_device_statuses(self, tenant, deployment_id):
+        pipeline = [{"$match": {"tenant_id": tenant, "deployment_id": deployment_id}},
+                    {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        return {d["_id"]: d["n"] for d in self.dds.aggregate(pipeline)}
+
+    def close_active_device_deployments(self, tenant, deployment_id, status, finished):
+        self.dds.update_many({"tenant_id": tenant, "deployment_id": deployment_id, "status": {"$in": _ACTIVE}},
+                             {"$set": {"status": status, "finished": finished}})
+
+    def soft_delete_history(self, tenant, device_id, deleted):
+        self.dds.update_many({"tenant_id": tenant, "device_id": device_id, "status": {"$in": _TERMINAL},
+                              "deleted": None}, {"$set": {"deleted": deleted}})
+
+    def device_deployment_uses_artifact(self, tenant, artifact_id):
+        return self.dds.find_one({"tenant_id": tenant, "artifact_id": artifact_id, "status": {"$in": _ACTIVE}},
+                                 {"_id": 1}) is not None
+
+    def last_device_deployments(self, tenant, device_ids):
+        out = []
+        for device_id in dict.fromkeys(device_ids):
+            cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id}).sort(
+                [("created", DESCENDING), ("_id", ASCENDING)]).limit(1)
+            doc = next(iter(cursor), None)
+            if doc:
+                out.append(_dd(doc))
+        return out
+
+    # ------------------------------------------------------------------ logs
+    def save_log(self, tenant, deployment_id, device_id, messages):
+        self.logs.update_one({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": device_id},
+                             {"$set": {"messages": messages}}, upsert=True)
+
+    def get_log(self, tenant, deployment_id, device_id):
+        doc = self.logs.find_one({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": device_id})
+        return doc["messages"] if doc else None

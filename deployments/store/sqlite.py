@@ -1,0 +1,387 @@
+"""Deployments store on SQLite. Counters change inside `BEGIN IMMEDIATE` transactions, so
+concurrent reports from many workers keep the statistics exact."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from deployments import model as m
+from deployments.store import DeploymentQuery, DeploymentsStore, DuplicateDeployment
+
+MIGRATIONS = [
+    [
+        """CREATE TABLE deployments (
+            tenant_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, artifact_name TEXT NOT NULL,
+            created REAL NOT NULL, finished REAL, status TEXT NOT NULL, start_ts REAL,
+            dynamic INTEGER NOT NULL, max_devices INTEGER NOT NULL, device_count INTEGER NOT NULL DEFAULT 0,
+            retry_pending INTEGER NOT NULL DEFAULT 0, total_size INTEGER NOT NULL DEFAULT 0,
+            aborted INTEGER NOT NULL DEFAULT 0, active_checksum TEXT, doc TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, id))""",
+        "CREATE INDEX deployments_created ON deployments (tenant_id, created)",
+        "CREATE INDEX deployments_status ON deployments (tenant_id, status, created)",
+        "CREATE INDEX deployments_artifact ON deployments (tenant_id, artifact_name, status)",
+        "CREATE INDEX deployments_dynamic ON deployments (tenant_id, dynamic, status, created)",
+        """CREATE UNIQUE INDEX deployments_active_checksum ON deployments (tenant_id, active_checksum)
+           WHERE active_checksum IS NOT NULL""",
+        """CREATE TABLE deployment_phases (
+            tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL, idx INTEGER NOT NULL,
+            device_limit INTEGER, device_count INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (tenant_id, deployment_id, idx))""",
+        """CREATE TABLE deployment_stats (
+            tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL, status TEXT NOT NULL,
+            count INTEGER NOT NULL, PRIMARY KEY (tenant_id, deployment_id, status))""",
+        """CREATE TABLE deployment_targets (
+            tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL, device_id TEXT NOT NULL,
+            created REAL NOT NULL, PRIMARY KEY (tenant_id, deployment_id, device_id))""",
+        "CREATE INDEX deployment_targets_device ON deployment_targets (tenant_id, device_id, created)",
+        """CREATE TABLE device_deployments (
+            tenant_id TEXT NOT NULL, id TEXT NOT NULL, deployment_id TEXT NOT NULL, device_id TEXT NOT NULL,
+            created REAL NOT NULL, started REAL, finished REAL, status TEXT NOT NULL, substate TEXT,
+            device_type TEXT, artifact_id TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            retries INTEGER NOT NULL DEFAULT 0, log INTEGER NOT NULL DEFAULT 0, deleted REAL, phase INTEGER,
+            PRIMARY KEY (tenant_id, id))""",
+        "CREATE UNIQUE INDEX dd_deployment_device ON device_deployments (tenant_id, deployment_id, device_id)",
+        "CREATE INDEX dd_device ON device_deployments (tenant_id, device_id, status, created)",
+        "CREATE INDEX dd_deployment_status ON device_deployments (tenant_id, deployment_id, status)",
+        "CREATE INDEX dd_artifact ON device_deployments (tenant_id, artifact_id, status)",
+        """CREATE TABLE deployment_logs (
+            tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL, device_id TEXT NOT NULL,
+            messages TEXT NOT NULL, PRIMARY KEY (tenant_id, deployment_id, device_id))""",
+    ],
+]
+
+_DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
+             "initial_device_count", "type", "checksum")
+_ACTIVE = tuple(sorted(m.ACTIVE))
+_TERMINAL = tuple(sorted(m.TERMINAL))
+
+
+class _NoSlot(Exception):
+    """Rolls back a slot claim."""
+
+
+def _in(values) -> str:
+    return ",".join("?" * len(values))
+
+
+class SqliteDeploymentsStore(DeploymentsStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self.db = db
+
+    # ------------------------------------------------------------------ helpers
+    def _deployment(self, row: sqlite3.Row, conn=None) -> dict:
+        conn = conn or self.db.conn
+        doc = json.loads(row["doc"])
+        dep = {k: row[k] for k in ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status",
+                                   "start_ts", "max_devices", "device_count", "retry_pending", "total_size")}
+        dep["dynamic"] = bool(row["dynamic"])
+        dep["aborted"] = bool(row["aborted"])
+        dep.update(doc)
+        stats = {s: 0 for s in m.DEVICE_STATUSES}
+        for r in conn.execute("SELECT status, count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?",
+                              (row["tenant_id"], row["id"])):
+            stats[r["status"]] = r["count"]
+        dep["stats"] = stats
+        if dep.get("phases"):
+            counts = {r["idx"]: r["device_count"] for r in conn.execute(
+                "SELECT idx, device_count FROM deployment_phases WHERE tenant_id=? AND deployment_id=?",
+                (row["tenant_id"], row["id"]))}
+            for i, phase in enumerate(dep["phases"]):
+                phase["device_count"] = counts.get(i, 0)
+        return dep
+
+    @staticmethod
+    def _dd(row: sqlite3.Row) -> dict:
+        dd = dict(row)
+        dd["log"] = bool(dd["log"])
+        return dd
+
+    # ------------------------------------------------------------------ deployments
+    def insert_deployment(self, deployment: dict, targets: list[str] | None) -> None:
+        d = deployment
+        doc = json.dumps({k: d.get(k) for k in _DOC_KEYS})
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO deployments (tenant_id, id, name, artifact_name, created, finished, status,"
+                    " start_ts, dynamic, max_devices, device_count, retry_pending, total_size, aborted,"
+                    " active_checksum, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (d["tenant_id"], d["id"], d["name"], d["artifact_name"], d["created"], d["finished"],
+                     d["status"], d["start_ts"], int(d["dynamic"]), d["max_devices"], d["device_count"],
+                     d["retry_pending"], d["total_size"], 0, d["checksum"], doc))
+                conn.executemany("INSERT INTO deployment_stats VALUES (?,?,?,?)",
+                                 [(d["tenant_id"], d["id"], s, n) for s, n in d["stats"].items()])
+                conn.executemany("INSERT INTO deployment_phases VALUES (?,?,?,?,?)",
+                                 [(d["tenant_id"], d["id"], i, p["device_limit"], 0)
+                                  for i, p in enumerate(d.get("phases") or [])])
+                if targets:
+                    conn.executemany("INSERT INTO deployment_targets VALUES (?,?,?,?)",
+                                     [(d["tenant_id"], d["id"], t, d["created"]) for t in targets])
+        except sqlite3.IntegrityError as exc:
+            if "active_checksum" in str(exc):
+                raise DuplicateDeployment() from None
+            raise
+
+    def get_deployment(self, tenant, deployment_id):
+        row = self.db.conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
+                                   (tenant, deployment_id)).fetchone()
+        return self._deployment(row) if row else None
+
+    def get_deployments(self, tenant, deployment_ids):
+        if not deployment_ids:
+            return []
+        rows = self.db.conn.execute(f"SELECT * FROM deployments WHERE tenant_id=? AND id IN ({_in(deployment_ids)})",
+                                    (tenant, *deployment_ids)).fetchall()
+        return [self._deployment(r) for r in rows]
+
+    def find_deployments(self, tenant, q: DeploymentQuery):
+        where, args = ["tenant_id=?"], [tenant]
+        if q.status == m.DEPLOYMENT_SCHEDULED:
+            where.append("status='pending' AND start_ts > ?")
+            args.append(q.now)
+        elif q.status == m.DEPLOYMENT_PENDING:
+            where.append("status='pending' AND (start_ts IS NULL OR start_ts <= ?)")
+            args.append(q.now)
+        elif q.status:
+            where.append("status=?")
+            args.append(q.status)
+        if q.search:
+            where.append("(instr(lower(name), lower(?)) > 0 OR instr(lower(artifact_name), lower(?)) > 0)")
+            args += [q.search, q.search]
+        if q.ids:
+            where.append(f"id IN ({_in(q.ids)})")
+            args += q.ids
+        if q.names:
+            where.append(f"name IN ({_in(q.names)})")
+            args += q.names
+        if q.created_before is not None:
+            where.append("created <= ?")
+            args.append(q.created_before)
+        if q.created_after is not None:
+            where.append("created >= ?")
+            args.append(q.created_after)
+        clause = " AND ".join(where)
+        conn = self.db.conn
+        total = conn.execute(f"SELECT count(*) FROM deployments WHERE {clause}", args).fetchone()[0]
+        order = "DESC" if q.sort_desc else "ASC"
+        rows = conn.execute(f"SELECT * FROM deployments WHERE {clause} ORDER BY created {order}, id {order}"
+                            " LIMIT ? OFFSET ?", (*args, q.limit, q.skip)).fetchall()
+        return [self._deployment(r) for r in rows], total
+
+    def deployment_device_ids(self, tenant, deployment_id, skip, limit):
+        conn = self.db.conn
+        rows = conn.execute("SELECT device_id FROM deployment_targets WHERE tenant_id=? AND deployment_id=?"
+                            " ORDER BY device_id LIMIT ? OFFSET ?", (tenant, deployment_id, limit, skip)).fetchall()
+        if not rows:
+            rows = conn.execute("SELECT device_id FROM device_deployments WHERE tenant_id=? AND deployment_id=?"
+                                " ORDER BY device_id LIMIT ? OFFSET ?",
+                                (tenant, deployment_id, limit, skip)).fetchall()
+        return [r[0] for r in rows]
+
+    def unfinished_deployment_with_artifact(self, tenant, artifact_name):
+        return self.db.conn.execute(
+            "SELECT 1 FROM deployments WHERE tenant_id=? AND artifact_name=? AND status != 'finished' LIMIT 1",
+            (tenant, artifact_name)).fetchone() is not None
+
+    def claim_slot(self, tenant, deployment, phase):
+        deployment_id = deployment["id"]
+        try:
+            with self.db.transaction() as conn:
+                if phase is not None:
+                    cur = conn.execute("UPDATE deployment_phases SET device_count = device_count + 1"
+                                       " WHERE tenant_id=? AND deployment_id=? AND idx=?"
+                                       " AND (device_limit IS NULL OR device_count < device_limit)",
+                                       (tenant, deployment_id, phase))
+                    if cur.rowcount != 1:
+                        raise _NoSlot()
+                cur = conn.execute("UPDATE deployments SET device_count = device_count + 1"
+                                   " WHERE tenant_id=? AND id=? AND status != 'finished'"
+                                   " AND (dynamic = 0 OR max_devices = 0 OR device_count < max_devices)",
+                                   (tenant, deployment_id))
+                if cur.rowcount != 1:
+                    raise _NoSlot()  # rolls the phase count back too
+        except _NoSlot:
+            return False
+        return True
+
+    def release_slot(self, tenant, deployment, phase):
+        deployment_id = deployment["id"]
+        with self.db.transaction() as conn:
+            if phase is not None:
+                conn.execute("UPDATE deployment_phases SET device_count = device_count - 1"
+                             " WHERE tenant_id=? AND deployment_id=? AND idx=?", (tenant, deployment_id, phase))
+            conn.execute("UPDATE deployments SET device_count = device_count - 1 WHERE tenant_id=? AND id=?",
+                         (tenant, deployment_id))
+
+    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0):
+        with self.db.transaction() as conn:
+            for status, delta in changes.items():
+                if delta:
+                    conn.execute("INSERT INTO deployment_stats VALUES (?,?,?,?) ON CONFLICT DO UPDATE"
+                                 " SET count = count + excluded.count", (tenant, deployment_id, status, delta))
+            if retry_pending or total_size:
+                conn.execute("UPDATE deployments SET retry_pending = retry_pending + ?, total_size = total_size + ?"
+                             " WHERE tenant_id=? AND id=?", (retry_pending, total_size, tenant, deployment_id))
+            row = conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
+                               (tenant, deployment_id)).fetchone()
+            return self._deployment(row, conn) if row else None
+
+    def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False):
+        sets, args = ["status=?"], [status]
+        if status == m.DEPLOYMENT_FINISHED:
+            sets += ["finished=?", "active_checksum=NULL"]
+            args.append(finished)
+        if aborted:
+            sets.append("aborted=1")
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"UPDATE deployments SET {', '.join(sets)} WHERE tenant_id=? AND id=?"
+                               f" AND status IN ({_in(from_statuses)})",
+                               (*args, tenant, deployment_id, *from_statuses))
+            return cur.rowcount == 1
+
+    def replace_stats(self, tenant, deployment_id, stats):
+        with self.db.transaction() as conn:
+            conn.executemany("INSERT INTO deployment_stats VALUES (?,?,?,?) ON CONFLICT DO UPDATE"
+                             " SET count = excluded.count", [(tenant, deployment_id, s, n) for s, n in stats.items()])
+
+    # ------------------------------------------------------------------ device deployments
+    def insert_device_deployment(self, dd):
+        cols = ("tenant_id", "id", "deployment_id", "device_id", "created", "started", "finished", "status",
+                "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase")
+        try:
+            with self.db.transaction() as conn:
+                conn.execute(f"INSERT INTO device_deployments ({','.join(cols)}) VALUES ({_in(cols)})",
+                             tuple(int(dd[c]) if c == "log" else dd[c] for c in cols))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get_device_deployment(self, tenant, deployment_id, device_id):
+        row = self.db.conn.execute("SELECT * FROM device_deployments WHERE tenant_id=? AND deployment_id=?"
+                                   " AND device_id=?", (tenant, deployment_id, device_id)).fetchone()
+        return self._dd(row) if row else None
+
+    def device_deployments_by_ids(self, tenant, ids):
+        if not ids:
+            return []
+        rows = self.db.conn.execute(f"SELECT * FROM device_deployments WHERE tenant_id=? AND id IN ({_in(ids)})",
+                                    (tenant, *ids)).fetchall()
+        return [self._dd(r) for r in rows]
+
+    def update_device_deployment(self, tenant, dd_id, expected_status, fields):
+        if not fields:
+            return True
+        sets = ", ".join(f"{k}=?" for k in fields)
+        values = [int(v) if isinstance(v, bool) else v for v in fields.values()]
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"UPDATE device_deployments SET {sets} WHERE tenant_id=? AND id=? AND status=?",
+                               (*values, tenant, dd_id, expected_status))
+            return cur.rowcount == 1
+
+    def oldest_active_device_deployment(self, tenant, device_id):
+        row = self.db.conn.execute(
+            f"SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND status IN ({_in(_ACTIVE)})"
+            " AND deleted IS NULL ORDER BY created, id LIMIT 1", (tenant, device_id, *_ACTIVE)).fetchone()
+        return self._dd(row) if row else None
+
+    def device_deployments_of_device(self, tenant, device_id, statuses, include_deleted, skip, limit):
+        where, args = ["tenant_id=?", "device_id=?"], [tenant, device_id]
+        if statuses is not None:
+            where.append(f"status IN ({_in(statuses)})")
+            args += sorted(statuses)
+        if not include_deleted:
+            where.append("deleted IS NULL")
+        clause = " AND ".join(where)
+        conn = self.db.conn
+        total = conn.execute(f"SELECT count(*) FROM device_deployments WHERE {clause}", args).fetchone()[0]
+        rows = conn.execute(f"SELECT * FROM device_deployments WHERE {clause} ORDER BY created DESC, id"
+                            " LIMIT ? OFFSET ?", (*args, limit, skip)).fetchall()
+        return [self._dd(r) for r in rows], total
+
+    def latest_finished_created(self, tenant, device_id):
+        row = self.db.conn.execute(
+            f"SELECT max(created) FROM device_deployments WHERE tenant_id=? AND device_id=?"
+            f" AND status IN ({_in(_TERMINAL)}) AND deleted IS NULL", (tenant, device_id, *_TERMINAL)).fetchone()
+        return row[0]
+
+    def retryable_failure(self, tenant, device_id):
+        row = self.db.conn.execute(
+            "SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND status='failure'"
+            " AND attempts < retries AND deleted IS NULL ORDER BY created, id LIMIT 1",
+            (tenant, device_id)).fetchone()
+        return self._dd(row) if row else None
+
+    def candidate_static_deployments(self, tenant, device_id, created_after, limit):
+        rows = self.db.conn.execute(
+            "SELECT d.* FROM deployment_targets t JOIN deployments d ON d.tenant_id = t.tenant_id"
+            " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
+            " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
+            " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
+            " ORDER BY t.created, d.id LIMIT ?", (tenant, device_id, created_after, limit)).fetchall()
+        return [self._deployment(r) for r in rows]
+
+    def unfinished_dynamic_deployments(self, tenant, created_after, limit):
+        rows = self.db.conn.execute(
+            "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
+            " AND created > ? ORDER BY created, id LIMIT ?", (tenant, created_after, limit)).fetchall()
+        return [self._deployment(r) for r in rows]
+
+    def static_deployments_listing(self, tenant, device_id):
+        return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)
+
+    def list_device_deployments(self, tenant, deployment_id, statuses, skip, limit):
+        where, args = ["tenant_id=?", "deployment_id=?"], [tenant, deployment_id]
+        if statuses is not None:
+            where.append(f"status IN ({_in(statuses)})")
+            args += sorted(statuses)
+        clause = " AND ".join(where)
+        conn = self.db.conn
+        total = conn.execute(f"SELECT count(*) FROM device_deployments WHERE {clause}", args).fetchone()[0]
+        rows = conn.execute(f"SELECT * FROM device_deployments WHERE {clause} ORDER BY device_id"
+                            " LIMIT ? OFFSET ?", (*args, -1 if limit is None else limit, skip)).fetchall()
+        return [self._dd(r) for r in rows], total
+
+    def count_device_statuses(self, tenant, deployment_id):
+        rows = self.db.conn.execute("SELECT status, count(*) FROM device_deployments WHERE tenant_id=?"
+                                    " AND deployment_id=? GROUP BY status", (tenant, deployment_id)).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def close_active_device_deployments(self, tenant, deployment_id, status, finished):
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE device_deployments SET status=?, finished=? WHERE tenant_id=? AND deployment_id=?"
+                         f" AND status IN ({_in(_ACTIVE)})", (status, finished, tenant, deployment_id, *_ACTIVE))
+
+    def soft_delete_history(self, tenant, device_id, deleted):
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE device_deployments SET deleted=? WHERE tenant_id=? AND device_id=?"
+                         f" AND status IN ({_in(_TERMINAL)}) AND deleted IS NULL",
+                         (deleted, tenant, device_id, *_TERMINAL))
+
+    def device_deployment_uses_artifact(self, tenant, artifact_id):
+        return self.db.conn.execute(
+            f"SELECT 1 FROM device_deployments WHERE tenant_id=? AND artifact_id=? AND status IN ({_in(_ACTIVE)})"
+            " LIMIT 1", (tenant, artifact_id, *_ACTIVE)).fetchone() is not None
+
+    def last_device_deployments(self, tenant, device_ids):
+        out = []
+        conn = self.db.conn
+        for device_id in dict.fromkeys(device_ids):
+            row = conn.execute("SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=?"
+                               " ORDER BY created DESC, id LIMIT 1", (tenant, device_id)).fetchone()
+            if row:
+                out.append(self._dd(row))
+        return out
+
+    # ------------------------------------------------------------------ logs
+    def save_log(self, tenant, deployment_id, device_id, messages):
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO deployment_logs VALUES (?,?,?,?) ON CONFLICT DO UPDATE"
+                         " SET messages = excluded.messages", (tenant, deployment_id, device_id, json.dumps(messages)))
+
+    def get_log(self, tenant, deployment_id, device_id):
+        row = self.db.conn.execute("SELECT messages FROM deployment_logs WHERE tenant_id=? AND deployment_id=?"
+                                   " AND device_id=?", (tenant, deployment_id, device_id)).fetchone()
+        return json.loads(row[0]) if row else None
