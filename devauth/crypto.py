@@ -146,7 +146,8 @@ def _go_number(n: float) -> str:
         return "0" if math.copysign(1, f) > 0 else "-0"
     a = abs(f)
     if 1e-6 <= a < 1e21:
-        return format(Decimal(repr(f)), "f")
+        text = format(Decimal(repr(f)), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
     text = repr(f)
     mant, _, exp = text.partition("e")
     sign = exp[0] if exp[0] in "+-" else "+"

@@ -113,7 +113,7 @@ class DevauthService(DeviceManagement):
                 self._sync_device_status(tenant, device)
         if auth_set["status"] == PREAUTHORIZED:
             if device["status"] != ACCEPTED and not self._limit_allows(tenant):
-                raise Unauthorized("maximum number of accepted devices reached")
+                raise Unauthorized("device limit reached")
             self._accept(tenant, device, auth_set)
             auth_set = dict(auth_set, status=ACCEPTED)
         return device, auth_set
@@ -152,7 +152,8 @@ class DevauthService(DeviceManagement):
     def _issue_token(self, tenant: str, device_id: str, auth_set_id: str) -> str:
         token, claims = self.tokens.issue(tenant, device_id)
         self._store.insert_token({"id": claims["jti"], "tenant_id": tenant, "device_id": device_id,
-                                  "auth_set_id": auth_set_id, "iat": claims["iat"], "exp": claims["exp"]})
+                                  "auth_set_id": auth_set_id, "exp": claims["exp"],
+                                  "iat": self._clock.now()})  # precise: pruning keeps the newest
         self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
         self._check_in(tenant, device_id, None)
         return token
@@ -179,7 +180,7 @@ class DevauthService(DeviceManagement):
                 raise BadRequest(f"invalid status transition from {auth_set['status']} to {status}")
             if status == ACCEPTED:
                 if device["status"] != ACCEPTED and not self._limit_allows(tenant):
-                    raise Unprocessable("maximum number of accepted devices reached")
+                    raise Unprocessable(f"device limit reached: at most {self.max_devices(tenant)} accepted devices")
                 self._accept(tenant, device, auth_set)
                 return
             if auth_set["status"] == ACCEPTED:
