@@ -80,3 +80,17 @@ class TokensDeleteQueryArgsSchema(Schema):
 
 class InternalDevicesQueryArgsSchema(DevicesQueryArgsSchema):
     pass
+
+
+class BulkRowResultSchema(Schema):
+    row = fields.Integer(metadata={"description": "Row number in the file, from 1 (CSV: after the header)."})
+    status = fields.String(validate=validate.OneOf(["created", "conflict", "invalid"]))
+    device_id = fields.String(metadata={"description": "The new device, or the existing one on conflict."})
+    reason = fields.String()
+
+
+class BulkResultSchema(Schema):
+    created = fields.Integer()
+    conflict = fields.Integer()
+    invalid = fields.Integer()
+    results = fields.List(fields.Nested(BulkRowResultSchema))

@@ -118,3 +118,22 @@ class DeviceManagement:
         with self._store.transaction():
             self._store.delete_auth_sets_of_device(tenant, device_id)
             self._store.delete_device(tenant, device_id)
+
+    # ------------------------------------------------------------------ bulk
+    def preauthorize_rows(self, tenant: str, rows: Iterable[dict]):
+        """Preauthorize each row of devauth.bulk.parse_rows; yields one result per row:
+        `{row, status: created|conflict|invalid, device_id?, reason?}`."""
+        for row in rows:
+            result = {"row": row["row"]}
+            if "error" in row:
+                yield {**result, "status": "invalid", "reason": row["error"]}
+                continue
+            try:
+                device_id = self.preauthorize(tenant, row["identity_data"], row["pubkey"])
+            except Conflict as exc:
+                yield {**result, "status": "conflict", "device_id": (exc.body or {}).get("id"),
+                       "reason": exc.message}
+            except BadRequest as exc:
+                yield {**result, "status": "invalid", "reason": exc.message}
+            else:
+                yield {**result, "status": "created", "device_id": device_id}

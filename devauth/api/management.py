@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import request, url_for
 from flask.views import MethodView
+from webargs import core
 
 from common.api import Blueprint
 from common.app import services
 from common.auth import current_identity
+from common.errors import UnsupportedMediaType
 from common.pagination import Page, page_from_args, paging_headers
+from devauth import bulk
 from devauth.render import render_device
-from devauth.schemas import (CountQueryArgsSchema, CountSchema, DeviceSchema, DevicesQueryArgsSchema,
-                             LimitSchema, PreAuthSetSchema, SearchSchema, StatusSchema)
+from devauth.schemas import (BulkResultSchema, CountQueryArgsSchema, CountSchema, DeviceSchema,
+                             DevicesQueryArgsSchema, LimitSchema, PreAuthSetSchema, SearchSchema, StatusSchema)
 
 blp = Blueprint("devauth_management", __name__, url_prefix="/api/management/v2/devauth",
                 description="Device authentication: admission of devices by operators.")
@@ -118,3 +121,23 @@ class MaxDevices(MethodView):
     def get(self):
         """The tenant's accepted-device limit (-1: unlimited)"""
         return {"limit": services().devauth.max_devices(_tenant())}
+
+
+@blp.route("/preauthorizations")
+class Preauthorizations(MethodView):
+    @blp.doc(requestBody={"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}, "example": "mac,sn,pubkey\n02:00:00:00:00:01,SN1,\"-----BEGIN PUBLIC KEY-----\n...\""},
+        "application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
+            "identity_data": {"type": "object"}, "pubkey": {"type": "string"}}}}}}})
+    @blp.response(200, BulkResultSchema)
+    @blp.alt_response(415, description="Neither text/csv nor application/json.")
+    def post(self):
+        """Bulk preauthorization from a CSV or JSON file (not in Mender): one result per row"""
+        ct = request.mimetype or ""
+        if ct not in ("text/csv", "application/csv") and not core.is_json(ct):
+            raise UnsupportedMediaType("Content-Type must be text/csv or application/json")
+        data = request.get_data(cache=False)
+        rows = bulk.parse_rows(data, bulk.detect_format(data, content_type=ct))
+        results = list(services().devauth.preauthorize_rows(_tenant(), rows))
+        summary = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "conflict", "invalid")}
+        return {**summary, "results": results}
