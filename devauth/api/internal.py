@@ -7,7 +7,7 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.app import ctx, services
 from common.auth import bearer_token
-from common.errors import BadRequest, Unauthorized
+from common.errors import BadRequest, NotFound, Unauthorized
 from common.health import add_health_routes
 from common.pagination import Page, paging_headers
 from devauth.render import render_device
@@ -115,10 +115,13 @@ class TenantDeviceStatus(MethodView):
 
 @blp.route("/tenants/<tid>/devices/<did>")
 class TenantDevice(MethodView):
-    @blp.response(204, description="Device decommissioned.")
+    @blp.response(201, description="Device deleted (decommissioned); also when it did not exist.")
     def delete(self, tid, did):
-        """Decommission a device of a tenant"""
-        services().devauth.decommission(tid, did)
+        """Decommission a device of a tenant (idempotent; 201 as Mender's spec says)"""
+        try:
+            services().devauth.decommission(tid, did)
+        except NotFound:
+            pass  # already gone: deleting is idempotent
         return None
 
 

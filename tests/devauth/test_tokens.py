@@ -172,3 +172,10 @@ def test_rs256_server_key(make_app, backend, tmp_path):
     operator.accept(device)
     assert json.loads(base64.urlsafe_b64decode(device.token.split(".")[0] + "=="))["alg"] == "RS256"
     assert verify(client, device.token).status_code == 200
+
+
+def test_internal_delete_device(client, device_factory):
+    device = device_factory()
+    assert client.delete(f"{INTERNAL}/tenants/t2/devices/{device.id}").status_code == 201
+    assert verify(client, device.token).status_code == 200  # another tenant's device: untouched
+    assert client.get(f"{INTERNAL}/tenants/t2/devices/{device.id}/status").status_code == 404
