@@ -91,11 +91,26 @@ class DevauthService(DeviceManagement):
         tenant = ""  # as open-source Mender: tenant tokens are not issued, so every device is in the default tenant
         pubkey = crypto.normalize_pem(key)
         id_hash = crypto.identity_hash(identity)
-        with self._store.transaction():
-            device, auth_set = self._admit(tenant, identity, id_hash, pubkey)
+        device, auth_set = self._known(tenant, id_hash, pubkey)
+        if device is None:  # something to record: take the write lock only then
+            with self._store.transaction():
+                device, auth_set = self._admit(tenant, identity, id_hash, pubkey)
         if auth_set["status"] != ACCEPTED:
             raise Unauthorized("device unauthorized")
         return self._issue_token(tenant, device["id"], auth_set["id"])
+
+    def _known(self, tenant: str, id_hash: str, pubkey: str) -> tuple[dict | None, dict | None]:
+        """The read-only path of a known key whose answer needs no write (accepted, pending,
+        rejected); (None, None) when _admit must run."""
+        auth_set = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
+        if auth_set is None or auth_set["status"] == PREAUTHORIZED:
+            return None, None
+        device = self._store.get_device(tenant, auth_set["device_id"])
+        if device is None:
+            return None, None
+        if device["decommissioning"]:
+            raise Unauthorized("device is being decommissioned")
+        return device, auth_set
 
     def _admit(self, tenant: str, identity: dict, id_hash: str, pubkey: str) -> tuple[dict, dict]:
         auth_set = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
