@@ -8,7 +8,7 @@ from common.pagination import PaginationQueryArgsSchema
 from devauth.model import AUTH_SET_STATUSES, DEVICE_STATUSES
 
 
-class AuthSetSchema(Schema):
+class DevauthAuthSetSchema(Schema):
     id = fields.String()
     identity_data = fields.Dict()
     pubkey = fields.String()
@@ -16,7 +16,7 @@ class AuthSetSchema(Schema):
     status = fields.String(validate=validate.OneOf(AUTH_SET_STATUSES))
 
 
-class DeviceSchema(Schema):
+class DevauthDeviceSchema(Schema):
     id = fields.String()
     identity_data = fields.Dict()
     status = fields.String(validate=validate.OneOf(DEVICE_STATUSES))
@@ -24,33 +24,33 @@ class DeviceSchema(Schema):
     created_ts = fields.String(metadata={"format": "date-time"})
     updated_ts = fields.String(metadata={"format": "date-time"})
     check_in_time = fields.String(metadata={"format": "date-time"})
-    auth_sets = fields.List(fields.Nested(AuthSetSchema))
+    auth_sets = fields.List(fields.Nested(DevauthAuthSetSchema))
 
 
-class DevicesQueryArgsSchema(PaginationQueryArgsSchema):
+class DevauthDevicesQueryArgsSchema(PaginationQueryArgsSchema):
     status = fields.String(validate=validate.OneOf(DEVICE_STATUSES))
     id = fields.List(fields.String(validate=validate.Length(min=1, max=128)))
 
 
-class CountQueryArgsSchema(Schema):
+class DevauthCountQueryArgsSchema(Schema):
     status = fields.String(validate=validate.OneOf(DEVICE_STATUSES))
 
 
-class PreAuthSetSchema(Schema):
+class DevauthPreAuthSetSchema(Schema):
     identity_data = fields.Raw(required=True, metadata={"type": "object"})
     pubkey = fields.String(required=True)
     force = fields.Boolean(load_default=False)
 
 
-class StatusSchema(Schema):
+class DevauthStatusSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(AUTH_SET_STATUSES))
 
 
-class CountSchema(Schema):
+class DevauthCountSchema(Schema):
     count = fields.Integer()
 
 
-class LimitSchema(Schema):
+class DevauthLimitSchema(Schema):
     limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=-1))
 
 
@@ -68,29 +68,29 @@ class StringOrList(fields.Field):
     default_error_messages = {"invalid": "must be a string or an array of strings"}
 
 
-class SearchSchema(Schema):
+class DevauthSearchSchema(Schema):
     status = StringOrList(metadata={"type": "array", "items": {"type": "string", "enum": list(DEVICE_STATUSES)}})
     id = StringOrList(metadata={"type": "array", "items": {"type": "string"}})
 
 
-class TokensDeleteQueryArgsSchema(Schema):
+class DevauthTokensDeleteQueryArgsSchema(Schema):
     tenant_id = fields.String(required=True)
     device_id = fields.String()
 
 
-class InternalDevicesQueryArgsSchema(DevicesQueryArgsSchema):
+class DevauthInternalDevicesQueryArgsSchema(DevauthDevicesQueryArgsSchema):
     pass
 
 
-class BulkRowResultSchema(Schema):
+class DevauthBulkRowResultSchema(Schema):
     row = fields.Integer(metadata={"description": "Row number in the file, from 1 (CSV: after the header)."})
     status = fields.String(validate=validate.OneOf(["created", "conflict", "invalid"]))
     device_id = fields.String(metadata={"description": "The new device, or the existing one on conflict."})
     reason = fields.String()
 
 
-class BulkResultSchema(Schema):
+class DevauthBulkResultSchema(Schema):
     created = fields.Integer()
     conflict = fields.Integer()
     invalid = fields.Integer()
-    results = fields.List(fields.Nested(BulkRowResultSchema))
+    results = fields.List(fields.Nested(DevauthBulkRowResultSchema))

@@ -11,8 +11,8 @@ from common.errors import BadRequest, NotFound, Unauthorized
 from common.health import add_health_routes
 from common.pagination import Page, paging_headers
 from devauth.render import render_device
-from devauth.schemas import (CountQueryArgsSchema, CountSchema, DeviceSchema, InternalDevicesQueryArgsSchema,
-                             LimitSchema, StatusSchema, TokensDeleteQueryArgsSchema)
+from devauth.schemas import (DevauthCountQueryArgsSchema, DevauthCountSchema, DevauthDeviceSchema, DevauthInternalDevicesQueryArgsSchema,
+                             DevauthLimitSchema, DevauthStatusSchema, DevauthTokensDeleteQueryArgsSchema)
 
 blp = Blueprint("devauth_internal", __name__, url_prefix="/api/internal/v1/devauth",
                 description="Device authentication and admission: internal API.")
@@ -43,7 +43,7 @@ class TokensVerify(MethodView):
 
 @blp.route("/tokens")
 class Tokens(MethodView):
-    @blp.arguments(TokensDeleteQueryArgsSchema, location="query")
+    @blp.arguments(DevauthTokensDeleteQueryArgsSchema, location="query")
     @blp.response(204, description="Tokens deleted.")
     def delete(self, args):
         """Revoke the tokens of one device, or of every device of a tenant"""
@@ -53,12 +53,12 @@ class Tokens(MethodView):
 
 @blp.route("/tenant/<tenant_id>/limits/max_devices")
 class TenantMaxDevices(MethodView):
-    @blp.response(200, LimitSchema)
+    @blp.response(200, DevauthLimitSchema)
     def get(self, tenant_id):
         """A tenant's accepted-device limit"""
         return {"limit": services().devauth.max_devices(tenant_id)}
 
-    @blp.arguments(LimitSchema)
+    @blp.arguments(DevauthLimitSchema)
     @blp.response(204, description="Limit set.")
     def put(self, body, tenant_id):
         """Set a tenant's accepted-device limit (-1: unlimited)"""
@@ -86,8 +86,8 @@ class Tenants(MethodView):
 
 @blp.route("/tenants/<tid>/devices")
 class TenantDevices(MethodView):
-    @blp.arguments(InternalDevicesQueryArgsSchema, location="query")
-    @blp.response(200, DeviceSchema(many=True))
+    @blp.arguments(DevauthInternalDevicesQueryArgsSchema, location="query")
+    @blp.response(200, DevauthDeviceSchema(many=True))
     def get(self, args, tid):
         """A tenant's devices, oldest first"""
         page = Page(args["page"], args["per_page"])
@@ -98,8 +98,8 @@ class TenantDevices(MethodView):
 
 @blp.route("/tenants/<tid>/devices/count")
 class TenantDevicesCount(MethodView):
-    @blp.arguments(CountQueryArgsSchema, location="query")
-    @blp.response(200, CountSchema)
+    @blp.arguments(DevauthCountQueryArgsSchema, location="query")
+    @blp.response(200, DevauthCountSchema)
     def get(self, args, tid):
         """Count a tenant's devices"""
         return {"count": services().devauth.count_devices(tid, args.get("status"))}
@@ -107,7 +107,7 @@ class TenantDevicesCount(MethodView):
 
 @blp.route("/tenants/<tid>/devices/<did>/status")
 class TenantDeviceStatus(MethodView):
-    @blp.response(200, StatusSchema)
+    @blp.response(200, DevauthStatusSchema)
     def get(self, tid, did):
         """A device's aggregate status"""
         return {"status": services().devauth.device_status_of(tid, did)}

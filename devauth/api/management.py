@@ -13,8 +13,8 @@ from common.errors import UnsupportedMediaType
 from common.pagination import Page, page_from_args, paging_headers
 from devauth import bulk
 from devauth.render import render_device
-from devauth.schemas import (BulkResultSchema, CountQueryArgsSchema, CountSchema, DeviceSchema,
-                             DevicesQueryArgsSchema, LimitSchema, PreAuthSetSchema, SearchSchema, StatusSchema)
+from devauth.schemas import (DevauthBulkResultSchema, DevauthCountQueryArgsSchema, DevauthCountSchema, DevauthDeviceSchema,
+                             DevauthDevicesQueryArgsSchema, DevauthLimitSchema, DevauthPreAuthSetSchema, DevauthSearchSchema, DevauthStatusSchema)
 
 blp = Blueprint("devauth_management", __name__, url_prefix="/api/management/v2/devauth",
                 description="Device authentication: admission of devices by operators.")
@@ -31,16 +31,16 @@ def _device_page(statuses, ids, page: Page):
 
 @blp.route("/devices")
 class Devices(MethodView):
-    @blp.arguments(DevicesQueryArgsSchema, location="query")
-    @blp.response(200, DeviceSchema(many=True))
+    @blp.arguments(DevauthDevicesQueryArgsSchema, location="query")
+    @blp.response(200, DevauthDeviceSchema(many=True))
     def get(self, args):
         """List devices, oldest first, optionally filtered by status and ids"""
         statuses = [args["status"]] if args.get("status") else None
         return _device_page(statuses, args.get("id"), Page(args["page"], args["per_page"]))
 
-    @blp.arguments(PreAuthSetSchema)
+    @blp.arguments(DevauthPreAuthSetSchema)
     @blp.response(201, description="Device preauthorized; `Location` names it.")
-    @blp.alt_response(409, schema=DeviceSchema, description="The identity exists: the body is that device.")
+    @blp.alt_response(409, schema=DevauthDeviceSchema, description="The identity exists: the body is that device.")
     def post(self, body):
         """Preauthorize a device (identity and key)"""
         device_id = services().devauth.preauthorize(_tenant(), body["identity_data"], body["pubkey"],
@@ -51,8 +51,8 @@ class Devices(MethodView):
 
 @blp.route("/devices/search")
 class DevicesSearch(MethodView):
-    @blp.arguments(SearchSchema)
-    @blp.response(200, DeviceSchema(many=True))
+    @blp.arguments(DevauthSearchSchema)
+    @blp.response(200, DevauthDeviceSchema(many=True))
     def post(self, body):
         """Search devices by status(es) and id(s)"""
         return _device_page(body.get("status"), body.get("id"), page_from_args())
@@ -60,8 +60,8 @@ class DevicesSearch(MethodView):
 
 @blp.route("/devices/count")
 class DevicesCount(MethodView):
-    @blp.arguments(CountQueryArgsSchema, location="query")
-    @blp.response(200, CountSchema)
+    @blp.arguments(DevauthCountQueryArgsSchema, location="query")
+    @blp.response(200, DevauthCountSchema)
     def get(self, args):
         """Count devices, optionally by status"""
         return {"count": services().devauth.count_devices(_tenant(), args.get("status"))}
@@ -69,7 +69,7 @@ class DevicesCount(MethodView):
 
 @blp.route("/devices/<id>")
 class DeviceById(MethodView):
-    @blp.response(200, DeviceSchema)
+    @blp.response(200, DevauthDeviceSchema)
     def get(self, id):
         """One device with its auth sets"""
         return render_device(services().devauth.get_device(_tenant(), id))
@@ -92,12 +92,12 @@ class AuthSet(MethodView):
 
 @blp.route("/devices/<id>/auth/<aid>/status")
 class AuthSetStatus(MethodView):
-    @blp.response(200, StatusSchema)
+    @blp.response(200, DevauthStatusSchema)
     def get(self, id, aid):
         """The status of an auth set"""
         return {"status": services().devauth.get_auth_set_status(_tenant(), id, aid)}
 
-    @blp.arguments(StatusSchema)
+    @blp.arguments(DevauthStatusSchema)
     @blp.response(204, description="Status changed.")
     @blp.alt_response(422, description="Accepting would exceed the accepted-device limit.")
     def put(self, body, id, aid):
@@ -117,7 +117,7 @@ class Token(MethodView):
 
 @blp.route("/limits/max_devices")
 class MaxDevices(MethodView):
-    @blp.response(200, LimitSchema)
+    @blp.response(200, DevauthLimitSchema)
     def get(self):
         """The tenant's accepted-device limit (-1: unlimited)"""
         return {"limit": services().devauth.max_devices(_tenant())}
@@ -129,7 +129,7 @@ class Preauthorizations(MethodView):
         "text/csv": {"schema": {"type": "string"}, "example": "mac,sn,pubkey\n02:00:00:00:00:01,SN1,\"-----BEGIN PUBLIC KEY-----\n...\""},
         "application/json": {"schema": {"type": "array", "items": {"type": "object", "properties": {
             "identity_data": {"type": "object"}, "pubkey": {"type": "string"}}}}}}})
-    @blp.response(200, BulkResultSchema)
+    @blp.response(200, DevauthBulkResultSchema)
     @blp.alt_response(415, description="Neither text/csv nor application/json.")
     def post(self):
         """Bulk preauthorization from a CSV or JSON file (not in Mender): one result per row"""

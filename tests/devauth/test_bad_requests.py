@@ -117,3 +117,41 @@ def test_validly_signed_request_creates_exactly_one_pending_auth_set(app, client
         devices, total = svc.list_devices("")
         assert total == 1 and devices[0]["status"] == "pending"
         assert [a["status"] for a in devices[0]["auth_sets"]] == ["pending"]
+
+
+def _mutate(rng, body: bytes) -> bytes:
+    b = bytearray(body)
+    op = rng.randrange(5)
+    pos = rng.randrange(len(b))
+    if op == 0:
+        b[pos] = rng.randrange(256)
+    elif op == 1:
+        del b[pos:pos + rng.randrange(1, 40)]
+    elif op == 2:
+        b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 8)))
+    elif op == 3:
+        b = b[:pos]
+    else:
+        b[pos:pos] = rng.choice([b"\x00", b"\xff", b"[" * 2000, b'\\u0000', b'"', b"{}", b"\r\n"])
+    return bytes(b)
+
+
+def test_fuzzed_auth_requests_never_5xx_nor_admitted(sqlite_app, sqlite_client):
+    """S1 in small: mutated bodies, signed with the original signature (never created) or
+    re-signed (at most a pending auth set), are always 400/401 and never issue a token."""
+    import random
+    rng = random.Random(20261123)
+    key = generate_device_key("ec256")
+    body = body_of('{"mac":"02:00:00:00:00:01","sn":"fuzz"}', key=key)
+    original_sig = sign_body(key, body)
+    for _ in range(300):
+        r = post(sqlite_client, _mutate(rng, body), original_sig)
+        assert r.status_code in (400, 401), r.status_code
+    assert nothing_created(sqlite_app)
+    for _ in range(300):
+        mutated = _mutate(rng, body)
+        r = post(sqlite_client, mutated, sign_body(key, mutated))
+        assert r.status_code in (400, 401), r.status_code
+    svc = sqlite_app.extensions["mender"].services.devauth
+    assert svc.count_devices("", "accepted") == 0
+    assert svc.count_devices("") == svc.count_devices("", "pending")
