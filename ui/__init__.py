@@ -1,0 +1,7 @@
+"""The management web UI: a static single-page app served at `/`, and its session endpoint."""
+
+
+def init_app(app, api, ctx) -> None:
+    """Register the UI's blueprint (pages, static files, /ui/session)."""
+    from ui.views import blp
+    app.register_blueprint(blp)
