@@ -148,7 +148,7 @@ export function modal(title, body, actions) {
   const dialog = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-label": title },
     h("h2", {}, title), h("div", { class: "modal-body" }, body),
     h("div", { class: "modal-actions" },
-      h("button", { type: "button", class: "btn", onclick: close }, "Cancel"),
+      h("button", { type: "button", class: "btn", onclick: close }, actions.length ? "Cancel" : "Close"),
       actions.map((a) => h("button", { type: "button", class: `btn ${a.kind || "btn-primary"}`,
         onclick: () => a.onclick(close) }, a.label))));
   backdrop.append(dialog);

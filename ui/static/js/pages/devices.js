@@ -1,7 +1,7 @@
 // Devices: status tabs, attribute filters, sorting, paging, admission and group actions.
 
 import { del, enc, get, postPage } from "../api.js";
-import { badge, fmtAgo, h, link, navigate, pager, replace, table, toast } from "../dom.js";
+import { badge, confirmAction, fmtAgo, h, link, navigate, pager, replace, table, toast } from "../dom.js";
 import {
   DEVAUTH, DEVICE_STATUSES, INVENTORY_V2, attr, bulk, deviceLabel, filterAttributes,
   filterBuilder, setAuthStatus,
@@ -57,12 +57,22 @@ export async function render(ctx, _params, query) {
     if (["accepted", "all"].includes(status)) {
       b.push(h("button", { type: "button", class: "btn btn-small", onclick: () => groupDialog([...selected], ctx.refresh) }, "Set group"));
     }
-    b.push(h("button", { type: "button", class: "btn btn-small btn-danger", onclick: () => runBulk("Decommissioned", (id) => del(`${DEVAUTH}/devices/${enc(id)}`)) }, "Decommission"));
+    b.push(h("button", { type: "button", class: "btn btn-small btn-danger", onclick: async () => {
+      if (!(await confirmAction("Decommission devices", `Decommission ${selected.size} device(s)? Their inventory and pending deployments are removed.`, "Decommission"))) return;
+      runBulk("Decommissioned", (id) => del(`${DEVAUTH}/devices/${enc(id)}`));
+    } }, "Decommission"));
     return b;
   };
 
-  const checkbox = (d) => h("input", { type: "checkbox", "aria-label": `select ${d.id}`, onchange: (e) => {
+  const checkbox = (d) => h("input", { type: "checkbox", class: "row-check", value: d.id, "aria-label": `select ${d.id}`, onchange: (e) => {
     if (e.target.checked) selected.add(d.id); else selected.delete(d.id);
+    refreshBulk();
+  } });
+  const selectAll = h("input", { type: "checkbox", "aria-label": "select all", onchange: (e) => {
+    for (const box of ctx.main.querySelectorAll("input.row-check")) {
+      box.checked = e.target.checked;
+      if (box.checked) selected.add(box.value); else selected.delete(box.value);
+    }
     refreshBulk();
   } });
   const rowActions = (d) => {
@@ -77,7 +87,7 @@ export async function render(ctx, _params, query) {
       } }, "Reject"));
   };
   const columns = [
-    { title: "", render: checkbox, class: "col-check" },
+    { title: selectAll, render: checkbox, class: "col-check" },
     { title: "Device", render: (d) => link(`#/devices/${enc(d.id)}`, deviceLabel(d, idAttr), { class: "device-link" }) },
     { title: "Device type", sortKey: "inventory:device_type", render: (d) => attr(d, "inventory", "device_type") ?? "—" },
     { title: "Software", sortKey: "inventory:artifact_name", render: (d) => attr(d, "inventory", "artifact_name") ?? "—" },

@@ -45,7 +45,7 @@ export async function render(ctx) {
   const [tenant, mine] = await Promise.all([load(SETTINGS), load(`${SETTINGS}/me`)]);
   if (!ctx.alive) return;
   const current = tenant.id_attribute || { attribute: "", scope: "identity" };
-  const name = h("input", { id: "id-attribute", placeholder: "e.g. mac or serial_no (empty: identity)", value: current.attribute === "id" ? "" : current.attribute || "" });
+  const name = h("input", { id: "id-attribute", placeholder: "e.g. mac or serial_no", value: current.attribute === "id" ? "" : current.attribute || "" });
   const scope = h("select", { id: "id-scope" }, SCOPES.map((s) => h("option", { value: s, selected: s === (current.scope || "identity") }, s)));
   const saveName = async () => {
     const next = { ...tenant };
