@@ -8,6 +8,8 @@ reach `finished` after the simulated device reports `success`, abort another; a 
 from __future__ import annotations
 
 import base64
+import csv
+import json
 import subprocess
 
 import pytest
@@ -98,6 +100,35 @@ def test_accept_pending_device_and_untrusted_attributes_are_text(page, ui_server
     assert page.locator("img[src='x']").count() == 0
     assert page.probe.dialogs == []
     page.shot("device")
+
+
+def test_preauthorize_one_device_and_a_csv_file(page, ui_server, tmp_path):
+    login(page)
+    single = HttpDevice(ui_server.url, device_type=DEVICE_TYPE)
+    page.goto("/#/devices?status=preauthorized")
+    page.get_by_role("button", name="Preauthorize", exact=True).click()
+    page.fill("#preauth-identity", json.dumps(single.identity))
+    page.fill("#preauth-pubkey", single.pubkey)
+    page.locator(".modal").get_by_role("button", name="Preauthorize").click()
+    expect(page.locator(".toast", has_text="Device preauthorized")).to_be_visible()
+    expect(page.locator("tr", has_text=single.identity["mac"])).to_be_visible()
+    assert single.auth().status_code == 200  # a preauthorized device is admitted at once
+
+    batch = [HttpDevice(ui_server.url, device_type=DEVICE_TYPE) for _ in range(2)]
+    csv_path = tmp_path / "devices.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["mac", "sn", "pubkey"])
+        for d in batch:
+            writer.writerow([d.identity["mac"], d.identity["sn"], d.pubkey])
+    page.get_by_role("button", name="Import preauthorizations").click()
+    page.set_input_files("#preauth-file", str(csv_path))
+    page.locator(".modal").get_by_role("button", name="Import").click()
+    expect(page.locator(".toast", has_text="Preauthorized 2 device(s)")).to_be_visible()
+    for d in batch:
+        expect(page.locator("tr", has_text=d.identity["mac"])).to_be_visible()
+    page.shot("devices-preauthorized")
+    assert batch[0].auth().status_code == 200
 
 
 def test_upload_deploy_until_finished_and_abort_another(page, ui_server, tmp_path):

@@ -38,12 +38,15 @@ async function parse(response) {
   return response.text();
 }
 
-export async function request(method, path, { json, params, headers = {}, quiet401 = false } = {}) {
+export async function request(method, path, { json, body, contentType, params, headers = {}, quiet401 = false } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
   if (!["GET", "HEAD"].includes(method)) init.headers["X-CSRF-Token"] = csrfToken();
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
+  } else if (body !== undefined) {
+    init.headers["Content-Type"] = contentType;
+    init.body = body;
   }
   const response = await fetch(path + query(params), init);
   const data = await parse(response).catch(() => null);

@@ -1,7 +1,7 @@
 // Preauthorization: one device (identity + public key) or a file of many.
 
-import { ApiError, post } from "../api.js";
-import { field, h, modal, toast } from "../dom.js";
+import { ApiError, request } from "../api.js";
+import { field, h, modal, replace, toast } from "../dom.js";
 import { DEVAUTH, preauthorize } from "../inventory.js";
 
 export function preauthorizeDialog(done) {
@@ -35,44 +35,36 @@ export function preauthorizeDialog(done) {
   }]);
 }
 
-// A file: a JSON array of {"identity_data": {...}, "pubkey": "..."}, or CSV lines `identity-json,pubkey`.
-export function parsePreauthFile(text) {
-  const trimmed = text.trim();
-  if (trimmed.startsWith("[")) {
-    const list = JSON.parse(trimmed);
-    if (!Array.isArray(list)) throw new Error("expected a JSON array");
-    return list;
-  }
-  throw new Error("expected a JSON array of {identity_data, pubkey}");
-}
-
+// A CSV or JSON file, preauthorized in one request by devauth's bulk endpoint (see docs/devauth.md).
 export function importDialog(done) {
-  const file = h("input", { type: "file", id: "preauth-file", accept: ".json,application/json" });
+  const file = h("input", { type: "file", id: "preauth-file", accept: ".csv,.json,text/csv,application/json" });
   const error = h("div", { class: "alert alert-error", hidden: true });
+  const results = h("div", { class: "bulk-results" });
   modal("Import preauthorizations", h("div", {},
-    h("p", {}, 'A JSON file: an array of objects with "identity_data" (an object) and "pubkey" (PEM).'),
-    field("File", file), error), [{
+    h("p", {}, "A CSV file with a header row (identity columns such as mac or sn, and a pubkey column), "
+      + "or a JSON array of {\"identity_data\": {…}, \"pubkey\": \"PEM\"} objects."),
+    field("File", file), error, results), [{
     label: "Import", onclick: async (close) => {
       error.hidden = true;
       if (!file.files.length) { error.textContent = "Choose a file."; error.hidden = false; return; }
-      let entries;
-      try { entries = parsePreauthFile(await file.files[0].text()); } catch (err) {
-        error.textContent = `The file is not valid: ${err.message}`;
+      const chosen = file.files[0];
+      const isCsv = chosen.name.toLowerCase().endsWith(".csv") || chosen.type === "text/csv";
+      let summary;
+      try {
+        ({ data: summary } = await request("POST", `${DEVAUTH}/preauthorizations`, {
+          body: await chosen.text(), contentType: isCsv ? "text/csv" : "application/json" }));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) return;
+        error.textContent = `The file was not accepted: ${err.message}`;
         error.hidden = false;
         return;
       }
-      let ok = 0;
-      const failures = [];
-      for (const [i, entry] of entries.entries()) {
-        try { await post(`${DEVAUTH}/devices`, entry); ok += 1; } catch (err) {
-          if (err instanceof ApiError && err.status === 401) return;
-          failures.push(`#${i + 1}: ${err.message}`);
-        }
-      }
-      if (ok) toast(`Preauthorized ${ok} device(s)`, "success");
-      if (failures.length) { error.textContent = failures.join("; "); error.hidden = false; done(); return; }
-      close();
+      const problems = (summary.results || []).filter((r) => r.status !== "created");
+      if (summary.created) toast(`Preauthorized ${summary.created} device(s)`, "success");
       done();
+      if (!problems.length) { close(); return; }
+      replace(results, h("p", {}, `${summary.created || 0} created, ${summary.conflict || 0} already known, ${summary.invalid || 0} invalid:`),
+        h("ul", { class: "problems" }, problems.map((r) => h("li", {}, `row ${r.row}: ${r.status}${r.reason ? ` (${r.reason})` : ""}`))));
     },
   }]);
 }
