@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -46,9 +47,13 @@ class UseradmService:
         self._services = services
         self.tokens = UserTokens(config, clock)
 
+    def ensure_ready(self) -> None:
+        """Apply useradm's migrations if this process has not yet (for callers outside a request)."""
+        self._ensure_migrated()
+
     # users ------------------------------------------------------------------
     def create_user(self, email: str, password: str, tenant: str = "") -> dict:
-        """Create a user; BadRequest (email), Unprocessable (password rules), Conflict (email taken)."""
+        """Create a user; BadRequest (email), Unprocessable (password rules, email taken)."""
         email = normalize_email(email)
         if not isinstance(password, str):
             raise BadRequest("password: must be a string")
@@ -58,7 +63,10 @@ class UseradmService:
         user = {"id": str(uuid.uuid4()), "tenant_id": tenant, "email": email,
                 "password_hash": passwords.hash_password(password),
                 "created_ts": now, "updated_ts": now, "login_ts": None}
-        self._store.insert_user(user)
+        try:
+            self._store.insert_user(user)
+        except Conflict:
+            raise Unprocessable("user with the same email already exists") from None
         return user_view(user)
 
     def get_user(self, tenant: str, user_id: str) -> dict:
@@ -84,7 +92,7 @@ class UseradmService:
         Changing one's own email or password needs the current password; a user cannot set
         another user's password. A password change revokes every other token of that user.
         Raises NotFound, BadRequest (email), Unprocessable (password rules, wrong or missing
-        current password, another user's password), Conflict (email taken).
+        current password, another user's password, email taken).
         """
         tenant = caller.tenant
         user = self._store.get_user(tenant, user_id)
@@ -112,7 +120,11 @@ class UseradmService:
         if not fields:
             return
         fields["updated_ts"] = self._clock.now()
-        if not self._store.update_user(tenant, user_id, fields):
+        try:
+            updated = self._store.update_user(tenant, user_id, fields)
+        except Conflict:
+            raise Unprocessable("user with the same email already exists") from None
+        if not updated:
             raise NotFound("user not found")
         if password is not None:
             self._revoke_user_tokens(tenant, user_id, except_id=caller.token_id if own else None)
@@ -144,8 +156,10 @@ class UseradmService:
             return None
         try:
             return self.create_user(email, password, tenant="")
-        except Conflict:
-            return None
+        except Unprocessable:
+            if self._store.any_user():  # another process won the race
+                return None
+            raise
 
     # login, logout, authentication ------------------------------------------------
     def login(self, email: str, password: str, *, no_expiry: bool = False) -> str:
@@ -210,3 +224,48 @@ class UseradmService:
     def revoke_tokens(self, tenant: str, user_id: str | None = None) -> None:
         """Delete the tokens of a tenant's users (or of one user)."""
         self._revoke_user_tokens(tenant, user_id)
+
+    # personal access tokens -------------------------------------------------
+    def create_personal_token(self, caller: Identity, name: str, expires_in: int = 0) -> str:
+        """A new personal access token of the caller (the JWT, shown only now). BadRequest (name,
+        expiry), Conflict (name taken), Unprocessable (too many tokens)."""
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME_LENGTH:
+            raise BadRequest(f"name: must be 1 to {MAX_TOKEN_NAME_LENGTH} characters")
+        limit = self._config["USERADM_TOKEN_MAX_EXPIRATION_SECONDS"]
+        if not isinstance(expires_in, int) or expires_in < 0 or expires_in > limit:
+            raise BadRequest(f"expires_in: must be between 0 (never expires) and {limit} seconds")
+        tenant, user_id = caller.tenant, caller.subject
+        if self._store.count_tokens(tenant, user_id, PAT) >= self._config["USERADM_LIMIT_TOKENS_PER_USER"]:
+            raise Unprocessable("maximum number of personal access tokens reached for this user")
+        now = self._clock.now()
+        exp = now + expires_in if expires_in else None
+        token_id = new_token_id()
+        self._store.insert_token({"id": token_id, "tenant_id": tenant, "user_id": user_id, "kind": PAT,
+                                  "name": name, "created_ts": now, "exp": exp, "last_used": None})
+        return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
+
+    def list_personal_tokens(self, caller: Identity) -> list[dict]:
+        """The caller's personal access tokens (never the secrets), oldest first."""
+        return self._store.list_tokens(caller.tenant, caller.subject, PAT)
+
+    def delete_personal_token(self, caller: Identity, token_id: str) -> None:
+        """Revoke one of the caller's personal access tokens; idempotent."""
+        self._store.delete_token(caller.tenant, token_id, user_id=caller.subject, kind=PAT)
+        self._revoked(caller.tenant, caller.subject, token_id)
+
+    # settings ---------------------------------------------------------------
+    def get_settings(self, tenant: str, user_id: str = "") -> tuple[dict, str | None]:
+        """(settings, etag) of the tenant, or of one user; ({}, None) when never set."""
+        found = self._store.get_settings(tenant, user_id)
+        return found if found is not None else ({}, None)
+
+    def put_settings(self, tenant: str, data: Any, user_id: str = "", if_match: str | None = None) -> str:
+        """Replace the settings; returns the new etag. BadRequest (not an object, too large),
+        PreconditionFailed (If-Match given and not the current etag)."""
+        if not isinstance(data, dict):
+            raise BadRequest("settings: must be a JSON object")
+        if len(json.dumps(data, separators=(",", ":"))) > MAX_SETTINGS_BYTES:
+            raise BadRequest(f"settings: larger than {MAX_SETTINGS_BYTES} bytes")
+        etag = uuid.uuid4().hex
+        self._store.put_settings(tenant, user_id, data, etag, if_match)
+        return etag

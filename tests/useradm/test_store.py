@@ -186,3 +186,47 @@ def test_settings_etag(store):
     store.put_settings("", "u1", {"mine": True}, "e4", None)
     assert store.get_settings("", "u1") == ({"mine": True}, "e4")
     assert store.get_settings("", "")[1] == "e3"
+
+
+def test_rate_counters_fixed_window(store):
+    t = 4_000_000_000.0  # in the future: MongoDB's TTL index removes ended windows on its own
+    assert store.rate_get("k", t) is None
+    assert store.rate_hit("k", 1, 60.0, t) == 1
+    assert store.rate_hit("k", 2, 60.0, t + 10) == 3
+    assert store.rate_get("k", t + 20) == (3, t + 60)
+    assert store.rate_hit("other", 1, 60.0, t + 20) == 1
+    # the window ended: a new one starts
+    assert store.rate_get("k", t + 60) is None
+    assert store.rate_hit("k", 1, 60.0, t + 61) == 1
+    assert store.rate_get("k", t + 62) == (1, t + 121)
+    store.rate_clear("k")
+    assert store.rate_get("k", t + 62) is None
+    assert store.rate_reset() == 1
+    assert store.rate_get("other", t + 30) is None
+
+
+def test_rate_counter_concurrent_processes(make_app, tmp_path):
+    """Four processes hit one counter 25 times each: the count is exactly 100 (SQLite)."""
+    import multiprocessing
+    app = make_app("sqlite")
+    ctx_ = app.extensions["mender"]
+    ctx_.ensure_migrated()
+    path = ctx_.db.path
+    mp = multiprocessing.get_context("fork")
+    barrier = mp.Barrier(4)
+
+    def worker():
+        from common.db import SqliteDatabase
+        from useradm.store.sqlite import SqliteUseradmStore
+        s = SqliteUseradmStore(SqliteDatabase(path))
+        barrier.wait()
+        for _ in range(25):
+            s.rate_hit("shared", 1, 3600.0, 4_000_000_000.0)
+
+    procs = [mp.Process(target=worker) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert ctx_.services.useradm._store.rate_get("shared", 4_000_000_001.0) == (100, 4_000_003_600.0)

@@ -104,6 +104,26 @@ class UseradmStore(ABC):
         """Replace the settings and set their etag. With `if_match`, only if the stored etag is
         that value: raises PreconditionFailed otherwise (also when nothing is stored yet)."""
 
+    # login rate-limit counters (fixed windows) --------------------------------------
+    # Keys are hashes of an email or a client address, not tenant data: login happens before
+    # the tenant is known, so these counters are the one global table of this store.
+    @abstractmethod
+    def rate_hit(self, key: str, amount: int, window: float, now: float) -> int:
+        """Add `amount` to the counter of `key` (a new window of `window` seconds starts when
+        there is none or it has ended) and return the new count. Atomic across processes."""
+
+    @abstractmethod
+    def rate_get(self, key: str, now: float) -> tuple[int, float] | None:
+        """(count, window end) of the live window of `key`, or None."""
+
+    @abstractmethod
+    def rate_clear(self, key: str) -> None:
+        """Forget the counter of `key`."""
+
+    @abstractmethod
+    def rate_reset(self) -> int:
+        """Forget every counter; returns how many there were."""
+
 
 def make_store(db) -> UseradmStore:
     """The store for the configured backend."""

@@ -15,6 +15,7 @@ from useradm.store import PAT, SESSION, UseradmStore
 USERS = "useradm_users"
 TOKENS = "useradm_tokens"
 SETTINGS = "useradm_settings"
+RATE_LIMITS = "useradm_rate_limits"
 
 _USER_TIMES = ("created_ts", "updated_ts", "login_ts")
 _TOKEN_TIMES = ("created_ts", "exp", "last_used")
@@ -34,7 +35,12 @@ def _m1_indexes(db) -> None:
     db[SETTINGS].create_index([("tenant_id", 1), ("user_id", 1)], unique=True, name="tenant_user")
 
 
-MIGRATIONS = [_m1_indexes]
+def _m2_rate_limits(db) -> None:
+    # ended windows are removed by MongoDB itself
+    db[RATE_LIMITS].create_index([("expires_at", 1)], expireAfterSeconds=0, name="expires_ttl")
+
+
+MIGRATIONS = [_m1_indexes, _m2_rate_limits]
 
 
 def _to_dt(ts: float | None) -> datetime | None:
@@ -223,3 +229,37 @@ class MongoUseradmStore(UseradmStore):
         result = self._settings.update_one({"tenant_id": tenant, "user_id": user_id, "etag": if_match}, update)
         if result.matched_count == 0:
             raise PreconditionFailed("ETag doesn't match")
+
+    # rate limits ------------------------------------------------------------
+    @property
+    def _rates(self):
+        return self._db.db[RATE_LIMITS]
+
+    def rate_hit(self, key: str, amount: int, window: float, now: float) -> int:
+        now_dt = _to_dt(now)
+        for _ in range(10):
+            doc = self._rates.find_one_and_update({"_id": key, "expires_at": {"$gt": now_dt}},
+                                                  {"$inc": {"count": amount}},
+                                                  return_document=pymongo.ReturnDocument.AFTER)
+            if doc is not None:
+                return int(doc["count"])
+            fresh = {"count": amount, "expires_at": _to_dt(now + window)}
+            if self._rates.find_one_and_update({"_id": key, "expires_at": {"$lte": now_dt}},
+                                               {"$set": fresh}) is not None:
+                return amount
+            try:
+                self._rates.insert_one({"_id": key, **fresh})
+                return amount
+            except DuplicateKeyError:  # another process started the window: count in it
+                continue
+        raise RuntimeError("rate limit counter contended")  # pragma: no cover
+
+    def rate_get(self, key: str, now: float) -> tuple[int, float] | None:
+        doc = self._rates.find_one({"_id": key, "expires_at": {"$gt": _to_dt(now)}})
+        return (int(doc["count"]), _from_dt(doc["expires_at"])) if doc else None
+
+    def rate_clear(self, key: str) -> None:
+        self._rates.delete_one({"_id": key})
+
+    def rate_reset(self) -> int:
+        return self._rates.delete_many({}).deleted_count

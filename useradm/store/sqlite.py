@@ -28,6 +28,11 @@ MIGRATIONS = [
         " tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, data TEXT NOT NULL, etag TEXT NOT NULL,"
         " PRIMARY KEY (tenant_id, user_id))",
     ],
+    [
+        "CREATE TABLE useradm_rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL,"
+        " expires_at REAL NOT NULL)",
+        "CREATE INDEX useradm_rate_limits_expiry ON useradm_rate_limits (expires_at)",
+    ],
 ]
 
 _USER_COLS = "id, tenant_id, email, password_hash, created_ts, updated_ts, login_ts"
@@ -194,6 +199,32 @@ class SqliteUseradmStore(UseradmStore):
                                  (text, etag, tenant, user_id, if_match))
         if cur.rowcount == 0:
             raise PreconditionFailed("ETag doesn't match")
+
+    # rate limits ------------------------------------------------------------
+    def rate_hit(self, key: str, amount: int, window: float, now: float) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT count, expires_at FROM useradm_rate_limits WHERE key = ?", (key,)).fetchone()
+            if row is not None and row["expires_at"] > now:
+                conn.execute("UPDATE useradm_rate_limits SET count = count + ? WHERE key = ?", (amount, key))
+                return row["count"] + amount
+            conn.execute("INSERT INTO useradm_rate_limits (key, count, expires_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (key) DO UPDATE SET count = excluded.count, expires_at = excluded.expires_at",
+                         (key, amount, now + window))
+            # a new window: also sweep a few ended ones, so the table stays small
+            conn.execute("DELETE FROM useradm_rate_limits WHERE key IN (SELECT key FROM useradm_rate_limits"
+                         " WHERE expires_at <= ? LIMIT 100)", (now,))
+            return amount
+
+    def rate_get(self, key: str, now: float) -> tuple[int, float] | None:
+        row = self._conn.execute("SELECT count, expires_at FROM useradm_rate_limits WHERE key = ? AND expires_at > ?",
+                                 (key, now)).fetchone()
+        return (row["count"], row["expires_at"]) if row else None
+
+    def rate_clear(self, key: str) -> None:
+        self._conn.execute("DELETE FROM useradm_rate_limits WHERE key = ?", (key,))
+
+    def rate_reset(self) -> int:
+        return self._conn.execute("DELETE FROM useradm_rate_limits").rowcount
 
 
 __all__ = ["SqliteUseradmStore", "PAT", "SESSION"]
