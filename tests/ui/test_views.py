@@ -167,3 +167,61 @@ def test_bearer_clients_are_unaffected_by_the_csrf_check(ui_app):
     op.login()
     r = op.post("/api/management/v1/useradm/users", json={"email": "third@example.com", "password": "yet-another-password"})
     assert r.status_code == 201, r.data
+
+
+def _limited_app(make_app, rate="3/minute"):
+    from common.clock import FrozenClock
+    clock = FrozenClock()
+    app = make_app("sqlite", USERADM_RATE_LIMIT_LOGIN=rate, _CLOCK=clock)
+    with app.app_context():
+        app.extensions["mender"].services.useradm.create_user(EMAIL, PASSWORD)
+    return app, clock
+
+
+def test_ui_logins_are_rate_limited_per_email(make_app):
+    app, clock = _limited_app(make_app)
+    client = app.test_client()
+    for i in range(3):
+        r = client.post("/ui/session", json={"email": EMAIL, "password": "wrong"}, environ_base={"REMOTE_ADDR": f"10.0.0.{i}"})
+        assert r.status_code == 401
+    r = client.post("/ui/session", json={"email": EMAIL.upper(), "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.1.1"})
+    assert r.status_code == 429
+    assert set(r.get_json()) == {"error", "request_id"} and int(r.headers["Retry-After"]) > 0
+    clock.advance(61)
+    assert login(client).status_code == 200
+
+
+def test_ui_logins_are_rate_limited_per_address(make_app):
+    app, _ = _limited_app(make_app)
+    client = app.test_client()
+    for i in range(3):
+        r = client.post("/ui/session", json={"email": f"guess{i}@example.com", "password": "x"}, environ_base={"REMOTE_ADDR": "10.0.0.7"})
+        assert r.status_code == 401
+    assert client.post("/ui/session", json={"email": EMAIL, "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.7"}).status_code == 429
+    assert client.post("/ui/session", json={"email": EMAIL, "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.8"}).status_code == 200
+
+
+def test_ui_and_api_logins_share_the_counters(make_app):
+    import base64
+    app, _ = _limited_app(make_app)
+    client = app.test_client()
+    wrong = base64.b64encode(f"{EMAIL}:wrong".encode()).decode()
+    for i in range(2):
+        r = client.post("/api/management/v1/useradm/auth/login", headers={"Authorization": f"Basic {wrong}"},
+                        environ_base={"REMOTE_ADDR": f"10.0.2.{i}"})
+        assert r.status_code == 401
+    r = client.post("/ui/session", json={"email": EMAIL, "password": "wrong"}, environ_base={"REMOTE_ADDR": "10.0.2.9"})
+    assert r.status_code == 401
+    # three failures in all, over both endpoints: the email is locked on both
+    assert client.post("/ui/session", json={"email": EMAIL, "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.3.1"}).status_code == 429
+    ok = base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()
+    assert client.post("/api/management/v1/useradm/auth/login", headers={"Authorization": f"Basic {ok}"},
+                       environ_base={"REMOTE_ADDR": "10.0.3.2"}).status_code == 429
+
+
+def test_ui_logins_unlimited_when_the_limit_is_disabled(make_app):
+    app, _ = _limited_app(make_app, rate="")
+    client = app.test_client()
+    for _ in range(5):
+        assert client.post("/ui/session", json={"email": EMAIL, "password": "wrong"}).status_code == 401
+    assert login(client).status_code == 200

@@ -141,14 +141,14 @@ export function toast(message, kind = "info") {
   setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
 }
 
-export function modal(title, body, actions) {
+export function modal(title, body, actions, { cancelLabel } = {}) {
   // actions: [{label, kind, onclick(close) }]; returns close()
   const backdrop = h("div", { class: "modal-backdrop" });
   const close = () => backdrop.remove();
   const dialog = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-label": title },
     h("h2", {}, title), h("div", { class: "modal-body" }, body),
     h("div", { class: "modal-actions" },
-      h("button", { type: "button", class: "btn", onclick: close }, actions.length ? "Cancel" : "Close"),
+      h("button", { type: "button", class: "btn", onclick: close }, cancelLabel || (actions.length ? "Cancel" : "Close")),
       actions.map((a) => h("button", { type: "button", class: `btn ${a.kind || "btn-primary"}`,
         onclick: () => a.onclick(close) }, a.label))));
   backdrop.append(dialog);

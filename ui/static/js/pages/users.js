@@ -30,7 +30,7 @@ function newTokenDialog(done) {
         box.value = token;
         modal("Copy your token now", h("div", {}, h("p", {}, "It is shown only once. Use it as `Authorization: Bearer <token>`."), box), [{
           label: "Copy", onclick: async (c) => { try { await navigator.clipboard.writeText(token); toast("Copied", "success"); } catch { box.select(); } c(); },
-        }]);
+        }], { cancelLabel: "Done" });
         done();
       } catch (err) { error.textContent = err.message; error.hidden = false; }
     },
