@@ -1,23 +1,17 @@
 """The web UI in a real browser (headless Chromium via Playwright) against a real gunicorn.
 
-Login and logout, device admission (accept, preauthorize one device or a CSV file), and a device
-attribute `<img src=x onerror=alert(1)>` shown as text. Screenshots go to $UI_SCREENSHOT_DIR.
+Login and logout, users, access tokens and settings. Screenshots go to $UI_SCREENSHOT_DIR.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 
 import requests
 from playwright.sync_api import expect
 
 from tests.ui.conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD, login
-from tests.ui.device import HttpDevice
 
-XSS = "<img src=x onerror=alert(1)>"
-DEVICE_TYPE = "ui-test-board"
 
 
 def test_login_rejects_wrong_password_and_logout_ends_the_session(page):
@@ -39,59 +33,6 @@ def test_login_rejects_wrong_password_and_logout_ends_the_session(page):
     page.reload()
     expect(page.locator("#login-email")).to_be_visible()
     assert "JWT" not in {c["name"] for c in page.context.cookies()}
-
-
-def test_accept_pending_device_and_untrusted_attributes_are_text(page, ui_server):
-    device = HttpDevice(ui_server.url, device_type=DEVICE_TYPE)
-    assert device.auth().status_code == 401  # pending
-    login(page)
-    page.goto("/#/devices?status=pending")
-    row = page.locator("tr", has_text=device.identity["mac"])
-    expect(row).to_be_visible()
-    page.shot("devices-pending")
-    row.get_by_role("button", name="Accept").click()
-    expect(page.locator(".toast", has_text="Device accepted")).to_be_visible()
-    expect(page.locator("tr", has_text=device.identity["mac"])).to_have_count(0)
-    assert device.auth().status_code == 200
-
-    device.report_inventory({"device_type": DEVICE_TYPE, "artifact_name": "factory-image", "hostname": XSS,
-                             "kernel": "Linux 6.1.0", "cpu_model": "ARMv8 Cortex-A53"})
-    page.goto("/#/devices?status=accepted")
-    expect(page.locator(f"tr[data-device-id='{device.id}']")).to_be_visible()
-    page.goto(f"/#/devices/{device.id}")
-    expect(page.get_by_text(XSS, exact=True)).to_be_visible()
-    assert page.locator("img[src='x']").count() == 0
-    assert page.probe.dialogs == []
-    page.shot("device")
-
-
-def test_preauthorize_one_device_and_a_csv_file(page, ui_server, tmp_path):
-    login(page)
-    single = HttpDevice(ui_server.url, device_type=DEVICE_TYPE)
-    page.goto("/#/devices?status=preauthorized")
-    page.get_by_role("button", name="Preauthorize", exact=True).click()
-    page.fill("#preauth-identity", json.dumps(single.identity))
-    page.fill("#preauth-pubkey", single.pubkey)
-    page.locator(".modal").get_by_role("button", name="Preauthorize").click()
-    expect(page.locator(".toast", has_text="Device preauthorized")).to_be_visible()
-    expect(page.locator("tr", has_text=single.identity["mac"])).to_be_visible()
-    assert single.auth().status_code == 200  # a preauthorized device is admitted at once
-
-    batch = [HttpDevice(ui_server.url, device_type=DEVICE_TYPE) for _ in range(2)]
-    csv_path = tmp_path / "devices.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["mac", "sn", "pubkey"])
-        for d in batch:
-            writer.writerow([d.identity["mac"], d.identity["sn"], d.pubkey])
-    page.get_by_role("button", name="Import preauthorizations").click()
-    page.set_input_files("#preauth-file", str(csv_path))
-    page.locator(".modal").get_by_role("button", name="Import").click()
-    expect(page.locator(".toast", has_text="Preauthorized 2 device(s)")).to_be_visible()
-    for d in batch:
-        expect(page.locator("tr", has_text=d.identity["mac"])).to_be_visible()
-    page.shot("devices-preauthorized")
-    assert batch[0].auth().status_code == 200
 
 
 def test_users_access_tokens_and_settings(page, ui_server):

@@ -35,31 +35,50 @@ function deploymentTable(items, stats, emptyTitle, emptyHint) {
   ], items, { emptyTitle, emptyHint });
 }
 
-async function load() {
-  const [counts, pending, active, pendingDeps, finished] = await Promise.all([
-    Promise.all(DEVICE_STATUSES.map((s) => get(`${DEVAUTH}/devices/count`, { status: s }).then((r) => r.count).catch(() => null))),
-    get(`${DEVAUTH}/devices`, { status: "pending", per_page: 5 }),
-    getPage(`${DEPLOYMENTS_V1}/deployments`, { status: "inprogress", per_page: 10 }),
-    getPage(`${DEPLOYMENTS_V1}/deployments`, { status: "pending", per_page: 10 }),
-    getPage(`${DEPLOYMENTS_V1}/deployments`, { status: "finished", per_page: 20 }),
-  ]);
+// Each part loads on its own, so that one failing API leaves the rest of the dashboard working.
+async function part(promise) {
+  try { return { ok: true, value: await promise }; } catch (err) {
+    if (err.status === 401) throw err;
+    return { ok: false, error: err.message };
+  }
+}
+
+async function loadDeployments() {
+  const [active, pendingDeps, finished] = await Promise.all(["inprogress", "pending", "finished"].map((status) =>
+    getPage(`${DEPLOYMENTS_V1}/deployments`, { status, per_page: status === "finished" ? 20 : 10, sort: "desc" })));
   const running = [...active.items, ...pendingDeps.items];
   const stats = await statisticsOf([...running, ...finished.items].map((d) => d.id));
   const failures = finished.items.filter((d) => groupStats(statsOf(d, stats)).groups.find((g) => g.key === "failure").count > 0).slice(0, 5);
-  return { counts, pending: pending || [], running, finished: finished.items, failures, stats };
+  return { running, failures, stats };
+}
+
+async function load() {
+  const [counts, pending, deployments] = await Promise.all([
+    part(Promise.all(DEVICE_STATUSES.map((s) => get(`${DEVAUTH}/devices/count`, { status: s }).then((r) => r.count)))),
+    part(get(`${DEVAUTH}/devices`, { status: "pending", per_page: 5 })),
+    part(loadDeployments()),
+  ]);
+  return { counts, pending, deployments };
+}
+
+function failed(result) {
+  return h("div", { class: "alert alert-error" }, `Could not load: ${result.error}`);
 }
 
 export async function render(ctx) {
   const draw = (data) => {
+    const { counts, pending, deployments: deps } = data;
+    const pendingTotal = counts.ok ? counts.value[1] : 0;
     replace(ctx.main,
       h("div", { class: "page-head" }, h("h1", {}, "Dashboard")),
-      statusCards(data.counts),
+      counts.ok ? statusCards(counts.value) : failed(counts),
       h("div", { class: "grid-2" },
-        section("Waiting for acceptance", pendingList(data.pending, ctx.refresh),
-          data.counts[1] > data.pending.length ? h("p", {}, link("#/devices?status=pending", `All ${data.counts[1]} pending devices →`)) : null),
-        section("Recent failures", deploymentTable(data.failures, data.stats, "No recent failures", "Finished deployments where a device failed show up here."))),
-      section("Active deployments", deploymentTable(data.running, data.stats, "No active deployments",
-        "Create a deployment to update devices."), h("p", {}, link("#/deployments/new", "Create a deployment →"))));
+        section("Waiting for acceptance", pending.ok ? pendingList(pending.value || [], ctx.refresh) : failed(pending),
+          pending.ok && pendingTotal > (pending.value || []).length ? h("p", {}, link("#/devices?status=pending", `All ${pendingTotal} pending devices →`)) : null),
+        section("Recent failures", deps.ok ? deploymentTable(deps.value.failures, deps.value.stats, "No recent failures",
+          "Finished deployments where a device failed show up here.") : failed(deps))),
+      section("Active deployments", deps.ok ? deploymentTable(deps.value.running, deps.value.stats, "No active deployments",
+        "Create a deployment to update devices.") : failed(deps), h("p", {}, link("#/deployments/new", "Create a deployment →"))));
   };
   draw(await load());
   ctx.every(REFRESH_MS, async () => {
