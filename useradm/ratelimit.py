@@ -79,6 +79,29 @@ def login_address_key() -> str:
     return get_remote_address() or "unknown"
 
 
+def _hooks(app) -> dict:
+    return {"before": list(app.before_request_funcs.get(None, [])),
+            "after": list(app.after_request_funcs.get(None, [])),
+            "teardown": list(app.teardown_request_funcs.get(None, []))}
+
+
+def _confine_to_login(app, before: dict) -> None:
+    """Flask-Limiter hooks every request of the app (~0.2 ms each); only login is limited here,
+    so its hooks are wrapped to do nothing on other endpoints."""
+    def guard(fn, passthrough):
+        def hook(*args):
+            if request.endpoint == LOGIN_ENDPOINT:
+                return fn(*args)
+            return args[0] if passthrough and args else None
+        return hook
+
+    for kind, registry, passthrough in (("before", app.before_request_funcs, False),
+                                        ("after", app.after_request_funcs, True),
+                                        ("teardown", app.teardown_request_funcs, False)):
+        funcs = registry.get(None, [])
+        registry[None] = [f if f in before[kind] else guard(f, passthrough) for f in funcs]
+
+
 def install_login_limits(app, ctx, store) -> Limiter | None:
     """Rate-limit failed logins on `app` as USERADM_RATE_LIMIT_LOGIN says; None when it is empty."""
     rate = ctx.config["USERADM_RATE_LIMIT_LOGIN"].strip()
@@ -90,8 +113,10 @@ def install_login_limits(app, ctx, store) -> Limiter | None:
         raise ConfigError(f"USERADM_RATE_LIMIT_LOGIN: {exc}") from None
     storage_uri = ctx.config["USERADM_RATE_LIMIT_STORAGE_URL"] or DB_STORAGE_URI
     options = {"store": store, "clock": ctx.clock} if storage_uri == DB_STORAGE_URI else {}
+    hooks_before = _hooks(app)
     limiter = Limiter(key_func=login_address_key, app=app, storage_uri=storage_uri, storage_options=options,
                       strategy="fixed-window", headers_enabled=True, key_prefix="useradm-login")
+    _confine_to_login(app, hooks_before)
 
     # Only failed attempts count, so people who type their password right are never slowed
     # down; once the limit is reached every attempt (right or wrong) gets 429 until the window ends.

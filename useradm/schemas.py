@@ -8,8 +8,13 @@ from common.pagination import MAX_PER_PAGE
 
 
 class LoginOptionsSchema(Schema):
-    no_expiry = fields.Boolean(load_default=False, metadata={"description": "A token without `exp`."})
-    token2fa = fields.String(metadata={"description": "Accepted for compatibility; 2FA is not implemented."})
+    no_expiry = fields.Boolean(load_default=False, allow_none=True,
+                               metadata={"description": "A token without `exp`."})
+    # older Mender GUIs send the same option as `noExpiry`
+    no_expiry_gui = fields.Boolean(data_key="noExpiry", load_default=False, allow_none=True,
+                                   metadata={"description": "Alias of `no_expiry` (older GUIs)."})
+    token2fa = fields.String(allow_none=True,
+                             metadata={"description": "Accepted for compatibility; 2FA is not implemented."})
 
 
 class UserNewSchema(Schema):

@@ -82,10 +82,13 @@ def test_bad_login_body_400_or_415(client, user, body, ctype):
     assert r.status_code == (415 if ctype == "text/plain" else 400)
 
 
-def test_login_no_expiry(client, user):
-    r = client.post(LOGIN, json={"no_expiry": True}, headers=basic("alice@example.com", PASSWORD))
+@pytest.mark.parametrize("body,expires", [({"no_expiry": True}, False), ({"noExpiry": True}, False),
+                                          ({"noExpiry": False, "token2fa": "123456"}, True),
+                                          ({"no_expiry": None}, True), ({}, True)])
+def test_login_options_as_mender_guis_send_them(client, user, body, expires):
+    r = client.post(LOGIN, json=body, headers=basic("alice@example.com", PASSWORD))
     assert r.status_code == 200
-    assert "exp" not in claims_of(r.get_data(as_text=True))
+    assert ("exp" in claims_of(r.get_data(as_text=True))) == expires
 
 
 def test_logout_revokes_only_that_token(app, client, user):

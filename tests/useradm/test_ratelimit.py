@@ -98,3 +98,34 @@ def test_other_storage_url(make_app, backend):
     assert client.post(LOGIN, headers=basic(op.email, op.password)).status_code == 429
     store = app.extensions["mender"].services.useradm._store
     assert store.rate_reset() == 0  # nothing went to the database
+
+
+def test_only_login_is_limited(make_app, backend):
+    app, clock, op = make(make_app, backend, rate="1/minute")
+    assert "X-RateLimit-Limit" in op.login().headers
+    for _ in range(3):
+        r = op.get("/api/management/v1/useradm/users/me")
+        assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers
+    r = op.client.get("/api/management/v1/useradm/users/me")  # failed authentication elsewhere: not counted
+    assert r.status_code == 401 and "Retry-After" not in r.headers
+    assert op.login().status_code == 200
+
+
+def test_counters_shared_by_gunicorn_workers(tmp_path):
+    """A real gunicorn with 3 workers; each attempt on a new connection, so they spread over workers
+    (with per-process `memory://` counters this test fails most of the time)."""
+    import requests
+
+    from tests.helpers import GunicornServer
+    env = {"MENDER_ADMIN_EMAIL": "root@example.com", "MENDER_ADMIN_PASSWORD": "root-password",
+           "USERADM_RATE_LIMIT_LOGIN": "4/minute", "MENDER_WORKER_THREADS": "1"}
+    with GunicornServer(str(tmp_path / "g"), env=env, workers=3) as server:
+        statuses = []
+        for _ in range(4):
+            r = requests.post(server.url + LOGIN, headers={**basic("root@example.com", "wrong-password"),
+                                                           "Connection": "close"}, timeout=10)
+            statuses.append(r.status_code)
+        assert statuses == [401] * 4, server.log()
+        r = requests.post(server.url + LOGIN, headers={**basic("root@example.com", "root-password"),
+                                                       "Connection": "close"}, timeout=10)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0

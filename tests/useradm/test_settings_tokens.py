@@ -150,3 +150,13 @@ def test_password_change_revokes_pats(client, operator):
     r = operator.put(f"{USERS}/me", json={"password": "brand-new-pass", "current_password": operator.password})
     assert r.status_code == 204
     assert client.get(f"{USERS}/me", headers={"Authorization": f"Bearer {pat}"}).status_code == 401
+
+
+def test_settings_deep_nesting(operator):
+    deep = '{"a":' * 900 + "1" + "}" * 900
+    assert operator.post(SETTINGS, data=deep, content_type="application/json").status_code == 201
+    r = operator.get(SETTINGS)
+    assert r.status_code == 200 and r.get_data(as_text=True).count('{"a":') == 900
+    hostile = '{"a":' * 100_000 + "1" + "}" * 100_000
+    r = operator.post(SETTINGS, data=hostile, content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["request_id"]

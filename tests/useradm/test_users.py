@@ -175,3 +175,16 @@ def test_delete_user_revokes_its_tokens(app, client, operator):
     assert victim.get(f"{USERS}/me").status_code == 401
     assert operator.get(f"{USERS}/{vid}").status_code == 404
     assert client.post(LOGIN, headers=basic(victim.email, victim.password)).status_code == 401
+
+
+def test_hostile_encodings(operator):
+    r = operator.post(USERS, data=b'{"email":"a\xff@x.io","password":"12345678"}', content_type="application/json")
+    assert r.status_code == 400
+    r = operator.post(USERS, data='{"email":"a\\ud800@x.io","password":"abcdefgh"}', content_type="application/json")
+    assert r.status_code == 400
+    # a lone surrogate in a password is still a password (hashed as surrogate-escaped UTF-8)
+    r = operator.post(USERS, data='{"email":"s@x.io","password":"\\ud800abcdefgh"}', content_type="application/json")
+    assert r.status_code == 201
+    r = operator.get(USERS + "?" + "&".join(f"id={i}" for i in range(501)))
+    assert r.status_code == 400
+    assert operator.get(USERS + "?email=%ff%fe").status_code == 200

@@ -53,9 +53,10 @@ def login_options() -> dict:
     if not isinstance(body, dict):
         raise BadRequest("body: must be a JSON object")
     try:
-        return LoginOptionsSchema().load(body)
+        options = LoginOptionsSchema().load(body)
     except ValidationError as exc:
         raise BadRequest(format_validation_messages(exc.messages)) from None
+    return {"no_expiry": bool(options["no_expiry"] or options["no_expiry_gui"])}
 
 
 @blp.route("/auth/login")
