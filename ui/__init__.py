@@ -2,7 +2,8 @@
 
 
 def init_app(app, api, ctx) -> None:
-    """Register the UI's blueprint (pages, static files, /ui/session) and limit its logins."""
-    from ui.views import blp, install_login_limits
+    """Register the UI's blueprint (pages, static files, /ui/session) and its login rate limits."""
+    from ui.login_limits import LoginLimits
+    from ui.views import blp
     app.register_blueprint(blp)
-    install_login_limits(app, ctx)
+    app.extensions["ui_login_limits"] = LoginLimits.install(app, ctx)

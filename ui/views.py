@@ -6,7 +6,6 @@ renders data, so every response can carry a strict Content-Security-Policy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 
@@ -16,6 +15,7 @@ from common.api import request_json
 from common.app import ctx, services
 from common.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf
 from common.errors import BadRequest, Unauthorized
+from useradm.ratelimit import login_address_key
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -91,7 +91,16 @@ def login():
     """Log in with `{"email", "password"}` (JSON only, so a cross-site form cannot post it):
     sets the HttpOnly session cookie and the csrf cookie. 401 on bad credentials."""
     email, password = _credentials()
-    token = services().useradm.login(email, password)
+    limits = current_app.extensions.get("ui_login_limits")
+    address = login_address_key()
+    if limits:
+        limits.check(email, address)
+    try:
+        token = services().useradm.login(email, password)
+    except Unauthorized:
+        if limits:
+            limits.failed(email, address)
+        raise
     csrf = secrets.token_urlsafe(32)
     response = jsonify({"csrf": csrf})
     _set_session_cookies(response, token, csrf)
@@ -115,37 +124,3 @@ def logout():
     _clear_session_cookies(response)
     return response
 
-
-# Login attempts through the UI count against the same Flask-Limiter buckets as the login API
-# (useradm/ratelimit.py): the same keys (the client address; a hash of the email) and the same
-# bucket names, so a guesser gains nothing by switching between the two endpoints.
-_USERADM_LIMITER_PREFIX = "useradm-login"
-_USERADM_LOGIN_ENDPOINT = "useradm_login.Login"
-
-
-def _email_key() -> str:
-    body = request.get_json(silent=True, cache=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    if not isinstance(email, str) or not email or len(email) > MAX_CREDENTIAL_LENGTH:
-        return ""
-    return hashlib.sha256(email.lower().encode()).hexdigest()
-
-
-def install_login_limits(app, ctx) -> None:
-    """Apply USERADM_RATE_LIMIT_LOGIN to POST /ui/session, sharing useradm's counters."""
-    rate = ctx.config["USERADM_RATE_LIMIT_LOGIN"].strip()
-    limiter = next((lim for lim in app.extensions.get("limiter", ())
-                    if getattr(lim, "_key_prefix", None) == _USERADM_LIMITER_PREFIX), None)
-    if not rate or limiter is None:
-        return
-    from useradm.ratelimit import login_address_key
-
-    def failed(response) -> bool:
-        return response.status_code == 401
-
-    view = app.view_functions["ui.login"]
-    view = limiter.shared_limit(rate, scope=f"{_USERADM_LOGIN_ENDPOINT}:email", key_func=_email_key,
-                                deduct_when=failed, exempt_when=lambda: _email_key() == "")(view)
-    view = limiter.shared_limit(rate, scope=f"{_USERADM_LOGIN_ENDPOINT}:address", key_func=login_address_key,
-                                deduct_when=failed)(view)
-    app.view_functions["ui.login"] = view
