@@ -51,11 +51,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per row")
     parser.add_argument("--backend", choices=["sqlite", "mongomock"], default="sqlite")
+    parser.add_argument("--server-key", choices=["ed25519", "rsa3072"], default="ed25519",
+                        help="device-token signing key: the default generated Ed25519 key (EdDSA), "
+                             "or an RSA-3072 key (RS256, as Mender's production docs generate)")
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="devauth-bench-")
     cfg = backend_config(args.backend, data_dir)
     cfg["MENDER_METRICS_ENABLED"] = False
+    if args.server_key == "rsa3072":
+        from cryptography.hazmat.primitives import serialization
+        path = os.path.join(data_dir, "server-rsa3072.pem")
+        with open(path, "wb") as f:
+            f.write(rsa.generate_private_key(public_exponent=65537, key_size=3072).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        cfg["DEVICEAUTH_SERVER_PRIV_KEY_PATH"] = path
     app = create_app(cfg)
     ctx = app.extensions["mender"]
     ctx.ensure_migrated()

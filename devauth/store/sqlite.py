@@ -216,14 +216,12 @@ class SqliteDevauthStore(DevauthStore):
                                   (tenant, device_id)).rowcount
 
     def prune_tokens(self, tenant: str, device_id: str, now: float, keep: int) -> int:
-        with self.transaction() as conn:
-            n = conn.execute("DELETE FROM devauth_tokens WHERE tenant_id = ? AND device_id = ? AND exp <= ?",
-                             (tenant, device_id, now)).rowcount
-            n += conn.execute(
-                "DELETE FROM devauth_tokens WHERE tenant_id = ? AND device_id = ? AND id NOT IN ("
-                " SELECT id FROM devauth_tokens WHERE tenant_id = ? AND device_id = ?"
-                " ORDER BY iat DESC, id DESC LIMIT ?)", (tenant, device_id, tenant, device_id, keep)).rowcount
-        return n
+        # one statement: atomic on its own, no explicit transaction needed
+        return self._conn.execute(
+            "DELETE FROM devauth_tokens WHERE tenant_id = ? AND device_id = ? AND (exp <= ? OR id IN ("
+            " SELECT id FROM devauth_tokens WHERE tenant_id = ? AND device_id = ?"
+            " ORDER BY iat DESC, id DESC LIMIT -1 OFFSET ?))",
+            (tenant, device_id, now, tenant, device_id, keep)).rowcount
 
     # limits ------------------------------------------------------------------
     def get_limit(self, tenant: str, name: str) -> int | None:

@@ -45,3 +45,17 @@ def test_preauthorized_device_appears_in_inventory(client, operator):
     aid = operator.get(f"{BASE}/devices/{device_id}").get_json()["auth_sets"][0]["id"]
     operator.delete(f"{BASE}/devices/{device_id}/auth/{aid}")
     assert operator.get(f"{INVENTORY}/{device_id}").status_code == 404
+
+
+def test_decommission_finishes_the_devices_deployments(app, client, operator, device_factory):
+    from tests.artifacts.tools import craft
+    device, other = device_factory(), device_factory()
+    svc = app.extensions["mender"].services
+    svc.artifacts.upload("", iter([craft("release-1", device_types=("test-device",))]))
+    dep = svc.deployments.create_deployment("", name="d1", artifact_name="release-1",
+                                            devices=[device.id, other.id])
+    assert operator.delete(f"{BASE}/devices/{device.id}").status_code == 204
+    dds, _ = svc.deployments.device_deployments("", dep["id"], None)
+    statuses = {dd["device_id"]: dd["status"] for dd in dds}
+    assert statuses[device.id] == "decommissioned"
+    assert statuses.get(other.id, "pending") == "pending"

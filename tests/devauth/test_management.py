@@ -235,3 +235,16 @@ def test_tenants_are_isolated(app, client, operator, device_factory):
     assert other.delete(f"{BASE}/devices/{device.id}").status_code == 404
     assert other.get(f"{BASE}/devices/count").get_json() == {"count": 0}
     assert client.post(VERIFY, headers=device.headers).status_code == 200
+
+
+def test_interrupted_decommission_is_finished_by_a_retry(app, client, operator, device_factory):
+    """A decommission that stopped after flagging the device (e.g. another service failed):
+    the device is locked out, shown as decommissioning, and a repeated DELETE completes it."""
+    from devauth.store import make_store
+    device = device_factory()
+    make_store(app.extensions["mender"].db).update_device("", device.id, {"decommissioning": True})
+    assert device.auth().status_code == 401
+    assert client.post(VERIFY, headers=device.headers).status_code == 401
+    assert operator.get(f"{BASE}/devices/{device.id}").get_json()["decommissioning"] is True
+    assert operator.delete(f"{BASE}/devices/{device.id}").status_code == 204
+    assert operator.get(f"{BASE}/devices/{device.id}").status_code == 404

@@ -179,3 +179,18 @@ def test_internal_delete_device(client, device_factory):
     assert client.delete(f"{INTERNAL}/tenants/t2/devices/{device.id}").status_code == 201
     assert verify(client, device.token).status_code == 200  # another tenant's device: untouched
     assert client.get(f"{INTERNAL}/tenants/t2/devices/{device.id}/status").status_code == 404
+
+
+def test_device_routes_of_other_services_use_the_device_authenticator(client, operator, device_factory):
+    device = device_factory()
+    url = "/api/devices/v1/inventory/device/attributes"
+    attrs = [{"name": "device_type", "value": "test-device"}]
+    assert device.request("PATCH", url, json=attrs).status_code == 200
+    assert client.patch(url, json=attrs).status_code == 401
+    assert client.patch(url, json=attrs, headers=operator.headers).status_code == 401
+    jti = claims_of(device.token)["jti"]
+    assert operator.delete(f"/api/management/v2/devauth/tokens/{jti}").status_code == 204
+    r = device.request("PATCH", url, json=attrs)
+    assert r.status_code == 401  # revocation is effective on the next request
+    assert device.auth().status_code == 200  # the client re-authenticates and retries
+    assert device.request("PATCH", url, json=attrs).status_code == 200
