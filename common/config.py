@@ -61,7 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("USERADM_TOKEN_MAX_EXPIRATION_SECONDS", 31536000, int,
             "Longest personal access token lifetime."),
     Setting("USERADM_RATE_LIMIT_LOGIN", "10/minute", str,
-            "Login attempts allowed per email and per client address (Flask-Limiter syntax)."),
+            "Failed login attempts allowed per email and per client address (Flask-Limiter syntax, "
+            "e.g. `10/minute;100/hour`). Empty: no limit."),
     Setting("USERADM_RATE_LIMIT_STORAGE_URL", "", str,
             "Flask-Limiter storage URI. Empty: the database (shared by all workers)."),
     Setting("MENDER_ADMIN_EMAIL", "", str, "Bootstrap: create this admin user at first start if no user exists."),

@@ -86,7 +86,7 @@ class SqliteDatabase(Database):
                                    isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._set_wal(conn, timeout or self.timeout)
             if mode.lower() != "wal":
                 log.warning("sqlite journal_mode is %s, not wal", mode)
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -94,6 +94,20 @@ class SqliteDatabase(Database):
         except sqlite3.Error as exc:
             raise SqliteUnavailable(f"database unavailable: {exc}") from exc
         return conn
+
+    @staticmethod
+    def _set_wal(conn: sqlite3.Connection, timeout: float) -> str:
+        # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY
+        # there without calling the busy handler when several processes open it at once: retry.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+                        or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -200,7 +214,8 @@ class MongoDatabase(Database):
         self._client_factory = client_factory
         self._client = None
         self._pid = None
-        self._lock = threading.Lock()
+        # re-entrant: ensure_migrated holds it while migrate() may create the client
+        self._lock = threading.RLock()
         self._migrated: set[str] = set()
 
     @property

@@ -1,13 +1,20 @@
 """Device inventory: scoped attributes, groups, tags and search."""
 
-from common.api import Blueprint
 from common.health import add_health_routes
+from inventory.service import InventoryService
+from inventory.store import make_store
 
 
 def init_app(app, api, ctx) -> None:
-    """Build the service, register its blueprints, migrations and authenticator."""
-    internal = Blueprint("inventory_internal", __name__, url_prefix="/api/internal/v1/inventory",
-                         description="Device inventory: scoped attributes, groups, tags and search: internal API.")
-    add_health_routes(internal, lambda: ctx.checks_for("inventory"),
+    """Build the service, register its blueprints and migrations."""
+    from inventory.api import devices, internal, management, management_v2
+
+    store = make_store(ctx.db)
+    ctx.add_migrations("inventory", store.migrations)
+    ctx.services.inventory = InventoryService(store, ctx.config, ctx.clock, ctx.services)
+    internal_blp = internal.make_blueprint()
+    add_health_routes(internal_blp, lambda: ctx.checks_for("inventory"),
                       lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
-    api.register_blueprint(internal)
+    for blp in (devices.make_blueprint(), management.make_blueprint(), management_v2.make_blueprint(),
+                management_v2.make_alpha_blueprint(), internal_blp, internal.make_v2_blueprint()):
+        api.register_blueprint(blp)

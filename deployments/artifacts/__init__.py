@@ -1,5 +1,77 @@
 """Artifacts and releases: upload and parsing of .mender files, artifact storage, download links."""
 
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+
+from flask import request
+
+from common.errors import ConfigError
+from common.keys import load_or_generate_secret
+
+UPLOAD_ENDPOINTS = {
+    ("POST", "deployments_artifacts.Artifacts"),
+    ("POST", "deployments_artifacts.GenerateArtifact"),
+    ("POST", "deployments_artifacts_internal.TenantArtifacts"),
+    ("PUT", "deployments_artifacts_download.DirectUploadTarget"),
+}
+MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the artifact
+
+
+def _signer_factory(ctx):
+    lock = threading.Lock()
+    cache: list = []
+
+    def signer():
+        if not cache:
+            with lock:
+                if not cache:
+                    from deployments.artifacts.links import LinkSigner
+                    configured = ctx.config["DEPLOYMENTS_PRESIGN_SECRET"]
+                    if configured:
+                        try:
+                            secret = base64.b64decode(configured, validate=True)
+                        except (binascii.Error, ValueError):
+                            raise ConfigError("DEPLOYMENTS_PRESIGN_SECRET: not base64") from None
+                    else:
+                        secret = load_or_generate_secret(ctx.config.data_dir, "deployments-presign-secret")
+                    cache.append(LinkSigner(secret, ctx.clock))
+        return cache[0]
+
+    return signer
+
 
 def init_app(app, api, ctx) -> None:
     """Build the artifacts service and register its blueprints."""
+    from deployments.artifacts.api import internal, management, public, releases
+    from deployments.artifacts.service import ArtifactsService
+    from deployments.artifacts.storage import make_storage
+    from deployments.artifacts.store import make_store
+
+    store = make_store(ctx.db)
+    ctx.add_migrations("artifacts", store.migrations)
+    signer = _signer_factory(ctx)
+    storage = make_storage(ctx.config, ctx.clock, signer)
+    ctx.services.artifacts = ArtifactsService(store, ctx.config, ctx.clock, ctx.services, storage, signer)
+    for blp in (management.blp, releases.v1, releases.v2, public.blp, internal.blp):
+        api.register_blueprint(blp)
+    ctx.health_checks.setdefault("deployments", []).append(storage.check)
+    ctx.startup_hooks.append(storage.sweep)
+
+    limit = int(ctx.config["DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE"]) + MULTIPART_OVERHEAD
+
+    def upload_body_limit() -> None:
+        # must run before the app-wide body limit check (1 MiB for JSON APIs)
+        if (request.method, request.endpoint) in UPLOAD_ENDPOINTS:
+            request.max_content_length = limit
+
+    app.before_request_funcs.setdefault(None, []).insert(0, upload_body_limit)
+
+    @app.after_request
+    def close_after_failed_upload(response):
+        # an upload refused early leaves the rest of the body unread: do not keep the connection
+        if response.status_code >= 400 and (request.method, request.endpoint) in UPLOAD_ENDPOINTS:
+            response.headers["Connection"] = "close"
+        return response

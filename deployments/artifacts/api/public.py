@@ -1,0 +1,50 @@
+"""Signed links of the filesystem storage: artifact downloads (Range supported) and direct uploads.
+No token: the HMAC signature in the query authorizes the request."""
+
+from __future__ import annotations
+
+from flask import Response, request, send_file
+from flask.views import MethodView
+
+from common.api import Blueprint
+from common.app import services
+from common.errors import NotFound
+
+blp = Blueprint("deployments_artifacts_download", __name__, url_prefix="/api/devices/v1/deployments/download",
+                description="Signed artifact links (filesystem storage).")
+
+ARTIFACT_MIMETYPE = "application/vnd.mender-artifact"
+
+
+def _verified_tenant(method: str) -> str:
+    artifacts = services().artifacts
+    if artifacts.storage.kind != "filesystem":
+        raise NotFound("not found")
+    return artifacts.signer().verify(method, request.path, request.args)
+
+
+@blp.route("/artifacts/<artifact_id>")
+class Download(MethodView):
+    @blp.response(200, description="The artifact file (206 for a Range request).")
+    @blp.alt_response(403, description="The link expired or was tampered with.")
+    def get(self, artifact_id):
+        """Download an artifact through a signed link."""
+        tenant = _verified_tenant("GET")
+        artifact, path = services().artifacts.file_for_download(tenant, artifact_id)
+        try:
+            return send_file(path, mimetype=ARTIFACT_MIMETYPE, as_attachment=True,
+                             download_name=f"{artifact['name']}.mender", conditional=True, etag=artifact["id"],
+                             max_age=0)
+        except FileNotFoundError:
+            raise NotFound("artifact file not found") from None
+
+
+@blp.route("/uploads/<upload_id>")
+class DirectUploadTarget(MethodView):
+    @blp.response(200, description="Stored; now call …/directupload/{id}/complete.")
+    @blp.alt_response(403, description="The link expired or was tampered with.")
+    def put(self, upload_id):
+        """The body is the artifact file (direct upload through a signed link)."""
+        tenant = _verified_tenant("PUT")
+        services().artifacts.receive_direct_upload(tenant, upload_id, iter(lambda: request.stream.read(1 << 20), b""))
+        return Response(status=200)

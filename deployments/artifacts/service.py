@@ -1,0 +1,320 @@
+"""Artifacts: upload (stored and parsed in one pass), listing, editing, deletion, links, direct upload."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import uuid
+from typing import Iterator
+
+from common.clock import rfc3339, rfc3339_ms
+from common.errors import BadRequest, Conflict, NotFound, ServiceError, TooLarge, Unavailable, Unprocessable
+from deployments.artifacts.generate import build_single_file, temp_dir_for
+from deployments.artifacts.generate import parse_args as parse_generate_args
+from deployments.artifacts.parser import ArtifactMeta, InvalidArtifact, drain_tail, parse_artifact
+from deployments.artifacts.releases import ReleasesMixin
+from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, object_key
+from deployments.artifacts.streams import StreamError, TeeReader, file_chunks
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_PATH = "/api/devices/v1/deployments/download/artifacts/{id}"
+UPLOAD_PATH = "/api/devices/v1/deployments/download/uploads/{id}"
+MAX_DEPENDS_COMBINATIONS = 1024
+MAX_DESCRIPTION = 4096
+
+
+def depends_index(depends: dict[str, list[str]]) -> list[str]:
+    """Every combination of one value per depends key, as canonical JSON (Mender's depends_idx)."""
+    keys = sorted(depends)
+    count = 1
+    for k in keys:
+        count *= max(1, len(depends[k]))
+    if count > MAX_DEPENDS_COMBINATIONS:
+        raise InvalidArtifact(f"invalid artifact: artifact_depends has {count} combinations "
+                              f"(at most {MAX_DEPENDS_COMBINATIONS})")
+    combos = itertools.product(*(sorted(set(depends[k])) for k in keys))
+    return sorted(json.dumps(dict(zip(keys, values)), sort_keys=True, separators=(",", ":")) for values in combos)
+
+
+def render(a: dict) -> dict:
+    """An artifact as the management API shows it."""
+    return {"id": a["id"], "name": a["name"], "description": a["description"],
+            "device_types_compatible": a["device_types"], "info": a["info"], "signed": a["signed"],
+            "updates": a["updates"], "artifact_provides": a["provides"], "artifact_depends": a["depends"],
+            "clears_artifact_provides": a["clears_provides"], "size": a["size"],
+            "modified": rfc3339_ms(a["modified"])}
+
+
+def parse_artifact_id(raw: str | None) -> str | None:
+    """A client-chosen artifact id must be a UUID; returned canonical. BadRequest otherwise."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise BadRequest("artifact_id: must be a UUID") from None
+
+
+class ArtifactsService(ReleasesMixin):
+    """The artifacts rules. Takes `tenant` explicitly; never imports flask."""
+
+    def __init__(self, store, config, clock, services, storage: ArtifactStorage, signer=None):
+        self.signer = signer  # () -> LinkSigner (filesystem links)
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._services = services
+        self.storage = storage
+
+    @property
+    def max_size(self) -> int:
+        return int(self.config["DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE"])
+
+    def _too_large(self) -> None:
+        raise TooLarge(f"artifact too large (limit {self.max_size} bytes)")
+
+    def _in_use(self, tenant: str, artifact_id: str) -> bool:
+        deployments = getattr(self._services, "deployments", None)
+        return bool(deployments is not None and deployments.artifact_in_use(tenant, artifact_id))
+
+    # ------------------------------------------------------------------ upload
+    def upload(self, tenant: str, chunks: Iterator[bytes], *, description: str = "",
+               artifact_id: str | None = None, declared_size: int | None = None) -> dict:
+        """Store and parse an artifact from a stream of byte chunks in one pass, then register it.
+        InvalidArtifact (400), TooLarge (413) or Conflict (409); nothing is left behind on failure."""
+        self._check_description(description)
+        artifact_id = artifact_id or str(uuid.uuid4())
+        if self.store.get_artifact(tenant, artifact_id) is not None:
+            raise Conflict(f"artifact {artifact_id} already exists")
+        key = object_key(tenant, artifact_id)
+        writer = self.storage.writer(key)
+        committed = False
+        try:
+            tee = TeeReader(chunks, writer.write, limit=self.max_size, on_exceed=self._too_large)
+            meta = self._parse(tee)
+            if declared_size is not None and declared_size > 0 and declared_size != tee.count:
+                raise BadRequest(f"size: {declared_size} does not match the artifact's {tee.count} bytes")
+            record = self._record(meta, artifact_id, description, tee.count)
+            self._check_conflict(tenant, record)
+            self._storage_call(writer.commit)
+            committed = True
+            self.store.insert_artifact(tenant, record)
+        except BaseException:
+            if committed:
+                self._delete_object(key)
+            else:
+                writer.abort()
+            raise
+        log.info("artifact uploaded", extra={"artifact_id": artifact_id})
+        return record
+
+    @staticmethod
+    def _parse(tee: TeeReader) -> ArtifactMeta:
+        try:
+            meta = parse_artifact(tee)
+            tee.drain(drain_tail)
+            return meta
+        except StreamError as exc:
+            if isinstance(exc.original, ServiceError) or getattr(exc.original, "code", None):
+                raise exc.original from None
+            if exc.side == "sink":
+                raise Unavailable("artifact storage failed") from exc
+            raise BadRequest("the upload was interrupted") from exc
+
+    @staticmethod
+    def _storage_call(fn, *args):
+        try:
+            return fn(*args)
+        except ServiceError:
+            raise
+        except Exception as exc:  # boto/OS errors: the store is not answering as it should
+            log.warning("artifact storage failed: %r", exc)
+            raise Unavailable("artifact storage failed") from exc
+
+    def _delete_object(self, key: str) -> None:
+        try:
+            self.storage.delete(key)
+        except Exception as exc:  # an orphan object is invisible; never mask the original error
+            log.warning("could not delete artifact object %s: %r", key, exc)
+
+    def _check_description(self, description: str) -> None:
+        if len(description) > MAX_DESCRIPTION:
+            raise BadRequest(f"description: longer than {MAX_DESCRIPTION} characters")
+
+    def _record(self, meta: ArtifactMeta, artifact_id: str, description: str, size: int) -> dict:
+        return {"id": artifact_id, "name": meta.name, "description": description,
+                "device_types": meta.device_types, "update_types": meta.update_types,
+                "info": {"format": "mender", "version": meta.version}, "signed": meta.signed,
+                "updates": meta.updates, "provides": meta.provides, "depends": meta.depends,
+                "clears_provides": meta.clears_provides, "depends_idx": depends_index(meta.depends),
+                "size": size, "modified": self.clock.now()}
+
+    def _check_conflict(self, tenant: str, record: dict) -> None:
+        other = self.store.find_conflict(tenant, record["name"], record["depends_idx"])
+        if other is not None:
+            clash = sorted(set(other["depends_idx"]) & set(record["depends_idx"]))
+            want = json.loads(clash[0]) if clash else {}
+            raise Conflict(f"an artifact with the same name and depends already exists: artifact "
+                           f"{other['id']} is named {record['name']!r} and depends on {json.dumps(want)}",
+                           body={"metadata": {"conflict": {"id": other["id"], "name": record["name"],
+                                                           "artifact_depends": want}}})
+
+    # ------------------------------------------------------------------ queries
+    def get(self, tenant: str, artifact_id: str) -> dict:
+        """An artifact as the API renders it; NotFound."""
+        return render(self._get(tenant, artifact_id))
+
+    def _get(self, tenant: str, artifact_id: str) -> dict:
+        try:
+            artifact_id = str(uuid.UUID(artifact_id))
+        except ValueError:
+            raise NotFound("artifact not found") from None
+        artifact = self.store.get_artifact(tenant, artifact_id)
+        if artifact is None:
+            raise NotFound("artifact not found")
+        return artifact
+
+    def find_by_name(self, tenant: str, name: str) -> list[dict]:
+        return [render(a) for a in self.store.artifacts_by_names(tenant, [name])]
+
+    def list(self, tenant: str, *, name=None, description=None, device_type=None, sort=("name", True),
+             skip: int = 0, limit: int | None = None) -> tuple[list[dict], int]:
+        items, total = self.store.list_artifacts(tenant, name=name, description=description,
+                                                 device_type=device_type, sort=sort, skip=skip, limit=limit)
+        return [render(a) for a in items], total
+
+    def storage_usage(self, tenant: str) -> dict:
+        return {"limit": 0, "usage": self.store.storage_usage(tenant)}
+
+    # ------------------------------------------------------------------ changes
+    def edit(self, tenant: str, artifact_id: str, description: str) -> None:
+        """Change the description; NotFound; Unprocessable while a deployment uses the artifact."""
+        self._check_description(description)
+        artifact = self._get(tenant, artifact_id)
+        if self._in_use(tenant, artifact["id"]):
+            raise Unprocessable("the artifact is used by an active deployment")
+        if not self.store.update_description(tenant, artifact["id"], description, self.clock.now()):
+            raise NotFound("artifact not found")
+
+    def delete(self, tenant: str, artifact_id: str) -> None:
+        """Delete the record, then the object. NotFound; Conflict while a deployment uses it."""
+        artifact = self._get(tenant, artifact_id)
+        if self._in_use(tenant, artifact["id"]):
+            raise Conflict("the artifact is used by an active deployment")
+        if self.store.delete_artifact(tenant, artifact["id"]) is None:
+            raise NotFound("artifact not found")
+        self._delete_object(object_key(tenant, artifact["id"]))
+
+    # ------------------------------------------------------------------ links
+    def _link(self, tenant: str, artifact_id: str, base_url: str, lifetime: int) -> dict:
+        artifact = self._get(tenant, artifact_id)
+        uri, expire = self._storage_call(lambda: self.storage.download_link(
+            object_key(tenant, artifact["id"]), tenant=tenant, filename=f"{artifact['name']}.mender",
+            expires_in=clamp_expiry(lifetime), base_url=base_url.rstrip("/"),
+            path=DOWNLOAD_PATH.format(id=artifact["id"])))
+        return {"uri": uri, "expire": rfc3339(expire)}
+
+    def device_link(self, tenant: str, artifact_id: str, base_url: str) -> dict:
+        """`{"uri", "expire"}`: a link a device can GET without a token; NotFound."""
+        return self._link(tenant, artifact_id, base_url, self.config["DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS"])
+
+    def download_link(self, tenant: str, artifact_id: str, base_url: str) -> dict:
+        """The management download link; NotFound."""
+        return self._link(tenant, artifact_id, base_url, self.config["DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS"])
+
+    def file_for_download(self, tenant: str, artifact_id: str) -> tuple[dict, str]:
+        """(artifact, local path) behind a verified filesystem link; NotFound."""
+        artifact = self._get(tenant, artifact_id)
+        return artifact, self.storage.path(object_key(tenant, artifact["id"]))
+
+    # ------------------------------------------------------------------ direct upload
+    def request_direct_upload(self, tenant: str, base_url: str) -> dict:
+        upload_id = str(uuid.uuid4())
+        staging = object_key(tenant, upload_id) + ".upload"
+        uri, expire = self._storage_call(lambda: self.storage.upload_link(
+            staging, tenant=tenant, expires_in=clamp_expiry(self.config["DEPLOYMENTS_STORAGE_UPLOAD_EXPIRE_SECONDS"]),
+            base_url=base_url.rstrip("/"), path=UPLOAD_PATH.format(id=upload_id)))
+        self.store.insert_upload(tenant, upload_id, expire, self.clock.now())
+        return {"id": upload_id, "uri": uri, "expire": rfc3339(expire)}
+
+    def receive_direct_upload(self, tenant: str, upload_id: str, chunks: Iterator[bytes]) -> None:
+        """The body of a filesystem direct-upload link; NotFound unless the upload is pending."""
+        upload_id = self._pending_upload(tenant, upload_id)
+        writer = self.storage.writer(object_key(tenant, upload_id) + ".upload")
+        try:
+            tee = TeeReader(chunks, writer.write, limit=self.max_size, on_exceed=self._too_large)
+            try:
+                tee.drain()
+            except StreamError as exc:
+                if isinstance(exc.original, ServiceError) or getattr(exc.original, "code", None):
+                    raise exc.original from None
+                raise BadRequest("the upload was interrupted") from exc
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def _pending_upload(self, tenant: str, upload_id: str) -> str:
+        try:
+            upload_id = str(uuid.UUID(upload_id))
+        except ValueError:
+            raise NotFound("upload not found") from None
+        if self.store.upload_status(tenant, upload_id) != "pending":
+            raise NotFound("no pending direct upload with this id")
+        return upload_id
+
+    def complete_direct_upload(self, tenant: str, upload_id: str) -> dict:
+        """Parse the uploaded object and register it as artifact `upload_id`.
+        NotFound (no pending upload), BadRequest (nothing uploaded, or not an artifact)."""
+        upload_id = self._pending_upload(tenant, upload_id)
+        if not self.store.claim_upload(tenant, upload_id):
+            raise NotFound("no pending direct upload with this id")
+        key = object_key(tenant, upload_id)
+        staging = key + ".upload"
+        if not self._storage_call(self.storage.exists, staging):
+            self.store.set_upload_status(tenant, upload_id, "pending")
+            raise BadRequest("nothing has been uploaded to the link yet")
+        try:
+            source = self._storage_call(self.storage.open, staging)
+            try:
+                tee = TeeReader(file_chunks(source), lambda _: None, limit=self.max_size, on_exceed=self._too_large)
+                meta = self._parse(tee)
+            finally:
+                source.close()
+            record = self._record(meta, upload_id, "", tee.count)
+            self._check_conflict(tenant, record)
+            self._storage_call(self.storage.promote, staging, key)
+            try:
+                self.store.insert_artifact(tenant, record)
+            except BaseException:
+                self._delete_object(key)
+                raise
+        except BaseException:
+            self._delete_object(staging)
+            self.store.set_upload_status(tenant, upload_id, "aborted")
+            raise
+        self.store.set_upload_status(tenant, upload_id, "completed")
+        return record
+
+    # ------------------------------------------------------------------ generate
+    def generate(self, tenant: str, *, name: str, description: str, device_types: list[str], update_type: str,
+                 args: str, filename: str | None, chunks: Iterator[bytes]) -> dict:
+        """Build a single-file artifact from an uploaded file and register it (BadRequest, Conflict, TooLarge)."""
+        if not name:
+            raise BadRequest("name: required")
+        if not device_types:
+            raise BadRequest("device_types_compatible: at least one device type is required")
+        if update_type != "single_file":
+            raise BadRequest("type: must be single_file")
+        options = parse_generate_args(args, filename)
+        self._check_description(description)
+        self._check_conflict(tenant, {"name": name, "depends_idx": depends_index({"device_type": device_types})})
+        artifact = build_single_file(name=name, device_types=device_types, args=options, source_chunks=chunks,
+                                     temp_dir=temp_dir_for(self.config.data_dir), max_size=self.max_size,
+                                     on_too_large=self._too_large)
+        try:
+            return self.upload(tenant, artifact, description=description)
+        finally:
+            artifact.close()

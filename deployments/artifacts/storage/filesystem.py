@@ -1,0 +1,115 @@
+"""Artifacts as files under `$MENDER_DATA_DIR/artifacts`, written to a temp file and renamed into place."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from common.errors import NotFound, Unavailable
+from deployments.artifacts.storage import ArtifactStorage, ObjectWriter
+
+TEMP_DIR = ".tmp"
+TEMP_SUFFIX = ".part"
+SWEEP_MIN_AGE = 60.0  # seconds without a write before a temp file counts as orphaned
+
+
+class _FileWriter(ObjectWriter):
+    def __init__(self, temp_path: str, final_path: str):
+        self._temp = temp_path
+        self._final = final_path
+        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.makedirs(os.path.dirname(self._final), mode=0o700, exist_ok=True)
+        os.replace(self._temp, self._final)
+
+    def abort(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self._temp)
+        except FileNotFoundError:
+            pass
+
+
+class FilesystemStorage(ArtifactStorage):
+    kind = "filesystem"
+
+    def __init__(self, data_dir: str, signer_factory):
+        self.root = os.path.join(os.path.abspath(data_dir), "artifacts")
+        self._signer_factory = signer_factory
+
+    def path(self, key: str) -> str:
+        """The file of a key (keys are server-made; still, never leave the root)."""
+        path = os.path.normpath(os.path.join(self.root, key))
+        if not path.startswith(self.root + os.sep) or os.sep + TEMP_DIR in path[len(self.root):]:
+            raise ValueError("key outside the storage root")
+        return path
+
+    def writer(self, key: str) -> ObjectWriter:
+        temp_dir = os.path.join(self.root, TEMP_DIR)
+        os.makedirs(temp_dir, mode=0o700, exist_ok=True)
+        return _FileWriter(os.path.join(temp_dir, uuid.uuid4().hex + TEMP_SUFFIX), self.path(key))
+
+    def open(self, key: str):
+        try:
+            return open(self.path(key), "rb")
+        except FileNotFoundError:
+            raise NotFound("artifact file not found") from None
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self.path(key))
+
+    def size(self, key: str) -> int:
+        return os.path.getsize(self.path(key))
+
+    def delete(self, key: str) -> None:
+        try:
+            os.unlink(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def promote(self, source: str, target: str) -> None:
+        os.replace(self.path(source), self.path(target))
+
+    def download_link(self, key, *, tenant, filename, expires_in, base_url, path):
+        query, expire = self._signer_factory().sign("GET", path, tenant, expires_in)
+        return f"{base_url}{path}?{query}", expire
+
+    def upload_link(self, key, *, tenant, expires_in, base_url, path):
+        query, expire = self._signer_factory().sign("PUT", path, tenant, expires_in)
+        return f"{base_url}{path}?{query}", expire
+
+    def check(self, timeout: float) -> None:
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise Unavailable("artifact storage is not writable")
+
+    def sweep(self, min_age: float = SWEEP_MIN_AGE) -> int:
+        """Remove temp files of uploads that died (no write for `min_age` seconds); return how many."""
+        temp_dir = os.path.join(self.root, TEMP_DIR)
+        removed = 0
+        try:
+            entries = list(os.scandir(temp_dir))
+        except FileNotFoundError:
+            return 0
+        now = time.time()
+        for entry in entries:
+            if entry.name.endswith(TEMP_SUFFIX) and entry.is_file(follow_symlinks=False):
+                try:
+                    if now - entry.stat(follow_symlinks=False).st_mtime >= min_age:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed

@@ -1,0 +1,370 @@
+"""Inventory rules: attribute writes per scope, tags with ETags, groups, search and saved filters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Callable, Sequence
+
+from common.clock import rfc3339_ms
+from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from inventory.model import (ATTR_CHECK_IN, ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
+                             SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
+                             Attribute, Cond, Sort, check_group_name, check_value, eq, id_condition,
+                             parse_attributes, render_value)
+from inventory.query import SearchQuery, compile_filters
+from inventory.store import InventoryStore
+
+WRITE_RETRIES = 8
+CHECK_IN_DEBOUNCE_SECONDS = 60.0
+FILTER_ATTRIBUTES_SAMPLE = 5000
+FILTER_ATTRIBUTES_LIMIT = 500
+MAX_FILTER_NAME = 256
+
+Change = tuple  # (set_attrs, unset, updated_ts | None, tags_etag | None)
+
+
+def new_etag() -> str:
+    return str(uuid.uuid4())
+
+
+def etag_matches(if_match: str, etag: str) -> bool:
+    """`If-Match` (a list of quoted, weak or bare tags, or `*`) against the stored tags ETag."""
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tag = tag.strip('"')
+        if tag == "*" or tag == etag:
+            return True
+    return False
+
+
+def _identity_value(value: Any) -> Any:
+    """Identity data is arbitrary JSON: keep what inventory can store, stringify the rest."""
+    try:
+        return check_value(value)
+    except BadRequest:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))[:4096]
+
+
+class InventoryService:
+    def __init__(self, store: InventoryStore, config, clock, services):
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._services = services
+
+    @property
+    def attribute_limit(self) -> int:
+        return self.config["INVENTORY_LIMIT_ATTRIBUTES"]
+
+    @property
+    def tag_limit(self) -> int:
+        return self.config["INVENTORY_LIMIT_TAGS"]
+
+    # ------------------------------------------------------------------ writes
+    def _base_attributes(self, now: float) -> list[Attribute]:
+        ts = rfc3339_ms(now)
+        return [Attribute(SCOPE_SYSTEM, ATTR_CREATED, ts), Attribute(SCOPE_SYSTEM, ATTR_UPDATED, ts)]
+
+    def _ensure(self, tenant: str, device_id: str) -> None:
+        now = self.clock.now()
+        self.store.create_device(tenant, device_id, now, new_etag(), self._base_attributes(now))
+
+    def _write(self, tenant: str, device_id: str, compute: Callable[[dict], Change | None],
+               create: bool = True) -> None:
+        """Read-modify-write with optimistic concurrency on the device's version."""
+        for _ in range(WRITE_RETRIES):
+            device = self.store.get_device(tenant, device_id)
+            if device is None:
+                if not create:
+                    raise NotFound("device not found")
+                self._ensure(tenant, device_id)
+                continue
+            change = compute(device)
+            if change is None or self.store.apply(tenant, device_id, device["version"], *change):
+                return
+        raise Conflict("the device was changed concurrently; retry")
+
+    def _updated(self, now: float) -> list[Attribute]:
+        return [Attribute(SCOPE_SYSTEM, ATTR_UPDATED, rfc3339_ms(now))]
+
+    def _scope_change(self, device: dict, scope: str, attrs: Sequence[Attribute], replace: bool,
+                      limit: int | None, keep: Sequence[str] = (), stamp: bool = False,
+                      bump_updated: bool = False) -> tuple[list[Attribute], list[tuple[str, str]], float | None]:
+        now = self.clock.now()
+        current = {a.name: a for a in device["attributes"] if a.scope == scope}
+        incoming = {a.name: a for a in attrs}
+        unset = [(scope, n) for n in current if replace and n not in incoming and n not in keep]
+        changed = [a for a in attrs if a.name not in current or not a.same_content(current[a.name])]
+        final = len(set(current) - {n for _, n in unset} | set(incoming))
+        if limit is not None and final > limit and (changed or unset):
+            raise BadRequest(f"too many {scope} attributes: at most {limit}")
+        if stamp:
+            for a in changed:
+                a.timestamp = now
+        updated = None
+        if bump_updated:
+            same_day = int(device["updated_ts"] // 86400) == int(now // 86400)
+            if changed or unset or not same_day:
+                updated = now
+                changed = changed + self._updated(now)
+        return changed, unset, updated
+
+    def update_device_attributes(self, tenant: str, device_id: str, body: Any, replace: bool) -> None:
+        """Device API: PUT (replace=True) or PATCH the device's `inventory` scope."""
+        attrs = parse_attributes(body, SCOPE_INVENTORY, limit=self.attribute_limit)
+
+        def compute(device):
+            set_attrs, unset, updated = self._scope_change(device, SCOPE_INVENTORY, attrs, replace,
+                                                           self.attribute_limit, bump_updated=True)
+            return (set_attrs, unset, updated, None) if set_attrs or unset else None
+
+        self._write(tenant, device_id, compute)
+
+    def update_tags(self, tenant: str, device_id: str, body: Any, replace: bool, if_match: str | None) -> None:
+        """PUT (replace) or PATCH the device's tags; 412 when If-Match does not match; 404 if unknown."""
+        tags = parse_attributes(body, SCOPE_TAGS, limit=self.tag_limit, string_only=True)
+
+        def compute(device):
+            if if_match and not etag_matches(if_match, device["tags_etag"]):
+                raise PreconditionFailed("ETag does not match")
+            set_attrs, unset, _ = self._scope_change(device, SCOPE_TAGS, tags, replace, self.tag_limit, stamp=True)
+            return set_attrs, unset, None, new_etag()
+
+        self._write(tenant, device_id, compute, create=False)
+
+    def patch_scope(self, tenant: str, device_id: str, scope: str | None, body: Any,
+                    unmodified_since: float | None = None) -> None:
+        """Internal: upsert attributes into one scope (or each item's own scope when `scope` is None)."""
+        if scope is not None and scope not in SCOPES:
+            raise BadRequest(f"scope: must be one of {', '.join(SCOPES)}")
+        attrs = parse_attributes(body, scope or SCOPE_INVENTORY, allow_scope=True,
+                                 limit=self.attribute_limit if scope != SCOPE_TAGS else self.tag_limit)
+        if scope is not None:
+            for a in attrs:
+                a.scope = scope
+
+        def compute(device):
+            if unmodified_since is not None and device["updated_ts"] > unmodified_since + 0.999:
+                raise PreconditionFailed("the device was modified since the given time")
+            set_all, unset_all, updated = [], [], None
+            for s in sorted({a.scope for a in attrs}):
+                part = [a for a in attrs if a.scope == s]
+                limit = {SCOPE_INVENTORY: self.attribute_limit, SCOPE_TAGS: self.tag_limit}.get(s)
+                changed, unset, upd = self._scope_change(device, s, part, False, limit, stamp=s == SCOPE_TAGS,
+                                                         bump_updated=s == SCOPE_INVENTORY)
+                set_all += changed
+                unset_all += unset
+                updated = updated or upd
+            return (set_all, unset_all, updated, new_etag() if any(a.scope == SCOPE_TAGS for a in set_all)
+                    else None) if set_all or unset_all else None
+
+        self._write(tenant, device_id, compute)
+
+    # ------------------------------------------------------------------ cross-service interface
+    def upsert_identity(self, tenant: str, device_id: str, identity: dict) -> None:
+        """Create the device if absent and replace its identity attributes (keeping `status`)."""
+        attrs = [Attribute(SCOPE_IDENTITY, str(k)[:MAX_NAME_LENGTH], _identity_value(v))
+                 for k, v in (identity or {}).items() if str(k) and str(k) != ATTR_STATUS]
+
+        def compute(device):
+            set_attrs, unset, _ = self._scope_change(device, SCOPE_IDENTITY, attrs, True, None, keep=(ATTR_STATUS,))
+            return (set_attrs, unset, None, None) if set_attrs or unset else None
+
+        self._write(tenant, device_id, compute)
+
+    def set_status(self, tenant: str, device_ids: list[str], status: str,
+                   revisions: Sequence[int | None] | None = None) -> int:
+        """Status as identity/status and system/status; creates missing devices."""
+        if status not in STATUSES:
+            raise BadRequest(f"status: must be one of {', '.join(STATUSES)}")
+        ids = list(device_ids)
+        if not ids:
+            return 0
+        now = self.clock.now()
+        self.store.import_devices(tenant, [(i, self._base_attributes(now)) for i in dict.fromkeys(ids)], now, new_etag)
+        items = list(zip(ids, revisions if revisions is not None else [None] * len(ids)))
+        return self.store.set_status(tenant, items, status)
+
+    def delete_device(self, tenant: str, device_id: str) -> None:
+        """Remove the device's inventory; idempotent."""
+        self.store.delete_device(tenant, device_id)
+
+    def record_check_in(self, tenant: str, device_id: str, ts: float) -> None:
+        """system/check_in_time; written at most once a minute per device."""
+        self.store.record_check_in(tenant, device_id, rfc3339_ms(ts), rfc3339_ms(ts - CHECK_IN_DEBOUNCE_SECONDS))
+
+    def device_group(self, tenant: str, device_id: str) -> str | None:
+        device = self.store.get_devices(tenant, [device_id], select=[(SCOPE_SYSTEM, ATTR_GROUP)])
+        if not device:
+            return None
+        return next((a.value for a in device[0]["attributes"]), None)
+
+    def search_device_ids(self, tenant: str, *, filters: list[dict] | None = None, group: str | None = None,
+                          status: str | None = "accepted", page: int = 1, per_page: int = 500
+                          ) -> tuple[list[str], int]:
+        """Ids of the devices matching v2 predicates, a group and a status (one page), and the total."""
+        conds = compile_filters(filters)
+        if group is not None:
+            conds.append(eq(SCOPE_SYSTEM, ATTR_GROUP, group))
+        if status is not None:
+            conds.append(eq(SCOPE_IDENTITY, ATTR_STATUS, status))
+        return self.store.search(tenant, conds, [], (page - 1) * per_page, per_page)
+
+    def device_matches(self, tenant: str, device_id: str, filters: list[dict]) -> bool:
+        conds = compile_filters(filters) + [id_condition([device_id])]
+        return self.store.search(tenant, conds, [], 0, 1)[1] > 0
+
+    def get_filter(self, tenant: str, filter_id: str) -> dict:
+        doc = self.store.get_filter(tenant, filter_id)
+        if doc is None:
+            raise NotFound("filter not found")
+        return {"id": doc["id"], "name": doc["name"], "terms": doc["terms"]}
+
+    # ------------------------------------------------------------------ reads
+    @staticmethod
+    def render_attribute(a: Attribute) -> dict:
+        out = {"name": a.name, "value": render_value(a.value), "scope": a.scope}
+        if a.description:
+            out["description"] = a.description
+        if a.timestamp is not None:
+            out["timestamp"] = rfc3339_ms(a.timestamp)
+        return out
+
+    def render(self, device: dict) -> dict:
+        return {"id": device["id"], "attributes": [self.render_attribute(a) for a in device["attributes"]],
+                "updated_ts": rfc3339_ms(device["updated_ts"])}
+
+    def get_device(self, tenant: str, device_id: str) -> tuple[dict, str]:
+        """The rendered device and its tags ETag; NotFound."""
+        device = self.store.get_device(tenant, device_id)
+        if device is None:
+            raise NotFound("device not found")
+        return self.render(device), device["tags_etag"]
+
+    def search(self, tenant: str, query: SearchQuery) -> tuple[list[dict], int]:
+        """One page of rendered devices for a parsed query, and the total."""
+        if query.empty:
+            return [], 0
+        ids, total = self.store.search(tenant, query.conds, query.sort, (query.page - 1) * query.per_page,
+                                       query.per_page)
+        return [self.render(d) for d in self.store.get_devices(tenant, ids, query.select)], total
+
+    # ------------------------------------------------------------------ groups
+    def get_device_group(self, tenant: str, device_id: str) -> str | None:
+        if self.store.get_devices(tenant, [device_id], select=[]) == []:
+            raise NotFound("device not found")
+        return self.device_group(tenant, device_id)
+
+    def assign_group(self, tenant: str, device_id: str, group: Any) -> None:
+        matched, _ = self.store.set_group(tenant, [device_id], check_group_name(group))
+        if not matched:
+            raise NotFound("device not found")
+
+    def remove_from_group(self, tenant: str, device_id: str, group: str) -> None:
+        if not self.store.clear_group(tenant, group, [device_id]):
+            raise NotFound("device not found or not in this group")
+
+    def groups(self, tenant: str, status: str | None = None) -> list[str]:
+        return self.store.groups(tenant, status or None)
+
+    def group_devices(self, tenant: str, group: str, page: int, per_page: int) -> tuple[list[str], int]:
+        check_group_name(group)
+        ids, total = self.store.search(tenant, [eq(SCOPE_SYSTEM, ATTR_GROUP, group)], [],
+                                       (page - 1) * per_page, per_page)
+        if total == 0:
+            raise NotFound("group not found")
+        return ids, total
+
+    @staticmethod
+    def _id_list(body: Any) -> list[str]:
+        if not isinstance(body, list) or not all(isinstance(i, str) and i for i in body):
+            raise BadRequest("body: must be a JSON array of device ids")
+        if not body:
+            raise BadRequest("body: no device ids given")
+        return body
+
+    def add_devices_to_group(self, tenant: str, group: str, body: Any) -> dict:
+        check_group_name(group)
+        matched, changed = self.store.set_group(tenant, self._id_list(body), group)
+        return {"updated_count": changed, "matched_count": matched}
+
+    def remove_devices_from_group(self, tenant: str, group: str, body: Any) -> dict:
+        check_group_name(group)
+        return {"updated_count": self.store.clear_group(tenant, group, self._id_list(body))}
+
+    def delete_group(self, tenant: str, group: str) -> dict:
+        check_group_name(group)
+        count = self.store.clear_group(tenant, group)
+        if count == 0:
+            raise NotFound("group not found")
+        return {"updated_count": count}
+
+    # ------------------------------------------------------------------ v2 filters
+    def filter_attributes(self, tenant: str) -> list[dict]:
+        return [{"name": n, "scope": s, "count": c} for s, n, c in
+                self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)]
+
+    def create_filter(self, tenant: str, body: Any) -> dict:
+        if not isinstance(body, dict):
+            raise BadRequest("body: must be a JSON object")
+        if set(body) - {"name", "terms"}:
+            raise BadRequest(f"{sorted(set(body) - {'name', 'terms'})[0]}: unknown field")
+        name, terms = body.get("name"), body.get("terms")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_FILTER_NAME:
+            raise BadRequest(f"name: must be a non-empty string of at most {MAX_FILTER_NAME} characters")
+        if not isinstance(terms, list) or not terms:
+            raise BadRequest("terms: must be a non-empty array of predicates")
+        compile_filters(terms, "terms")
+        doc = {"id": str(uuid.uuid4()), "name": name, "terms": terms, "created_ts": self.clock.now()}
+        self.store.insert_filter(tenant, doc)
+        return {"id": doc["id"], "name": name, "terms": terms}
+
+    def list_filters(self, tenant: str, page: int, per_page: int) -> tuple[list[dict], int]:
+        docs, total = self.store.list_filters(tenant, (page - 1) * per_page, per_page)
+        return [{"id": d["id"], "name": d["name"], "terms": d["terms"]} for d in docs], total
+
+    def delete_filter(self, tenant: str, filter_id: str) -> None:
+        if not self.store.delete_filter(tenant, filter_id):
+            raise NotFound("filter not found")
+
+    def run_filter(self, tenant: str, filter_id: str, page: int, per_page: int) -> tuple[list[dict], int]:
+        saved = self.get_filter(tenant, filter_id)
+        return self.search(tenant, SearchQuery(conds=compile_filters(saved["terms"], "terms"), page=page,
+                                               per_page=per_page))
+
+    def statistics(self, tenant: str) -> dict:
+        """Accepted and pending devices per tier (system/tier; devices without one are `standard`)."""
+        out = {}
+        for status in ("accepted", "pending"):
+            base = [eq(SCOPE_IDENTITY, ATTR_STATUS, status)]
+            total = self.store.search(tenant, base, [], 0, 1)[1]
+            tiers = {t: self.store.search(tenant, base + [eq(SCOPE_SYSTEM, "tier", t)], [], 0, 1)[1]
+                     for t in ("micro", "system")}
+            out[status] = {"standard": total - tiers["micro"] - tiers["system"], **tiers}
+        return {"devices_by_status": out}
+
+    # ------------------------------------------------------------------ internal
+    def create_device(self, tenant: str, body: Any) -> str:
+        """Internal: create a device with attributes (an existing device gets them upserted)."""
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
+            raise BadRequest("id: must be a non-empty string")
+        if set(body) - {"id", "updated_ts", "attributes"}:
+            raise BadRequest(f"{sorted(set(body) - {'id', 'updated_ts', 'attributes'})[0]}: unknown field")
+        attrs = parse_attributes(body.get("attributes") or [], SCOPE_INVENTORY, allow_scope=True,
+                                 limit=self.attribute_limit)
+        now = self.clock.now()
+        keys = {x.key() for x in attrs}
+        base = [a for a in self._base_attributes(now) if a.key() not in keys]
+        if not self.store.create_device(tenant, body["id"], now, new_etag(), base + attrs) and attrs:
+            self.patch_scope(tenant, body["id"], None, body["attributes"])
+        return body["id"]
+
+    def device_groups(self, tenant: str, device_id: str) -> list[str]:
+        group = self.get_device_group(tenant, device_id)
+        return [group] if group else []
+
+
+__all__ = ["InventoryService", "etag_matches", "new_etag", "ATTR_CHECK_IN", "Cond", "Sort"]

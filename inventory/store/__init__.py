@@ -1,0 +1,109 @@
+"""The inventory store interface: one method per query; SQLite and MongoDB implement it.
+
+A device record is a dict: `id`, `created_ts`, `updated_ts` (floats), `version` (bumped by every
+write, for optimistic concurrency), `revision` (the status revision from devauth), `tags_etag`,
+and `attributes` (a list of `inventory.model.Attribute`, ordered by scope and name).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterable, Sequence
+
+from inventory.model import Attribute, Cond, Sort
+
+
+class InventoryStore(ABC):
+    migrations: list
+
+    # devices ------------------------------------------------------------------
+    @abstractmethod
+    def create_device(self, tenant: str, device_id: str, now: float, etag: str,
+                      attributes: Sequence[Attribute] = ()) -> bool:
+        """Insert the device with `attributes` unless it exists; True when it was created."""
+
+    @abstractmethod
+    def get_device(self, tenant: str, device_id: str) -> dict | None:
+        """The device record, or None."""
+
+    @abstractmethod
+    def get_devices(self, tenant: str, device_ids: Sequence[str],
+                    select: Sequence[tuple[str, str]] | None = None) -> list[dict]:
+        """The records of the existing devices among `device_ids`, in that order; with `select`,
+        only those (scope, name) attributes."""
+
+    @abstractmethod
+    def apply(self, tenant: str, device_id: str, version: int, set_attrs: Sequence[Attribute],
+              unset: Sequence[tuple[str, str]], updated_ts: float | None = None,
+              tags_etag: str | None = None) -> bool:
+        """Write attributes (replacing same-named ones) and remove `unset`, if the device is still
+        at `version`; bump the version. False when the device changed or is gone."""
+
+    @abstractmethod
+    def set_status(self, tenant: str, items: Sequence[tuple[str, int | None]], status: str) -> int:
+        """Set identity/status and system/status of each existing (device_id, revision). With a
+        revision, a device is only changed if its stored revision is lower (and then takes that
+        revision). Returns how many devices were written."""
+
+    @abstractmethod
+    def delete_device(self, tenant: str, device_id: str) -> bool:
+        """Remove the device and its attributes; True when it existed."""
+
+    @abstractmethod
+    def set_group(self, tenant: str, device_ids: Sequence[str], group: str) -> tuple[int, int]:
+        """Put the existing devices among `device_ids` into `group` (moving them);
+        returns (matched, changed)."""
+
+    @abstractmethod
+    def clear_group(self, tenant: str, group: str, device_ids: Sequence[str] | None = None) -> int:
+        """Remove `group` from the devices (all, or those listed) that are in it; returns how many."""
+
+    @abstractmethod
+    def record_check_in(self, tenant: str, device_id: str, value: str, stale_before: str) -> None:
+        """Set system/check_in_time to `value` unless it is already `stale_before` or later;
+        nothing when the device does not exist."""
+
+    @abstractmethod
+    def import_devices(self, tenant: str, devices: Iterable[tuple[str, Sequence[Attribute]]],
+                       now: float, etag_factory) -> int:
+        """Bulk-insert new devices with their attributes (existing ids are skipped); returns the count."""
+
+    # search -------------------------------------------------------------------
+    @abstractmethod
+    def search(self, tenant: str, conds: Sequence[Cond], sort: Sequence[Sort],
+               skip: int, limit: int) -> tuple[list[str], int]:
+        """Ids of the devices matching every condition (one page, sorted), and the total count."""
+
+    @abstractmethod
+    def groups(self, tenant: str, status: str | None = None) -> list[str]:
+        """Distinct group names, sorted (only of devices with that identity/status, if given)."""
+
+    @abstractmethod
+    def attribute_counts(self, tenant: str, sample: int, limit: int) -> list[tuple[str, str, int]]:
+        """(scope, name, count) over up to `sample` devices, by count desc then scope and name."""
+
+    # saved filters ------------------------------------------------------------
+    @abstractmethod
+    def insert_filter(self, tenant: str, doc: dict) -> None:
+        """Store `{id, name, terms}`; Conflict when the name is taken."""
+
+    @abstractmethod
+    def list_filters(self, tenant: str, skip: int, limit: int) -> tuple[list[dict], int]:
+        """One page of saved filters ordered by name, and the total."""
+
+    @abstractmethod
+    def get_filter(self, tenant: str, filter_id: str) -> dict | None:
+        """The saved filter, or None."""
+
+    @abstractmethod
+    def delete_filter(self, tenant: str, filter_id: str) -> bool:
+        """True when the filter existed."""
+
+
+def make_store(db) -> InventoryStore:
+    """The store for the configured backend."""
+    if db.kind == "sqlite":
+        from inventory.store.sqlite import SqliteInventoryStore
+        return SqliteInventoryStore(db)
+    from inventory.store.mongo import MongoInventoryStore
+    return MongoInventoryStore(db)

@@ -1,0 +1,282 @@
+"""MongoDB inventory store, in Mender's document shape: one document per device whose
+`attributes` object is keyed "<scope>-<name>" → {name, scope, value, description?, timestamp?};
+searched through a wildcard index on `attributes`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import pymongo
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+
+from common.errors import Conflict
+from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, Cond
+from inventory.store import InventoryStore
+
+log = logging.getLogger(__name__)
+
+DEVICES = "inventory_devices"
+FILTERS = "inventory_filters"
+
+
+def attr_key(scope: str, name: str) -> str:
+    """The key of an attribute in `attributes` ('.' and '$' escaped as Mender does)."""
+    return f"{scope}-" + name.replace(".", "\uff0e").replace("$", "\uff04")
+
+
+def _value_path(scope: str, name: str) -> str:
+    return f"attributes.{attr_key(scope, name)}.value"
+
+
+def _m1_indexes(db) -> None:
+    devices = db[DEVICES]
+    devices.create_index([("tenant_id", 1), ("device_id", 1)], unique=True, name="tenant_device")
+    try:
+        # one index over every attribute value (MongoDB >= 4.2): a predicate on any
+        # (scope, name) is an index scan, as Mender's per-attribute indexing intends
+        devices.create_index([("attributes.$**", 1)], name="attributes_wildcard")
+    except (OperationFailure, NotImplementedError) as exc:  # pragma: no cover - servers without wildcard indexes
+        log.warning("inventory: wildcard index not created: %s", exc)
+    db[FILTERS].create_index([("tenant_id", 1), ("name", 1)], unique=True, name="tenant_name")
+    db[FILTERS].create_index([("tenant_id", 1), ("id", 1)], unique=True, name="tenant_id_id")
+
+
+MIGRATIONS = [_m1_indexes]
+
+
+def _to_doc(attr: Attribute) -> dict:
+    doc = {"name": attr.name, "scope": attr.scope, "value": attr.value}
+    if attr.description:
+        doc["description"] = attr.description
+    if attr.timestamp is not None:
+        doc["timestamp"] = attr.timestamp
+    return doc
+
+
+def _from_doc(doc: dict) -> Attribute:
+    value = doc.get("value")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    elif isinstance(value, list):
+        value = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    return Attribute(doc["scope"], doc["name"], value, doc.get("description"), doc.get("timestamp"))
+
+
+def _ts(value) -> float:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    return float(value)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _cond_filter(c: Cond) -> dict:
+    field = "device_id" if c.on_id else _value_path(c.scope, c.name)
+    op = c.op
+    if op == "exists":
+        if c.on_id:
+            return {} if c.exists else {"_id": {"$exists": False}}
+        return {f"attributes.{attr_key(c.scope, c.name)}": {"$exists": c.exists}}
+    if op == "regex":
+        return {field: {"$regex": c.regex, "$options": c.flags}} if c.flags else {field: {"$regex": c.regex}}
+    values = list(c.strs) + list(c.nums)
+    if op in ("in", "nin"):
+        return {field: {f"${op}": values}}
+    return {field: {f"${op}": values[0]}}
+
+
+class MongoInventoryStore(InventoryStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self.db = db
+
+    @property
+    def devices(self):
+        return self.db.db[DEVICES]
+
+    @property
+    def filters(self):
+        return self.db.db[FILTERS]
+
+    def _new_doc(self, tenant, device_id, now, etag, attributes) -> dict:
+        return {"tenant_id": tenant, "device_id": device_id, "created_ts": _dt(now), "updated_ts": _dt(now),
+                "version": 0, "revision": 0, "tags_etag": etag,
+                "attributes": {attr_key(a.scope, a.name): _to_doc(a) for a in attributes}}
+
+    # devices ------------------------------------------------------------------
+    def create_device(self, tenant, device_id, now, etag, attributes=()):
+        try:
+            result = self.devices.update_one({"tenant_id": tenant, "device_id": device_id},
+                                             {"$setOnInsert": self._new_doc(tenant, device_id, now, etag,
+                                                                            attributes)}, upsert=True)
+        except DuplicateKeyError:  # a concurrent insert won
+            return False
+        return result.upserted_id is not None
+
+    def import_devices(self, tenant, devices, now, etag_factory):
+        docs = [self._new_doc(tenant, device_id, now, etag_factory(), attrs) for device_id, attrs in devices]
+        if not docs:
+            return 0
+        try:  # unordered: devices that exist already fail on the unique index, the rest go in
+            return len(self.devices.insert_many(docs, ordered=False).inserted_ids)
+        except BulkWriteError as exc:
+            return exc.details.get("nInserted", 0)
+
+    def _record(self, doc, select=None) -> dict:
+        attrs = [_from_doc(a) for a in (doc.get("attributes") or {}).values()]
+        if select is not None:
+            attrs = [a for a in attrs if a.key() in select]
+        attrs.sort(key=lambda a: (a.scope, a.name))
+        return {"id": doc["device_id"], "created_ts": _ts(doc["created_ts"]), "updated_ts": _ts(doc["updated_ts"]),
+                "version": doc.get("version", 0), "revision": doc.get("revision", 0),
+                "tags_etag": doc.get("tags_etag", ""), "attributes": attrs}
+
+    def get_device(self, tenant, device_id):
+        doc = self.devices.find_one({"tenant_id": tenant, "device_id": device_id})
+        return self._record(doc) if doc else None
+
+    def get_devices(self, tenant, device_ids, select=None):
+        if not device_ids:
+            return []
+        docs = {d["device_id"]: d for d in self.devices.find({"tenant_id": tenant,
+                                                             "device_id": {"$in": list(device_ids)}})}
+        wanted = set(select) if select is not None else None
+        return [self._record(docs[i], wanted) for i in device_ids if i in docs]
+
+    def apply(self, tenant, device_id, version, set_attrs, unset, updated_ts=None, tags_etag=None):
+        update: dict = {"$inc": {"version": 1}}
+        sets = {f"attributes.{attr_key(a.scope, a.name)}": _to_doc(a) for a in set_attrs}
+        if updated_ts is not None:
+            sets["updated_ts"] = _dt(updated_ts)
+        if tags_etag is not None:
+            sets["tags_etag"] = tags_etag
+        if sets:
+            update["$set"] = sets
+        unsets = {f"attributes.{attr_key(s, n)}": "" for s, n in unset}
+        if unsets:
+            update["$unset"] = unsets
+        result = self.devices.update_one({"tenant_id": tenant, "device_id": device_id, "version": version}, update)
+        return result.matched_count == 1
+
+    def set_status(self, tenant, items, status):
+        sets = {f"attributes.{attr_key(s, ATTR_STATUS)}": _to_doc(Attribute(s, ATTR_STATUS, status))
+                for s in (SCOPE_IDENTITY, SCOPE_SYSTEM)}
+        unguarded = [device_id for device_id, revision in items if revision is None]
+        count = 0
+        if unguarded:
+            count += self.devices.update_many({"tenant_id": tenant, "device_id": {"$in": unguarded}},
+                                              {"$set": sets, "$inc": {"version": 1}}).modified_count
+        for device_id, revision in items:
+            if revision is not None:  # only a newer revision wins (devauth's optimistic concurrency)
+                count += self.devices.update_one(
+                    {"tenant_id": tenant, "device_id": device_id, "revision": {"$lt": revision}},
+                    {"$set": {**sets, "revision": revision}, "$inc": {"version": 1}}).modified_count
+        return count
+
+    def delete_device(self, tenant, device_id):
+        return self.devices.delete_one({"tenant_id": tenant, "device_id": device_id}).deleted_count > 0
+
+    def set_group(self, tenant, device_ids, group):
+        ids = list(dict.fromkeys(device_ids))
+        if not ids:
+            return 0, 0
+        key = f"attributes.{attr_key(SCOPE_SYSTEM, ATTR_GROUP)}"
+        base = {"tenant_id": tenant, "device_id": {"$in": ids}}
+        matched = self.devices.count_documents(base)
+        result = self.devices.update_many(
+            {**base, f"{key}.value": {"$ne": group}},
+            {"$set": {key: _to_doc(Attribute(SCOPE_SYSTEM, ATTR_GROUP, group))}, "$inc": {"version": 1}})
+        return matched, result.modified_count
+
+    def clear_group(self, tenant, group, device_ids=None):
+        key = f"attributes.{attr_key(SCOPE_SYSTEM, ATTR_GROUP)}"
+        query: dict = {"tenant_id": tenant, f"{key}.value": group}
+        if device_ids is not None:
+            query["device_id"] = {"$in": list(device_ids)}
+        return self.devices.update_many(query, {"$unset": {key: ""}, "$inc": {"version": 1}}).modified_count
+
+    def record_check_in(self, tenant, device_id, value, stale_before):
+        key = f"attributes.{attr_key(SCOPE_SYSTEM, 'check_in_time')}"
+        self.devices.update_one(
+            {"tenant_id": tenant, "device_id": device_id,
+             "$or": [{key: {"$exists": False}}, {f"{key}.value": {"$lt": stale_before}}]},
+            {"$set": {key: {"name": "check_in_time", "scope": SCOPE_SYSTEM, "value": value}}})
+
+    # search -------------------------------------------------------------------
+    def _query(self, tenant, conds) -> dict | None:
+        parts = []
+        for c in conds:
+            if c.op == "regex" and not c.valid_regex:
+                return None
+            part = _cond_filter(c)
+            if part:
+                parts.append(part)
+        query: dict = {"tenant_id": tenant}
+        if parts:
+            query["$and"] = parts
+        return query
+
+    def search(self, tenant, conds, sort, skip, limit):
+        query = self._query(tenant, conds)
+        if query is None:
+            return [], 0
+        try:
+            total = self.devices.count_documents(query)
+            if total == 0 or skip >= total:
+                return [], total
+            keys = [(_value_path(s.scope, s.name), pymongo.DESCENDING if s.descending else pymongo.ASCENDING)
+                    for s in sort] + [("device_id", pymongo.ASCENDING)]
+            cursor = self.devices.find(query, {"device_id": 1}).sort(keys).skip(skip).limit(limit)
+            return [d["device_id"] for d in cursor], total
+        except OperationFailure as exc:
+            if exc.code == 2 or "regex" in str(exc).lower():  # BadValue: a pattern PCRE rejects
+                return [], 0
+            raise
+
+    def groups(self, tenant, status=None):
+        query: dict = {"tenant_id": tenant}
+        if status is not None:
+            query[_value_path(SCOPE_IDENTITY, ATTR_STATUS)] = status
+        values = self.devices.distinct(_value_path(SCOPE_SYSTEM, ATTR_GROUP), query)
+        return sorted(v for v in values if isinstance(v, str))
+
+    def attribute_counts(self, tenant, sample, limit):
+        pipeline = [
+            {"$match": {"tenant_id": tenant}},
+            {"$limit": sample},
+            {"$project": {"a": {"$objectToArray": "$attributes"}}},
+            {"$unwind": "$a"},
+            {"$group": {"_id": {"scope": "$a.v.scope", "name": "$a.v.name"}, "count": {"$sum": 1}}},
+            {"$sort": {"count": -1, "_id.scope": 1, "_id.name": 1}},
+            {"$limit": limit},
+        ]
+        return [(r["_id"]["scope"], r["_id"]["name"], r["count"]) for r in self.devices.aggregate(pipeline)]
+
+    # saved filters ------------------------------------------------------------
+    def insert_filter(self, tenant, doc):
+        try:
+            self.filters.insert_one({"tenant_id": tenant, **doc})
+        except DuplicateKeyError:
+            raise Conflict("a filter with this name already exists") from None
+
+    @staticmethod
+    def _filter(doc) -> dict:
+        return {"id": doc["id"], "name": doc["name"], "terms": doc["terms"], "created_ts": doc["created_ts"]}
+
+    def list_filters(self, tenant, skip, limit):
+        total = self.filters.count_documents({"tenant_id": tenant})
+        docs = self.filters.find({"tenant_id": tenant}).sort([("name", 1)]).skip(skip).limit(limit)
+        return [self._filter(d) for d in docs], total
+
+    def get_filter(self, tenant, filter_id):
+        doc = self.filters.find_one({"tenant_id": tenant, "id": filter_id})
+        return self._filter(doc) if doc else None
+
+    def delete_filter(self, tenant, filter_id):
+        return self.filters.delete_one({"tenant_id": tenant, "id": filter_id}).deleted_count > 0

@@ -1,0 +1,310 @@
+"""SQLite inventory store: one row per attribute value (one per array element), indexed by
+(tenant, scope, name, value) so that every search predicate is an index range."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable, Sequence
+
+from common.errors import Conflict
+from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, Cond, Sort
+from inventory.regex import regex_match
+from inventory.store import InventoryStore
+from inventory.store.sqlite_search import build_search
+
+MIGRATIONS = [
+    [
+        "CREATE TABLE inventory_devices ("
+        " tenant_id TEXT NOT NULL, id TEXT NOT NULL,"
+        " created_ts REAL NOT NULL, updated_ts REAL NOT NULL,"
+        " version INTEGER NOT NULL DEFAULT 0, revision INTEGER NOT NULL DEFAULT 0,"
+        " tags_etag TEXT NOT NULL,"
+        " PRIMARY KEY (tenant_id, id)) WITHOUT ROWID",
+        # pos: -1 a scalar, 0.. the elements of an array, -2 the marker of an empty array
+        "CREATE TABLE inventory_attributes ("
+        " tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL,"
+        " pos INTEGER NOT NULL, value_str TEXT, value_num REAL, description TEXT, ts REAL,"
+        " PRIMARY KEY (tenant_id, device_id, scope, name, pos)) WITHOUT ROWID",
+        "CREATE INDEX inventory_attributes_str ON inventory_attributes (tenant_id, scope, name, value_str)",
+        "CREATE INDEX inventory_attributes_num ON inventory_attributes (tenant_id, scope, name, value_num)",
+        "CREATE TABLE inventory_filters ("
+        " tenant_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, terms TEXT NOT NULL,"
+        " created_ts REAL NOT NULL,"
+        " PRIMARY KEY (tenant_id, id), UNIQUE (tenant_id, name))",
+    ],
+]
+
+_ATTR_COLS = "scope, name, pos, value_str, value_num, description, ts"
+
+
+def attribute_rows(tenant: str, device_id: str, attr: Attribute) -> list[tuple]:
+    """The rows that store one attribute."""
+    base = (tenant, device_id, attr.scope, attr.name)
+    tail = (attr.description, attr.timestamp)
+    value = attr.value
+    if isinstance(value, list):
+        if not value:
+            return [base + (-2, None, None) + tail]
+        return [base + ((i, v, None) if isinstance(v, str) else (i, None, v)) + tail
+                for i, v in enumerate(value)]
+    return [base + ((-1, value, None) if isinstance(value, str) else (-1, None, value)) + tail]
+
+
+def rows_to_attributes(rows: Iterable[sqlite3.Row]) -> list[Attribute]:
+    """Rows ordered by (scope, name, pos) → attributes."""
+    out: list[Attribute] = []
+    for row in rows:
+        value = row["value_str"] if row["value_str"] is not None else row["value_num"]
+        pos = row["pos"]
+        if pos >= 0 and out and pos > 0 and out[-1].key() == (row["scope"], row["name"]):
+            out[-1].value.append(value)
+            continue
+        if pos == -2:
+            value = []
+        elif pos >= 0:
+            value = [value]
+        out.append(Attribute(row["scope"], row["name"], value, row["description"], row["ts"]))
+    return out
+
+
+class SqliteInventoryStore(InventoryStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self.db = db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = self.db.conn
+        # register the regex function once per connection
+        if not getattr(self.db._local, "inventory_regexp", None) is conn:
+            conn.create_function("inv_regexp", 3, regex_match, deterministic=True)
+            self.db._local.inventory_regexp = conn
+        return conn
+
+    # devices ------------------------------------------------------------------
+    def _insert_attrs(self, conn, tenant: str, device_id: str, attrs: Sequence[Attribute]) -> None:
+        rows = [r for a in attrs for r in attribute_rows(tenant, device_id, a)]
+        if rows:
+            conn.executemany("INSERT INTO inventory_attributes (tenant_id, device_id, " + _ATTR_COLS +
+                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def create_device(self, tenant, device_id, now, etag, attributes=()):
+        with self.db.transaction() as conn:
+            cur = conn.execute("INSERT INTO inventory_devices (tenant_id, id, created_ts, updated_ts, tags_etag)"
+                               " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               (tenant, device_id, now, now, etag))
+            if cur.rowcount == 0:
+                return False
+            self._insert_attrs(conn, tenant, device_id, attributes)
+            return True
+
+    def import_devices(self, tenant, devices, now, etag_factory):
+        count = 0
+        with self.db.transaction() as conn:
+            for device_id, attrs in devices:
+                cur = conn.execute("INSERT INTO inventory_devices (tenant_id, id, created_ts, updated_ts,"
+                                   " tags_etag) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                   (tenant, device_id, now, now, etag_factory()))
+                if cur.rowcount:
+                    self._insert_attrs(conn, tenant, device_id, attrs)
+                    count += 1
+        return count
+
+    def _record(self, row, attrs: list[Attribute]) -> dict:
+        return {"id": row["id"], "created_ts": row["created_ts"], "updated_ts": row["updated_ts"],
+                "version": row["version"], "revision": row["revision"], "tags_etag": row["tags_etag"],
+                "attributes": attrs}
+
+    def get_device(self, tenant, device_id):
+        conn = self.conn
+        row = conn.execute("SELECT * FROM inventory_devices WHERE tenant_id = ? AND id = ?",
+                           (tenant, device_id)).fetchone()
+        if row is None:
+            return None
+        rows = conn.execute(f"SELECT {_ATTR_COLS} FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
+                            " ORDER BY scope, name, pos", (tenant, device_id)).fetchall()
+        return self._record(row, rows_to_attributes(rows))
+
+    def get_devices(self, tenant, device_ids, select=None):
+        if not device_ids:
+            return []
+        conn = self.conn
+        marks = ",".join("?" * len(device_ids))
+        devices = {r["id"]: r for r in conn.execute(
+            f"SELECT * FROM inventory_devices WHERE tenant_id = ? AND id IN ({marks})", (tenant, *device_ids))}
+        rows = conn.execute(f"SELECT device_id, {_ATTR_COLS} FROM inventory_attributes WHERE tenant_id = ?"
+                            f" AND device_id IN ({marks}) ORDER BY device_id, scope, name, pos",
+                            (tenant, *device_ids)).fetchall()
+        by_device: dict[str, list] = {}
+        for r in rows:
+            by_device.setdefault(r["device_id"], []).append(r)
+        wanted = set(select) if select is not None else None
+        out = []
+        for device_id in device_ids:
+            row = devices.get(device_id)
+            if row is None:
+                continue
+            attrs = rows_to_attributes(by_device.get(device_id, []))
+            if wanted is not None:
+                attrs = [a for a in attrs if a.key() in wanted]
+            out.append(self._record(row, attrs))
+        return out
+
+    def apply(self, tenant, device_id, version, set_attrs, unset, updated_ts=None, tags_etag=None):
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE inventory_devices SET version = version + 1,"
+                " updated_ts = coalesce(?, updated_ts), tags_etag = coalesce(?, tags_etag)"
+                " WHERE tenant_id = ? AND id = ? AND version = ?",
+                (updated_ts, tags_etag, tenant, device_id, version))
+            if cur.rowcount == 0:
+                return False
+            keys = list(unset) + [a.key() for a in set_attrs]
+            conn.executemany("DELETE FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
+                             " AND scope = ? AND name = ?", [(tenant, device_id, s, n) for s, n in keys])
+            self._insert_attrs(conn, tenant, device_id, set_attrs)
+            return True
+
+    def set_status(self, tenant, items, status):
+        count = 0
+        with self.db.transaction() as conn:
+            for device_id, revision in items:
+                if revision is None:
+                    cur = conn.execute("UPDATE inventory_devices SET version = version + 1"
+                                       " WHERE tenant_id = ? AND id = ?", (tenant, device_id))
+                else:
+                    cur = conn.execute("UPDATE inventory_devices SET version = version + 1, revision = ?"
+                                       " WHERE tenant_id = ? AND id = ? AND revision < ?",
+                                       (revision, tenant, device_id, revision))
+                if cur.rowcount == 0:
+                    continue
+                count += 1
+                for scope in (SCOPE_IDENTITY, SCOPE_SYSTEM):
+                    conn.execute("INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos,"
+                                 " value_str) VALUES (?, ?, ?, ?, -1, ?) ON CONFLICT DO UPDATE"
+                                 " SET value_str = excluded.value_str, value_num = NULL",
+                                 (tenant, device_id, scope, ATTR_STATUS, status))
+        return count
+
+    def delete_device(self, tenant, device_id):
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?",
+                         (tenant, device_id))
+            cur = conn.execute("DELETE FROM inventory_devices WHERE tenant_id = ? AND id = ?",
+                               (tenant, device_id))
+            return cur.rowcount > 0
+
+    def set_group(self, tenant, device_ids, group):
+        matched = changed = 0
+        with self.db.transaction() as conn:
+            for device_id in dict.fromkeys(device_ids):
+                if conn.execute("SELECT 1 FROM inventory_devices WHERE tenant_id = ? AND id = ?",
+                                (tenant, device_id)).fetchone() is None:
+                    continue
+                matched += 1
+                cur = conn.execute(
+                    "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
+                    " VALUES (?, ?, ?, ?, -1, ?) ON CONFLICT DO UPDATE SET value_str = excluded.value_str"
+                    " WHERE value_str IS NOT excluded.value_str",
+                    (tenant, device_id, SCOPE_SYSTEM, ATTR_GROUP, group))
+                if cur.rowcount:
+                    changed += 1
+                    conn.execute("UPDATE inventory_devices SET version = version + 1"
+                                 " WHERE tenant_id = ? AND id = ?", (tenant, device_id))
+        return matched, changed
+
+    def clear_group(self, tenant, group, device_ids=None):
+        with self.db.transaction() as conn:
+            sql = ("SELECT device_id FROM inventory_attributes WHERE tenant_id = ? AND scope = ?"
+                   " AND name = ? AND value_str = ?")
+            params: list = [tenant, SCOPE_SYSTEM, ATTR_GROUP, group]
+            if device_ids is not None:
+                if not device_ids:
+                    return 0
+                sql += f" AND device_id IN ({','.join('?' * len(device_ids))})"
+                params += list(device_ids)
+            ids = [r[0] for r in conn.execute(sql, params)]
+            for device_id in ids:
+                conn.execute("DELETE FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
+                             " AND scope = ? AND name = ?", (tenant, device_id, SCOPE_SYSTEM, ATTR_GROUP))
+                conn.execute("UPDATE inventory_devices SET version = version + 1"
+                             " WHERE tenant_id = ? AND id = ?", (tenant, device_id))
+            return len(ids)
+
+    def record_check_in(self, tenant, device_id, value, stale_before):
+        # one statement; a no-op when the stored time is recent enough or the device is unknown
+        self.conn.execute(
+            "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
+            " SELECT ?, ?, 'system', 'check_in_time', -1, ? WHERE EXISTS (SELECT 1 FROM inventory_devices"
+            " WHERE tenant_id = ? AND id = ?)"
+            " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
+            (tenant, device_id, value, tenant, device_id, stale_before))
+
+    # search -------------------------------------------------------------------
+    def search(self, tenant, conds, sort, skip, limit):
+        conn = self.conn
+        where, params = build_search(tenant, conds)
+        total = conn.execute(f"SELECT count(*) FROM inventory_devices d WHERE {where}", params).fetchone()[0]
+        if total == 0 or skip >= total:
+            return [], total
+        order, order_params = [], []
+        for s in sort:
+            agg = "max" if s.descending else "min"
+            order.append(f"(SELECT {agg}(coalesce(a.value_num, a.value_str)) FROM inventory_attributes a"
+                         " WHERE a.tenant_id = d.tenant_id AND a.device_id = d.id AND a.scope = ? AND a.name = ?)"
+                         + (" DESC" if s.descending else " ASC"))
+            order_params += [s.scope, s.name]
+        order.append("d.id")
+        rows = conn.execute(f"SELECT d.id FROM inventory_devices d WHERE {where} ORDER BY {', '.join(order)}"
+                            " LIMIT ? OFFSET ?", (*params, *order_params, limit, skip)).fetchall()
+        return [r[0] for r in rows], total
+
+    def groups(self, tenant, status=None):
+        sql = ("SELECT DISTINCT g.value_str FROM inventory_attributes g WHERE g.tenant_id = ?"
+               " AND g.scope = 'system' AND g.name = 'group' AND g.value_str IS NOT NULL")
+        params: list = [tenant]
+        if status is not None:
+            sql += (" AND g.device_id IN (SELECT device_id FROM inventory_attributes WHERE tenant_id = ?"
+                    " AND scope = 'identity' AND name = 'status' AND value_str = ?)")
+            params += [tenant, status]
+        return [r[0] for r in self.conn.execute(sql + " ORDER BY 1", params)]
+
+    def attribute_counts(self, tenant, sample, limit):
+        rows = self.conn.execute(
+            "SELECT scope, name, count(DISTINCT device_id) AS n FROM inventory_attributes"
+            " WHERE tenant_id = ? AND device_id IN (SELECT id FROM inventory_devices WHERE tenant_id = ?"
+            " ORDER BY id LIMIT ?) GROUP BY scope, name ORDER BY n DESC, scope, name LIMIT ?",
+            (tenant, tenant, sample, limit)).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # saved filters ------------------------------------------------------------
+    def insert_filter(self, tenant, doc):
+        try:
+            self.conn.execute("INSERT INTO inventory_filters (tenant_id, id, name, terms, created_ts)"
+                              " VALUES (?, ?, ?, ?, ?)",
+                              (tenant, doc["id"], doc["name"], json.dumps(doc["terms"]), doc["created_ts"]))
+        except sqlite3.IntegrityError:
+            raise Conflict("a filter with this name already exists") from None
+
+    @staticmethod
+    def _filter(row) -> dict:
+        return {"id": row["id"], "name": row["name"], "terms": json.loads(row["terms"]),
+                "created_ts": row["created_ts"]}
+
+    def list_filters(self, tenant, skip, limit):
+        conn = self.conn
+        total = conn.execute("SELECT count(*) FROM inventory_filters WHERE tenant_id = ?", (tenant,)).fetchone()[0]
+        rows = conn.execute("SELECT * FROM inventory_filters WHERE tenant_id = ? ORDER BY name LIMIT ? OFFSET ?",
+                            (tenant, limit, skip)).fetchall()
+        return [self._filter(r) for r in rows], total
+
+    def get_filter(self, tenant, filter_id):
+        row = self.conn.execute("SELECT * FROM inventory_filters WHERE tenant_id = ? AND id = ?",
+                                (tenant, filter_id)).fetchone()
+        return self._filter(row) if row else None
+
+    def delete_filter(self, tenant, filter_id):
+        cur = self.conn.execute("DELETE FROM inventory_filters WHERE tenant_id = ? AND id = ?", (tenant, filter_id))
+        return cur.rowcount > 0

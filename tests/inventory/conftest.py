@@ -1,0 +1,43 @@
+"""Fixtures for inventory tests: the migrated service and store on each backend, a frozen clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.clock import FrozenClock
+
+T0 = 1_780_000_000.0  # a fixed "now"
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+def app(make_app, backend, clock):
+    return make_app(backend, _CLOCK=clock)
+
+
+@pytest.fixture
+def svc(app):
+    """The inventory service of the parametrized backend (migrated)."""
+    ctx = app.extensions["mender"]
+    ctx.ensure_migrated()
+    return ctx.services.inventory
+
+
+@pytest.fixture
+def store(svc):
+    return svc.store
+
+
+def attrs_of(device: dict, scope: str | None = None) -> dict:
+    """{(scope, name) or name: value} of a rendered device."""
+    if scope:
+        return {a["name"]: a["value"] for a in device["attributes"] if a["scope"] == scope}
+    return {(a["scope"], a["name"]): a["value"] for a in device["attributes"]}
+
+
+def pred(attribute, op, value, scope="inventory"):
+    return {"scope": scope, "attribute": attribute, "type": op, "value": value}

@@ -1,0 +1,189 @@
+"""Store contract: both backends behave the same (run on SQLite and on MongoDB via mongomock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.errors import Conflict
+from inventory.model import Attribute, Cond, Sort, compile_predicate, eq
+
+T = 1_780_000_000.0
+
+
+def etag():
+    return "etag"
+
+
+def make(store, tenant, device_id, **attrs):
+    store.create_device(tenant, device_id, T, "e0", [Attribute("inventory", k, v) for k, v in attrs.items()])
+
+
+def ids(store, conds, sort=(), tenant="t1", skip=0, limit=100):
+    return store.search(tenant, conds, list(sort), skip, limit)
+
+
+def test_create_get_and_values_round_trip(store):
+    assert store.create_device("t1", "d1", T, "e1", [
+        Attribute("inventory", "s", "text", "a string"), Attribute("inventory", "n", 1.5),
+        Attribute("inventory", "as", ["a", "b"]), Attribute("inventory", "an", [3.0, 1.0]),
+        Attribute("inventory", "empty", []), Attribute("inventory", "dotted.name$", "x")])
+    assert not store.create_device("t1", "d1", T, "e2")  # exists
+    d = store.get_device("t1", "d1")
+    assert d["tags_etag"] == "e1" and d["created_ts"] == T and d["version"] == 0
+    got = {a.name: (a.value, a.description) for a in d["attributes"]}
+    assert got == {"s": ("text", "a string"), "n": (1.5, None), "as": (["a", "b"], None),
+                   "an": ([3.0, 1.0], None), "empty": ([], None), "dotted.name$": ("x", None)}
+    assert store.get_device("t2", "d1") is None  # other tenant
+    assert store.get_device("t1", "nope") is None
+
+
+def test_apply_is_conditional_on_version(store):
+    make(store, "t1", "d1", a="1", b="2")
+    assert store.apply("t1", "d1", 0, [Attribute("inventory", "a", "one")], [("inventory", "b")], updated_ts=T + 5)
+    assert not store.apply("t1", "d1", 0, [Attribute("inventory", "a", "lost")], [])  # stale version
+    d = store.get_device("t1", "d1")
+    assert d["version"] == 1 and d["updated_ts"] == T + 5
+    assert [(a.name, a.value) for a in d["attributes"]] == [("a", "one")]
+    assert not store.apply("t1", "gone", 0, [], [])
+
+
+def test_get_devices_keeps_order_and_selects(store):
+    for i in range(3):
+        make(store, "t1", f"d{i}", a=str(i), b=float(i))
+    got = store.get_devices("t1", ["d2", "missing", "d0"], select=[("inventory", "b")])
+    assert [d["id"] for d in got] == ["d2", "d0"]
+    assert [[(a.name, a.value) for a in d["attributes"]] for d in got] == [[("b", 2.0)], [("b", 0.0)]]
+
+
+def test_status_revisions_and_groups(store):
+    make(store, "t1", "d1")
+    make(store, "t1", "d2")
+    assert store.set_status("t1", [("d1", None), ("d2", 5), ("zz", None)], "accepted") == 2
+    assert store.set_status("t1", [("d2", 4)], "rejected") == 0  # older revision loses
+    assert store.set_status("t1", [("d2", 6)], "rejected") == 1
+    d2 = store.get_device("t1", "d2")
+    assert {(a.scope, a.name): a.value for a in d2["attributes"]} == {
+        ("identity", "status"): "rejected", ("system", "status"): "rejected"}
+    assert store.set_group("t1", ["d1", "d2", "zz"], "g1") == (2, 2)
+    assert store.set_group("t1", ["d1"], "g1") == (1, 0)
+    assert store.groups("t1") == ["g1"] and store.groups("t1", "accepted") == ["g1"]
+    assert store.groups("t1", "pending") == [] and store.groups("t2") == []
+    assert store.clear_group("t1", "g1", ["d1"]) == 1
+    assert store.clear_group("t1", "g1") == 1
+    assert store.groups("t1") == []
+
+
+def test_check_in_is_debounced_and_needs_a_device(store):
+    make(store, "t1", "d1")
+    store.record_check_in("t1", "d1", "2026-01-01T00:00:10.000Z", "2026-01-01T00:00:00.000Z")
+    store.record_check_in("t1", "d1", "2026-01-01T00:00:20.000Z", "2026-01-01T00:00:05.000Z")  # recent: skipped
+    value = {a.name: a.value for a in store.get_device("t1", "d1")["attributes"]}["check_in_time"]
+    assert value == "2026-01-01T00:00:10.000Z"
+    store.record_check_in("t1", "d1", "2026-01-01T00:02:00.000Z", "2026-01-01T00:01:00.000Z")
+    value = {a.name: a.value for a in store.get_device("t1", "d1")["attributes"]}["check_in_time"]
+    assert value == "2026-01-01T00:02:00.000Z"
+    store.record_check_in("t1", "ghost", "2026-01-01T00:02:00.000Z", "x")
+    assert store.get_device("t1", "ghost") is None
+
+
+def test_import_skips_existing(store):
+    make(store, "t1", "d1")
+    n = store.import_devices("t1", [("d1", []), ("d2", [Attribute("inventory", "a", "x")])], T, etag)
+    assert n == 1
+    assert [a.value for a in store.get_device("t1", "d2")["attributes"]] == ["x"]
+
+
+@pytest.fixture
+def population(store):
+    make(store, "t1", "a", cpu="arm", mem=512.0, tags=["x", "y"], name="alpha")
+    make(store, "t1", "b", cpu="x86", mem=2048.0, tags=["y"], name="beta")
+    make(store, "t1", "c", cpu="arm64", mem="lots", name="Gamma")
+    make(store, "t1", "d")
+    make(store, "t2", "z", cpu="arm", mem=512.0)  # another tenant: never visible
+    return store
+
+
+CASES = [
+    ("cpu", "$eq", "arm", ["a"]),
+    ("mem", "$eq", 512, ["a"]),
+    ("mem", "$eq", "512", []),  # types do not mix
+    ("cpu", "$ne", "arm", ["b", "c", "d"]),
+    ("mem", "$gt", 600, ["b"]),
+    ("mem", "$gte", 512, ["a", "b"]),
+    ("mem", "$lt", 2048, ["a"]),
+    ("mem", "$lte", 2048, ["a", "b"]),
+    ("mem", "$gt", "a", ["c"]),  # strings compare with strings only
+    ("tags", "$eq", "y", ["a", "b"]),  # any element
+    ("tags", "$in", ["x", "nope"], ["a"]),
+    ("tags", "$nin", ["x"], ["b", "c", "d"]),
+    ("mem", "$in", [512, "lots"], ["a", "c"]),
+    ("tags", "$exists", True, ["a", "b"]),
+    ("tags", "$exists", False, ["c", "d"]),
+    ("cpu", "$regex", "ar", ["a", "c"]),
+    ("cpu", "$regex", "rm", []),  # anchored at the start
+    ("cpu", "$regex", "arm$", ["a"]),
+    ("name", "$regex", "/g/i", ["c"]),
+    ("name", "$regex", "a|b", ["a", "b"]),
+    ("cpu", "$regex", "(unclosed", []),  # invalid: no results, no error
+    ("cpu", "$regex", "(a)\\1", []),  # RE2 rejects backreferences: no results
+]
+
+
+@pytest.mark.parametrize("attribute,op,value,expected", CASES, ids=[f"{c[1]}-{c[2]}" for c in CASES])
+def test_search_predicates(population, attribute, op, value, expected):
+    cond = compile_predicate({"scope": "inventory", "attribute": attribute, "type": op, "value": value})
+    found, total = ids(population, [cond])
+    assert sorted(found) == expected and total == len(expected)
+
+
+def test_search_on_device_id_and_and(population):
+    id_in = compile_predicate({"scope": "identity", "attribute": "id", "type": "$in", "value": ["a", "b", "z"]})
+    assert ids(population, [id_in]) == (["a", "b"], 2)
+    assert ids(population, [id_in, eq("inventory", "cpu", "x86")]) == (["b"], 1)
+    ne = compile_predicate({"scope": "identity", "attribute": "id", "type": "$ne", "value": "a"})
+    assert ids(population, [ne])[0] == ["b", "c", "d"]
+
+
+def test_search_sort_and_paging(population):
+    by_mem = [Sort("inventory", "mem", False)]
+    # missing first, numbers before strings (MongoDB's order)
+    assert ids(population, [], by_mem)[0] == ["d", "a", "b", "c"]
+    assert ids(population, [], [Sort("inventory", "mem", True)])[0] == ["c", "b", "a", "d"]
+    assert ids(population, [], by_mem, skip=1, limit=2) == (["a", "b"], 4)
+    assert ids(population, [], by_mem, skip=10, limit=2) == ([], 4)
+    # arrays sort by their smallest element ascending, largest descending
+    assert ids(population, [], [Sort("inventory", "tags", False)])[0][2:] == ["a", "b"]
+    # an attribute nobody has: plain id order, no error
+    assert ids(population, [], [Sort("tags", "nothing", True)])[0] == ["a", "b", "c", "d"]
+
+
+def test_attribute_counts(population):
+    counts = population.attribute_counts("t1", 5000, 500)
+    assert counts[:2] == [("inventory", "cpu", 3), ("inventory", "mem", 3)]
+    assert ("inventory", "tags", 2) in counts
+    assert population.attribute_counts("t1", 5000, 1) == [("inventory", "cpu", 3)]
+
+
+def test_delete_device(population):
+    assert population.delete_device("t1", "a")
+    assert not population.delete_device("t1", "a")
+    assert population.get_device("t1", "a") is None
+    assert ids(population, [eq("inventory", "cpu", "arm")]) == ([], 0)
+    assert ids(population, [eq("inventory", "cpu", "arm")], tenant="t2") == (["z"], 1)
+
+
+def test_saved_filters(store):
+    store.insert_filter("t1", {"id": "f1", "name": "arm", "terms": [{"x": 1}], "created_ts": T})
+    store.insert_filter("t2", {"id": "f2", "name": "arm", "terms": [], "created_ts": T})  # other tenant: fine
+    with pytest.raises(Conflict):
+        store.insert_filter("t1", {"id": "f3", "name": "arm", "terms": [], "created_ts": T})
+    store.insert_filter("t1", {"id": "f4", "name": "b", "terms": [], "created_ts": T})
+    assert store.get_filter("t1", "f1")["terms"] == [{"x": 1}]
+    assert store.get_filter("t1", "f2") is None
+    page, total = store.list_filters("t1", 1, 10)
+    assert total == 2 and [f["name"] for f in page] == ["b"]
+    assert store.delete_filter("t1", "f1") and not store.delete_filter("t1", "f1")
+
+
+def test_cond_defaults():
+    assert Cond("inventory", "a", "exists").exists is True

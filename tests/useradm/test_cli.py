@@ -1,0 +1,151 @@
+"""`flask useradm …` commands through app.test_cli_runner(), and the admin bootstrap hook."""
+
+from __future__ import annotations
+
+
+from tests.helpers import GunicornServer
+from tests.useradm.conftest import LOGIN, basic
+
+
+def login_status(app, email, password):
+    return app.test_client().post(LOGIN, headers=basic(email, password)).status_code
+
+
+def test_create_user_with_password_option(app, runner):
+    r = runner.invoke(args=["useradm", "create-user", "--email", "Admin@Example.com", "--password", "admin-pass-1"])
+    assert r.exit_code == 0, r.output
+    user_id = r.output.strip()
+    assert len(user_id) == 36
+    assert login_status(app, "admin@example.com", "admin-pass-1") == 200
+    r = runner.invoke(args=["useradm", "list-users"])
+    assert r.exit_code == 0
+    line = r.output.strip().split("\t")
+    assert line[0] == user_id and line[1] == "admin@example.com" and line[3] != "-"
+
+
+def test_create_user_password_from_stdin(app, runner):
+    r = runner.invoke(args=["useradm", "create-user", "--email", "s@example.com"], input="from-stdin-pw\n")
+    assert r.exit_code == 0, r.output
+    assert login_status(app, "s@example.com", "from-stdin-pw") == 200
+
+
+def test_create_user_errors(runner):
+    r = runner.invoke(args=["useradm", "create-user", "--email", "x@example.com"], input="")
+    assert r.exit_code != 0 and "no password" in r.output
+    r = runner.invoke(args=["useradm", "create-user", "--email", "x@example.com", "--password", "short"])
+    assert r.exit_code == 1 and "at least 8" in r.output
+    r = runner.invoke(args=["useradm", "create-user", "--email", "nope", "--password", "long-enough"])
+    assert r.exit_code == 1 and "email" in r.output
+    runner.invoke(args=["useradm", "create-user", "--email", "x@example.com", "--password", "long-enough"])
+    r = runner.invoke(args=["useradm", "create-user", "--email", "X@example.com", "--password", "long-enough"])
+    assert r.exit_code == 1 and "already exists" in r.output
+    r = runner.invoke(args=["useradm", "create-user", "--password", "long-enough"])
+    assert r.exit_code == 2  # --email is required
+
+
+def test_set_password_revokes_tokens(app, runner):
+    runner.invoke(args=["useradm", "create-user", "--email", "p@example.com", "--password", "first-pass"])
+    client = app.test_client()
+    token = client.post(LOGIN, headers=basic("p@example.com", "first-pass")).get_data(as_text=True)
+    r = runner.invoke(args=["useradm", "set-password", "--email", "P@example.com"], input="second-pass\n")
+    assert r.exit_code == 0, r.output
+    assert client.get("/api/management/v1/useradm/users/me",
+                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert login_status(app, "p@example.com", "first-pass") == 401
+    assert login_status(app, "p@example.com", "second-pass") == 200
+    r = runner.invoke(args=["useradm", "set-password", "--email", "ghost@example.com", "--password", "whatever-1"])
+    assert r.exit_code == 1 and "not found" in r.output
+    r = runner.invoke(args=["useradm", "set-password", "--email", "p@example.com", "--password", "short"])
+    assert r.exit_code == 1
+
+
+def test_tenants_in_cli(app, runner):
+    runner.invoke(args=["useradm", "create-user", "--email", "t@example.com", "--password", "tenant-pass",
+                        "--tenant", "acme"])
+    assert runner.invoke(args=["useradm", "list-users"]).output == ""
+    assert "t@example.com" in runner.invoke(args=["useradm", "list-users", "--tenant", "acme"]).output
+
+
+def test_list_users_pages_through_everyone(make_app, backend):
+    app = make_app(backend)
+    svc = app.extensions["mender"].services.useradm
+    # many users without 600 argon2 runs: insert through the store, as a restored backup would
+    svc.ensure_ready()
+    for i in range(501):
+        svc._store.insert_user({"id": f"id-{i:04d}", "tenant_id": "", "email": f"u{i}@example.com",
+                                "password_hash": "x", "created_ts": 1000.0 + i, "updated_ts": 1000.0 + i,
+                                "login_ts": None})
+    r = app.test_cli_runner().invoke(args=["useradm", "list-users"])
+    assert r.exit_code == 0
+    assert len(r.output.strip().splitlines()) == 501
+
+
+def run_hooks(app):
+    for hook in app.extensions["mender"].startup_hooks:
+        hook()
+
+
+def test_bootstrap_admin_once(make_app, backend, tmp_path):
+    data_dir = str(tmp_path / "shared")
+    cfg = dict(MENDER_DATA_DIR=data_dir, MENDER_ADMIN_EMAIL="Root@Example.com", MENDER_ADMIN_PASSWORD="root-password")
+    app = make_app(backend, **cfg)
+    run_hooks(app)
+    assert login_status(app, "root@example.com", "root-password") == 200
+    run_hooks(app)  # idempotent
+    r = app.test_cli_runner().invoke(args=["useradm", "list-users"])
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_bootstrap_skipped_when_users_exist_or_unset(make_app, backend):
+    app = make_app(backend, MENDER_ADMIN_EMAIL="root@example.com", MENDER_ADMIN_PASSWORD="root-password")
+    app.test_cli_runner().invoke(args=["useradm", "create-user", "--email", "first@example.com",
+                                       "--password", "first-pass"])
+    run_hooks(app)
+    assert login_status(app, "root@example.com", "root-password") == 401
+    app2 = make_app(backend)  # no MENDER_ADMIN_EMAIL: nothing happens
+    run_hooks(app2)
+    assert app2.test_cli_runner().invoke(args=["useradm", "list-users"]).output == ""
+    app3 = make_app(backend, MENDER_ADMIN_EMAIL="root@example.com", MENDER_ADMIN_PASSWORD="short")
+    run_hooks(app3)  # logged, not raised: the server keeps starting
+    assert app3.test_cli_runner().invoke(args=["useradm", "list-users"]).output == ""
+
+
+def test_bootstrap_concurrent_processes_create_one_admin(tmp_path):
+    """Several apps (as several processes would) on one SQLite file run the hook: one admin."""
+    import multiprocessing
+    data_dir = str(tmp_path / "d")
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(4)
+
+    def worker():
+        from common.app import create_app
+        from tests.helpers import backend_config
+        cfg = backend_config("sqlite", data_dir)
+        cfg.update(MENDER_ADMIN_EMAIL="root@example.com", MENDER_ADMIN_PASSWORD="root-password")
+        app = create_app(cfg)
+        barrier.wait()
+        run_hooks(app)
+
+    procs = [ctx.Process(target=worker) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    from common.app import create_app
+    from tests.helpers import backend_config
+    app = create_app(backend_config("sqlite", data_dir))
+    out = app.test_cli_runner().invoke(args=["useradm", "list-users"]).output
+    assert len(out.strip().splitlines()) == 1 and "root@example.com" in out
+
+
+def test_bootstrap_under_gunicorn(tmp_path):
+    with GunicornServer(str(tmp_path / "g"), env={"MENDER_ADMIN_EMAIL": "root@example.com",
+                                                  "MENDER_ADMIN_PASSWORD": "root-password"}) as server:
+        import requests
+        r = requests.post(server.url + LOGIN, headers=basic("root@example.com", "root-password"), timeout=10)
+        assert r.status_code == 200, server.log()
+        assert r.headers["Content-Type"] == "application/jwt"
+        r = requests.get(server.url + "/api/management/v1/useradm/users/me",
+                         headers={"Authorization": f"Bearer {r.text}"}, timeout=10)
+        assert r.status_code == 200 and r.json()["email"] == "root@example.com"

@@ -1,0 +1,1 @@
+"""useradm HTTP APIs: management v1/v2 and internal."""

@@ -1,0 +1,271 @@
+"""useradm rules: users, login sessions, personal access tokens, settings. Never imports flask."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from common.auth import Identity
+from common.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
+from useradm import passwords
+from useradm.store import PAT, SESSION, UseradmStore
+from useradm.tokens import TokenExpired, UserTokens, new_token_id
+
+MAX_EMAIL_LENGTH = 254
+MAX_TOKEN_NAME_LENGTH = 256
+MAX_SETTINGS_BYTES = 64 * 1024
+LOGIN_CANDIDATES = 5          # tenants that may share one email address
+PAT_LAST_USED_ACCURACY = 300  # seconds: `last_used` is written at most this often (as Mender)
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def normalize_email(email: Any) -> str:
+    """The lower-cased email; BadRequest unless it is a plausible ASCII address."""
+    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        raise BadRequest("email: must be a valid email address")
+    return email.lower()
+
+
+def user_view(user: dict) -> dict:
+    """A user as the API shows it (never the password hash)."""
+    return {"id": user["id"], "email": user["email"], "created_ts": user["created_ts"],
+            "updated_ts": user["updated_ts"], "login_ts": user.get("login_ts")}
+
+
+class UseradmService:
+    def __init__(self, store: UseradmStore, config, clock, services, ensure_migrated=None):
+        self._store = store
+        # create_user and the CLI may run outside a request (tests, flask commands), where the
+        # per-request migration hook has not run
+        self._ensure_migrated = ensure_migrated or (lambda: None)
+        self._config = config
+        self._clock = clock
+        self._services = services
+        self.tokens = UserTokens(config, clock)
+
+    def ensure_ready(self) -> None:
+        """Apply useradm's migrations if this process has not yet (for callers outside a request)."""
+        self._ensure_migrated()
+
+    # users ------------------------------------------------------------------
+    def create_user(self, email: str, password: str, tenant: str = "") -> dict:
+        """Create a user; BadRequest (email), Unprocessable (password rules, email taken)."""
+        email = normalize_email(email)
+        if not isinstance(password, str):
+            raise BadRequest("password: must be a string")
+        passwords.check_password_rules(password)
+        self._ensure_migrated()
+        now = self._clock.now()
+        user = {"id": str(uuid.uuid4()), "tenant_id": tenant, "email": email,
+                "password_hash": passwords.hash_password(password),
+                "created_ts": now, "updated_ts": now, "login_ts": None}
+        try:
+            self._store.insert_user(user)
+        except Conflict:
+            raise Unprocessable("user with the same email already exists") from None
+        return user_view(user)
+
+    def get_user(self, tenant: str, user_id: str) -> dict:
+        """The user; NotFound."""
+        user = self._store.get_user(tenant, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        return user_view(user)
+
+    def list_users(self, tenant: str, *, ids=(), emails=(), created_after=None, created_before=None,
+                   updated_after=None, updated_before=None, skip: int = 0, limit: int = 20
+                   ) -> tuple[list[dict], int]:
+        emails = [e.lower() for e in emails]
+        users, total = self._store.list_users(tenant, ids=ids, emails=emails, created_after=created_after,
+                                              created_before=created_before, updated_after=updated_after,
+                                              updated_before=updated_before, skip=skip, limit=limit)
+        return [user_view(u) for u in users], total
+
+    def update_user(self, caller: Identity, user_id: str, *, email: str | None = None,
+                    password: str | None = None, current_password: str | None = None) -> None:
+        """Change a user's email and/or password.
+
+        Changing one's own email or password needs the current password; a user cannot set
+        another user's password. A password change revokes every other token of that user.
+        Raises NotFound, BadRequest (email), Unprocessable (password rules, wrong or missing
+        current password, another user's password, email taken).
+        """
+        tenant = caller.tenant
+        user = self._store.get_user(tenant, user_id)
+        if user is None:
+            raise NotFound("user not found")
+        fields: dict[str, Any] = {}
+        if email is not None:
+            new_email = normalize_email(email)
+            if new_email != user["email"]:
+                fields["email"] = new_email
+        if password is not None:
+            if not isinstance(password, str):
+                raise BadRequest("password: must be a string")
+            if user_id != caller.subject:
+                raise Unprocessable("cannot change another user's password")
+            passwords.check_password_rules(password)
+        own = user_id == caller.subject
+        if own and (password is not None or "email" in fields):
+            if not current_password:
+                raise Unprocessable("current_password: required to change the email or password")
+            if not passwords.verify_password(user["password_hash"], current_password):
+                raise Unprocessable("current_password: does not match")
+        if password is not None:
+            fields["password_hash"] = passwords.hash_password(password)
+        if not fields:
+            return
+        fields["updated_ts"] = self._clock.now()
+        try:
+            updated = self._store.update_user(tenant, user_id, fields)
+        except Conflict:
+            raise Unprocessable("user with the same email already exists") from None
+        if not updated:
+            raise NotFound("user not found")
+        if password is not None:
+            self._revoke_user_tokens(tenant, user_id, except_id=caller.token_id if own else None)
+
+    def set_password(self, email: str, password: str, tenant: str = "") -> dict:
+        """Set a user's password (admin CLI) and revoke all its tokens; NotFound, Unprocessable."""
+        self._ensure_migrated()
+        user = self._store.get_user_by_email(tenant, normalize_email(email))
+        if user is None:
+            raise NotFound("user not found")
+        passwords.check_password_rules(password)
+        self._store.update_user(tenant, user["id"], {"password_hash": passwords.hash_password(password),
+                                                     "updated_ts": self._clock.now()})
+        self._revoke_user_tokens(tenant, user["id"])
+        return user_view(user)
+
+    def delete_user(self, tenant: str, user_id: str) -> None:
+        """Delete a user with its tokens and settings; idempotent."""
+        self._store.delete_user(tenant, user_id)
+        self._revoked(tenant, user_id)
+
+    def bootstrap_admin(self, email: str, password: str) -> dict | None:
+        """Create the first user of the default tenant unless any user exists; safe when several
+        processes race (the unique index lets one win). Returns the user when it was created."""
+        if not email:
+            return None
+        self._ensure_migrated()
+        if self._store.any_user():
+            return None
+        try:
+            return self.create_user(email, password, tenant="")
+        except Unprocessable:
+            if self._store.any_user():  # another process won the race
+                return None
+            raise
+
+    # login, logout, authentication ------------------------------------------------
+    def login(self, email: str, password: str, *, no_expiry: bool = False) -> str:
+        """A new session token for valid credentials; Unauthorized (the same for an unknown user
+        and a wrong password)."""
+        try:
+            email = normalize_email(email)
+        except BadRequest:
+            email = None
+        candidates = self._store.find_login_candidates(email, LOGIN_CANDIDATES) if email else []
+        user = None
+        for candidate in candidates:
+            if passwords.verify_password(candidate["password_hash"], password):
+                user = candidate
+                break
+        if not candidates:
+            passwords.verify_password(None, password)  # same cost as a real check
+        if user is None:
+            raise Unauthorized("invalid credentials")
+        tenant, now = user["tenant_id"], self._clock.now()
+        fields: dict[str, Any] = {"login_ts": now}
+        if passwords.needs_rehash(user["password_hash"]):
+            fields["password_hash"] = passwords.hash_password(password)
+        self._store.update_user(tenant, user["id"], fields)
+        token_id = new_token_id()
+        exp = None if no_expiry else now + self._config["USERADM_JWT_EXP_TIMEOUT"]
+        self._store.insert_token({"id": token_id, "tenant_id": tenant, "user_id": user["id"], "kind": SESSION,
+                                  "name": None, "created_ts": now, "exp": exp, "last_used": None})
+        self._store.trim_sessions(tenant, user["id"], max(1, self._config["USERADM_LIMIT_SESSIONS_PER_USER"]))
+        return self.tokens.issue(token_id=token_id, user_id=user["id"], tenant=tenant, now=now, exp=exp)
+
+    def logout(self, caller: Identity) -> None:
+        """Revoke the caller's token (session or personal access token)."""
+        if caller.token_id:
+            self._store.delete_token(caller.tenant, caller.token_id, user_id=caller.subject)
+            self._revoked(caller.tenant, caller.subject, caller.token_id)
+
+    def authenticate(self, token: str) -> Identity:
+        """The management authenticator: the identity of a valid, unrevoked user token.
+        Raises TokenExpired (a subclass of Unauthorized) or Unauthorized."""
+        claims = self.tokens.verify(token)
+        tenant = claims.get("mender.tenant", "")
+        row = self._store.get_live_token(tenant, claims["jti"], claims["sub"])
+        if row is None:
+            raise Unauthorized("token revoked or user removed")
+        now = self._clock.now()
+        if row["exp"] is not None and row["exp"] <= now:
+            raise TokenExpired()
+        if row["kind"] == PAT and (row["last_used"] is None or now - row["last_used"] >= PAT_LAST_USED_ACCURACY):
+            self._store.touch_token(tenant, row["id"], now)
+        return Identity(subject=claims["sub"], tenant=tenant, is_user=True, token_id=claims["jti"],
+                        claims=claims)
+
+    def _revoke_user_tokens(self, tenant: str, user_id: str | None, except_id: str | None = None) -> None:
+        self._store.delete_user_tokens(tenant, user_id, except_id=except_id)
+        self._revoked(tenant, user_id)
+
+    def _revoked(self, tenant: str, user_id: str | None, token_id: str | None = None) -> None:
+        """Every revocation passes here: the place to invalidate a token cache, should one be added."""
+
+    # internal API -----------------------------------------------------------
+    def revoke_tokens(self, tenant: str, user_id: str | None = None) -> None:
+        """Delete the tokens of a tenant's users (or of one user)."""
+        self._revoke_user_tokens(tenant, user_id)
+
+    # personal access tokens -------------------------------------------------
+    def create_personal_token(self, caller: Identity, name: str, expires_in: int = 0) -> str:
+        """A new personal access token of the caller (the JWT, shown only now). BadRequest (name,
+        expiry), Conflict (name taken), Unprocessable (too many tokens)."""
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME_LENGTH:
+            raise BadRequest(f"name: must be 1 to {MAX_TOKEN_NAME_LENGTH} characters")
+        limit = self._config["USERADM_TOKEN_MAX_EXPIRATION_SECONDS"]
+        if not isinstance(expires_in, int) or expires_in < 0 or expires_in > limit:
+            raise BadRequest(f"expires_in: must be between 0 (never expires) and {limit} seconds")
+        tenant, user_id = caller.tenant, caller.subject
+        if self._store.count_tokens(tenant, user_id, PAT) >= self._config["USERADM_LIMIT_TOKENS_PER_USER"]:
+            raise Unprocessable("maximum number of personal access tokens reached for this user")
+        now = self._clock.now()
+        exp = now + expires_in if expires_in else None
+        token_id = new_token_id()
+        self._store.insert_token({"id": token_id, "tenant_id": tenant, "user_id": user_id, "kind": PAT,
+                                  "name": name, "created_ts": now, "exp": exp, "last_used": None})
+        return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
+
+    def list_personal_tokens(self, caller: Identity) -> list[dict]:
+        """The caller's personal access tokens (never the secrets), oldest first."""
+        return self._store.list_tokens(caller.tenant, caller.subject, PAT)
+
+    def delete_personal_token(self, caller: Identity, token_id: str) -> None:
+        """Revoke one of the caller's personal access tokens; idempotent."""
+        self._store.delete_token(caller.tenant, token_id, user_id=caller.subject, kind=PAT)
+        self._revoked(caller.tenant, caller.subject, token_id)
+
+    # settings ---------------------------------------------------------------
+    def get_settings(self, tenant: str, user_id: str = "") -> tuple[dict, str | None]:
+        """(settings, etag) of the tenant, or of one user; ({}, None) when never set."""
+        found = self._store.get_settings(tenant, user_id)
+        return found if found is not None else ({}, None)
+
+    def put_settings(self, tenant: str, data: Any, user_id: str = "", if_match: str | None = None) -> str:
+        """Replace the settings; returns the new etag. BadRequest (not an object, too large),
+        PreconditionFailed (If-Match given and not the current etag)."""
+        if not isinstance(data, dict):
+            raise BadRequest("settings: must be a JSON object")
+        if len(json.dumps(data, separators=(",", ":"))) > MAX_SETTINGS_BYTES:
+            raise BadRequest(f"settings: larger than {MAX_SETTINGS_BYTES} bytes")
+        etag = uuid.uuid4().hex
+        self._store.put_settings(tenant, user_id, data, etag, if_match)
+        return etag

@@ -1,0 +1,134 @@
+"""The useradm store interface: users, tokens (login sessions and personal access tokens), settings.
+
+Records are plain dicts with times as float Unix seconds:
+- user:  {id, tenant_id, email (lower-cased), password_hash, created_ts, updated_ts, login_ts|None}
+- token: {id (the JWT's jti), tenant_id, user_id, kind ("session"|"pat"), name|None,
+          created_ts, exp|None, last_used|None}
+- settings: (data: dict, etag: str), per tenant (user_id "") or per user.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+SESSION = "session"
+PAT = "pat"
+
+
+class UseradmStore(ABC):
+    migrations: Sequence[Any]
+
+    # users ------------------------------------------------------------------
+    @abstractmethod
+    def insert_user(self, user: dict) -> None:
+        """Insert a new user. Raises Conflict if the email is taken in the tenant."""
+
+    @abstractmethod
+    def get_user(self, tenant: str, user_id: str) -> dict | None:
+        """The user, or None."""
+
+    @abstractmethod
+    def get_user_by_email(self, tenant: str, email: str) -> dict | None:
+        """The user with this (lower-cased) email in the tenant, or None."""
+
+    @abstractmethod
+    def find_login_candidates(self, email: str, limit: int) -> list[dict]:
+        """Users with this email in any tenant, oldest first, at most `limit` (login has no
+        tenant: the only query that is not tenant-scoped)."""
+
+    @abstractmethod
+    def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
+                   created_after: float | None = None, created_before: float | None = None,
+                   updated_after: float | None = None, updated_before: float | None = None,
+                   skip: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+        """A page of the tenant's users (by creation time) matching every given filter, and the total."""
+
+    @abstractmethod
+    def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
+        """Set `fields` (email, password_hash, updated_ts, login_ts) on the user; False if it does not
+        exist. Raises Conflict if the new email is taken in the tenant."""
+
+    @abstractmethod
+    def delete_user(self, tenant: str, user_id: str) -> bool:
+        """Delete the user, its tokens and its settings; False if it did not exist."""
+
+    @abstractmethod
+    def any_user(self) -> bool:
+        """Whether any user exists in any tenant (bootstrap check)."""
+
+    # tokens -----------------------------------------------------------------
+    @abstractmethod
+    def insert_token(self, token: dict) -> None:
+        """Insert a token. Raises Conflict if a personal access token of the same user has that name."""
+
+    @abstractmethod
+    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> dict | None:
+        """The token if it exists, belongs to `user_id`, and that user exists; else None."""
+
+    @abstractmethod
+    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[dict]:
+        """The user's tokens of one kind, oldest first."""
+
+    @abstractmethod
+    def count_tokens(self, tenant: str, user_id: str, kind: str) -> int:
+        """How many tokens of one kind the user has."""
+
+    @abstractmethod
+    def delete_token(self, tenant: str, token_id: str, user_id: str | None = None,
+                     kind: str | None = None) -> bool:
+        """Delete one token (restricted to a user / kind when given); False if none matched."""
+
+    @abstractmethod
+    def delete_user_tokens(self, tenant: str, user_id: str | None = None, *,
+                           except_id: str | None = None, kind: str | None = None) -> int:
+        """Delete the tokens of a user (all users of the tenant when None), optionally keeping one
+        and restricted to a kind; returns how many were deleted."""
+
+    @abstractmethod
+    def trim_sessions(self, tenant: str, user_id: str, keep: int) -> int:
+        """Delete the user's oldest login sessions beyond the newest `keep`; returns how many."""
+
+    @abstractmethod
+    def touch_token(self, tenant: str, token_id: str, ts: float) -> None:
+        """Record that a token was used at `ts`."""
+
+    # settings ---------------------------------------------------------------
+    @abstractmethod
+    def get_settings(self, tenant: str, user_id: str) -> tuple[dict, str] | None:
+        """(settings, etag) of the tenant (user_id "") or of one user, or None if never set."""
+
+    @abstractmethod
+    def put_settings(self, tenant: str, user_id: str, data: dict, etag: str,
+                     if_match: str | None) -> None:
+        """Replace the settings and set their etag. With `if_match`, only if the stored etag is
+        that value: raises PreconditionFailed otherwise (also when nothing is stored yet)."""
+
+    # login rate-limit counters (fixed windows) --------------------------------------
+    # Keys are hashes of an email or a client address, not tenant data: login happens before
+    # the tenant is known, so these counters are the one global table of this store.
+    @abstractmethod
+    def rate_hit(self, key: str, amount: int, window: float, now: float) -> int:
+        """Add `amount` to the counter of `key` (a new window of `window` seconds starts when
+        there is none or it has ended) and return the new count. Atomic across processes."""
+
+    @abstractmethod
+    def rate_get(self, key: str, now: float) -> tuple[int, float] | None:
+        """(count, window end) of the live window of `key`, or None."""
+
+    @abstractmethod
+    def rate_clear(self, key: str) -> None:
+        """Forget the counter of `key`."""
+
+    @abstractmethod
+    def rate_reset(self) -> int:
+        """Forget every counter; returns how many there were."""
+
+
+def make_store(db) -> UseradmStore:
+    """The store for the configured backend."""
+    if db.kind == "sqlite":
+        from useradm.store.sqlite import SqliteUseradmStore
+        return SqliteUseradmStore(db)
+    from useradm.store.mongo import MongoUseradmStore
+    return MongoUseradmStore(db)

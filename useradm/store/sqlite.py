@@ -1,0 +1,230 @@
+"""useradm store on SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Sequence
+
+from common.errors import Conflict, PreconditionFailed
+from useradm.store import PAT, SESSION, UseradmStore
+
+MIGRATIONS = [
+    [
+        "CREATE TABLE useradm_users ("
+        " id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL,"
+        " password_hash TEXT NOT NULL, created_ts REAL NOT NULL, updated_ts REAL NOT NULL,"
+        " login_ts REAL)",
+        "CREATE UNIQUE INDEX useradm_users_tenant_email ON useradm_users (tenant_id, email)",
+        "CREATE INDEX useradm_users_email ON useradm_users (email, created_ts)",
+        "CREATE INDEX useradm_users_tenant_created ON useradm_users (tenant_id, created_ts)",
+        "CREATE TABLE useradm_tokens ("
+        " id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " name TEXT, created_ts REAL NOT NULL, exp REAL, last_used REAL)",
+        "CREATE INDEX useradm_tokens_user ON useradm_tokens (tenant_id, user_id, kind, created_ts)",
+        "CREATE UNIQUE INDEX useradm_tokens_pat_name ON useradm_tokens (tenant_id, user_id, name)"
+        " WHERE kind = 'pat'",
+        "CREATE TABLE useradm_settings ("
+        " tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, data TEXT NOT NULL, etag TEXT NOT NULL,"
+        " PRIMARY KEY (tenant_id, user_id))",
+    ],
+    [
+        "CREATE TABLE useradm_rate_limits (key TEXT PRIMARY KEY, count INTEGER NOT NULL,"
+        " expires_at REAL NOT NULL)",
+        "CREATE INDEX useradm_rate_limits_expiry ON useradm_rate_limits (expires_at)",
+    ],
+]
+
+_USER_COLS = "id, tenant_id, email, password_hash, created_ts, updated_ts, login_ts"
+_TOKEN_COLS = "id, tenant_id, user_id, kind, name, created_ts, exp, last_used"
+
+
+class SqliteUseradmStore(UseradmStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self._db = db
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._db.conn
+
+    # users ------------------------------------------------------------------
+    def insert_user(self, user: dict) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO useradm_users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user["id"], user["tenant_id"], user["email"], user["password_hash"],
+                 user["created_ts"], user["updated_ts"], user.get("login_ts")))
+        except sqlite3.IntegrityError:
+            raise Conflict("user with the same email already exists") from None
+
+    def get_user(self, tenant: str, user_id: str) -> dict | None:
+        row = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE tenant_id = ? AND id = ?",
+                                 (tenant, user_id)).fetchone()
+        return dict(row) if row else None
+
+    def get_user_by_email(self, tenant: str, email: str) -> dict | None:
+        row = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE tenant_id = ? AND email = ?",
+                                 (tenant, email)).fetchone()
+        return dict(row) if row else None
+
+    def find_login_candidates(self, email: str, limit: int) -> list[dict]:
+        rows = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE email = ?"
+                                  " ORDER BY created_ts, id LIMIT ?", (email, limit)).fetchall()
+        return [dict(r) for r in rows]
+
+    def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
+                   created_after=None, created_before=None, updated_after=None, updated_before=None,
+                   skip: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+        where, params = ["tenant_id = ?"], [tenant]
+        if ids:
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            params += list(ids)
+        if emails:
+            where.append(f"email IN ({', '.join('?' * len(emails))})")
+            params += list(emails)
+        for column, op, value in (("created_ts", ">", created_after), ("created_ts", "<", created_before),
+                                  ("updated_ts", ">", updated_after), ("updated_ts", "<", updated_before)):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
+        clause = " AND ".join(where)
+        total = self._conn.execute(f"SELECT count(*) FROM useradm_users WHERE {clause}", params).fetchone()[0]
+        rows = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE {clause}"
+                                  " ORDER BY created_ts, id LIMIT ? OFFSET ?", params + [limit, skip]).fetchall()
+        return [dict(r) for r in rows], total
+
+    def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
+        allowed = {"email", "password_hash", "updated_ts", "login_ts"}
+        assert fields and set(fields) <= allowed, fields
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        try:
+            cur = self._conn.execute(f"UPDATE useradm_users SET {sets} WHERE tenant_id = ? AND id = ?",
+                                     [*fields.values(), tenant, user_id])
+        except sqlite3.IntegrityError:
+            raise Conflict("user with the same email already exists") from None
+        return cur.rowcount > 0
+
+    def delete_user(self, tenant: str, user_id: str) -> bool:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM useradm_tokens WHERE tenant_id = ? AND user_id = ?", (tenant, user_id))
+            conn.execute("DELETE FROM useradm_settings WHERE tenant_id = ? AND user_id = ?", (tenant, user_id))
+            cur = conn.execute("DELETE FROM useradm_users WHERE tenant_id = ? AND id = ?", (tenant, user_id))
+            return cur.rowcount > 0
+
+    def any_user(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM useradm_users LIMIT 1").fetchone() is not None
+
+    # tokens -----------------------------------------------------------------
+    def insert_token(self, token: dict) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO useradm_tokens ({_TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (token["id"], token["tenant_id"], token["user_id"], token["kind"], token.get("name"),
+                 token["created_ts"], token.get("exp"), token.get("last_used")))
+        except sqlite3.IntegrityError:
+            raise Conflict("Personal Access Token with the same name already exists") from None
+
+    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> dict | None:
+        row = self._conn.execute(
+            "SELECT t.id, t.tenant_id, t.user_id, t.kind, t.name, t.created_ts, t.exp, t.last_used"
+            " FROM useradm_tokens t JOIN useradm_users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id"
+            " WHERE t.id = ? AND t.tenant_id = ? AND t.user_id = ?", (token_id, tenant, user_id)).fetchone()
+        return dict(row) if row else None
+
+    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[dict]:
+        rows = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM useradm_tokens"
+                                  " WHERE tenant_id = ? AND user_id = ? AND kind = ? ORDER BY created_ts, id",
+                                  (tenant, user_id, kind)).fetchall()
+        return [dict(r) for r in rows]
+
+    def count_tokens(self, tenant: str, user_id: str, kind: str) -> int:
+        return self._conn.execute("SELECT count(*) FROM useradm_tokens"
+                                  " WHERE tenant_id = ? AND user_id = ? AND kind = ?",
+                                  (tenant, user_id, kind)).fetchone()[0]
+
+    def delete_token(self, tenant: str, token_id: str, user_id: str | None = None,
+                     kind: str | None = None) -> bool:
+        sql, params = "DELETE FROM useradm_tokens WHERE tenant_id = ? AND id = ?", [tenant, token_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return self._conn.execute(sql, params).rowcount > 0
+
+    def delete_user_tokens(self, tenant: str, user_id: str | None = None, *,
+                           except_id: str | None = None, kind: str | None = None) -> int:
+        sql, params = "DELETE FROM useradm_tokens WHERE tenant_id = ?", [tenant]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        if except_id is not None:
+            sql += " AND id != ?"
+            params.append(except_id)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return self._conn.execute(sql, params).rowcount
+
+    def trim_sessions(self, tenant: str, user_id: str, keep: int) -> int:
+        cur = self._conn.execute(
+            "DELETE FROM useradm_tokens WHERE id IN (SELECT id FROM useradm_tokens"
+            " WHERE tenant_id = ? AND user_id = ? AND kind = ? ORDER BY created_ts DESC, id DESC"
+            " LIMIT -1 OFFSET ?)", (tenant, user_id, SESSION, keep))
+        return cur.rowcount
+
+    def touch_token(self, tenant: str, token_id: str, ts: float) -> None:
+        self._conn.execute("UPDATE useradm_tokens SET last_used = ? WHERE tenant_id = ? AND id = ?",
+                           (ts, tenant, token_id))
+
+    # settings ---------------------------------------------------------------
+    def get_settings(self, tenant: str, user_id: str) -> tuple[dict, str] | None:
+        row = self._conn.execute("SELECT data, etag FROM useradm_settings WHERE tenant_id = ? AND user_id = ?",
+                                 (tenant, user_id)).fetchone()
+        return (json.loads(row["data"]), row["etag"]) if row else None
+
+    def put_settings(self, tenant: str, user_id: str, data: dict, etag: str,
+                     if_match: str | None) -> None:
+        text = json.dumps(data, separators=(",", ":"))
+        if if_match is None:
+            self._conn.execute("INSERT INTO useradm_settings (tenant_id, user_id, data, etag) VALUES (?, ?, ?, ?)"
+                               " ON CONFLICT (tenant_id, user_id) DO UPDATE SET data = excluded.data,"
+                               " etag = excluded.etag", (tenant, user_id, text, etag))
+            return
+        cur = self._conn.execute("UPDATE useradm_settings SET data = ?, etag = ?"
+                                 " WHERE tenant_id = ? AND user_id = ? AND etag = ?",
+                                 (text, etag, tenant, user_id, if_match))
+        if cur.rowcount == 0:
+            raise PreconditionFailed("ETag doesn't match")
+
+    # rate limits ------------------------------------------------------------
+    def rate_hit(self, key: str, amount: int, window: float, now: float) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT count, expires_at FROM useradm_rate_limits WHERE key = ?", (key,)).fetchone()
+            if row is not None and row["expires_at"] > now:
+                conn.execute("UPDATE useradm_rate_limits SET count = count + ? WHERE key = ?", (amount, key))
+                return row["count"] + amount
+            conn.execute("INSERT INTO useradm_rate_limits (key, count, expires_at) VALUES (?, ?, ?)"
+                         " ON CONFLICT (key) DO UPDATE SET count = excluded.count, expires_at = excluded.expires_at",
+                         (key, amount, now + window))
+            # a new window: also sweep a few ended ones, so the table stays small
+            conn.execute("DELETE FROM useradm_rate_limits WHERE key IN (SELECT key FROM useradm_rate_limits"
+                         " WHERE expires_at <= ? LIMIT 100)", (now,))
+            return amount
+
+    def rate_get(self, key: str, now: float) -> tuple[int, float] | None:
+        row = self._conn.execute("SELECT count, expires_at FROM useradm_rate_limits WHERE key = ? AND expires_at > ?",
+                                 (key, now)).fetchone()
+        return (row["count"], row["expires_at"]) if row else None
+
+    def rate_clear(self, key: str) -> None:
+        self._conn.execute("DELETE FROM useradm_rate_limits WHERE key = ?", (key,))
+
+    def rate_reset(self) -> int:
+        return self._conn.execute("DELETE FROM useradm_rate_limits").rowcount
+
+
+__all__ = ["SqliteUseradmStore", "PAT", "SESSION"]
