@@ -42,10 +42,13 @@ def start_stack(base: Path, env: dict | None = None) -> Stack:
     url = f"https://localhost:{server.port}"
     try:
         mgmt = Management(url, cert, EMAIL, PASSWORD)
+        cli = MenderCli(url, cert, base / "cli-home")
+        login = cli("login", "--username", EMAIL, "--password", PASSWORD)
+        assert login.returncode == 0, login.stdout + login.stderr
     except BaseException:
         server.stop()
         raise
-    return Stack(server, cert, mgmt, MenderCli(url, cert, base / "cli-home"), url, data_dir)
+    return Stack(server, cert, mgmt, cli, url, data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -52,18 +52,19 @@ class Management:
         self.url, self.cert = url, str(cert)
         self.session = requests.Session()
         self.session.verify = self.cert
-        r = self.session.post(f"{url}/api/management/v1/useradm/auth/login", auth=(email, password), timeout=10)
+        r = self.session.post(f"{url}/api/management/v1/useradm/auth/login", auth=(email, password), timeout=10,
+                              verify=self.cert)
         assert r.status_code == 200, r.text
         self.session.headers["Authorization"] = f"Bearer {r.text}"
 
     def get(self, path, **kw):
-        return self.session.get(self.url + path, timeout=30, **kw)
+        return self.session.get(self.url + path, verify=self.cert, timeout=30, **kw)
 
     def post(self, path, **kw):
-        return self.session.post(self.url + path, timeout=60, **kw)
+        return self.session.post(self.url + path, verify=self.cert, timeout=60, **kw)
 
     def put(self, path, **kw):
-        return self.session.put(self.url + path, timeout=30, **kw)
+        return self.session.put(self.url + path, verify=self.cert, timeout=30, **kw)
 
     def device_by_identity(self, key: str, value: str) -> dict | None:
         r = self.get("/api/management/v2/devauth/devices?per_page=500")

@@ -54,8 +54,6 @@ def deploy_and_wait(stack, dev: MenderDevice, device_id: str, artifact_name: str
 
 
 def upload(stack, path) -> None:
-    r = stack.cli("login", "--username", EMAIL, "--password", PASSWORD)
-    assert r.returncode == 0, r.stdout + r.stderr
     r = stack.cli("artifacts", "upload", "--no-progress", "--description", "e2e", str(path))
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -184,7 +182,9 @@ def test_artifact_metadata_matches_mender_artifact_read(stack, tmp_path):
     art = single_file_artifact(tmp_path, "e2e-meta", "e2e-device", "/tmp/x", b"meta\n",
                                extra=["--provides", "app.version:1.2", "--depends", "os.release:bookworm"])
     upload(stack, art)
-    listed = stack.mgmt.get("/api/management/v1/deployments/artifacts").json()
+    r = stack.mgmt.get("/api/management/v1/deployments/artifacts")
+    assert r.status_code == 200, r.text
+    listed = r.json()
     mine = next(a for a in listed if a["name"] == "e2e-meta")
     read = subprocess.run([MENDER_ARTIFACT, "read", "--no-progress", str(art)], capture_output=True, text=True)
     assert read.returncode == 0
