@@ -178,3 +178,19 @@ def test_generate_errors(app, operator, change, reason):
     r = operator.post(UPLOAD + "/generate", data=form, content_type="multipart/form-data")
     assert r.status_code == 400 and reason in r.get_json()["error"], r.get_json()
     assert stored_objects(app) == []
+
+
+def test_own_links_answer_head_and_bad_ranges(make_app, backend, ma):
+    from tests.helpers import Operator
+    app = make_app(backend)  # filesystem storage: S3 serves its own links
+    operator = Operator.create(app)
+    a = upload_file(operator, ma.single_file("head"))
+    parts = urlsplit(operator.get(f"{UPLOAD}/{a['id']}/download").get_json()["uri"])
+    client = app.test_client()
+    r = client.head(parts.path + "?" + parts.query)
+    assert r.status_code == 200 and r.headers["Content-Length"] == str(a["size"]) and r.get_data() == b""
+    assert r.headers["Accept-Ranges"] == "bytes"
+    r = client.get(parts.path + "?" + parts.query, headers={"Range": f"bytes={a['size'] + 10}-"})
+    assert r.status_code == 416 and r.get_json()["request_id"]
+    r = client.put(parts.path + "?" + parts.query, data=b"x")
+    assert r.status_code == 405
