@@ -109,3 +109,22 @@ def test_delete_releases(app, operator, releases):
     assert stored_objects(app) == [releases["tool"][0]["id"]]
     assert operator.delete(V2).status_code == 400
     assert operator.get(f"{V2}/app").status_code == 404
+
+
+def test_v1alpha1_software(operator, releases):
+    url = "/api/management/v1alpha1/deployments/software"
+    assert operator.put(f"{V2}/app/tags", json=["prod"]).status_code == 204
+    r = operator.get(url)
+    assert r.status_code == 200 and r.headers["X-Total-Count"] == "3"
+    app = r.get_json()[0]
+    assert app["name"] == "app" and app["kind"] == "release" and app["tags"] == ["prod"]
+    assert app["compatible_types"] == ["bbb", "rpi"]
+    assert [s["name"] for s in operator.get(url + "?name=base&name=tool").get_json()] == ["base", "tool"]
+    assert [s["name"] for s in operator.get(url + "?name_prefix=ba").get_json()] == ["base"]
+    assert [s["name"] for s in operator.get(url + "?tag=prod").get_json()] == ["app"]
+    assert operator.get(url + "?kind=manifest").get_json() == []
+    assert operator.get(url + "?kind=other").status_code == 400
+    assert operator.get(url + "?name=a&name_prefix=b").status_code == 400
+    assert operator.get(url + "?sort=artifacts_count:asc").status_code == 400
+    assert operator.get(url + "/tags").get_json() == ["prod"]
+    assert operator.get(url + "/tags?kind=manifest").get_json() == []
