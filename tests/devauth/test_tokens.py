@@ -222,3 +222,24 @@ def test_server_key_rotation_with_fallback(make_app, tmp_path):
     device.client = dropped
     assert device.auth().status_code == 200  # a new token signed with the new key
     assert verify(dropped, device.token).status_code == 200
+
+
+def test_check_in_time_is_written_at_most_once_a_minute(make_app, backend):
+    from common.clock import rfc3339_ms
+    clock = FrozenClock(1_800_000_000.0)
+    app = make_app(backend, _CLOCK=clock)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = Device(client)
+    device.auth()
+    operator.accept(device)
+    url = f"/api/management/v2/devauth/devices/{device.id}"
+    assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(clock.now())
+    first = clock.now()
+    clock.advance(30)
+    assert device.auth().status_code == 200
+    assert verify(client, device.token).status_code == 200
+    assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(first)
+    clock.advance(31)
+    assert verify(client, device.token).status_code == 200
+    assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(clock.now())
