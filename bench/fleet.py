@@ -1,0 +1,289 @@
+"""Fleet simulator: N devices, each with its own key, doing what the Mender client does —
+authenticate, upload inventory, poll for deployments — at Mender's default intervals
+compressed by a factor, plus a deployment wave to 10 % of the fleet (download and report
+downloading → installing → success). Measures sustained requests/s, latency per endpoint,
+errors, its own CPU, and the same gunicorn settings serving a bare Flask endpoint (baseline).
+
+    .venv/bin/python -m bench.fleet --devices 10000 --compress 600 --duration 60
+
+Only 127.0.0.1 is targeted; every process started here is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import aiohttp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from bench.lib import ROOT, Server, closed_loop, machine
+
+POLL_S, INVENTORY_S, AUTH_S = 1800.0, 28800.0, 604800.0  # Mender client defaults
+PER_DEVICE_RATE = 1 / POLL_S + 1 / INVENTORY_S + 1 / AUTH_S  # ≈ 5.92e-4 requests/s
+EMAIL, PASSWORD = "bench@example.com", "bench-password-1"
+
+
+class SimDevice:
+    def __init__(self, i: int):
+        self.i = i
+        self.key = ed25519.Ed25519PrivateKey.generate()
+        self.identity = {"mac": f"02:00:{i >> 24 & 255:02x}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
+                         "sn": f"fleet-{i}"}
+        pub = self.key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        self.pubkey = pub
+        self.body = (json.dumps({"id_data": json.dumps(self.identity, sort_keys=True, separators=(",", ":")),
+                                 "tenant_token": "", "pubkey": pub}, separators=(",", ":")) + "\n").encode()
+        self.signature = base64.b64encode(self.key.sign(self.body)).decode()
+        self.token = ""
+        self.artifact = "factory-image"
+
+
+class Stats:
+    def __init__(self):
+        self.lat: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.codes: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.count = 0
+
+    def add(self, endpoint: str, seconds: float, status: int, ok: bool) -> None:
+        self.lat[endpoint].append(seconds)
+        self.codes[endpoint][status] += 1
+        self.count += 1
+        if not ok:
+            self.errors[endpoint] += 1
+
+
+async def call(session, stats: Stats, endpoint: str, method: str, url: str, ok=(200, 204), **kw):
+    t0 = time.perf_counter()
+    try:
+        async with session.request(method, url, **kw) as r:
+            body = await r.read()
+            status = r.status
+    except Exception:
+        status, body = -1, b""
+    stats.add(endpoint, time.perf_counter() - t0, status, status in ok)
+    return status, body
+
+
+def provision(url: str, data_dir: str, devices: list[SimDevice]) -> str:
+    """Create the operator (CLI), preauthorize every device (bulk API), return the user token."""
+    import requests
+    env = {**os.environ, "MENDER_DATA_DIR": data_dir}
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user", "--email", EMAIL,
+                    "--password", PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True)
+    token = requests.post(f"{url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=30).text
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for start in range(0, len(devices), 1000):  # the bulk API takes a file of up to 1 MiB
+        rows = [{"identity_data": d.identity, "pubkey": d.pubkey} for d in devices[start:start + 1000]]
+        r = requests.post(f"{url}/api/management/v2/devauth/preauthorizations", headers=headers, timeout=300,
+                          data=json.dumps(rows))
+        if r.status_code >= 300:
+            raise RuntimeError(f"preauthorize: {r.status_code} {r.text[:500]}")
+    return token
+
+
+def make_artifact(tmp: str, name: str, device_type: str) -> bytes:
+    src = os.path.join(tmp, "art")
+    os.makedirs(src, exist_ok=True)
+    for fname, data in (("dest_dir", "/tmp/fleet\n"), ("filename", "app.conf\n"), ("permissions", "644\n"),
+                        ("app.conf", "x" * 8192)):
+        with open(os.path.join(src, fname), "w") as f:
+            f.write(data)
+    out = os.path.join(src, "a.mender")
+    subprocess.run(["mender-artifact", "write", "module-image", "-T", "single-file", "-t", device_type, "-n", name,
+                    "-o", out] + sum((["-f", os.path.join(src, f)] for f in ("dest_dir", "filename", "permissions",
+                                                                              "app.conf")), []),
+                   check=True, capture_output=True)
+    with open(out, "rb") as f:
+        return f.read()
+
+
+async def device_life(d: SimDevice, url: str, session, stats: Stats, stop_at: float, scale: float, rng):
+    auth_url = f"{url}/api/devices/v1/authentication/auth_requests"
+    next_url = f"{url}/api/devices/v2/deployments/device/deployments/next"
+    inv_url = f"{url}/api/devices/v1/inventory/device/attributes"
+
+    async def authenticate():
+        status, body = await call(session, stats, "auth", "POST", auth_url, ok=(200,), data=d.body,
+                                  headers={"Content-Type": "application/json", "X-MEN-Signature": d.signature})
+        if status == 200:
+            d.token = body.decode()
+        return status == 200
+
+    # devices start spread over one poll interval, as a fleet does
+    await asyncio.sleep(rng.uniform(0, POLL_S / scale))
+    if time.monotonic() >= stop_at or not await authenticate():
+        return
+    inventory = [{"name": "device_type", "value": "fleet-device"}, {"name": "artifact_name", "value": d.artifact},
+                 {"name": "mender_client_version", "value": "3.4.0"}, {"name": "os", "value": "fleet-sim"}]
+    next_inventory = time.monotonic()
+    while time.monotonic() < stop_at:
+        headers = {"Authorization": f"Bearer {d.token}"}
+        if time.monotonic() >= next_inventory:
+            status, _ = await call(session, stats, "inventory", "PUT", inv_url, ok=(200,), json=inventory,
+                                   headers=headers)
+            next_inventory = time.monotonic() + INVENTORY_S / scale
+            if status == 401 and await authenticate():
+                continue
+        status, body = await call(session, stats, "next", "POST", next_url, headers=headers, json={
+            "device_provides": {"artifact_name": d.artifact, "device_type": "fleet-device"},
+            "update_control_map": True})
+        if status == 401:
+            await authenticate()
+        elif status == 200:
+            instr = json.loads(body)
+            dep, uri = instr["id"], instr["artifact"]["source"]["uri"]
+            st_url = f"{url}/api/devices/v1/deployments/device/deployments/{dep}/status"
+            await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "downloading"})
+            await call(session, stats, "download", "GET", uri, ok=(200,))
+            await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "installing"})
+            await authenticate()  # the real client re-authenticates at commit
+            headers = {"Authorization": f"Bearer {d.token}"}
+            await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "success"})
+            d.artifact = instr["artifact"]["artifact_name"]
+            inventory[1]["value"] = d.artifact
+            next_inventory = time.monotonic()
+            continue
+        await asyncio.sleep(POLL_S / scale * rng.uniform(0.9, 1.1))
+
+
+async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: float, wave: float,
+                    token: str, artifact: bytes, seed: int) -> tuple[Stats, float, float]:
+    stats = Stats()
+    rng = random.Random(seed)
+    connector = aiohttp.TCPConnector(limit=512)
+    timeout = aiohttp.ClientTimeout(total=60)
+    u0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    stop_at = t0 + duration
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = [asyncio.create_task(device_life(d, url, session, stats, stop_at, scale, rng)) for d in devices]
+        if wave > 0:
+            await asyncio.sleep(duration / 3)
+            headers = {"Authorization": f"Bearer {token}"}
+            form = aiohttp.FormData()
+            form.add_field("size", str(len(artifact)))
+            form.add_field("description", "wave")
+            form.add_field("artifact", artifact, filename="wave.mender", content_type="application/octet-stream")
+            async with session.post(f"{url}/api/management/v1/deployments/artifacts", data=form,
+                                    headers=headers) as r:
+                assert r.status == 201, await r.text()
+            targets = [d for d in devices if d.token]
+            chosen = rng.sample(targets, max(1, int(len(targets) * wave))) if targets else []
+            async with session.post(f"{url}/api/management/v1/deployments/deployments", headers=headers, json={
+                    "name": "wave", "artifact_name": "fleet-wave", "devices": [_device_id(d) for d in chosen]}) as r:
+                assert r.status == 201, await r.text()
+        await asyncio.gather(*tasks)
+    u1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
+    return stats, time.monotonic() - t0, cpu
+
+
+def _device_id(d: SimDevice) -> str:
+    claims = json.loads(base64.urlsafe_b64decode(d.token.split(".")[1] + "=="))
+    return claims["sub"]
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--compress", type=float, default=600.0,
+                    help="time compression: intervals are divided by this (600: polls every 3 s)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of simulated traffic")
+    ap.add_argument("--wave", type=float, default=0.10, help="share of the fleet in the deployment wave")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--worker-class", default="gthread")
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
+    ap.add_argument("--baseline-seconds", type=float, default=10.0)
+    ap.add_argument("--json", help="write the results to this file as well")
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="fleet-")
+    env = {"MENDER_DB_URL": args.db_url} if args.db_url else {}
+    print(f"machine: {machine()}", flush=True)
+    t = time.monotonic()
+    devices = [SimDevice(i) for i in range(args.devices)]
+    print(f"{len(devices)} device keys in {time.monotonic() - t:.1f}s", flush=True)
+    artifact = make_artifact(tmp, "fleet-wave", "fleet-device")
+
+    baseline = Server("bench.bare_app:app", os.path.join(tmp, "bare"), workers=args.workers,
+                      worker_class=args.worker_class, threads=args.threads)
+    with baseline:
+        async def hello(session, i):
+            async with session.get(baseline.url + "/hello") as r:
+                await r.read()
+                return r.status
+        base = asyncio.run(closed_loop("hello", hello, connections=16, seconds=args.baseline_seconds,
+                                       server=baseline))
+    print(f"baseline bare Flask: {base.rps:.0f} req/s (p99 {base.pct(99):.1f} ms)", flush=True)
+
+    server = Server("wsgi:app", os.path.join(tmp, "server"), workers=args.workers, worker_class=args.worker_class,
+                    threads=args.threads, env=env)
+    with server:
+        t = time.monotonic()
+        token = provision(server.url, os.path.join(tmp, "server"), devices)
+        print(f"preauthorized {len(devices)} devices in {time.monotonic() - t:.1f}s", flush=True)
+        cpu0 = server.cpu_seconds()
+        stats, elapsed, client_cpu = asyncio.run(run_fleet(server.url, devices, args.duration, args.compress,
+                                                           args.wave, token, artifact, seed=1))
+        server_cpu = server.cpu_seconds() - cpu0
+
+        # closed-loop poll capacity against the same server, for the ratio to the baseline
+        polling = [d for d in devices if d.token][:64]
+
+        async def poll(session, i):
+            d = polling[i % len(polling)]
+            async with session.post(server.url + "/api/devices/v2/deployments/device/deployments/next",
+                                    headers={"Authorization": f"Bearer {d.token}"},
+                                    json={"device_provides": {"artifact_name": d.artifact,
+                                                              "device_type": "fleet-device"}}) as r:
+                await r.read()
+                return r.status
+        cap = asyncio.run(closed_loop("poll", poll, connections=16, seconds=args.baseline_seconds, server=server))
+
+    total = stats.count
+    rate = total / elapsed
+    errors = sum(stats.errors.values())
+    report = {
+        "machine": machine(), "devices": args.devices, "compress": args.compress, "duration_s": round(elapsed, 1),
+        "workers": args.workers, "worker_class": args.worker_class, "threads": args.threads,
+        "requests": total, "rate_rps": round(rate, 1), "errors": errors,
+        "target_rate_rps": round(args.devices * PER_DEVICE_RATE * args.compress, 1),
+        "fleet_equivalent": int(rate / PER_DEVICE_RATE),
+        "server_cpu_share": round(server_cpu / elapsed, 2), "client_cpu_share": round(client_cpu / elapsed, 2),
+        "baseline_rps": round(base.rps), "poll_capacity_rps": round(cap.rps),
+        "poll_ratio_to_baseline": round(cap.rps / base.rps, 2) if base.rps else None,
+        "poll_capacity_p99_ms": round(cap.pct(99), 1), "poll_capacity_errors": cap.errors,
+        "endpoints": {k: {"count": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1),
+                          "p99_ms": round(pct(v, 99), 1), "errors": stats.errors.get(k, 0),
+                          "statuses": dict(stats.codes[k])} for k, v in sorted(stats.lat.items())},
+    }
+    print(json.dumps(report, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
