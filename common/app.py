@@ -19,7 +19,7 @@ from common.config import Config, load_config
 from common.db import Database, open_database
 from common.logging import configure_logging
 
-SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth")
+SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth", "ui")
 
 # Paths that must answer even when the database does not (or has not been migrated yet).
 _NO_DB_PREFIXES = ("/metrics", "/api/openapi.json", "/api/docs")

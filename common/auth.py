@@ -7,11 +7,12 @@ Verification itself belongs to useradm and devauth, which register an authentica
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 
 from flask import g, request
 
-from common.errors import Unauthorized
+from common.errors import Forbidden, Unauthorized
 
 MANAGEMENT = "management"
 DEVICES = "devices"
@@ -24,6 +25,13 @@ PUBLIC_PATHS = {
 PUBLIC_PREFIXES = (
     "/api/devices/v1/deployments/download/",
 )
+
+# The web UI's session: an HttpOnly cookie with the user token, and a readable cookie whose value
+# the UI's script repeats in a header on every state-changing request (double-submit CSRF check).
+SESSION_COOKIE = "JWT"
+CSRF_COOKIE = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,24 @@ def bearer_token(req=None) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return req.cookies.get("JWT") or None
+    return req.cookies.get(SESSION_COOKIE) or None
+
+
+def _from_header(req) -> bool:
+    scheme, _, value = req.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(value.strip())
+
+
+def check_csrf(req=None) -> None:
+    """Double-submit check for a state-changing request authenticated by the session cookie:
+    the `X-CSRF-Token` header must equal the `csrf` cookie. Raises Forbidden."""
+    req = req or request
+    if req.method in SAFE_METHODS:
+        return
+    cookie = req.cookies.get(CSRF_COOKIE, "")
+    header = req.headers.get(CSRF_HEADER, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+        raise Forbidden("missing or invalid CSRF token")
 
 
 def realm_of(path: str) -> str | None:
@@ -72,6 +97,8 @@ def authenticate_request(authenticators: dict) -> None:
         raise Unauthorized("missing or malformed Authorization header",
                            headers={"WWW-Authenticate": 'Bearer realm="ManagementJWT"' if realm == MANAGEMENT
                                     else 'Bearer realm="DeviceJWT"'})
+    if not _from_header(request):  # the browser sent the cookie by itself: a cross-site request could
+        check_csrf()                # have made it, so it must prove it read the csrf cookie
     authenticator = authenticators.get(realm)
     if authenticator is None:
         raise Unauthorized("unauthorized")

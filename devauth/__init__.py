@@ -1,13 +1,17 @@
 """Device authentication and admission."""
 
-from common.api import Blueprint
-from common.health import add_health_routes
-
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
-    internal = Blueprint("devauth_internal", __name__, url_prefix="/api/internal/v1/devauth",
-                         description="Device authentication and admission: internal API.")
-    add_health_routes(internal, lambda: ctx.checks_for("devauth"),
-                      lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])
-    api.register_blueprint(internal)
+    from devauth.api import devices, internal, management
+    from devauth.cli import register_cli
+    from devauth.service import DevauthService
+    from devauth.store import make_store
+
+    store = make_store(ctx.db)
+    ctx.add_migrations("devauth", store.migrations)
+    ctx.services.devauth = DevauthService(store, ctx.config, ctx.clock, ctx.services)
+    ctx.authenticators["devices"] = ctx.services.devauth.authenticate
+    for blp in (devices.blp, management.blp, internal.blp):
+        api.register_blueprint(blp)
+    register_cli(app, ctx)

@@ -8,6 +8,7 @@ APT_PACKAGES=(
   openssl curl util-linux                       # certificates, probes, unshare for the device client
   mender-client mender-cli mender-artifact      # the real Mender clients (end-to-end tests)
   radosgw ceph-mon ceph-osd uuid-runtime        # a real S3 endpoint (../shared/tools/s3-radosgw.sh)
+  chromium                                      # the web UI's browser tests (Playwright drives it)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

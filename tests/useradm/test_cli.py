@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from tests.helpers import GunicornServer
 from tests.useradm.conftest import LOGIN, basic

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from tests.helpers import Operator
-from tests.useradm.conftest import LOGIN, LOGOUT, USERS, basic
+from tests.useradm.conftest import LOGIN, LOGOUT, basic
 
 PASSWORD = "correct-horse-battery"
 

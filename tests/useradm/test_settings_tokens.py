@@ -9,7 +9,7 @@ import pytest
 
 from common.clock import FrozenClock
 from tests.helpers import Operator
-from tests.useradm.conftest import LOGIN, LOGOUT, USERS, basic
+from tests.useradm.conftest import LOGOUT, USERS
 
 SETTINGS = "/api/management/v1/useradm/settings"
 TOKENS = "/api/management/v1/useradm/settings/tokens"

@@ -1,0 +1,1 @@
+"""HTTP APIs of devauth: device, management and internal blueprints."""

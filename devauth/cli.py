@@ -1,0 +1,49 @@
+"""`flask devauth ...` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from common.errors import BadRequest
+
+
+def register_cli(app, ctx) -> None:
+    group = AppGroup("devauth", help="Device authentication and admission.")
+
+    @group.command("preauthorize")
+    @click.argument("file", type=click.File("rb"))
+    @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
+                  help="File format (default: from the file name, else from the content).")
+    @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
+    @click.option("--quiet", is_flag=True, help="Print only rows that were not created, and the summary.")
+    def preauthorize_command(file, fmt, tenant, quiet) -> None:
+        """Preauthorize the devices of a CSV or JSON FILE ('-' for stdin): one result per row."""
+        from devauth import bulk
+        data = file.read()
+        try:
+            rows = bulk.parse_rows(data, fmt or bulk.detect_format(data, filename=getattr(file, "name", "")))
+        except BadRequest as exc:
+            raise click.ClickException(exc.message) from None
+        ctx.ensure_migrated()
+        counts = {"created": 0, "conflict": 0, "invalid": 0}
+        lines = []
+        results = ctx.services.devauth.preauthorize_rows(tenant, rows)
+        with click.progressbar(results, length=len(rows), label="preauthorizing", file=sys.stderr,
+                               show_pos=True) as bar:
+            for result in bar:
+                counts[result["status"]] += 1
+                if quiet and result["status"] == "created":
+                    continue
+                detail = " ".join(x for x in (result.get("device_id"), result.get("reason")) if x)
+                lines.append(f"row {result['row']}: {result['status']} {detail}".rstrip())
+        for line in lines:
+            click.echo(line)
+        click.echo(f"{len(rows)} rows: {counts['created']} created, {counts['conflict']} conflict, "
+                   f"{counts['invalid']} invalid")
+        if counts["invalid"]:
+            sys.exit(1)
+
+    app.cli.add_command(group)

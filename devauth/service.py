@@ -1,0 +1,294 @@
+"""Device admission rules: auth requests, the auth-set state machine, device tokens, limits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Iterable
+
+from common.api import parse_json_bytes
+from common.auth import Identity
+from common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from devauth import crypto
+from devauth.service_devices import DeviceManagement
+from devauth.tokens import DeviceTokens
+
+from devauth.model import (ACCEPTED, AUTH_SET_STATUSES, DEVICE_STATUSES, NOAUTH, PENDING,  # noqa: F401
+                           PREAUTHORIZED, REJECTED)
+
+ALLOW, NOOP, DENY = "allow", "noop", "deny"
+
+# Mender's auth-set transitions for PUT .../auth/{aid}/status: (current, requested) -> outcome.
+# A preauthorized set only leaves that state when its device authenticates with the key
+# (or when the set is deleted); nothing becomes preauthorized except through preauthorization.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (PENDING, PENDING): NOOP,
+    (PENDING, ACCEPTED): ALLOW,
+    (PENDING, REJECTED): ALLOW,
+    (PENDING, PREAUTHORIZED): DENY,
+    (ACCEPTED, PENDING): ALLOW,
+    (ACCEPTED, ACCEPTED): NOOP,
+    (ACCEPTED, REJECTED): ALLOW,
+    (ACCEPTED, PREAUTHORIZED): DENY,
+    (REJECTED, PENDING): ALLOW,
+    (REJECTED, ACCEPTED): ALLOW,
+    (REJECTED, REJECTED): NOOP,
+    (REJECTED, PREAUTHORIZED): DENY,
+    (PREAUTHORIZED, PENDING): DENY,
+    (PREAUTHORIZED, ACCEPTED): DENY,
+    (PREAUTHORIZED, REJECTED): DENY,
+    (PREAUTHORIZED, PREAUTHORIZED): NOOP,
+}
+
+# Device status from its auth sets: accepted if any set is, else the first present in this order.
+STATUS_PRECEDENCE = (ACCEPTED, PREAUTHORIZED, PENDING, REJECTED)
+
+MAX_DEVICES = "max_devices"
+CHECK_IN_INTERVAL = 60.0  # seconds between check-in time writes of one device
+TOKENS_PER_DEVICE = 10  # newest valid tokens kept per device; older ones are revoked
+
+
+def device_status(auth_set_statuses: Iterable[str]) -> str:
+    """The aggregate status of a device with auth sets in these statuses."""
+    present = set(auth_set_statuses)
+    for status in STATUS_PRECEDENCE:
+        if status in present:
+            return status
+    return NOAUTH
+
+
+class DevauthService(DeviceManagement):
+    def __init__(self, store, config, clock, services):
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._services = services
+        self.tokens = DeviceTokens(config, clock)
+
+    # ------------------------------------------------------------------ auth requests
+    def submit_auth_request(self, raw_body: bytes, signature: str | None) -> str:
+        """Handle a device's signed auth request. Returns a fresh JWT when the device is admitted.
+
+        Raises BadRequest (malformed body, key, identity, missing signature), Unauthorized (bad
+        signature; device not, or not yet, accepted). A validly signed request from an unknown
+        identity or key records a pending auth set before the Unauthorized."""
+        body = parse_json_bytes(raw_body)
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        for name in ("id_data", "pubkey"):
+            if name not in body:
+                raise BadRequest(f"missing required parameter: {name}")
+            if not isinstance(body[name], str):
+                raise BadRequest(f"{name}: must be a string")
+        if not isinstance(body.get("tenant_token", ""), str):
+            raise BadRequest("tenant_token: must be a string")
+        identity = crypto.parse_identity(body["id_data"])
+        key = crypto.parse_public_key(body["pubkey"])
+        if signature is None or not signature.strip():
+            raise BadRequest("missing request signature header X-MEN-Signature")
+        crypto.verify_signature(key, signature, raw_body)
+
+        tenant = ""  # as open-source Mender: tenant tokens are not issued, so every device is in the default tenant
+        pubkey = crypto.normalize_pem(key)
+        id_hash = crypto.identity_hash(identity)
+        device, auth_set = self._known(tenant, id_hash, pubkey)
+        if device is None:  # something to record: take the write lock only then
+            with self._store.transaction():
+                device, auth_set = self._admit(tenant, identity, id_hash, pubkey)
+        if auth_set["status"] != ACCEPTED:
+            raise Unauthorized("device unauthorized")
+        return self._issue_token(tenant, device["id"], auth_set["id"])
+
+    def _known(self, tenant: str, id_hash: str, pubkey: str) -> tuple[dict | None, dict | None]:
+        """The read-only path of a known key whose answer needs no write (accepted, pending,
+        rejected); (None, None) when _admit must run."""
+        auth_set = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
+        if auth_set is None or auth_set["status"] == PREAUTHORIZED:
+            return None, None
+        device = self._store.get_device(tenant, auth_set["device_id"])
+        if device is None:
+            return None, None
+        if device["decommissioning"]:
+            raise Unauthorized("device is being decommissioned")
+        return device, auth_set
+
+    def _admit(self, tenant: str, identity: dict, id_hash: str, pubkey: str) -> tuple[dict, dict]:
+        auth_set = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
+        device = self._store.get_device(tenant, auth_set["device_id"]) if auth_set else None
+        if auth_set is not None and device is None:  # orphan left by an interrupted delete: start over
+            self._store.delete_auth_set(tenant, auth_set["id"])
+            auth_set = None
+        if device is None:
+            device = self._get_or_create_device(tenant, identity, id_hash, PENDING)
+        if device["decommissioning"]:
+            raise Unauthorized("device is being decommissioned")
+        if auth_set is None:
+            auth_set = self._new_auth_set(tenant, device["id"], id_hash, pubkey, PENDING)
+            if auth_set["status"] == PENDING:
+                self._sync_device_status(tenant, device)
+        if auth_set["status"] == PREAUTHORIZED:
+            if device["status"] != ACCEPTED and not self._limit_allows(tenant):
+                raise Unauthorized("device limit reached")
+            self._accept(tenant, device, auth_set)
+            auth_set = dict(auth_set, status=ACCEPTED)
+        return device, auth_set
+
+    def _get_or_create_device(self, tenant: str, identity: dict, id_hash: str, status: str) -> dict:
+        device = self._store.get_device_by_hash(tenant, id_hash)
+        if device is not None:
+            return device
+        now = self._clock.now()
+        device = {"id": str(uuid.uuid4()), "tenant_id": tenant, "id_data": crypto.canonical_json(identity),
+                  "id_hash": id_hash, "status": status, "decommissioning": False, "created_ts": now,
+                  "updated_ts": now, "check_in_time": None}
+        try:
+            self._store.insert_device(device)
+        except Conflict:  # created concurrently
+            existing = self._store.get_device_by_hash(tenant, id_hash)
+            if existing is None:
+                raise
+            return existing
+        self._services.inventory.upsert_identity(tenant, device["id"], json.loads(device["id_data"]))
+        self._services.inventory.set_status(tenant, [device["id"]], status)
+        return device
+
+    def _new_auth_set(self, tenant: str, device_id: str, id_hash: str, pubkey: str, status: str) -> dict:
+        auth_set = {"id": str(uuid.uuid4()), "tenant_id": tenant, "device_id": device_id, "id_hash": id_hash,
+                    "pubkey": pubkey, "status": status, "ts": self._clock.now()}
+        try:
+            self._store.insert_auth_set(auth_set)
+        except Conflict:  # created concurrently
+            existing = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
+            if existing is None:
+                raise
+            return existing
+        return auth_set
+
+    def _issue_token(self, tenant: str, device_id: str, auth_set_id: str) -> str:
+        token, claims = self.tokens.issue(tenant, device_id)
+        self._store.insert_token({"id": claims["jti"], "tenant_id": tenant, "device_id": device_id,
+                                  "auth_set_id": auth_set_id, "exp": claims["exp"],
+                                  "iat": self._clock.now()})  # precise: pruning keeps the newest
+        self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
+        self._check_in(tenant, device_id, None)
+        return token
+
+    def _check_in(self, tenant: str, device_id: str, last: float | None) -> None:
+        now = self._clock.now()
+        if last is not None and now - last < CHECK_IN_INTERVAL:
+            return
+        if self._store.touch_check_in(tenant, device_id, now, now - CHECK_IN_INTERVAL):
+            self._services.inventory.record_check_in(tenant, device_id, now)
+
+    # ------------------------------------------------------------------ state machine
+    def set_auth_set_status(self, tenant: str, device_id: str, auth_set_id: str, status: str) -> None:
+        """Apply TRANSITIONS to one auth set. Raises NotFound (device or auth set), BadRequest
+        (unknown status, set of another device, forbidden transition), Unprocessable (limit)."""
+        if status not in AUTH_SET_STATUSES:
+            raise BadRequest(f"status: must be one of {', '.join(AUTH_SET_STATUSES)}")
+        with self._store.transaction():
+            device, auth_set = self._device_and_auth_set(tenant, device_id, auth_set_id)
+            outcome = TRANSITIONS[(auth_set["status"], status)]
+            if outcome == NOOP:
+                return
+            if outcome == DENY:
+                raise BadRequest(f"invalid status transition from {auth_set['status']} to {status}")
+            if status == ACCEPTED:
+                if device["status"] != ACCEPTED and not self._limit_allows(tenant):
+                    raise Unprocessable(f"device limit reached: at most {self.max_devices(tenant)} accepted devices")
+                self._accept(tenant, device, auth_set)
+                return
+            if auth_set["status"] == ACCEPTED:
+                self.revoke_tokens(tenant, device_id)
+            self._store.set_auth_set_status(tenant, auth_set_id, status)
+            self._sync_device_status(tenant, device)
+
+    def _accept(self, tenant: str, device: dict, auth_set: dict) -> None:
+        # one key at a time: the device's other accepted set is rejected and its tokens revoked
+        if self._store.replace_auth_set_status(tenant, device["id"], ACCEPTED, REJECTED, except_id=auth_set["id"]):
+            self.revoke_tokens(tenant, device["id"])
+        self._store.set_auth_set_status(tenant, auth_set["id"], ACCEPTED)
+        self._sync_device_status(tenant, device)
+
+    def _sync_device_status(self, tenant: str, device: dict) -> str:
+        """Recompute the device status from its auth sets; store and propagate a change."""
+        status = device_status(a["status"] for a in self._store.list_auth_sets(tenant, [device["id"]]))
+        if status != device["status"]:
+            self._store.update_device(tenant, device["id"], {"status": status, "updated_ts": self._clock.now()})
+            device["status"] = status
+            self._services.inventory.set_status(tenant, [device["id"]], status)
+        return status
+
+    def _device_and_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> tuple[dict, dict]:
+        device = self._store.get_device(tenant, device_id)
+        if device is None:
+            raise NotFound("device not found")
+        auth_set = self._store.get_auth_set(tenant, auth_set_id)
+        if auth_set is None:
+            raise NotFound("authentication set not found")
+        if auth_set["device_id"] != device_id:
+            raise BadRequest("authentication set does not belong to this device")
+        return device, auth_set
+
+    def get_auth_set_status(self, tenant: str, device_id: str, auth_set_id: str) -> str:
+        """The status of an auth set; NotFound, BadRequest as set_auth_set_status."""
+        return self._device_and_auth_set(tenant, device_id, auth_set_id)[1]["status"]
+
+    # ------------------------------------------------------------------ limits
+    def max_devices(self, tenant: str) -> int:
+        """The tenant's accepted-device limit (-1: unlimited)."""
+        value = self._store.get_limit(tenant, MAX_DEVICES)
+        return int(self._config["DEVICEAUTH_MAX_DEVICES"]) if value is None else value
+
+    def set_max_devices(self, tenant: str, limit: int) -> None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < -1:
+            raise BadRequest("limit: must be an integer >= -1 (-1: unlimited)")
+        self._store.set_limit(tenant, MAX_DEVICES, limit)
+
+    def clear_max_devices(self, tenant: str) -> None:
+        self._store.delete_limit(tenant, MAX_DEVICES)
+
+    def _limit_allows(self, tenant: str) -> bool:
+        limit = self.max_devices(tenant)
+        return limit < 0 or self._store.count_devices(tenant, [ACCEPTED]) + 1 <= limit
+
+    # ------------------------------------------------------------------ tokens
+    def verify_token(self, token: str) -> Identity:
+        """A device token's identity: valid signature and claims, not revoked, of an accepted auth
+        set of a device that is not being decommissioned. Raises Unauthorized, or Forbidden when
+        the token has expired (its row is then deleted)."""
+        try:
+            claims = self.tokens.check(token)
+        except Forbidden:
+            claims = self.tokens.keys.decode(token, options={"verify_exp": False, "verify_iat": False,
+                                                             "verify_nbf": False})
+            self._store.delete_token(claims.get("mender.tenant", ""), str(claims.get("jti")))
+            raise
+        tenant = claims.get("mender.tenant", "")
+        row = self._store.get_token_context(claims["jti"])
+        if row is None or row["tenant_id"] != tenant or row["device_id"] != claims["sub"]:
+            raise Unauthorized("token revoked")
+        if row["auth_set_status"] != ACCEPTED or row["device_decommissioning"] is not False:
+            raise Unauthorized("device not accepted")
+        self._check_in(tenant, claims["sub"], row.get("check_in_time"))
+        return Identity(subject=claims["sub"], tenant=tenant, is_device=True, token_id=claims["jti"],
+                        claims=claims)
+
+    def authenticate(self, token: str) -> Identity:
+        """The `devices` authenticator: verify_token, with an expired token as Unauthorized
+        (so that the client authenticates again)."""
+        try:
+            return self.verify_token(token)
+        except Forbidden:
+            raise Unauthorized("token expired") from None
+
+    def revoke_tokens(self, tenant: str, device_id: str | None = None, jti: str | None = None) -> int:
+        """Every revocation goes through here: one token (jti), one device's, or a tenant's."""
+        if jti is not None:
+            return int(self._store.delete_token(tenant, jti))
+        return self._store.delete_tokens(tenant, device_id)
+
+    def revoke_token(self, tenant: str, jti: str) -> None:
+        """Revoke one token by id; NotFound when the tenant has no such token."""
+        if not self.revoke_tokens(tenant, jti=jti):
+            raise NotFound("token not found")

@@ -1,0 +1,139 @@
+"""Device management operations of DevauthService: listing, preauthorization, removal."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from common.errors import BadRequest, Conflict, NotFound
+from devauth import crypto
+from devauth.model import ACCEPTED, DEVICE_STATUSES, PREAUTHORIZED
+
+MAX_ID_FILTER = 500  # device ids in one list/search filter
+
+
+class DeviceManagement:
+    """Mixin of DevauthService (uses its store, clock, services and state-machine helpers)."""
+
+    # ------------------------------------------------------------------ reading
+    def _check_filters(self, statuses, ids) -> None:
+        for status in statuses or ():
+            if status not in DEVICE_STATUSES:
+                raise BadRequest(f"status: must be one of {', '.join(DEVICE_STATUSES)}")
+        if ids is not None and len(ids) > MAX_ID_FILTER:
+            raise BadRequest(f"id: at most {MAX_ID_FILTER} ids")
+
+    def list_devices(self, tenant: str, statuses: Iterable[str] | None = None, ids: Iterable[str] | None = None,
+                     page: int = 1, per_page: int = 20) -> tuple[list[dict], int]:
+        """A page of devices (oldest first), each with `auth_sets`; and the total count.
+        Raises BadRequest for an unknown status or too many ids."""
+        statuses = list(statuses) if statuses else None
+        ids = list(ids) if ids else None
+        self._check_filters(statuses, ids)
+        devices = self._store.list_devices(tenant, statuses, ids, skip=(page - 1) * per_page, limit=per_page)
+        total = self._store.count_devices(tenant, statuses, ids)
+        return self._with_auth_sets(tenant, devices), total
+
+    def count_devices(self, tenant: str, status: str | None = None) -> int:
+        """How many devices (with that status); BadRequest for an unknown status."""
+        statuses = [status] if status else None
+        self._check_filters(statuses, None)
+        return self._store.count_devices(tenant, statuses)
+
+    def get_device(self, tenant: str, device_id: str) -> dict:
+        """One device with its `auth_sets`; NotFound."""
+        device = self._store.get_device(tenant, device_id)
+        if device is None:
+            raise NotFound("device not found")
+        return self._with_auth_sets(tenant, [device])[0]
+
+    def device_status_of(self, tenant: str, device_id: str) -> str:
+        device = self._store.get_device(tenant, device_id)
+        if device is None:
+            raise NotFound("device not found")
+        return device["status"]
+
+    def _with_auth_sets(self, tenant: str, devices: list[dict]) -> list[dict]:
+        by_device: dict[str, list] = {d["id"]: [] for d in devices}
+        for auth_set in self._store.list_auth_sets(tenant, list(by_device)):
+            by_device[auth_set["device_id"]].append(auth_set)
+        out = []
+        for device in devices:
+            device = dict(device, identity_data=json.loads(device["id_data"]), auth_sets=by_device[device["id"]])
+            out.append(device)
+        return out
+
+    # ------------------------------------------------------------------ preauthorization
+    def preauthorize(self, tenant: str, identity_data, pubkey, force: bool = False) -> str:
+        """Create a device with a preauthorized auth set; returns the device id.
+
+        Raises BadRequest (identity, key), Conflict with the existing device (`body`) when the
+        identity is known — unless `force`, which adds a preauthorized set for a new key."""
+        identity = crypto.check_identity(identity_data)
+        pubkey = crypto.normalize_pubkey(pubkey)
+        id_hash = crypto.identity_hash(identity)
+        with self._store.transaction():
+            existing = self._store.get_device_by_hash(tenant, id_hash)
+            if existing is not None and (not force or existing["decommissioning"]
+                                         or self._store.get_auth_set_by_key(tenant, id_hash, pubkey)):
+                raise Conflict("device already exists", body=self._conflict_body(tenant, existing))
+            device = existing or self._get_or_create_device(tenant, identity, id_hash, PREAUTHORIZED)
+            auth_set = self._new_auth_set(tenant, device["id"], id_hash, pubkey, PREAUTHORIZED)
+            if auth_set["device_id"] != device["id"] or auth_set["status"] != PREAUTHORIZED:
+                raise Conflict("device already exists", body=self._conflict_body(tenant, device))
+            self._sync_device_status(tenant, device)
+        return device["id"]
+
+    def _conflict_body(self, tenant: str, device: dict) -> dict:
+        from devauth.render import render_device  # plain Python: shapes the Device JSON
+        return render_device(self._with_auth_sets(tenant, [device])[0])
+
+    # ------------------------------------------------------------------ removal
+    def delete_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> None:
+        """Remove one auth set (an accepted one is rejected first: its tokens are revoked). The
+        last set of a preauthorized device takes the device with it. NotFound, BadRequest."""
+        with self._store.transaction():
+            device, auth_set = self._device_and_auth_set(tenant, device_id, auth_set_id)
+            if auth_set["status"] == ACCEPTED:
+                self.revoke_tokens(tenant, device_id)
+            self._store.delete_auth_set(tenant, auth_set_id)
+            remaining = self._store.list_auth_sets(tenant, [device_id])
+            if not remaining and device["status"] == PREAUTHORIZED:
+                self._store.delete_device(tenant, device_id)
+                self._services.inventory.delete_device(tenant, device_id)
+                return
+            self._sync_device_status(tenant, device)
+
+    def decommission(self, tenant: str, device_id: str) -> None:
+        """Decommission a device: flag it, revoke its tokens, remove its inventory and finish its
+        deployments as `decommissioned`, then delete it with its auth sets. Every step is
+        idempotent, so a retry after a failure part-way converges. NotFound."""
+        device = self._store.get_device(tenant, device_id)
+        if device is None:
+            raise NotFound("device not found")
+        self._store.update_device(tenant, device_id, {"decommissioning": True, "updated_ts": self._clock.now()})
+        self.revoke_tokens(tenant, device_id)
+        self._services.inventory.delete_device(tenant, device_id)
+        self._services.deployments.decommission_device(tenant, device_id)
+        with self._store.transaction():
+            self._store.delete_auth_sets_of_device(tenant, device_id)
+            self._store.delete_device(tenant, device_id)
+
+    # ------------------------------------------------------------------ bulk
+    def preauthorize_rows(self, tenant: str, rows: Iterable[dict]):
+        """Preauthorize each row of devauth.bulk.parse_rows; yields one result per row:
+        `{row, status: created|conflict|invalid, device_id?, reason?}`."""
+        for row in rows:
+            result = {"row": row["row"]}
+            if "error" in row:
+                yield {**result, "status": "invalid", "reason": row["error"]}
+                continue
+            try:
+                device_id = self.preauthorize(tenant, row["identity_data"], row["pubkey"])
+            except Conflict as exc:
+                yield {**result, "status": "conflict", "device_id": (exc.body or {}).get("id"),
+                       "reason": exc.message}
+            except BadRequest as exc:
+                yield {**result, "status": "invalid", "reason": exc.message}
+            else:
+                yield {**result, "status": "created", "device_id": device_id}

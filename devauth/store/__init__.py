@@ -1,0 +1,143 @@
+"""The devauth store interface (devices, auth sets, tokens, limits) and the backend selector."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Iterable
+
+
+class DevauthStore(ABC):
+    """One method per query. Every method takes the tenant ('' = default) except `get_token`,
+    whose key (the jti) is globally unique; its row carries the tenant to check against.
+
+    Records are plain dicts:
+    - device: id, tenant_id, id_data (canonical JSON text), id_hash, status, decommissioning,
+      created_ts, updated_ts, check_in_time (float seconds or None)
+    - auth set: id, tenant_id, device_id, id_hash, pubkey (normalized PEM), status, ts
+    - token: id (jti), tenant_id, device_id, auth_set_id, iat, exp
+    """
+
+    migrations: list
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager:
+        """A write transaction where the backend has one (SQLite); a no-op context on MongoDB,
+        whose single-document updates are atomic on their own."""
+
+    # devices ---------------------------------------------------------------
+    @abstractmethod
+    def insert_device(self, device: dict) -> None:
+        """Insert a device; Conflict when (tenant, id_hash) exists."""
+
+    @abstractmethod
+    def get_device(self, tenant: str, device_id: str) -> dict | None:
+        """The device, or None."""
+
+    @abstractmethod
+    def get_device_by_hash(self, tenant: str, id_hash: str) -> dict | None:
+        """The device with this identity hash, or None."""
+
+    @abstractmethod
+    def update_device(self, tenant: str, device_id: str, fields: dict) -> bool:
+        """Set fields of a device; False when it does not exist."""
+
+    @abstractmethod
+    def touch_check_in(self, tenant: str, device_id: str, ts: float, older_than: float) -> bool:
+        """Set check_in_time = ts if it is unset or older than `older_than`; True if written."""
+
+    @abstractmethod
+    def delete_device(self, tenant: str, device_id: str) -> bool:
+        """Delete a device (not its auth sets); False when it did not exist."""
+
+    @abstractmethod
+    def list_devices(self, tenant: str, statuses: Iterable[str] | None = None,
+                     ids: Iterable[str] | None = None, skip: int = 0, limit: int = 20) -> list[dict]:
+        """Devices oldest first (created_ts, id), optionally filtered by status and id."""
+
+    @abstractmethod
+    def count_devices(self, tenant: str, statuses: Iterable[str] | None = None,
+                      ids: Iterable[str] | None = None) -> int:
+        """How many devices match the filters of list_devices."""
+
+    # auth sets -------------------------------------------------------------
+    @abstractmethod
+    def insert_auth_set(self, auth_set: dict) -> None:
+        """Insert an auth set; Conflict when (tenant, id_hash, pubkey) exists."""
+
+    @abstractmethod
+    def get_auth_set(self, tenant: str, auth_set_id: str) -> dict | None:
+        """The auth set, or None."""
+
+    @abstractmethod
+    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> dict | None:
+        """The auth set of this identity and normalized key, or None."""
+
+    @abstractmethod
+    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[dict]:
+        """Auth sets of these devices, oldest first (ts, id)."""
+
+    @abstractmethod
+    def set_auth_set_status(self, tenant: str, auth_set_id: str, status: str) -> bool:
+        """Set an auth set's status; False when it does not exist."""
+
+    @abstractmethod
+    def replace_auth_set_status(self, tenant: str, device_id: str, old: str, new: str,
+                                except_id: str | None = None) -> int:
+        """Move the device's auth sets in status `old` (but `except_id`) to `new`; the count moved."""
+
+    @abstractmethod
+    def delete_auth_set(self, tenant: str, auth_set_id: str) -> bool:
+        """Delete one auth set; False when it did not exist."""
+
+    @abstractmethod
+    def delete_auth_sets_of_device(self, tenant: str, device_id: str) -> int:
+        """Delete every auth set of a device; the count deleted."""
+
+    # tokens ------------------------------------------------------------------
+    @abstractmethod
+    def insert_token(self, token: dict) -> None:
+        """Record an issued token."""
+
+    @abstractmethod
+    def get_token(self, jti: str) -> dict | None:
+        """The token row by jti (any tenant: the caller checks the tenant), or None."""
+
+    @abstractmethod
+    def get_token_context(self, jti: str) -> dict | None:
+        """The token row with `auth_set_status` of its auth set and `device_decommissioning`,
+        `check_in_time` of its device (None when missing); None when the token row does not exist."""
+
+    @abstractmethod
+    def delete_token(self, tenant: str, jti: str) -> bool:
+        """Delete a token; False when it did not exist."""
+
+    @abstractmethod
+    def delete_tokens(self, tenant: str, device_id: str | None = None) -> int:
+        """Delete the tokens of one device, or of the whole tenant; the count deleted."""
+
+    @abstractmethod
+    def prune_tokens(self, tenant: str, device_id: str, now: float, keep: int) -> int:
+        """Delete the device's expired tokens and all but its `keep` newest; the count deleted."""
+
+    # limits ------------------------------------------------------------------
+    @abstractmethod
+    def get_limit(self, tenant: str, name: str) -> int | None:
+        """A tenant's limit, or None when unset."""
+
+    @abstractmethod
+    def set_limit(self, tenant: str, name: str, value: int) -> None:
+        """Create or replace a tenant's limit."""
+
+    @abstractmethod
+    def delete_limit(self, tenant: str, name: str) -> None:
+        """Remove a tenant's limit (idempotent)."""
+
+
+def make_store(db) -> DevauthStore:
+    """The store for the configured backend."""
+    if db.kind == "sqlite":
+        from devauth.store.sqlite import SqliteDevauthStore
+        return SqliteDevauthStore(db)
+    from devauth.store.mongo import MongoDevauthStore
+    return MongoDevauthStore(db)

@@ -1,0 +1,226 @@
+"""MongoDB implementation of the devauth store (collections prefixed `devauth_`)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timezone
+from typing import Iterable
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from common.errors import Conflict
+from devauth.store import DevauthStore
+
+DEVICES = "devauth_devices"
+AUTH_SETS = "devauth_auth_sets"
+TOKENS = "devauth_tokens"
+LIMITS = "devauth_limits"
+
+
+def _v1_indexes(db) -> None:
+    db[DEVICES].create_index([("tenant_id", ASCENDING), ("id_hash", ASCENDING)], unique=True,
+                             name="tenant_hash")
+    db[DEVICES].create_index([("tenant_id", ASCENDING), ("created_ts", ASCENDING), ("_id", ASCENDING)],
+                             name="tenant_created")
+    db[DEVICES].create_index([("tenant_id", ASCENDING), ("status", ASCENDING), ("created_ts", ASCENDING),
+                              ("_id", ASCENDING)], name="tenant_status_created")
+    db[AUTH_SETS].create_index([("tenant_id", ASCENDING), ("id_hash", ASCENDING), ("pubkey", ASCENDING)],
+                               unique=True, name="tenant_hash_pubkey")
+    db[AUTH_SETS].create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("ts", ASCENDING)],
+                               name="tenant_device_ts")
+    db[TOKENS].create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("iat", ASCENDING)],
+                            name="tenant_device_iat")
+    # expired tokens are removed by MongoDB itself
+    db[TOKENS].create_index([("exp", ASCENDING)], expireAfterSeconds=0, name="exp_ttl")
+    db[LIMITS].create_index([("tenant_id", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")
+
+
+MIGRATIONS = [_v1_indexes]
+
+
+def _dt(ts: float | None):
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _ts(value) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # a client without tz_aware
+        value = value.replace(tzinfo=timezone.utc)
+    return value.timestamp()
+
+
+def _out(doc: dict | None, times: tuple[str, ...]) -> dict | None:
+    if doc is None:
+        return None
+    out = dict(doc)
+    out["id"] = out.pop("_id")
+    for key in times:
+        if key in out:
+            out[key] = _ts(out[key])
+    return out
+
+
+_DEVICE_TIMES = ("created_ts", "updated_ts", "check_in_time")
+_TOKEN_TIMES = ("iat", "exp")
+
+
+def _in(doc: dict, times: tuple[str, ...]) -> dict:
+    out = {k: v for k, v in doc.items() if k != "id"}
+    out["_id"] = doc["id"]
+    for key in times:
+        if key in out:
+            out[key] = _dt(out[key])
+    return out
+
+
+class MongoDevauthStore(DevauthStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self._database = db
+
+    @property
+    def _db(self):
+        return self._database.db
+
+    def transaction(self):
+        return contextlib.nullcontext()
+
+    # devices ---------------------------------------------------------------
+    def insert_device(self, device: dict) -> None:
+        doc = _in(device, _DEVICE_TIMES)
+        doc["decommissioning"] = bool(doc.get("decommissioning", False))
+        doc.setdefault("check_in_time", None)
+        try:
+            self._db[DEVICES].insert_one(doc)
+        except DuplicateKeyError:
+            raise Conflict("device already exists") from None
+
+    def get_device(self, tenant: str, device_id: str) -> dict | None:
+        return _out(self._db[DEVICES].find_one({"_id": device_id, "tenant_id": tenant}), _DEVICE_TIMES)
+
+    def get_device_by_hash(self, tenant: str, id_hash: str) -> dict | None:
+        return _out(self._db[DEVICES].find_one({"tenant_id": tenant, "id_hash": id_hash}), _DEVICE_TIMES)
+
+    def update_device(self, tenant: str, device_id: str, fields: dict) -> bool:
+        update = {k: (_dt(v) if k in _DEVICE_TIMES else v) for k, v in fields.items()}
+        res = self._db[DEVICES].update_one({"_id": device_id, "tenant_id": tenant}, {"$set": update})
+        return res.matched_count > 0
+
+    def touch_check_in(self, tenant: str, device_id: str, ts: float, older_than: float) -> bool:
+        res = self._db[DEVICES].update_one(
+            {"_id": device_id, "tenant_id": tenant,
+             "$or": [{"check_in_time": None}, {"check_in_time": {"$lt": _dt(older_than)}}]},
+            {"$set": {"check_in_time": _dt(ts)}})
+        return res.modified_count > 0
+
+    def delete_device(self, tenant: str, device_id: str) -> bool:
+        return self._db[DEVICES].delete_one({"_id": device_id, "tenant_id": tenant}).deleted_count > 0
+
+    @staticmethod
+    def _device_query(tenant, statuses, ids) -> dict:
+        query: dict = {"tenant_id": tenant}
+        if statuses is not None:
+            query["status"] = {"$in": list(statuses)}
+        if ids is not None:
+            query["_id"] = {"$in": list(ids)}
+        return query
+
+    def list_devices(self, tenant, statuses=None, ids=None, skip=0, limit=20) -> list[dict]:
+        cursor = (self._db[DEVICES].find(self._device_query(tenant, statuses, ids))
+                  .sort([("created_ts", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit))
+        return [_out(d, _DEVICE_TIMES) for d in cursor]
+
+    def count_devices(self, tenant, statuses=None, ids=None) -> int:
+        return self._db[DEVICES].count_documents(self._device_query(tenant, statuses, ids))
+
+    # auth sets -------------------------------------------------------------
+    def insert_auth_set(self, auth_set: dict) -> None:
+        try:
+            self._db[AUTH_SETS].insert_one(_in(auth_set, ("ts",)))
+        except DuplicateKeyError:
+            raise Conflict("auth set already exists") from None
+
+    def get_auth_set(self, tenant: str, auth_set_id: str) -> dict | None:
+        return _out(self._db[AUTH_SETS].find_one({"_id": auth_set_id, "tenant_id": tenant}), ("ts",))
+
+    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> dict | None:
+        return _out(self._db[AUTH_SETS].find_one({"tenant_id": tenant, "id_hash": id_hash, "pubkey": pubkey}),
+                    ("ts",))
+
+    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[dict]:
+        ids = list(device_ids)
+        if not ids:
+            return []
+        cursor = self._db[AUTH_SETS].find({"tenant_id": tenant, "device_id": {"$in": ids}}).sort(
+            [("ts", ASCENDING), ("_id", ASCENDING)])
+        return [_out(a, ("ts",)) for a in cursor]
+
+    def set_auth_set_status(self, tenant: str, auth_set_id: str, status: str) -> bool:
+        res = self._db[AUTH_SETS].update_one({"_id": auth_set_id, "tenant_id": tenant},
+                                             {"$set": {"status": status}})
+        return res.matched_count > 0
+
+    def replace_auth_set_status(self, tenant, device_id, old, new, except_id=None) -> int:
+        query = {"tenant_id": tenant, "device_id": device_id, "status": old}
+        if except_id is not None:
+            query["_id"] = {"$ne": except_id}
+        return self._db[AUTH_SETS].update_many(query, {"$set": {"status": new}}).modified_count
+
+    def delete_auth_set(self, tenant: str, auth_set_id: str) -> bool:
+        return self._db[AUTH_SETS].delete_one({"_id": auth_set_id, "tenant_id": tenant}).deleted_count > 0
+
+    def delete_auth_sets_of_device(self, tenant: str, device_id: str) -> int:
+        return self._db[AUTH_SETS].delete_many({"tenant_id": tenant, "device_id": device_id}).deleted_count
+
+    # tokens ------------------------------------------------------------------
+    def insert_token(self, token: dict) -> None:
+        self._db[TOKENS].insert_one(_in(token, _TOKEN_TIMES))
+
+    def get_token(self, jti: str) -> dict | None:
+        return _out(self._db[TOKENS].find_one({"_id": jti}), _TOKEN_TIMES)
+
+    def get_token_context(self, jti: str) -> dict | None:
+        token = self.get_token(jti)
+        if token is None:
+            return None
+        auth_set = self._db[AUTH_SETS].find_one({"_id": token["auth_set_id"], "tenant_id": token["tenant_id"]},
+                                                {"status": 1})
+        device = self._db[DEVICES].find_one({"_id": token["device_id"], "tenant_id": token["tenant_id"]},
+                                            {"decommissioning": 1, "check_in_time": 1})
+        token["auth_set_status"] = auth_set["status"] if auth_set else None
+        token["device_decommissioning"] = bool(device["decommissioning"]) if device else None
+        token["check_in_time"] = _ts(device.get("check_in_time")) if device else None
+        return token
+
+    def delete_token(self, tenant: str, jti: str) -> bool:
+        return self._db[TOKENS].delete_one({"_id": jti, "tenant_id": tenant}).deleted_count > 0
+
+    def delete_tokens(self, tenant: str, device_id: str | None = None) -> int:
+        query = {"tenant_id": tenant}
+        if device_id is not None:
+            query["device_id"] = device_id
+        return self._db[TOKENS].delete_many(query).deleted_count
+
+    def prune_tokens(self, tenant: str, device_id: str, now: float, keep: int) -> int:
+        coll = self._db[TOKENS]
+        n = coll.delete_many({"tenant_id": tenant, "device_id": device_id, "exp": {"$lte": _dt(now)}}).deleted_count
+        old = [d["_id"] for d in coll.find({"tenant_id": tenant, "device_id": device_id}, {"_id": 1})
+               .sort([("iat", DESCENDING), ("_id", DESCENDING)]).skip(keep)]
+        if old:
+            n += coll.delete_many({"tenant_id": tenant, "_id": {"$in": old}}).deleted_count
+        return n
+
+    # limits ------------------------------------------------------------------
+    def get_limit(self, tenant: str, name: str) -> int | None:
+        doc = self._db[LIMITS].find_one({"tenant_id": tenant, "name": name})
+        return int(doc["value"]) if doc else None
+
+    def set_limit(self, tenant: str, name: str, value: int) -> None:
+        self._db[LIMITS].update_one({"tenant_id": tenant, "name": name}, {"$set": {"value": int(value)}},
+                                    upsert=True)
+
+    def delete_limit(self, tenant: str, name: str) -> None:
+        self._db[LIMITS].delete_one({"tenant_id": tenant, "name": name})

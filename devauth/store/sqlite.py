@@ -1,0 +1,240 @@
+"""SQLite implementation of the devauth store."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterable
+
+from common.errors import Conflict
+from devauth.store import DevauthStore
+
+MIGRATIONS = [
+    [
+        "CREATE TABLE devauth_devices ("
+        " id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, id_data TEXT NOT NULL, id_hash TEXT NOT NULL,"
+        " status TEXT NOT NULL, decommissioning INTEGER NOT NULL DEFAULT 0,"
+        " created_ts REAL NOT NULL, updated_ts REAL NOT NULL, check_in_time REAL)",
+        "CREATE UNIQUE INDEX devauth_devices_tenant_hash ON devauth_devices (tenant_id, id_hash)",
+        "CREATE INDEX devauth_devices_tenant_created ON devauth_devices (tenant_id, created_ts, id)",
+        "CREATE INDEX devauth_devices_tenant_status ON devauth_devices (tenant_id, status, created_ts, id)",
+        "CREATE TABLE devauth_auth_sets ("
+        " id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL, id_hash TEXT NOT NULL,"
+        " pubkey TEXT NOT NULL, status TEXT NOT NULL, ts REAL NOT NULL)",
+        "CREATE UNIQUE INDEX devauth_auth_sets_tenant_key ON devauth_auth_sets (tenant_id, id_hash, pubkey)",
+        "CREATE INDEX devauth_auth_sets_tenant_device ON devauth_auth_sets (tenant_id, device_id, ts)",
+        "CREATE TABLE devauth_tokens ("
+        " id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, device_id TEXT NOT NULL,"
+        " auth_set_id TEXT NOT NULL, iat REAL NOT NULL, exp REAL NOT NULL)",
+        "CREATE INDEX devauth_tokens_tenant_device ON devauth_tokens (tenant_id, device_id, iat)",
+        "CREATE TABLE devauth_limits ("
+        " tenant_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,"
+        " PRIMARY KEY (tenant_id, name))",
+    ],
+]
+
+_DEVICE_COLS = "id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time"
+_AUTH_SET_COLS = "id, tenant_id, device_id, id_hash, pubkey, status, ts"
+_TOKEN_COLS = "id, tenant_id, device_id, auth_set_id, iat, exp"
+_DEVICE_FIELDS = {"status", "decommissioning", "updated_ts", "check_in_time"}
+
+
+def _device(row) -> dict | None:
+    if row is None:
+        return None
+    d = dict(row)
+    d["decommissioning"] = bool(d["decommissioning"])
+    return d
+
+
+def _in(values: list) -> str:
+    return ",".join("?" * len(values))
+
+
+class SqliteDevauthStore(DevauthStore):
+    migrations = MIGRATIONS
+
+    def __init__(self, db):
+        self._db = db
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._db.conn
+
+    def transaction(self):
+        return self._db.transaction()
+
+    # devices ---------------------------------------------------------------
+    def insert_device(self, device: dict) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                (device["id"], device["tenant_id"], device["id_data"], device["id_hash"], device["status"],
+                 int(device.get("decommissioning", False)), device["created_ts"], device["updated_ts"],
+                 device.get("check_in_time")))
+        except sqlite3.IntegrityError:
+            raise Conflict("device already exists") from None
+
+    def get_device(self, tenant: str, device_id: str) -> dict | None:
+        return _device(self._conn.execute(
+            f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE tenant_id = ? AND id = ?",
+            (tenant, device_id)).fetchone())
+
+    def get_device_by_hash(self, tenant: str, id_hash: str) -> dict | None:
+        return _device(self._conn.execute(
+            f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE tenant_id = ? AND id_hash = ?",
+            (tenant, id_hash)).fetchone())
+
+    def update_device(self, tenant: str, device_id: str, fields: dict) -> bool:
+        bad = set(fields) - _DEVICE_FIELDS
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        values = [int(v) if k == "decommissioning" else v for k, v in fields.items()]
+        cur = self._conn.execute(f"UPDATE devauth_devices SET {cols} WHERE tenant_id = ? AND id = ?",
+                                 (*values, tenant, device_id))
+        return cur.rowcount > 0
+
+    def touch_check_in(self, tenant: str, device_id: str, ts: float, older_than: float) -> bool:
+        cur = self._conn.execute(
+            "UPDATE devauth_devices SET check_in_time = ? WHERE tenant_id = ? AND id = ?"
+            " AND (check_in_time IS NULL OR check_in_time < ?)", (ts, tenant, device_id, older_than))
+        return cur.rowcount > 0
+
+    def delete_device(self, tenant: str, device_id: str) -> bool:
+        cur = self._conn.execute("DELETE FROM devauth_devices WHERE tenant_id = ? AND id = ?",
+                                 (tenant, device_id))
+        return cur.rowcount > 0
+
+    def _device_filter(self, tenant, statuses, ids) -> tuple[str, list]:
+        where, args = ["tenant_id = ?"], [tenant]
+        if statuses is not None:
+            statuses = list(statuses)
+            where.append(f"status IN ({_in(statuses)})")
+            args += statuses
+        if ids is not None:
+            ids = list(ids)
+            where.append(f"id IN ({_in(ids)})")
+            args += ids
+        return " AND ".join(where), args
+
+    def list_devices(self, tenant, statuses=None, ids=None, skip=0, limit=20) -> list[dict]:
+        where, args = self._device_filter(tenant, statuses, ids)
+        rows = self._conn.execute(
+            f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE {where} ORDER BY created_ts, id LIMIT ? OFFSET ?",
+            (*args, limit, skip)).fetchall()
+        return [_device(r) for r in rows]
+
+    def count_devices(self, tenant, statuses=None, ids=None) -> int:
+        where, args = self._device_filter(tenant, statuses, ids)
+        return self._conn.execute(f"SELECT count(*) FROM devauth_devices WHERE {where}", args).fetchone()[0]
+
+    # auth sets -------------------------------------------------------------
+    def insert_auth_set(self, auth_set: dict) -> None:
+        try:
+            self._conn.execute(
+                f"INSERT INTO devauth_auth_sets ({_AUTH_SET_COLS}) VALUES (?,?,?,?,?,?,?)",
+                (auth_set["id"], auth_set["tenant_id"], auth_set["device_id"], auth_set["id_hash"],
+                 auth_set["pubkey"], auth_set["status"], auth_set["ts"]))
+        except sqlite3.IntegrityError:
+            raise Conflict("auth set already exists") from None
+
+    def get_auth_set(self, tenant: str, auth_set_id: str) -> dict | None:
+        row = self._conn.execute(
+            f"SELECT {_AUTH_SET_COLS} FROM devauth_auth_sets WHERE tenant_id = ? AND id = ?",
+            (tenant, auth_set_id)).fetchone()
+        return dict(row) if row else None
+
+    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> dict | None:
+        row = self._conn.execute(
+            f"SELECT {_AUTH_SET_COLS} FROM devauth_auth_sets WHERE tenant_id = ? AND id_hash = ? AND pubkey = ?",
+            (tenant, id_hash, pubkey)).fetchone()
+        return dict(row) if row else None
+
+    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[dict]:
+        ids = list(device_ids)
+        if not ids:
+            return []
+        rows = self._conn.execute(
+            f"SELECT {_AUTH_SET_COLS} FROM devauth_auth_sets WHERE tenant_id = ? AND device_id IN ({_in(ids)})"
+            " ORDER BY ts, id", (tenant, *ids)).fetchall()
+        return [dict(r) for r in rows]
+
+    def set_auth_set_status(self, tenant: str, auth_set_id: str, status: str) -> bool:
+        cur = self._conn.execute("UPDATE devauth_auth_sets SET status = ? WHERE tenant_id = ? AND id = ?",
+                                 (status, tenant, auth_set_id))
+        return cur.rowcount > 0
+
+    def replace_auth_set_status(self, tenant, device_id, old, new, except_id=None) -> int:
+        cur = self._conn.execute(
+            "UPDATE devauth_auth_sets SET status = ? WHERE tenant_id = ? AND device_id = ? AND status = ?"
+            " AND id != ?", (new, tenant, device_id, old, except_id or ""))
+        return cur.rowcount
+
+    def delete_auth_set(self, tenant: str, auth_set_id: str) -> bool:
+        cur = self._conn.execute("DELETE FROM devauth_auth_sets WHERE tenant_id = ? AND id = ?",
+                                 (tenant, auth_set_id))
+        return cur.rowcount > 0
+
+    def delete_auth_sets_of_device(self, tenant: str, device_id: str) -> int:
+        return self._conn.execute("DELETE FROM devauth_auth_sets WHERE tenant_id = ? AND device_id = ?",
+                                  (tenant, device_id)).rowcount
+
+    # tokens ------------------------------------------------------------------
+    def insert_token(self, token: dict) -> None:
+        self._conn.execute(f"INSERT INTO devauth_tokens ({_TOKEN_COLS}) VALUES (?,?,?,?,?,?)",
+                           (token["id"], token["tenant_id"], token["device_id"], token["auth_set_id"],
+                            token["iat"], token["exp"]))
+
+    def get_token(self, jti: str) -> dict | None:
+        row = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM devauth_tokens WHERE id = ?", (jti,)).fetchone()
+        return dict(row) if row else None
+
+    def get_token_context(self, jti: str) -> dict | None:
+        row = self._conn.execute(
+            "SELECT t.id, t.tenant_id, t.device_id, t.auth_set_id, t.iat, t.exp,"
+            " a.status AS auth_set_status, d.decommissioning AS device_decommissioning,"
+            " d.check_in_time AS check_in_time"
+            " FROM devauth_tokens t"
+            " LEFT JOIN devauth_auth_sets a ON a.tenant_id = t.tenant_id AND a.id = t.auth_set_id"
+            " LEFT JOIN devauth_devices d ON d.tenant_id = t.tenant_id AND d.id = t.device_id"
+            " WHERE t.id = ?", (jti,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        if d["device_decommissioning"] is not None:
+            d["device_decommissioning"] = bool(d["device_decommissioning"])
+        return d
+
+    def delete_token(self, tenant: str, jti: str) -> bool:
+        return self._conn.execute("DELETE FROM devauth_tokens WHERE tenant_id = ? AND id = ?",
+                                  (tenant, jti)).rowcount > 0
+
+    def delete_tokens(self, tenant: str, device_id: str | None = None) -> int:
+        if device_id is None:
+            return self._conn.execute("DELETE FROM devauth_tokens WHERE tenant_id = ?", (tenant,)).rowcount
+        return self._conn.execute("DELETE FROM devauth_tokens WHERE tenant_id = ? AND device_id = ?",
+                                  (tenant, device_id)).rowcount
+
+    def prune_tokens(self, tenant: str, device_id: str, now: float, keep: int) -> int:
+        with self.transaction() as conn:
+            n = conn.execute("DELETE FROM devauth_tokens WHERE tenant_id = ? AND device_id = ? AND exp <= ?",
+                             (tenant, device_id, now)).rowcount
+            n += conn.execute(
+                "DELETE FROM devauth_tokens WHERE tenant_id = ? AND device_id = ? AND id NOT IN ("
+                " SELECT id FROM devauth_tokens WHERE tenant_id = ? AND device_id = ?"
+                " ORDER BY iat DESC, id DESC LIMIT ?)", (tenant, device_id, tenant, device_id, keep)).rowcount
+        return n
+
+    # limits ------------------------------------------------------------------
+    def get_limit(self, tenant: str, name: str) -> int | None:
+        row = self._conn.execute("SELECT value FROM devauth_limits WHERE tenant_id = ? AND name = ?",
+                                 (tenant, name)).fetchone()
+        return row[0] if row else None
+
+    def set_limit(self, tenant: str, name: str, value: int) -> None:
+        self._conn.execute("INSERT INTO devauth_limits (tenant_id, name, value) VALUES (?, ?, ?)"
+                           " ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value",
+                           (tenant, name, value))
+
+    def delete_limit(self, tenant: str, name: str) -> None:
+        self._conn.execute("DELETE FROM devauth_limits WHERE tenant_id = ? AND name = ?", (tenant, name))

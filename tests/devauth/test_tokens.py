@@ -1,0 +1,181 @@
+"""Device tokens: verification, attacks (S2), expiry, revocation, the internal API."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from common.clock import FrozenClock
+from tests.helpers import Device, Operator
+
+VERIFY = "/api/internal/v1/devauth/tokens/verify"
+INTERNAL = "/api/internal/v1/devauth"
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def claims_of(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+
+
+def verify(client, token, method="POST"):
+    return client.open(VERIFY, method=method, headers={"Authorization": f"Bearer {token}"})
+
+
+def server_key(app):
+    return app.extensions["mender"].services.devauth.tokens.keys.private_key
+
+
+def test_verify_get_and_post(client, device_factory):
+    device = device_factory()
+    assert verify(client, device.token).status_code == 200
+    assert verify(client, device.token, "GET").status_code == 200
+    assert client.post(VERIFY).status_code == 401
+
+
+def forged_tokens(app, device) -> dict:
+    claims = claims_of(device.token)
+    key = server_key(app)
+    pub_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    header, payload, sig = device.token.split(".")
+    other = jwt.encode(claims, serialization.load_pem_private_key(
+        Device(None).key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()), None), algorithm="EdDSA")
+    return {
+        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        "hs256 with public key": f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{payload}."
+                                 + base64.urlsafe_b64encode(__import__('hmac').new(
+                                     pub_pem, f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{payload}".encode(),
+                                     "sha256").digest()).rstrip(b"=").decode(),
+        "signed by another key": other,
+        "tampered payload": f"{header}.{b64({**claims, 'sub': 'someone-else'})}.{sig}",
+        "wrong iss": jwt.encode({**claims, "iss": "evil"}, key, algorithm="EdDSA"),
+        "no mender.device": jwt.encode({k: v for k, v in claims.items() if k != "mender.device"}, key,
+                                       algorithm="EdDSA"),
+        "nbf in future": jwt.encode({**claims, "nbf": claims["iat"] + 3600}, key, algorithm="EdDSA"),
+        "unknown jti": jwt.encode({**claims, "jti": "not-stored"}, key, algorithm="EdDSA"),
+        "other tenant": jwt.encode({**claims, "mender.tenant": "t2"}, key, algorithm="EdDSA"),
+        "garbage": "abc.def.ghi",
+        "not a jwt": "hello",
+    }
+
+
+def test_forged_tokens_are_rejected(app, client, operator, device_factory):
+    device = device_factory()
+    for name, token in forged_tokens(app, device).items():
+        assert verify(client, token).status_code == 401, name
+        with pytest.raises(Exception) as exc:
+            app.extensions["mender"].services.devauth.authenticate(token)
+        assert getattr(exc.value, "status", None) == 401, name
+    # a user token is no device token
+    assert verify(client, operator.token).status_code == 401
+
+
+def test_expired_token_is_403_on_verify_and_401_for_devices(make_app, backend):
+    clock = FrozenClock()
+    app = make_app(backend, _CLOCK=clock, DEVICEAUTH_JWT_EXP_TIMEOUT=3600)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = Device(client)
+    device.auth()
+    operator.accept(device)
+    assert claims_of(device.token)["exp"] == int(clock.now()) + 3600
+    clock.advance(3599)
+    assert verify(client, device.token).status_code == 200
+    clock.advance(2)
+    with pytest.raises(Exception) as exc:
+        app.extensions["mender"].services.devauth.authenticate(device.token)
+    assert exc.value.status == 401
+    r = verify(client, device.token)
+    assert r.status_code == 403 and r.get_json()["error"] == "token expired"
+    assert device.auth().status_code == 200  # the device simply asks again
+    assert verify(client, device.token).status_code == 200
+
+
+def test_tokens_of_rejected_and_decommissioned_devices_are_rejected(client, operator, device_factory):
+    a, b = device_factory(), device_factory()
+    rec = operator.find_device(a)
+    operator.put(f"/api/management/v2/devauth/devices/{rec['id']}/auth/{rec['auth_sets'][0]['id']}/status",
+                 json={"status": "rejected"})
+    assert verify(client, a.token).status_code == 401
+    operator.delete(f"/api/management/v2/devauth/devices/{b.id}")
+    assert verify(client, b.token).status_code == 401
+
+
+def test_internal_token_revocation(client, device_factory):
+    a, b = device_factory(), device_factory()
+    assert client.delete(f"{INTERNAL}/tokens").status_code == 400  # tenant_id is required
+    assert client.delete(f"{INTERNAL}/tokens?tenant_id=&device_id={a.id}").status_code == 204
+    assert verify(client, a.token).status_code == 401
+    assert verify(client, b.token).status_code == 200
+    assert client.delete(f"{INTERNAL}/tokens?tenant_id=other").status_code == 204
+    assert verify(client, b.token).status_code == 200
+    assert client.delete(f"{INTERNAL}/tokens?tenant_id=").status_code == 204
+    assert verify(client, b.token).status_code == 401
+
+
+def test_internal_limits(client):
+    url = f"{INTERNAL}/tenant/t1/limits/max_devices"
+    assert client.get(url).get_json() == {"limit": -1}
+    assert client.put(url, json={"limit": 3}).status_code == 204
+    assert client.get(url).get_json() == {"limit": 3}
+    assert client.get(f"{INTERNAL}/tenant/t2/limits/max_devices").get_json() == {"limit": -1}
+    for bad in [{"limit": -2}, {"limit": "3"}, {"limit": 1.5}, {}, {"limit": 3, "x": 1}]:
+        assert client.put(url, json=bad).status_code == 400, bad
+    assert client.delete(url).status_code == 204
+    assert client.get(url).get_json() == {"limit": -1}
+
+
+def test_configured_default_limit(make_app, backend):
+    app = make_app(backend, DEVICEAUTH_MAX_DEVICES=0)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    assert operator.get("/api/management/v2/devauth/limits/max_devices").get_json() == {"limit": 0}
+    device = Device(client)
+    device.auth()
+    rec = operator.find_device(device)
+    r = operator.put(f"/api/management/v2/devauth/devices/{rec['id']}/auth/{rec['auth_sets'][0]['id']}/status",
+                     json={"status": "accepted"})
+    assert r.status_code == 422
+
+
+def test_internal_devices_and_status(client, device_factory):
+    device = device_factory()
+    r = client.get(f"{INTERNAL}/tenants/t2/devices?status=accepted&per_page=5")
+    assert r.status_code == 200 and r.headers["X-Total-Count"] == "0"
+    assert client.get(f"{INTERNAL}/tenants/t2/devices?status=bogus").status_code == 400
+    assert client.get(f"{INTERNAL}/tenants/t2/devices").get_json() == []
+    assert client.get(f"{INTERNAL}/tenants/t2/devices/count").get_json() == {"count": 0}
+    assert client.get(f"{INTERNAL}/tenants/t2/devices/{device.id}/status").status_code == 404
+    assert client.post(f"{INTERNAL}/tenants", json={"tenant_id": "t3"}).status_code == 201
+    assert client.post(f"{INTERNAL}/tenants", json={"x": 1}).status_code == 400
+
+
+def test_rs256_server_key(make_app, backend, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    path = tmp_path / "server.pem"
+    path.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    app = make_app(backend, DEVICEAUTH_SERVER_PRIV_KEY_PATH=str(path))
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = Device(client)
+    device.auth()
+    operator.accept(device)
+    assert json.loads(base64.urlsafe_b64decode(device.token.split(".")[0] + "=="))["alg"] == "RS256"
+    assert verify(client, device.token).status_code == 200
+
+
+def test_internal_delete_device(client, device_factory):
+    device = device_factory()
+    assert client.delete(f"{INTERNAL}/tenants/t2/devices/{device.id}").status_code == 201
+    assert verify(client, device.token).status_code == 200  # another tenant's device: untouched
+    assert client.get(f"{INTERNAL}/tenants/t2/devices/{device.id}/status").status_code == 404

@@ -1,0 +1,93 @@
+"""Browser-test fixtures: a real gunicorn with an operator made by the CLI, and headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT, GunicornServer
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+OPERATOR_EMAIL = "operator@example.com"
+OPERATOR_PASSWORD = "correct-horse-battery-staple"
+
+
+def create_user_with_cli(data_dir: str, email: str, password: str) -> None:
+    env = {**os.environ, "MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"}
+    r = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user",
+                        "--email", email, "--password", password],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory):
+    """A gunicorn on a fresh data dir, with one operator created through the admin CLI."""
+    data_dir = str(tmp_path_factory.mktemp("ui-data"))
+    create_user_with_cli(data_dir, OPERATOR_EMAIL, OPERATOR_PASSWORD)
+    with GunicornServer(data_dir, workers=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory):
+    """Where the tests save screenshots: $UI_SCREENSHOT_DIR (e.g. docs/screenshots) or a temporary dir."""
+    target = os.environ.get("UI_SCREENSHOT_DIR") or str(tmp_path_factory.mktemp("screenshots"))
+    os.makedirs(target, exist_ok=True)
+    return target
+
+
+class PageProbe:
+    """What the page did that it must not: script errors, dialogs (alert/confirm), CSP violations."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.csp: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("dialog", self._dialog)
+        page.on("console", self._console)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _console(self, message):
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            self.csp.append(message.text)
+
+
+@pytest.fixture
+def page(browser, ui_server, screenshot_dir):
+    context = browser.new_context(base_url=ui_server.url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    page.probe = PageProbe(page)
+    page.shot = lambda name: page.screenshot(path=os.path.join(screenshot_dir, f"{name}.png"), full_page=True)
+    yield page
+    probe = page.probe
+    context.close()
+    assert probe.errors == [], f"script errors: {probe.errors}"
+    assert probe.csp == [], f"CSP violations: {probe.csp}"
+
+
+def login(page, email: str = OPERATOR_EMAIL, password: str = OPERATOR_PASSWORD) -> None:
+    page.goto("/")
+    page.fill("#login-email", email)
+    page.fill("#login-password", password)
+    page.click("form.login-form button[type=submit]")
+    page.wait_for_selector("#logout")

@@ -1,0 +1,68 @@
+"""The web UI in a real browser (headless Chromium via Playwright) against a real gunicorn.
+
+Login and logout, users, access tokens and settings. Screenshots go to $UI_SCREENSHOT_DIR.
+"""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from playwright.sync_api import expect
+
+from tests.ui.conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD, login
+
+
+
+def test_login_rejects_wrong_password_and_logout_ends_the_session(page):
+    page.goto("/")
+    expect(page.locator("#login-email")).to_be_visible()
+    page.shot("login")
+    page.fill("#login-email", OPERATOR_EMAIL)
+    page.fill("#login-password", "not-the-password")
+    page.click("form.login-form button[type=submit]")
+    expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
+    login(page)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["JWT"]["httpOnly"] and cookies["JWT"]["sameSite"] == "Strict"
+    assert not cookies["csrf"]["httpOnly"]
+    assert page.evaluate("document.cookie").count("JWT=") == 0  # the token is out of the script's reach
+    page.click("#logout")
+    expect(page.locator("#login-email")).to_be_visible()
+    page.reload()
+    expect(page.locator("#login-email")).to_be_visible()
+    assert "JWT" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_users_access_tokens_and_settings(page, ui_server):
+    login(page)
+    page.goto("/#/users")
+    page.click("#add-user")
+    page.fill("#new-user-email", "colleague@example.com")
+    page.fill("#new-user-password", "a-long-enough-password")
+    page.locator(".modal").get_by_role("button", name="Add user").click()
+    expect(page.locator("tr", has_text="colleague@example.com")).to_be_visible()
+
+    page.click("#new-token-button")
+    page.fill("#token-name", "ci pipeline")
+    page.locator(".modal").get_by_role("button", name="Create").click()
+    token = page.locator("#new-token").input_value()
+    r = requests.get(ui_server.url + "/api/management/v1/useradm/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 200 and r.json()["email"] == OPERATOR_EMAIL
+    page.locator(".modal").get_by_role("button", name="Done").click()
+    expect(page.locator("tr", has_text="ci pipeline")).to_be_visible()
+    page.shot("users")
+    page.locator("tr", has_text="ci pipeline").get_by_role("button", name="Revoke").click()
+    page.locator(".modal").get_by_role("button", name="Revoke").click()
+    expect(page.locator("tr", has_text="ci pipeline")).to_have_count(0)
+    r = requests.get(ui_server.url + "/api/management/v1/useradm/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 401
+
+    page.goto("/#/settings")
+    page.fill("#id-attribute", "sn")
+    page.select_option("#id-scope", "identity")
+    page.get_by_role("button", name="Save", exact=True).first.click()
+    expect(page.locator(".toast", has_text="Device name attribute saved")).to_be_visible()
+    expect(page.locator("#tenant-settings")).to_have_value(re.compile(r'"attribute": "sn"'))
+    page.shot("settings")

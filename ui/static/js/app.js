@@ -1,0 +1,143 @@
+// The single-page app: session check, layout, hash router, login form.
+
+import { ApiError, get, login, logout } from "./api.js";
+import { field, h, replace, spinner, toast } from "./dom.js";
+import * as dashboard from "./pages/dashboard.js";
+import * as devices from "./pages/devices.js";
+import * as device from "./pages/device.js";
+import * as artifacts from "./pages/artifacts.js";
+import * as release from "./pages/release.js";
+import * as deployments from "./pages/deployments.js";
+import * as deploymentNew from "./pages/deployment_new.js";
+import * as deployment from "./pages/deployment.js";
+import * as users from "./pages/users.js";
+import * as settings from "./pages/settings.js";
+
+const ROUTES = [
+  [/^$/, dashboard, "dashboard"],
+  [/^devices$/, devices, "devices"],
+  [/^devices\/([^/]+)$/, device, "devices"],
+  [/^artifacts$/, artifacts, "artifacts"],
+  [/^releases\/(.+)$/, release, "artifacts"],
+  [/^deployments$/, deployments, "deployments"],
+  [/^deployments\/new$/, deploymentNew, "deployments"],
+  [/^deployments\/([^/]+)$/, deployment, "deployments"],
+  [/^users$/, users, "users"],
+  [/^settings$/, settings, "settings"],
+];
+
+const NAV = [
+  ["dashboard", "#/", "Dashboard"],
+  ["devices", "#/devices", "Devices"],
+  ["artifacts", "#/artifacts", "Releases"],
+  ["deployments", "#/deployments", "Deployments"],
+  ["users", "#/users", "Users"],
+  ["settings", "#/settings", "Settings"],
+];
+
+const root = document.getElementById("app");
+let me = null;
+let current = null; // the running page's context (timers to stop on navigation)
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, qs] = raw.split("?");
+  return { path: path.replace(/\/$/, ""), query: new URLSearchParams(qs || "") };
+}
+
+function pageContext(main) {
+  const timers = [];
+  const ctx = {
+    main,
+    alive: true,
+    every(ms, fn) { timers.push(setInterval(() => { if (ctx.alive) fn(); }, ms)); },
+    stop() { ctx.alive = false; timers.forEach(clearInterval); },
+    me,
+    refresh: () => route(),
+  };
+  return ctx;
+}
+
+function layout(active) {
+  const nav = h("nav", { class: "nav", "aria-label": "Main" }, NAV.map(([key, href, label]) =>
+    h("a", { href, class: key === active ? "active" : undefined, "aria-current": key === active ? "page" : undefined }, label)));
+  const main = h("main", { id: "main", class: "main" });
+  replace(root,
+    h("header", { class: "topbar" },
+      h("a", { class: "brand", href: "#/" }, h("span", { class: "brand-mark" }, "M"), "Mender server"),
+      nav,
+      h("div", { class: "user" }, h("span", { class: "user-email" }, me.email),
+        h("button", { type: "button", class: "btn btn-small", id: "logout", onclick: doLogout }, "Log out"))),
+    main);
+  return main;
+}
+
+async function route() {
+  if (current) current.stop();
+  if (!me) return;
+  const { path, query } = parseHash();
+  const match = ROUTES.map(([re, mod, key]) => [path.match(re), mod, key]).find(([m]) => m);
+  const main = layout(match ? match[2] : "");
+  if (!match) {
+    replace(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
+    return;
+  }
+  const [m, mod] = match;
+  current = pageContext(main);
+  main.append(spinner());
+  try {
+    await mod.render(current, m.slice(1).map(decodeURIComponent), query);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    replace(main, h("div", { class: "alert alert-error" }, `Could not load this page: ${err.message}`));
+  }
+}
+
+function showLogin(message) {
+  if (current) current.stop();
+  me = null;
+  const email = h("input", { type: "email", name: "email", id: "login-email", autocomplete: "username", required: true });
+  const password = h("input", { type: "password", name: "password", id: "login-password", autocomplete: "current-password", required: true });
+  const error = h("div", { class: "alert alert-error", role: "alert", hidden: !message }, message || "");
+  const submit = h("button", { type: "submit", class: "btn btn-primary btn-block" }, "Log in");
+  const form = h("form", { class: "login-form", onsubmit: async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    error.hidden = true;
+    try {
+      await login(email.value, password.value);
+      await start();
+    } catch (err) {
+      error.textContent = err.status === 401 ? "Wrong email or password." : `Login failed: ${err.message}`;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  } }, field("Email", email), field("Password", password), error, submit);
+  replace(root, h("div", { class: "login-page" },
+    h("div", { class: "login-card" },
+      h("div", { class: "login-brand" }, h("span", { class: "brand-mark" }, "M"), "Mender server"),
+      h("h1", {}, "Log in"), form)));
+  email.focus();
+}
+
+async function doLogout() {
+  try { await logout(); } catch (err) { toast(`Logout: ${err.message}`, "error"); }
+  showLogin("");
+}
+
+async function start() {
+  try {
+    me = await get("/api/management/v1/useradm/users/me");
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) { showLogin(""); return; }
+    replace(root, h("div", { class: "alert alert-error" }, `The server did not answer: ${err.message}`));
+    return;
+  }
+  if (!location.hash) location.hash = "#/";
+  await route();
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("session-expired", () => { if (me) showLogin("Your session has ended. Please log in again."); });
+start();
