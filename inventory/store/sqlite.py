@@ -8,7 +8,7 @@ import sqlite3
 from typing import Iterable, Sequence
 
 from common.errors import Conflict
-from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, Cond, Sort
+from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
 from inventory.store.sqlite_search import SELECTIVITY_CAP, build_search
