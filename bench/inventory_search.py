@@ -136,6 +136,11 @@ app = Flask(__name__)
 def attributes():
     request.get_json()
     return Response(status=200)
+
+
+@app.route("/api/internal/v1/useradm/alive")
+def alive():  # what the test helper polls to know the server is up
+    return Response(status=204)
 '''
 
 
