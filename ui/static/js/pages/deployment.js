@@ -29,15 +29,16 @@ function showLog(deploymentId, deviceId) {
 }
 
 function deviceTable(dep, devices) {
+  const withAttempts = devices.some((d) => d.attempts !== undefined);
   return table([
     { title: "Device", render: (d) => link(`#/devices/${enc(d.id)}`, d.id, { class: "mono" }) },
     { title: "Device type", render: (d) => d.device_type || "—" },
     { title: "Status", render: (d) => h("span", {}, badge(d.status), d.substate ? h("span", { class: "muted small" }, ` ${d.substate}`) : null) },
-    { title: "Attempts", render: (d) => (d.attempts !== undefined ? String(d.attempts) : "—") },
+    withAttempts ? { title: "Attempts", render: (d) => (d.attempts !== undefined ? String(d.attempts) : "—") } : null,
     { title: "Started", render: (d) => fmtDate(d.started || d.created) },
     { title: "Finished", render: (d) => fmtDate(d.finished) },
     { title: "", class: "col-actions", render: (d) => (d.log ? h("button", { type: "button", class: "btn btn-small", onclick: () => showLog(dep.id, d.id) }, "View log") : null) },
-  ], devices, { emptyTitle: "No devices yet", emptyHint: "Devices join when they check in (or when they match, for a dynamic deployment).",
+  ].filter(Boolean), devices, { emptyTitle: "No devices yet", emptyHint: "Devices join when they check in (or when they match, for a dynamic deployment).",
     rowAttrs: (d) => ({ "data-device-id": d.id }) });
 }
 
