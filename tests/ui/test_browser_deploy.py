@@ -4,6 +4,8 @@ deployment with the wizard, see it reach `finished` while the simulated device r
 from __future__ import annotations
 
 import base64
+import os
+import re
 import subprocess
 
 import requests
@@ -132,3 +134,79 @@ def test_upload_deploy_until_finished_and_abort_another(page, ui_server, tmp_pat
     page.goto("/#/")
     expect(page.locator(".stat-accepted .stat-value")).not_to_have_text("0")
     page.shot("dashboard")
+
+
+def upload_with_api(api: Api, path: str) -> None:
+    with open(path, "rb") as f:
+        size = str(os.path.getsize(path))
+        r = api.call("POST", "/api/management/v1/deployments/artifacts",
+                     files=[("size", (None, size)), ("artifact", (os.path.basename(path), f, "application/octet-stream"))])
+    assert r.status_code == 201, r.text
+
+
+def test_release_notes_tags_group_and_filter_deployments_and_artifact_deletion(page, ui_server, tmp_path):
+    api = Api(ui_server.url)
+    for _ in range(2):
+        device = HttpDevice(ui_server.url, device_type=DEVICE_TYPE)
+        api.accept(device)
+        device.report_inventory({"device_type": DEVICE_TYPE, "artifact_name": "factory-image"})
+        r = api.call("PUT", f"/api/management/v1/inventory/devices/{device.id}/group", json={"group": "canary"})
+        assert r.status_code == 204, r.text
+    upload_with_api(api, build_artifact(tmp_path, "ui-release-3"))
+
+    login(page)
+    page.goto("/#/releases/ui-release-3")
+    page.fill("#release-notes", "Fixes the frobnicator")
+    page.click("#save-notes")
+    expect(page.locator(".toast", has_text="Notes saved")).to_be_visible()
+    page.fill("#release-tags", "stable, beta")
+    page.click("#save-release-tags")
+    expect(page.locator(".toast", has_text="Tags saved")).to_be_visible()
+    page.reload()
+    expect(page.locator("#release-notes")).to_have_value("Fixes the frobnicator")
+    expect(page.locator("#release-tags")).to_have_value(re.compile(r"^(beta, stable|stable, beta)$"))
+
+    # to a group, in two phases
+    page.get_by_role("button", name="Deploy this release").click()
+    page.fill("#deploy-name", "canary rollout")
+    page.click("#wizard-next")
+    page.get_by_label("A group").check()
+    expect(page.locator("#deploy-group")).to_have_value("canary")
+    page.click("#wizard-next")
+    page.check("#deploy-phased")
+    page.fill(".phase-batch", "50")
+    page.click("#wizard-next")
+    expect(page.locator(".wizard-body")).to_contain_text("1: 50% now; 2: rest at")
+    page.click("#wizard-next")
+    expect(page.locator("#deployment-status")).to_be_visible()
+    group_dep = api.call("GET", f"/api/management/v1/deployments/deployments/{page.url.rsplit('/', 1)[1]}").json()
+    assert group_dep["name"] == "canary rollout" and group_dep["artifact_name"] == "ui-release-3"
+    assert group_dep.get("groups") == ["canary"]
+    assert [p["batch_size"] for p in group_dep["phases"]] == [50, 50]
+
+    # to the devices an inventory filter matches, at most 5
+    page.goto("/#/deployments/new?release=ui-release-3")
+    page.click("#wizard-next")
+    page.get_by_label("Devices matching a filter (dynamic)").check()
+    page.fill(".filter-value", DEVICE_TYPE)
+    page.click("#wizard-next")
+    page.fill("#deploy-max", "5")
+    page.click("#wizard-next")
+    expect(page.locator(".wizard-body")).to_contain_text(f"inventory.device_type $eq {DEVICE_TYPE}")
+    page.click("#wizard-next")
+    expect(page.locator("#deployment-status")).to_be_visible()
+    filter_dep = api.call("GET", f"/api/management/v1/deployments/deployments/{page.url.rsplit('/', 1)[1]}").json()
+    assert filter_dep["filter"]["terms"] == [{"scope": "inventory", "attribute": "device_type", "type": "$eq", "value": DEVICE_TYPE}]
+
+    # the artifact cannot go while deployments may hand it out; after aborting them it can
+    page.goto("/#/releases/ui-release-3")
+    page.locator(".artifact").get_by_role("button", name="Delete").click()
+    page.locator(".modal").get_by_role("button", name="Delete").click()
+    expect(page.locator(".toast", has_text="An active deployment still uses this artifact.")).to_be_visible()
+    for dep in (group_dep, filter_dep):
+        r = api.call("PUT", f"/api/management/v1/deployments/deployments/{dep['id']}/status", json={"status": "aborted"})
+        assert r.status_code == 204, r.text
+    page.locator(".artifact").get_by_role("button", name="Delete").click()
+    page.locator(".modal").get_by_role("button", name="Delete").click()
+    expect(page.locator("h1")).to_have_text("Release not found")
+    assert page.probe.dialogs == []

@@ -121,3 +121,29 @@ def test_group_tags_filters_and_sorting(page, ui_server):
     expect(types).to_have_text(["board-b", "board-a"])
     expect(page.get_by_role("button", name="Device type ▼")).to_be_visible()
     page.shot("devices")
+
+
+def test_bulk_reject_and_decommission(page, ui_server):
+    from tests.ui.test_browser_deploy import Api
+    api = Api(ui_server.url)
+    pending = HttpDevice(ui_server.url, device_type=DEVICE_TYPE)
+    assert pending.auth().status_code == 401
+    login(page)
+    page.goto("/#/devices?status=pending")
+    row = page.locator("tr", has_text=pending.identity["mac"])
+    row.locator("input.row-check").check()
+    page.locator(".bulk-bar").get_by_role("button", name="Reject").click()
+    expect(page.locator(".toast", has_text="Rejected: 1 device")).to_be_visible()
+    page.goto("/#/devices?status=rejected")
+    expect(page.locator("tr", has_text=pending.identity["mac"])).to_be_visible()
+    assert pending.auth().status_code == 401
+
+    accepted = HttpDevice(ui_server.url, device_type=DEVICE_TYPE)
+    api.accept(accepted)
+    page.goto(f"/#/devices/{accepted.id}")
+    page.get_by_role("button", name="Decommission").click()
+    page.locator(".modal").get_by_role("button", name="Decommission").click()
+    expect(page.locator(".toast", has_text="Device decommissioned")).to_be_visible()
+    expect(page.locator("h1")).to_have_text("Devices")
+    assert api.call("GET", f"/api/management/v2/devauth/devices/{accepted.id}").status_code == 404
+    assert accepted.auth().status_code == 401  # it must be admitted again

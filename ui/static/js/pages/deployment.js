@@ -79,9 +79,12 @@ export async function render(ctx, [id], query) {
     const target = dep.filter ? `filter${dep.filter.name ? ` ${dep.filter.name}` : ""}` : (dep.groups && dep.groups.length ? `group ${dep.groups.join(", ")}` : "devices");
     replace(summary, kvTable([
       ["Release", link(`#/releases/${enc(dep.artifact_name)}`, dep.artifact_name)],
-      ["Target", target], ["Devices", String(dep.device_count ?? "—")],
+      ["Target", target],
+      ["Devices", dep.initial_device_count && dep.initial_device_count !== dep.device_count
+        ? `${dep.device_count ?? 0} so far, of ${dep.initial_device_count} targeted` : String(dep.device_count ?? "—")],
       ["Created", fmtDate(dep.created)], ["Finished", fmtDate(dep.finished)],
-      ...(dep.phases && dep.phases.length > 1 ? [["Phases", dep.phases.map((p, i) => `${i + 1}: ${p.batch_size ?? "rest"}% from ${fmtDate(p.start_ts)}`).join("; ")]] : []),
+      ...(dep.phases && dep.phases.length > 1 ? [["Phases", h("span", {}, dep.phases.map((p, i) =>
+        h("div", {}, `${i + 1}: ${p.batch_size ?? "rest"}% from ${fmtDate(p.start_ts)}`)))]] : []),
       ...(dep.retries ? [["Retries", String(dep.retries)]] : []),
     ]));
     replace(bars, statusBars(stats, dep.device_count));
