@@ -1,0 +1,242 @@
+"""Deployments over HTTP with the real services: management, device and internal APIs."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+
+from tests.helpers import Device
+
+MGMT = "/api/management/v1/deployments"
+DEV = "/api/devices/v1/deployments/device/deployments"
+NEXT_V2 = "/api/devices/v2/deployments/device/deployments/next"
+
+
+def build_artifact(tmp_path, name, device_type="test-device", payload=b"x" * 100) -> bytes:
+    src = tmp_path / f"src-{uuid.uuid4().hex[:6]}"
+    src.mkdir()
+    for fname, data in (("dest_dir", b"/tmp/app\n"), ("filename", b"app.conf\n"), ("permissions", b"644\n"),
+                        ("app.conf", payload)):
+        (src / fname).write_bytes(data)
+    out = src / "a.mender"
+    subprocess.run(["mender-artifact", "write", "module-image", "-T", "single-file", "-t", device_type, "-n", name,
+                    "-o", str(out)] + sum((["-f", str(src / f)] for f in ("dest_dir", "filename", "permissions",
+                                                                               "app.conf")), []),
+                   check=True, capture_output=True)
+    return out.read_bytes()
+
+
+def upload(operator, tmp_path, name, device_type="test-device") -> str:
+    import io
+    data = build_artifact(tmp_path, name, device_type)
+    r = operator.post(f"{MGMT}/artifacts", data={"size": str(len(data)), "description": "d",
+                                                  "artifact": (io.BytesIO(data), f"{name}.mender")},
+                      content_type="multipart/form-data")
+    assert r.status_code == 201, r.data
+    return r.headers["Location"].rsplit("/", 1)[1]
+
+
+def create(operator, **body):
+    body.setdefault("name", "rollout")
+    body.setdefault("artifact_name", "app-2")
+    return operator.post(f"{MGMT}/deployments", json=body)
+
+
+def poll(device: Device, artifact_name="factory-image", device_type="test-device"):
+    return device.request("POST", NEXT_V2, json={"device_provides": {"artifact_name": artifact_name,
+                                                                      "device_type": device_type},
+                                                 "update_control_map": True})
+
+
+def report(device: Device, dep_id: str, status: str):
+    return device.request("PUT", f"{DEV}/{dep_id}/status", json={"status": status})
+
+
+@pytest.fixture
+def world(app, operator, device_factory, tmp_path):
+    upload(operator, tmp_path, "app-2")
+    devices = [device_factory() for _ in range(3)]
+    return operator, devices
+
+
+def assert_error(r, status):
+    assert r.status_code == status, r.data
+    assert set(r.get_json()) == {"error", "request_id"}
+
+
+def test_create_get_list(world):
+    op, devices = world
+    r = create(op, devices=[d.id for d in devices])
+    assert r.status_code == 201
+    dep_id = r.headers["Location"].rsplit("/", 1)[1]
+    assert r.headers["Location"].endswith(f"/api/management/v1/deployments/deployments/{dep_id}")
+    got = op.get(f"{MGMT}/deployments/{dep_id}").get_json()
+    assert got["status"] == "pending" and got["artifact_name"] == "app-2" and got["max_devices"] == 3
+    assert got["created"].endswith("Z") and len(got["artifacts"]) == 1
+    r = op.get(f"{MGMT}/deployments?per_page=1")
+    assert r.status_code == 200 and r.headers["X-Total-Count"] == "1" and 'rel="first"' in r.headers["Link"]
+    assert op.get(f"{MGMT}/deployments?status=finished").get_json() == []
+    assert op.get(f"{MGMT}/deployments?search=roll").get_json()[0]["id"] == dep_id
+    assert op.get(f"{MGMT}/deployments?created_after=4102444800").get_json() == []
+    v2 = op.get(f"/api/management/v2/deployments/deployments?id={dep_id}").get_json()
+    assert [d["id"] for d in v2] == [dep_id]
+    assert op.get("/api/management/v2/deployments/deployments?name=other").get_json() == []
+    assert sorted(op.get(f"{MGMT}/deployments/{dep_id}/device_list").get_json()) == sorted(d.id for d in devices)
+    stats = op.get(f"{MGMT}/deployments/{dep_id}/statistics").get_json()
+    assert stats["pending"] == 3 and "decommissioned" not in stats
+    listed = op.post(f"{MGMT}/deployments/statistics/list", json={"deployment_ids": [dep_id]}).get_json()
+    assert listed == [{"id": dep_id, "stats": stats}]
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"name": "x", "artifact_name": "nope", "devices": ["a"]}, 422),
+    ({"name": "x", "artifact_name": "app-2"}, 400),
+    ({"name": "x", "artifact_name": "app-2", "devices": ["a"], "all_devices": True}, 400),
+    ({"name": "x" * 257, "artifact_name": "app-2", "devices": ["a"]}, 400),
+    ({"name": "x", "artifact_name": "app-2", "devices": ["a"], "colour": "red"}, 400),
+    ({"name": "x", "artifact_name": "app-2", "devices": "a"}, 400),
+    ({"name": "x", "artifact_name": "app-2", "devices": ["a"], "retries": -1}, 400),
+    ({"name": "x", "artifact_name": "app-2", "devices": ["a"], "phases": [{"batch_size": 0}]}, 400),
+    ({"name": "x", "artifact_name": "app-2", "devices": ["a"], "phases": [{"batch_size": 50},
+                                                                           {"start_ts": "2001-01-01T00:00:00Z"}]}, 400),
+])
+def test_create_errors(world, body, status):
+    op, _ = world
+    assert_error(op.post(f"{MGMT}/deployments", json=body), status)
+
+
+def test_duplicate_active_deployment_conflicts(world):
+    op, devices = world
+    assert create(op, devices=[devices[0].id]).status_code == 201
+    assert_error(create(op, devices=[devices[0].id]), 409)
+
+
+def test_unknown_deployment_is_404(world):
+    op, _ = world
+    for path in ("", "/statistics", "/devices", "/devices/list", "/device_list"):
+        assert_error(op.get(f"{MGMT}/deployments/{uuid.uuid4()}{path}"), 404)
+    assert_error(op.put(f"{MGMT}/deployments/{uuid.uuid4()}/status", json={"status": "aborted"}), 404)
+
+
+def test_device_cycle_over_http(world):
+    op, devices = world
+    d = devices[0]
+    assert poll(d).status_code == 204
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    r = poll(d)
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["id"] == dep_id
+    assert body["artifact"]["artifact_name"] == "app-2"
+    assert body["artifact"]["device_types_compatible"] == ["test-device"]
+    assert body["artifact"]["source"]["uri"].startswith("http://localhost/")
+    assert body["artifact"]["source"]["expire"]
+    # the v1 POST and GET variants give the same answer
+    r = d.request("POST", f"{DEV}/next", json={"artifact_name": "factory-image", "device_type": "test-device"})
+    assert r.get_json()["id"] == dep_id
+    r = d.request("GET", f"{DEV}/next?artifact_name=factory-image&device_type=test-device")
+    assert r.get_json()["id"] == dep_id
+    for status in ("downloading", "downloading", "installing", "installing", "success"):
+        assert report(d, dep_id, status).status_code == 204
+    assert poll(d, artifact_name="app-2").status_code == 204
+    got = op.get(f"{MGMT}/deployments/{dep_id}").get_json()
+    assert got["status"] == "finished" and got["statistics"]["status"]["success"] == 1
+    listed = op.get(f"{MGMT}/deployments/{dep_id}/devices").get_json()
+    assert listed[0]["id"] == d.id and listed[0]["status"] == "success"
+    assert listed[0]["image"]["meta_artifact"]["name"] == "app-2"
+    page = op.get(f"{MGMT}/deployments/{dep_id}/devices/list?status=success&per_page=10")
+    assert page.headers["X-Total-Count"] == "1"
+    history = op.get(f"{MGMT}/deployments/devices/{d.id}").get_json()
+    assert history[0]["deployment"]["id"] == dep_id and history[0]["device"]["status"] == "success"
+
+
+def test_device_protocol_errors(world):
+    op, devices = world
+    d, other = devices[0], devices[1]
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    poll(d)
+    assert_error(report(d, dep_id, "exploded"), 400)
+    assert_error(report(other, dep_id, "downloading"), 404)  # not its deployment
+    assert_error(d.request("PUT", f"{DEV}/{dep_id}/status", data="{", content_type="application/json"), 400)
+    assert report(d, dep_id, "installing").status_code == 204
+    assert_error(report(d, dep_id, "downloading"), 400)  # out of order
+    assert_error(d.request("GET", f"{DEV}/next?artifact_name=x"), 400)
+    assert_error(d.request("POST", NEXT_V2, json={"device_provides": {"artifact_name": "x"}}), 400)
+    assert_error(d.request("POST", NEXT_V2, json={"device_provides": {"artifact_name": 1, "device_type": {}}}), 400)
+    assert_error(d.request("POST", NEXT_V2, json=["not", "an", "object"]), 400)
+    # no token, a user token, a device token on the management API
+    assert d.client.post(NEXT_V2, json={}).status_code == 401
+    assert d.client.post(NEXT_V2, json={}, headers=op.headers).status_code == 401
+    assert op.client.get(f"{MGMT}/deployments", headers=d.headers).status_code == 401
+
+
+def test_abort_and_logs(world):
+    op, devices = world
+    d = devices[0]
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    poll(d)
+    report(d, dep_id, "downloading")
+    assert_error(op.put(f"{MGMT}/deployments/{dep_id}/status", json={"status": "finished"}), 400)
+    assert op.put(f"{MGMT}/deployments/{dep_id}/status", json={"status": "aborted"}).status_code == 204
+    assert_error(op.put(f"{MGMT}/deployments/{dep_id}/status", json={"status": "aborted"}), 422)
+    assert_error(report(d, dep_id, "installing"), 409)  # the client rolls back on this
+    assert report(d, dep_id, "failure").status_code == 409
+    log = {"messages": [{"timestamp": "2026-11-23T02:42:10Z", "level": "error", "message": "rolled back"}]}
+    assert d.request("PUT", f"{DEV}/{dep_id}/log", json=log).status_code == 204
+    r = op.get(f"{MGMT}/deployments/{dep_id}/devices/{d.id}/log")
+    assert r.status_code == 200 and r.mimetype == "text/plain" and "rolled back" in r.get_data(as_text=True)
+    assert_error(d.request("PUT", f"{DEV}/{dep_id}/log", json={"messages": [{"level": "x"}]}), 400)
+    assert_error(devices[1].request("PUT", f"{DEV}/{dep_id}/log", json=log), 404)
+
+
+def test_abort_device_history_and_internal(world):
+    op, devices = world
+    d = devices[0]
+    dep_id = create(op, devices=[d.id, devices[1].id]).headers["Location"].rsplit("/", 1)[1]
+    poll(d)
+    assert op.delete(f"{MGMT}/deployments/devices/{d.id}").status_code == 204
+    assert op.get(f"{MGMT}/deployments/devices/{d.id}?status=aborted").get_json()[0]["deployment"]["id"] == dep_id
+    assert op.delete(f"{MGMT}/deployments/devices/{d.id}/history").status_code == 204
+    assert_error(op.get(f"{MGMT}/deployments/devices/{d.id}?per_page=21"), 400)
+    c = op.client
+    r = c.get("/api/internal/v1/deployments/tenants/default/deployments")
+    assert r.status_code == 200 and r.headers["X-Total-Count"] == "1"
+    assert c.delete(f"/api/internal/v1/deployments/tenants/default/deployments/devices/{devices[1].id}").status_code == 204
+    stats = op.get(f"{MGMT}/deployments/{dep_id}/statistics").get_json()
+    assert stats["aborted"] == 1 and stats["pending"] == 0
+    last = c.post("/api/internal/v1/deployments/tenants/default/devices/deployments/last",
+                  json={"device_ids": [d.id, devices[1].id]}).get_json()["device_deployment_last_statuses"]
+    assert {x["device_deployment_status"] for x in last} == {"aborted", "decommissioned"}
+
+
+def test_group_deployment(world):
+    op, devices = world
+    for d in devices[:2]:
+        assert op.put(f"/api/management/v1/inventory/devices/{d.id}/group", json={"group": "lab"}).status_code == 204
+    r = op.post(f"{MGMT}/deployments/group/lab", json={"name": "lab", "artifact_name": "app-2"})
+    assert r.status_code == 201, r.data
+    dep_id = r.headers["Location"].rsplit("/", 1)[1]
+    assert sorted(op.get(f"{MGMT}/deployments/{dep_id}/device_list").get_json()) == sorted(d.id for d in devices[:2])
+    assert_error(op.post(f"{MGMT}/deployments/group/empty", json={"name": "x", "artifact_name": "app-2"}), 400)
+
+
+def test_all_devices_and_phases(world):
+    op, devices = world
+    r = create(op, all_devices=True, phases=[{"batch_size": 34}, {"start_ts": "2099-01-01T00:00:00Z"}])
+    assert r.status_code == 201, r.data
+    dep_id = r.headers["Location"].rsplit("/", 1)[1]
+    got = op.get(f"{MGMT}/deployments/{dep_id}").get_json()
+    assert [p["batch_size"] for p in got["phases"]] == [34, 66]
+    served = [d for d in devices if poll(d).status_code == 200]
+    assert len(served) == 1  # 34 % of 3 devices, rounded down
+
+
+def test_artifact_delete_refused_while_deployed(world, operator):
+    op, devices = world
+    artifact_id = op.get(f"{MGMT}/artifacts").get_json()[0]["id"]
+    dep_id = create(op, devices=[devices[0].id]).headers["Location"].rsplit("/", 1)[1]
+    assert_error(op.delete(f"{MGMT}/artifacts/{artifact_id}"), 409)
+    op.put(f"{MGMT}/deployments/{dep_id}/status", json={"status": "aborted"})
+    assert op.delete(f"{MGMT}/artifacts/{artifact_id}").status_code == 204
