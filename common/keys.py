@@ -4,6 +4,7 @@ into the data directory (atomically, so that concurrent workers end up with the 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import secrets
@@ -88,6 +89,11 @@ def load_or_generate_secret(data_dir: str, name: str, nbytes: int = 32) -> bytes
         return base64.b64decode(f.read().strip())
 
 
+def _fingerprint(public_key: Any) -> bytes:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
+
+
 @dataclass
 class TokenKeys:
     """Signs tokens with the main key; verifies with the main key, then the fallback (rotation)."""
@@ -102,6 +108,8 @@ class TokenKeys:
         self._verifiers = [(self.private_key.public_key(), self.algorithm)]
         if self.fallback_key is not None:
             self._verifiers.append((self.fallback_key.public_key(), algorithm_for(self.fallback_key)))
+        # identifies each verification key (main first): lets a store recognise tokens per key
+        self.fingerprints = [_fingerprint(k) for k, _ in self._verifiers]
 
     @classmethod
     def from_config(cls, configured: str, fallback: str, data_dir: str, name: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 from typing import Any, Iterable
@@ -55,6 +57,12 @@ def device_status(auth_set_statuses: Iterable[str]) -> str:
         if status in present:
             return status
     return NOAUTH
+
+
+def token_digest(token: str, key_fingerprint: bytes) -> str:
+    """How an issued token is recognised in the store: bound to the key that signed it, so that
+    dropping a key (rotation) invalidates its tokens on the fast path too."""
+    return hashlib.sha256(key_fingerprint + token.encode()).hexdigest()
 
 
 class DevauthService(DeviceManagement):
@@ -168,7 +176,8 @@ class DevauthService(DeviceManagement):
         token, claims = self.tokens.issue(tenant, device_id)
         self._store.insert_token({"id": claims["jti"], "tenant_id": tenant, "device_id": device_id,
                                   "auth_set_id": auth_set_id, "exp": claims["exp"],
-                                  "iat": self._clock.now()})  # precise: pruning keeps the newest
+                                  "iat": self._clock.now(),  # precise: pruning keeps the newest
+                                  "token_hash": token_digest(token, self.tokens.keys.fingerprints[0])})
         self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
         self._check_in(tenant, device_id, last_check_in)
         return token
@@ -257,15 +266,26 @@ class DevauthService(DeviceManagement):
         """A device token's identity: valid signature and claims, not revoked, of an accepted auth
         set of a device that is not being decommissioned. Raises Unauthorized, or Forbidden when
         the token has expired (its row is then deleted)."""
-        try:
-            claims = self.tokens.check(token)
-        except Forbidden:
-            claims = self.tokens.keys.decode(token, options={"verify_exp": False, "verify_iat": False,
-                                                             "verify_nbf": False})
-            self._store.delete_token(claims.get("mender.tenant", ""), str(claims.get("jti")))
-            raise
+        # Fast path: a token we issued is stored with its SHA-256, so an exact match identifies it
+        # (and its signed claims) without verifying the signature again; everything else takes the
+        # full check. Revocation is the row itself, so it applies on the very next request.
+        claims = self.tokens.peek(token)
+        row = self._store.get_token_context(claims["jti"]) if claims else None
+        if row is None or not row.get("token_hash") or not any(
+                hmac.compare_digest(row["token_hash"], token_digest(token, fp))
+                for fp in self.tokens.keys.fingerprints):
+            try:
+                claims = self.tokens.check(token)
+            except Forbidden:
+                claims = self.tokens.keys.decode(token, options={"verify_exp": False, "verify_iat": False,
+                                                                 "verify_nbf": False})
+                self._store.delete_token(claims.get("mender.tenant", ""), str(claims.get("jti")))
+                raise
+            row = self._store.get_token_context(claims["jti"]) if row is None or row["id"] != claims["jti"] else row
+        elif claims["exp"] <= self._clock.now():
+            self._store.delete_token(row["tenant_id"], row["id"])
+            raise Forbidden("token expired")
         tenant = claims.get("mender.tenant", "")
-        row = self._store.get_token_context(claims["jti"])
         if row is None or row["tenant_id"] != tenant or row["device_id"] != claims["sub"]:
             raise Unauthorized("token revoked")
         if row["auth_set_status"] != ACCEPTED or row["device_decommissioning"] is not False:

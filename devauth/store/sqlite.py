@@ -30,11 +30,15 @@ MIGRATIONS = [
         " tenant_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,"
         " PRIMARY KEY (tenant_id, name))",
     ],
+    [
+        # the SHA-256 of the issued token: a stored token is recognised without re-verifying its signature
+        "ALTER TABLE devauth_tokens ADD COLUMN token_hash TEXT",
+    ]
 ]
 
 _DEVICE_COLS = "id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time"
 _AUTH_SET_COLS = "id, tenant_id, device_id, id_hash, pubkey, status, ts"
-_TOKEN_COLS = "id, tenant_id, device_id, auth_set_id, iat, exp"
+_TOKEN_COLS = "id, tenant_id, device_id, auth_set_id, iat, exp, token_hash"
 _DEVICE_FIELDS = {"status", "decommissioning", "updated_ts", "check_in_time"}
 
 
@@ -181,9 +185,9 @@ class SqliteDevauthStore(DevauthStore):
 
     # tokens ------------------------------------------------------------------
     def insert_token(self, token: dict) -> None:
-        self._conn.execute(f"INSERT INTO devauth_tokens ({_TOKEN_COLS}) VALUES (?,?,?,?,?,?)",
+        self._conn.execute(f"INSERT INTO devauth_tokens ({_TOKEN_COLS}) VALUES (?,?,?,?,?,?,?)",
                            (token["id"], token["tenant_id"], token["device_id"], token["auth_set_id"],
-                            token["iat"], token["exp"]))
+                            token["iat"], token["exp"], token.get("token_hash")))
 
     def get_token(self, jti: str) -> dict | None:
         row = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM devauth_tokens WHERE id = ?", (jti,)).fetchone()
@@ -191,7 +195,7 @@ class SqliteDevauthStore(DevauthStore):
 
     def get_token_context(self, jti: str) -> dict | None:
         row = self._conn.execute(
-            "SELECT t.id, t.tenant_id, t.device_id, t.auth_set_id, t.iat, t.exp,"
+            "SELECT t.id, t.tenant_id, t.device_id, t.auth_set_id, t.iat, t.exp, t.token_hash,"
             " a.status AS auth_set_status, d.decommissioning AS device_decommissioning,"
             " d.check_in_time AS check_in_time"
             " FROM devauth_tokens t"

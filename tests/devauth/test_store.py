@@ -99,7 +99,7 @@ def test_auth_sets(store):
 
 def _token(device, auth_set_id, iat, exp, jti=None):
     return {"id": jti or str(uuid.uuid4()), "tenant_id": device["tenant_id"], "device_id": device["id"],
-            "auth_set_id": auth_set_id, "iat": float(iat), "exp": float(exp)}
+            "auth_set_id": auth_set_id, "iat": float(iat), "exp": float(exp), "token_hash": uuid.uuid4().hex}
 
 
 def test_tokens_context_revocation_and_pruning(store):
@@ -114,6 +114,7 @@ def test_tokens_context_revocation_and_pruning(store):
     ctx = store.get_token_context(t["id"])
     assert ctx["auth_set_status"] == "accepted" and ctx["device_decommissioning"] is False
     assert ctx["tenant_id"] == "t1" and ctx["device_id"] == d["id"] and ctx["check_in_time"] is None
+    assert ctx["token_hash"] == t["token_hash"]
     store.update_device("t1", d["id"], {"decommissioning": True})
     assert store.get_token_context(t["id"])["device_decommissioning"] is True
     store.delete_auth_set("t1", a["id"])
