@@ -17,6 +17,7 @@ from deployments.store import DeploymentQuery, DeploymentsStore, DuplicateDeploy
 MAX_RETRIES = 100
 MAX_PHASES = 100
 CANDIDATE_BATCH = 20
+HISTORY_WINDOW = 100  # device deployments read per poll: a device has few active ones, the newest matter
 MAX_DYNAMIC_CANDIDATES = 50
 
 
@@ -318,18 +319,22 @@ class DeploymentsService:
         if not isinstance(current, str) or not current:
             raise BadRequest("artifact_name: required")
 
-        dd = self.store.oldest_active_device_deployment(tenant, device_id)
+        # one query tells the device's active deployment, a failure to retry and its newest final one
+        recent = self.store.recent_device_deployments(tenant, device_id, HISTORY_WINDOW)
+        active = [d for d in recent if d["status"] in m.ACTIVE]
+        dd = min(active, key=lambda d: (d["created"], d["id"])) if active else None
         dep = None
         if dd is not None:
             dep = self.store.get_deployment(tenant, dd["deployment_id"])
         if dd is None:
-            dd, dep = self._retry_or_new(tenant, device_id, device_type)
+            dd, dep = self._retry_or_new(tenant, device_id, device_type, recent)
         if dd is None:
             return None
         return self._instructions(dd, dep, provides, base_url)
 
-    def _retry_or_new(self, tenant: str, device_id: str, device_type: str):
-        failed = self.store.retryable_failure(tenant, device_id)
+    def _retry_or_new(self, tenant: str, device_id: str, device_type: str, recent: list[dict]):
+        retryable = [d for d in recent if d["status"] == m.FAILURE and d.get("attempts", 0) < d.get("retries", 0)]
+        failed = min(retryable, key=lambda d: (d["created"], d["id"])) if retryable else None
         if failed is not None:
             dep = self.store.get_deployment(tenant, failed["deployment_id"])
             if dep is not None and dep["status"] != m.DEPLOYMENT_FINISHED:
@@ -337,7 +342,7 @@ class DeploymentsService:
                 if self._move(failed, m.PENDING, fields, retry=True):
                     failed.update(fields, status=m.PENDING)
                     return failed, dep
-        after = self.store.latest_finished_created(tenant, device_id) or 0.0
+        after = max((d["created"] for d in recent if d["status"] in m.TERMINAL), default=0.0)
         now = self.clock.now()
         for dep in self._candidates(tenant, device_id, after):
             phase = self._open_phase(dep, now)

@@ -106,12 +106,9 @@ class DeploymentsStore(ABC):
                                      include_deleted: bool, skip: int, limit: int) -> tuple[list[dict], int]: ...
 
     @abstractmethod
-    def latest_finished_created(self, tenant: str, device_id: str) -> float | None:
-        """`created` of the device's newest final, not deleted device deployment."""
-
-    @abstractmethod
-    def retryable_failure(self, tenant: str, device_id: str) -> dict | None:
-        """The device's oldest failed, not deleted device deployment with attempts < retries."""
+    def recent_device_deployments(self, tenant: str, device_id: str, limit: int) -> list[dict]:
+        """The device's newest `limit` device deployments that are not deleted, newest first
+        (one query for everything a poll needs to know about the device's history)."""
 
     @abstractmethod
     def candidate_static_deployments(self, tenant: str, device_id: str, created_after: float,

@@ -39,6 +39,8 @@ def _m1_indexes(db) -> None:
                     name="tenant_deployment_device", unique=True)
     dd.create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("status", ASCENDING),
                      ("created", ASCENDING)], name="tenant_device_status_created")
+    dd.create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("created", DESCENDING)],
+                    name="tenant_device_created")
     dd.create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("status", ASCENDING)],
                     name="tenant_deployment_status")
     dd.create_index([("tenant_id", ASCENDING), ("artifact_id", ASCENDING), ("status", ASCENDING)],
@@ -266,19 +268,10 @@ class MongoDeploymentsStore(DeploymentsStore):
         cursor = self.dds.find(query).sort([("created", DESCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit)
         return [_dd(d) for d in cursor], total
 
-    def latest_finished_created(self, tenant, device_id):
-        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "status": {"$in": _TERMINAL},
-                                "deleted": None}, {"created": 1}).sort("created", DESCENDING).limit(1)
-        doc = next(iter(cursor), None)
-        return doc["created"] if doc else None
-
-    def retryable_failure(self, tenant, device_id):
-        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "status": m.FAILURE,
-                                "deleted": None}).sort([("created", ASCENDING), ("_id", ASCENDING)]).limit(50)
-        for doc in cursor:
-            if doc.get("attempts", 0) < doc.get("retries", 0):
-                return _dd(doc)
-        return None
+    def recent_device_deployments(self, tenant, device_id, limit):
+        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "deleted": None}).sort(
+            [("created", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_dd(d) for d in cursor]
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         out = []

@@ -301,18 +301,11 @@ class SqliteDeploymentsStore(DeploymentsStore):
                             " LIMIT ? OFFSET ?", (*args, limit, skip)).fetchall()
         return [self._dd(r) for r in rows], total
 
-    def latest_finished_created(self, tenant, device_id):
-        row = self.db.conn.execute(
-            f"SELECT max(created) FROM device_deployments WHERE tenant_id=? AND device_id=?"
-            f" AND status IN ({_in(_TERMINAL)}) AND deleted IS NULL", (tenant, device_id, *_TERMINAL)).fetchone()
-        return row[0]
-
-    def retryable_failure(self, tenant, device_id):
-        row = self.db.conn.execute(
-            "SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND status='failure'"
-            " AND attempts < retries AND deleted IS NULL ORDER BY created, id LIMIT 1",
-            (tenant, device_id)).fetchone()
-        return self._dd(row) if row else None
+    def recent_device_deployments(self, tenant, device_id, limit):
+        rows = self.db.conn.execute(
+            "SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND deleted IS NULL"
+            " ORDER BY created DESC, id DESC LIMIT ?", (tenant, device_id, limit)).fetchall()
+        return [self._dd(r) for r in rows]
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         rows = self.db.conn.execute(
