@@ -97,7 +97,7 @@ class DevauthService(DeviceManagement):
                 device, auth_set = self._admit(tenant, identity, id_hash, pubkey)
         if auth_set["status"] != ACCEPTED:
             raise Unauthorized("device unauthorized")
-        return self._issue_token(tenant, device["id"], auth_set["id"])
+        return self._issue_token(tenant, device["id"], auth_set["id"], device.get("check_in_time"))
 
     def _known(self, tenant: str, id_hash: str, pubkey: str) -> tuple[dict | None, dict | None]:
         """The read-only path of a known key whose answer needs no write (accepted, pending,
@@ -164,13 +164,13 @@ class DevauthService(DeviceManagement):
             return existing
         return auth_set
 
-    def _issue_token(self, tenant: str, device_id: str, auth_set_id: str) -> str:
+    def _issue_token(self, tenant: str, device_id: str, auth_set_id: str, last_check_in: float | None) -> str:
         token, claims = self.tokens.issue(tenant, device_id)
         self._store.insert_token({"id": claims["jti"], "tenant_id": tenant, "device_id": device_id,
                                   "auth_set_id": auth_set_id, "exp": claims["exp"],
                                   "iat": self._clock.now()})  # precise: pruning keeps the newest
         self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
-        self._check_in(tenant, device_id, None)
+        self._check_in(tenant, device_id, last_check_in)
         return token
 
     def _check_in(self, tenant: str, device_id: str, last: float | None) -> None:

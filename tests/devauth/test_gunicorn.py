@@ -54,3 +54,21 @@ def test_chunked_auth_request_through_gunicorn(tmp_path):
         r = requests.post(server.url + "/api/internal/v1/devauth/tokens/verify",
                           headers={"Authorization": f"Bearer {r.text}"}, timeout=10)
         assert r.status_code == 200
+
+
+def test_concurrent_first_requests_make_one_device(tmp_path):
+    """Eight identical first requests at once, across two workers: one device, one auth set."""
+    from concurrent.futures import ThreadPoolExecutor
+    data_dir = str(tmp_path / "data")
+    with GunicornServer(data_dir, workers=2) as server:
+        device = Device(None, key_kind="ed25519")
+        body = device.auth_body()
+        headers = {"Content-Type": "application/json", "X-Men-Signature": sign_body(device.key, body)}
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: requests.post(server.url + Device.AUTH_PATH, data=body,
+                                                             headers=headers, timeout=20).status_code,
+                                     range(8)))
+        assert statuses == [401] * 8
+        app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
+        devices, total = app.extensions["mender"].services.devauth.list_devices("")
+        assert total == 1 and len(devices[0]["auth_sets"]) == 1

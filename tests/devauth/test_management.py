@@ -248,3 +248,20 @@ def test_interrupted_decommission_is_finished_by_a_retry(app, client, operator, 
     assert operator.get(f"{BASE}/devices/{device.id}").get_json()["decommissioning"] is True
     assert operator.delete(f"{BASE}/devices/{device.id}").status_code == 204
     assert operator.get(f"{BASE}/devices/{device.id}").status_code == 404
+
+
+def test_filter_limits(operator):
+    ids = "&".join(f"id=d{i}" for i in range(501))
+    r = operator.get(f"{BASE}/devices?{ids}")
+    assert r.status_code == 400 and "500" in r.get_json()["error"]
+    assert operator.post(f"{BASE}/devices/search", json={"id": [f"d{i}" for i in range(501)]}).status_code == 400
+    assert operator.get(f"{BASE}/devices?id={'x' * 129}").status_code == 400
+    assert operator.get(f"{BASE}/devices?id=d1&id=d2").get_json() == []
+
+
+def test_delete_auth_set_of_another_device_is_400(client, operator):
+    a, b = pending_device(client), pending_device(client)
+    ra, rb = operator.find_device(a), operator.find_device(b)
+    r = operator.delete(f"{BASE}/devices/{ra['id']}/auth/{rb['auth_sets'][0]['id']}")
+    assert r.status_code == 400
+    assert len(operator.find_device(b)["auth_sets"]) == 1

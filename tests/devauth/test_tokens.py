@@ -194,3 +194,52 @@ def test_device_routes_of_other_services_use_the_device_authenticator(client, op
     assert r.status_code == 401  # revocation is effective on the next request
     assert device.auth().status_code == 200  # the client re-authenticates and retries
     assert device.request("PATCH", url, json=attrs).status_code == 200
+
+
+def test_server_key_rotation_with_fallback(make_app, tmp_path):
+    """Tokens signed with the previous key stay valid while it is the fallback, and not after."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    def key_file(name):
+        path = tmp_path / name
+        path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return str(path)
+
+    old, new = key_file("old.pem"), key_file("new.pem")
+    data_dir = str(tmp_path / "shared")
+    app1 = make_app("sqlite", MENDER_DATA_DIR=data_dir, DEVICEAUTH_SERVER_PRIV_KEY_PATH=old)
+    client1 = app1.test_client()
+    operator = Operator.create(app1, client1)
+    device = Device(client1)
+    device.auth()
+    operator.accept(device)
+    rotated = make_app("sqlite", MENDER_DATA_DIR=data_dir, DEVICEAUTH_SERVER_PRIV_KEY_PATH=new,
+                       DEVICEAUTH_SERVER_FALLBACK_PRIV_KEY_PATH=old).test_client()
+    assert verify(rotated, device.token).status_code == 200
+    dropped = make_app("sqlite", MENDER_DATA_DIR=data_dir, DEVICEAUTH_SERVER_PRIV_KEY_PATH=new).test_client()
+    assert verify(dropped, device.token).status_code == 401
+    device.client = dropped
+    assert device.auth().status_code == 200  # a new token signed with the new key
+    assert verify(dropped, device.token).status_code == 200
+
+
+def test_check_in_time_is_written_at_most_once_a_minute(make_app, backend):
+    from common.clock import rfc3339_ms
+    clock = FrozenClock(1_800_000_000.0)
+    app = make_app(backend, _CLOCK=clock)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = Device(client)
+    device.auth()
+    operator.accept(device)
+    url = f"/api/management/v2/devauth/devices/{device.id}"
+    assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(clock.now())
+    first = clock.now()
+    clock.advance(30)
+    assert device.auth().status_code == 200
+    assert verify(client, device.token).status_code == 200
+    assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(first)
+    clock.advance(31)
+    assert verify(client, device.token).status_code == 200
+    assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(clock.now())
