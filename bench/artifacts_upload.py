@@ -1,6 +1,7 @@
 """Benchmark: upload a 1 GiB artifact through a real gunicorn on loopback.
 
-Reports, in one run: the upload throughput, a plain copy (read + write + fsync) of the same
+The client is curl (multipart, chunked like mender-cli unless --content-length). Reports, in one
+run: the upload throughput, a plain copy (read + write + fsync) of the same
 bytes on the same disk, and the gunicorn worker's peak RSS (VmHWM) before and after.
 
     .venv/bin/python bench/artifacts_upload.py [--size-mib 1024] [--workdir /tmp/bench]
@@ -73,24 +74,13 @@ def plain_copy(src: str, dst: str) -> float:
     return elapsed
 
 
-def chunks(path: str):
-    with open(path, "rb") as f:
-        yield (b'--B\r\nContent-Disposition: form-data; name="description"\r\n\r\nbench\r\n'
-               b'--B\r\nContent-Disposition: form-data; name="artifact"; filename="bench.mender"\r\n\r\n')
-        while True:
-            data = f.read(CHUNK)
-            if not data:
-                break
-            yield data
-        yield b"\r\n--B--\r\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--content-length", action="store_true",
                         help="send the body with a Content-Length instead of chunked (mender-cli's way)")
+    parser.add_argument("--pin", action="store_true", help="pin the worker to CPU 0 and curl to CPU 1")
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="bench-artifacts-")
     os.makedirs(workdir, exist_ok=True)
@@ -109,29 +99,27 @@ def main() -> None:
         try:
             token = requests.post(server.url + "/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD),
                                   timeout=10).text
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=B"}
-            requests.get(server.url + UPLOAD, headers=headers, timeout=10)  # warm the worker
+            requests.get(server.url + UPLOAD, headers={"Authorization": f"Bearer {token}"}, timeout=10)  # warm up
             [worker] = worker_pids(server.proc.pid)
             rss_before = vm_hwm_kib(worker)
+            if args.pin:  # as the anchors: server on CPU 0, client on CPU 1
+                subprocess.run(["taskset", "-pc", "0", str(worker)], check=True, capture_output=True)
+            cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H", f"Authorization: Bearer {token}",
+                   "-F", f"size={size}", "-F", "description=bench", "-F", f"artifact=@{artifact};filename=bench.mender"]
+            if not args.content_length:
+                cmd += ["-H", "Transfer-Encoding: chunked"]  # as mender-cli sends it
+            if args.pin:
+                cmd = ["taskset", "-c", "1"] + cmd
             started = time.perf_counter()
-            if args.content_length:
-                body = os.path.join(workdir, "body.bin")
-                with open(body, "wb") as f:
-                    for piece in chunks(artifact):
-                        f.write(piece)
-                started = time.perf_counter()
-                with open(body, "rb") as f:
-                    r = requests.post(server.url + UPLOAD, data=f, headers=headers, timeout=3600)
-                os.unlink(body)
-            else:  # chunked, as mender-cli sends it
-                r = requests.post(server.url + UPLOAD, data=chunks(artifact), headers=headers, timeout=3600)
+            status = subprocess.run(cmd + [server.url + UPLOAD], capture_output=True, text=True).stdout
             upload_s = time.perf_counter() - started
-            assert r.status_code == 201, r.text
+            assert status == "201", status
             rss_after = vm_hwm_kib(worker)
         finally:
             server.stop()
         mib = size / CHUNK
         result = {"artifact_mib": round(mib, 1), "transfer": "content-length" if args.content_length else "chunked",
+                  "pinned": args.pin,
                   "upload_seconds": round(upload_s, 2), "upload_mib_s": round(mib / upload_s, 1),
                   "plain_copy_seconds": round(copy_s, 2), "plain_copy_mib_s": round(mib / copy_s, 1),
                   "upload_vs_copy": round(copy_s / upload_s, 2),

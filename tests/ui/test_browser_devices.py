@@ -147,3 +147,19 @@ def test_bulk_reject_and_decommission(page, ui_server):
     expect(page.locator("h1")).to_have_text("Devices")
     assert api.call("GET", f"/api/management/v2/devauth/devices/{accepted.id}").status_code == 404
     assert accepted.auth().status_code == 401  # it must be admitted again
+
+
+def test_paging_through_pending_devices(page, ui_server):
+    marker = "pager-test"
+    for i in range(22):
+        d = HttpDevice(ui_server.url, identity={"mac": f"02:aa:00:00:00:{i:02x}", "batch": marker})
+        assert d.auth().status_code == 401
+    only_batch = quote(json.dumps([{"scope": "identity", "attribute": "batch", "type": "$eq", "value": marker}]))
+    login(page)
+    page.goto(f"/#/devices?status=pending&filters={only_batch}")
+    expect(page.locator(".pager")).to_contain_text("1–20 of 22")
+    expect(page.locator("tr[data-device-id]")).to_have_count(20)
+    page.locator(".pager").get_by_role("button", name="Next ›").click()
+    expect(page.locator(".pager")).to_contain_text("21–22 of 22")
+    expect(page.locator("tr[data-device-id]")).to_have_count(2)
+    assert "page=2" in page.url

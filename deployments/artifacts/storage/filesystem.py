@@ -11,7 +11,8 @@ from deployments.artifacts.storage import ArtifactStorage, ObjectWriter
 
 TEMP_DIR = ".tmp"
 TEMP_SUFFIX = ".part"
-SWEEP_MIN_AGE = 60.0  # seconds without a write before a temp file counts as orphaned
+SWEEP_MIN_AGE = 60.0
+WRITEBACK_STEP = 16 * 1024 * 1024  # seconds without a write before a temp file counts as orphaned
 
 
 class _FileWriter(ObjectWriter):
@@ -20,9 +21,17 @@ class _FileWriter(ObjectWriter):
         self._final = final_path
         fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file = os.fdopen(fd, "wb", buffering=0)
+        self._written = self._flushed = 0
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
+        self._written += len(data)
+        if self._written - self._flushed >= WRITEBACK_STEP:
+            # start writing back what we have so far, so the final fsync does not wait for it all
+            # (and the page cache does not fill up with a multi-GB upload)
+            os.posix_fadvise(self._file.fileno(), self._flushed, self._written - self._flushed,
+                             os.POSIX_FADV_DONTNEED)
+            self._flushed = self._written
 
     def commit(self) -> None:
         self._file.flush()

@@ -88,6 +88,8 @@ export async function render(ctx, _params, query) {
       let res;
       if (state.target === "group") {
         res = await request("POST", `${DEPLOYMENTS_V1}/deployments/group/${enc(state.group)}`, { json: p });
+      } else if (state.target === "filter") {  // dynamic deployments are created through v2
+        res = await request("POST", `${DEPLOYMENTS_V2}/deployments`, { json: p });
       } else {
         res = await request("POST", `${DEPLOYMENTS_V1}/deployments`, { json: p });
       }
