@@ -8,10 +8,10 @@ from typing import Any, Callable, Sequence
 
 from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
-from inventory.model import (ATTR_CHECK_IN, ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
+from inventory.model import (ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
                              SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
-                             Attribute, Cond, Sort, check_group_name, check_value, eq, id_condition,
-                             parse_attributes, render_value)
+                             Attribute, check_group_name, check_value, eq, id_condition, parse_attributes,
+                             render_value)
 from inventory.query import SearchQuery, compile_filters
 from inventory.store import InventoryStore
 
@@ -367,4 +367,3 @@ class InventoryService:
         return [group] if group else []
 
 
-__all__ = ["InventoryService", "etag_matches", "new_etag", "ATTR_CHECK_IN", "Cond", "Sort"]

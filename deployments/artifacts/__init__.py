@@ -45,7 +45,7 @@ def _signer_factory(ctx):
 
 def init_app(app, api, ctx) -> None:
     """Build the artifacts service and register its blueprints."""
-    from deployments.artifacts.api import internal, management, public, releases
+    from deployments.artifacts.api import internal, management, public, releases, software
     from deployments.artifacts.service import ArtifactsService
     from deployments.artifacts.storage import make_storage
     from deployments.artifacts.store import make_store
@@ -55,7 +55,7 @@ def init_app(app, api, ctx) -> None:
     signer = _signer_factory(ctx)
     storage = make_storage(ctx.config, ctx.clock, signer)
     ctx.services.artifacts = ArtifactsService(store, ctx.config, ctx.clock, ctx.services, storage, signer)
-    for blp in (management.blp, releases.v1, releases.v2, public.blp, internal.blp):
+    for blp in (management.blp, releases.v1, releases.v2, software.blp, public.blp, internal.blp):
         api.register_blueprint(blp)
     ctx.health_checks.setdefault("deployments", []).append(storage.check)
     ctx.startup_hooks.append(storage.sweep)

@@ -35,7 +35,8 @@ _DATA = re.compile(rf"^data/(\d{{4}}){_COMPRESSED}$")
 _HEADER_MEMBER = re.compile(r"^headers/(\d{4})/(type-info|meta-data|files)$")
 _SCRIPT = re.compile(r"^scripts/[A-Za-z0-9_.-]{1,255}$")
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  (\S+)$")
-_OUTER_BUFSIZE = 64 * 1024
+_OUTER_BUFSIZE = 1024 * 1024
+_INNER_BUFSIZE = 1024 * 1024
 
 
 class InvalidArtifact(BadRequest):
@@ -227,7 +228,7 @@ class _Reader:
         hashing = HashingReader(reader)
         decompressed = LimitedReader(_open_compressed(suffix, hashing), HEADER_LIMIT,
                                      lambda: _fail(f"{name} is larger than {HEADER_LIMIT} bytes uncompressed"))
-        inner = tarfile.open(fileobj=decompressed, mode="r|")
+        inner = tarfile.open(fileobj=decompressed, mode="r|", bufsize=64 * 1024)
         first = True
         for member in inner:
             hname = member.name
@@ -307,8 +308,8 @@ class _Reader:
         if index != self.next_data or index >= len(self.payload_types):
             _fail(f"unexpected payload {name!r}")
         self.next_data += 1
-        hashing = HashingReader(reader)
-        inner = tarfile.open(fileobj=_open_compressed(suffix, hashing), mode="r|")
+        # the manifest lists the payload's files, not the compressed member: only those are hashed
+        inner = tarfile.open(fileobj=_open_compressed(suffix, reader), mode="r|", bufsize=_INNER_BUFSIZE)
         files: list[dict] = []
         seen: set[str] = set()
         for member in inner:
@@ -330,7 +331,8 @@ class _Reader:
             self._check(f"data/{index:04d}/{fname}", content.hexdigest())
             files.append({"name": fname, "checksum": content.hexdigest(), "size": member.size,
                           "date": _date(member.mtime)})
-        hashing.drain()
+        while reader.read(CHUNK):
+            pass
         if self.version == 2 and index in self.v2_files and sorted(self.v2_files[index]) != sorted(seen):
             _fail(f"{name}: files differ from headers/{index:04d}/files")
         self.files[index] = files

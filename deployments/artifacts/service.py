@@ -89,7 +89,7 @@ class ArtifactsService(ReleasesMixin):
         if self.store.get_artifact(tenant, artifact_id) is not None:
             raise Conflict(f"artifact {artifact_id} already exists")
         key = object_key(tenant, artifact_id)
-        writer = self.storage.writer(key)
+        writer = self._storage_call(self.storage.writer, key)
         committed = False
         try:
             tee = TeeReader(chunks, writer.write, limit=self.max_size, on_exceed=self._too_large)
@@ -242,7 +242,7 @@ class ArtifactsService(ReleasesMixin):
     def receive_direct_upload(self, tenant: str, upload_id: str, chunks: Iterator[bytes]) -> None:
         """The body of a filesystem direct-upload link; NotFound unless the upload is pending."""
         upload_id = self._pending_upload(tenant, upload_id)
-        writer = self.storage.writer(object_key(tenant, upload_id) + ".upload")
+        writer = self._storage_call(self.storage.writer, object_key(tenant, upload_id) + ".upload")
         try:
             tee = TeeReader(chunks, writer.write, limit=self.max_size, on_exceed=self._too_large)
             try:
@@ -250,8 +250,10 @@ class ArtifactsService(ReleasesMixin):
             except StreamError as exc:
                 if isinstance(exc.original, ServiceError) or getattr(exc.original, "code", None):
                     raise exc.original from None
+                if exc.side == "sink":
+                    raise Unavailable("artifact storage failed") from exc
                 raise BadRequest("the upload was interrupted") from exc
-            writer.commit()
+            self._storage_call(writer.commit)
         except BaseException:
             writer.abort()
             raise

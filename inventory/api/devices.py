@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from common.api import Blueprint, request_json
+from common.api import Blueprint
 from common.app import services
-from inventory.api import caller, empty
+from inventory.api import caller, empty, json_body
 
 
 def make_blueprint() -> Blueprint:
@@ -17,7 +17,7 @@ def make_blueprint() -> Blueprint:
     class DeviceAttributes(MethodView):
         def _update(self, replace: bool):
             tenant, device_id = caller()
-            body = request_json()
+            body = json_body()
             svc = services().inventory
             svc.update_device_attributes(tenant, device_id, body, replace=replace)
             svc.record_check_in(tenant, device_id, svc.clock.now())

@@ -7,10 +7,10 @@ from email.utils import parsedate_to_datetime
 from flask import jsonify, request
 from flask.views import MethodView
 
-from common.api import Blueprint, request_json
+from common.api import Blueprint
 from common.app import services
 from common.errors import BadRequest
-from inventory.api import empty
+from inventory.api import empty, json_body, optional_json_body
 from inventory.api.management_v2 import search_response
 
 
@@ -33,7 +33,7 @@ def make_blueprint() -> Blueprint:
         @blp.response(201, description="Accepted (tenants need no setup here: every row carries its tenant).")
         @blp.alt_response(400, description="Malformed body.")
         def post(self):
-            body = request_json()
+            body = json_body()
             if not isinstance(body, dict) or not isinstance(body.get("tenant_id"), str):
                 raise BadRequest("tenant_id: must be a string")
             return empty(201)
@@ -43,7 +43,7 @@ def make_blueprint() -> Blueprint:
         @blp.response(201, description="Created; Location names the device.")
         @blp.alt_response(400, description="Malformed body.")
         def post(self, tenant_id):
-            device_id = services().inventory.create_device(tenant_id, request_json())
+            device_id = services().inventory.create_device(tenant_id, json_body())
             response = empty(201)
             response.headers["Location"] = f"/api/0.1.0/devices/{device_id}"
             return response
@@ -63,7 +63,7 @@ def make_blueprint() -> Blueprint:
         @blp.response(200, description="Statuses written (devices with a newer revision are left alone).")
         @blp.alt_response(400, description="Malformed body or unknown status.")
         def post(self, tenant_id, status):
-            body = request_json()
+            body = json_body()
             if not isinstance(body, list) or not all(
                     isinstance(d, dict) and isinstance(d.get("id"), str) and d["id"]
                     and (d.get("revision") is None or (isinstance(d["revision"], int)
@@ -80,7 +80,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Malformed body or unknown scope.")
         @blp.alt_response(412, description="Modified after If-Unmodified-Since.")
         def patch(self, tenant_id, device_id, scope):
-            services().inventory.patch_scope(tenant_id, device_id, scope, request_json(), _unmodified_since())
+            services().inventory.patch_scope(tenant_id, device_id, scope, json_body(), _unmodified_since())
             return empty(200)
 
     @blp.route("/tenants/<tenant_id>/device/<device_id>/attributes")
@@ -89,7 +89,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Malformed body.")
         @blp.alt_response(412, description="Modified after If-Unmodified-Since.")
         def patch(self, tenant_id, device_id):
-            services().inventory.patch_scope(tenant_id, device_id, None, request_json(), _unmodified_since())
+            services().inventory.patch_scope(tenant_id, device_id, None, json_body(), _unmodified_since())
             return empty(200)
 
     @blp.route("/tenants/<tenant_id>/devices/<device_id>/groups")
@@ -117,8 +117,7 @@ def make_v2_blueprint() -> Blueprint:
         @blp.response(200, description="As the management search, for any tenant.")
         @blp.alt_response(400, description="Malformed body.")
         def post(self, tenant_id):
-            raw = request.get_data(cache=True)
-            return search_response(tenant_id, request_json() if raw.strip() else None)
+            return search_response(tenant_id, optional_json_body())
 
     @blp.route("/tenants/<tenant_id>/statistics")
     class TenantStatistics(MethodView):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask.views import MethodView
 
-from common.api import Blueprint, request_json
+from common.api import Blueprint
 from common.app import services
 from common.pagination import page_from_args, paging_headers
-from inventory.api import caller, empty, query_items
+from inventory.api import caller, empty, json_body, query_items
 from inventory.query import parse_v1_list
 
 
@@ -38,7 +38,7 @@ def make_blueprint() -> Blueprint:
     class DeviceTags(MethodView):
         def _update(self, device_id: str, replace: bool):
             tenant, _ = caller()
-            services().inventory.update_tags(tenant, device_id, request_json(), replace,
+            services().inventory.update_tags(tenant, device_id, json_body(), replace,
                                              request.headers.get("If-Match"))
             return empty(200)
 
@@ -78,7 +78,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(404, description="No such device.")
         def put(self, device_id):
             tenant, _ = caller()
-            body = request_json()
+            body = json_body()
             if not isinstance(body, dict) or set(body) != {"group"}:
                 from common.errors import BadRequest
                 raise BadRequest("body: must be {\"group\": name}")
@@ -135,12 +135,12 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Invalid group name or body.")
         def patch(self, name):
             tenant, _ = caller()
-            return jsonify(services().inventory.add_devices_to_group(tenant, name, request_json()))
+            return jsonify(services().inventory.add_devices_to_group(tenant, name, json_body()))
 
         @blp.response(200, description="`{\"updated_count\"}`.")
         @blp.alt_response(400, description="Invalid group name or body.")
         def delete(self, name):
             tenant, _ = caller()
-            return jsonify(services().inventory.remove_devices_from_group(tenant, name, request_json()))
+            return jsonify(services().inventory.remove_devices_from_group(tenant, name, json_body()))
 
     return blp

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import re
 
-from flask import jsonify, request, url_for
+from flask import jsonify, url_for
 from flask.views import MethodView
 
-from common.api import Blueprint, request_json
+from common.api import Blueprint
 from common.app import services
 from common.errors import BadRequest
 from common.pagination import Page, page_from_args, paging_headers
-from inventory.api import caller, empty
+from inventory.api import caller, empty, json_body, optional_json_body
 from inventory.model import MAX_NAME_LENGTH, SCOPE_IDENTITY, SCOPE_TAGS, Cond
 from inventory.query import parse_search_params
-
-
-def _optional_json():
-    """A request body that may be absent (SearchParams is optional)."""
-    if not request.get_data(cache=True).strip():
-        return None
-    return request_json()
 
 
 def _results(devices, page: Page, total: int):
@@ -52,7 +45,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Malformed body, unknown operator, per_page above 500…")
         def post(self):
             tenant, _ = caller()
-            return search_response(tenant, _optional_json())
+            return search_response(tenant, optional_json_body())
 
     @blp.route("/filters")
     class Filters(MethodView):
@@ -69,7 +62,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(409, description="A filter with this name exists.")
         def post(self):
             tenant, _ = caller()
-            saved = services().inventory.create_filter(tenant, request_json())
+            saved = services().inventory.create_filter(tenant, json_body())
             response = jsonify(saved)
             response.status_code = 201
             response.headers["Location"] = url_for(".FilterById", filter_id=saved["id"])
@@ -121,7 +114,7 @@ def make_alpha_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Malformed body.")
         def post(self):
             tenant, _ = caller()
-            body = request_json()
+            body = json_body()
             if not isinstance(body, dict):
                 raise BadRequest("body: must be a JSON object")
             unknown = set(body) - {"scope", "name", "value_prefix", "attributes", "page", "per_page"}

@@ -8,10 +8,10 @@ import sqlite3
 from typing import Iterable, Sequence
 
 from common.errors import Conflict
-from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, Cond, Sort
+from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
-from inventory.store.sqlite_search import build_search
+from inventory.store.sqlite_search import SELECTIVITY_CAP, build_search
 
 MIGRATIONS = [
     [
@@ -245,21 +245,36 @@ class SqliteInventoryStore(InventoryStore):
     # search -------------------------------------------------------------------
     def search(self, tenant, conds, sort, skip, limit):
         conn = self.conn
-        where, params = build_search(tenant, conds)
-        total = conn.execute(f"SELECT count(*) FROM inventory_devices d WHERE {where}", params).fetchone()[0]
-        if total == 0 or skip >= total:
-            return [], total
+        if not conds:
+            total = conn.execute("SELECT count(*) FROM inventory_devices WHERE tenant_id = ?", (tenant,)).fetchone()[0]
+            if total == 0 or skip >= total:
+                return [], total
+            if not sort:  # the primary key is already in id order
+                rows = conn.execute("SELECT id FROM inventory_devices WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                                    (tenant, limit, skip)).fetchall()
+                return [r[0] for r in rows], total
+            matching, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
+        else:
+            def estimate(sql: str, params: list) -> int:
+                return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVITY_CAP})", params).fetchone()[0]
+
+            built = build_search(tenant, conds, estimate)
+            if built is None:
+                return [], 0
+            matching, params = built
+        # one pass: every matching id, sorted; the total is their number
         order, order_params = [], []
         for s in sort:
             agg = "max" if s.descending else "min"
             order.append(f"(SELECT {agg}(coalesce(a.value_num, a.value_str)) FROM inventory_attributes a"
-                         " WHERE a.tenant_id = d.tenant_id AND a.device_id = d.id AND a.scope = ? AND a.name = ?)"
+                         " WHERE a.tenant_id = ? AND a.device_id = m.id AND a.scope = ? AND a.name = ?)"
                          + (" DESC" if s.descending else " ASC"))
-            order_params += [s.scope, s.name]
-        order.append("d.id")
-        rows = conn.execute(f"SELECT d.id FROM inventory_devices d WHERE {where} ORDER BY {', '.join(order)}"
-                            " LIMIT ? OFFSET ?", (*params, *order_params, limit, skip)).fetchall()
-        return [r[0] for r in rows], total
+            order_params += [tenant, s.scope, s.name]
+        order.append("m.id")
+        rows = conn.execute(f"SELECT m.id FROM ({matching}) m ORDER BY {', '.join(order)}",
+                            (*params, *order_params)).fetchall()
+        ids = list(dict.fromkeys(r[0] for r in rows))  # duplicates (array elements) are adjacent
+        return ids[skip:skip + limit], len(ids)
 
     def groups(self, tenant, status=None):
         sql = ("SELECT DISTINCT g.value_str FROM inventory_attributes g WHERE g.tenant_id = ?"

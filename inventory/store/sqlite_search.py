@@ -1,15 +1,21 @@
-"""Compile search conditions into SQL over `inventory_devices d`: each attribute predicate
-becomes `d.id [NOT] IN (an index range on inventory_attributes)`."""
+"""Compile search conditions into SQL over `inventory_devices d`.
+
+The most selective positive predicate drives the query (an index range on inventory_attributes);
+other predicates with a small index range are membership tests against an in-memory list, large
+ones correlated `[NOT] EXISTS` probes on the attribute table's primary key (tenant, device,
+scope, name) for the surviving candidates: the cost follows the candidate sets, not the fleet.
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from inventory.model import Cond
 
-_SUB = "SELECT device_id FROM inventory_attributes WHERE tenant_id = ? AND scope = ? AND name = ?"
+_ATTRS = "inventory_attributes"
 _CMP = {"eq": "=", "ne": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+SELECTIVITY_CAP = 20000  # index entries counted per predicate when planning a search
 
 
 def literal_prefix(pattern: str, flags: str) -> str:
@@ -17,80 +23,130 @@ def literal_prefix(pattern: str, flags: str) -> str:
     if flags or "|" in pattern or not pattern.startswith("^(?:"):
         return ""
     body = pattern[4:]
-    prefix = []
-    for i, ch in enumerate(body):
-        if ch in _REGEX_SPECIAL:
-            if ch in "*?{" and prefix:  # the last literal is optional or repeated
-                prefix.pop()
+    prefix: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body) and not body[i + 1].isalnum():
+            ch, i = body[i + 1], i + 1  # an escaped punctuation character is literal
+        elif ch in _REGEX_SPECIAL:
             break
+        if i + 1 < len(body) and body[i + 1] in "*?{":
+            break  # this literal is optional or repeated
         prefix.append(ch)
+        i += 1
     return "".join(prefix)
 
 
-def _value_subquery(tenant: str, c: Cond, params: list) -> str:
-    """A subquery of the device ids having an attribute value that satisfies `c` (op as eq/in)."""
-    parts = []
+def negated(c: Cond) -> bool:
+    return c.op in ("ne", "nin") or (c.op == "exists" and not c.exists)
+
+
+def value_clause(c: Cond, a: str, probe: bool = False) -> tuple[str, list]:
+    """The condition on rows of alias `a` (already restricted to the scope and name) for `c`,
+    with ne/nin/exists-false expressed positively (the caller negates). In a `probe`, the value
+    columns are written `+col` so that SQLite looks the device up by primary key instead of
+    range-scanning a value index for every candidate."""
+    a = ("+" if probe else "") + a
     op = c.op
     if op in ("eq", "ne", "in", "nin"):
+        parts, params = [], []
         if c.strs:
-            parts.append((f"{_SUB} AND value_str IN ({','.join('?' * len(c.strs))})",
-                          [tenant, c.scope, c.name, *c.strs]))
+            parts.append(f"{a}.value_str IN ({','.join('?' * len(c.strs))})")
+            params += list(c.strs)
         if c.nums:
-            parts.append((f"{_SUB} AND value_num IN ({','.join('?' * len(c.nums))})",
-                          [tenant, c.scope, c.name, *c.nums]))
-    elif op in ("gt", "gte", "lt", "lte"):
-        column, value = ("value_str", c.strs[0]) if c.strs else ("value_num", c.nums[0])
-        parts.append((f"{_SUB} AND {column} {_CMP[op]} ?", [tenant, c.scope, c.name, value]))
-    elif op == "exists":
-        parts.append((_SUB, [tenant, c.scope, c.name]))
-    elif op == "regex":
-        sql, extra = f"{_SUB} AND inv_regexp(?, ?, value_str)", [c.regex, c.flags]
-        prefix = literal_prefix(c.regex, c.flags)
-        if prefix and ord(prefix[-1]) < 0x10FFFF:
-            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            sql = f"{_SUB} AND value_str >= ? AND value_str < ? AND inv_regexp(?, ?, value_str)"
-            extra = [prefix, upper, c.regex, c.flags]
-        parts.append((sql, [tenant, c.scope, c.name, *extra]))
-    if not parts:
-        return ""
-    for _, p in parts:
-        params.extend(p)
-    return " UNION ALL ".join(sql for sql, _ in parts)
+            parts.append(f"{a}.value_num IN ({','.join('?' * len(c.nums))})")
+            params += list(c.nums)
+        if not parts:
+            return "0", []
+        return ("(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0]), params
+    if op in ("gt", "gte", "lt", "lte"):
+        column, value = (f"{a}.value_str", c.strs[0]) if c.strs else (f"{a}.value_num", c.nums[0])
+        return f"{column} {_CMP[op]} ?", [value]
+    if op == "exists":
+        return "1", []
+    # regex: an index range on the literal prefix, then RE2
+    prefix = literal_prefix(c.regex, c.flags)
+    if prefix and ord(prefix[-1]) < 0x10FFFF:
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return (f"{a}.value_str >= ? AND {a}.value_str < ? AND inv_regexp(?, ?, {a}.value_str)",
+                [prefix, upper, c.regex, c.flags])
+    return f"inv_regexp(?, ?, {a}.value_str)", [c.regex, c.flags]
 
 
-def _id_condition(c: Cond, params: list) -> str:
+def driver_subquery(tenant: str, c: Cond) -> tuple[str, list]:
+    """Device ids having a value that satisfies `c` (as a positive predicate): an index range.
+    A mixed `$in` is a UNION of a string range and a number range."""
+    base = f"SELECT device_id FROM {_ATTRS} a WHERE a.tenant_id = ? AND a.scope = ? AND a.name = ?"
+    if c.op in ("in", "eq", "ne", "nin") and c.strs and c.nums:
+        s_sql, s_params = value_clause(Cond(c.scope, c.name, "in", strs=c.strs), "a")
+        n_sql, n_params = value_clause(Cond(c.scope, c.name, "in", nums=c.nums), "a")
+        return (f"{base} AND {s_sql} UNION {base} AND {n_sql}",
+                [tenant, c.scope, c.name, *s_params, tenant, c.scope, c.name, *n_params])
+    sql, params = value_clause(c, "a")
+    return f"{base} AND {sql}", [tenant, c.scope, c.name, *params]
+
+
+def _probe(c: Cond, tenant: str) -> tuple[str, list]:
+    sql, params = value_clause(c, "a", probe=True)
+    probe = (f"EXISTS (SELECT 1 FROM {_ATTRS} a WHERE a.tenant_id = ? AND a.device_id = x.id"
+             f" AND a.scope = ? AND a.name = ? AND {sql})")
+    return ("NOT " + probe if negated(c) else probe), [tenant, c.scope, c.name, *params]
+
+
+def _id_condition(c: Cond) -> tuple[str, list]:
     op = c.op
     if op == "exists":
-        return "1" if c.exists else "0"
+        return ("1" if c.exists else "0"), []
     if op == "regex":
-        params.extend([c.regex, c.flags])
-        return "inv_regexp(?, ?, d.id)"
+        return "inv_regexp(?, ?, x.id)", [c.regex, c.flags]
     if op in ("eq", "ne", "in", "nin"):
         if not c.strs:
-            return "1" if op in ("ne", "nin") else "0"
-        params.extend(c.strs)
+            return ("1" if op in ("ne", "nin") else "0"), []
         negate = "NOT " if op in ("ne", "nin") else ""
-        return f"d.id {negate}IN ({','.join('?' * len(c.strs))})"
+        return f"x.id {negate}IN ({','.join('?' * len(c.strs))})", list(c.strs)
     if not c.strs:  # a number never compares with an id
-        return "0"
-    params.append(c.strs[0])
-    return f"d.id {_CMP[op]} ?"
+        return "0", []
+    return f"x.id {_CMP[op]} ?", [c.strs[0]]
 
 
-def build_search(tenant: str, conds: Sequence[Cond]) -> tuple[str, list]:
-    """WHERE clause (over `inventory_devices d`) and its parameters."""
-    clauses = ["d.tenant_id = ?"]
-    params: list = [tenant]
+def build_search(tenant: str, conds: Sequence[Cond],
+                 estimate: Callable[[str, list], int] | None = None) -> tuple[str, list] | None:
+    """A query of the ids (column `id`; an id may repeat) of the matching devices, or None when nothing
+    can match. `estimate(sql, params)` counts the rows of a subquery up to SELECTIVITY_CAP.
+
+    Plan: the smallest positive predicate is the driving index range; other predicates whose
+    index range is small are membership tests against it (`x.id [NOT] IN (range)`), large ones
+    are probes on the primary key of the few surviving candidates (`[NOT] EXISTS`)."""
     for c in conds:
         if c.op == "regex" and not c.valid_regex:
-            return "0", []  # an invalid pattern matches nothing (as Mender)
+            return None  # an invalid pattern matches nothing (as Mender)
+    attr_conds = [c for c in conds if not c.on_id]
+    sizes = {}
+    for c in attr_conds:
+        sizes[id(c)] = estimate(*driver_subquery(tenant, c)) if estimate is not None and len(attr_conds) > 1 else 0
+    positives = sorted((c for c in attr_conds if not negated(c)), key=lambda c: sizes[id(c)])
+    driver = positives[0] if positives else None
+    if driver is not None:
+        sql, params = driver_subquery(tenant, driver)
+        # may repeat an id (several array elements match): the caller drops adjacent duplicates
+        source = f"SELECT device_id AS id FROM ({sql})"
+    else:
+        source, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
+    memberships, probes = [], []
+    for c in conds:
+        if c is driver:
+            continue
         if c.on_id:
-            clauses.append(_id_condition(c, params))
-            continue
-        negate = c.op in ("ne", "nin") or (c.op == "exists" and not c.exists)
-        sub = _value_subquery(tenant, c, params)
-        if not sub:
-            clauses.append("1" if negate else "0")
-            continue
-        clauses.append(f"d.id {'NOT ' if negate else ''}IN ({sub})")
-    return " AND ".join(clauses), params
+            memberships.append(_id_condition(c))
+        elif sizes[id(c)] < SELECTIVITY_CAP and (driver is None or sizes[id(c)] <= 8 * sizes[id(driver)] + 1000):
+            # building an in-memory list of n ids costs less than probing every candidate
+            sub, p = driver_subquery(tenant, c)
+            memberships.append((f"x.id {'NOT ' if negated(c) else ''}IN ({sub})", p))
+        else:
+            probes.append(_probe(c, tenant))
+    clauses = memberships + probes  # cheap membership tests first, probes on the survivors
+    where = " AND ".join(sql for sql, _ in clauses) or "1"
+    for _, p in clauses:
+        params += p
+    return f"SELECT x.id AS id FROM ({source}) x WHERE {where}", params

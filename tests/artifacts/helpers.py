@@ -36,7 +36,10 @@ def stored_objects(app) -> list[str]:
             found += [os.path.relpath(os.path.join(root, f), storage.root) for f in files]
         return sorted(found)
     client = s3_client(storage.uri)
-    keys = [o["Key"] for o in client.list_objects_v2(Bucket=storage.bucket).get("Contents", [])]
+    try:
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=storage.bucket).get("Contents", [])]
+    except client.exceptions.NoSuchBucket:
+        return []
     keys += [f"multipart:{u['Key']}" for u in client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", [])]
     return sorted(keys)
 

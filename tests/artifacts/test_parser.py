@@ -217,3 +217,27 @@ def test_compressed_garbage_in_header():
     bad = data.replace(compress(b"", "") or b"\x1f\x8b", b"\x1f\x8c", 1)
     with pytest.raises(InvalidArtifact):
         parse_artifact(io.BytesIO(bad))
+
+
+def test_single_bit_flips_never_let_altered_payload_through(ma, signing_keys):
+    """S9: a flipped bit anywhere is either refused, or lands where it cannot change what a device
+    installs (signature bytes, tar padding, compressed-stream headers); the payload files the server
+    records are then exactly the original ones. Never any error but InvalidArtifact."""
+    import random
+    with open(ma.single_file("flip", key=signing_keys["rsa"], content=os.urandom(3000)), "rb") as f:
+        good = f.read()
+    original = parse_artifact(io.BytesIO(good))
+    rng = random.Random(1234)
+    refused = 0
+    for _ in range(400):
+        data = bytearray(good)
+        offset = rng.randrange(len(data))
+        data[offset] ^= 1 << rng.randrange(8)
+        try:
+            meta = parse_artifact(io.BytesIO(bytes(data)))
+        except InvalidArtifact:
+            refused += 1
+            continue
+        assert meta.updates == original.updates and meta.name == original.name
+        assert meta.provides == original.provides and meta.depends == original.depends
+    assert refused > 200

@@ -159,3 +159,13 @@ def test_internal_upload_for_a_tenant(app, client, operator, ma):
     r = client.post(url.format("bad..tenant"), data={"artifact": (io.BytesIO(data), "a.mender")},
                     content_type="multipart/form-data")
     assert r.status_code == 400
+
+
+def test_storage_down_is_503_not_500(make_app, backend, ma, unique):
+    from tests.artifacts.conftest import s3_config
+    app = make_app(backend, **s3_config("http://127.0.0.1:9", unique("dead")))
+    op = Operator.create(app)
+    r = upload(op, read_bytes(ma.single_file("nowhere")))
+    assert r.status_code == 503 and r.get_json()["error"] == "artifact storage failed"
+    assert op.get(UPLOAD).get_json() == []
+    assert op.post(UPLOAD + "/directupload").status_code == 503

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from common.clock import FrozenClock
+from common.clock import FrozenClock, rfc3339_ms
 
-T0 = 1_780_000_000.0  # a fixed "now"
+# a fixed "now": 01:00 UTC today (tokens issued by useradm must not be expired in real time)
+T0 = float(int(time.time()) // 86400 * 86400 + 3600)
+
+
+def ts(offset: float = 0.0) -> str:
+    """T0 + offset as the API renders timestamps."""
+    return rfc3339_ms(T0 + offset)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
-from tests.inventory.conftest import T0, attrs_of, pred
+from tests.inventory.conftest import T0, attrs_of, pred, ts
 
 
 def test_upsert_identity_creates_and_replaces_keeping_status(svc):
@@ -42,9 +42,9 @@ def test_record_check_in(svc, clock):
     svc.set_status("", ["d1"], "accepted")
     svc.record_check_in("", "d1", T0)
     svc.record_check_in("", "d1", T0 + 30)  # within a minute: not written
-    assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == "2026-05-28T20:26:40.000Z"
+    assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == ts()
     svc.record_check_in("", "d1", T0 + 61)
-    assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == "2026-05-28T20:27:41.000Z"
+    assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == ts(61)
 
 
 def test_device_group_search_and_matches(svc):
@@ -71,7 +71,7 @@ def test_put_replaces_and_patch_merges(svc, clock):
     svc.update_device_attributes("", "d1", [{"name": "b", "value": 3, "description": "bee"}], replace=True)
     device, _ = svc.get_device("", "d1")
     assert attrs_of(device, "inventory") == {"b": 3}
-    assert device["updated_ts"] == "2026-05-28T20:26:50.000Z"
+    assert device["updated_ts"] == ts(10)
     assert attrs_of(device, "system")["updated_ts"] == device["updated_ts"]
 
 
@@ -138,7 +138,7 @@ def test_tags_etag_and_limits(svc, clock):
     device, etag2 = svc.get_device("", "d1")
     assert etag2 != etag
     tag = next(a for a in device["attributes"] if a["scope"] == "tags")
-    assert tag == {"name": "env", "value": "test", "scope": "tags", "timestamp": "2026-05-28T20:26:40.000Z"}
+    assert tag == {"name": "env", "value": "test", "scope": "tags", "timestamp": ts()}
     with pytest.raises(PreconditionFailed):
         svc.update_tags("", "d1", [{"name": "env", "value": "prod"}], False, etag)  # stale
     svc.update_tags("", "d1", [{"name": "loc", "value": "de"}], False, f'"{etag2}"')  # quoted works

@@ -16,10 +16,14 @@ def conn(sqlite_app):
     return ctx.services.inventory.store.conn
 
 
-def plan(conn, preds) -> list[str]:
-    where, params = build_search("", [compile_predicate(p) for p in preds])
-    rows = conn.execute(f"EXPLAIN QUERY PLAN SELECT count(*) FROM inventory_devices d WHERE {where}", params)
-    return [r[3] for r in rows]
+def table_scans(steps: list[str]) -> list[str]:
+    """Full scans of a table (scanning the driving subquery's own rows, `x`, is the point)."""
+    return [s for s in steps if s.startswith("SCAN") and s.split()[1] not in ("x", "m")]
+
+
+def plan(conn, preds, estimate=None) -> list[str]:
+    sql, params = build_search("", [compile_predicate(p) for p in preds], estimate)
+    return [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
 
 @pytest.mark.parametrize("predicate,index", [
@@ -33,17 +37,47 @@ def plan(conn, preds) -> list[str]:
 def test_single_predicate_uses_an_index(conn, predicate, index):
     steps = plan(conn, [predicate])
     assert any(index in s for s in steps), steps
-    assert not any(s.startswith("SCAN") for s in steps), steps
+    assert not table_scans(steps), steps
 
 
-def test_three_predicates_use_indexes(conn):
-    steps = plan(conn, [pred("cpu", "$eq", "arm"), pred("mem", "$gte", 512), pred("os", "$ne", "x")])
-    assert sum("USING COVERING INDEX inventory_attributes_" in s for s in steps) == 3, steps
-    assert not any(s.startswith("SCAN") for s in steps), steps
+STR_EQ = "INDEX inventory_attributes_str (tenant_id=? AND scope=? AND name=? AND value_str=?)"
+NUM_GE = "INDEX inventory_attributes_num (tenant_id=? AND scope=? AND name=? AND value_num>?)"
+PROBE = "PRIMARY KEY (tenant_id=? AND device_id=? AND scope=? AND name=?)"
+
+
+def test_three_small_predicates_are_three_index_ranges(conn):
+    steps = plan(conn, [pred("cpu", "$eq", "arm"), pred("mem", "$gte", 512), pred("os", "$ne", "x")],
+                 estimate=lambda sql, params: 10)
+    assert sum("INDEX inventory_attributes_str (tenant_id=? AND scope=? AND name=? AND value_str=?" in s
+               for s in steps) == 2, steps
+    assert sum(NUM_GE in s for s in steps) == 1, steps
+    assert not table_scans(steps), steps
+
+
+def test_large_predicates_become_primary_key_probes(conn):
+    sizes = {"cpu": 10, "mem": 10**6, "os": 10**6}
+
+    def estimate(sql, params):
+        return next(n for name, n in sizes.items() if name in params)
+
+    steps = plan(conn, [pred("mem", "$gte", 512), pred("cpu", "$eq", "arm"), pred("os", "$ne", "x")], estimate)
+    assert sum(STR_EQ in s for s in steps) == 1, steps  # the smallest drives
+    assert sum(PROBE in s for s in steps) == 2, steps  # the large ones are probed per candidate
+    assert not any(NUM_GE in s for s in steps), steps
+    assert not table_scans(steps), steps
+
+
+def test_only_negative_predicates_walk_the_devices(conn):
+    steps = plan(conn, [pred("os", "$ne", "x")])
+    assert any("inventory_devices USING PRIMARY KEY (tenant_id=?)" in s for s in steps), steps
+    assert any(STR_EQ in s for s in steps), steps  # NOT IN a small index range
+    steps = plan(conn, [pred("os", "$ne", "x"), pred("os", "$ne", "y")], estimate=lambda sql, params: 10**6)
+    assert sum(PROBE in s for s in steps) == 2, steps  # large ranges: NOT EXISTS probes
 
 
 @pytest.mark.parametrize("pattern,prefix", [
     ("^(?:arm)", "arm"), ("^(?:ar*m)", "a"), ("^(?:a|b)", ""), ("^(?:.x)", ""), ("^(?:ab+)", "ab"),
+    ("^(?:00\\:01\\.x)", "00:01.x"), ("^(?:a\\d)", "a"), ("^(?:ab?)", "a"),
 ])
 def test_literal_prefix(pattern, prefix):
     assert literal_prefix(pattern, "") == prefix

@@ -201,13 +201,18 @@ class S3Storage(ArtifactStorage):
     # maintenance --------------------------------------------------------------------------------
     def check(self, timeout: float) -> None:
         try:
-            self._client(timeout).head_bucket(Bucket=self.bucket)
+            try:
+                self._client(timeout).head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                self.ensure_bucket()  # the endpoint answers; the bucket is made on first use
         except (BotoCoreError, ClientError) as exc:
             raise Unavailable(f"artifact storage unavailable: {type(exc).__name__}") from exc
 
-    def sweep(self) -> None:
-        """Abort multipart uploads left by uploads that died more than a day ago."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=STALE_MULTIPART_SECONDS)
+    def sweep(self, max_age: float = STALE_MULTIPART_SECONDS) -> None:
+        """Abort multipart uploads left by uploads that died (started more than `max_age` seconds ago)."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=max_age)
         client = self.client
         for upload in client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
             if upload["Initiated"] < cutoff:

@@ -1,0 +1,128 @@
+"""Uploads through a real gunicorn: chunked bodies (as mender-cli sends them), the real mender-cli,
+the size limit on a stream, a dropped connection, and the startup sweep of orphaned temp files."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from common.app import create_app
+from tests.artifacts.helpers import UPLOAD, read_bytes
+from tests.helpers import GunicornServer
+
+MAX_SIZE = 200_000
+PASSWORD = "correct-horse-battery"
+EMAIL = "cli@example.com"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("gunicorn-artifacts"))
+    env = {"DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE": str(MAX_SIZE)}
+    app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
+    with app.app_context():
+        app.extensions["mender"].ensure_migrated()
+        app.extensions["mender"].services.useradm.create_user(EMAIL, PASSWORD)
+    app.extensions["mender"].db.close()
+    # leftovers of uploads that died: one long ago, one still being written by someone
+    temp = os.path.join(data_dir, "artifacts", ".tmp")
+    os.makedirs(temp)
+    for name, age in (("dead.part", 3600), ("live.part", 0)):
+        with open(os.path.join(temp, name), "wb") as f:
+            f.write(b"x" * 1000)
+        os.utime(os.path.join(temp, name), (time.time() - age, time.time() - age))
+    srv = GunicornServer(data_dir, env=env, workers=2)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def token(server):
+    r = requests.post(server.url + "/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=10)
+    assert r.status_code == 200
+    return r.text
+
+
+def _list(server, token):
+    r = requests.get(server.url + UPLOAD, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert r.status_code == 200
+    return r.json()
+
+
+def _multipart_chunks(data: bytes, boundary: str = "BOUNDARYxyz", piece: int = 4096):
+    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nchunked\r\n"
+           f"--{boundary}\r\nContent-Disposition: form-data; name=\"artifact\"; filename=\"a.mender\"\r\n"
+           f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    for i in range(0, len(data), piece):
+        yield data[i:i + piece]
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def test_startup_sweep_removed_only_dead_temp_files(server):
+    temp = os.path.join(server.data_dir, "artifacts", ".tmp")
+    assert sorted(os.listdir(temp)) == ["live.part"]
+    os.unlink(os.path.join(temp, "live.part"))
+
+
+def test_chunked_upload(server, token, ma):
+    data = read_bytes(ma.rootfs("chunked", size=50_000))
+    r = requests.post(server.url + UPLOAD, data=_multipart_chunks(data), timeout=30,
+                      headers={"Authorization": f"Bearer {token}",
+                               "Content-Type": "multipart/form-data; boundary=BOUNDARYxyz"})
+    assert r.status_code == 201, r.text
+    a = requests.get(server.url + r.headers["Location"], headers={"Authorization": f"Bearer {token}"},
+                     timeout=10).json()
+    assert a["name"] == "chunked" and a["size"] == len(data) and a["description"] == "chunked"
+
+
+def test_chunked_upload_over_the_limit_is_413_and_leaves_nothing(server, token, ma):
+    before = _list(server, token)
+    data = read_bytes(ma.rootfs("too-big", size=MAX_SIZE + 50_000, compression="none"))
+    r = requests.post(server.url + UPLOAD, data=_multipart_chunks(data), timeout=30,
+                      headers={"Authorization": f"Bearer {token}",
+                               "Content-Type": "multipart/form-data; boundary=BOUNDARYxyz"})
+    assert r.status_code == 413 and r.json()["request_id"]
+    assert _list(server, token) == before
+    assert os.listdir(os.path.join(server.data_dir, "artifacts", ".tmp")) == []
+
+
+def test_the_real_mender_cli_uploads_and_lists(server, ma, tmp_path):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path), HOME=str(tmp_path))
+    cli = ["mender-cli", "--server", server.url]
+    r = subprocess.run(cli + ["login", "--username", EMAIL, "--password", PASSWORD], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    path = ma.single_file("from-cli", device_types=("dt-cli",))
+    r = subprocess.run(cli + ["artifacts", "upload", "--no-progress", "--description", "via cli", path], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run(cli + ["artifacts", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Name: from-cli" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_dropped_connection_leaves_nothing_behind(server, token, ma):
+    before = _list(server, token)
+    data = read_bytes(ma.rootfs("dropped", size=150_000, compression="none"))
+    body = b"".join(_multipart_chunks(data))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                  f"Content-Type: multipart/form-data; boundary=BOUNDARYxyz\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode())
+        s.sendall(body[: len(body) // 2])
+        time.sleep(0.2)  # let the worker start on it, then vanish mid-body
+    temp = os.path.join(server.data_dir, "artifacts", ".tmp")
+    deadline = time.monotonic() + 30
+    while os.listdir(temp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(temp) == []
+    assert _list(server, token) == before
+    stored = [f for f in os.listdir(os.path.join(server.data_dir, "artifacts")) if f != ".tmp"]
+    assert len(stored) == len(before)
+    log = server.log()
+    assert "Traceback" not in log and "internal error" not in log

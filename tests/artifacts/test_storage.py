@@ -1,0 +1,139 @@
+"""Storage backends and signed links, below the API: keys, atomic writes, sweeps, S3 multipart."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from common.clock import FrozenClock
+from common.config import load_config
+from common.errors import BadRequest, Forbidden, NotFound, Unavailable
+from deployments.artifacts.links import LinkSigner
+from deployments.artifacts.storage import object_key
+from deployments.artifacts.storage.filesystem import FilesystemStorage
+from deployments.artifacts.storage.s3 import PART_SIZE, S3Storage
+from tests.artifacts.conftest import s3_config
+from tests.artifacts.helpers import s3_client
+
+
+def test_object_keys_are_server_made():
+    aid = str(uuid.uuid4())
+    assert object_key("", aid) == aid and object_key("t1", aid) == f"t1/{aid}"
+    for tenant, artifact_id in (("../x", aid), ("a/b", aid), ("t", "../../etc"), ("t", aid.upper()), ("t", "x")):
+        with pytest.raises(ValueError):
+            object_key(tenant, artifact_id)
+
+
+def test_filesystem_writes_are_atomic_and_confined(tmp_path):
+    fs = FilesystemStorage(str(tmp_path), lambda: None)
+    key = object_key("t", str(uuid.uuid4()))
+    w = fs.writer(key)
+    w.write(b"part one")
+    assert not fs.exists(key) and len(os.listdir(os.path.join(fs.root, ".tmp"))) == 1
+    w.write(b" and two")
+    w.commit()
+    assert fs.open(key).read() == b"part one and two"
+    assert os.listdir(os.path.join(fs.root, ".tmp")) == []
+    w = fs.writer(object_key("t", str(uuid.uuid4())))
+    w.write(b"x")
+    w.abort()
+    w.abort()
+    assert os.listdir(os.path.join(fs.root, ".tmp")) == []
+    for bad in ("../outside", "/etc/passwd", ".tmp/x.part", "t/../../x"):
+        with pytest.raises(ValueError):
+            fs.path(bad)
+    fs.delete(key)
+    fs.delete(key)
+    with pytest.raises(NotFound):
+        fs.open(key)
+
+
+def test_filesystem_sweep_removes_only_stale_temp_files(tmp_path):
+    fs = FilesystemStorage(str(tmp_path), lambda: None)
+    assert fs.sweep() == 0
+    temp = os.path.join(fs.root, ".tmp")
+    os.makedirs(temp)
+    for name, age in (("old.part", 600), ("fresh.part", 0), ("other.txt", 600)):
+        with open(os.path.join(temp, name), "w") as f:
+            f.write("x")
+        os.utime(os.path.join(temp, name), (time.time() - age,) * 2)
+    assert fs.sweep() == 1
+    assert sorted(os.listdir(temp)) == ["fresh.part", "other.txt"]
+
+
+def test_link_signer():
+    clock = FrozenClock(1_700_000_000)
+    signer = LinkSigner(b"k" * 32, clock)
+    query, expire = signer.sign("GET", "/p/1", "tenant", 60)
+    args = dict(kv.split("=", 1) for kv in query.split("&"))
+    args["x-men-expire"] = args["x-men-expire"].replace("%3A", ":")
+    assert expire == 1_700_000_060 and signer.verify("GET", "/p/1", args) == "tenant"
+    for method, path, change in (("PUT", "/p/1", {}), ("GET", "/p/2", {}), ("GET", "/p/1", {"tenant_id": "x"}),
+                                 ("GET", "/p/1", {"x-men-signature": "AAAA"})):
+        with pytest.raises(Forbidden):
+            signer.verify(method, path, {**args, **change})
+    with pytest.raises(Forbidden):
+        LinkSigner(b"j" * 32, clock).verify("GET", "/p/1", args)
+    clock.advance(61)
+    with pytest.raises(Forbidden) as exc:
+        signer.verify("GET", "/p/1", args)
+    assert "expired" in exc.value.message
+    for broken in ({}, {"x-men-expire": "tomorrow", "x-men-signature": "x"}):
+        with pytest.raises(BadRequest):
+            signer.verify("GET", "/p/1", broken)
+    with pytest.raises(ValueError):
+        LinkSigner(b"short", clock)
+
+
+@pytest.fixture
+def s3(radosgw, unique):
+    cfg = load_config(s3_config(radosgw, unique("st").lower()))
+    return S3Storage(cfg, FrozenClock())
+
+
+def test_s3_multipart_upload_and_abort(s3):
+    key = object_key("t", str(uuid.uuid4()))
+    data = os.urandom(PART_SIZE * 2 + 12345)
+    w = s3.writer(key)
+    for i in range(0, len(data), 1 << 20):
+        w.write(data[i:i + (1 << 20)])
+    assert not s3.exists(key)
+    w.commit()
+    assert s3.open(key).read() == data
+    w = s3.writer(object_key("t", str(uuid.uuid4())))
+    w.write(os.urandom(PART_SIZE + 1))
+    assert len(s3_client(s3.uri).list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])) == 1
+    w.abort()
+    assert s3_client(s3.uri).list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    s3.promote(key, key + ".moved")
+    assert not s3.exists(key) and s3.open(key + ".moved").read() == data
+    with pytest.raises(NotFound):
+        s3.open(key)
+
+
+def test_s3_sweep_aborts_dead_multipart_uploads(s3):
+    w = s3.writer(object_key("", str(uuid.uuid4())))
+    w.write(os.urandom(PART_SIZE + 1))
+    s3.sweep()  # younger than a day: kept
+    assert len(s3_client(s3.uri).list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])) == 1
+    s3.sweep(max_age=0)
+    assert s3_client(s3.uri).list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+
+
+def test_s3_health_and_bucket_creation(s3, unique):
+    s3.check(2.0)  # created on first use
+    s3.ensure_bucket()
+    dead = S3Storage(load_config(s3_config("http://127.0.0.1:9", unique("x"))), FrozenClock())
+    with pytest.raises(Unavailable):
+        dead.check(1.0)
+
+
+def test_health_endpoint_includes_the_storage(make_app, unique):
+    app = make_app("sqlite")
+    assert app.test_client().get("/api/internal/v1/deployments/health").status_code == 204
+    app = make_app("sqlite", **s3_config("http://127.0.0.1:9", unique("x")), MENDER_HEALTH_TIMEOUT_SECONDS=1.0)
+    r = app.test_client().get("/api/internal/v1/deployments/health")
+    assert r.status_code == 503 and r.get_json()["request_id"]

@@ -1,0 +1,174 @@
+"""Management API v2 over HTTP: filter attributes, search, saved filters, statistics; v2alpha1."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.inventory.conftest import pred
+
+V2 = "/api/management/v2/inventory"
+
+
+@pytest.fixture
+def fleet(svc):
+    svc.set_status("", ["a", "b", "c"], "accepted")
+    svc.set_status("", ["p"], "pending")
+    svc.upsert_identity("", "a", {"mac": "00:01:aa"})
+    svc.upsert_identity("", "b", {"mac": "00:02:bb"})
+    svc.update_device_attributes("", "a", [{"name": "cpu", "value": "arm"}, {"name": "mem", "value": 512},
+                                           {"name": "tags", "value": ["x", "y"]}], True)
+    svc.update_device_attributes("", "b", [{"name": "cpu", "value": "x86"}, {"name": "mem", "value": 2048}], True)
+    svc.update_device_attributes("", "c", [{"name": "cpu", "value": "arm64"}, {"name": "mem", "value": 1024}], True)
+    svc.set_status("other", ["z"], "accepted")
+    svc.update_device_attributes("other", "z", [{"name": "cpu", "value": "arm"}], True)
+    return svc
+
+
+def search(operator, body=None, **kw):
+    return operator.post(V2 + "/filters/search", json=body, **kw)
+
+
+def ids(r):
+    assert r.status_code == 200, r.get_json()
+    return [d["id"] for d in r.get_json()]
+
+
+def test_filter_attributes(operator, fleet):
+    r = operator.get(V2 + "/filters/attributes")
+    assert r.status_code == 200
+    rows = r.get_json()
+    assert {"name": "cpu", "scope": "inventory", "count": 3} in rows
+    assert {"name": "tags", "scope": "inventory", "count": 1} in rows
+    counts = [row["count"] for row in rows]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_search_without_body_lists_everything(operator, fleet):
+    r = operator.post(V2 + "/filters/search")
+    assert ids(r) == ["a", "b", "c", "p"] and r.headers["X-Total-Count"] == "4"
+
+
+@pytest.mark.parametrize("filters,expected", [
+    ([pred("cpu", "$eq", "arm")], ["a"]),
+    ([pred("cpu", "$ne", "arm")], ["b", "c", "p"]),
+    ([pred("mem", "$gt", 512)], ["b", "c"]),
+    ([pred("mem", "$gte", 512), pred("mem", "$lt", 2048)], ["a", "c"]),
+    ([pred("mem", "$lte", 1024)], ["a", "c"]),
+    ([pred("cpu", "$in", ["arm", "x86"])], ["a", "b"]),
+    ([pred("cpu", "$nin", ["arm", "x86"])], ["c", "p"]),
+    ([pred("tags", "$exists", True)], ["a"]),
+    ([pred("tags", "$exists", False)], ["b", "c", "p"]),
+    ([pred("tags", "$eq", "y")], ["a"]),
+    ([pred("cpu", "$regex", "arm")], ["a", "c"]),
+    ([pred("cpu", "$regex", "/ARM$/i")], ["a"]),
+    ([pred("cpu", "$regex", "[unclosed")], []),  # invalid regex: no results, no error
+    ([pred("status", "$eq", "pending", scope="identity")], ["p"]),
+    ([pred("status", "$eq", "accepted", scope="system"), pred("cpu", "$regex", "arm")], ["a", "c"]),
+    ([pred("id", "$in", ["b", "c", "z"], scope="identity")], ["b", "c"]),
+    ([pred("mac", "$regex", "00:0", scope="identity"), pred("mem", "$gt", 1000)], ["b"]),
+])
+def test_search_operators(operator, fleet, filters, expected):
+    r = search(operator, {"filters": filters})
+    assert ids(r) == expected and r.headers["X-Total-Count"] == str(len(expected))
+
+
+def test_search_sort_paging_projection(operator, fleet):
+    body = {"sort": [{"scope": "inventory", "attribute": "mem", "order": "desc"}], "page": 1, "per_page": 2}
+    r = search(operator, body)
+    assert ids(r) == ["b", "c"] and r.headers["X-Total-Count"] == "4" and 'rel="next"' in r.headers["Link"]
+    assert ids(search(operator, {**body, "page": 2})) == ["a", "p"]
+    multi = {"sort": [{"scope": "inventory", "attribute": "cpu", "order": "asc"},
+                      {"scope": "inventory", "attribute": "mem", "order": "desc"}]}
+    assert ids(search(operator, multi)) == ["p", "a", "c", "b"]
+    missing = {"sort": [{"scope": "inventory", "attribute": "nothing", "order": "asc"}]}
+    assert ids(search(operator, missing)) == ["a", "b", "c", "p"]
+    r = search(operator, {"filters": [pred("cpu", "$eq", "arm")],
+                          "attributes": [{"scope": "inventory", "attribute": "mem"}]})
+    assert r.get_json()[0]["attributes"] == [{"name": "mem", "value": 512, "scope": "inventory"},
+                                             {"name": "updated_ts", "value": r.get_json()[0]["updated_ts"],
+                                              "scope": "system"}]
+    assert ids(search(operator, {"device_ids": ["c", "a", "nope"]})) == ["a", "c"]
+
+
+@pytest.mark.parametrize("body", [
+    {"per_page": 10000}, {"per_page": 0}, {"page": 0}, {"page": "1"},
+    {"filters": [pred("cpu", "$where", "x")]},
+    {"filters": [pred("cpu", "$eq", {"x": 1})]},
+    {"filters": [pred("cpu", "$eq", ["a", "b"])]},
+    {"filters": [pred("cpu", "$in", "arm")]},
+    {"filters": [pred("cpu", "$in", ["a", {"b": 1}])]},
+    {"filters": [pred("cpu", "$exists", "yes")]},
+    {"filters": [pred("cpu", "$regex", 5)]},
+    {"filters": [pred("cpu", "$eq", "x", scope="nowhere")]},
+    {"filters": [{"scope": "inventory", "attribute": "cpu", "type": "$eq"}]},
+    {"filters": "cpu=arm"},
+    {"sort": [{"scope": "inventory", "attribute": "cpu", "order": "sideways"}]},
+    {"attributes": [{"scope": "inventory"}]},
+    {"device_ids": "a"},
+    {"bogus": 1},
+    {"text": "free text"},
+    ["not", "an", "object"],
+])
+def test_search_bad_input(operator, fleet, body):
+    r = search(operator, body)
+    assert r.status_code == 400, body
+    assert set(r.get_json()) == {"error", "request_id"}
+
+
+def test_search_malformed_json(operator, fleet):
+    r = operator.post(V2 + "/filters/search", data="{", content_type="application/json")
+    assert r.status_code == 400
+    r = operator.post(V2 + "/filters/search", data="{}", content_type="text/plain")
+    assert r.status_code == 415
+
+
+def test_search_is_tenant_scoped(operator, fleet):
+    assert ids(search(operator, {"filters": [pred("id", "$eq", "z", scope="identity")]})) == []
+
+
+def test_saved_filters(operator, fleet):
+    terms = [pred("cpu", "$regex", "arm"), pred("mem", "$gt", 600)]
+    r = operator.post(V2 + "/filters", json={"name": "big arm", "terms": terms})
+    assert r.status_code == 201
+    saved = r.get_json()
+    assert saved["name"] == "big arm" and saved["terms"] == terms
+    assert r.headers["Location"].endswith(f"/api/management/v2/inventory/filters/{saved['id']}")
+    assert operator.post(V2 + "/filters", json={"name": "big arm", "terms": terms}).status_code == 409
+    for bad in ({"name": "", "terms": terms}, {"name": "x"}, {"name": "x", "terms": []},
+                {"name": "x", "terms": [pred("a", "$bad", 1)]}, {"name": "x", "terms": terms, "more": 1}):
+        r = operator.post(V2 + "/filters", json=bad)
+        assert r.status_code == 400, bad
+    assert operator.get(V2 + f"/filters/{saved['id']}").get_json() == saved
+    assert operator.get(V2 + "/filters/nope").status_code == 404
+    r = operator.get(V2 + "/filters")
+    assert r.get_json() == [saved] and r.headers["X-Total-Count"] == "1"
+    assert operator.get(V2 + "/filters?per_page=501").status_code == 400
+    r = operator.get(V2 + f"/filters/{saved['id']}/search")
+    assert ids(r) == ["c"] and r.headers["X-Total-Count"] == "1"
+    assert operator.get(V2 + "/filters/nope/search").status_code == 404
+    assert operator.get(V2 + f"/filters/{saved['id']}/search?per_page=10000").status_code == 400
+    assert operator.delete(V2 + f"/filters/{saved['id']}").status_code == 204
+    assert operator.delete(V2 + f"/filters/{saved['id']}").status_code == 404
+    assert operator.get(V2 + f"/filters/{saved['id']}").status_code == 404
+
+
+def test_statistics(operator, fleet):
+    r = operator.get(V2 + "/statistics")
+    assert r.status_code == 200
+    assert r.get_json() == {"devices_by_status": {"accepted": {"standard": 3, "micro": 0, "system": 0},
+                                                  "pending": {"standard": 1, "micro": 0, "system": 0}}}
+
+
+def test_identity_prefix_search(operator, fleet):
+    url = "/api/management/v2alpha1/inventory/identities/search"
+    r = operator.post(url, json={"scope": "identity", "name": "mac", "value_prefix": "00:01"})
+    assert ids(r) == ["a"] and r.headers["X-Total-Count"] == "1"
+    r = operator.post(url, json={"scope": "identity", "name": "mac", "value_prefix": "00:0", "per_page": 1,
+                                 "attributes": [{"scope": "identity", "attribute": "mac"}]})
+    assert ids(r) == ["a"] and r.headers["X-Total-Count"] == "2"
+    assert r.get_json()[0]["attributes"][0] == {"name": "mac", "value": "00:01:aa", "scope": "identity"}
+    assert ids(operator.post(url, json={"scope": "identity", "name": "id", "value_prefix": "b"})) == ["b"]
+    assert ids(operator.post(url, json={"scope": "identity", "name": "mac", "value_prefix": ".*"})) == []
+    for bad in ({"scope": "inventory", "name": "mac", "value_prefix": "0"}, {"scope": "identity", "name": "mac"},
+                {"scope": "identity", "name": "", "value_prefix": "0"}, [1]):
+        assert operator.post(url, json=bad).status_code == 400, bad
