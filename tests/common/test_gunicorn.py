@@ -63,7 +63,9 @@ def test_metrics_are_summed_across_workers(server):
 def test_logs_are_json_lines_with_request_ids(server):
     requests.get(f"{server.url}/api/internal/v1/useradm/alive", headers={"X-MEN-RequestID": "log-check-1"},
                  timeout=5)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # the worker writes the access line after answering: wait for it
+    while time.monotonic() < deadline and '"log-check-1"' not in server.log():
+        time.sleep(0.05)
     lines = [l for l in server.log().splitlines() if l.strip()]
     parsed = [json.loads(l) for l in lines]  # every line, gunicorn's own included, is JSON
     assert any(p.get("logger", "").startswith("gunicorn") for p in parsed)

@@ -77,7 +77,12 @@ def page(browser, ui_server, screenshot_dir):
     context.set_default_timeout(15000)
     page = context.new_page()
     page.probe = PageProbe(page)
-    page.shot = lambda name: page.screenshot(path=os.path.join(screenshot_dir, f"{name}.png"), full_page=True)
+
+    def shot(name: str) -> None:
+        page.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
+        page.screenshot(path=os.path.join(screenshot_dir, f"{name}.png"), full_page=True)
+
+    page.shot = shot
     yield page
     probe = page.probe
     context.close()

@@ -56,17 +56,14 @@ export async function render(ctx, _params, query) {
   const name = query.get("name") || "";
   const sort = query.get("sort") || "modified:desc";
   const go = (changes) => navigate("artifacts", { page, name, sort, ...changes });
-  const { items, total } = await getPage(`${DEPLOYMENTS_V2}/deployments/releases`, { page, per_page: PER_PAGE, name: name || undefined, sort });
-  if (!ctx.alive) return;
-  const search = h("input", { type: "search", id: "release-search", placeholder: "Filter by name", value: name });
   const [sortKey, sortOrder] = sort.split(":");
   const onSort = (key) => go({ sort: `${key}:${sortKey === key && sortOrder === "asc" ? "desc" : "asc"}`, page: 1 });
-  replace(ctx.main,
-    h("div", { class: "page-head" }, h("h1", {}, "Releases and artifacts")),
-    section("Upload an artifact", uploadForm(ctx.refresh)),
-    section("Releases",
-      h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); go({ name: search.value.trim(), page: 1 }); } },
-        search, h("button", { type: "submit", class: "btn btn-small" }, "Filter")),
+  const listBox = h("div", { id: "release-list" });
+  // Only the list reloads after an upload, so the upload's outcome stays on screen.
+  const loadList = async () => {
+    const { items, total } = await getPage(`${DEPLOYMENTS_V2}/deployments/releases`, { page, per_page: PER_PAGE, name: name || undefined, sort });
+    if (!ctx.alive) return;
+    replace(listBox,
       table([
         { title: "Release", sortKey: "name", render: (r) => link(`#/releases/${enc(r.name)}`, r.name, { class: "release-link" }) },
         { title: "Artifacts", sortKey: "artifacts_count", render: (r) => String(r.artifacts_count ?? (r.artifacts || []).length) },
@@ -77,5 +74,16 @@ export async function render(ctx, _params, query) {
       ], items, { sort: { key: sortKey, order: sortOrder }, onSort,
         emptyTitle: name ? "No release matches" : "No releases yet",
         emptyHint: name ? "" : "Upload a .mender artifact built with mender-artifact to create a release." }),
-      total && total > PER_PAGE ? pager({ page, perPage: PER_PAGE, total, onChange: (p) => go({ page: p }) }) : null));
+      total && total > PER_PAGE ? pager({ page, perPage: PER_PAGE, total, onChange: (p) => go({ page: p }) }) : null);
+  };
+  await loadList();
+  if (!ctx.alive) return;
+  const search = h("input", { type: "search", id: "release-search", placeholder: "Filter by name", value: name });
+  replace(ctx.main,
+    h("div", { class: "page-head" }, h("h1", {}, "Releases and artifacts")),
+    section("Upload an artifact", uploadForm(() => loadList().catch((err) => toast(err.message, "error")))),
+    section("Releases",
+      h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); go({ name: search.value.trim(), page: 1 }); } },
+        search, h("button", { type: "submit", class: "btn btn-small" }, "Filter")),
+      listBox));
 }

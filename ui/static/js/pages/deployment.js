@@ -29,15 +29,16 @@ function showLog(deploymentId, deviceId) {
 }
 
 function deviceTable(dep, devices) {
+  const withAttempts = devices.some((d) => d.attempts !== undefined);
   return table([
     { title: "Device", render: (d) => link(`#/devices/${enc(d.id)}`, d.id, { class: "mono" }) },
     { title: "Device type", render: (d) => d.device_type || "—" },
     { title: "Status", render: (d) => h("span", {}, badge(d.status), d.substate ? h("span", { class: "muted small" }, ` ${d.substate}`) : null) },
-    { title: "Attempts", render: (d) => (d.attempts !== undefined ? String(d.attempts) : "—") },
+    withAttempts ? { title: "Attempts", render: (d) => (d.attempts !== undefined ? String(d.attempts) : "—") } : null,
     { title: "Started", render: (d) => fmtDate(d.started || d.created) },
     { title: "Finished", render: (d) => fmtDate(d.finished) },
     { title: "", class: "col-actions", render: (d) => (d.log ? h("button", { type: "button", class: "btn btn-small", onclick: () => showLog(dep.id, d.id) }, "View log") : null) },
-  ], devices, { emptyTitle: "No devices yet", emptyHint: "Devices join when they check in (or when they match, for a dynamic deployment).",
+  ].filter(Boolean), devices, { emptyTitle: "No devices yet", emptyHint: "Devices join when they check in (or when they match, for a dynamic deployment).",
     rowAttrs: (d) => ({ "data-device-id": d.id }) });
 }
 
@@ -78,9 +79,12 @@ export async function render(ctx, [id], query) {
     const target = dep.filter ? `filter${dep.filter.name ? ` ${dep.filter.name}` : ""}` : (dep.groups && dep.groups.length ? `group ${dep.groups.join(", ")}` : "devices");
     replace(summary, kvTable([
       ["Release", link(`#/releases/${enc(dep.artifact_name)}`, dep.artifact_name)],
-      ["Target", target], ["Devices", String(dep.device_count ?? "—")],
+      ["Target", target],
+      ["Devices", dep.initial_device_count && dep.initial_device_count !== dep.device_count
+        ? `${dep.device_count ?? 0} so far, of ${dep.initial_device_count} targeted` : String(dep.device_count ?? "—")],
       ["Created", fmtDate(dep.created)], ["Finished", fmtDate(dep.finished)],
-      ...(dep.phases && dep.phases.length > 1 ? [["Phases", dep.phases.map((p, i) => `${i + 1}: ${p.batch_size ?? "rest"}% from ${fmtDate(p.start_ts)}`).join("; ")]] : []),
+      ...(dep.phases && dep.phases.length > 1 ? [["Phases", h("span", {}, dep.phases.map((p, i) =>
+        h("div", {}, `${i + 1}: ${p.batch_size ?? "rest"}% from ${fmtDate(p.start_ts)}`)))]] : []),
       ...(dep.retries ? [["Retries", String(dep.retries)]] : []),
     ]));
     replace(bars, statusBars(stats, dep.device_count));

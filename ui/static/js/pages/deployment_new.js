@@ -135,9 +135,9 @@ export async function render(ctx, _params, query) {
   const rolloutStep = () => {
     const phaseRows = h("div", { class: "phases" }, state.phases.map((ph, i) => h("div", { class: "phase-row" },
       h("span", { class: "phase-name" }, `Phase ${i + 1}`),
-      i < state.phases.length - 1 ? field("Batch %", h("input", { type: "number", min: "1", max: "100", value: String(ph.batch), oninput: (e) => { ph.batch = Number(e.target.value); } }))
+      i < state.phases.length - 1 ? field("Batch %", h("input", { class: "phase-batch", type: "number", min: "1", max: "100", value: String(ph.batch), oninput: (e) => { ph.batch = Number(e.target.value); } }))
         : h("span", { class: "muted" }, "the remaining devices"),
-      i > 0 ? field("Starts after (minutes)", h("input", { type: "number", min: "1", value: String(ph.delay), oninput: (e) => { ph.delay = Number(e.target.value); } })) : h("span", { class: "muted" }, "starts at once"),
+      i > 0 ? field("Starts after (minutes)", h("input", { class: "phase-delay", type: "number", min: "1", value: String(ph.delay), oninput: (e) => { ph.delay = Number(e.target.value); } })) : h("span", { class: "muted" }, "starts at once"),
       i > 0 && state.phases.length > 2 ? h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => { state.phases.splice(i, 1); draw(); } }, "✕") : null)));
     return h("div", {},
       h("label", { class: "check" }, h("input", { type: "checkbox", id: "deploy-phased", checked: state.phased, onchange: (e) => { state.phased = e.target.checked; draw(); } }), " Roll out in phases"),
