@@ -251,9 +251,11 @@ def patch_benchmark(seconds: float, workers: int) -> dict:
         changing = [inventory_body(i, True) for i in range(1000)]
         env = {"MENDER_LOG_LEVEL": "warning", "MENDER_METRICS_ENABLED": "false"}
         with GunicornServer(data_dir, env=env, workers=workers) as server:
-            load_generate(server.url, tokens, same, 2)  # warm up
+            load_generate(server.url, tokens, same, 5)  # warm up
             results["inventory PATCH, unchanged inventory"] = load_generate(server.url, tokens, same, seconds)
             results["inventory PATCH, one attribute changes"] = load_generate(server.url, tokens, changing, seconds)
+            results["inventory PATCH, unchanged inventory (again)"] = load_generate(server.url, tokens, same,
+                                                                                   seconds)
         bare_dir = os.path.join(tmp, "bare")
         os.makedirs(bare_dir)
         with open(os.path.join(bare_dir, "bench_bare_app.py"), "w") as f:
@@ -261,7 +263,7 @@ def patch_benchmark(seconds: float, workers: int) -> dict:
         bare = GunicornServer(data_dir, env={**env, "PYTHONPATH": bare_dir}, workers=workers)
         bare.args[-1] = "bench_bare_app:app"
         with bare:
-            load_generate(bare.url, tokens, same, 2)
+            load_generate(bare.url, tokens, same, 5)
             results["bare Flask endpoint"] = load_generate(bare.url, tokens, same, seconds)
     base = results["bare Flask endpoint"]["requests_per_second"] or 1
     for key in list(results):
