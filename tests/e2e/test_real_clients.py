@@ -192,3 +192,30 @@ def test_artifact_metadata_matches_mender_artifact_read(stack, tmp_path):
     assert mine["artifact_provides"]["app.version"] == "1.2"
     assert mine["artifact_depends"]["os.release"] == ["bookworm"]
     assert "app.version: 1.2" in read.stdout
+
+
+@pytest.fixture(scope="module")
+def s3_stack(tmp_path_factory):
+    """The same stack with artifacts in S3 (the real radosgw): devices download from presigned links."""
+    from tests.artifacts import radosgw as rgw
+    from tests.e2e.conftest import start_stack
+    endpoint = rgw.acquire()
+    try:
+        env = {"DEPLOYMENTS_STORAGE_DEFAULT": "aws", "DEPLOYMENTS_AWS_URI": endpoint,
+               "DEPLOYMENTS_AWS_EXTERNAL_URI": endpoint, "DEPLOYMENTS_AWS_AUTH_KEY": rgw.ACCESS_KEY,
+               "DEPLOYMENTS_AWS_AUTH_SECRET": rgw.SECRET_KEY, "DEPLOYMENTS_STORAGE_BUCKET": "e2e-artifacts"}
+        s = start_stack(tmp_path_factory.mktemp("e2e-s3"), env=env)
+        try:
+            yield s
+        finally:
+            s.server.stop()
+    finally:
+        rgw.release()
+
+
+def test_main_path_with_s3_storage(s3_stack, tmp_path):
+    main_path(s3_stack, tmp_path)
+    r = s3_stack.mgmt.get("/api/management/v1/deployments/artifacts")
+    artifact_id = r.json()[0]["id"]
+    link = s3_stack.mgmt.get(f"/api/management/v1/deployments/artifacts/{artifact_id}/download").json()
+    assert "X-Amz-Signature" in link["uri"]  # a presigned S3 link, not the server's own
