@@ -46,4 +46,20 @@ def register_cli(app, ctx) -> None:
         if counts["invalid"]:
             sys.exit(1)
 
+    @group.command("max-devices")
+    @click.argument("limit", type=click.IntRange(min=-1), required=False)
+    @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
+    @click.option("--clear", is_flag=True, help="Remove the tenant's limit (DEVICEAUTH_MAX_DEVICES applies).")
+    def max_devices_command(limit, tenant, clear) -> None:
+        """Show, set (LIMIT; -1 unlimited) or --clear a tenant's accepted-device limit."""
+        ctx.ensure_migrated()
+        svc = ctx.services.devauth
+        if clear and limit is not None:
+            raise click.UsageError("give a LIMIT or --clear, not both")
+        if clear:
+            svc.clear_max_devices(tenant)
+        elif limit is not None:
+            svc.set_max_devices(tenant, limit)
+        click.echo(f"max_devices: {svc.max_devices(tenant)}")
+
     app.cli.add_command(group)

@@ -6,7 +6,8 @@ from common.clock import rfc3339_ms
 
 
 def render_auth_set(auth_set: dict, identity_data: dict) -> dict:
-    return {"id": auth_set["id"], "identity_data": identity_data, "pubkey": auth_set["pubkey"],
+    return {"id": auth_set["id"], "device_id": auth_set["device_id"], "identity_data": identity_data,
+            "pubkey": auth_set["pubkey"],
             "ts": rfc3339_ms(auth_set["ts"]), "status": auth_set["status"]}
 
 

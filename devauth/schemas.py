@@ -10,6 +10,7 @@ from devauth.model import AUTH_SET_STATUSES, DEVICE_STATUSES
 
 class DevauthAuthSetSchema(Schema):
     id = fields.String()
+    device_id = fields.String()
     identity_data = fields.Dict()
     pubkey = fields.String()
     ts = fields.String(metadata={"format": "date-time"})

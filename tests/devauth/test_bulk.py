@@ -98,3 +98,16 @@ def test_cli_tenant_option(app, operator, tmp_path):
     assert r.exit_code == 0, r.output
     svc = app.extensions["mender"].services.devauth
     assert svc.count_devices("t9") == 1 and svc.count_devices("") == 0
+
+
+def test_cli_max_devices(app):
+    runner = app.test_cli_runner()
+    r = runner.invoke(args=["devauth", "max-devices"])
+    assert r.exit_code == 0 and r.output.strip() == "max_devices: -1"
+    assert runner.invoke(args=["devauth", "max-devices", "5"]).output.strip() == "max_devices: 5"
+    assert runner.invoke(args=["devauth", "max-devices", "--tenant", "t1", "0"]).output.strip() == "max_devices: 0"
+    assert app.extensions["mender"].services.devauth.max_devices("") == 5
+    assert runner.invoke(args=["devauth", "max-devices", "--clear"]).output.strip() == "max_devices: -1"
+    assert runner.invoke(args=["devauth", "max-devices", "-2"]).exit_code == 2
+    assert runner.invoke(args=["devauth", "max-devices", "--clear", "3"]).exit_code == 2
+    assert app.extensions["mender"].services.devauth.max_devices("t1") == 0

@@ -52,6 +52,7 @@ def test_list_filter_page_get_count(client, operator, device_factory):
     assert body["status"] == "accepted" and body["decommissioning"] is False
     assert body["identity_data"] == accepted[0].identity and body["created_ts"].endswith("Z")
     assert body["auth_sets"][0]["identity_data"] == accepted[0].identity and "check_in_time" in body
+    assert body["auth_sets"][0]["device_id"] == accepted[0].id
     missing = operator.get(f"{BASE}/devices/nope")
     assert missing.status_code == 404 and missing.get_json()["request_id"]
 
