@@ -73,10 +73,11 @@ class InventoryService:
         self.store.create_device(tenant, device_id, now, new_etag(), self._base_attributes(now))
 
     def _write(self, tenant: str, device_id: str, compute: Callable[[dict], Change | None],
-               create: bool = True) -> None:
-        """Read-modify-write with optimistic concurrency on the device's version."""
+               create: bool = True, scopes: Sequence[str] | None = None) -> None:
+        """Read-modify-write with optimistic concurrency on the device's version; `compute` sees
+        the attributes of `scopes` (all if None)."""
         for _ in range(WRITE_RETRIES):
-            device = self.store.get_device(tenant, device_id)
+            device = self.store.get_device(tenant, device_id, scopes)
             if device is None:
                 if not create:
                     raise NotFound("device not found")
@@ -121,7 +122,7 @@ class InventoryService:
                                                            self.attribute_limit, bump_updated=True)
             return (set_attrs, unset, updated, None) if set_attrs or unset else None
 
-        self._write(tenant, device_id, compute)
+        self._write(tenant, device_id, compute, scopes=(SCOPE_INVENTORY,))
 
     def update_tags(self, tenant: str, device_id: str, body: Any, replace: bool, if_match: str | None) -> None:
         """PUT (replace) or PATCH the device's tags; 412 when If-Match does not match; 404 if unknown."""
@@ -133,7 +134,7 @@ class InventoryService:
             set_attrs, unset, _ = self._scope_change(device, SCOPE_TAGS, tags, replace, self.tag_limit, stamp=True)
             return set_attrs, unset, None, new_etag()
 
-        self._write(tenant, device_id, compute, create=False)
+        self._write(tenant, device_id, compute, create=False, scopes=(SCOPE_TAGS,))
 
     def patch_scope(self, tenant: str, device_id: str, scope: str | None, body: Any,
                     unmodified_since: float | None = None) -> None:
@@ -173,7 +174,7 @@ class InventoryService:
             set_attrs, unset, _ = self._scope_change(device, SCOPE_IDENTITY, attrs, True, None, keep=(ATTR_STATUS,))
             return (set_attrs, unset, None, None) if set_attrs or unset else None
 
-        self._write(tenant, device_id, compute)
+        self._write(tenant, device_id, compute, scopes=(SCOPE_IDENTITY,))
 
     def set_status(self, tenant: str, device_ids: list[str], status: str,
                    revisions: Sequence[int | None] | None = None) -> int:

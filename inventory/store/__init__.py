@@ -23,8 +23,8 @@ class InventoryStore(ABC):
         """Insert the device with `attributes` unless it exists; True when it was created."""
 
     @abstractmethod
-    def get_device(self, tenant: str, device_id: str) -> dict | None:
-        """The device record, or None."""
+    def get_device(self, tenant: str, device_id: str, scopes: Sequence[str] | None = None) -> dict | None:
+        """The device record (with only the attributes of `scopes`, if given), or None."""
 
     @abstractmethod
     def get_devices(self, tenant: str, device_ids: Sequence[str],

@@ -137,9 +137,14 @@ class MongoInventoryStore(InventoryStore):
                 "version": doc.get("version", 0), "revision": doc.get("revision", 0),
                 "tags_etag": doc.get("tags_etag", ""), "attributes": attrs}
 
-    def get_device(self, tenant, device_id):
+    def get_device(self, tenant, device_id, scopes=None):
         doc = self.devices.find_one({"tenant_id": tenant, "device_id": device_id})
-        return self._record(doc) if doc else None
+        if not doc:
+            return None
+        record = self._record(doc)
+        if scopes is not None:
+            record["attributes"] = [a for a in record["attributes"] if a.scope in scopes]
+        return record
 
     def get_devices(self, tenant, device_ids, select=None):
         if not device_ids:

@@ -117,14 +117,18 @@ class SqliteInventoryStore(InventoryStore):
                 "version": row["version"], "revision": row["revision"], "tags_etag": row["tags_etag"],
                 "attributes": attrs}
 
-    def get_device(self, tenant, device_id):
+    def get_device(self, tenant, device_id, scopes=None):
         conn = self.conn
         row = conn.execute("SELECT * FROM inventory_devices WHERE tenant_id = ? AND id = ?",
                            (tenant, device_id)).fetchone()
         if row is None:
             return None
-        rows = conn.execute(f"SELECT {_ATTR_COLS} FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
-                            " ORDER BY scope, name, pos", (tenant, device_id)).fetchall()
+        sql = f"SELECT {_ATTR_COLS} FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
+        params = [tenant, device_id]
+        if scopes is not None:
+            sql += f" AND scope IN ({','.join('?' * len(scopes))})"
+            params += list(scopes)
+        rows = conn.execute(sql + " ORDER BY scope, name, pos", params).fetchall()
         return self._record(row, rows_to_attributes(rows))
 
     def get_devices(self, tenant, device_ids, select=None):

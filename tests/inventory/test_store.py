@@ -187,3 +187,17 @@ def test_saved_filters(store):
 
 def test_cond_defaults():
     assert Cond("inventory", "a", "exists").exists is True
+
+
+def test_migrations_create_the_indexes(app, store):
+    db = app.extensions["mender"].db
+    if db.kind == "sqlite":
+        names = {r[0] for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                               " AND tbl_name = 'inventory_attributes'")}
+        assert {"inventory_attributes_str", "inventory_attributes_num"} <= names
+    else:
+        info = db.db["inventory_devices"].index_information()
+        assert info["tenant_device"]["unique"] and info["tenant_device"]["key"] == [("tenant_id", 1),
+                                                                                   ("device_id", 1)]
+        assert info["attributes_wildcard"]["key"] == [("attributes.$**", 1)]
+        assert db.db["inventory_filters"].index_information()["tenant_name"]["unique"]
