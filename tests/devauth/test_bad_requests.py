@@ -145,7 +145,10 @@ def test_fuzzed_auth_requests_never_5xx_nor_admitted(sqlite_app, sqlite_client):
     body = body_of('{"mac":"02:00:00:00:00:01","sn":"fuzz"}', key=key)
     original_sig = sign_body(key, body)
     for _ in range(300):
-        r = post(sqlite_client, _mutate(rng, body), original_sig)
+        mutated = _mutate(rng, body)
+        if mutated == body:  # a byte overwritten with itself: not a mutation (the signature is valid)
+            continue
+        r = post(sqlite_client, mutated, original_sig)
         assert r.status_code in (400, 401), r.status_code
     assert nothing_created(sqlite_app)
     for _ in range(300):
