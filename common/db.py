@@ -9,6 +9,7 @@ is not fork-safe, and an SQLite connection must not cross threads.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 import os
 import sqlite3
 import threading
@@ -38,21 +39,26 @@ class SqliteUnavailable(Unavailable):
     """The SQLite file cannot be opened or is not a database."""
 
 
-class Database:
+class Database(ABC):
     """Common interface of the two backends."""
 
     kind: str
 
+    @abstractmethod
     def ping(self, timeout: float) -> None:
         """Raise Unavailable unless the database answers within `timeout` seconds."""
-        raise NotImplementedError
 
+    @abstractmethod
     def ensure_migrated(self, service: str, migrations: Sequence[Any]) -> None:
         """Apply the service's pending migrations once per process; raise Unavailable on failure."""
-        raise NotImplementedError
 
+    @abstractmethod
+    def migrate(self, service: str, migrations: Sequence[Any]) -> int:
+        """Apply pending migrations of `service`; return the version reached."""
+
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Close this process's connections."""
 
 
 # --------------------------------------------------------------------------- SQLite
