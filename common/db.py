@@ -8,6 +8,7 @@ is not fork-safe, and an SQLite connection must not cross threads.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from abc import ABC, abstractmethod
 import os
@@ -63,6 +64,67 @@ class Database(ABC):
 
 # --------------------------------------------------------------------------- SQLite
 
+# Statements that never write; everything else outside a transaction takes the writer lock.
+_READ_ONLY = ("SELECT", "select")
+
+
+class _WriterLock:
+    """One writer at a time across the threads and processes sharing the database file.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps and retries
+    with delays growing to 100 ms, so under a burst of writes from several threads and
+    gunicorn workers requests queue for seconds while the CPU idles. An exclusive `flock` on
+    a file beside the database makes writers wait in the kernel instead and hand over as soon
+    as the lock is released. Each connection holds its own open file description, so threads
+    of one process exclude each other as processes do. Re-entrant per connection; a process
+    that dies releases its lock with its descriptors. SQLite's own locking stays underneath,
+    so a program that does not take this lock (the sqlite3 shell) is still safe, only slower.
+    """
+
+    __slots__ = ("_fd", "_depth")
+
+    def __init__(self, path: str):
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._depth += 1
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose writes outside an explicit transaction take the writer lock."""
+
+    writer: _WriterLock
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.in_transaction or sql.startswith(_READ_ONLY):
+            return super().execute(sql, parameters)
+        with self.writer:
+            return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        if self.in_transaction:
+            return super().executemany(sql, parameters)
+        with self.writer:
+            return super().executemany(sql, parameters)
+
+    def close(self) -> None:
+        super().close()
+        writer = getattr(self, "writer", None)
+        if writer is not None:
+            writer.close()
+            del self.writer
+
 
 class SqliteDatabase(Database):
     """One SQLite file in WAL mode; a connection per thread (and per process after fork).
@@ -88,8 +150,9 @@ class SqliteDatabase(Database):
         if directory:
             os.makedirs(directory, exist_ok=True)
         try:
-            conn = sqlite3.connect(self.path, timeout=timeout or self.timeout,
+            conn = sqlite3.connect(self.path, timeout=timeout or self.timeout, factory=_Connection,
                                    isolation_level=None, check_same_thread=False)
+            conn.writer = _WriterLock(self.path + "-writer.lock")
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
             mode = self._set_wal(conn, timeout or self.timeout)
@@ -97,7 +160,7 @@ class SqliteDatabase(Database):
                 log.warning("sqlite journal_mode is %s, not wal", mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise SqliteUnavailable(f"database unavailable: {exc}") from exc
         return conn
 
@@ -133,15 +196,16 @@ class SqliteDatabase(Database):
         if conn.in_transaction:  # nested use joins the outer transaction
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with conn.writer:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def ping(self, timeout: float) -> None:
         try:

@@ -174,12 +174,13 @@ class DevauthService(DeviceManagement):
 
     def _issue_token(self, tenant: str, device_id: str, auth_set_id: str, last_check_in: float | None) -> str:
         token, claims = self.tokens.issue(tenant, device_id)
-        self._store.insert_token({"id": claims["jti"], "tenant_id": tenant, "device_id": device_id,
-                                  "auth_set_id": auth_set_id, "exp": claims["exp"],
-                                  "iat": self._clock.now(),  # precise: pruning keeps the newest
-                                  "token_hash": token_digest(token, self.tokens.keys.fingerprints[0])})
-        self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
-        self._check_in(tenant, device_id, last_check_in)
+        row = {"id": claims["jti"], "tenant_id": tenant, "device_id": device_id, "auth_set_id": auth_set_id,
+               "exp": claims["exp"], "iat": self._clock.now(),  # precise: pruning keeps the newest
+               "token_hash": token_digest(token, self.tokens.keys.fingerprints[0])}
+        with self._store.transaction():  # one commit (and one turn of the writer lock) per auth request
+            self._store.insert_token(row)
+            self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
+            self._check_in(tenant, device_id, last_check_in)
         return token
 
     def _check_in(self, tenant: str, device_id: str, last: float | None) -> None:

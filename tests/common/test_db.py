@@ -135,3 +135,61 @@ def test_health_503_within_3s_when_mongodb_port_is_closed(make_app, tmp_path, se
     assert time.monotonic() - t0 < 3
     assert r.status_code == 503
     assert set(r.get_json()) == {"error", "request_id"}
+
+
+def _slow_writer(path, barrier, rounds, errors):
+    """Hold a write transaction for a while, then write outside one, many times over."""
+    import threading
+
+    db = SqliteDatabase(path, timeout=0.02)  # a busy handler this short fails unless writers queue
+
+    def work(tid):
+        try:
+            barrier.wait()
+            for i in range(rounds):
+                with db.transaction() as conn:
+                    conn.execute("INSERT INTO things (id, n) VALUES (?, ?)", (f"{os.getpid()}-{tid}-{i}", i))
+                    time.sleep(0.005)
+                db.conn.execute("UPDATE things SET n = n + 1 WHERE id = ?", (f"{os.getpid()}-{tid}-{i}",))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent
+            errors.put(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_sqlite_writers_queue_across_threads_and_processes(tmp_path):
+    # 3 processes × 3 threads, each holding the write lock 5 ms at a time, against a 20 ms busy
+    # timeout: SQLite's busy handler alone answers "database is locked"; the writer lock queues them.
+    path = str(tmp_path / "w.db")
+    SqliteDatabase(path).migrate("svc", SQL_MIGRATIONS)
+    ctx = multiprocessing.get_context("fork")
+    barrier, errors = ctx.Barrier(9), ctx.Queue()
+    procs = [ctx.Process(target=_slow_writer, args=(path, barrier, 10, errors)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert errors.empty(), errors.get()
+    db = SqliteDatabase(path)
+    assert db.conn.execute("SELECT count(*), sum(n) FROM things WHERE id != 'seed'").fetchone()[:] == (90, 90 * 5.5)
+
+
+def test_sqlite_writer_lock_is_reentrant_and_released(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "t.db"))
+    db.migrate("svc", SQL_MIGRATIONS)
+    with db.transaction() as conn:
+        with db.transaction():  # joins
+            conn.execute("INSERT INTO things (id, n) VALUES ('r', 1)")
+        conn.execute("UPDATE things SET n = 2 WHERE id = 'r'")
+    other = SqliteDatabase(db.path, timeout=0.5)
+    import threading
+    done = []
+    t = threading.Thread(target=lambda: (other.conn.execute("DELETE FROM things WHERE id = 'r'"), done.append(1)))
+    t.start(); t.join(5)
+    assert done == [1]
+    assert db.conn.execute("SELECT count(*) FROM things WHERE id = 'r'").fetchone()[0] == 0
