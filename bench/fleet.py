@@ -1,10 +1,18 @@
-"""Fleet simulator: N devices, each with its own key, doing what the Mender client does —
-authenticate, upload inventory, poll for deployments — at Mender's default intervals
-compressed by a factor, plus a deployment wave to 10 % of the fleet (download and report
-downloading → installing → success). Measures sustained requests/s, latency per endpoint,
-errors, its own CPU, and the same gunicorn settings serving a bare Flask endpoint (baseline).
+"""Fleet simulator: N devices, each with its own key, doing what the Mender client does.
 
-    .venv/bin/python -m bench.fleet --devices 10000 --compress 600 --duration 60
+1. Enrolment: every device authenticates and sends its inventory, as on its first start,
+   a bounded number at a time (measured: throughput, latency, errors).
+2. The steady mix, measured for --duration seconds: each device polls for deployments every
+   30 min, sends its inventory every 8 h and renews its token every week (Mender's defaults),
+   divided by --compress, each timer at a random phase as in a fleet whose devices came up
+   at different times. At a third of the run, a deployment to 10 % of the fleet: each chosen
+   device downloads the artifact and reports downloading → installing → success on its next poll.
+
+Reports sustained requests/s, latency per endpoint, errors, its own CPU and the server's, and,
+in the same run, a bare Flask endpoint under the same gunicorn settings (the baseline) and the
+server's closed-loop poll capacity.
+
+    .venv/bin/python -m bench.fleet --devices 10000 --compress 100 --duration 60
 
 Only 127.0.0.1 is targeted; every process started here is stopped by PID.
 """
@@ -111,38 +119,69 @@ def make_artifact(tmp: str, name: str, device_type: str) -> bytes:
         return f.read()
 
 
+async def authenticate(d: SimDevice, url: str, session, stats: Stats) -> bool:
+    status, body = await call(session, stats, "auth", "POST", f"{url}/api/devices/v1/authentication/auth_requests",
+                              ok=(200,), data=d.body,
+                              headers={"Content-Type": "application/json", "X-MEN-Signature": d.signature})
+    if status == 200:
+        d.token = body.decode()
+    return status == 200
+
+
+def inventory_of(d: SimDevice) -> list[dict]:
+    return [{"name": "device_type", "value": "fleet-device"}, {"name": "artifact_name", "value": d.artifact},
+            {"name": "mender_client_version", "value": "3.4.0"}, {"name": "os", "value": "fleet-sim"}]
+
+
+async def put_inventory(d: SimDevice, url: str, session, stats: Stats) -> int:
+    status, _ = await call(session, stats, "inventory", "PUT", f"{url}/api/devices/v1/inventory/device/attributes",
+                           ok=(200,), json=inventory_of(d), headers={"Authorization": f"Bearer {d.token}"})
+    return status
+
+
+async def enrol(devices: list[SimDevice], url: str, session, stats: Stats, concurrency: int) -> None:
+    """Bring the fleet into service: every device authenticates and sends its inventory, as a
+    client does on its first start, `concurrency` devices at a time (as fast as the server takes)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(d):
+        async with gate:
+            if await authenticate(d, url, session, stats):
+                await put_inventory(d, url, session, stats)
+
+    await asyncio.gather(*(one(d) for d in devices))
+
+
 async def device_life(d: SimDevice, url: str, session, stats: Stats, stop_at: float, scale: float, rng):
-    auth_url = f"{url}/api/devices/v1/authentication/auth_requests"
+    """A device in service: polls every POLL_S, sends its inventory every INVENTORY_S and renews
+    its token every AUTH_S (all divided by `scale`), each timer at a random phase, as a fleet
+    whose devices came up at different times; installs a deployment when the poll offers one."""
     next_url = f"{url}/api/devices/v2/deployments/device/deployments/next"
-    inv_url = f"{url}/api/devices/v1/inventory/device/attributes"
-
-    async def authenticate():
-        status, body = await call(session, stats, "auth", "POST", auth_url, ok=(200,), data=d.body,
-                                  headers={"Content-Type": "application/json", "X-MEN-Signature": d.signature})
-        if status == 200:
-            d.token = body.decode()
-        return status == 200
-
-    # devices start spread over one poll interval, as a fleet does
-    await asyncio.sleep(rng.uniform(0, POLL_S / scale))
-    if time.monotonic() >= stop_at or not await authenticate():
-        return
-    inventory = [{"name": "device_type", "value": "fleet-device"}, {"name": "artifact_name", "value": d.artifact},
-                 {"name": "mender_client_version", "value": "3.4.0"}, {"name": "os", "value": "fleet-sim"}]
-    next_inventory = time.monotonic()
-    while time.monotonic() < stop_at:
+    now = time.monotonic()
+    next_poll = now + rng.uniform(0, POLL_S / scale)
+    next_inventory = now + rng.uniform(0, INVENTORY_S / scale)
+    next_auth = now + rng.uniform(0, AUTH_S / scale)
+    while True:
+        due = min(next_poll, next_inventory, next_auth)
+        if due >= stop_at:
+            return
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        if due == next_auth:
+            next_auth += AUTH_S / scale
+            await authenticate(d, url, session, stats)
+            continue
+        if due == next_inventory:
+            next_inventory += INVENTORY_S / scale
+            if await put_inventory(d, url, session, stats) == 401:
+                await authenticate(d, url, session, stats)
+            continue
+        next_poll += POLL_S / scale * rng.uniform(0.9, 1.1)
         headers = {"Authorization": f"Bearer {d.token}"}
-        if time.monotonic() >= next_inventory:
-            status, _ = await call(session, stats, "inventory", "PUT", inv_url, ok=(200,), json=inventory,
-                                   headers=headers)
-            next_inventory = time.monotonic() + INVENTORY_S / scale
-            if status == 401 and await authenticate():
-                continue
         status, body = await call(session, stats, "next", "POST", next_url, headers=headers, json={
             "device_provides": {"artifact_name": d.artifact, "device_type": "fleet-device"},
             "update_control_map": True})
         if status == 401:
-            await authenticate()
+            await authenticate(d, url, session, stats)
         elif status == 200:
             instr = json.loads(body)
             dep, uri = instr["id"], instr["artifact"]["source"]["uri"]
@@ -150,27 +189,59 @@ async def device_life(d: SimDevice, url: str, session, stats: Stats, stop_at: fl
             await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "downloading"})
             await call(session, stats, "download", "GET", uri, ok=(200,))
             await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "installing"})
-            await authenticate()  # the real client re-authenticates at commit
+            await authenticate(d, url, session, stats)  # the real client re-authenticates at commit
             headers = {"Authorization": f"Bearer {d.token}"}
             await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "success"})
             d.artifact = instr["artifact"]["artifact_name"]
-            inventory[1]["value"] = d.artifact
-            next_inventory = time.monotonic()
-            continue
-        await asyncio.sleep(POLL_S / scale * rng.uniform(0.9, 1.1))
+            await put_inventory(d, url, session, stats)  # and reports the new artifact name
+
+
+class Phase:
+    """Requests of one phase, its wall time, and the CPU the load generator and the server used."""
+
+    def __init__(self, server_cpu):
+        self.stats = Stats()
+        self._server_cpu = server_cpu
+        self.t0, self.c0, self.s0 = time.monotonic(), _cpu(), server_cpu()
+
+    def end(self) -> "Phase":
+        self.seconds = time.monotonic() - self.t0
+        self.client_cpu = _cpu() - self.c0
+        self.server_cpu = self._server_cpu() - self.s0
+        return self
+
+    def report(self) -> dict:
+        stats, rate = self.stats, self.stats.count / self.seconds
+        return {
+            "seconds": round(self.seconds, 1), "requests": stats.count, "rate_rps": round(rate, 1),
+            "errors": sum(stats.errors.values()), "fleet_equivalent": int(rate / PER_DEVICE_RATE),
+            "server_cpu_share": round(self.server_cpu / self.seconds, 2),
+            "client_cpu_share": round(self.client_cpu / self.seconds, 2),
+            "endpoints": {k: {"count": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1),
+                              "p99_ms": round(pct(v, 99), 1), "max_ms": round(max(v) * 1000, 1),
+                              "errors": stats.errors.get(k, 0), "statuses": dict(stats.codes[k])}
+                          for k, v in sorted(stats.lat.items())},
+        }
 
 
 async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: float, wave: float,
-                    token: str, artifact: bytes, seed: int) -> tuple[Stats, float, float]:
-    stats = Stats()
+                    token: str, artifact: bytes, seed: int, enrol_concurrency: int, server_cpu
+                    ) -> tuple[Phase, Phase]:
+    """Enrolment, then `duration` seconds of the steady mix with the wave at a third of it."""
     rng = random.Random(seed)
     connector = aiohttp.TCPConnector(limit=512)
     timeout = aiohttp.ClientTimeout(total=60)
-    u0 = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.monotonic()
-    stop_at = t0 + duration
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        tasks = [asyncio.create_task(device_life(d, url, session, stats, stop_at, scale, rng)) for d in devices]
+        enrolment = Phase(server_cpu)
+        await enrol(devices, url, session, enrolment.stats, enrol_concurrency)
+        enrolment.end()
+        print(f"enrolled {len(devices)} devices in {enrolment.seconds:.1f}s", flush=True)
+
+        steady = Phase(server_cpu)
+        stats = steady.stats
+        stop_at = steady.t0 + duration
+        tasks = [asyncio.create_task(device_life(d, url, session, stats, stop_at, scale, rng))
+                 for d in devices if d.token]
         if wave > 0:
             await asyncio.sleep(duration / 3)
             headers = {"Authorization": f"Bearer {token}"}
@@ -187,9 +258,12 @@ async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: 
                     "name": "wave", "artifact_name": "fleet-wave", "devices": [_device_id(d) for d in chosen]}) as r:
                 assert r.status == 201, await r.text()
         await asyncio.gather(*tasks)
-    u1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
-    return stats, time.monotonic() - t0, cpu
+        return enrolment, steady.end()
+
+
+def _cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 
 
 def _device_id(d: SimDevice) -> str:
@@ -215,6 +289,8 @@ def main() -> None:
     ap.add_argument("--worker-class", default="gthread")
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
+    ap.add_argument("--enrol-concurrency", type=int, default=32,
+                    help="devices authenticating and sending inventory at once before the measured run")
     ap.add_argument("--baseline-seconds", type=float, default=10.0)
     ap.add_argument("--json", help="write the results to this file as well")
     args = ap.parse_args()
@@ -244,10 +320,9 @@ def main() -> None:
         t = time.monotonic()
         token = provision(server.url, os.path.join(tmp, "server"), devices)
         print(f"preauthorized {len(devices)} devices in {time.monotonic() - t:.1f}s", flush=True)
-        cpu0 = server.cpu_seconds()
-        stats, elapsed, client_cpu = asyncio.run(run_fleet(server.url, devices, args.duration, args.compress,
-                                                           args.wave, token, artifact, seed=1))
-        server_cpu = server.cpu_seconds() - cpu0
+        enrolment, steady = asyncio.run(run_fleet(server.url, devices, args.duration, args.compress, args.wave,
+                                                  token, artifact, seed=1, enrol_concurrency=args.enrol_concurrency,
+                                                  server_cpu=server.cpu_seconds))
 
         # closed-loop poll capacity against the same server, for the ratio to the baseline
         polling = [d for d in devices if d.token][:64]
@@ -262,27 +337,24 @@ def main() -> None:
                 return r.status
         cap = asyncio.run(closed_loop("poll", poll, connections=16, seconds=args.baseline_seconds, server=server))
 
-    total = stats.count
-    rate = total / elapsed
-    errors = sum(stats.errors.values())
     report = {
-        "machine": machine(), "devices": args.devices, "compress": args.compress, "duration_s": round(elapsed, 1),
+        "machine": machine(), "devices": args.devices, "compress": args.compress,
         "workers": args.workers, "worker_class": args.worker_class, "threads": args.threads,
-        "requests": total, "rate_rps": round(rate, 1), "errors": errors,
-        "target_rate_rps": round(args.devices * PER_DEVICE_RATE * args.compress, 1),
-        "fleet_equivalent": int(rate / PER_DEVICE_RATE),
-        "server_cpu_share": round(server_cpu / elapsed, 2), "client_cpu_share": round(client_cpu / elapsed, 2),
+        "offered_rate_rps": round(args.devices * PER_DEVICE_RATE * args.compress, 1),
         "baseline_rps": round(base.rps), "poll_capacity_rps": round(cap.rps),
         "poll_ratio_to_baseline": round(cap.rps / base.rps, 2) if base.rps else None,
         "poll_capacity_p99_ms": round(cap.pct(99), 1), "poll_capacity_errors": cap.errors,
-        "endpoints": {k: {"count": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1),
-                          "p99_ms": round(pct(v, 99), 1), "errors": stats.errors.get(k, 0),
-                          "statuses": dict(stats.codes[k])} for k, v in sorted(stats.lat.items())},
+        "enrolment": enrolment.report(), "steady": steady.report(),
     }
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
+    st = report["steady"]
+    print(f"steady: {st['rate_rps']} req/s of {report['offered_rate_rps']} offered "
+          f"(= {st['fleet_equivalent']:,} devices at Mender's intervals), {st['errors']} errors, "
+          f"server {st['server_cpu_share']} cores, load generator {st['client_cpu_share']} cores; "
+          + ", ".join(f"{k} p50/p99 {v['p50_ms']}/{v['p99_ms']} ms" for k, v in st["endpoints"].items()))
 
 
 if __name__ == "__main__":

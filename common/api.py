@@ -11,7 +11,7 @@ import flask_smorest
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from common.errors import BadRequest, UnsupportedMediaType
+from common.errors import BadRequest, TooLarge, UnsupportedMediaType
 
 
 def parse_json_bytes(raw: bytes) -> Any:
@@ -27,9 +27,10 @@ def parse_json_bytes(raw: bytes) -> Any:
 
 
 def request_json() -> Any:
-    """The current request's JSON body (415 when it is not declared as JSON, 400 when malformed)."""
-    req = flask.request
-    raw = req.get_data(cache=True)
+    """The current request's JSON body (415 when it is not declared as JSON, 400 when malformed,
+    413 when it reaches the size limit)."""
+    req = flask.request._get_current_object()
+    raw = _read_body(req)
     if not core.is_json(req.mimetype):
         raise UnsupportedMediaType("Content-Type must be application/json")
     if not raw.strip():
@@ -37,11 +38,32 @@ def request_json() -> Any:
     return parse_json_bytes(raw)
 
 
+def _read_body(req: flask.Request) -> bytes:
+    """The body, read once. A body sent without Content-Length (chunked) is cut by Werkzeug at
+    the request's limit: one that reaches the limit is refused as too large, not parsed."""
+    raw = req.get_data(cache=True)
+    limit = req.max_content_length
+    if limit is not None and req.content_length is None and len(raw) >= limit:
+        raise TooLarge(f"request body too large (limit {limit} bytes)")
+    return raw
+
+
+def no_content() -> flask.Response:
+    """An empty 204, built without a serializer."""
+    return flask.current_app.response_class(status=204)
+
+
+def json_response(body: Any, status: int = 200) -> flask.Response:
+    """`body` as compact JSON, built directly (the schema-less fast path of the device API)."""
+    return flask.current_app.response_class(json.dumps(body, separators=(",", ":")), status=status,
+                                            mimetype="application/json")
+
+
 class MenderParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def _raw_load_json(self, req: flask.Request) -> Any:
-        raw = req.get_data(cache=True)
+        raw = _read_body(req)
         if not raw.strip():
             return core.missing
         if not core.is_json(req.mimetype):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
@@ -38,13 +39,18 @@ class AppContext:
         self.migrations: list[tuple[str, Any]] = []
         self.health_checks: dict[str, list[Callable[[float], None]]] = {}
         self.startup_hooks: list[Callable[[], None]] = []  # run once by the gunicorn master after migrating
+        self.body_limits: dict[tuple[str, str], int] = {}  # (method, endpoint) -> a body limit other than 1 MiB
+        self.migrated = False
 
     def add_migrations(self, service: str, migrations: Any) -> None:
         self.migrations.append((service, migrations))
 
     def ensure_migrated(self) -> None:
+        if self.migrated:
+            return
         for service, migrations in self.migrations:
             self.db.ensure_migrated(service, migrations)
+        self.migrated = True
 
     def migrate_all(self) -> dict[str, int]:
         return {service: self.db.migrate(service, migrations) for service, migrations in self.migrations}
@@ -62,12 +68,33 @@ def services() -> SimpleNamespace:
     return ctx().services
 
 
+class MenderFlask(Flask):
+    """Flask, minus a per-request cost: `ensure_sync` asks `inspect` whether each hook and view is
+    a coroutine function on every request (a dozen times per request here); the answer is
+    remembered per function instead (the underlying function of a bound method: a method view
+    is a new object per request)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._is_async: dict[Callable, bool] = {}
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        key = getattr(func, "__func__", func)
+        try:
+            is_async = self._is_async.get(key)
+        except TypeError:  # unhashable callable
+            return super().ensure_sync(func)
+        if is_async is None:
+            is_async = self._is_async[key] = inspect.iscoroutinefunction(func)
+        return self.async_to_sync(func) if is_async else func
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. `config` overrides environment settings (tests pass a mapping)."""
     cfg = load_config(config)
     configure_logging(cfg["MENDER_LOG_LEVEL"])
     os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
-    app = Flask(__name__)
+    app = MenderFlask(__name__)
     app.config.update(cfg)
     app.config.update(
         MAX_CONTENT_LENGTH=cfg["MENDER_REQUEST_SIZE_LIMIT"],
@@ -95,11 +122,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     context.api = api
 
     def migrate_hook() -> None:
-        if (request.url_rule is not None and not request.path.startswith(_NO_DB_PREFIXES)
-                and not (request.path.startswith("/api/internal/") and request.path.endswith(_NO_DB_SUFFIXES))):
+        if context.migrated:  # once per process: the common case costs one attribute read
+            return
+        req = request._get_current_object()
+        path = req.path
+        if (req.url_rule is not None and not path.startswith(_NO_DB_PREFIXES)
+                and not (path.startswith("/api/internal/") and path.endswith(_NO_DB_SUFFIXES))):
             context.ensure_migrated()
 
-    http.install(app, [migrate_hook, lambda: authenticate_request(context.authenticators)])
+    authenticators = context.authenticators
+    http.install(app, [migrate_hook, lambda: authenticate_request(authenticators)], context.body_limits)
 
     for name in SERVICE_PACKAGES:
         importlib.import_module(name).init_app(app, api, context)

@@ -86,23 +86,25 @@ def realm_of(path: str) -> str | None:
 
 def authenticate_request(authenticators: dict) -> None:
     """before_request hook: set `g.identity` or raise Unauthorized."""
-    g.identity = None
-    if request.url_rule is None:  # 404/405: let routing answer
+    state = g._get_current_object()
+    state.identity = None
+    req = request._get_current_object()
+    if req.url_rule is None:  # 404/405: let routing answer
         return
-    realm = realm_of(request.path)
+    realm = realm_of(req.path)
     if realm is None:
         return
-    token = bearer_token()
+    token = bearer_token(req)
     if not token:
         raise Unauthorized("missing or malformed Authorization header",
                            headers={"WWW-Authenticate": 'Bearer realm="ManagementJWT"' if realm == MANAGEMENT
                                     else 'Bearer realm="DeviceJWT"'})
-    if not _from_header(request):  # the browser sent the cookie by itself: a cross-site request could
-        check_csrf()                # have made it, so it must prove it read the csrf cookie
+    if not _from_header(req):  # the browser sent the cookie by itself: a cross-site request could
+        check_csrf(req)         # have made it, so it must prove it read the csrf cookie
     authenticator = authenticators.get(realm)
     if authenticator is None:
         raise Unauthorized("unauthorized")
-    g.identity = authenticator(token)
+    state.identity = authenticator(token)
 
 
 def current_identity() -> Identity:

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from common.api import format_validation_messages
 from common.db import UNAVAILABLE_ERRORS
 from common.errors import ServiceError
-from common.logging import get_logger
+from common.logging import access_log_enabled, get_logger
 from common import metrics
 
 log = get_logger("http")
@@ -86,15 +86,30 @@ def _handle_unexpected(exc: Exception) -> Response:
     return error_response(500, "internal error")
 
 
-def install(app: Flask, before_hooks: list) -> None:
-    """Register hooks and error handlers. `before_hooks` run after the request id and body limit checks."""
+def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> None:
+    """Register hooks and error handlers. `before_hooks` run after the request id and body limit
+    checks; `body_limits` maps (method, endpoint) to a body limit other than the app's (uploads).
+
+    One before and one after hook do all the per-request work, each reading the request once:
+    this runs on every device poll, so every proxy lookup and hook call counts."""
+    body_limits = body_limits if body_limits is not None else {}
+    metrics_enabled = app.config.get("MENDER_METRICS_ENABLED", True)
+    access_enabled = access_log_enabled()
 
     @app.before_request
     def _start() -> None:
-        g.started = time.perf_counter()
-        request_id()
-        limit = request.max_content_length
-        if limit is not None and request.content_length is not None and request.content_length > limit:
+        req = request._get_current_object()
+        state = g._get_current_object()
+        state.started = time.perf_counter()
+        incoming = req.headers.get(REQUEST_ID_HEADER, "")
+        state.request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else str(uuid.uuid4())
+        if body_limits:
+            limit = body_limits.get((req.method, req.endpoint))
+            if limit is not None:
+                req.max_content_length = limit
+        limit = req.max_content_length
+        length = req.content_length
+        if limit is not None and length is not None and length > limit:
             from common.errors import TooLarge
             raise TooLarge(f"request body too large (limit {limit} bytes)")
         for hook in before_hooks:
@@ -102,17 +117,26 @@ def install(app: Flask, before_hooks: list) -> None:
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers[REQUEST_ID_HEADER] = request_id()
-        started = getattr(g, "started", None)
+        req = request._get_current_object()
+        state = g._get_current_object()
+        rid = request_id()
+        response.headers[REQUEST_ID_HEADER] = rid
+        started = getattr(state, "started", None)
         elapsed = time.perf_counter() - started if started else 0.0
-        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        if app.config.get("MENDER_METRICS_ENABLED", True):
-            metrics.observe(request.method, route, response.status_code, elapsed)
-        identity = getattr(g, "identity", None)
-        access_log.info("request", method=request.method, path=request.path, route=route,
-                        status=response.status_code, duration_ms=round(elapsed * 1000, 2),
-                        request_id=request_id(), remote=request.remote_addr,
-                        subject=identity.subject if identity else None)
+        rule = req.url_rule
+        route = rule.rule if rule is not None else "<unmatched>"
+        status = response.status_code
+        if status >= 400 and body_limits and (req.method, req.endpoint) in body_limits:
+            # an upload refused early leaves the rest of the body unread: do not keep the connection
+            response.headers["Connection"] = "close"
+        if metrics_enabled:
+            metrics.observe(req.method, route, status, elapsed)
+        if access_enabled:
+            identity = getattr(state, "identity", None)
+            access_log.info("request", method=req.method, path=req.path, route=route,
+                            status=status, duration_ms=round(elapsed * 1000, 2),
+                            request_id=rid, remote=req.remote_addr,
+                            subject=identity.subject if identity else None)
         return response
 
     app.register_error_handler(ServiceError, _handle_service_error)

@@ -10,6 +10,7 @@ import time
 import structlog
 
 _configured = False
+_level = logging.INFO
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,8 +33,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "info") -> None:
     """Route stdlib logging and structlog to stderr as JSON lines. Idempotent."""
-    global _configured
+    global _configured, _level
     numeric = getattr(logging, level.upper(), logging.INFO)
+    _level = numeric
     root = logging.getLogger()
     root.setLevel(numeric)
     if _configured:
@@ -56,6 +58,11 @@ def configure_logging(level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     _configured = True
+
+
+def access_log_enabled() -> bool:
+    """Whether the configured level writes the per-request access line (info)."""
+    return _level <= logging.INFO
 
 
 def get_logger(name: str):

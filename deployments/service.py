@@ -324,8 +324,8 @@ class DeploymentsService:
         active = [d for d in recent if d["status"] in m.ACTIVE]
         dd = min(active, key=lambda d: (d["created"], d["id"])) if active else None
         dep = None
-        if dd is not None:
-            dep = self.store.get_deployment(tenant, dd["deployment_id"])
+        if dd is not None:  # the device only needs the deployment's own fields, not its counts
+            dep = self.store.get_deployment(tenant, dd["deployment_id"], counts=False)
         if dd is None:
             dd, dep = self._retry_or_new(tenant, device_id, device_type, recent)
         if dd is None:
@@ -426,7 +426,7 @@ class DeploymentsService:
                 and provides.get("artifact_name") == artifact["name"]):
             self._move(dd, m.ALREADY_INSTALLED)
             return None
-        link = self._services.artifacts.device_link(tenant, artifact["id"], base_url)
+        link = self._services.artifacts.device_link_for(tenant, artifact, base_url)
         return {"id": dep["id"], "artifact": {
             "id": artifact["id"], "artifact_name": artifact["name"],
             "source": {"uri": link["uri"], "expire": link["expire"]},

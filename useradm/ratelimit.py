@@ -87,7 +87,10 @@ def _hooks(app) -> dict:
 
 def _confine_to_login(app, before: dict) -> None:
     """Flask-Limiter hooks every request of the app (~0.2 ms each); only login is limited here,
-    so its hooks are wrapped to do nothing on other endpoints."""
+    so its hooks are moved to the login blueprint (Flask runs them for that blueprint's requests
+    only) and wrapped to do nothing on its other endpoints."""
+    blueprint = LOGIN_ENDPOINT.partition(".")[0]
+
     def guard(fn, passthrough):
         def hook(*args):
             if request.endpoint == LOGIN_ENDPOINT:
@@ -99,7 +102,10 @@ def _confine_to_login(app, before: dict) -> None:
                                         ("after", app.after_request_funcs, True),
                                         ("teardown", app.teardown_request_funcs, False)):
         funcs = registry.get(None, [])
-        registry[None] = [f if f in before[kind] else guard(f, passthrough) for f in funcs]
+        registry[None] = [f for f in funcs if f in before[kind]]
+        added = [guard(f, passthrough) for f in funcs if f not in before[kind]]
+        if added:
+            registry.setdefault(blueprint, []).extend(added)
 
 
 def install_login_limits(app, ctx, store) -> Limiter | None:

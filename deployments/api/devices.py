@@ -4,7 +4,7 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
-from common.api import Blueprint, format_validation_messages, request_json
+from common.api import Blueprint, format_validation_messages, json_response, no_content, request_json
 from common.app import services
 from common.auth import current_identity
 from common.errors import BadRequest
@@ -16,11 +16,13 @@ blp = Blueprint("deployments_devices", __name__, url_prefix="/api/devices",
 
 
 def _next(provides: dict):
+    # the fleet's hottest path: the response is built here (flask-smorest passes a Response
+    # through untouched), not by the response decorators, which only document it
     identity = current_identity()
     instructions = services().deployments.next_deployment(identity.tenant, identity.subject, provides, base_url())
     if instructions is None:
-        return "", 204
-    return instructions, 200
+        return no_content()
+    return json_response(instructions)
 
 
 def _provides(nested: bool) -> dict:

@@ -6,8 +6,6 @@ import base64
 import binascii
 import threading
 
-from flask import request
-
 from common.errors import ConfigError
 from common.keys import load_or_generate_secret
 
@@ -60,18 +58,8 @@ def init_app(app, api, ctx) -> None:
     ctx.health_checks.setdefault("deployments", []).append(storage.check)
     ctx.startup_hooks.append(storage.sweep)
 
+    # uploads take artifacts up to the image size limit instead of the app's 1 MiB JSON limit;
+    # common.http applies it before reading the body, and closes the connection on a refusal
     limit = int(ctx.config["DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE"]) + MULTIPART_OVERHEAD
-
-    def upload_body_limit() -> None:
-        # must run before the app-wide body limit check (1 MiB for JSON APIs)
-        if (request.method, request.endpoint) in UPLOAD_ENDPOINTS:
-            request.max_content_length = limit
-
-    app.before_request_funcs.setdefault(None, []).insert(0, upload_body_limit)
-
-    @app.after_request
-    def close_after_failed_upload(response):
-        # an upload refused early leaves the rest of the body unread: do not keep the connection
-        if response.status_code >= 400 and (request.method, request.endpoint) in UPLOAD_ENDPOINTS:
-            response.headers["Connection"] = "close"
-        return response
+    for endpoint in UPLOAD_ENDPOINTS:
+        ctx.body_limits[endpoint] = limit

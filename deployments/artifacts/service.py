@@ -208,8 +208,7 @@ class ArtifactsService(ReleasesMixin):
         self._delete_object(object_key(tenant, artifact["id"]))
 
     # ------------------------------------------------------------------ links
-    def _link(self, tenant: str, artifact_id: str, base_url: str, lifetime: int) -> dict:
-        artifact = self._get(tenant, artifact_id)
+    def _link(self, tenant: str, artifact: dict, base_url: str, lifetime: int) -> dict:
         uri, expire = self._storage_call(lambda: self.storage.download_link(
             object_key(tenant, artifact["id"]), tenant=tenant, filename=f"{artifact['name']}.mender",
             expires_in=clamp_expiry(lifetime), base_url=base_url.rstrip("/"),
@@ -218,11 +217,16 @@ class ArtifactsService(ReleasesMixin):
 
     def device_link(self, tenant: str, artifact_id: str, base_url: str) -> dict:
         """`{"uri", "expire"}`: a link a device can GET without a token; NotFound."""
-        return self._link(tenant, artifact_id, base_url, self.config["DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS"])
+        return self.device_link_for(tenant, self._get(tenant, artifact_id), base_url)
+
+    def device_link_for(self, tenant: str, artifact: dict, base_url: str) -> dict:
+        """device_link for an artifact already read (as `get` or `find_by_name` return it)."""
+        return self._link(tenant, artifact, base_url, self.config["DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS"])
 
     def download_link(self, tenant: str, artifact_id: str, base_url: str) -> dict:
         """The management download link; NotFound."""
-        return self._link(tenant, artifact_id, base_url, self.config["DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS"])
+        return self._link(tenant, self._get(tenant, artifact_id), base_url,
+                          self.config["DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS"])
 
     def file_for_download(self, tenant: str, artifact_id: str) -> tuple[dict, str]:
         """(artifact, local path) behind a verified filesystem link; NotFound."""

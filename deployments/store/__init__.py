@@ -43,7 +43,9 @@ class DeploymentsStore(ABC):
         Raises DuplicateDeployment when an unfinished deployment has the same checksum."""
 
     @abstractmethod
-    def get_deployment(self, tenant: str, deployment_id: str) -> dict | None: ...
+    def get_deployment(self, tenant: str, deployment_id: str, *, counts: bool = True) -> dict | None:
+        """A deployment; with `counts=False` without its statistics and phase device counts
+        (what a polling device needs: one read on every backend)."""
 
     @abstractmethod
     def get_deployments(self, tenant: str, deployment_ids: list[str]) -> list[dict]: ...

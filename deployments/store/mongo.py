@@ -125,7 +125,7 @@ class MongoDeploymentsStore(DeploymentsStore):
             if batch:
                 self.targets.insert_many(batch, ordered=False)
 
-    def get_deployment(self, tenant, deployment_id):
+    def get_deployment(self, tenant, deployment_id, *, counts=True):
         return _dep(self.deployments.find_one({"_id": deployment_id, "tenant_id": tenant}))
 
     def get_deployments(self, tenant, deployment_ids):

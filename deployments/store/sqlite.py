@@ -72,7 +72,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
         self.db = db
 
     # ------------------------------------------------------------------ helpers
-    def _deployment(self, row: sqlite3.Row, conn=None) -> dict:
+    def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True) -> dict:
         conn = conn or self.db.conn
         doc = json.loads(row["doc"])
         dep = {k: row[k] for k in ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status",
@@ -80,6 +80,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
         dep["dynamic"] = bool(row["dynamic"])
         dep["aborted"] = bool(row["aborted"])
         dep.update(doc)
+        if not counts:
+            return dep
         stats = {s: 0 for s in m.DEVICE_STATUSES}
         for r in conn.execute("SELECT status, count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?",
                               (row["tenant_id"], row["id"])):
@@ -125,10 +127,10 @@ class SqliteDeploymentsStore(DeploymentsStore):
                 raise DuplicateDeployment() from None
             raise
 
-    def get_deployment(self, tenant, deployment_id):
+    def get_deployment(self, tenant, deployment_id, *, counts=True):
         row = self.db.conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
                                    (tenant, deployment_id)).fetchone()
-        return self._deployment(row) if row else None
+        return self._deployment(row, counts=counts) if row else None
 
     def get_deployments(self, tenant, deployment_ids):
         if not deployment_ids:

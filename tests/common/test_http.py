@@ -119,6 +119,37 @@ def test_oversized_body_is_413(echo_app):
     assert_error(r, 413)
 
 
+def _chunked(client, path, body: bytes, **kw):
+    # what gunicorn hands over for a chunked body: no Content-Length, the input terminated by the server
+    import io
+    return client.open(path, input_stream=io.BytesIO(body), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked", **kw.pop("headers", {})},
+                       environ_overrides={"wsgi.input_terminated": True}, **kw)
+
+
+@pytest.mark.parametrize("size,status", [(20000, 413), (16384, 413), (16383, 200)])
+def test_chunked_body_at_the_limit_is_413(echo_app, size, status):
+    # a body without Content-Length is cut by Werkzeug at the limit: it must not be parsed as truncated JSON (400)
+    body = json.dumps({"name": "a" * (size - 12)}).encode()
+    assert len(body) == size
+    r = _chunked(echo_app.test_client(), "/api/internal/v1/echo/", body, method="POST")
+    if status == 413:
+        assert_error(r, 413)
+    else:
+        assert r.status_code == 200 and r.get_json()["name"] == "a" * (size - 12)
+
+
+def test_chunked_device_poll_over_the_limit_is_413(make_app):
+    from tests.helpers import Operator, accepted_device
+    app = make_app("sqlite", MENDER_REQUEST_SIZE_LIMIT=16384)
+    client = app.test_client()
+    device = accepted_device(app, Operator.create(app, client), client)
+    body = json.dumps({"device_provides": {"device_type": "x", "artifact_name": "y", "pad": "a" * 20000}}).encode()
+    r = _chunked(client, "/api/devices/v2/deployments/device/deployments/next", body, method="POST",
+                 headers=device.headers)
+    assert_error(r, 413)
+
+
 def test_paging_headers(echo_app):
     c = echo_app.test_client()
     r = c.get("/api/internal/v1/echo/paged?page=2&per_page=10")
