@@ -18,6 +18,7 @@ keepalive = 75  # longer than the usual load balancer idle timeout
 limit_request_line = 8190
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the app writes one JSON access line per request, with the request id
+logger_class = "common.logging.GunicornLogger"  # so gunicorn writes none of its own
 errorlog = "-"
 logconfig_dict = GUNICORN_LOGCONFIG
 proc_name = "mender-server"
@@ -53,3 +54,15 @@ def when_ready(server):
 def child_exit(server, worker):
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    # a graceful stop writes what the worker still holds in memory (batched check-in times)
+    app = getattr(worker, "wsgi", None)
+    context = getattr(app, "extensions", {}).get("mender") if app is not None else None
+    if context is not None:
+        try:
+            context.shutdown()
+        except Exception as exc:  # the worker is leaving either way
+            server.log.error("shutdown hooks failed: %r", exc)
+

@@ -65,8 +65,11 @@ class Stats:
         self.errors: dict[str, int] = defaultdict(int)
         self.codes: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.count = 0
+        self.t0 = time.monotonic()
+        self.timeline: dict[int, list[float]] = defaultdict(list)  # 5-second bucket of the answer -> latencies
 
     def add(self, endpoint: str, seconds: float, status: int, ok: bool) -> None:
+        self.timeline[int((time.monotonic() - self.t0) // 5)].append(seconds)
         self.lat[endpoint].append(seconds)
         self.codes[endpoint][status] += 1
         self.count += 1
@@ -221,6 +224,8 @@ class Phase:
                               "p99_ms": round(pct(v, 99), 1), "max_ms": round(max(v) * 1000, 1),
                               "errors": stats.errors.get(k, 0), "statuses": dict(stats.codes[k])}
                           for k, v in sorted(stats.lat.items())},
+            "timeline_5s": [{"t": b * 5, "requests": len(v), "p50_ms": round(pct(v, 50), 1),
+                             "p99_ms": round(pct(v, 99), 1)} for b, v in sorted(stats.timeline.items())],
         }
 
 

@@ -41,6 +41,7 @@ class AppContext:
         self.startup_hooks: list[Callable[[], None]] = []  # run once by the gunicorn master after migrating
         self.body_limits: dict[tuple[str, str], int] = {}  # (method, endpoint) -> a body limit other than 1 MiB
         self.migrated = False
+        self.shutdown_hooks: list[Callable[[], None]] = []  # run when a worker stops (and by tests)
 
     def add_migrations(self, service: str, migrations: Any) -> None:
         self.migrations.append((service, migrations))
@@ -54,6 +55,10 @@ class AppContext:
 
     def migrate_all(self) -> dict[str, int]:
         return {service: self.db.migrate(service, migrations) for service, migrations in self.migrations}
+
+    def shutdown(self) -> None:
+        for hook in self.shutdown_hooks:
+            hook()
 
     def checks_for(self, service: str) -> list[Callable[[float], None]]:
         return [self.db.ping] + self.health_checks.get(service, [])

@@ -74,6 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Previous device-token key, accepted for verification only (key rotation)."),
     Setting("DEVICEAUTH_JWT_ISSUER", "Mender", str, "`iss` claim of device tokens."),
     Setting("DEVICEAUTH_JWT_EXP_TIMEOUT", 604800, int, "Device token lifetime in seconds."),
+    Setting("DEVICEAUTH_CHECK_IN_BATCH_SECONDS", 1.0, float,
+            "Device check-in times are written in batches this often per worker (0: in each request)."),
     Setting("DEVICEAUTH_MAX_DEVICES", -1, int,
             "Default accepted-device limit per tenant (-1: unlimited)."),
     # --- inventory -------------------------------------------------------------

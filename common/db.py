@@ -64,6 +64,9 @@ class Database(ABC):
 
 # --------------------------------------------------------------------------- SQLite
 
+SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: pages come from the OS page cache
+SQLITE_CACHE_KIB = 16 * 1024  # per connection
+
 # Statements that never write; everything else outside a transaction takes the writer lock.
 _READ_ONLY = ("SELECT", "select")
 
@@ -160,6 +163,11 @@ class SqliteDatabase(Database):
                 log.warning("sqlite journal_mode is %s, not wal", mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Reads through the OS page cache, shared by every connection and worker, instead of
+            # copying pages into each connection's 2 MB cache (large inventory searches, the
+            # token and deployment lookups of a big fleet); a bigger private cache on top.
+            conn.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+            conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         except (sqlite3.Error, OSError) as exc:
             raise SqliteUnavailable(f"database unavailable: {exc}") from exc
         return conn

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import sqlite3
 import time
@@ -28,11 +30,23 @@ _HTTP_MESSAGES = {404: "not found", 405: "method not allowed", 413: "request bod
                   403: "forbidden", 409: "conflict", 429: "too many requests", 503: "service unavailable"}
 
 
+_random = random.Random()  # seeded from os.urandom once per process (reseeded after fork below)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
+
+
+def new_request_id() -> str:
+    """A random UUID (version 4 layout) for a request without one. Not a secret, so it comes from
+    the process's PRNG: `uuid4()` asks the kernel (a syscall, and a GIL hand-off) on every request."""
+    n = (_random.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+    return str(uuid.UUID(int=n))
+
+
 def request_id() -> str:
     rid = getattr(g, "request_id", None)
     if rid is None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = incoming if _REQUEST_ID_OK.match(incoming) else str(uuid.uuid4())
+        rid = incoming if _REQUEST_ID_OK.match(incoming) else new_request_id()
         g.request_id = rid
     return rid
 
@@ -102,7 +116,7 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         state = g._get_current_object()
         state.started = time.perf_counter()
         incoming = req.headers.get(REQUEST_ID_HEADER, "")
-        state.request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else str(uuid.uuid4())
+        state.request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else new_request_id()
         if body_limits:
             limit = body_limits.get((req.method, req.endpoint))
             if limit is not None:

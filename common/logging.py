@@ -69,6 +69,21 @@ def get_logger(name: str):
     return structlog.get_logger(name)
 
 
+try:
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover - gunicorn is a hard dependency
+    _GunicornLogger = object
+
+
+class GunicornLogger(_GunicornLogger):
+    """gunicorn's logger without its access line: the app writes one JSON access line per
+    request itself, with the request id and the route; gunicorn's (enabled by any logconfig)
+    duplicated it at a cost on every request."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        return None
+
+
 GUNICORN_LOGCONFIG = {
     "version": 1,
     "disable_existing_loggers": False,

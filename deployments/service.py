@@ -416,9 +416,10 @@ class DeploymentsService:
             if artifact is None:
                 self._move(dd, m.NOARTIFACT)
                 return None
-            if self.store.update_device_deployment(tenant, dd["id"], dd["status"],
-                                                   {"artifact_id": artifact["id"], "device_type": device_type}):
-                self.store.adjust_stats(tenant, dep["id"], {}, total_size=int(artifact.get("size") or 0))
+            with self.store.transaction():
+                if self.store.update_device_deployment(tenant, dd["id"], dd["status"],
+                                                       {"artifact_id": artifact["id"], "device_type": device_type}):
+                    self.store.adjust_stats(tenant, dep["id"], {}, total_size=int(artifact.get("size") or 0))
         if artifact is None:
             self._move(dd, m.FAILURE, {"substate": "artifact deleted"})
             return None
@@ -506,16 +507,17 @@ class DeploymentsService:
             update["started"] = now
         if status in m.TERMINAL:
             update["finished"] = now
-        if not self.store.update_device_deployment(tenant, dd["id"], old, update):
-            return False
         retry_delta = 0
         if status == m.FAILURE and dd.get("attempts", 0) < dd.get("retries", 0):
             retry_delta = 1
         if retry:
             retry_delta = -1
-        after = self.store.adjust_stats(tenant, dd["deployment_id"], {old: -1, status: 1},
-                                        retry_pending=retry_delta)
-        self._after_change(after, old)
+        with self.store.transaction():  # the device's move and the counters: one commit on SQLite
+            if not self.store.update_device_deployment(tenant, dd["id"], old, update):
+                return False
+            after = self.store.adjust_stats(tenant, dd["deployment_id"], {old: -1, status: 1},
+                                            retry_pending=retry_delta)
+            self._after_change(after, old)
         return True
 
     def _after_change(self, dep: dict | None, old_status: str) -> None:

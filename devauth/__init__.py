@@ -11,6 +11,7 @@ def init_app(app, api, ctx) -> None:
     store = make_store(ctx.db)
     ctx.add_migrations("devauth", store.migrations)
     ctx.services.devauth = DevauthService(store, ctx.config, ctx.clock, ctx.services)
+    ctx.shutdown_hooks.append(ctx.services.devauth.check_ins.close)
     ctx.authenticators["devices"] = ctx.services.devauth.authenticate
     for blp in (devices.blp, management.blp, internal.blp):
         api.register_blueprint(blp)

@@ -12,6 +12,7 @@ from common.api import parse_json_bytes
 from common.auth import Identity
 from common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from devauth import crypto
+from devauth.checkins import CheckIns
 from devauth.service_devices import DeviceManagement
 from devauth.tokens import DeviceTokens
 
@@ -72,6 +73,7 @@ class DevauthService(DeviceManagement):
         self._clock = clock
         self._services = services
         self.tokens = DeviceTokens(config, clock)
+        self.check_ins = CheckIns(self._write_check_ins, float(config["DEVICEAUTH_CHECK_IN_BATCH_SECONDS"]))
 
     # ------------------------------------------------------------------ auth requests
     def submit_auth_request(self, raw_body: bytes, signature: str | None) -> str:
@@ -187,8 +189,11 @@ class DevauthService(DeviceManagement):
         now = self._clock.now()
         if last is not None and now - last < CHECK_IN_INTERVAL:
             return
-        if self._store.touch_check_in(tenant, device_id, now, now - CHECK_IN_INTERVAL):
-            self._services.inventory.record_check_in(tenant, device_id, now)
+        self.check_ins.record(tenant, device_id, now)
+
+    def _write_check_ins(self, tenant: str, device_ids: list[str], ts: float) -> None:
+        written = self._store.touch_check_ins(tenant, device_ids, ts, ts - CHECK_IN_INTERVAL)
+        self._services.inventory.record_check_ins(tenant, written, ts)
 
     # ------------------------------------------------------------------ state machine
     def set_auth_set_status(self, tenant: str, device_id: str, auth_set_id: str, status: str) -> None:

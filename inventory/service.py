@@ -197,6 +197,12 @@ class InventoryService:
         """system/check_in_time; written at most once a minute per device."""
         self.store.record_check_in(tenant, device_id, rfc3339_ms(ts), rfc3339_ms(ts - CHECK_IN_DEBOUNCE_SECONDS))
 
+    def record_check_ins(self, tenant: str, device_ids: list[str], ts: float) -> None:
+        """record_check_in for many devices at once (one write)."""
+        if device_ids:
+            self.store.record_check_ins(tenant, device_ids, rfc3339_ms(ts),
+                                        rfc3339_ms(ts - CHECK_IN_DEBOUNCE_SECONDS))
+
     def device_group(self, tenant: str, device_id: str) -> str | None:
         device = self.store.get_devices(tenant, [device_id], select=[(SCOPE_SYSTEM, ATTR_GROUP)])
         if not device:

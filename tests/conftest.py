@@ -41,6 +41,7 @@ def make_app(tmp_path, request):
     yield factory
     for app in created:
         ctx = app.extensions["mender"]
+        ctx.shutdown()
         if ctx.db.kind == "mongo" and os.environ.get("TEST_MONGO_URL") and ctx.config.get("_DROP_DB"):
             ctx.db.client.drop_database(ctx.db.db_name)
         ctx.db.close()

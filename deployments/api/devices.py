@@ -66,7 +66,7 @@ class Status(MethodView):
         identity = current_identity()
         services().deployments.report_status(identity.tenant, identity.subject, deployment_id,
                                              body["status"], body.get("substate"))
-        return None
+        return no_content()
 
 
 @blp.route("/v1/deployments/device/deployments/<string:deployment_id>/log")

@@ -13,6 +13,7 @@ Times are Unix seconds (floats).
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -32,6 +33,12 @@ class DeploymentQuery:
 
 
 class DeploymentsStore(ABC):
+    def transaction(self):
+        """A write transaction spanning several calls where the backend has one (SQLite: one
+        commit, one turn of the writer lock); a no-op context on MongoDB, whose updates are
+        each atomic and whose callers tolerate the steps landing one by one."""
+        return contextlib.nullcontext()
+
     """One method per query. Methods raise nothing of their own unless they say so."""
 
     migrations: list

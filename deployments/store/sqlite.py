@@ -71,6 +71,9 @@ class SqliteDeploymentsStore(DeploymentsStore):
     def __init__(self, db):
         self.db = db
 
+    def transaction(self):
+        return self.db.transaction()
+
     # ------------------------------------------------------------------ helpers
     def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True) -> dict:
         conn = conn or self.db.conn

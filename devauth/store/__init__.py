@@ -47,6 +47,10 @@ class DevauthStore(ABC):
         """Set check_in_time = ts if it is unset or older than `older_than`; True if written."""
 
     @abstractmethod
+    def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
+        """touch_check_in for many devices of a tenant at once; returns the ids written."""
+
+    @abstractmethod
     def delete_device(self, tenant: str, device_id: str) -> bool:
         """Delete a device (not its auth sets); False when it did not exist."""
 

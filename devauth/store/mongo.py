@@ -116,6 +116,17 @@ class MongoDevauthStore(DevauthStore):
             {"$set": {"check_in_time": _dt(ts)}})
         return res.modified_count > 0
 
+    def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
+        written: list[str] = []
+        for start in range(0, len(device_ids), 500):
+            query = {"_id": {"$in": device_ids[start:start + 500]}, "tenant_id": tenant,
+                     "$or": [{"check_in_time": None}, {"check_in_time": {"$lt": _dt(older_than)}}]}
+            ids = [d["_id"] for d in self._db[DEVICES].find(query, {"_id": 1})]
+            if ids:  # the same condition again: a device written meanwhile is left alone
+                self._db[DEVICES].update_many(dict(query, _id={"$in": ids}), {"$set": {"check_in_time": _dt(ts)}})
+                written += ids
+        return written
+
     def delete_device(self, tenant: str, device_id: str) -> bool:
         return self._db[DEVICES].delete_one({"_id": device_id, "tenant_id": tenant}).deleted_count > 0
 

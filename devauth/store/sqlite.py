@@ -104,6 +104,17 @@ class SqliteDevauthStore(DevauthStore):
             " AND (check_in_time IS NULL OR check_in_time < ?)", (ts, tenant, device_id, older_than))
         return cur.rowcount > 0
 
+    def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
+        written: list[str] = []
+        with self.transaction() as conn:
+            for start in range(0, len(device_ids), 500):
+                chunk = device_ids[start:start + 500]
+                written += [r[0] for r in conn.execute(
+                    f"UPDATE devauth_devices SET check_in_time = ? WHERE tenant_id = ? AND id IN ({_in(chunk)})"
+                    " AND (check_in_time IS NULL OR check_in_time < ?) RETURNING id",
+                    (ts, tenant, *chunk, older_than)).fetchall()]
+        return written
+
     def delete_device(self, tenant: str, device_id: str) -> bool:
         cur = self._conn.execute("DELETE FROM devauth_devices WHERE tenant_id = ? AND id = ?",
                                  (tenant, device_id))

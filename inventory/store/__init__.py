@@ -64,6 +64,10 @@ class InventoryStore(ABC):
         nothing when the device does not exist."""
 
     @abstractmethod
+    def record_check_ins(self, tenant: str, device_ids: Sequence[str], value: str, stale_before: str) -> None:
+        """record_check_in for many devices of a tenant at once."""
+
+    @abstractmethod
     def import_devices(self, tenant: str, devices: Iterable[tuple[str, Sequence[Attribute]]],
                        now: float, etag_factory) -> int:
         """Bulk-insert new devices with their attributes (existing ids are skipped); returns the count."""

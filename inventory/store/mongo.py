@@ -213,6 +213,15 @@ class MongoInventoryStore(InventoryStore):
              "$or": [{key: {"$exists": False}}, {f"{key}.value": {"$lt": stale_before}}]},
             {"$set": {key: {"name": "check_in_time", "scope": SCOPE_SYSTEM, "value": value}}})
 
+    def record_check_ins(self, tenant, device_ids, value, stale_before):
+        key = f"attributes.{attr_key(SCOPE_SYSTEM, 'check_in_time')}"
+        ids = list(device_ids)
+        for start in range(0, len(ids), 500):
+            self.devices.update_many(
+                {"tenant_id": tenant, "device_id": {"$in": ids[start:start + 500]},
+                 "$or": [{key: {"$exists": False}}, {f"{key}.value": {"$lt": stale_before}}]},
+                {"$set": {key: {"name": "check_in_time", "scope": SCOPE_SYSTEM, "value": value}}})
+
     # search -------------------------------------------------------------------
     def _query(self, tenant, conds) -> dict | None:
         parts = []

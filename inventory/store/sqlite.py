@@ -246,6 +246,15 @@ class SqliteInventoryStore(InventoryStore):
             " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
             (tenant, device_id, value, tenant, device_id, stale_before))
 
+    def record_check_ins(self, tenant, device_ids, value, stale_before):
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
+                " SELECT ?, ?, 'system', 'check_in_time', -1, ? WHERE EXISTS (SELECT 1 FROM inventory_devices"
+                " WHERE tenant_id = ? AND id = ?)"
+                " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
+                [(tenant, d, value, tenant, d, stale_before) for d in device_ids])
+
     # search -------------------------------------------------------------------
     def search(self, tenant, conds, sort, skip, limit):
         conn = self.conn

@@ -71,6 +71,8 @@ def test_logs_are_json_lines_with_request_ids(server):
     assert any(p.get("logger", "").startswith("gunicorn") for p in parsed)
     access = [p for p in parsed if p.get("event") == "request" and p.get("request_id") == "log-check-1"]
     assert access and access[0]["status"] == 204
+    # one access line per request: gunicorn's own would repeat it without the request id
+    assert not [p for p in parsed if p.get("logger") == "gunicorn.access"]
 
 
 def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):

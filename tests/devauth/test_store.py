@@ -48,6 +48,15 @@ def test_update_touch_delete_device(store):
     assert store.get_device("", d["id"])["check_in_time"] == 100.0
     assert store.touch_check_in("", d["id"], 200.0, 140.0)
     assert store.get_device("", d["id"])["check_in_time"] == 200.0
+    # the batched form: only devices of the tenant whose time is stale are written, and named
+    others = [_device(), _device()]
+    for o in others:
+        store.insert_device(o)
+    ids = [d["id"], others[0]["id"], others[1]["id"], "ghost"]
+    assert sorted(store.touch_check_ins("", ids, 230.0, 180.0)) == sorted(ids[1:3])  # d: 200 is recent
+    assert store.touch_check_ins("other", ids, 300.0, 290.0) == []
+    assert [store.get_device("", i)["check_in_time"] for i in ids[:3]] == [200.0, 230.0, 230.0]
+    assert sorted(store.touch_check_ins("", ids, 300.0, 250.0)) == sorted(ids[:3])
     assert not store.delete_device("other", d["id"])
     assert store.delete_device("", d["id"])
     assert store.get_device("", d["id"]) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import jwt
 import pytest
@@ -228,18 +229,57 @@ def test_check_in_time_is_written_at_most_once_a_minute(make_app, backend):
     from common.clock import rfc3339_ms
     clock = FrozenClock(1_800_000_000.0)
     app = make_app(backend, _CLOCK=clock)
+    check_ins = app.extensions["mender"].services.devauth.check_ins  # written in batches: flush to look
     client = app.test_client()
     operator = Operator.create(app, client)
     device = Device(client)
     device.auth()
     operator.accept(device)
     url = f"/api/management/v2/devauth/devices/{device.id}"
+    check_ins.flush()
     assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(clock.now())
     first = clock.now()
     clock.advance(30)
     assert device.auth().status_code == 200
     assert verify(client, device.token).status_code == 200
+    assert check_ins.pending() == 0  # within the minute: not even recorded
     assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(first)
     clock.advance(31)
     assert verify(client, device.token).status_code == 200
+    check_ins.flush()
     assert operator.get(url).get_json()["check_in_time"] == rfc3339_ms(clock.now())
+
+
+def test_check_ins_are_batched_and_written_by_the_worker_thread(make_app, backend):
+    from common.clock import rfc3339_ms
+    app = make_app(backend, DEVICEAUTH_CHECK_IN_BATCH_SECONDS=0.2)
+    check_ins = app.extensions["mender"].services.devauth.check_ins
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    devices = [Device(client) for _ in range(3)]
+    for d in devices:
+        d.auth()
+        operator.accept(d)
+    for d in devices:
+        assert verify(client, d.token).status_code == 200
+    deadline = time.monotonic() + 10
+    while check_ins.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check_ins.pending() == 0
+    for d in devices:
+        devauth = operator.get(f"/api/management/v2/devauth/devices/{d.id}").get_json()["check_in_time"]
+        inventory = operator.get(f"/api/management/v1/inventory/devices/{d.id}").get_json()["attributes"]
+        assert devauth and {"name": "check_in_time", "scope": "system", "value": devauth} in \
+            [{k: a[k] for k in ("name", "scope", "value")} for a in inventory]
+        assert devauth <= rfc3339_ms(time.time())
+
+
+def test_check_ins_synchronous_when_batching_is_off(make_app):
+    app = make_app("sqlite", DEVICEAUTH_CHECK_IN_BATCH_SECONDS=0)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = Device(client)
+    device.auth()
+    operator.accept(device)
+    assert app.extensions["mender"].services.devauth.check_ins.pending() == 0
+    assert operator.get(f"/api/management/v2/devauth/devices/{device.id}").get_json()["check_in_time"]

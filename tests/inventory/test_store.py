@@ -86,6 +86,21 @@ def test_check_in_is_debounced_and_needs_a_device(store):
     assert store.get_device("t1", "ghost") is None
 
 
+def test_check_ins_in_one_batch(store):
+    for d in ("d1", "d2", "d3"):
+        make(store, "t1", d)
+    make(store, "t2", "d4")
+    store.record_check_in("t1", "d1", "2026-01-01T00:00:50.000Z", "2026-01-01T00:00:00.000Z")
+    store.record_check_ins("t1", ["d1", "d2", "d3", "d4", "ghost"], "2026-01-01T00:01:00.000Z",
+                           "2026-01-01T00:00:30.000Z")
+
+    def check_in(tenant, device):
+        return {a.name: a.value for a in store.get_device(tenant, device)["attributes"]}.get("check_in_time")
+    assert check_in("t1", "d1") == "2026-01-01T00:00:50.000Z"  # recent: left alone
+    assert check_in("t1", "d2") == check_in("t1", "d3") == "2026-01-01T00:01:00.000Z"
+    assert check_in("t2", "d4") is None and store.get_device("t1", "ghost") is None  # other tenant, unknown id
+
+
 def test_import_skips_existing(store):
     make(store, "t1", "d1")
     n = store.import_devices("t1", [("d1", []), ("d2", [Attribute("inventory", "a", "x")])], T, etag)
