@@ -15,9 +15,16 @@ LATENCY = Histogram("mender_http_request_duration_seconds", "HTTP request latenc
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 
+_children: dict[tuple[str, str, int], tuple] = {}  # routes are templates and statuses few: a bounded set
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    pair = _children.get(key)
+    if pair is None:  # `labels()` validates and locks on every call: do it once per combination
+        pair = _children[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+    pair[0].inc()
+    pair[1].observe(seconds)
 
 
 def metrics_view() -> Response:

@@ -368,9 +368,7 @@ class DeploymentsService:
     def _candidates(self, tenant: str, device_id: str, after: float):
         """Deployments the device may get, oldest first: static ones listing it, and dynamic ones
         whose filter it matches now."""
-        static = self.store.candidate_static_deployments(tenant, device_id, after, CANDIDATE_BATCH)
-        dynamic = self.store.unfinished_dynamic_deployments(tenant, after, MAX_DYNAMIC_CANDIDATES)
-        merged = sorted(static + dynamic, key=lambda d: (d["created"], d["id"]))
+        merged = self.store.candidate_deployments(tenant, device_id, after, CANDIDATE_BATCH, MAX_DYNAMIC_CANDIDATES)
         inventory = self._services.inventory
         for dep in merged:
             if dep["dynamic"]:
@@ -408,7 +406,7 @@ class DeploymentsService:
         device_type = provides["device_type"]
         if dd.get("artifact_id"):
             try:
-                artifact = self._services.artifacts.get(tenant, dd["artifact_id"])
+                artifact = self._services.artifacts.get_for_device(tenant, dd["artifact_id"])
             except NotFound:
                 artifact = None
         else:

@@ -166,6 +166,15 @@ class ArtifactsService(ReleasesMixin):
         """An artifact as the API renders it; NotFound."""
         return render(self._get(tenant, artifact_id))
 
+    def get_for_device(self, tenant: str, artifact_id: str) -> dict:
+        """What deployment instructions name of an artifact: id, name, device_types_compatible,
+        size (one narrow read: every poll of a device with a pending deployment asks); NotFound."""
+        artifact = self.store.get_artifact_brief(tenant, artifact_id)
+        if artifact is None:
+            raise NotFound("artifact not found")
+        return {"id": artifact["id"], "name": artifact["name"], "device_types_compatible": artifact["device_types"],
+                "size": artifact["size"]}
+
     def _get(self, tenant: str, artifact_id: str) -> dict:
         try:
             artifact_id = str(uuid.UUID(artifact_id))

@@ -129,6 +129,14 @@ class DeploymentsStore(ABC):
     def unfinished_dynamic_deployments(self, tenant: str, created_after: float, limit: int) -> list[dict]:
         """Unfinished dynamic (filter) deployments created after `created_after`, oldest first."""
 
+    def candidate_deployments(self, tenant: str, device_id: str, created_after: float, static_limit: int,
+                              dynamic_limit: int) -> list[dict]:
+        """candidate_static_deployments and unfinished_dynamic_deployments together, oldest first
+        (a backend may answer both with one query: every poll asks)."""
+        static = self.candidate_static_deployments(tenant, device_id, created_after, static_limit)
+        dynamic = self.unfinished_dynamic_deployments(tenant, created_after, dynamic_limit)
+        return sorted(static + dynamic, key=lambda d: (d["created"], d["id"]))
+
     @abstractmethod
     def static_deployments_listing(self, tenant: str, device_id: str) -> list[dict]:
         """Unfinished deployments that list the device and have no device deployment for it."""

@@ -327,6 +327,18 @@ class SqliteDeploymentsStore(DeploymentsStore):
             " AND created > ? ORDER BY created, id LIMIT ?", (tenant, created_after, limit)).fetchall()
         return [self._deployment(r) for r in rows]
 
+    def candidate_deployments(self, tenant, device_id, created_after, static_limit, dynamic_limit):
+        rows = self.db.conn.execute(
+            "SELECT * FROM (SELECT d.* FROM deployment_targets t JOIN deployments d ON d.tenant_id = t.tenant_id"
+            " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
+            " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
+            " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
+            " ORDER BY t.created, d.id LIMIT ?)"
+            " UNION ALL SELECT * FROM (SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1"
+            " AND status IN ('pending', 'inprogress') AND created > ? ORDER BY created, id LIMIT ?)",
+            (tenant, device_id, created_after, static_limit, tenant, created_after, dynamic_limit)).fetchall()
+        return sorted((self._deployment(r) for r in rows), key=lambda d: (d["created"], d["id"]))
+
     def static_deployments_listing(self, tenant, device_id):
         return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)
 

@@ -35,6 +35,8 @@ def test_insert_get_roundtrip_and_tenant_scope(store):
     store.insert_artifact("t1", a)
     assert store.get_artifact("t1", a["id"]) == a
     assert store.get_artifact("t2", a["id"]) is None
+    assert store.get_artifact_brief("t1", a["id"]) == {k: a[k] for k in ("id", "name", "device_types", "size")}
+    assert store.get_artifact_brief("t2", a["id"]) is None
     assert store.artifacts_by_names("t2", ["a"]) == []
 
 

@@ -33,6 +33,9 @@ class FakeArtifacts:
     def device_link(self, tenant, artifact_id, base_url):
         return {"uri": f"{base_url}/download/{artifact_id}", "expire": "2030-01-01T00:00:00Z"}
 
+    def get_for_device(self, tenant, artifact_id):
+        return self.get(tenant, artifact_id)
+
     def device_link_for(self, tenant, artifact, base_url):
         return self.device_link(tenant, artifact["id"], base_url)
 

@@ -448,3 +448,28 @@ def test_concurrent_reports_keep_counters_exact(env):
     assert not errors
     assert nonzero(env.stats(dep["id"])) == {"success": 30, "failure": 10}
     assert env.dep(dep["id"])["status"] == "finished"
+
+
+def test_candidate_deployments_in_one_query_match_the_two_lists(env):
+    # the SQLite store answers with one query; it must equal the static and dynamic lists merged
+    env.artifacts.add("app-2")
+    d1 = env.inventory.add(region="eu")
+    static_old = env.create(name="s-old", devices=[d1, "other"])
+    env.clock.advance(5)
+    dynamic = env.create(name="dyn", filter_terms=[{"scope": "inventory", "attribute": "region", "type": "$eq",
+                                                   "value": "eu"}], max_devices=5)
+    env.clock.advance(5)
+    static_new = env.create(name="s-new", devices=[d1])
+    env.create(name="s-elsewhere", devices=["other"])
+    store = env.svc.store
+    for after in (0.0, T0 + 1, T0 + 6, T0 + 11):
+        merged = store.candidate_deployments("", d1, after, 50, 50)
+        expected = sorted(store.candidate_static_deployments("", d1, after, 50)
+                          + store.unfinished_dynamic_deployments("", after, 50), key=lambda d: (d["created"], d["id"]))
+        assert [d["id"] for d in merged] == [d["id"] for d in expected]
+    assert [d["id"] for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == \
+        [static_old["id"], dynamic["id"], static_new["id"]]
+    assert [d["id"] for d in store.candidate_deployments("", d1, 0.0, 1, 1)] == \
+        [static_old["id"], dynamic["id"]]  # each list keeps its own limit
+    assert env.poll(d1)["id"] == static_old["id"]  # taken: no longer a candidate
+    assert [d["id"] for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == [dynamic["id"], static_new["id"]]

@@ -34,6 +34,10 @@ class ArtifactsStore(ABC):
     def get_artifact(self, tenant: str, artifact_id: str) -> dict | None: ...
 
     @abstractmethod
+    def get_artifact_brief(self, tenant: str, artifact_id: str) -> dict | None:
+        """`{id, name, device_types, size}` of an artifact, without its metadata document."""
+
+    @abstractmethod
     def artifacts_by_names(self, tenant: str, names: list[str]) -> list[dict]:
         """Every artifact whose name is in `names`, ordered by name then id."""
 

@@ -106,6 +106,11 @@ class MongoArtifactsStore(ArtifactsStore):
         doc = self._db[ARTIFACTS].find_one({"tenant_id": tenant, "id": artifact_id})
         return self._artifact(doc) if doc else None
 
+    def get_artifact_brief(self, tenant, artifact_id):
+        doc = self._db[ARTIFACTS].find_one({"tenant_id": tenant, "id": artifact_id},
+                                           {"_id": 0, "id": 1, "name": 1, "device_types": 1, "size": 1})
+        return {k: doc[k] for k in ("id", "name", "device_types", "size")} if doc else None
+
     def artifacts_by_names(self, tenant, names):
         if not names:
             return []

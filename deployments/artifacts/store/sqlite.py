@@ -97,6 +97,14 @@ class SqliteArtifactsStore(ArtifactsStore):
                                    (tenant, artifact_id)).fetchone()
         return self._artifact(row) if row else None
 
+    def get_artifact_brief(self, tenant, artifact_id):
+        row = self.db.conn.execute("SELECT id, name, device_types, size FROM artifacts WHERE tenant_id = ? AND id = ?",
+                                   (tenant, artifact_id)).fetchone()
+        if row is None:
+            return None
+        return {"id": row["id"], "name": row["name"], "device_types": json.loads(row["device_types"]),
+                "size": row["size"]}
+
     def artifacts_by_names(self, tenant, names):
         if not names:
             return []
