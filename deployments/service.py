@@ -417,7 +417,8 @@ class DeploymentsService:
             with self.store.transaction():
                 if self.store.update_device_deployment(tenant, dd["id"], dd["status"],
                                                        {"artifact_id": artifact["id"], "device_type": device_type}):
-                    self.store.adjust_stats(tenant, dep["id"], {}, total_size=int(artifact.get("size") or 0))
+                    self.store.adjust_stats(tenant, dep["id"], {}, total_size=int(artifact.get("size") or 0),
+                                            fetch=False)
         if artifact is None:
             self._move(dd, m.FAILURE, {"substate": "artifact deleted"})
             return None
@@ -510,12 +511,19 @@ class DeploymentsService:
             retry_delta = 1
         if retry:
             retry_delta = -1
+        # Only a move into or out of a final status can finish the deployment; the others (the
+        # device's downloading → installing → rebooting reports) need no read-back of the counters.
+        settles = status in m.TERMINAL or old in m.TERMINAL or retry_delta != 0
         with self.store.transaction():  # the device's move and the counters: one commit on SQLite
             if not self.store.update_device_deployment(tenant, dd["id"], old, update):
                 return False
             after = self.store.adjust_stats(tenant, dd["deployment_id"], {old: -1, status: 1},
-                                            retry_pending=retry_delta)
-            self._after_change(after, old)
+                                            retry_pending=retry_delta, fetch=settles)
+            if settles:
+                self._after_change(after, old)
+            elif old == m.PENDING:  # the first device to start makes the deployment in progress
+                self.store.set_deployment_status(tenant, dd["deployment_id"], (m.DEPLOYMENT_PENDING,),
+                                                 m.DEPLOYMENT_INPROGRESS)
         return True
 
     def _after_change(self, dep: dict | None, old_status: str) -> None:

@@ -79,9 +79,10 @@ class DeploymentsStore(ABC):
 
     @abstractmethod
     def adjust_stats(self, tenant: str, deployment_id: str, changes: dict[str, int],
-                     retry_pending: int = 0, total_size: int = 0) -> dict | None:
+                     retry_pending: int = 0, total_size: int = 0, fetch: bool = True) -> dict | None:
         """Atomically add `changes` ({status: delta}) to the stats (and the other counters);
-        return the deployment as it is afterwards."""
+        return the deployment as it is afterwards (None when `fetch` is False and reading it
+        back would cost more than the update: the caller does not need it)."""
 
     @abstractmethod
     def set_deployment_status(self, tenant: str, deployment_id: str, from_statuses: tuple[str, ...],

@@ -197,7 +197,8 @@ class MongoDeploymentsStore(DeploymentsStore):
                 inc[f"phases.{phase}.slots_left"] = 1
         self.deployments.update_one({"_id": deployment["id"], "tenant_id": tenant}, {"$inc": inc})
 
-    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0):
+    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
+        # find_one_and_update returns the document at no extra cost: `fetch` changes nothing here
         inc = {f"stats.{s}": d for s, d in changes.items() if d}
         if retry_pending:
             inc["retry_pending"] = retry_pending

@@ -221,7 +221,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
             conn.execute("UPDATE deployments SET device_count = device_count - 1 WHERE tenant_id=? AND id=?",
                          (tenant, deployment_id))
 
-    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0):
+    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
         with self.db.transaction() as conn:
             for status, delta in changes.items():
                 if delta:
@@ -230,6 +230,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
             if retry_pending or total_size:
                 conn.execute("UPDATE deployments SET retry_pending = retry_pending + ?, total_size = total_size + ?"
                              " WHERE tenant_id=? AND id=?", (retry_pending, total_size, tenant, deployment_id))
+            if not fetch:
+                return None
             row = conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
                                (tenant, deployment_id)).fetchone()
             return self._deployment(row, conn) if row else None
