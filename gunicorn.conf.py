@@ -65,4 +65,3 @@ def worker_exit(server, worker):
             context.shutdown()
         except Exception as exc:  # the worker is leaving either way
             server.log.error("shutdown hooks failed: %r", exc)
-

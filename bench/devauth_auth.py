@@ -1,10 +1,11 @@
 """Benchmark (not a test): device authentication requests per second for an accepted RSA-3072
 and an Ed25519 device, next to the cost of one bare signature verification of each kind.
 
-    .venv/bin/python bench/devauth_auth.py [--seconds 5] [--backend sqlite|mongomock]
+    .venv/bin/python bench/devauth_auth.py [--seconds 5] [--db-url mongodb://host:27017/bench]
 
 Requests go through the whole WSGI stack (Flask test client, in-process, one thread) on a
-fresh SQLite database (or the MongoDB store on mongomock); each returns a freshly signed token.
+fresh SQLite database (or the database --db-url names: a real MongoDB); each returns a freshly
+signed token.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa  # noqa: E402
 
 from common.app import create_app  # noqa: E402
-from tests.helpers import Device, backend_config, sign_body  # noqa: E402
+from tests.helpers import Device, sign_body  # noqa: E402
 
 
 def rate(fn, seconds: float) -> tuple[float, int]:
@@ -50,14 +51,15 @@ def bare_verify(key, body: bytes):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per row")
-    parser.add_argument("--backend", choices=["sqlite", "mongomock"], default="sqlite")
+    parser.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
     parser.add_argument("--server-key", choices=["ed25519", "rsa3072"], default="ed25519",
                         help="device-token signing key: the default generated Ed25519 key (EdDSA), "
                              "or an RSA-3072 key (RS256, as Mender's production docs generate)")
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="devauth-bench-")
-    cfg = backend_config(args.backend, data_dir)
+    cfg = {"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning",
+           "MENDER_DB_URL": args.db_url or "sqlite:///" + os.path.join(data_dir, "mender.db")}
     cfg["MENDER_METRICS_ENABLED"] = False
     if args.server_key == "rsa3072":
         from cryptography.hazmat.primitives import serialization
@@ -92,7 +94,7 @@ def main() -> None:
         rows.append((label, auth_rate, auth_n, verify_rate, 1e6 / verify_rate, 1e6 / auth_rate))
 
     token_rate, _ = rate(lambda: svc.tokens.issue("", "bench"), args.seconds / 2)
-    print(f"backend: {args.backend}; device token algorithm: {server_alg}; one thread; "
+    print(f"database: {cfg['MENDER_DB_URL'].split(':')[0]}; device token algorithm: {server_alg}; one thread; "
           f"{args.seconds:g} s per row; python {sys.version.split()[0]}")
     print(f"{'device key':<10} | {'auth req/s':>10} | {'µs/auth req':>11} | {'requests':>8} | "
           f"{'bare verify/s':>13} | {'µs/verify':>9} | {'verify share':>12}")

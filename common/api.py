@@ -49,8 +49,10 @@ def _read_body(req: flask.Request) -> bytes:
 
 
 def no_content() -> flask.Response:
-    """An empty 204, built without a serializer."""
-    return flask.current_app.response_class(status=204)
+    """An empty 204 (no body, so no Content-Type), built without a serializer."""
+    response = flask.current_app.response_class(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 def json_response(body: Any, status: int = 200) -> flask.Response:

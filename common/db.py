@@ -101,7 +101,12 @@ class _WriterLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:  # a thread's connection dropped without close(): do not leak the descriptor
+        self.close()
 
 
 class _Connection(sqlite3.Connection):
@@ -278,7 +283,7 @@ class MongoDatabase(Database):
 
     Migrations are callables `fn(db)` that must be idempotent (index creation
     is); the version reached per service is recorded in `migration_info`.
-    `client_factory` exists so that tests can run the same store on mongomock.
+    `client_factory` exists so that tests can run the same store on an in-process test double.
     """
 
     kind = "mongo"

@@ -42,12 +42,15 @@ def new_request_id() -> str:
     return str(uuid.UUID(int=n))
 
 
+def _request_id_for(incoming: str) -> str:
+    """The caller's X-MEN-RequestID when it is a sane token, else a new one."""
+    return incoming if incoming and _REQUEST_ID_OK.match(incoming) else new_request_id()
+
+
 def request_id() -> str:
     rid = getattr(g, "request_id", None)
     if rid is None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        rid = incoming if _REQUEST_ID_OK.match(incoming) else new_request_id()
-        g.request_id = rid
+        rid = g.request_id = _request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
     return rid
 
 
@@ -115,8 +118,7 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         req = request._get_current_object()
         state = g._get_current_object()
         state.started = time.perf_counter()
-        incoming = req.headers.get(REQUEST_ID_HEADER, "")
-        state.request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else new_request_id()
+        state.request_id = _request_id_for(req.headers.get(REQUEST_ID_HEADER, ""))
         if body_limits:
             limit = body_limits.get((req.method, req.endpoint))
             if limit is not None:

@@ -193,12 +193,9 @@ class InventoryService:
         """Remove the device's inventory; idempotent."""
         self.store.delete_device(tenant, device_id)
 
-    def record_check_in(self, tenant: str, device_id: str, ts: float) -> None:
-        """system/check_in_time; written at most once a minute per device."""
-        self.store.record_check_in(tenant, device_id, rfc3339_ms(ts), rfc3339_ms(ts - CHECK_IN_DEBOUNCE_SECONDS))
-
     def record_check_ins(self, tenant: str, device_ids: list[str], ts: float) -> None:
-        """record_check_in for many devices at once (one write)."""
+        """system/check_in_time of these devices (one write); a device's time moves at most once
+        a minute."""
         if device_ids:
             self.store.record_check_ins(tenant, device_ids, rfc3339_ms(ts),
                                         rfc3339_ms(ts - CHECK_IN_DEBOUNCE_SECONDS))

@@ -43,12 +43,9 @@ class DevauthStore(ABC):
         """Set fields of a device; False when it does not exist."""
 
     @abstractmethod
-    def touch_check_in(self, tenant: str, device_id: str, ts: float, older_than: float) -> bool:
-        """Set check_in_time = ts if it is unset or older than `older_than`; True if written."""
-
-    @abstractmethod
     def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
-        """touch_check_in for many devices of a tenant at once; returns the ids written."""
+        """Set check_in_time = ts on each of these devices of the tenant where it is unset or
+        older than `older_than`; returns the ids written."""
 
     @abstractmethod
     def delete_device(self, tenant: str, device_id: str) -> bool:

@@ -109,13 +109,6 @@ class MongoDevauthStore(DevauthStore):
         res = self._db[DEVICES].update_one({"_id": device_id, "tenant_id": tenant}, {"$set": update})
         return res.matched_count > 0
 
-    def touch_check_in(self, tenant: str, device_id: str, ts: float, older_than: float) -> bool:
-        res = self._db[DEVICES].update_one(
-            {"_id": device_id, "tenant_id": tenant,
-             "$or": [{"check_in_time": None}, {"check_in_time": {"$lt": _dt(older_than)}}]},
-            {"$set": {"check_in_time": _dt(ts)}})
-        return res.modified_count > 0
-
     def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
         written: list[str] = []
         for start in range(0, len(device_ids), 500):

@@ -98,12 +98,6 @@ class SqliteDevauthStore(DevauthStore):
                                  (*values, tenant, device_id))
         return cur.rowcount > 0
 
-    def touch_check_in(self, tenant: str, device_id: str, ts: float, older_than: float) -> bool:
-        cur = self._conn.execute(
-            "UPDATE devauth_devices SET check_in_time = ? WHERE tenant_id = ? AND id = ?"
-            " AND (check_in_time IS NULL OR check_in_time < ?)", (ts, tenant, device_id, older_than))
-        return cur.rowcount > 0
-
     def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
         written: list[str] = []
         with self.transaction() as conn:

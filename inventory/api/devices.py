@@ -19,8 +19,8 @@ def make_blueprint() -> Blueprint:
             tenant, device_id = caller()
             body = json_body()
             svc = services().inventory
+            # the check-in time moves with devauth's token check, batched, like every device request's
             svc.update_device_attributes(tenant, device_id, body, replace=replace)
-            svc.record_check_in(tenant, device_id, svc.clock.now())
             return empty(200)
 
         @blp.response(200, description="Attributes replaced (the inventory scope now holds exactly these).")

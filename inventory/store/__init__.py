@@ -59,13 +59,9 @@ class InventoryStore(ABC):
         """Remove `group` from the devices (all, or those listed) that are in it; returns how many."""
 
     @abstractmethod
-    def record_check_in(self, tenant: str, device_id: str, value: str, stale_before: str) -> None:
-        """Set system/check_in_time to `value` unless it is already `stale_before` or later;
-        nothing when the device does not exist."""
-
-    @abstractmethod
     def record_check_ins(self, tenant: str, device_ids: Sequence[str], value: str, stale_before: str) -> None:
-        """record_check_in for many devices of a tenant at once."""
+        """Set system/check_in_time to `value` on each of these devices unless it is already
+        `stale_before` or later; nothing for a device that does not exist."""
 
     @abstractmethod
     def import_devices(self, tenant: str, devices: Iterable[tuple[str, Sequence[Attribute]]],

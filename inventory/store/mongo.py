@@ -206,13 +206,6 @@ class MongoInventoryStore(InventoryStore):
             query["device_id"] = {"$in": list(device_ids)}
         return self.devices.update_many(query, {"$unset": {key: ""}, "$inc": {"version": 1}}).modified_count
 
-    def record_check_in(self, tenant, device_id, value, stale_before):
-        key = f"attributes.{attr_key(SCOPE_SYSTEM, 'check_in_time')}"
-        self.devices.update_one(
-            {"tenant_id": tenant, "device_id": device_id,
-             "$or": [{key: {"$exists": False}}, {f"{key}.value": {"$lt": stale_before}}]},
-            {"$set": {key: {"name": "check_in_time", "scope": SCOPE_SYSTEM, "value": value}}})
-
     def record_check_ins(self, tenant, device_ids, value, stale_before):
         key = f"attributes.{attr_key(SCOPE_SYSTEM, 'check_in_time')}"
         ids = list(device_ids)

@@ -237,15 +237,6 @@ class SqliteInventoryStore(InventoryStore):
                              " WHERE tenant_id = ? AND id = ?", (tenant, device_id))
             return len(ids)
 
-    def record_check_in(self, tenant, device_id, value, stale_before):
-        # one statement; a no-op when the stored time is recent enough or the device is unknown
-        self.conn.execute(
-            "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
-            " SELECT ?, ?, 'system', 'check_in_time', -1, ? WHERE EXISTS (SELECT 1 FROM inventory_devices"
-            " WHERE tenant_id = ? AND id = ?)"
-            " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
-            (tenant, device_id, value, tenant, device_id, stale_before))
-
     def record_check_ins(self, tenant, device_ids, value, stale_before):
         with self.db.transaction() as conn:
             conn.executemany(

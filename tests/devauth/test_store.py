@@ -43,12 +43,12 @@ def test_update_touch_delete_device(store):
     got = store.get_device("", d["id"])
     assert (got["status"], got["decommissioning"], got["updated_ts"]) == ("accepted", True, 5.0)
     assert not store.update_device("other", d["id"], {"status": "rejected"})
-    assert store.touch_check_in("", d["id"], 100.0, 40.0)
-    assert not store.touch_check_in("", d["id"], 120.0, 60.0)  # written at 100, not older than 60
+    assert store.touch_check_ins("", [d["id"]], 100.0, 40.0) == [d["id"]]
+    assert store.touch_check_ins("", [d["id"]], 120.0, 60.0) == []  # written at 100, not older than 60
     assert store.get_device("", d["id"])["check_in_time"] == 100.0
-    assert store.touch_check_in("", d["id"], 200.0, 140.0)
+    assert store.touch_check_ins("", [d["id"]], 200.0, 140.0) == [d["id"]]
     assert store.get_device("", d["id"])["check_in_time"] == 200.0
-    # the batched form: only devices of the tenant whose time is stale are written, and named
+    # several at once: only devices of the tenant whose time is stale are written, and named
     others = [_device(), _device()]
     for o in others:
         store.insert_device(o)

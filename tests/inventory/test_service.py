@@ -38,13 +38,14 @@ def test_delete_device_is_idempotent(svc):
         svc.get_device("", "d1")
 
 
-def test_record_check_in(svc, clock):
+def test_record_check_ins(svc, clock):
     svc.set_status("", ["d1"], "accepted")
-    svc.record_check_in("", "d1", T0)
-    svc.record_check_in("", "d1", T0 + 30)  # within a minute: not written
+    svc.record_check_ins("", ["d1"], T0)
+    svc.record_check_ins("", ["d1"], T0 + 30)  # within a minute: not written
     assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == ts()
-    svc.record_check_in("", "d1", T0 + 61)
+    svc.record_check_ins("", ["d1"], T0 + 61)
     assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == ts(61)
+    svc.record_check_ins("", [], T0 + 200)  # nothing to write
 
 
 def test_device_group_search_and_matches(svc):

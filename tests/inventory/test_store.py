@@ -75,14 +75,14 @@ def test_status_revisions_and_groups(store):
 
 def test_check_in_is_debounced_and_needs_a_device(store):
     make(store, "t1", "d1")
-    store.record_check_in("t1", "d1", "2026-01-01T00:00:10.000Z", "2026-01-01T00:00:00.000Z")
-    store.record_check_in("t1", "d1", "2026-01-01T00:00:20.000Z", "2026-01-01T00:00:05.000Z")  # recent: skipped
+    store.record_check_ins("t1", ["d1"], "2026-01-01T00:00:10.000Z", "2026-01-01T00:00:00.000Z")
+    store.record_check_ins("t1", ["d1"], "2026-01-01T00:00:20.000Z", "2026-01-01T00:00:05.000Z")  # recent: skipped
     value = {a.name: a.value for a in store.get_device("t1", "d1")["attributes"]}["check_in_time"]
     assert value == "2026-01-01T00:00:10.000Z"
-    store.record_check_in("t1", "d1", "2026-01-01T00:02:00.000Z", "2026-01-01T00:01:00.000Z")
+    store.record_check_ins("t1", ["d1"], "2026-01-01T00:02:00.000Z", "2026-01-01T00:01:00.000Z")
     value = {a.name: a.value for a in store.get_device("t1", "d1")["attributes"]}["check_in_time"]
     assert value == "2026-01-01T00:02:00.000Z"
-    store.record_check_in("t1", "ghost", "2026-01-01T00:02:00.000Z", "x")
+    store.record_check_ins("t1", ["ghost"], "2026-01-01T00:02:00.000Z", "x")
     assert store.get_device("t1", "ghost") is None
 
 
@@ -90,7 +90,7 @@ def test_check_ins_in_one_batch(store):
     for d in ("d1", "d2", "d3"):
         make(store, "t1", d)
     make(store, "t2", "d4")
-    store.record_check_in("t1", "d1", "2026-01-01T00:00:50.000Z", "2026-01-01T00:00:00.000Z")
+    store.record_check_ins("t1", ["d1"], "2026-01-01T00:00:50.000Z", "2026-01-01T00:00:00.000Z")
     store.record_check_ins("t1", ["d1", "d2", "d3", "d4", "ghost"], "2026-01-01T00:01:00.000Z",
                            "2026-01-01T00:00:30.000Z")
 

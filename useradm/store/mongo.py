@@ -50,7 +50,7 @@ def _to_dt(ts: float | None) -> datetime | None:
 def _from_dt(value) -> float | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # mongomock without tz_aware round trips
+    if value.tzinfo is None:  # a client without tz_aware=True returns naive UTC datetimes
         value = value.replace(tzinfo=timezone.utc)
     return value.timestamp()
 

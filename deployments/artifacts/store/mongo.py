@@ -86,8 +86,8 @@ class MongoArtifactsStore(ArtifactsStore):
         doc = {k: a[k] for k in _INDEXED}
         doc.update(tenant_id=tenant, modified=_to_dt(a["modified"]),
                    doc=json.dumps({k: a[k] for k in _DOC_FIELDS}))
-        # the unique multikey index decides races; the lookup first also covers mongomock,
-        # which does not enforce uniqueness on array elements
+        # an indexed lookup answers the common conflict before any write; the unique multikey
+        # index on (tenant, name, depends) decides the race between two concurrent uploads
         if self.find_conflict(tenant, a["name"], a["depends_idx"]) is not None:
             raise Conflict("an artifact with the same name and depends already exists")
         try:
