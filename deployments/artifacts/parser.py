@@ -4,24 +4,23 @@ One forward pass over the outer (uncompressed) tar: `version`, `manifest`, optio
 `manifest.sig`, `header.tar[.gz|.xz|.zst]`, then `data/NNNN.tar[...]`. Every file the manifest
 lists is checked against its SHA-256, and every file that must be listed is. Nothing is ever
 extracted to disk and no member is held in memory beyond the small metadata files.
+Every tar (outer, header, payloads) goes through the bounded `TarReader`, every decompressed byte
+through the artifact's `Budget` (limits.py): the stdlib's tarfile never sees the input.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import lzma
 import re
-import tarfile
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import zstandard
-
 from common.clock import rfc3339
-from common.errors import BadRequest
-from deployments.artifacts.streams import CHUNK, HashingReader, LimitedReader
+from deployments.artifacts.limits import XZ_MEMORY, ZSTD_WINDOW, Budget, InvalidArtifact, ReadLimits
+from deployments.artifacts.streams import (CHUNK, CountingReader, DecompressError, HashingReader, LimitedReader,
+                                           decompressing)
+from deployments.artifacts.strings import MAX_NAME_BYTES, string_problem
+from deployments.artifacts.tarstream import TarReader
 
 META_LIMIT = 1024 * 1024          # version, manifest, manifest.sig, header-info, type-info, meta-data, files
 HEADER_LIMIT = 16 * 1024 * 1024   # the whole decompressed header tar
@@ -35,12 +34,6 @@ _DATA = re.compile(rf"^data/(\d{{4}}){_COMPRESSED}$")
 _HEADER_MEMBER = re.compile(r"^headers/(\d{4})/(type-info|meta-data|files)$")
 _SCRIPT = re.compile(r"^scripts/[A-Za-z0-9_.-]{1,255}$")
 _MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  (\S+)$")
-_OUTER_BUFSIZE = 1024 * 1024
-_INNER_BUFSIZE = 1024 * 1024
-
-
-class InvalidArtifact(BadRequest):
-    """The upload is not a well-formed .mender artifact (400)."""
 
 
 @dataclass
@@ -62,25 +55,23 @@ class ArtifactMeta:
         return sorted({u["type_info"]["type"] for u in self.updates if u["type_info"]["type"]})
 
 
-def parse_artifact(fileobj) -> ArtifactMeta:
-    """Read a whole artifact from a binary file-like; raise InvalidArtifact naming the problem."""
+def parse_artifact(fileobj, limits: ReadLimits | None = None, budget: Budget | None = None) -> ArtifactMeta:
+    """Read a whole artifact from a binary file-like, to its end; raise InvalidArtifact naming the
+    problem or the limit it passed. `budget` (made from `limits` if not given) counts what it cost."""
+    budget = budget or Budget(limits)
     try:
-        return _Reader(fileobj).run()
-    except InvalidArtifact:
-        raise
-    except (tarfile.TarError, EOFError, lzma.LZMAError, zstandard.ZstdError, zlib.error) as exc:
+        return _Reader(fileobj, budget).run()
+    except DecompressError as exc:
         raise InvalidArtifact(f"invalid artifact: {_describe(exc)}") from None
-    except (gzip.BadGzipFile, OSError) as exc:
-        if type(exc).__module__.startswith(("werkzeug", "gunicorn")):
-            raise
-        raise InvalidArtifact(f"invalid artifact: {_describe(exc)}") from None
+    except RecursionError:
+        raise InvalidArtifact("invalid artifact: nested too deeply") from None
 
 
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, EOFError) or "unexpected end of data" in text:
+    if "truncated" in text or "unexpected end of data" in text:
         return f"truncated ({text})"
-    return text
+    return f"corrupt compressed data ({text})"
 
 
 def _date(mtime: float) -> str:
@@ -99,11 +90,33 @@ def _json_object(raw: bytes, what: str, allow_empty: bool = False) -> dict:
         return {}
     try:
         value = json.loads(raw)
+        # lone surrogates ("\\ud800") parse, but no store or response could encode them
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):
         _fail(f"{what} is not valid JSON")
     if not isinstance(value, dict):
         _fail(f"{what} must be a JSON object")
     return value
+
+
+# strings Mender's reader restricts to 256 bytes (the rest: MAX_VALUE_BYTES)
+_NAME_KEYS = ("artifact_name", "artifact_group", "device_type")
+
+
+def _check_string(value: str, what: str, max_bytes: int | None = None) -> None:
+    problem = string_problem(value, max_bytes) if max_bytes else string_problem(value)
+    if problem:
+        _fail(f"{what} {problem}")
+
+
+def _check_map(mapping: dict, what: str) -> None:
+    """Keys and values of provides / depends (values of other types are refused by their readers)."""
+    for key, value in mapping.items():
+        _check_string(key, f"{what}: a key")
+        limit = MAX_NAME_BYTES if key in _NAME_KEYS else None
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str):
+                _check_string(v, f"{what}.{key[:100]}", limit)
 
 
 def _str_list(value: Any, what: str, allow_empty: bool = False) -> list[str]:
@@ -115,14 +128,17 @@ def _str_list(value: Any, what: str, allow_empty: bool = False) -> list[str]:
     return list(value)
 
 
-def _open_compressed(suffix: str | None, raw):
-    if not suffix:
-        return raw
-    if suffix == ".gz":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if suffix == ".xz":
-        return lzma.LZMAFile(raw)
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+def _unpacked(suffix: str | None, raw, member) -> CountingReader:
+    """The decompressed bytes of an outer member, each one counted against its budget."""
+    return CountingReader(decompressing(suffix, raw, xz_memory=XZ_MEMORY, zstd_window=ZSTD_WINDOW), member.spend)
+
+
+def _drain_unpacked(unpacked, name: str) -> None:
+    """Read a member's stream to its end (so a compressed one is checked whole, to its checksum
+    trailer): after the tar's end-of-archive marker only zero padding may follow."""
+    while chunk := unpacked.read(CHUNK):
+        if chunk.count(0) != len(chunk):
+            _fail(f"{name}: data after the end of its archive")
 
 
 def _read_small(fileobj, size: int, what: str, limit: int = META_LIMIT) -> bytes:
@@ -135,8 +151,9 @@ def _read_small(fileobj, size: int, what: str, limit: int = META_LIMIT) -> bytes
 
 
 class _Reader:
-    def __init__(self, fileobj):
+    def __init__(self, fileobj, budget: Budget):
         self.fileobj = fileobj
+        self.budget = budget
         self.version: int | None = None
         self.version_digest: str | None = None
         self.manifest: dict[str, str] | None = None
@@ -153,36 +170,37 @@ class _Reader:
 
     # ------------------------------------------------------------------ outer tar
     def run(self) -> ArtifactMeta:
-        tf = tarfile.open(fileobj=self.fileobj, mode="r|", bufsize=_OUTER_BUFSIZE)
+        outer = TarReader(self.fileobj, self.budget, "artifact")
         position = 0
-        for member in tf:
+        while (member := outer.next()) is not None:
             name = member.name
-            if not member.isreg():
-                _fail(f"{name!r} is not a regular file")
+            if not member.is_regular:
+                _fail(f"{name[:100]!r} is not a regular file")
             if position == 0 and name != "version":
-                _fail(f"the first file must be 'version', not {name!r}")
+                _fail(f"the first file must be 'version', not {name[:100]!r}")
             if position == 1 and name != "manifest":
-                _fail(f"the second file must be 'manifest', not {name!r}")
+                _fail(f"the second file must be 'manifest', not {name[:100]!r}")
             position += 1
-            reader = tf.extractfile(member)
             if name == "version" and position == 1:
-                self._read_version(reader, member.size)
+                self._read_version(outer, member.size)
             elif name == "manifest" and position == 2:
-                self._read_manifest(reader, member.size)
+                self._read_manifest(outer, member.size)
             elif name == "manifest.sig" and position == 3:
-                _read_small(reader, member.size, "manifest.sig")
+                _read_small(outer, member.size, "manifest.sig")
                 self.signed = True
             elif name in ("manifest-augment",) or name.startswith("header-augment"):
                 _fail("augmented artifacts are not supported")
             elif (m := _HEADER.match(name)) and self.header is None:
-                self._read_header(name, m.group(1), reader)
+                self._read_header(name, m.group(1), outer, member.size)
             elif (m := _DATA.match(name)) and self.header is not None:
-                self._read_data(name, int(m.group(1)), m.group(2), reader)
+                self._read_data(name, int(m.group(1)), m.group(2), outer, member.size)
             else:
-                _fail(f"unexpected file {name!r}")
-        # what tarfile read ahead past the end-of-archive block (private, but stable for decades)
-        drain_tail(bytes(getattr(tf.fileobj, "buf", b"")))
-        return self._result()
+                _fail(f"unexpected file {name[:100]!r}")
+        result = self._result()
+        while chunk := self.fileobj.read(CHUNK):  # only zero padding may follow the end-of-archive marker
+            self.budget.tick()
+            drain_tail(chunk)
+        return result
 
     def _check(self, path: str, digest: str) -> None:
         assert self.manifest is not None
@@ -224,20 +242,20 @@ class _Reader:
         self._check("version", self.version_digest or "")
 
     # ------------------------------------------------------------------ header
-    def _read_header(self, name: str, suffix: str | None, reader) -> None:
+    def _read_header(self, name: str, suffix: str | None, reader, size: int) -> None:
         hashing = HashingReader(reader)
-        decompressed = LimitedReader(_open_compressed(suffix, hashing), HEADER_LIMIT,
-                                     lambda: _fail(f"{name} is larger than {HEADER_LIMIT} bytes uncompressed"))
-        inner = tarfile.open(fileobj=decompressed, mode="r|", bufsize=64 * 1024)
+        unpacked = LimitedReader(_unpacked(suffix, hashing, self.budget.member(name, size)), HEADER_LIMIT,
+                                 lambda: _fail(f"{name} is larger than {HEADER_LIMIT} bytes uncompressed"))
+        inner = TarReader(unpacked, self.budget, name)
         first = True
-        for member in inner:
+        while (member := inner.next()) is not None:
             hname = member.name
-            if not member.isreg():
-                _fail(f"{name}: {hname!r} is not a regular file")
-            content = _read_small(inner.extractfile(member), member.size, f"{name}: {hname}")
+            if not member.is_regular:
+                _fail(f"{name}: {hname[:100]!r} is not a regular file")
+            content = _read_small(inner, member.size, f"{name}: {hname[:100]}")
             if first:
                 if hname != "header-info":
-                    _fail(f"{name}: the first file must be 'header-info', not {hname!r}")
+                    _fail(f"{name}: the first file must be 'header-info', not {hname[:100]!r}")
                 self._header_info(content)
                 first = False
             elif _SCRIPT.match(hname):
@@ -245,9 +263,10 @@ class _Reader:
             elif m := _HEADER_MEMBER.match(hname):
                 self._header_member(int(m.group(1)), m.group(2), content, hname)
             else:
-                _fail(f"{name}: unexpected file {hname!r}")
+                _fail(f"{name}: unexpected file {hname[:100]!r}")
         if first:
             _fail(f"{name} has no header-info")
+        _drain_unpacked(unpacked, name)
         hashing.drain()
         self._check(name, hashing.hexdigest())
 
@@ -276,11 +295,16 @@ class _Reader:
                            "depends": {"device_type": device_types}, "device_types": device_types}
         if not self.header["name"]:
             _fail("header-info: the artifact name is empty")
+        _check_string(self.header["name"], "the artifact name", MAX_NAME_BYTES)
+        _check_map(self.header["provides"], "artifact_provides")
+        _check_map(self.header["depends"], "artifact_depends")
         if not isinstance(payloads, list) or not payloads or len(payloads) > MAX_PAYLOADS:
             _fail(f"header-info: there must be 1 to {MAX_PAYLOADS} payloads")
         for p in payloads:
             if not isinstance(p, dict) or not (p.get("type") is None or isinstance(p.get("type"), str)):
                 _fail("header-info: every payload needs a type")
+            if p.get("type") is not None:
+                _check_string(p["type"], "header-info: a payload type")
             self.payload_types.append(p.get("type"))
 
     @staticmethod
@@ -296,6 +320,13 @@ class _Reader:
             doc = _json_object(content, hname)
             if doc.get("type") and doc.get("type") != self.payload_types[index]:
                 _fail(f"{hname}: type {doc.get('type')!r} differs from header-info")
+            for key in ("artifact_provides", "artifact_depends"):
+                if isinstance(doc.get(key), dict):
+                    _check_map(doc[key], f"{hname}: {key}")
+            clears = doc.get("clears_artifact_provides")
+            for c in clears if isinstance(clears, list) else []:
+                if isinstance(c, str):
+                    _check_string(c, f"{hname}: clears_artifact_provides")
             self.type_infos[index] = doc
         elif kind == "meta-data":
             self.meta_data[index] = _json_object(content, hname, allow_empty=True)
@@ -304,35 +335,35 @@ class _Reader:
                                              allow_empty=True)
 
     # ------------------------------------------------------------------ payloads
-    def _read_data(self, name: str, index: int, suffix: str | None, reader) -> None:
+    def _read_data(self, name: str, index: int, suffix: str | None, reader, size: int) -> None:
         if index != self.next_data or index >= len(self.payload_types):
             _fail(f"unexpected payload {name!r}")
         self.next_data += 1
         # the manifest lists the payload's files, not the compressed member: only those are hashed
-        inner = tarfile.open(fileobj=_open_compressed(suffix, reader), mode="r|", bufsize=_INNER_BUFSIZE)
+        budget = self.budget.member(name, size)
+        unpacked = _unpacked(suffix, reader, budget)
+        inner = TarReader(unpacked, self.budget, name)
         files: list[dict] = []
         seen: set[str] = set()
-        for member in inner:
+        while (member := inner.next()) is not None:
             fname = member.name
             if (not fname or "/" in fname or "\\" in fname or "\0" in fname or fname in (".", "..")
-                    or len(fname.encode()) > MAX_FILE_NAME):
+                    or len(fname.encode()) > MAX_FILE_NAME or not fname.isprintable()):
                 _fail(f"{name}: file name {fname[:100]!r} is not allowed")
-            if not member.isreg():
+            if not member.is_regular:
                 _fail(f"{name}: {fname!r} is not a regular file")
             if fname in seen:
                 _fail(f"{name}: {fname!r} appears twice")
             if len(files) >= MAX_PAYLOAD_FILES:
                 _fail(f"{name}: more than {MAX_PAYLOAD_FILES} files")
+            budget.claim(fname, member.size)
             seen.add(fname)
-            content = HashingReader(inner.extractfile(member))
+            content = HashingReader(inner)
             content.drain()
-            if content.count != member.size:
-                _fail(f"{name}: {fname!r} is truncated")
             self._check(f"data/{index:04d}/{fname}", content.hexdigest())
             files.append({"name": fname, "checksum": content.hexdigest(), "size": member.size,
                           "date": _date(member.mtime)})
-        while reader.read(CHUNK):
-            pass
+        _drain_unpacked(unpacked, name)
         if self.version == 2 and index in self.v2_files and sorted(self.v2_files[index]) != sorted(seen):
             _fail(f"{name}: files differ from headers/{index:04d}/files")
         self.files[index] = files

@@ -12,10 +12,12 @@ from common.clock import rfc3339, rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound, ServiceError, TooLarge, Unavailable, Unprocessable
 from deployments.artifacts.generate import build_single_file, temp_dir_for
 from deployments.artifacts.generate import parse_args as parse_generate_args
+from deployments.artifacts.limits import ReadLimits
 from deployments.artifacts.parser import ArtifactMeta, InvalidArtifact, drain_tail, parse_artifact
 from deployments.artifacts.releases import ReleasesMixin
 from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, object_key
 from deployments.artifacts.streams import StreamError, TeeReader, file_chunks
+from deployments.artifacts.strings import MAX_NAME_BYTES, description_problem, string_problem
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,9 @@ class ArtifactsService(ReleasesMixin):
         log.info("artifact uploaded", extra={"artifact_id": artifact_id})
         return record
 
-    @staticmethod
-    def _parse(tee: TeeReader) -> ArtifactMeta:
+    def _parse(self, tee: TeeReader) -> ArtifactMeta:
         try:
-            meta = parse_artifact(tee)
+            meta = parse_artifact(tee, ReadLimits.from_config(self.config))
             tee.drain(drain_tail)
             return meta
         except StreamError as exc:
@@ -142,6 +143,8 @@ class ArtifactsService(ReleasesMixin):
     def _check_description(self, description: str) -> None:
         if len(description) > MAX_DESCRIPTION:
             raise BadRequest(f"description: longer than {MAX_DESCRIPTION} characters")
+        if problem := description_problem(description):
+            raise BadRequest(f"description: {problem}")
 
     def _record(self, meta: ArtifactMeta, artifact_id: str, description: str, size: int) -> dict:
         return {"id": artifact_id, "name": meta.name, "description": description,
@@ -323,6 +326,9 @@ class ArtifactsService(ReleasesMixin):
             raise BadRequest("device_types_compatible: at least one device type is required")
         if update_type != "single_file":
             raise BadRequest("type: must be single_file")
+        for field, value in [("name", name)] + [("device_types_compatible", t) for t in device_types]:
+            if problem := string_problem(value, MAX_NAME_BYTES):
+                raise BadRequest(f"{field}: {value[:100]!r} {problem}")
         options = parse_generate_args(args, filename)
         self._check_description(description)
         self._check_conflict(tenant, {"name": name, "depends_idx": depends_index({"device_type": device_types})})

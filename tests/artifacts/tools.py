@@ -208,8 +208,11 @@ def craft(name: str = "crafted", device_types=("dt1",), files=None, compression:
           header_info: dict | None = None, type_info: dict | None = None, extra_outer=(),
           manifest_override: bytes | None = None, drop_from_manifest=(), corrupt_manifest=(),
           data_members=None, header_members=None, version: dict | None = None, signed: bool = False,
-          header_name: str | None = None) -> bytes:
-    """A v3 artifact built by hand; every knob makes one thing wrong."""
+          header_name: str | None = None, data_override: bytes | None = None,
+          digests: dict[str, str] | None = None) -> bytes:
+    """A v3 artifact built by hand; every knob makes one thing wrong. `data_override`: the
+    (compressed) payload member as given (the manifest still lists `files`, with their `digests`
+    where given)."""
     files = files if files is not None else [("app.conf", b"hello\n")]
     version_b = json.dumps(version or {"format": "mender", "version": 3}).encode()
     hi = header_info or {"payloads": [{"type": "single-file"}], "artifact_provides": {"artifact_name": name},
@@ -220,8 +223,9 @@ def craft(name: str = "crafted", device_types=("dt1",), files=None, compression:
     suffix = f".{compression}" if compression else ""
     header = compress(tar_bytes(hmembers), compression)
     hname = header_name or f"header.tar{suffix}"
-    data = compress(tar_bytes(data_members if data_members is not None else files), compression)
-    sums = {f"data/0000/{n}": hashlib.sha256(d).hexdigest() for n, d in files}
+    data = data_override if data_override is not None else \
+        compress(tar_bytes(data_members if data_members is not None else files), compression)
+    sums = {f"data/0000/{n}": (digests or {}).get(n) or hashlib.sha256(d).hexdigest() for n, d in files}
     sums[hname] = hashlib.sha256(header).hexdigest()
     sums["version"] = hashlib.sha256(version_b).hexdigest()
     for p in drop_from_manifest:
@@ -235,3 +239,39 @@ def craft(name: str = "crafted", device_types=("dt1",), files=None, compression:
         outer.append(("manifest.sig", b"c2lnbmF0dXJl"))
     outer += [(hname, header), (f"data/0000.tar{suffix}", data), *extra_outer]
     return tar_bytes(outer)
+
+
+def raw_header(name: bytes = b"file", size: int = 0, typeflag: bytes = b"0", *, magic: bytes = b"ustar\x0000",
+               prefix: bytes = b"", size_field: bytes | None = None, mtime: int = 1700000000) -> bytes:
+    """One 512-byte tar header block with any size and type, its checksum right: what an attacker
+    (or an unusual writer) puts in front of data, byte for byte."""
+    block = bytearray(512)
+    block[0:len(name[:100])] = name[:100]
+    block[100:108] = b"0000644\0"
+    block[108:116] = b"0000000\0"
+    block[116:124] = b"0000000\0"
+    block[124:136] = size_field if size_field is not None else b"%011o\0" % size
+    block[136:148] = b"%011o\0" % mtime
+    block[156:157] = typeflag
+    block[257:265] = magic
+    block[345:345 + len(prefix)] = prefix
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def raw_entry(name: bytes, data: bytes, typeflag: bytes = b"0", **kw) -> bytes:
+    """A header and its data, padded to whole blocks."""
+    return raw_header(name, len(data), typeflag, **kw) + data + b"\0" * (-len(data) % 512)
+
+
+def pax_record(key: bytes, value: bytes) -> bytes:
+    """One pax record: "<length> key=value\\n", the length counting itself."""
+    body = b" " + key + b"=" + value + b"\n"
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n += 1
+    return str(n).encode() + body
+
+
+END_OF_ARCHIVE = b"\0" * 1024

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.app import services
 from common.errors import NotFound
+from deployments.artifacts.strings import content_disposition
 
 blp = Blueprint("deployments_artifacts_download", __name__, url_prefix="/api/devices/v1/deployments/download",
                 description="Signed artifact links (filesystem storage).")
@@ -32,11 +33,13 @@ class Download(MethodView):
         tenant = _verified_tenant("GET")
         artifact, path = services().artifacts.file_for_download(tenant, artifact_id)
         try:
-            return send_file(path, mimetype=ARTIFACT_MIMETYPE, as_attachment=True,
-                             download_name=f"{artifact['name']}.mender", conditional=True, etag=artifact["id"],
-                             max_age=0)
+            response = send_file(path, mimetype=ARTIFACT_MIMETYPE, conditional=True, etag=artifact["id"], max_age=0)
         except FileNotFoundError:
             raise NotFound("artifact file not found") from None
+        # built here, not by send_file: a stored name may hold anything (names from before the
+        # printable rule), and a header must still come out of it
+        response.headers["Content-Disposition"] = content_disposition(f"{artifact['name']}.mender")
+        return response
 
 
 @blp.route("/uploads/<upload_id>")

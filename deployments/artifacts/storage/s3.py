@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from common.errors import NotFound, Unavailable
 from deployments.artifacts.storage import ArtifactStorage, ObjectWriter
+from deployments.artifacts.strings import content_disposition
 
 PART_SIZE = 8 * 1024 * 1024
 ARTIFACT_CONTENT_TYPE = "application/vnd.mender-artifact"
@@ -192,7 +193,7 @@ class S3Storage(ArtifactStorage):
         self.client.head_object(Bucket=self.bucket, Key=key)
         return self._presign("GET", key, expires_in, {
             "response-content-type": ARTIFACT_CONTENT_TYPE,
-            "response-content-disposition": f'attachment; filename="{filename}"'})
+            "response-content-disposition": content_disposition(filename)})
 
     def upload_link(self, key, *, tenant, expires_in, base_url, path):
         self.client  # noqa: B018 - make sure the bucket exists before handing out the link
