@@ -3,6 +3,8 @@
 As Mender's configuration-deployment links: query `x-men-expire` (RFC 3339, UTC) and `tenant_id`,
 and `x-men-signature` = base64url-nopad(HMAC-SHA256(secret,
 "METHOD\\nPATH\\nx-men-expire=V\\ntenant_id=V\\n")). Expired or tampered → 403.
+Download links also name the object they were made for (`x-men-object`, the storage key, signed
+as one more line "x-men-object=V\\n"), so that they never serve another upload under the same id.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from common.errors import BadRequest, Forbidden
 EXPIRE = "x-men-expire"
 TENANT = "tenant_id"
 SIGNATURE = "x-men-signature"
+OBJECT = "x-men-object"
 
 
 class LinkSigner:
@@ -30,33 +33,40 @@ class LinkSigner:
         self._secret = secret
         self._clock = clock
 
-    def _mac(self, method: str, path: str, expire: str, tenant: str) -> str:
-        message = f"{method.upper()}\n{path}\n{EXPIRE}={expire}\n{TENANT}={tenant}\n".encode()
-        digest = hmac.new(self._secret, message, hashlib.sha256).digest()
+    def _mac(self, method: str, path: str, expire: str, tenant: str, obj: str | None) -> str:
+        message = f"{method.upper()}\n{path}\n{EXPIRE}={expire}\n{TENANT}={tenant}\n"
+        if obj is not None:
+            message += f"{OBJECT}={obj}\n"
+        digest = hmac.new(self._secret, message.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
-    def sign(self, method: str, path: str, tenant: str, expires_in: int) -> tuple[str, float]:
-        """The query string for `path`, and the expiry time (Unix seconds)."""
+    def sign(self, method: str, path: str, tenant: str, expires_in: int, obj: str | None = None) -> tuple[str, float]:
+        """The query string for `path` (naming object `obj` if given), and the expiry time (Unix seconds)."""
         expire_ts = float(int(self._clock.now()) + int(expires_in))
         expire = rfc3339(expire_ts)
-        query = urlencode({EXPIRE: expire, TENANT: tenant,
-                           SIGNATURE: self._mac(method, path, expire, tenant)})
-        return query, expire_ts
+        params = {EXPIRE: expire, TENANT: tenant}
+        if obj is not None:
+            params[OBJECT] = obj
+        params[SIGNATURE] = self._mac(method, path, expire, tenant, obj)
+        return urlencode(params), expire_ts
 
-    def verify(self, method: str, path: str, args) -> str:
-        """Check a request's signature and expiry; return the signed tenant id.
+    def verify(self, method: str, path: str, args) -> tuple[str, str | None]:
+        """Check a request's signature and expiry; return the signed tenant id and object (None
+        in links made before links named their object).
         BadRequest when parameters are missing or malformed, Forbidden when expired or tampered."""
         expire = args.get(EXPIRE)
         signature = args.get(SIGNATURE)
         tenant = args.get(TENANT, "")
+        obj = args.get(OBJECT)
         if not expire or not signature:
             raise BadRequest(f"missing {EXPIRE} or {SIGNATURE}")
         try:
             expire_ts = datetime.strptime(expire, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
         except ValueError:
             raise BadRequest(f"{EXPIRE}: not an RFC 3339 UTC time") from None
-        if not hmac.compare_digest(self._mac(method, path, expire, tenant).encode(), signature.encode()):
+        if not hmac.compare_digest(self._mac(method, path, expire, tenant, obj).encode(),
+                                   signature.encode("utf-8", "surrogatepass")):
             raise Forbidden("invalid link signature")
         if expire_ts < self._clock.now():
             raise Forbidden("the link has expired")
-        return tenant
+        return tenant, obj

@@ -6,7 +6,6 @@ import re
 
 from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound
-from deployments.artifacts.storage import object_key
 
 MAX_NOTES = 1024
 MAX_TAGS_PER_RELEASE = 20
@@ -88,4 +87,4 @@ class ReleasesMixin:
             raise Conflict("active deployments are using some of the releases from the request")
         for a in artifacts:
             if self.store.delete_artifact(tenant, a["id"]) is not None:
-                self._delete_object(object_key(tenant, a["id"]))
+                self._delete_object(a["storage_key"])

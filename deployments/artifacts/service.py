@@ -15,7 +15,7 @@ from deployments.artifacts.generate import parse_args as parse_generate_args
 from deployments.artifacts.limits import ReadLimits
 from deployments.artifacts.parser import ArtifactMeta, InvalidArtifact, drain_tail, parse_artifact
 from deployments.artifacts.releases import ReleasesMixin
-from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, object_key
+from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, new_object_key, object_key
 from deployments.artifacts.streams import StreamError, TeeReader, file_chunks
 from deployments.artifacts.strings import MAX_NAME_BYTES, description_problem, string_problem
 
@@ -90,7 +90,7 @@ class ArtifactsService(ReleasesMixin):
         artifact_id = artifact_id or str(uuid.uuid4())
         if self.store.get_artifact(tenant, artifact_id) is not None:
             raise Conflict(f"artifact {artifact_id} already exists")
-        key = object_key(tenant, artifact_id)
+        key = new_object_key(tenant, artifact_id)
         writer = self._storage_call(self.storage.writer, key)
         committed = False
         try:
@@ -98,7 +98,7 @@ class ArtifactsService(ReleasesMixin):
             meta = self._parse(tee)
             if declared_size is not None and declared_size > 0 and declared_size != tee.count:
                 raise BadRequest(f"size: {declared_size} does not match the artifact's {tee.count} bytes")
-            record = self._record(meta, artifact_id, description, tee.count)
+            record = self._record(meta, artifact_id, description, tee.count, key)
             self._check_conflict(tenant, record)
             self._storage_call(writer.commit)
             committed = True
@@ -146,8 +146,8 @@ class ArtifactsService(ReleasesMixin):
         if problem := description_problem(description):
             raise BadRequest(f"description: {problem}")
 
-    def _record(self, meta: ArtifactMeta, artifact_id: str, description: str, size: int) -> dict:
-        return {"id": artifact_id, "name": meta.name, "description": description,
+    def _record(self, meta: ArtifactMeta, artifact_id: str, description: str, size: int, storage_key: str) -> dict:
+        return {"id": artifact_id, "name": meta.name, "description": description, "storage_key": storage_key,
                 "device_types": meta.device_types, "update_types": meta.update_types,
                 "info": {"format": "mender", "version": meta.version}, "signed": meta.signed,
                 "updates": meta.updates, "provides": meta.provides, "depends": meta.depends,
@@ -171,12 +171,12 @@ class ArtifactsService(ReleasesMixin):
 
     def get_for_device(self, tenant: str, artifact_id: str) -> dict:
         """What deployment instructions name of an artifact: id, name, device_types_compatible,
-        size (one narrow read: every poll of a device with a pending deployment asks); NotFound."""
+        size, and its storage_key for the link (one narrow read: every poll of a device with a pending deployment asks); NotFound."""
         artifact = self.store.get_artifact_brief(tenant, artifact_id)
         if artifact is None:
             raise NotFound("artifact not found")
         return {"id": artifact["id"], "name": artifact["name"], "device_types_compatible": artifact["device_types"],
-                "size": artifact["size"]}
+                "size": artifact["size"], "storage_key": artifact["storage_key"]}
 
     def _get(self, tenant: str, artifact_id: str) -> dict:
         try:
@@ -217,12 +217,22 @@ class ArtifactsService(ReleasesMixin):
             raise Conflict("the artifact is used by an active deployment")
         if self.store.delete_artifact(tenant, artifact["id"]) is None:
             raise NotFound("artifact not found")
-        self._delete_object(object_key(tenant, artifact["id"]))
+        self._delete_object(artifact["storage_key"])
 
     # ------------------------------------------------------------------ links
+    def _storage_key(self, tenant: str, artifact: dict) -> str:
+        """The object of an artifact as a caller holds it (rendered dicts do not carry the key)."""
+        if artifact.get("storage_key"):
+            return artifact["storage_key"]
+        brief = self.store.get_artifact_brief(tenant, artifact["id"])
+        if brief is None:
+            raise NotFound("artifact not found")
+        return brief["storage_key"]
+
     def _link(self, tenant: str, artifact: dict, base_url: str, lifetime: int) -> dict:
+        key = self._storage_key(tenant, artifact)
         uri, expire = self._storage_call(lambda: self.storage.download_link(
-            object_key(tenant, artifact["id"]), tenant=tenant, filename=f"{artifact['name']}.mender",
+            key, tenant=tenant, filename=f"{artifact['name']}.mender",
             expires_in=clamp_expiry(lifetime), base_url=base_url.rstrip("/"),
             path=DOWNLOAD_PATH.format(id=artifact["id"])))
         return {"uri": uri, "expire": rfc3339(expire)}
@@ -240,10 +250,15 @@ class ArtifactsService(ReleasesMixin):
         return self._link(tenant, self._get(tenant, artifact_id), base_url,
                           self.config["DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS"])
 
-    def file_for_download(self, tenant: str, artifact_id: str) -> tuple[dict, str]:
-        """(artifact, local path) behind a verified filesystem link; NotFound."""
+    def file_for_download(self, tenant: str, artifact_id: str, obj: str | None) -> tuple[dict, str]:
+        """(artifact, local path) behind a verified filesystem link that names object `obj` (None:
+        a link from before links named their object, good only for an artifact stored then);
+        NotFound, also when the artifact now has another object (deleted and uploaded again)."""
         artifact = self._get(tenant, artifact_id)
-        return artifact, self.storage.path(object_key(tenant, artifact["id"]))
+        key = artifact["storage_key"]
+        if key != (obj if obj is not None else object_key(tenant, artifact["id"])):
+            raise NotFound("the artifact file this link was made for no longer exists")
+        return artifact, self.storage.path(key)
 
     # ------------------------------------------------------------------ direct upload
     def request_direct_upload(self, tenant: str, base_url: str) -> dict:
@@ -289,8 +304,8 @@ class ArtifactsService(ReleasesMixin):
         upload_id = self._pending_upload(tenant, upload_id)
         if not self.store.claim_upload(tenant, upload_id):
             raise NotFound("no pending direct upload with this id")
-        key = object_key(tenant, upload_id)
-        staging = key + ".upload"
+        key = new_object_key(tenant, upload_id)
+        staging = object_key(tenant, upload_id) + ".upload"
         if not self._storage_call(self.storage.exists, staging):
             self.store.set_upload_status(tenant, upload_id, "pending")
             raise BadRequest("nothing has been uploaded to the link yet")
@@ -301,7 +316,7 @@ class ArtifactsService(ReleasesMixin):
                 meta = self._parse(tee)
             finally:
                 source.close()
-            record = self._record(meta, upload_id, "", tee.count)
+            record = self._record(meta, upload_id, "", tee.count, key)
             self._check_conflict(tenant, record)
             self._storage_call(self.storage.promote, staging, key)
             try:

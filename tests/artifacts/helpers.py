@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import boto3
 
@@ -42,6 +43,11 @@ def stored_objects(app) -> list[str]:
         return []
     keys += [f"multipart:{u['Key']}" for u in client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", [])]
     return sorted(keys)
+
+
+def stored_ids(app) -> list[str]:
+    """The artifact ids of the stored objects (keys `[tenant/]<id>.<nonce>`), and any other key as it is."""
+    return sorted(re.sub(r"\.[0-9a-f]{16}$", "", key) for key in stored_objects(app))
 
 
 def s3_client(endpoint: str):

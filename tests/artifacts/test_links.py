@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from tests.artifacts.helpers import UPLOAD, read_bytes, stored_objects, upload_file
+from tests.artifacts.helpers import UPLOAD, read_bytes, stored_ids, stored_objects, upload_file
 from tests.artifacts.tools import craft
 
 
@@ -115,7 +115,7 @@ def test_direct_upload(app, operator, ma, svc):
     a = operator.get(f"{UPLOAD}/{link['id']}").get_json()
     assert a["name"] == "direct" and a["size"] == len(data)
     assert operator.post(complete).status_code == 404
-    assert stored_objects(app) == [link["id"]]
+    assert stored_ids(app) == [link["id"]]
     # our own link dies with the upload; an S3 presigned PUT cannot be revoked, but it only
     # reaches the staging key, never the registered artifact
     assert put_to(app, link["uri"], b"overwrite") == (404 if svc.storage.kind == "filesystem" else 200)

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from tests.artifacts.helpers import ARTIFACTS_V2, UPLOAD, abort, deploy, stored_objects, upload_file
+from tests.artifacts.helpers import (ARTIFACTS_V2, UPLOAD, abort, deploy, stored_ids, stored_objects,
+                                     upload_file)
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_delete_removes_record_and_file(app, operator, three):
     assert r.status_code == 204
     assert operator.get(f"{UPLOAD}/{a['id']}").status_code == 404
     assert operator.delete(f"{UPLOAD}/{a['id']}").status_code == 404
-    assert a["id"] not in stored_objects(app) and len(stored_objects(app)) == 2
+    assert a["id"] not in stored_ids(app) and len(stored_objects(app)) == 2
 
 
 def test_artifacts_in_use_cannot_be_deleted_or_edited(operator, three):

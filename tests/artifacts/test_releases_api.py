@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.artifacts.helpers import UPLOAD, abort, deploy, stored_objects, upload_file
+from tests.artifacts.helpers import UPLOAD, abort, deploy, stored_ids, stored_objects, upload_file
 
 V1 = "/api/management/v1/deployments/deployments/releases"
 V2 = "/api/management/v2/deployments/deployments/releases"
@@ -106,7 +106,7 @@ def test_delete_releases(app, operator, releases):
     assert operator.delete(V2 + "?name=app&name=base&name=unknown").status_code == 204
     assert [a["name"] for a in operator.get(UPLOAD).get_json()] == ["tool"]
     assert v2_names(operator.get(V2)) == ["tool"]
-    assert stored_objects(app) == [releases["tool"][0]["id"]]
+    assert stored_ids(app) == [releases["tool"][0]["id"]]
     assert operator.delete(V2).status_code == 400
     assert operator.get(f"{V2}/app").status_code == 404
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -12,19 +14,23 @@ from common.clock import FrozenClock
 from common.config import load_config
 from common.errors import BadRequest, Forbidden, NotFound, Unavailable
 from deployments.artifacts.links import LinkSigner
-from deployments.artifacts.storage import object_key
+from deployments.artifacts.storage import new_object_key, object_key
 from deployments.artifacts.storage.filesystem import FilesystemStorage
 from deployments.artifacts.storage.s3 import PART_SIZE, S3Storage
 from tests.artifacts.conftest import s3_config
 from tests.artifacts.helpers import s3_client
 
 
-def test_object_keys_are_server_made():
+def test_object_keys_are_server_made_and_never_repeat():
     aid = str(uuid.uuid4())
-    assert object_key("", aid) == aid and object_key("t1", aid) == f"t1/{aid}"
-    for tenant, artifact_id in (("../x", aid), ("a/b", aid), ("t", "../../etc"), ("t", aid.upper()), ("t", "x")):
+    assert object_key("", aid) == aid and object_key("t1", aid) == f"t1/{aid}"  # from before nonces
+    assert object_key("t1", aid, "0123456789abcdef") == f"t1/{aid}.0123456789abcdef"
+    keys = {new_object_key("t1", aid) for _ in range(100)}
+    assert len(keys) == 100 and all(re.fullmatch(rf"t1/{aid}\.[0-9a-f]{{16}}", k) for k in keys)
+    for tenant, artifact_id, nonce in (("../x", aid, ""), ("a/b", aid, ""), ("t", "../../etc", ""),
+                                       ("t", aid.upper(), ""), ("t", "x", ""), ("t", aid, "../x"), ("t", aid, "ABC")):
         with pytest.raises(ValueError):
-            object_key(tenant, artifact_id)
+            object_key(tenant, artifact_id, nonce)
 
 
 def test_filesystem_writes_are_atomic_and_confined(tmp_path):
@@ -70,7 +76,7 @@ def test_link_signer():
     query, expire = signer.sign("GET", "/p/1", "tenant", 60)
     args = dict(kv.split("=", 1) for kv in query.split("&"))
     args["x-men-expire"] = args["x-men-expire"].replace("%3A", ":")
-    assert expire == 1_700_000_060 and signer.verify("GET", "/p/1", args) == "tenant"
+    assert expire == 1_700_000_060 and signer.verify("GET", "/p/1", args) == ("tenant", None)
     for method, path, change in (("PUT", "/p/1", {}), ("GET", "/p/2", {}), ("GET", "/p/1", {"tenant_id": "x"}),
                                  ("GET", "/p/1", {"x-men-signature": "AAAA"})):
         with pytest.raises(Forbidden):
@@ -86,6 +92,18 @@ def test_link_signer():
             signer.verify("GET", "/p/1", broken)
     with pytest.raises(ValueError):
         LinkSigner(b"short", clock)
+
+
+def test_links_name_their_object():
+    signer = LinkSigner(b"k" * 32, FrozenClock(1_700_000_000))
+    query, _ = signer.sign("GET", "/p/1", "t", 60, obj="t/abc.0123456789abcdef")
+    args = {k: v[0] for k, v in parse_qs(query).items()}
+    assert args["x-men-object"] == "t/abc.0123456789abcdef"
+    assert signer.verify("GET", "/p/1", args) == ("t", "t/abc.0123456789abcdef")
+    for forged in ({**args, "x-men-object": "t/abc.fedcba9876543210"}, {**args, "x-men-object": "t/abc"},
+                   {k: v for k, v in args.items() if k != "x-men-object"}):
+        with pytest.raises(Forbidden):
+            signer.verify("GET", "/p/1", forged)
 
 
 @pytest.fixture

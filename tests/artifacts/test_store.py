@@ -27,7 +27,8 @@ def artifact(name="a", device_types=("dt1",), description="", modified=1000.0, u
             "updates": [{"type_info": {"type": "single-file"}, "files": [], "metadata": {"$weird.key": "x"},
                          "meta_data": []}],
             "provides": {"artifact_name": name, "rootfs-image.x.version": name}, "depends": depends,
-            "clears_provides": [], "depends_idx": depends_index(depends), "size": size, "modified": modified}
+            "clears_provides": [], "depends_idx": depends_index(depends), "size": size, "modified": modified,
+            "storage_key": f"some/{uuid.uuid4()}.0123456789abcdef"}
 
 
 def test_insert_get_roundtrip_and_tenant_scope(store):
@@ -35,7 +36,8 @@ def test_insert_get_roundtrip_and_tenant_scope(store):
     store.insert_artifact("t1", a)
     assert store.get_artifact("t1", a["id"]) == a
     assert store.get_artifact("t2", a["id"]) is None
-    assert store.get_artifact_brief("t1", a["id"]) == {k: a[k] for k in ("id", "name", "device_types", "size")}
+    assert store.get_artifact_brief("t1", a["id"]) == {k: a[k] for k in ("id", "name", "device_types", "size",
+                                                                         "storage_key")}
     assert store.get_artifact_brief("t2", a["id"]) is None
     assert store.artifacts_by_names("t2", ["a"]) == []
 

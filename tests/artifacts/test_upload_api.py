@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.artifacts.helpers import (UPLOAD, assert_nothing_left, read_bytes, stored_objects, upload,
+from tests.artifacts.helpers import (UPLOAD, assert_nothing_left, read_bytes, stored_ids, stored_objects, upload,
                                      upload_file)
 from tests.artifacts.tools import craft
 from tests.helpers import Operator
@@ -27,7 +27,7 @@ def test_upload_registers_and_stores_the_artifact(app, operator, ma):
     assert a["artifact_provides"]["foo"] == "bar"
     assert a["artifact_depends"] == {"device_type": ["dt1", "dt2"]}
     assert a["updates"][0]["type_info"] == {"type": "single-file"}
-    assert stored_objects(app) == [artifact_id]
+    assert stored_ids(app) == [artifact_id]
     assert [x["id"] for x in operator.get(UPLOAD).get_json()] == [artifact_id]
 
 
@@ -40,7 +40,7 @@ def test_client_chosen_artifact_id(app, operator, ma):
     assert r.status_code == 409
     r = upload(operator, data, artifact_id="../../etc/passwd")
     assert r.status_code == 400 and "artifact_id" in r.get_json()["error"]
-    assert stored_objects(app) == [chosen]
+    assert stored_ids(app) == [chosen]
 
 
 def test_same_name_and_depends_conflict(app, operator, ma):
@@ -142,7 +142,7 @@ def test_authentication_and_tenants(app, client, operator, ma):
     assert other.get(f"{UPLOAD}/{mine['id']}/download").status_code == 404
     # the same name and device type in another tenant is no conflict
     theirs = upload_file(other, ma.single_file("mine"))
-    assert sorted(stored_objects(app)) == sorted([mine["id"], f"tenantb/{theirs['id']}"])
+    assert stored_ids(app) == sorted([mine["id"], f"tenantb/{theirs['id']}"])
 
 
 def test_internal_upload_for_a_tenant(app, client, operator, ma):

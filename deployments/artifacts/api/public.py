@@ -17,7 +17,8 @@ blp = Blueprint("deployments_artifacts_download", __name__, url_prefix="/api/dev
 ARTIFACT_MIMETYPE = "application/vnd.mender-artifact"
 
 
-def _verified_tenant(method: str) -> str:
+def _verified(method: str) -> tuple[str, str | None]:
+    """(tenant, object) a valid signed link names."""
     artifacts = services().artifacts
     if artifacts.storage.kind != "filesystem":
         raise NotFound("not found")
@@ -30,10 +31,12 @@ class Download(MethodView):
     @blp.alt_response(403, description="The link expired or was tampered with.")
     def get(self, artifact_id):
         """Download an artifact through a signed link."""
-        tenant = _verified_tenant("GET")
-        artifact, path = services().artifacts.file_for_download(tenant, artifact_id)
+        tenant, obj = _verified("GET")
+        artifact, path = services().artifacts.file_for_download(tenant, artifact_id, obj)
         try:
-            response = send_file(path, mimetype=ARTIFACT_MIMETYPE, conditional=True, etag=artifact["id"], max_age=0)
+            # the ETag names the object: a Range resume never splices two uploads under one id
+            response = send_file(path, mimetype=ARTIFACT_MIMETYPE, conditional=True, etag=artifact["storage_key"],
+                                 max_age=0)
         except FileNotFoundError:
             raise NotFound("artifact file not found") from None
         # built here, not by send_file: a stored name may hold anything (names from before the
@@ -48,6 +51,6 @@ class DirectUploadTarget(MethodView):
     @blp.alt_response(403, description="The link expired or was tampered with.")
     def put(self, upload_id):
         """The body is the artifact file (direct upload through a signed link)."""
-        tenant = _verified_tenant("PUT")
+        tenant, _ = _verified("PUT")
         services().artifacts.receive_direct_upload(tenant, upload_id, iter(lambda: request.stream.read(1 << 20), b""))
         return Response(status=200)

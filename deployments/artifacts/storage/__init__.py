@@ -1,12 +1,17 @@
 """Artifact object storage behind one interface: the filesystem (default) or S3.
 
-Object keys are built by the server only (`object_key`): `<tenant>/<artifact id>`, or just the
-artifact id for the default tenant, as Mender lays out its bucket.
+Object keys are built by the server only (`object_key`): `<tenant>/<artifact id>.<nonce>`, or
+without the tenant for the default tenant, as Mender lays out its bucket. The nonce is new for
+every upload, so a key is never used twice: an artifact deleted and uploaded again under the same
+id gets another key, and a link signed for the old object can never serve the new one. Artifacts
+stored before nonces existed keep the key `<tenant>/<artifact id>`; every artifact record names
+its key (`storage_key`).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from abc import ABC, abstractmethod
 from typing import BinaryIO
@@ -14,15 +19,25 @@ from typing import BinaryIO
 from common.errors import ConfigError
 
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NONCE = re.compile(r"^[0-9a-f]{16}$")
 
 
-def object_key(tenant: str, artifact_id: str) -> str:
-    """The storage key of an artifact; ValueError unless both parts are safe server-side ids."""
+def object_key(tenant: str, artifact_id: str, nonce: str = "") -> str:
+    """The storage key of an artifact (without a nonce: the key artifacts had before nonces);
+    ValueError unless every part is a safe server-side id."""
     if tenant and not _TENANT.match(tenant):
         raise ValueError("unsafe tenant id")
     if str(uuid.UUID(artifact_id)) != artifact_id:
         raise ValueError("artifact ids are canonical UUIDs")
-    return f"{tenant}/{artifact_id}" if tenant else artifact_id
+    if nonce and not _NONCE.match(nonce):
+        raise ValueError("unsafe nonce")
+    name = f"{artifact_id}.{nonce}" if nonce else artifact_id
+    return f"{tenant}/{name}" if tenant else name
+
+
+def new_object_key(tenant: str, artifact_id: str) -> str:
+    """A key no object has had: the artifact's id and a random upload nonce."""
+    return object_key(tenant, artifact_id, secrets.token_hex(8))
 
 
 class ObjectWriter(ABC):

@@ -92,7 +92,7 @@ class FilesystemStorage(ArtifactStorage):
         os.replace(self.path(source), self.path(target))
 
     def download_link(self, key, *, tenant, filename, expires_in, base_url, path):
-        query, expire = self._signer_factory().sign("GET", path, tenant, expires_in)
+        query, expire = self._signer_factory().sign("GET", path, tenant, expires_in, obj=key)
         return f"{base_url}{path}?{query}", expire
 
     def upload_link(self, key, *, tenant, expires_in, base_url, path):

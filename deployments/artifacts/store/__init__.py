@@ -1,7 +1,8 @@
 """The artifacts store: artifacts (images), releases (artifacts grouped by name), direct-upload intents.
 
 Records are plain dicts. An artifact: `id, name, description, device_types, update_types, info,
-signed, updates, provides, depends, clears_provides, depends_idx, size, modified` (Unix seconds).
+signed, updates, provides, depends, clears_provides, depends_idx, size, modified` (Unix seconds),
+`storage_key` (its object in the artifact storage).
 A release summary: `name, notes, tags, artifacts_count, modified, update_types, device_types`.
 String filters are `("eq", [values])` or `("prefix", value)`.
 """
@@ -35,7 +36,7 @@ class ArtifactsStore(ABC):
 
     @abstractmethod
     def get_artifact_brief(self, tenant: str, artifact_id: str) -> dict | None:
-        """`{id, name, device_types, size}` of an artifact, without its metadata document."""
+        """`{id, name, device_types, size, storage_key}` of an artifact, without its metadata document."""
 
     @abstractmethod
     def artifacts_by_names(self, tenant: str, names: list[str]) -> list[dict]:

@@ -38,9 +38,18 @@ def _m1_indexes(db) -> None:
     db[UPLOADS].create_index([("tenant_id", 1), ("id", 1)], unique=True, name="tenant_id_1_id_1")
 
 
-MIGRATIONS = [_m1_indexes]
+def _m2_storage_keys(db) -> None:
+    """Each artifact names its object; those stored before upload nonces keep `<tenant>/<id>`."""
+    coll = db[ARTIFACTS]
+    for doc in coll.find({"storage_key": {"$exists": False}}, {"_id": 1, "tenant_id": 1, "id": 1}):
+        key = f"{doc['tenant_id']}/{doc['id']}" if doc["tenant_id"] else doc["id"]
+        coll.update_one({"_id": doc["_id"], "storage_key": {"$exists": False}}, {"$set": {"storage_key": key}})
 
-_INDEXED = ("id", "name", "description", "device_types", "update_types", "depends_idx", "size", "modified")
+
+MIGRATIONS = [_m1_indexes, _m2_storage_keys]
+
+_INDEXED = ("id", "name", "description", "device_types", "update_types", "depends_idx", "size", "modified",
+            "storage_key")
 _DOC_FIELDS = ("info", "signed", "updates", "provides", "depends", "clears_provides")
 
 
@@ -108,8 +117,9 @@ class MongoArtifactsStore(ArtifactsStore):
 
     def get_artifact_brief(self, tenant, artifact_id):
         doc = self._db[ARTIFACTS].find_one({"tenant_id": tenant, "id": artifact_id},
-                                           {"_id": 0, "id": 1, "name": 1, "device_types": 1, "size": 1})
-        return {k: doc[k] for k in ("id", "name", "device_types", "size")} if doc else None
+                                           {"_id": 0, "id": 1, "name": 1, "device_types": 1, "size": 1,
+                                            "storage_key": 1})
+        return {k: doc[k] for k in ("id", "name", "device_types", "size", "storage_key")} if doc else None
 
     def artifacts_by_names(self, tenant, names):
         if not names:

@@ -38,6 +38,11 @@ MIGRATIONS = [
         """CREATE TABLE artifact_uploads (tenant_id TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL,
             expire REAL NOT NULL, created REAL NOT NULL, PRIMARY KEY (tenant_id, id))""",
     ],
+    [  # each artifact names its object; those stored before upload nonces keep `<tenant>/<id>`
+        "ALTER TABLE artifacts ADD COLUMN storage_key TEXT NOT NULL DEFAULT ''",
+        "UPDATE artifacts SET storage_key = CASE WHEN tenant_id = '' THEN id ELSE tenant_id || '/' || id END"
+        " WHERE storage_key = ''",
+    ],
 ]
 
 _DOC_FIELDS = ("info", "signed", "updates", "provides", "depends", "clears_provides", "depends_idx")
@@ -64,7 +69,7 @@ class SqliteArtifactsStore(ArtifactsStore):
         doc = json.loads(row["doc"])
         out = {"id": row["id"], "name": row["name"], "description": row["description"],
                "device_types": json.loads(row["device_types"]), "update_types": json.loads(row["update_types"]),
-               "size": row["size"], "modified": row["modified"]}
+               "size": row["size"], "modified": row["modified"], "storage_key": row["storage_key"]}
         out.update({k: doc[k] for k in _DOC_FIELDS})
         return out
 
@@ -73,9 +78,9 @@ class SqliteArtifactsStore(ArtifactsStore):
         try:
             with self.db.transaction() as conn:
                 conn.execute("INSERT INTO artifacts (tenant_id, id, name, description, device_types, update_types,"
-                             " doc, size, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             " doc, size, modified, storage_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (tenant, a["id"], a["name"], a["description"], json.dumps(a["device_types"]),
-                              json.dumps(a["update_types"]), doc, a["size"], a["modified"]))
+                              json.dumps(a["update_types"]), doc, a["size"], a["modified"], a["storage_key"]))
                 conn.executemany("INSERT INTO artifact_device_types (tenant_id, device_type, artifact_id) VALUES (?, ?, ?)",
                                  [(tenant, dt, a["id"]) for dt in sorted(set(a["device_types"]))])
                 conn.executemany("INSERT INTO artifact_depends (tenant_id, name, combo, artifact_id) VALUES (?, ?, ?, ?)",
@@ -98,12 +103,12 @@ class SqliteArtifactsStore(ArtifactsStore):
         return self._artifact(row) if row else None
 
     def get_artifact_brief(self, tenant, artifact_id):
-        row = self.db.conn.execute("SELECT id, name, device_types, size FROM artifacts WHERE tenant_id = ? AND id = ?",
-                                   (tenant, artifact_id)).fetchone()
+        row = self.db.conn.execute("SELECT id, name, device_types, size, storage_key FROM artifacts"
+                                   " WHERE tenant_id = ? AND id = ?", (tenant, artifact_id)).fetchone()
         if row is None:
             return None
         return {"id": row["id"], "name": row["name"], "device_types": json.loads(row["device_types"]),
-                "size": row["size"]}
+                "size": row["size"], "storage_key": row["storage_key"]}
 
     def artifacts_by_names(self, tenant, names):
         if not names:
