@@ -94,6 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Most tar entries (pax and GNU records included) in one artifact, all its tars together (more: 400)."),
     Setting("DEPLOYMENTS_ARTIFACT_MAX_CPU_SECONDS", 600.0, float,
             "Most CPU time reading one artifact may take (its thread's own CPU time; more: 400)."),
+    Setting("DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS", 60.0, float,
+            "How often each server process removes what interrupted uploads left in the artifact storage "
+            "(0: only at start)."),
     Setting("DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS", 900, int,
             "Lifetime of management download links."),
     Setting("DEPLOYMENTS_STORAGE_UPLOAD_EXPIRE_SECONDS", 3600, int, "Lifetime of direct-upload links."),

@@ -47,6 +47,7 @@ def init_app(app, api, ctx) -> None:
     from deployments.artifacts.service import ArtifactsService
     from deployments.artifacts.storage import make_storage
     from deployments.artifacts.store import make_store
+    from deployments.artifacts.sweeper import PeriodicSweep
 
     store = make_store(ctx.db)
     ctx.add_migrations("artifacts", store.migrations)
@@ -57,6 +58,9 @@ def init_app(app, api, ctx) -> None:
         api.register_blueprint(blp)
     ctx.health_checks.setdefault("deployments", []).append(storage.check)
     ctx.startup_hooks.append(storage.sweep)
+    sweeper = PeriodicSweep(storage.sweep, float(ctx.config["DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS"]))
+    app.before_request(sweeper.ensure_started)
+    ctx.shutdown_hooks.append(sweeper.stop)
 
     # uploads take artifacts up to the image size limit instead of the app's 1 MiB JSON limit;
     # common.http applies it before reading the body, and closes the connection on a refusal

@@ -1,9 +1,12 @@
 """Uploads through a real gunicorn: chunked bodies (as mender-cli sends them), the real mender-cli,
-the size limit on a stream, a dropped connection, and the startup sweep of orphaned temp files."""
+the size limit on a stream, a dropped connection, and the sweeps of orphaned temp files (at start,
+and while running)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -15,7 +18,7 @@ from common.app import create_app
 from tests.artifacts.helpers import UPLOAD, read_bytes
 from tests.helpers import GunicornServer
 
-MAX_SIZE = 200_000
+MAX_SIZE = 2_000_000
 PASSWORD = "correct-horse-battery"
 EMAIL = "cli@example.com"
 
@@ -23,23 +26,31 @@ EMAIL = "cli@example.com"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("gunicorn-artifacts"))
-    env = {"DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE": str(MAX_SIZE)}
+    # threads enough for the sweep test's six uploads in flight, whichever worker accepts them
+    env = {"DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE": str(MAX_SIZE), "DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS": "1",
+           "MENDER_WORKER_THREADS": "8"}
     app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
     with app.app_context():
         app.extensions["mender"].ensure_migrated()
         app.extensions["mender"].services.useradm.create_user(EMAIL, PASSWORD)
     app.extensions["mender"].db.close()
-    # leftovers of uploads that died: one long ago, one still being written by someone
+    # two temp files not written to for an hour: one whose writer died, one whose writer (this
+    # process, holding its lock as an upload does) is still alive
     temp = os.path.join(data_dir, "artifacts", ".tmp")
     os.makedirs(temp)
-    for name, age in (("dead.part", 3600), ("live.part", 0)):
+    for name in ("dead.part", "live.part"):
         with open(os.path.join(temp, name), "wb") as f:
             f.write(b"x" * 1000)
-        os.utime(os.path.join(temp, name), (time.time() - age, time.time() - age))
+        os.utime(os.path.join(temp, name), (time.time() - 3600,) * 2)
+    writer = os.open(os.path.join(temp, "live.part"), os.O_RDONLY)
+    fcntl.flock(writer, fcntl.LOCK_EX)
     srv = GunicornServer(data_dir, env=env, workers=2)
-    srv.start()
-    yield srv
-    srv.stop()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        os.close(writer)
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +137,75 @@ def test_a_dropped_connection_leaves_nothing_behind(server, token, ma):
     assert len(stored) == len(before)
     log = server.log()
     assert "Traceback" not in log and "internal error" not in log
+
+
+def _workers(server) -> list[int]:
+    with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as f:
+        return [int(pid) for pid in f.read().split()]
+
+
+def _start_upload(server, token, data: bytes) -> tuple[socket.socket, bytes]:
+    """An upload that sends half its body and then waits (its temp file exists and is locked);
+    the socket and the rest of the body."""
+    body = b"".join(_multipart_chunks(data))
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    s.sendall(f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+              f"Content-Type: multipart/form-data; boundary=BOUNDARYxyz\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n".encode() + body[: len(body) // 2])
+    return s, body[len(body) // 2:]
+
+
+def _wait(predicate, what: str, timeout: float = 60.0, poke=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if poke:
+            poke()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_uploads_leave_no_temp_bytes_after_the_sweep_interval(server, token, ma):
+    """#14: five uploads whose worker is killed leave temp files; the running server's periodic
+    sweep (DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS=1 here) removes them, and never the temp
+    file of an upload in progress, however long it has not been written to."""
+    temp = os.path.join(server.data_dir, "artifacts", ".tmp")
+    parts = lambda: sorted(f for f in os.listdir(temp) if f.endswith(".part"))  # noqa: E731
+    before = _list(server, token)
+    # half the body must pass the server's first 256 KiB read of the request for the upload to begin
+    data = read_bytes(ma.rootfs("killed", size=1_200_000, compression="none"))
+    earlier = set(parts())
+    sockets = [_start_upload(server, token, data) for _ in range(5)]
+    orphans = _wait(lambda: [f for f in parts() if f not in earlier] if len(set(parts()) - earlier) == 5 else None,
+                    "five uploads in progress")
+    # each holds what it received so far
+    _wait(lambda: all(os.path.getsize(os.path.join(temp, f)) > 0 for f in orphans), "bytes in the temp files")
+    old_workers = _workers(server)
+    for pid in old_workers:
+        os.kill(pid, signal.SIGKILL)
+    for s, _ in sockets:
+        s.close()
+    _wait(lambda: len(set(_workers(server)) - set(old_workers)) == 2, "new workers")
+    assert set(orphans) <= set(parts()) and sum(os.path.getsize(os.path.join(temp, f)) for f in orphans) > 0
+
+    live, rest = _start_upload(server, token, data)
+    [live_part] = _wait(lambda: [f for f in parts() if f not in orphans and f not in earlier] or None,
+                        "the live upload's temp file")
+    ancient = time.time() - 3600  # old enough for any age bound: only the lock tells them apart
+    for f in parts():
+        os.utime(os.path.join(temp, f), (ancient, ancient))
+
+    def poke():  # any request starts a worker's sweeper (threads start in the process that serves)
+        requests.get(server.url + "/api/devices/v1/nothing-here", timeout=10)
+
+    _wait(lambda: not set(orphans) & set(parts()), "the sweep of the five orphans", poke=poke)
+    assert live_part in parts(), "the sweep removed the temp file of an upload in progress"
+    live.sendall(rest)
+    response = live.recv(65536).decode(errors="replace")
+    live.close()
+    assert response.startswith("HTTP/1.1 201"), response
+    assert len(_list(server, token)) == len(before) + 1
+    assert live_part not in parts()
+    assert "Traceback" not in server.log()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
@@ -57,17 +58,47 @@ def test_filesystem_writes_are_atomic_and_confined(tmp_path):
         fs.open(key)
 
 
-def test_filesystem_sweep_removes_only_stale_temp_files(tmp_path):
+def test_filesystem_sweep_removes_only_temp_files_no_writer_holds(tmp_path):
     fs = FilesystemStorage(str(tmp_path), lambda: None)
     assert fs.sweep() == 0
     temp = os.path.join(fs.root, ".tmp")
     os.makedirs(temp)
-    for name, age in (("old.part", 600), ("fresh.part", 0), ("other.txt", 600)):
+    for name, age in (("old.part", 600), ("fresh.part", 0), ("other.txt", 600), ("held.part", 600)):
         with open(os.path.join(temp, name), "w") as f:
             f.write("x")
         os.utime(os.path.join(temp, name), (time.time() - age,) * 2)
+    held = os.open(os.path.join(temp, "held.part"), os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as a live writer holds it, in this process or another
+    writer = fs.writer(object_key("t", str(uuid.uuid4())))
+    writer.write(b"in progress")
+    [mine] = set(os.listdir(temp)) - {"old.part", "fresh.part", "other.txt", "held.part"}
+    os.utime(os.path.join(temp, mine), (time.time() - 600,) * 2)  # old: only its lock keeps it
     assert fs.sweep() == 1
+    assert sorted(os.listdir(temp)) == sorted(["fresh.part", "held.part", "other.txt", mine])
+    os.close(held)
+    assert fs.sweep() == 1 and sorted(os.listdir(temp)) == sorted(["fresh.part", "other.txt", mine])  # writer gone
+    writer.commit()
     assert sorted(os.listdir(temp)) == ["fresh.part", "other.txt"]
+
+
+def test_the_periodic_sweep_runs_in_each_process_and_survives_errors():
+    import threading
+
+    from deployments.artifacts.sweeper import PeriodicSweep
+    calls = threading.Semaphore(0)
+
+    def sweep():
+        calls.release()
+        raise OSError("storage hiccup")
+
+    sweeper = PeriodicSweep(sweep, 0.01)
+    sweeper.ensure_started()
+    sweeper.ensure_started()  # once per process
+    assert calls.acquire(timeout=30) and calls.acquire(timeout=30)  # it went on after the error
+    sweeper.stop()
+    before = set(threading.enumerate())
+    PeriodicSweep(sweep, 0).ensure_started()  # 0: only the sweep at start
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "upload-sweeper"]
 
 
 def test_link_signer():

@@ -90,8 +90,9 @@ class ArtifactStorage(ABC):
     def check(self, timeout: float) -> None:
         """Health check: raise unless the store answers within `timeout` seconds."""
 
-    def sweep(self) -> None:
-        """Startup: remove leftovers of interrupted uploads."""
+    def sweep(self) -> int:
+        """Remove leftovers of interrupted uploads (at start and periodically); how many."""
+        return 0
 
 
 def clamp_expiry(seconds: int) -> int:

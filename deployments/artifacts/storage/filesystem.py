@@ -1,7 +1,13 @@
-"""Artifacts as files under `$MENDER_DATA_DIR/artifacts`, written to a temp file and renamed into place."""
+"""Artifacts as files under `$MENDER_DATA_DIR/artifacts`, written to a temp file and renamed into place.
+
+A temp file is locked (`flock`) by its writer for as long as it writes; the kernel drops the lock
+when the writer's process dies, however it dies. The sweep removes only temp files it can lock:
+the leftovers of uploads whose process is gone, never an upload in progress, however slow.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 import uuid
@@ -11,15 +17,16 @@ from deployments.artifacts.storage import ArtifactStorage, ObjectWriter
 
 TEMP_DIR = ".tmp"
 TEMP_SUFFIX = ".part"
-SWEEP_MIN_AGE = 60.0
-WRITEBACK_STEP = 16 * 1024 * 1024  # seconds without a write before a temp file counts as orphaned
+SWEEP_MIN_AGE = 10.0  # seconds without a write: covers the instant between creating a temp file and locking it
+WRITEBACK_STEP = 16 * 1024 * 1024
 
 
 class _FileWriter(ObjectWriter):
     def __init__(self, temp_path: str, final_path: str):
         self._temp = temp_path
         self._final = final_path
-        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until closed: "this upload is alive"
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._written = self._flushed = 0
 
@@ -105,7 +112,8 @@ class FilesystemStorage(ArtifactStorage):
             raise Unavailable("artifact storage is not writable")
 
     def sweep(self, min_age: float = SWEEP_MIN_AGE) -> int:
-        """Remove temp files of uploads that died (no write for `min_age` seconds); return how many."""
+        """Remove the temp files of uploads whose writer is gone (no lock on the file) and that
+        were not written to for `min_age` seconds; return how many."""
         temp_dir = os.path.join(self.root, TEMP_DIR)
         removed = 0
         try:
@@ -114,11 +122,27 @@ class FilesystemStorage(ArtifactStorage):
             return 0
         now = time.time()
         for entry in entries:
-            if entry.name.endswith(TEMP_SUFFIX) and entry.is_file(follow_symlinks=False):
-                try:
-                    if now - entry.stat(follow_symlinks=False).st_mtime >= min_age:
-                        os.unlink(entry.path)
-                        removed += 1
-                except FileNotFoundError:
-                    pass
+            try:
+                if (entry.name.endswith(TEMP_SUFFIX) and entry.is_file(follow_symlinks=False)
+                        and now - entry.stat(follow_symlinks=False).st_mtime >= min_age
+                        and _remove_if_unlocked(entry.path)):
+                    removed += 1
+            except FileNotFoundError:
+                pass  # another process's sweep, or the upload finished
         return removed
+
+
+def _remove_if_unlocked(path: str) -> bool:
+    """Unlink `path` if no writer holds its lock (checked under the lock, on the same file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # its upload is still being written
+        if os.fstat(fd).st_ino != os.stat(path, follow_symlinks=False).st_ino:
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)

@@ -211,10 +211,14 @@ class S3Storage(ArtifactStorage):
         except (BotoCoreError, ClientError) as exc:
             raise Unavailable(f"artifact storage unavailable: {type(exc).__name__}") from exc
 
-    def sweep(self, max_age: float = STALE_MULTIPART_SECONDS) -> None:
-        """Abort multipart uploads left by uploads that died (started more than `max_age` seconds ago)."""
+    def sweep(self, max_age: float = STALE_MULTIPART_SECONDS) -> int:
+        """Abort multipart uploads left by uploads that died (started more than `max_age` seconds
+        ago: S3 cannot tell whether their writer lives); return how many."""
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=max_age)
         client = self.client
+        aborted = 0
         for upload in client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
             if upload["Initiated"] < cutoff:
                 client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                aborted += 1
+        return aborted
