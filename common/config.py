@@ -88,7 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE", 10 * GIB, int, "Largest artifact upload, in bytes (larger: 413)."),
     Setting("DEPLOYMENTS_ARTIFACT_MAX_UNPACKED_SIZE", 20 * GIB, int,
             "Most bytes an artifact's compressed header and payloads may unpack to, in all (more: 400)."),
-    Setting("DEPLOYMENTS_ARTIFACT_MAX_UNPACK_RATIO", 1000.0, float,
+    Setting("DEPLOYMENTS_ARTIFACT_MAX_UNPACK_RATIO", 2000.0, float,
             "Most bytes each compressed member of an artifact may unpack to, per byte of it (plus 1 MiB; more: 400)."),
     Setting("DEPLOYMENTS_ARTIFACT_MAX_ENTRIES", 10000, int,
             "Most tar entries (pax and GNU records included) in one artifact, all its tars together (more: 400)."),

@@ -43,7 +43,7 @@ class ReadLimits:
     """The configurable limits (defaults = the settings' defaults in common/config.py)."""
 
     max_unpacked: int = 20 * GIB   # DEPLOYMENTS_ARTIFACT_MAX_UNPACKED_SIZE
-    max_ratio: float = 1000.0      # DEPLOYMENTS_ARTIFACT_MAX_UNPACK_RATIO
+    max_ratio: float = 2000.0      # DEPLOYMENTS_ARTIFACT_MAX_UNPACK_RATIO
     max_entries: int = 10000       # DEPLOYMENTS_ARTIFACT_MAX_ENTRIES
     max_cpu_seconds: float = 600.0  # DEPLOYMENTS_ARTIFACT_MAX_CPU_SECONDS
 
