@@ -244,7 +244,7 @@ def test_hostile_uploads_answer_400_and_leave_nothing(app, operator, valid):
     op = operator
     for data, reason in ((pax_digits_in_front(valid), "pax header"),
                          (zstd_payload_claiming(b"L"), "GNU long name"),
-                         (zeros_artifact(total=4 * GIB, file_size=256 * MIB), "DEPLOYMENTS_ARTIFACT_MAX_UNPACK_RATIO")):
+                         (zeros_artifact(total=4 * GIB, file_size=GIB), "DEPLOYMENTS_ARTIFACT_MAX_UNPACK_RATIO")):
         r = upload(op, data)
         assert r.status_code == 400 and reason in r.get_json()["error"], r.get_json()
         assert r.get_json()["request_id"]
