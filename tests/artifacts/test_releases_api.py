@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.artifacts.helpers import UPLOAD, abort, deploy, stored_ids, stored_objects, upload_file
+from tests.artifacts.helpers import UPLOAD, abort, deploy, stored_ids, upload_file
 
 V1 = "/api/management/v1/deployments/deployments/releases"
 V2 = "/api/management/v2/deployments/deployments/releases"

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from deployments.artifacts.storage import object_key
 from tests.artifacts.helpers import UPLOAD, stored_objects, upload
-from tests.artifacts.test_links import fetch
+from tests.artifacts.test_links import fetch, put_to
 from tests.artifacts.tools import craft
 
 def test_old_links_never_serve_a_new_upload_under_the_same_id(app, operator, svc):
@@ -38,7 +38,6 @@ def test_old_links_never_serve_a_new_upload_under_the_same_id(app, operator, svc
 
 def test_direct_uploads_get_a_fresh_key_too(app, operator):
     r = operator.post(UPLOAD + "/directupload").get_json()
-    from tests.artifacts.test_links import put_to
     assert put_to(app, r["uri"], craft("direct")) == 200
     assert operator.post(f"{UPLOAD}/directupload/{r['id']}/complete").status_code == 202
     [key] = stored_objects(app)
