@@ -76,6 +76,15 @@ def test_rootfs_versions_and_compressions(ma, version, compression):
     assert meta.version == version
 
 
+@pytest.mark.parametrize("version", [2, 3])
+def test_long_payload_names_the_real_tool_writes_as_pax(ma, version):
+    name = "r" * 150 + ".ext4"  # longer than ustar's 100 bytes: Go's tar writer adds a pax path record
+    path = ma.rootfs("long-name-ü", version=version, image_name=name)
+    meta = parse_file(path)
+    assert_same_as_mender_artifact(meta, ma.read(path))
+    assert meta.updates[0]["files"][0]["name"] == name and meta.name == "long-name-ü"
+
+
 def test_software_name_and_signed_directory(ma, signing_keys):
     path = ma.single_file("sw", software_name="myapp")
     assert_same_as_mender_artifact(parse_file(path), ma.read(path))

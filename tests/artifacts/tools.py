@@ -98,8 +98,8 @@ class MenderArtifact:
         return out
 
     def rootfs(self, name: str, device_types=("dt1",), version: int = 3, size: int = 20000,
-               compression: str | None = None) -> str:
-        image = self._write_file(f"rootfs{self._n}.ext4", os.urandom(size))
+               compression: str | None = None, image_name: str | None = None) -> str:
+        image = self._write_file(image_name or f"rootfs{self._n}.ext4", os.urandom(size))
         out = self._path(name)
         args = ["write", "rootfs-image", "-v", str(version), "-n", name, "-f", image, "-o", out]
         for dt in device_types:
