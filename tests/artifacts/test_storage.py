@@ -29,7 +29,8 @@ def test_object_keys_are_server_made_and_never_repeat():
     keys = {new_object_key("t1", aid) for _ in range(100)}
     assert len(keys) == 100 and all(re.fullmatch(rf"t1/{aid}\.[0-9a-f]{{16}}", k) for k in keys)
     for tenant, artifact_id, nonce in (("../x", aid, ""), ("a/b", aid, ""), ("t", "../../etc", ""),
-                                       ("t", aid.upper(), ""), ("t", "x", ""), ("t", aid, "../x"), ("t", aid, "ABC")):
+                                       ("t", aid.upper(), ""), ("t", "x", ""), ("t", aid, "../x"), ("t", aid, "ABC"),
+                                       ("t", aid, "0123456789abcdef\n")):
         with pytest.raises(ValueError):
             object_key(tenant, artifact_id, nonce)
 

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from common.errors import ConfigError
 
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_NONCE = re.compile(r"^[0-9a-f]{16}$")
+_NONCE = re.compile(r"[0-9a-f]{16}")
 
 
 def object_key(tenant: str, artifact_id: str, nonce: str = "") -> str:
@@ -29,7 +29,7 @@ def object_key(tenant: str, artifact_id: str, nonce: str = "") -> str:
         raise ValueError("unsafe tenant id")
     if str(uuid.UUID(artifact_id)) != artifact_id:
         raise ValueError("artifact ids are canonical UUIDs")
-    if nonce and not _NONCE.match(nonce):
+    if nonce and not _NONCE.fullmatch(nonce):
         raise ValueError("unsafe nonce")
     name = f"{artifact_id}.{nonce}" if nonce else artifact_id
     return f"{tenant}/{name}" if tenant else name
