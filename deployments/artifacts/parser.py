@@ -29,11 +29,11 @@ MAX_PAYLOAD_FILES = 4096
 MAX_FILE_NAME = 255
 
 _COMPRESSED = r"\.tar(\.gz|\.xz|\.zst)?"
-_HEADER = re.compile(rf"^header{_COMPRESSED}$")
-_DATA = re.compile(rf"^data/(\d{{4}}){_COMPRESSED}$")
-_HEADER_MEMBER = re.compile(r"^headers/(\d{4})/(type-info|meta-data|files)$")
-_SCRIPT = re.compile(r"^scripts/[A-Za-z0-9_.-]{1,255}$")
-_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  (\S+)$")
+_HEADER = re.compile(rf"header{_COMPRESSED}")  # patterns: fullmatch ($ would let a newline end them)
+_DATA = re.compile(rf"data/([0-9]{{4}}){_COMPRESSED}")
+_HEADER_MEMBER = re.compile(r"headers/([0-9]{4})/(type-info|meta-data|files)")
+_SCRIPT = re.compile(r"scripts/[A-Za-z0-9_.-]{1,255}")
+_MANIFEST_LINE = re.compile(r"([0-9a-f]{64})  (\S+)")
 
 
 @dataclass
@@ -190,9 +190,9 @@ class _Reader:
                 self.signed = True
             elif name in ("manifest-augment",) or name.startswith("header-augment"):
                 _fail("augmented artifacts are not supported")
-            elif (m := _HEADER.match(name)) and self.header is None:
+            elif (m := _HEADER.fullmatch(name)) and self.header is None:
                 self._read_header(name, m.group(1), outer, member.size)
-            elif (m := _DATA.match(name)) and self.header is not None:
+            elif (m := _DATA.fullmatch(name)) and self.header is not None:
                 self._read_data(name, int(m.group(1)), m.group(2), outer, member.size)
             else:
                 _fail(f"unexpected file {name[:100]!r}")
@@ -231,7 +231,7 @@ class _Reader:
         for line in lines:
             if not line.strip():
                 continue
-            m = _MANIFEST_LINE.match(line)
+            m = _MANIFEST_LINE.fullmatch(line)
             if not m:
                 _fail(f"malformed manifest line {line[:100]!r}")
             digest, path = m.groups()
@@ -258,9 +258,9 @@ class _Reader:
                     _fail(f"{name}: the first file must be 'header-info', not {hname[:100]!r}")
                 self._header_info(content)
                 first = False
-            elif _SCRIPT.match(hname):
+            elif _SCRIPT.fullmatch(hname):
                 self.scripts.append(hname[len("scripts/"):])
-            elif m := _HEADER_MEMBER.match(hname):
+            elif m := _HEADER_MEMBER.fullmatch(hname):
                 self._header_member(int(m.group(1)), m.group(2), content, hname)
             else:
                 _fail(f"{name}: unexpected file {hname[:100]!r}")

@@ -29,7 +29,7 @@ _MAX_SIZE = 1 << 63
 _ZERO_BLOCK = bytes(BLOCK)
 _UNSIGNED = struct.Struct("148B8x356B")  # the checksum counts its own field as 8 spaces (256)
 _SIGNED = struct.Struct("148b8x356b")
-_MTIME = re.compile(rb"-?[0-9]{1,20}(\.[0-9]{0,20})?\Z")
+_MTIME = re.compile(rb"-?[0-9]{1,20}(\.[0-9]{0,20})?")
 
 
 def _fail(where: str, message: str) -> None:
@@ -222,7 +222,7 @@ class TarReader:
             size = int(value)
         mtime: float = _number(block[136:148], self._where, "mtime")
         if b"mtime" in pax:
-            if not _MTIME.match(pax[b"mtime"]):
+            if not _MTIME.fullmatch(pax[b"mtime"]):
                 _fail(self._where, "malformed pax mtime")
             mtime = float(pax[b"mtime"])
         name = _text(raw_name, self._where)

@@ -212,6 +212,8 @@ def test_header_rules():
     _bad(craft(type_info={"type": "other"}), "differs from header-info")
     _bad(craft(type_info={"type": "single-file", "artifact_provides": {"artifact_name": "x"}}), "defined twice")
     _bad(craft(header_name="header.tar.bz2"), "unexpected file")
+    _bad(craft(extra_outer=[("data/0001.tar\n", b"")]), "unexpected file")
+    _bad(craft(extra_outer=[("data/\u0661\u0661\u0661\u0661.tar", b"")]), "unexpected file")  # digits are ASCII
 
 
 def test_garbage_after_the_archive_is_refused_but_zero_padding_is_not():
