@@ -86,6 +86,8 @@ def test_upload_with_a_name_holding_cr_lf_or_nul_is_400(app, operator):
     assert_nothing_left(app, operator)
     r = upload(operator, craft("fine"), description="two\nlines")
     assert r.status_code == 201
+    r = operator.put(r.headers["Location"], json={"description": "esc\x1b[2J"})
+    assert r.status_code == 400 and r.get_json()["error"].startswith("description:")
 
 
 def test_generate_applies_the_same_rules(app, operator):
