@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--worker-class", default="gthread")
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--worker-class", default="asgi", help="asgi (the default model) or gthread")
+    ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--db-url", default="")
     args = ap.parse_args()
     if os.cpu_count() and os.cpu_count() >= 2:

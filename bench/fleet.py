@@ -291,8 +291,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of simulated traffic")
     ap.add_argument("--wave", type=float, default=0.10, help="share of the fleet in the deployment wave")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--worker-class", default="gthread")
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--worker-class", default="asgi", help="asgi (the default model) or gthread")
+    ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
     ap.add_argument("--enrol-concurrency", type=int, default=32,
                     help="devices authenticating and sending inventory at once before the measured run")

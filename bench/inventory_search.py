@@ -141,6 +141,10 @@ def attributes():
 @app.route("/api/internal/v1/useradm/alive")
 def alive():  # what the test helper polls to know the server is up
     return Response(status=204)
+
+
+from common.asgi import AsgiFront
+asgi = AsgiFront(app)  # served as the server is: the same front
 '''
 
 
@@ -260,8 +264,8 @@ def patch_benchmark(seconds: float, workers: int) -> dict:
         os.makedirs(bare_dir)
         with open(os.path.join(bare_dir, "bench_bare_app.py"), "w") as f:
             f.write(BARE_APP)
-        bare = GunicornServer(data_dir, env={**env, "PYTHONPATH": bare_dir}, workers=workers)
-        bare.args[-1] = "bench_bare_app:app"
+        bare = GunicornServer(data_dir, env={**env, "PYTHONPATH": bare_dir}, workers=workers,
+                              app="bench_bare_app:asgi")
         with bare:
             load_generate(bare.url, tokens, same, 5)
             results["bare Flask endpoint"] = load_generate(bare.url, tokens, same, seconds)

@@ -50,15 +50,22 @@ def proc_cpu_seconds(pids: list[int]) -> float:
 class Server:
     """gunicorn -c gunicorn.conf.py APP on 127.0.0.1, optionally pinned to some CPUs."""
 
-    def __init__(self, app: str, data_dir: str, *, workers: int = 1, worker_class: str = "gthread",
-                 threads: int = 4, cpus: list[int] | None = None, env: dict | None = None,
+    def __init__(self, app: str, data_dir: str, *, workers: int = 1, worker_class: str = "asgi",
+                 threads: int = 8, cpus: list[int] | None = None, env: dict | None = None,
                  probe: str | None = None):
-        self.probe = probe or ("/hello" if app.startswith("bench.bare_app") else "/api/internal/v1/useradm/alive")
+        bare = app.startswith("bench.bare_app")
+        if worker_class == "asgi":  # the same front for the server and the baseline
+            app = {"wsgi:app": "asgi:app", "bench.bare_app:app": "bench.bare_app:asgi"}.get(app, app)
         self.port = free_port()
+        self.internal_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.internal_url = f"http://127.0.0.1:{self.internal_port}"
+        self.probe = probe or ("/hello" if bare else "/api/internal/v1/useradm/alive")
+        self.probe_url = (self.url if bare or probe else self.internal_url) + self.probe
         os.makedirs(data_dir, exist_ok=True)
         self.env = {**os.environ, "MENDER_DATA_DIR": data_dir, "WEB_CONCURRENCY": str(workers),
                     "MENDER_WORKER_CLASS": worker_class, "MENDER_WORKER_THREADS": str(threads),
+                    "MENDER_INTERNAL_BIND": f"127.0.0.1:{self.internal_port}",
                     "MENDER_LOG_LEVEL": "warning", **(env or {})}
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         cmd = [sys.executable, "-m", "gunicorn", "-c", os.path.join(ROOT, "gunicorn.conf.py"),
@@ -77,7 +84,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(self.url + self.probe, timeout=1):
+                with urllib.request.urlopen(self.probe_url, timeout=1):
                     return self
             except Exception:
                 if self.proc.poll() is not None:

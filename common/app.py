@@ -42,6 +42,10 @@ class AppContext:
         self.body_limits: dict[tuple[str, str], int] = {}  # (method, endpoint) -> a body limit other than 1 MiB
         self.migrated = False
         self.shutdown_hooks: list[Callable[[], None]] = []  # run when a worker stops (and by tests)
+        # Websocket routes served by the ASGI front (common.asgi), on the public listener (paths
+        # under /api/internal/ on the internal one alone): (werkzeug rule, `async def
+        # handler(scope, receive, send, **params)`); see add_websocket_route.
+        self.websocket_routes: list[tuple[str, Callable[..., Any]]] = []
 
     def add_migrations(self, service: str, migrations: Any) -> None:
         self.migrations.append((service, migrations))
@@ -55,6 +59,15 @@ class AppContext:
 
     def migrate_all(self) -> dict[str, int]:
         return {service: self.db.migrate(service, migrations) for service, migrations in self.migrations}
+
+    def add_websocket_route(self, rule: str, handler: Callable[..., Any]) -> None:
+        """Serve websockets on `rule` (werkzeug syntax, e.g. `/api/devices/v1/deviceconnect/connect`
+        or `/api/management/v1/deviceconnect/devices/<id>/connect`) with `async def handler(scope,
+        receive, send, **params)`, a plain ASGI websocket application (accept, receive, send,
+        close). Blocking calls (token checks, the database) go through `await
+        common.asgi.run_sync(fn, *args)`; `common.asgi.deny_websocket(scope, receive, send, 401,
+        "unauthorized")` refuses the handshake with a status and a JSON error body."""
+        self.websocket_routes.append((rule, handler))
 
     def shutdown(self) -> None:
         for hook in self.shutdown_hooks:

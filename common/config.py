@@ -48,6 +48,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MENDER_METRICS_ENABLED", True, _bool, "Serve Prometheus metrics at `/metrics`."),
     Setting("MENDER_TRUSTED_PROXIES", 0, int,
             "Number of reverse proxies in front of the server whose X-Forwarded-* headers are trusted."),
+    Setting("MENDER_INTERNAL_BIND", "127.0.0.1:8081", str,
+            "Listener (HOST:PORT) that alone serves `/api/internal/…` and `/metrics`; the public one answers 404 "
+            "for them. Empty: no internal listener."),
+    Setting("MENDER_HEADER_TIMEOUT_SECONDS", 30.0, float,
+            "A new connection must send its request headers within this time (then it is closed)."),
+    Setting("MENDER_BODY_TIMEOUT_SECONDS", 60.0, float,
+            "A request body up to MENDER_REQUEST_SIZE_LIMIT must arrive within this time (else 408); a larger "
+            "upload may not stall longer than this."),
+    Setting("MENDER_UPLOADS_PER_CLIENT", 4, int,
+            "Request bodies larger than MENDER_REQUEST_SIZE_LIMIT (artifact uploads) streamed at once from one "
+            "client address, per worker (more: 429). A worker streams at most half its threads' worth."),
     # --- useradm ---------------------------------------------------------------
     Setting("USERADM_SERVER_PRIV_KEY_PATH", "", str,
             "PEM private key for user tokens (RSA → RS256, Ed25519 → EdDSA). Empty: generated Ed25519 key in the data dir."),

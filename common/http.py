@@ -14,7 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from common.api import format_validation_messages
 from common.db import UNAVAILABLE_ERRORS
-from common.errors import ServiceError
+from common.errors import NotFound, ServiceError
+from common.listeners import ENVIRON_KEY, INTERNAL, ListenerMap, internal_only
 from common.logging import access_log_enabled, get_logger
 from common import metrics
 
@@ -42,7 +43,7 @@ def new_request_id() -> str:
     return str(uuid.UUID(int=n))
 
 
-def _request_id_for(incoming: str) -> str:
+def request_id_for(incoming: str) -> str:
     """The caller's X-MEN-RequestID when it is a sane token, else a new one."""
     return incoming if incoming and _REQUEST_ID_OK.match(incoming) else new_request_id()
 
@@ -50,7 +51,7 @@ def _request_id_for(incoming: str) -> str:
 def request_id() -> str:
     rid = getattr(g, "request_id", None)
     if rid is None:
-        rid = g.request_id = _request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
+        rid = g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER, ""))
     return rid
 
 
@@ -111,6 +112,17 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
     this runs on every device poll, so every proxy lookup and hook call counts."""
     body_limits = body_limits if body_limits is not None else {}
     metrics_enabled = app.config.get("MENDER_METRICS_ENABLED", True)
+    listeners = ListenerMap(app.config.get("MENDER_INTERNAL_BIND", ""))
+
+    def listener_of(environ: dict) -> str:
+        """The ASGI front says which listener; under a WSGI worker class (gthread) the socket
+        does; a request with neither is in-process (Flask's test client): internal."""
+        listener = environ.get(ENVIRON_KEY)
+        if listener is None:
+            sock = environ.get("gunicorn.socket")
+            listener = listeners.classify(sock.getsockname()) if sock is not None else INTERNAL
+            environ[ENVIRON_KEY] = listener
+        return listener
     access_enabled = access_log_enabled()
 
     @app.before_request
@@ -118,7 +130,9 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         req = request._get_current_object()
         state = g._get_current_object()
         state.started = time.perf_counter()
-        state.request_id = _request_id_for(req.headers.get(REQUEST_ID_HEADER, ""))
+        state.request_id = request_id_for(req.headers.get(REQUEST_ID_HEADER, ""))
+        if internal_only(req.path) and listener_of(req.environ) != INTERNAL:
+            raise NotFound()
         if body_limits:
             limit = body_limits.get((req.method, req.endpoint))
             if limit is not None:

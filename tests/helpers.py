@@ -40,26 +40,32 @@ def free_port() -> int:
 
 
 class GunicornServer:
-    """A real gunicorn serving wsgi:app on 127.0.0.1; stopped by PID, even when a test fails."""
+    """A real gunicorn as scripts/serve.sh starts it, on 127.0.0.1: the public listener at `url`,
+    the internal one (`/api/internal/…`, `/metrics`) at `internal_url`; stopped by PID, even when
+    a test fails. `app` names another entry point (e.g. tests.ws_app:app, with a test websocket)."""
 
     def __init__(self, data_dir: str, env: dict | None = None, workers: int = 2,
-                 extra_args: list[str] | None = None, certfile: str | None = None, keyfile: str | None = None):
+                 extra_args: list[str] | None = None, certfile: str | None = None, keyfile: str | None = None,
+                 app: str | None = None):
         self.port = free_port()
+        self.internal_port = free_port()
         self.data_dir = data_dir
         self.scheme = "https" if certfile else "http"
         self.url = f"{self.scheme}://127.0.0.1:{self.port}"
+        self.internal_url = f"{self.scheme}://127.0.0.1:{self.internal_port}"
         os.makedirs(data_dir, exist_ok=True)
         self.log_path = os.path.join(data_dir, "gunicorn.log")
         self.env = dict(os.environ)
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.env.update({"MENDER_DATA_DIR": data_dir, "WEB_CONCURRENCY": str(workers),
-                         "MENDER_LOG_LEVEL": "info"})
+                         "MENDER_LOG_LEVEL": "info", "MENDER_INTERNAL_BIND": f"127.0.0.1:{self.internal_port}"})
         self.env.update(env or {})
         self.args = [sys.executable, "-m", "gunicorn", "-c", os.path.join(ROOT, "gunicorn.conf.py"),
                      "--bind", f"127.0.0.1:{self.port}", *(extra_args or [])]
         if certfile:
             self.args += ["--certfile", certfile, "--keyfile", keyfile]
-        self.args.append("wsgi:app")
+        if app:
+            self.args.append(app)
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> "GunicornServer":
@@ -67,18 +73,27 @@ class GunicornServer:
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
+        probe = self.internal_url if self.env.get("MENDER_INTERNAL_BIND") else self.url
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                r = requests.get(self.url + "/api/internal/v1/useradm/alive", timeout=1, verify=False)
-                if r.status_code == 204:
+                r = requests.get(probe + "/api/internal/v1/useradm/alive", timeout=1, verify=False)
+                if r.status_code == 204 or (probe == self.url and r.status_code == 404):
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout}s:\n{self.log()}")
+
+    def worker_pids(self) -> list[int]:
+        """The workers' process ids (children of the master)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                return sorted(int(x) for x in f.read().split())
+        except OSError:
+            return []
 
     def log(self) -> str:
         with open(self.log_path, "rb") as f:

@@ -23,7 +23,7 @@ def server(tmp_path_factory):
 def test_alive_and_health_on_every_service(server):
     for service in SERVICES:
         for check in ("alive", "health"):
-            r = requests.get(f"{server.url}/api/internal/v1/{service}/{check}", timeout=5)
+            r = requests.get(f"{server.internal_url}/api/internal/v1/{service}/{check}", timeout=5)
             assert r.status_code == 204, (service, check, r.text)
             assert r.headers["X-MEN-RequestID"]
 
@@ -53,15 +53,15 @@ def test_oversized_body_rejected_before_it_is_sent(server):
 
 def test_metrics_are_summed_across_workers(server):
     for _ in range(40):
-        requests.get(f"{server.url}/api/internal/v1/inventory/alive", timeout=5)
-    text = requests.get(f"{server.url}/metrics", timeout=5).text
+        requests.get(f"{server.internal_url}/api/internal/v1/inventory/alive", timeout=5)
+    text = requests.get(f"{server.internal_url}/metrics", timeout=5).text
     total = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
                 if l.startswith("mender_http_requests_total{") and "inventory/alive" in l)
     assert total >= 40
 
 
 def test_logs_are_json_lines_with_request_ids(server):
-    requests.get(f"{server.url}/api/internal/v1/useradm/alive", headers={"X-MEN-RequestID": "log-check-1"},
+    requests.get(f"{server.internal_url}/api/internal/v1/useradm/alive", headers={"X-MEN-RequestID": "log-check-1"},
                  timeout=5)
     deadline = time.monotonic() + 10  # the worker writes the access line after answering: wait for it
     while time.monotonic() < deadline and '"log-check-1"' not in server.log():
@@ -81,7 +81,7 @@ def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):
                         workers=1) as srv:
         for service in SERVICES:
             t0 = time.monotonic()
-            r = requests.get(f"{srv.url}/api/internal/v1/{service}/health", timeout=10)
+            r = requests.get(f"{srv.internal_url}/api/internal/v1/{service}/health", timeout=10)
             assert time.monotonic() - t0 < 3
             assert r.status_code == 503 and set(r.json()) == {"error", "request_id"}
-        assert requests.get(f"{srv.url}/api/internal/v1/devauth/alive", timeout=5).status_code == 204
+        assert requests.get(f"{srv.internal_url}/api/internal/v1/devauth/alive", timeout=5).status_code == 204

@@ -51,7 +51,7 @@ def test_chunked_auth_request_through_gunicorn(tmp_path):
         assert r.headers["Content-Type"] == "application/jwt"
         claims = json.loads(base64.urlsafe_b64decode(r.text.split(".")[1] + "=="))
         assert claims["sub"] == dev["id"]
-        r = requests.post(server.url + "/api/internal/v1/devauth/tokens/verify",
+        r = requests.post(server.internal_url + "/api/internal/v1/devauth/tokens/verify",
                           headers={"Authorization": f"Bearer {r.text}"}, timeout=10)
         assert r.status_code == 200
 

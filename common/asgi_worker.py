@@ -1,0 +1,173 @@
+"""gunicorn's asyncio ASGI worker with two additions the server needs:
+
+- a header read timeout (`MENDER_HEADER_TIMEOUT_SECONDS`): gunicorn bounds the wait for a
+  keep-alive connection's next request, but not for a new connection's first one, so a client
+  trickling its headers could hold a connection (and a descriptor) for ever;
+- the ASGI websocket denial response (`websocket.http.response.start`/`.body`), so that a
+  websocket handler can refuse a handshake with 401 or 404 and a JSON body, not only 403.
+
+`worker_class = "common.asgi_worker.AsgiWorker"` in gunicorn.conf.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+
+import gunicorn.asgi.websocket as _gws
+from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.workers.gasgi import ASGIWorker
+
+# Nothing of the app is imported here: gunicorn's master imports the worker class, and
+# prometheus_client must first be imported after PROMETHEUS_MULTIPROC_DIR is set (on_starting).
+
+log = logging.getLogger("mender.asgi")
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's open-file soft limit to its hard limit (each connection is one
+    descriptor); return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit to %s: %r", hard, exc)
+    return soft
+
+_DENIAL = "websocket.http.response"
+
+
+class _WebSocketProtocol(_gws.WebSocketProtocol):
+    """gunicorn's websocket protocol plus the denial response extension."""
+
+    async def _send(self, message):
+        kind = message["type"]
+        if kind == _DENIAL + ".start":
+            if self.accepted or self._denied:
+                raise RuntimeError("websocket denial response after the handshake")
+            self._denial = (int(message["status"]), list(message.get("headers", [])), [])
+            return
+        if kind == _DENIAL + ".body":
+            denial = getattr(self, "_denial", None)
+            if denial is None:
+                raise RuntimeError("websocket.http.response.body before .start")
+            denial[2].append(message.get("body", b""))
+            if not message.get("more_body", False):
+                self._write_denial(*denial)
+            return
+        await super()._send(message)
+
+    def _write_denial(self, status: int, headers: list, parts: list) -> None:
+        if self._denied:
+            return
+        self._denied = True
+        self.closed = True
+        self._close_event.set()
+        body = b"".join(parts)
+        reason = {400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found",
+                  409: b"Conflict", 429: b"Too Many Requests", 503: b"Service Unavailable"}.get(status, b"Error")
+        lines = [b"HTTP/1.1 %d %s" % (status, reason)]
+        for name, value in headers:
+            name = name if isinstance(name, bytes) else name.encode("latin-1")
+            value = value if isinstance(value, bytes) else value.encode("latin-1")
+            if name.lower() in (b"content-length", b"connection", b"transfer-encoding"):
+                continue
+            if b"\r" in name + value or b"\n" in name + value:
+                continue
+            lines.append(name + b": " + value)
+        lines += [b"Content-Length: %d" % len(body), b"Connection: close", b"", b""]
+        try:
+            self.transport.write(b"\r\n".join(lines) + body)
+            self.transport.close()
+        except (OSError, RuntimeError):
+            pass
+
+
+class _Protocol(ASGIProtocol):
+    """gunicorn's HTTP protocol plus a deadline for a new connection's first request headers."""
+
+    header_timeout = 30.0
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self.worker.protocols.add(self)
+        self._header_timer = None
+        if self._callback_parser is not None and self.header_timeout > 0:
+            self._header_timer = self.worker.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _on_headers_complete(self):
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+        return super()._on_headers_complete()
+
+    def _header_timed_out(self):
+        self._header_timer = None
+        if self._current_request is None and not self._closed:
+            self._close_transport()
+            if self._request_ready is not None:
+                self._request_ready.set()
+
+    def connection_lost(self, exc):
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._header_timer = None
+        self.worker.protocols.discard(self)
+        super().connection_lost(exc)
+
+    def close_if_idle(self) -> bool:
+        """At a graceful stop: close a keep-alive connection waiting for its next request, and
+        tell a websocket client the server is going away (1001: it reconnects elsewhere)."""
+        if self._closed:
+            return False
+        websocket = self._websocket
+        if websocket is not None:
+            if websocket.accepted and not websocket.closed and not websocket._close_sent:
+                self.worker.loop.create_task(websocket._send_close(1001, "server shutting down"))
+            return True
+        if self._awaiting_request and self._current_request is None and not self._finishing_calls:
+            self._close_transport()
+            if self._request_ready is not None:
+                self._request_ready.set()
+            return True
+        return False
+
+    def _build_websocket_scope(self, request, sockname, peername):
+        scope = super()._build_websocket_scope(request, sockname, peername)
+        scope.setdefault("extensions", {})[_DENIAL] = {}
+        return scope
+
+
+class AsgiWorker(ASGIWorker):
+    """The worker gunicorn.conf.py names: gunicorn's `asgi` worker with the protocol above."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.protocols: set[_Protocol] = set()
+
+    def init_process(self):
+        raise_fd_limit()
+        from common.config import load_config
+        _Protocol.header_timeout = load_config()["MENDER_HEADER_TIMEOUT_SECONDS"]
+        # gunicorn's protocol imports the websocket class from its module when a handshake
+        # arrives: this worker process uses ours
+        _gws.WebSocketProtocol = _WebSocketProtocol
+        super().init_process()
+
+    async def _serve(self):
+        import gunicorn.workers.gasgi as gasgi
+        gasgi.ASGIProtocol = _Protocol  # the serving loop builds its connections from this name
+        await super()._serve()
+
+    async def _shutdown(self):
+        for server in self.servers:
+            server.close()
+        for protocol in list(self.protocols):
+            protocol.close_if_idle()
+        await super()._shutdown()

@@ -1,0 +1,186 @@
+"""The process model through a real gunicorn (the asgi worker and common.asgi's front): the two
+listeners, real websockets (the `websockets` client library), slow clients that must not starve
+the others, the read timeouts and the bound on concurrent uploads per client address."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+import websockets
+
+from tests.artifacts.helpers import UPLOAD
+from tests.helpers import GunicornServer, Operator, accepted_device
+
+NEXT = "/api/devices/v2/deployments/device/deployments/next"
+POLL_BODY = {"device_provides": {"device_type": "test-device", "artifact_name": "a"}}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One server (one worker, four app threads, short read timeouts), an operator and a device."""
+    from common.app import create_app
+    data_dir = str(tmp_path_factory.mktemp("asgi"))
+    app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = accepted_device(app, operator, client)
+    app.extensions["mender"].shutdown()
+    app.extensions["mender"].db.close()
+    env = {"MENDER_WORKER_THREADS": "4", "MENDER_HEADER_TIMEOUT_SECONDS": "3",
+           "MENDER_BODY_TIMEOUT_SECONDS": "3", "MENDER_UPLOADS_PER_CLIENT": "1"}
+    with GunicornServer(data_dir, env=env, workers=1, app="tests.ws_app:app") as server:
+        yield server, operator, device
+
+
+def _ws(url: str) -> str:
+    return url.replace("http://", "ws://", 1)
+
+
+def test_internal_paths_only_on_the_internal_listener(world):
+    server, _, _ = world
+    for path in ("/api/internal/v1/devauth/health", "/metrics", "/api/internal/v1/nowhere"):
+        r = requests.get(server.url + path, timeout=10, headers={"X-MEN-RequestID": "rid-1"})
+        assert r.status_code == 404, path
+        assert r.json() == {"error": "not found", "request_id": "rid-1"}
+    assert requests.get(server.internal_url + "/api/internal/v1/devauth/health", timeout=10).status_code == 204
+    assert requests.get(server.internal_url + "/metrics", timeout=10).status_code == 200
+    # the rest is served on both
+    assert requests.get(server.url + "/api/openapi.json", timeout=10).status_code == 200
+
+
+def test_websocket_echo_and_routing(world):
+    server, _, _ = world
+
+    async def scenario():
+        async with websockets.connect(_ws(server.url) + "/api/devices/v1/test/echo") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            await ws.send(b"\x00\xffbinary")
+            assert await ws.recv() == b"\x00\xffbinary"
+        async with websockets.connect(_ws(server.url) + "/api/management/v1/test/devices/dev-42/connect") as ws:
+            assert await ws.recv() == "dev-42"  # path parameters reach the handler
+        # internal websocket paths follow the listener rule too
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(_ws(server.url) + "/api/internal/v1/test/echo")
+        assert refused.value.response.status_code == 404
+        assert json.loads(refused.value.response.body)["error"] == "not found"
+        async with websockets.connect(_ws(server.internal_url) + "/api/internal/v1/test/echo") as ws:
+            await ws.send("inside")
+            assert await ws.recv() == "inside"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(_ws(server.url) + "/api/devices/v1/test/nowhere")
+        assert refused.value.response.status_code == 404
+
+    asyncio.run(scenario())
+
+
+def test_websocket_handler_runs_service_calls_and_denies_with_a_status(world):
+    server, _, device = world
+
+    async def scenario():
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(_ws(server.url) + "/api/devices/v1/test/auth",
+                                     additional_headers={"Authorization": "Bearer not-a-token"})
+        assert refused.value.response.status_code == 401
+        assert set(json.loads(refused.value.response.body)) == {"error", "request_id"}
+        async with websockets.connect(_ws(server.url) + "/api/devices/v1/test/auth",
+                                      additional_headers={"Authorization": f"Bearer {device.token}"}) as ws:
+            assert await ws.recv() == device.id
+
+    asyncio.run(scenario())
+
+
+class _SlowClients:
+    """`n` connections that send a request a byte per second: half trickle their headers, half a
+    body (headers complete, Content-Length 1000)."""
+
+    def __init__(self, port: int, n: int):
+        self.socks: list[tuple[socket.socket, bytes]] = []
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 2:
+                head = (f"POST {NEXT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: 1000\r\n\r\n").encode()
+                s.sendall(head)
+                self.socks.append((s, b"{" + b" " * 998 + b"}"))
+            else:
+                self.socks.append((s, f"POST {NEXT} HTTP/1.1\r\nHost: x\r\nX-Padding: {'a' * 900}\r\n\r\n".encode()))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._trickle, daemon=True)
+        self.thread.start()
+
+    def _trickle(self):
+        offset = 0
+        while not self.stop.wait(1.0):
+            for s, data in self.socks:
+                if offset < len(data):
+                    try:
+                        s.send(data[offset:offset + 1])
+                    except OSError:
+                        pass
+            offset += 1
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        for s, _ in self.socks:
+            s.close()
+
+
+def test_slow_clients_do_not_starve_the_others(world):
+    """128 connections trickling headers or bodies at a byte per second, on a worker with four
+    app threads: health checks and device polls still complete (bounds are generous on purpose:
+    with a thread per connection they would all wait until the slow ones gave up)."""
+    server, _, device = world
+    slow = _SlowClients(server.port, 128)
+    try:
+        time.sleep(1.5)
+        session = requests.Session()
+        for _ in range(10):
+            r = session.get(server.internal_url + "/api/internal/v1/deployments/health", timeout=10)
+            assert r.status_code == 204
+            r = session.post(server.url + NEXT, json=POLL_BODY, timeout=10,
+                             headers={"Authorization": f"Bearer {device.token}"})
+            assert r.status_code == 204, r.text
+        # past the read timeouts (3 s here): a trickled body gets 408, trickled headers a closed socket
+        deadline = time.monotonic() + 20
+        body_sock, header_sock = slow.socks[1][0], slow.socks[0][0]
+        body_sock.settimeout(max(0.1, deadline - time.monotonic()))
+        reply = body_sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 408"), reply
+        assert b'"request body timed out"' in reply
+        header_sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            assert header_sock.recv(4096) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        slow.close()
+
+
+def test_concurrent_uploads_are_bounded_per_client_address(world):
+    """MENDER_UPLOADS_PER_CLIENT=1 here: a second large upload from the same address while one
+    streams gets 429 at once, before a thread is spent on it."""
+    server, operator, _ = world
+    r = requests.post(server.url + operator.LOGIN_PATH, auth=(operator.email, operator.password), timeout=10)
+    token = r.text
+    head = (f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {5 << 20}\r\n\r\n").encode()
+    first = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        first.sendall(head + b"--B\r\n")
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as second:
+            second.sendall(head)
+            reply = second.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 429"), reply
+        assert b"Retry-After: 10" in reply or b"retry-after: 10" in reply
+        assert b"too many concurrent uploads" in reply
+    finally:
+        first.close()
