@@ -76,29 +76,59 @@ class _WriterLock:
 
     SQLite admits one writer; the others wait in its busy handler, which sleeps and retries
     with delays growing to 100 ms, so under a burst of writes from several threads and
-    gunicorn workers requests queue for seconds while the CPU idles. An exclusive `flock` on
-    a file beside the database makes writers wait in the kernel instead and hand over as soon
-    as the lock is released. Each connection holds its own open file description, so threads
-    of one process exclude each other as processes do. Re-entrant per connection; a process
-    that dies releases its lock with its descriptors. SQLite's own locking stays underneath,
-    so a program that does not take this lock (the sqlite3 shell) is still safe, only slower.
+    gunicorn workers requests queue for seconds while the CPU idles. Writers take an exclusive
+    `flock` on a file beside the database first: the threads of a process queue on a process
+    lock (handed over at once), and its holder takes the `flock`, polling at most every 2 ms while
+    another process holds it. Every wait is bounded by `timeout` (MENDER_DB_TIMEOUT_SECONDS):
+    past it, `Unavailable` (503 with Retry-After) instead of a request that hangs while another
+    program holds the lock. Re-entrant per connection; a process that dies releases its lock with
+    its descriptors. SQLite's own locking stays underneath, so a program that does not take this
+    lock (the sqlite3 shell) is still safe, and its locks are bounded by SQLite's busy timeout.
     """
 
-    __slots__ = ("_fd", "_depth")
+    __slots__ = ("_fd", "_depth", "_timeout", "_local")
 
-    def __init__(self, path: str):
+    _process_locks: dict[str, threading.Lock] = {}
+    _process_locks_guard = threading.Lock()
+
+    def __init__(self, path: str, timeout: float = 5.0):
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._depth = 0
+        self._timeout = timeout
+        with self._process_locks_guard:
+            self._local = self._process_locks.setdefault(path, threading.Lock())
 
     def __enter__(self) -> None:
         if self._depth == 0:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self._timeout
+            if not self._local.acquire(timeout=self._timeout):
+                raise WriterLockTimeout()
+            try:
+                self._flock(deadline)
+            except BaseException:
+                self._local.release()
+                raise
         self._depth += 1
+
+    def _flock(self, deadline: float) -> None:
+        delay = 0.0002
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            now = time.monotonic()
+            if now >= deadline:
+                raise WriterLockTimeout()
+            time.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, 0.002)
 
     def __exit__(self, *exc) -> None:
         self._depth -= 1
         if self._depth == 0:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._local.release()
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -107,6 +137,13 @@ class _WriterLock:
 
     def __del__(self) -> None:  # a thread's connection dropped without close(): do not leak the descriptor
         self.close()
+
+
+class WriterLockTimeout(Unavailable):
+    """The database's writer lock was not free within MENDER_DB_TIMEOUT_SECONDS."""
+
+    def __init__(self):
+        super().__init__("database busy, retry later", headers={"Retry-After": "1"})
 
 
 class _Connection(sqlite3.Connection):
@@ -160,7 +197,7 @@ class SqliteDatabase(Database):
         try:
             conn = sqlite3.connect(self.path, timeout=timeout or self.timeout, factory=_Connection,
                                    isolation_level=None, check_same_thread=False)
-            conn.writer = _WriterLock(self.path + "-writer.lock")
+            conn.writer = _WriterLock(self.path + "-writer.lock", timeout or self.timeout)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
             mode = self._set_wal(conn, timeout or self.timeout)

@@ -89,7 +89,7 @@ def _handle_http_exception(exc: HTTPException) -> Response:
 
 def _handle_unavailable(exc: Exception) -> Response:
     log.error("database unavailable", error=repr(exc), request_id=request_id())
-    return error_response(503, "service unavailable")
+    return error_response(503, "service unavailable", {"Retry-After": "1"})
 
 
 def _handle_recursion(exc: RecursionError) -> Response:
