@@ -89,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Device check-in times are written in batches this often per worker (0: in each request)."),
     Setting("DEVICEAUTH_MAX_DEVICES", -1, int,
             "Default accepted-device limit per tenant (-1: unlimited)."),
+    Setting("DEVAUTH_MAX_PENDING", 10000, int,
+            "Pending devices per organization: beyond it, auth requests from new identities get 429 (known "
+            "devices are unaffected; -1: unlimited)."),
     # --- inventory -------------------------------------------------------------
     Setting("INVENTORY_LIMIT_ATTRIBUTES", 100, int, "Inventory attributes a device may report."),
     Setting("INVENTORY_LIMIT_TAGS", 20, int, "Tags per device."),

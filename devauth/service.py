@@ -10,7 +10,8 @@ from typing import Any, Iterable
 
 from common.api import parse_json_bytes
 from common.auth import Identity
-from common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from common.errors import (BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized,
+                           Unprocessable)
 from devauth import crypto
 from devauth.checkins import CheckIns
 from devauth.service_devices import DeviceManagement
@@ -129,7 +130,10 @@ class DevauthService(DeviceManagement):
             self._store.delete_auth_set(tenant, auth_set["id"])
             auth_set = None
         if device is None:
-            device = self._get_or_create_device(tenant, identity, id_hash, PENDING)
+            device = self._store.get_device_by_hash(tenant, id_hash)
+            if device is None:
+                self._check_pending_limit(tenant)
+                device = self._get_or_create_device(tenant, identity, id_hash, PENDING)
         if device["decommissioning"]:
             raise Unauthorized("device is being decommissioned")
         if auth_set is None:
@@ -142,6 +146,15 @@ class DevauthService(DeviceManagement):
             self._accept(tenant, device, auth_set)
             auth_set = dict(auth_set, status=ACCEPTED)
         return device, auth_set
+
+    def _check_pending_limit(self, tenant: str) -> None:
+        """A new identity would add a pending device: refuse beyond DEVAUTH_MAX_PENDING (an
+        unauthenticated flood of identities must not grow the database without bound). Counted
+        on the (tenant, status) index; raises TooManyRequests."""
+        limit = int(self._config["DEVAUTH_MAX_PENDING"])
+        if limit >= 0 and self._store.count_devices(tenant, [PENDING]) >= limit:
+            raise TooManyRequests(f"too many pending devices in this organization (limit {limit}): "
+                                  f"accept, reject or remove some", headers={"Retry-After": "300"})
 
     def _get_or_create_device(self, tenant: str, identity: dict, id_hash: str, status: str) -> dict:
         device = self._store.get_device_by_hash(tenant, id_hash)
