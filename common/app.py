@@ -18,6 +18,7 @@ from common.auth import authenticate_request
 from common.clock import Clock
 from common.config import Config, load_config
 from common.db import Database, open_database
+from common.health import data_disk_check
 from common.logging import configure_logging
 
 SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth", "ui")
@@ -35,6 +36,7 @@ class AppContext:
         self.db = db
         self.clock = clock
         self.services = SimpleNamespace()
+        self.disk_check: Callable[[float], None] = lambda timeout: None  # the data disk's free space (create_app)
         self.authenticators: dict[str, Callable] = {}
         self.migrations: list[tuple[str, Any]] = []
         self.health_checks: dict[str, list[Callable[[float], None]]] = {}
@@ -74,7 +76,7 @@ class AppContext:
             hook()
 
     def checks_for(self, service: str) -> list[Callable[[float], None]]:
-        return [self.db.ping] + self.health_checks.get(service, [])
+        return [self.disk_check, self.db.ping] + self.health_checks.get(service, [])  # the reason first
 
 
 def ctx() -> AppContext:
@@ -134,6 +136,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                        mongo_db_name=cfg["MENDER_MONGO_DB_NAME"],
                        mongo_client_factory=cfg.get("_MONGO_CLIENT_FACTORY"))
     context = AppContext(cfg, db, cfg.get("_CLOCK") or Clock())
+    context.disk_check = data_disk_check(cfg.data_dir, cfg["MENDER_MIN_FREE_BYTES"])
     app.extensions["mender"] = context
 
     api = Api(app)

@@ -211,6 +211,7 @@ class AsgiFront:
                     from common.asgi_worker import raise_fd_limit
                     raise_fd_limit()
                     self._start()
+                    await self._open_connections()
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
@@ -224,6 +225,27 @@ class AsgiFront:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _open_connections(self) -> None:
+        """Open every app thread's SQLite connection at start: on a full disk a new connection to
+        a WAL database can fail (SQLite cannot grow its shared-memory file) while open ones go on
+        reading, so a worker that filled its pool later would lose reads then."""
+        db = getattr(self.context, "db", None)
+        if getattr(db, "kind", None) != "sqlite":
+            return
+        barrier = threading.Barrier(self.threads)
+
+        def connect() -> None:
+            try:
+                db.conn
+            except Exception:  # the database is down: requests will say so
+                pass
+            try:
+                barrier.wait(timeout=10)  # hold this thread so that the next task gets another
+            except threading.BrokenBarrierError:
+                pass
+
+        await asyncio.gather(*(self.loop.run_in_executor(self.pool, connect) for _ in range(self.threads)))
 
     async def shutdown(self) -> None:
         """Run the app's shutdown hooks (batched check-ins are written) and stop the pool."""

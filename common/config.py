@@ -42,6 +42,9 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLite busy timeout and MongoDB server-selection timeout."),
     Setting("MENDER_HEALTH_TIMEOUT_SECONDS", 2.0, float,
             "How long a health check waits for the database and the artifact store."),
+    Setting("MENDER_MIN_FREE_BYTES", 64 * MIB, int,
+            "Health answers 503 (storage full) when the data directory's disk has less free space than this; "
+            "writes that find the disk full get 503, reads go on (0: no check)."),
     Setting("MENDER_REQUEST_SIZE_LIMIT", 1 * MIB, int,
             "Largest accepted request body for JSON APIs, in bytes (larger: 413)."),
     Setting("MENDER_LOG_LEVEL", "info", str, "Log level: debug, info, warning, error."),

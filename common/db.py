@@ -221,6 +221,10 @@ class SqliteDatabase(Database):
         deadline = time.monotonic() + timeout
         while True:
             try:
+                # already WAL (the usual case): only read it, which works on a full disk too
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode.lower() == "wal":
+                    return mode
                 return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
@@ -276,10 +280,18 @@ class SqliteDatabase(Database):
             if service in self._migrated:
                 return
             try:
-                self.migrate(service, migrations)
+                if self._version(service) != len(migrations):  # a read first: a full disk still serves reads
+                    self.migrate(service, migrations)
             except sqlite3.Error as exc:
                 raise SqliteUnavailable(f"database unavailable: {exc}") from exc
             self._migrated.add(service)
+
+    def _version(self, service: str) -> int | None:
+        try:
+            row = self.conn.execute("SELECT version FROM schema_migrations WHERE service = ?", (service,)).fetchone()
+        except sqlite3.OperationalError:  # no table yet
+            return None
+        return row[0] if row else None
 
     def migrate(self, service: str, migrations: Sequence[Sequence[str]]) -> int:
         """Apply pending migrations of `service`; return the version reached."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from flask.views import MethodView
@@ -35,3 +36,21 @@ def add_health_routes(blp: Blueprint, checks: Callable[[], list[Callable[[float]
                 except Exception as exc:  # any failure of a dependency is "unavailable"
                     raise Unavailable(f"service unavailable: {type(exc).__name__}") from exc
             return None
+
+
+def data_disk_check(path: str, min_free: int) -> Callable[[float], None]:
+    """A health check: Unavailable when the data directory's filesystem has less than `min_free`
+    bytes left for the server (writes would fail; reads go on)."""
+
+    def check(timeout: float) -> None:
+        if min_free <= 0:
+            return
+        try:
+            st = os.statvfs(path)
+        except OSError as exc:
+            raise Unavailable(f"data directory unavailable: {exc.strerror}") from exc
+        free = st.f_bavail * st.f_frsize
+        if free < min_free:
+            raise Unavailable(f"storage full: {free} bytes free on the data disk, {min_free} needed")
+
+    return check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import re
@@ -67,7 +68,28 @@ def error_response(status: int, message: str, headers: dict | None = None,
     return response
 
 
+def _storage_full(exc: BaseException) -> bool:
+    """A database error that a full data disk explains: SQLITE_FULL, or an I/O error (SQLite
+    reports ENOSPC on its shared-memory and journal files so) while the disk check fails."""
+    for err in (exc, exc.__cause__):
+        code = getattr(err, "sqlite_errorcode", None)
+        if code is None:
+            continue
+        if code == sqlite3.SQLITE_FULL:
+            return True
+        if code & 0xFF == sqlite3.SQLITE_IOERR:
+            from common.app import ctx
+            try:
+                ctx().disk_check(0.0)
+            except ServiceError:
+                return True
+    return False
+
+
 def _handle_service_error(exc: ServiceError) -> Response:
+    if exc.status == 503 and _storage_full(exc):
+        log.error("storage full", error=exc.message, request_id=request_id())
+        return error_response(503, STORAGE_FULL, {"Retry-After": "60"})
     if exc.status >= 500:
         log.warning("service error", status=exc.status, error=exc.message, request_id=request_id())
     return error_response(exc.status, exc.message, exc.headers, exc.body)
@@ -87,9 +109,24 @@ def _handle_http_exception(exc: HTTPException) -> Response:
     return error_response(status, message, headers)
 
 
+STORAGE_FULL = "storage full: the server cannot write until disk space is freed"
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
 def _handle_unavailable(exc: Exception) -> Response:
+    if _storage_full(exc):
+        log.error("storage full", error=repr(exc), request_id=request_id())
+        return error_response(503, STORAGE_FULL, {"Retry-After": "60"})
     log.error("database unavailable", error=repr(exc), request_id=request_id())
     return error_response(503, "service unavailable", {"Retry-After": "1"})
+
+
+def _handle_os_error(exc: OSError) -> Response:
+    """A full disk (or quota) is a 503 the operator can act on; any other OSError is a 500."""
+    if exc.errno in _FULL_ERRNOS:
+        log.error("storage full", error=repr(exc), request_id=request_id())
+        return error_response(503, STORAGE_FULL, {"Retry-After": "60"})
+    return _handle_unexpected(exc)
 
 
 def _handle_recursion(exc: RecursionError) -> Response:
@@ -176,4 +213,5 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
     for exc_type in UNAVAILABLE_ERRORS:
         app.register_error_handler(exc_type, _handle_unavailable)
     app.register_error_handler(RecursionError, _handle_recursion)
+    app.register_error_handler(OSError, _handle_os_error)
     app.register_error_handler(Exception, _handle_unexpected)
