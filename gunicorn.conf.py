@@ -116,7 +116,21 @@ class _single_bind_cfg:
         return getattr(self._cfg, name)
 
 
+def _private(data_dir: str) -> None:
+    """Files written by an older version (or by hand) with group or other bits lose them."""
+    for root, _dirs, files in os.walk(data_dir):
+        for name in [root] + [os.path.join(root, f) for f in files]:
+            try:
+                st = os.lstat(name)
+                if st.st_mode & 0o077 and not os.path.islink(name):
+                    os.chmod(name, st.st_mode & 0o700)
+            except OSError:
+                pass
+
+
 def on_starting(server):
+    if os.path.isdir(_data_dir):
+        _private(_data_dir)
     run_dir(_data_dir)
     _add_internal_listener(server, create=False)
     # Prometheus multiprocess mode: every worker writes its own files, /metrics sums them.

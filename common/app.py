@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import inspect
 import os
+import re
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
@@ -113,7 +116,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application. `config` overrides environment settings (tests pass a mapping)."""
     cfg = load_config(config)
     configure_logging(cfg["MENDER_LOG_LEVEL"])
-    os.makedirs(cfg.data_dir, mode=0o700, exist_ok=True)
+    # files under the data dir are the service user's alone (database, WAL, keys, artifacts, temp
+    # files); the directories are made where they are first written, so that a CLI command run
+    # from the wrong directory creates nothing (see cli_data)
+    os.umask(os.umask(0o077) | 0o077)
     app = MenderFlask(__name__)
     app.config.update(cfg)
     app.config.update(
@@ -164,19 +170,63 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+
+
+def _docs_headers(response):
+    """/api/docs and its assets: nothing but this origin's scripts (and the page's own inline
+    start-up script, by hash), never framed (clickjacking)."""
+    scripts = ["'self'"]
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        for script in _INLINE_SCRIPT.findall(response.get_data()):
+            scripts.append(f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src {' '.join(scripts)}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def _add_docs_assets(app: Flask) -> None:
-    """Serve Swagger UI's files locally, so that /api/docs works without internet."""
+    """Serve Swagger UI's files locally, so that /api/docs works without internet, with a CSP."""
     import swagger_ui_bundle
 
     @app.route("/api/docs/static/<path:filename>")
     def swagger_ui_static(filename: str):
-        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+        return _docs_headers(send_from_directory(swagger_ui_bundle.swagger_ui_path, filename))
+
+    page = app.view_functions["api-docs.openapi_swagger_ui"]
+
+    def swagger_ui_page(*args, **kwargs):
+        return _docs_headers(app.make_response(page(*args, **kwargs)))
+
+    app.view_functions["api-docs.openapi_swagger_ui"] = swagger_ui_page
+
+
+def cli_data(context: AppContext, *, create: bool) -> None:
+    """Say which data a CLI command works on (on stderr), and refuse a command that only reads
+    or changes existing records when the SQLite database does not exist (a command run from
+    another directory than the server's would otherwise create an empty `./data` and succeed)."""
+    db = context.db
+    where = f"data directory: {context.config.data_dir}"
+    if db.kind == "sqlite":
+        where += f", database: {db.path}"
+    else:
+        where += f", database: MongoDB {db.db_name}"
+    click.echo(where, err=True)
+    if db.kind == "sqlite" and not create and not os.path.exists(db.path):
+        raise click.ClickException(
+            f"no database at {db.path}: set MENDER_DATA_DIR (or MENDER_DB_URL) to the server's, "
+            f"or create one with `flask --app wsgi migrate`")
 
 
 def _add_cli(app: Flask, context: AppContext) -> None:
     @app.cli.command("migrate")
     def migrate_command() -> None:
         """Apply pending database migrations of every service (idempotent)."""
+        cli_data(context, create=True)
         for service, version in context.migrate_all().items():
             click.echo(f"{service}: schema version {version}")
 

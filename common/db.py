@@ -193,7 +193,7 @@ class SqliteDatabase(Database):
     def _connect(self, timeout: float | None = None) -> sqlite3.Connection:
         directory = os.path.dirname(self.path)
         if directory:
-            os.makedirs(directory, exist_ok=True)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
         try:
             conn = sqlite3.connect(self.path, timeout=timeout or self.timeout, factory=_Connection,
                                    isolation_level=None, check_same_thread=False)

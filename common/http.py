@@ -193,6 +193,8 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         rule = req.url_rule
         route = rule.rule if rule is not None else "<unmatched>"
         status = response.status_code
+        if status == 204:  # no body, so no Content-Type (flask-smorest's 204 responses carry one)
+            response.headers.pop("Content-Type", None)
         if status >= 400 and body_limits and (req.method, req.endpoint) in body_limits:
             # an upload refused early leaves the rest of the body unread: do not keep the connection
             response.headers["Connection"] = "close"

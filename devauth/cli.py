@@ -7,6 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
+from common.app import cli_data
 from common.errors import BadRequest
 
 
@@ -27,6 +28,7 @@ def register_cli(app, ctx) -> None:
             rows = bulk.parse_rows(data, fmt or bulk.detect_format(data, filename=getattr(file, "name", "")))
         except BadRequest as exc:
             raise click.ClickException(exc.message) from None
+        cli_data(ctx, create=True)
         ctx.ensure_migrated()
         counts = {"created": 0, "conflict": 0, "invalid": 0}
         lines = []
@@ -52,6 +54,7 @@ def register_cli(app, ctx) -> None:
     @click.option("--clear", is_flag=True, help="Remove the tenant's limit (DEVICEAUTH_MAX_DEVICES applies).")
     def max_devices_command(limit, tenant, clear) -> None:
         """Show, set (LIMIT; -1 unlimited) or --clear a tenant's accepted-device limit."""
+        cli_data(ctx, create=limit is not None or clear)
         ctx.ensure_migrated()
         svc = ctx.services.devauth
         if clear and limit is not None:

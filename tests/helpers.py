@@ -69,7 +69,7 @@ class GunicornServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> "GunicornServer":
-        self._log = open(self.log_path, "ab")
+        self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from common.app import cli_data
 from common.errors import ServiceError
 from common.logging import get_logger
 
@@ -42,6 +43,7 @@ def register(app, ctx) -> None:
     @click.option("--tenant", default="", show_default=False, help="Tenant id (default: the default tenant).")
     def create_user(email: str, password: str | None, tenant: str) -> None:
         """Create a user and print its id."""
+        cli_data(ctx, create=True)
         try:
             user = service().create_user(email, _read_password(password), tenant=tenant)
         except ServiceError as exc:
@@ -54,6 +56,7 @@ def register(app, ctx) -> None:
     @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
     def set_password(email: str, password: str | None, tenant: str) -> None:
         """Set a user's password and revoke all of that user's tokens."""
+        cli_data(ctx, create=False)
         try:
             user = service().set_password(email, _read_password(password), tenant=tenant)
         except ServiceError as exc:
@@ -65,6 +68,7 @@ def register(app, ctx) -> None:
     def list_users(tenant: str) -> None:
         """List users: id, email, created, last login (tab-separated)."""
         from common.clock import rfc3339
+        cli_data(ctx, create=False)
         svc, skip = service(), 0
         svc.ensure_ready()
         while True:

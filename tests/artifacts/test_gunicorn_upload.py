@@ -209,3 +209,27 @@ def test_killed_uploads_leave_no_temp_bytes_after_the_sweep_interval(server, tok
     assert len(_list(server, token)) == len(before) + 1
     assert live_part not in parts()
     assert "Traceback" not in server.log()
+
+
+def test_every_file_under_the_data_dir_is_private(server, token, ma):
+    """After real traffic (logins, an upload through the temp directory, its download link): every
+    file under the data dir is 0600 and every directory 0700, the control socket included."""
+    import stat
+    data = read_bytes(ma.rootfs("modes", size=20_000))
+    r = requests.post(server.url + UPLOAD, data=_multipart_chunks(data), timeout=30,
+                      headers={"Authorization": f"Bearer {token}",
+                               "Content-Type": "multipart/form-data; boundary=BOUNDARYxyz"})
+    assert r.status_code == 201, r.text
+    link = requests.get(server.url + r.headers["Location"] + "/download", timeout=10,
+                        headers={"Authorization": f"Bearer {token}"}).json()["uri"]
+    assert requests.get(link, timeout=10).content == data
+    seen = {"dirs": 0, "files": 0, "socket": 0}
+    for root, dirs, files in os.walk(server.data_dir):
+        assert stat.S_IMODE(os.stat(root).st_mode) == 0o700, root
+        seen["dirs"] += 1
+        for name in files:
+            st = os.stat(os.path.join(root, name))
+            assert stat.S_IMODE(st.st_mode) & 0o077 == 0, (os.path.join(root, name), oct(st.st_mode))
+            seen["socket" if stat.S_ISSOCK(st.st_mode) else "files"] += 1
+    assert os.path.exists(os.path.join(server.data_dir, "run", "gunicorn.ctl")) and seen["socket"] == 1
+    assert seen["files"] >= 5  # database, WAL, lock, keys, the artifact

@@ -102,12 +102,13 @@ def test_cli_tenant_option(app, operator, tmp_path):
 
 def test_cli_max_devices(app):
     runner = app.test_cli_runner()
+    assert runner.invoke(args=["migrate"]).exit_code == 0  # a read-only command needs a database
     r = runner.invoke(args=["devauth", "max-devices"])
-    assert r.exit_code == 0 and r.output.strip() == "max_devices: -1"
-    assert runner.invoke(args=["devauth", "max-devices", "5"]).output.strip() == "max_devices: 5"
-    assert runner.invoke(args=["devauth", "max-devices", "--tenant", "t1", "0"]).output.strip() == "max_devices: 0"
+    assert r.exit_code == 0 and r.stdout.strip() == "max_devices: -1"
+    assert runner.invoke(args=["devauth", "max-devices", "5"]).stdout.strip() == "max_devices: 5"
+    assert runner.invoke(args=["devauth", "max-devices", "--tenant", "t1", "0"]).stdout.strip() == "max_devices: 0"
     assert app.extensions["mender"].services.devauth.max_devices("") == 5
-    assert runner.invoke(args=["devauth", "max-devices", "--clear"]).output.strip() == "max_devices: -1"
+    assert runner.invoke(args=["devauth", "max-devices", "--clear"]).stdout.strip() == "max_devices: -1"
     assert runner.invoke(args=["devauth", "max-devices", "-2"]).exit_code == 2
     assert runner.invoke(args=["devauth", "max-devices", "--clear", "3"]).exit_code == 2
     assert app.extensions["mender"].services.devauth.max_devices("t1") == 0

@@ -14,12 +14,12 @@ def login_status(app, email, password):
 def test_create_user_with_password_option(app, runner):
     r = runner.invoke(args=["useradm", "create-user", "--email", "Admin@Example.com", "--password", "admin-pass-1"])
     assert r.exit_code == 0, r.output
-    user_id = r.output.strip()
+    user_id = r.stdout.strip()
     assert len(user_id) == 36
     assert login_status(app, "admin@example.com", "admin-pass-1") == 200
     r = runner.invoke(args=["useradm", "list-users"])
     assert r.exit_code == 0
-    line = r.output.strip().split("\t")
+    line = r.stdout.strip().split("\t")
     assert line[0] == user_id and line[1] == "admin@example.com" and line[3] != "-"
 
 
@@ -62,8 +62,8 @@ def test_set_password_revokes_tokens(app, runner):
 def test_tenants_in_cli(app, runner):
     runner.invoke(args=["useradm", "create-user", "--email", "t@example.com", "--password", "tenant-pass",
                         "--tenant", "acme"])
-    assert runner.invoke(args=["useradm", "list-users"]).output == ""
-    assert "t@example.com" in runner.invoke(args=["useradm", "list-users", "--tenant", "acme"]).output
+    assert runner.invoke(args=["useradm", "list-users"]).stdout == ""
+    assert "t@example.com" in runner.invoke(args=["useradm", "list-users", "--tenant", "acme"]).stdout
 
 
 def test_list_users_pages_through_everyone(make_app, backend):
@@ -77,7 +77,7 @@ def test_list_users_pages_through_everyone(make_app, backend):
                                 "login_ts": None})
     r = app.test_cli_runner().invoke(args=["useradm", "list-users"])
     assert r.exit_code == 0
-    assert len(r.output.strip().splitlines()) == 501
+    assert len(r.stdout.strip().splitlines()) == 501
 
 
 def run_hooks(app):
@@ -93,7 +93,7 @@ def test_bootstrap_admin_once(make_app, backend, tmp_path):
     assert login_status(app, "root@example.com", "root-password") == 200
     run_hooks(app)  # idempotent
     r = app.test_cli_runner().invoke(args=["useradm", "list-users"])
-    assert len(r.output.strip().splitlines()) == 1
+    assert len(r.stdout.strip().splitlines()) == 1
 
 
 def test_bootstrap_skipped_when_users_exist_or_unset(make_app, backend):
@@ -104,10 +104,10 @@ def test_bootstrap_skipped_when_users_exist_or_unset(make_app, backend):
     assert login_status(app, "root@example.com", "root-password") == 401
     app2 = make_app(backend)  # no MENDER_ADMIN_EMAIL: nothing happens
     run_hooks(app2)
-    assert app2.test_cli_runner().invoke(args=["useradm", "list-users"]).output == ""
+    assert app2.test_cli_runner().invoke(args=["useradm", "list-users"]).stdout == ""
     app3 = make_app(backend, MENDER_ADMIN_EMAIL="root@example.com", MENDER_ADMIN_PASSWORD="short")
     run_hooks(app3)  # logged, not raised: the server keeps starting
-    assert app3.test_cli_runner().invoke(args=["useradm", "list-users"]).output == ""
+    assert app3.test_cli_runner().invoke(args=["useradm", "list-users"]).stdout == ""
 
 
 def test_bootstrap_concurrent_processes_create_one_admin(tmp_path):
@@ -135,7 +135,7 @@ def test_bootstrap_concurrent_processes_create_one_admin(tmp_path):
     from common.app import create_app
     from tests.helpers import backend_config
     app = create_app(backend_config("sqlite", data_dir))
-    out = app.test_cli_runner().invoke(args=["useradm", "list-users"]).output
+    out = app.test_cli_runner().invoke(args=["useradm", "list-users"]).stdout
     assert len(out.strip().splitlines()) == 1 and "root@example.com" in out
 
 
@@ -149,3 +149,28 @@ def test_bootstrap_under_gunicorn(tmp_path):
         r = requests.get(server.url + "/api/management/v1/useradm/users/me",
                          headers={"Authorization": f"Bearer {r.text}"}, timeout=10)
         assert r.status_code == 200 and r.json()["email"] == "root@example.com"
+
+
+def test_cli_says_which_data_and_refuses_to_create_a_database_for_reads(tmp_path):
+    """`flask --app /abs/path/wsgi.py useradm list-users` from another directory: the data
+    directory is printed, and no `./data` is created behind the operator's back."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENDER_")}
+    flask = [sys.executable, "-m", "flask", "--app", os.path.join(ROOT, "wsgi.py")]
+    for args in (["useradm", "list-users"], ["useradm", "set-password", "--email", "a@b.c", "--password", "x" * 10],
+                 ["devauth", "max-devices"]):
+        r = subprocess.run(flask + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert f"data directory: {tmp_path / 'data'}" in r.stderr and "no database at" in r.stderr
+        assert os.listdir(tmp_path) == []
+    r = subprocess.run(flask + ["migrate"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and f"data directory: {tmp_path / 'data'}" in r.stderr
+    r = subprocess.run(flask + ["useradm", "list-users"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout == ""
+    mode = os.stat(tmp_path / "data").st_mode & 0o777
+    assert mode == 0o700 and os.stat(tmp_path / "data" / "mender.db").st_mode & 0o777 == 0o600
