@@ -182,9 +182,10 @@ class SqliteDatabase(Database):
 
     kind = "sqlite"
 
-    def __init__(self, path: str, timeout: float = 5.0):
+    def __init__(self, path: str, timeout: float = 5.0, lock_timeout: float | None = None):
         self.path = path
-        self.timeout = timeout
+        self.timeout = timeout  # SQLite's busy timeout
+        self.lock_timeout = timeout if lock_timeout is None else lock_timeout  # the writer lock's
         self._local = threading.local()
         self._migrated: set[str] = set()
         self._lock = threading.Lock()
@@ -197,7 +198,7 @@ class SqliteDatabase(Database):
         try:
             conn = sqlite3.connect(self.path, timeout=timeout or self.timeout, factory=_Connection,
                                    isolation_level=None, check_same_thread=False)
-            conn.writer = _WriterLock(self.path + "-writer.lock", timeout or self.timeout)
+            conn.writer = _WriterLock(self.path + "-writer.lock", self.lock_timeout)
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
             mode = self._set_wal(conn, timeout or self.timeout)
@@ -263,13 +264,16 @@ class SqliteDatabase(Database):
 
     def ping(self, timeout: float) -> None:
         try:
+            directory = os.path.dirname(self.path)
+            if directory:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:
                 conn.close()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise SqliteUnavailable(f"database unavailable: {exc}") from exc
 
     # migrations -------------------------------------------------------------

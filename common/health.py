@@ -45,8 +45,11 @@ def data_disk_check(path: str, min_free: int) -> Callable[[float], None]:
     def check(timeout: float) -> None:
         if min_free <= 0:
             return
+        target = path
+        while not os.path.exists(target) and os.path.dirname(target) != target:
+            target = os.path.dirname(target)  # not made yet: the disk it will be made on
         try:
-            st = os.statvfs(path)
+            st = os.statvfs(target)
         except OSError as exc:
             raise Unavailable(f"data directory unavailable: {exc.strerror}") from exc
         free = st.f_bavail * st.f_frsize

@@ -141,7 +141,9 @@ def _slow_writer(path, barrier, rounds, errors):
     """Hold a write transaction for a while, then write outside one, many times over."""
     import threading
 
-    db = SqliteDatabase(path, timeout=0.02)  # a busy handler this short fails unless writers queue
+    # a busy handler this short fails unless writers queue (in the writer lock, whose own wait is
+    # bounded separately: in the server both are MENDER_DB_TIMEOUT_SECONDS)
+    db = SqliteDatabase(path, timeout=0.02, lock_timeout=60)
 
     def work(tid):
         try:
