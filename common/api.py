@@ -81,11 +81,12 @@ def format_validation_messages(messages: Any, prefix: str = "") -> str:
     """Flatten marshmallow's nested messages into `field: problem; other.field: problem`."""
     parts: list[str] = []
 
-    def walk(node: Any, path: str) -> None:
+    def walk(node: Any, path: str, top: bool = False) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 key = str(key)
-                if key in ("json", "query", "querystring", "form", "files", "headers", "view_args", "path") and not path:
+                # the first level names where the input was (a field may be called `path` too)
+                if top and key in ("json", "query", "querystring", "form", "files", "headers", "view_args", "path"):
                     walk(value, "")
                 elif key == "_schema":
                     walk(value, path)
@@ -101,5 +102,5 @@ def format_validation_messages(messages: Any, prefix: str = "") -> str:
         else:
             parts.append(f"{path}: {node}" if path else str(node))
 
-    walk(messages, prefix)
+    walk(messages, prefix, top=not prefix)
     return "; ".join(parts) or "invalid request"

@@ -131,6 +131,29 @@ SETTINGS: tuple[Setting, ...] = (
             "Host (and port) put in signed links. Empty: the Host of the request."),
     Setting("DEPLOYMENTS_PRESIGN_URL_SCHEME", "", str,
             "Scheme of signed links. Empty: the scheme of the request."),
+    # --- deviceconnect ---------------------------------------------------------
+    Setting("DEVICECONNECT_NATS_URI", "", str,
+            "Message bus between the processes holding device and operator sockets. Empty: the "
+            "embedded bus (unix sockets between this box's workers); `nats://host:4222`: NATS (several hosts)."),
+    Setting("DEVICECONNECT_MAX_MESSAGE_SIZE", 64 * KIB, int,
+            "Largest WebSocket message a device may send, in bytes (larger: closed with 1009). An "
+            "operator's messages are relayed to mender-connect, which reads at most 8 KiB: 8 KiB for them."),
+    Setting("DEVICECONNECT_MESSAGE_RATE", 2000, int,
+            "Messages per second a connection may send; faster senders are slowed down (back-pressure)."),
+    Setting("DEVICECONNECT_FLOOD_SECONDS", 10.0, float,
+            "A connection that keeps sending faster than DEVICECONNECT_MESSAGE_RATE this long is closed (1008)."),
+    Setting("DEVICECONNECT_SESSION_IDLE_TIMEOUT_SECONDS", 1800, int,
+            "An operator session with no message either way for this long is closed."),
+    Setting("DEVICECONNECT_PING_INTERVAL_SECONDS", 50, int,
+            "Ping devices and operators this often (keeps proxies from closing idle sockets, finds dead peers)."),
+    Setting("DEVICECONNECT_RECORDING_LIMIT", 8 * MIB, int,
+            "Terminal output recorded per session, in bytes; a session that reaches it is ended (as Mender)."),
+    Setting("DEVICECONNECT_RECORDING_RETENTION_SECONDS", 30 * 86400, int,
+            "How long terminal recordings and session records are kept."),
+    Setting("DEVICECONNECT_FILE_TRANSFER_MAX_SIZE", 1 * GIB, int,
+            "Largest file uploaded to or downloaded from a device, in bytes."),
+    Setting("DEVICECONNECT_FILE_TRANSFER_TIMEOUT_SECONDS", 60, int,
+            "A file transfer fails when the device is silent this long."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

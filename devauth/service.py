@@ -325,7 +325,10 @@ class DevauthService(DeviceManagement):
         """Every revocation goes through here: one token (jti), one device's, or a tenant's."""
         if jti is not None:
             return int(self._store.delete_token(tenant, jti))
-        return self._store.delete_tokens(tenant, device_id)
+        removed = self._store.delete_tokens(tenant, device_id)
+        if device_id is not None:  # a remote connection opened with a revoked token closes too
+            self._services.deviceconnect.disconnect_device(tenant, device_id, "device token revoked")
+        return removed
 
     def revoke_token(self, tenant: str, jti: str) -> None:
         """Revoke one token by id; NotFound when the tenant has no such token."""

@@ -112,6 +112,7 @@ class DeviceManagement:
         if device is None:
             raise NotFound("device not found")
         self._store.update_device(tenant, device_id, {"decommissioning": True, "updated_ts": self._clock.now()})
+        self._services.deviceconnect.delete_device(tenant, device_id)  # its remote connection closes
         self.revoke_tokens(tenant, device_id)
         self._services.inventory.delete_device(tenant, device_id)
         self._services.deployments.decommission_device(tenant, device_id)

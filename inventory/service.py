@@ -189,6 +189,22 @@ class InventoryService:
         items = list(zip(ids, revisions if revisions is not None else [None] * len(ids)))
         return self.store.set_status(tenant, items, status)
 
+    def set_system_attributes(self, tenant: str, device_id: str, attributes: dict[str, Any]) -> bool:
+        """Upsert attributes of the `system` scope of a device inventory knows (another service's
+        facts about it, such as deviceconnect's connection status). A device inventory does not
+        know is left alone (False): a late write must not bring back a decommissioned device."""
+        attrs = [Attribute(SCOPE_SYSTEM, name, check_value(value)) for name, value in attributes.items()]
+
+        def compute(device):
+            set_attrs, unset, _ = self._scope_change(device, SCOPE_SYSTEM, attrs, False, None)
+            return (set_attrs, unset, None, None) if set_attrs else None
+
+        try:
+            self._write(tenant, device_id, compute, create=False, scopes=(SCOPE_SYSTEM,))
+        except NotFound:
+            return False
+        return True
+
     def delete_device(self, tenant: str, device_id: str) -> None:
         """Remove the device's inventory; idempotent."""
         self.store.delete_device(tenant, device_id)

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   mender-client mender-cli mender-artifact      # the real Mender clients (end-to-end tests)
   radosgw ceph-mon ceph-osd uuid-runtime        # a real S3 endpoint (../shared/tools/s3-radosgw.sh)
   chromium                                      # the web UI's browser tests (Playwright drives it)
+  nats-server mender-connect dbus-daemon        # deviceconnect: the NATS bus, the real mender-connect and its D-Bus
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,36 @@
+"""Remote access to devices (Mender's deviceconnect): the devices' websockets, operator sessions
+relayed to them across processes, file transfer, Mender client commands, recorded sessions."""
+
+from deviceconnect.hub import Hub
+from deviceconnect.relay import Relay
+from deviceconnect.service import DeviceconnectService
+from deviceconnect.store import make_store
+
+DEVICE_CONNECT = "/api/devices/v1/deviceconnect/connect"
+OPERATOR_CONNECT = "/api/management/v1/deviceconnect/devices/<id>/connect"
+PLAYBACK = "/api/management/v1/deviceconnect/sessions/<session_id>/playback"
+UPLOAD_ENDPOINT = ("PUT", "deviceconnect_management.Upload")
+MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
+
+
+def init_app(app, api, ctx) -> None:
+    """Build the store, the service and this process's hub; register the HTTP blueprints and the
+    websocket routes."""
+    from deviceconnect.api import internal, management
+
+    store = make_store(ctx.db)
+    ctx.add_migrations("deviceconnect", store.migrations)
+    service = DeviceconnectService(store, ctx.config, ctx.clock, ctx.services)
+    hub = Hub(ctx.config, service, ctx.authenticators)
+    service.relay = hub
+    ctx.services.deviceconnect = service
+    ctx.health_checks.setdefault("deviceconnect", []).append(lambda timeout: hub.check())
+    for blp in (management.blp, internal.blp):
+        api.register_blueprint(blp)
+    ctx.body_limits[UPLOAD_ENDPOINT] = int(ctx.config["DEVICECONNECT_FILE_TRANSFER_MAX_SIZE"]) + MULTIPART_OVERHEAD
+    relay = Relay(hub)
+    add_route = getattr(ctx, "add_websocket_route", None)
+    if add_route is not None:
+        add_route(DEVICE_CONNECT, relay.device_connect)
+        add_route(OPERATOR_CONNECT, relay.operator_connect)
+        add_route(PLAYBACK, relay.playback)

@@ -1,0 +1,1 @@
+"""deviceconnect's HTTP API (the websocket endpoints are in deviceconnect.relay)."""

@@ -1,0 +1,230 @@
+"""This process's half of the relay: the bus, the device and operator sockets held here, the
+event loop they run on, and a sweeper (heartbeat, dead processes, idle sessions, expired tokens).
+
+Under the ASGI worker everything runs on the worker's loop (started by the front's lifespan, or
+by the first websocket); a process without one (the gthread worker, the CLI, Flask's test
+client) starts a private loop thread the first time a request needs the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import secrets
+import socket
+import threading
+from typing import Any, Awaitable, Callable
+
+from deviceconnect import envelope
+from deviceconnect import protocol as p
+from deviceconnect.bus import Bus, make_bus, session_subject
+
+log = logging.getLogger("mender.deviceconnect")
+
+SWEEP_SECONDS = 5.0
+BEAT_SECONDS = 15.0
+HOLDER_TTL = 120.0  # a process that has not beaten for this long is dead: its devices are released
+RELEASE_SECONDS = 60.0
+REAUTH_SECONDS = 60.0
+
+
+class Hub:
+    def __init__(self, config, service, authenticators: dict, make: Callable[[Any], Bus] = make_bus):
+        self.config = config
+        self.service = service
+        self.authenticators = authenticators
+        self._make_bus = make
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.bus: Bus | None = None
+        self.holder = ""
+        self.devices: dict[tuple[str, str], Any] = {}  # (tenant, device id) -> DeviceLink
+        self.sessions: dict[str, Any] = {}  # session id -> OperatorLink
+        self._run_blocking: Callable[..., Awaitable[Any]] | None = None
+        self._sweeper: asyncio.Task | None = None
+        self._start_lock = threading.Lock()
+        self._starting: asyncio.Future | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, run_blocking: Callable[..., Awaitable[Any]] | None = None) -> None:
+        """Start on the running loop (idempotent; concurrent callers wait for the first)."""
+        loop = asyncio.get_running_loop()
+        if run_blocking is not None:
+            self._run_blocking = run_blocking
+        if self._pid == os.getpid() and self.loop is loop and self._starting is not None:
+            await asyncio.shield(self._starting)
+            return
+        if self._pid == os.getpid() and self.loop is not None and self.loop is not loop:
+            raise RuntimeError("deviceconnect hub already runs on another event loop")
+        self._pid = os.getpid()
+        self.loop = loop
+        self._starting = loop.create_future()
+        try:
+            self.holder = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+            self.devices.clear()
+            self.sessions.clear()
+            bus = self._make_bus(self.config)
+            await bus.start()
+            self.bus = bus
+            # no database here: a thread may start the hub while it holds the database's writer lock
+            self._sweeper = loop.create_task(self._sweep())
+        except BaseException as exc:
+            self._starting.set_exception(exc)
+            self._starting.exception()  # retrieved: no "never retrieved" warning
+            self._starting = None
+            self.loop = None
+            raise
+        self._starting.set_result(None)
+
+    @property
+    def started(self) -> bool:
+        return self._pid == os.getpid() and self._starting is not None and self._starting.done() \
+            and not self._starting.exception()
+
+    async def stop(self) -> None:
+        """Close every socket held here (1001: the clients reconnect elsewhere), release this
+        process's devices and leave the bus."""
+        if not self.started:
+            return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for link in list(self.devices.values()) + list(self.sessions.values()):
+            link.close_soon(p.CLOSE_GOING_AWAY, "server shutting down")
+        await asyncio.sleep(0)
+        try:
+            await self.run(self.service.release_holder, self.holder)
+        except Exception:
+            log.exception("could not release this process's devices")
+        await self.bus.close()
+        self._starting = None
+
+    def ensure_started(self) -> None:
+        """From a thread: start the hub if this process has no loop running it (private loop thread)."""
+        if self.started:
+            return
+        with self._start_lock:
+            if self.started:
+                return
+            if self._pid == os.getpid() and self.loop is not None and self.loop.is_running():
+                # the worker's loop is starting it: wait for that
+                asyncio.run_coroutine_threadsafe(self.start(), self.loop).result(30)
+                return
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            self._thread = threading.Thread(target=serve, name="deviceconnect-hub", daemon=True)
+            self._thread.start()
+            ready.wait()
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result(30)
+
+    def check(self) -> None:
+        """Health: the bus of a started hub must be connected."""
+        if self.started:
+            self.bus.check()
+
+    # ------------------------------------------------------------------ bridges
+    async def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A blocking call (database, token check) in the thread pool; its exception propagates."""
+        if self._run_blocking is not None:
+            return await self._run_blocking(func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: func(*args, **kwargs))
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        """Run a coroutine on the hub's loop from another thread."""
+        self.ensure_started()
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def publish_sync(self, subject: str, data: bytes, timeout: float = 10.0) -> None:
+        """Publish from a thread (an HTTP request, another service) and wait until it is sent."""
+        self.submit(self.bus.publish(subject, data)).result(timeout)
+
+    def publish_soon(self, subject: str, data: bytes) -> None:
+        """Publish from a thread without waiting (safe inside a database transaction)."""
+        future = self.submit(self.bus.publish(subject, data))
+        future.add_done_callback(_log_failure)
+
+    # ------------------------------------------------------------------ registries
+    def add_device(self, link) -> None:
+        key = (link.tenant, link.device_id)
+        old = self.devices.get(key)
+        if old is not None and old is not link:
+            old.close_soon(p.CLOSE_POLICY, "replaced by a newer connection")
+        self.devices[key] = link
+
+    def remove_device(self, link) -> None:
+        key = (link.tenant, link.device_id)
+        if self.devices.get(key) is link:
+            del self.devices[key]
+
+    async def device_gone(self, link, reason: str) -> None:
+        """Tell every session of a device that went away."""
+        for sid in link.gone_sessions():
+            try:
+                await self.bus.publish(session_subject(link.tenant, sid), envelope.gone(reason))
+            except Exception:
+                log.exception("could not tell session %s its device left", sid)
+
+    # ------------------------------------------------------------------ sweeper
+    async def _sweep(self) -> None:
+        loop = self.loop
+        next_beat = next_release = loop.time()
+        idle = self.config["DEVICECONNECT_SESSION_IDLE_TIMEOUT_SECONDS"]
+        first = True
+        while True:
+            if not first:
+                await asyncio.sleep(SWEEP_SECONDS)
+            first = False
+            now = loop.time()
+            try:
+                for link in list(self.sessions.values()):
+                    if now - link.last_activity > idle:
+                        link.end_reason = "session idle timeout"
+                        link.close_soon(p.CLOSE_NORMAL, "session idle timeout")
+                    elif link.recorder.dirty:
+                        link.recorder.flush_soon()
+                    if now >= link.next_reauth:
+                        link.next_reauth = now + REAUTH_SECONDS
+                        loop.create_task(self._reauthenticate(link))
+                wall = self.service._clock.now()
+                for link in list(self.devices.values()):
+                    if link.expires is not None and wall >= link.expires:
+                        link.close_soon(p.CLOSE_POLICY, "token expired")
+                if now >= next_beat:
+                    next_beat = now + BEAT_SECONDS
+                    await self.run(self.service.heartbeat, self.holder, HOLDER_TTL)
+                if now >= next_release:
+                    next_release = now + RELEASE_SECONDS
+                    await self.run(self.service.release_dead_holders)
+                    await self.run(self.service.purge_expired)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is down: try again next round
+                log.exception("deviceconnect sweep failed")
+
+    async def _reauthenticate(self, link) -> None:
+        """An operator whose token was revoked (logout, user removed) loses the session."""
+        from common.errors import Unauthorized, Forbidden
+        token = link.token
+        authenticate = self.authenticators.get("management")
+        if not token or authenticate is None:
+            return
+        try:
+            await self.run(authenticate, token)
+        except (Unauthorized, Forbidden):
+            link.end_reason = "token revoked"
+            link.close_soon(p.CLOSE_POLICY, "token no longer valid")
+        except Exception:
+            pass
+
+
+def _log_failure(future: concurrent.futures.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("deviceconnect: publish failed: %r", future.exception())
