@@ -43,6 +43,8 @@ timeout = int(os.environ.get("MENDER_WORKER_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 75  # longer than the usual load balancer idle timeout
 limit_request_line = 8190
+# the largest websocket message (deviceconnect's devices; an operator's is bounded lower by the app)
+websocket_max_message_size = int(_settings["DEVICECONNECT_MAX_MESSAGE_SIZE"])
 asgi_lifespan = "on"  # the front's startup/shutdown: batched check-ins are written on a graceful stop
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None  # the app writes one JSON access line per request, with the request id

@@ -51,6 +51,12 @@ class AppContext:
         # under /api/internal/ on the internal one alone): (werkzeug rule, `async def
         # handler(scope, receive, send, **params)`); see add_websocket_route.
         self.websocket_routes: list[tuple[str, Callable[..., Any]]] = []
+        # Set by the ASGI front in each worker: its event loop and its `run_sync` (the bounded pool),
+        # for services whose threads hand work to the loop; None under WSGI and in the test client.
+        self.loop = None
+        self.run_sync: Callable[..., Any] | None = None
+        # `async def hook()` run on the loop at a graceful stop, before `shutdown_hooks`
+        self.async_shutdown_hooks: list[Callable[[], Any]] = []
 
     def add_migrations(self, service: str, migrations: Any) -> None:
         self.migrations.append((service, migrations))

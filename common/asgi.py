@@ -158,6 +158,9 @@ class AsgiFront:
         # uploads may take at most half the threads: the rest keeps serving everyone else
         self._upload_slots = asyncio.Semaphore(max(1, self.threads // 2))
         self._build_websocket_map()
+        if self.context is not None:  # for services whose threads reach the loop (deviceconnect's bus)
+            self.context.loop = self.loop
+            self.context.run_sync = self.run_sync
         self._started = True
 
     def _build_websocket_map(self) -> None:
@@ -252,6 +255,11 @@ class AsgiFront:
         if self._stopped:
             return
         self._stopped = True
+        for hook in getattr(self.context, "async_shutdown_hooks", ()):  # on the loop, before the pool stops
+            try:
+                await hook()
+            except Exception:
+                log.exception("an async shutdown hook failed")
         hooks = self.context.shutdown if self.context is not None else (lambda: None)
         if self.pool is not None:
             await self.loop.run_in_executor(self.pool, hooks)

@@ -21,16 +21,15 @@ def init_app(app, api, ctx) -> None:
     store = make_store(ctx.db)
     ctx.add_migrations("deviceconnect", store.migrations)
     service = DeviceconnectService(store, ctx.config, ctx.clock, ctx.services)
-    hub = Hub(ctx.config, service, ctx.authenticators)
+    hub = Hub(ctx, service)
     service.relay = hub
+    ctx.async_shutdown_hooks.append(hub.stop)
     ctx.services.deviceconnect = service
     ctx.health_checks.setdefault("deviceconnect", []).append(lambda timeout: hub.check())
     for blp in (management.blp, internal.blp):
         api.register_blueprint(blp)
     ctx.body_limits[UPLOAD_ENDPOINT] = int(ctx.config["DEVICECONNECT_FILE_TRANSFER_MAX_SIZE"]) + MULTIPART_OVERHEAD
     relay = Relay(hub)
-    add_route = getattr(ctx, "add_websocket_route", None)
-    if add_route is not None:
-        add_route(DEVICE_CONNECT, relay.device_connect)
-        add_route(OPERATOR_CONNECT, relay.operator_connect)
-        add_route(PLAYBACK, relay.playback)
+    ctx.add_websocket_route(DEVICE_CONNECT, relay.device_connect)
+    ctx.add_websocket_route(OPERATOR_CONNECT, relay.operator_connect)
+    ctx.add_websocket_route(PLAYBACK, relay.playback)

@@ -31,10 +31,11 @@ REAUTH_SECONDS = 60.0
 
 
 class Hub:
-    def __init__(self, config, service, authenticators: dict, make: Callable[[Any], Bus] = make_bus):
-        self.config = config
+    def __init__(self, context, service, make: Callable[[Any], Bus] = make_bus):
+        self.context = context  # the app context: config, authenticators, and the front's loop and pool
+        self.config = context.config
         self.service = service
-        self.authenticators = authenticators
+        self.authenticators = context.authenticators
         self._make_bus = make
         self.loop: asyncio.AbstractEventLoop | None = None
         self.bus: Bus | None = None
@@ -52,6 +53,7 @@ class Hub:
     async def start(self, run_blocking: Callable[..., Awaitable[Any]] | None = None) -> None:
         """Start on the running loop (idempotent; concurrent callers wait for the first)."""
         loop = asyncio.get_running_loop()
+        run_blocking = run_blocking or getattr(self.context, "run_sync", None)
         if run_blocking is not None:
             self._run_blocking = run_blocking
         if self._pid == os.getpid() and self.loop is loop and self._starting is not None:
@@ -108,8 +110,12 @@ class Hub:
         with self._start_lock:
             if self.started:
                 return
+            front_loop = getattr(self.context, "loop", None)
+            if front_loop is not None and front_loop.is_running():
+                # the ASGI worker's loop: the hub runs there, beside the sockets it serves
+                asyncio.run_coroutine_threadsafe(self.start(), front_loop).result(30)
+                return
             if self._pid == os.getpid() and self.loop is not None and self.loop.is_running():
-                # the worker's loop is starting it: wait for that
                 asyncio.run_coroutine_threadsafe(self.start(), self.loop).result(30)
                 return
             loop = asyncio.new_event_loop()

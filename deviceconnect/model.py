@@ -38,3 +38,4 @@ class Session:
     end_ts: float | None = None
     types: list[str] = field(default_factory=list)
     bytes_recorded: int = 0
+    holder: str = ""  # the process that served it

@@ -21,6 +21,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from common.asgi import deny_websocket
 from common.auth import SESSION_COOKIE
 from common.errors import Forbidden, NotFound, ServiceError
 from deviceconnect import envelope
@@ -102,12 +103,6 @@ def same_origin(scope, headers: dict[bytes, bytes], trusted_proxies: int) -> boo
 
 async def deny(scope, receive, send, status: int, message: str) -> None:
     """Refuse the handshake with an HTTP status and a JSON error (see common.asgi)."""
-    try:
-        from common.asgi import deny_websocket
-    except ImportError:  # pragma: no cover - the front is what serves these handlers
-        await receive()
-        await send({"type": "websocket.close", "code": p.CLOSE_POLICY})
-        return
     await deny_websocket(scope, receive, send, status, message)
 
 
@@ -118,13 +113,8 @@ class Relay:
         self.hub = hub
 
     async def _ready(self) -> None:
-        hub = self.hub
-        if not hub.started:
-            try:
-                from common.asgi import run_sync
-            except ImportError:  # pragma: no cover
-                run_sync = None
-            await hub.start(run_sync)
+        if not self.hub.started:
+            await self.hub.start()
 
     async def _accept(self, scope, receive, send) -> WebSocket | None:
         message = await receive()
@@ -235,7 +225,7 @@ class Relay:
             await deny(scope, receive, send, 400, "invalid device id")
             return
         try:
-            session = await hub.run(hub.service.open_session, identity.tenant, identity.subject, device_id)
+            session = await hub.run(hub.service.open_session, identity.tenant, identity.subject, device_id, hub.holder)
         except ServiceError as exc:
             await deny(scope, receive, send, exc.status if exc.status < 500 else 503, exc.message)
             return

@@ -158,15 +158,16 @@ class DeviceconnectService:
         self._store.delete_tenant(tenant)
 
     # ------------------------------------------------------------------ sessions
-    def open_session(self, tenant: str, user_id: str, device_id: str) -> Session:
-        """A new operator session with a connected device; NotFound (unknown or not connected, as Mender)."""
+    def open_session(self, tenant: str, user_id: str, device_id: str, holder: str = "") -> Session:
+        """A new operator session with a connected device, served by process `holder`; NotFound
+        (unknown or not connected, as Mender)."""
         state = self._store.get_device(tenant, device_id)
         if state is None or state.status != CONNECTED:
             self.get_device(tenant, device_id)  # NotFound for a device nobody knows
             raise NotFound("device not connected")
         now = self._clock.now()
         session = Session(str(uuid.uuid4()), tenant, user_id, device_id, now,
-                          now + self.config["DEVICECONNECT_RECORDING_RETENTION_SECONDS"])
+                          now + self.config["DEVICECONNECT_RECORDING_RETENTION_SECONDS"], holder=holder)
         self._store.insert_session(session)
         return session
 

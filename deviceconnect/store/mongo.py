@@ -135,7 +135,7 @@ class MongoDeviceconnectStore(DeviceconnectStore):
             "_id": session.id, "tenant_id": session.tenant_id, "user_id": session.user_id,
             "device_id": session.device_id, "start_ts": _dt(session.start_ts), "end_ts": _dt(session.end_ts),
             "types": list(session.types), "bytes_recorded": session.bytes_recorded,
-            "expire_ts": _dt(session.expire_ts)})
+            "expire_ts": _dt(session.expire_ts), "holder": session.holder})
 
     def end_session(self, tenant: str, session_id: str, end_ts: float, types: list[str],
                     bytes_recorded: int) -> None:
@@ -149,7 +149,7 @@ class MongoDeviceconnectStore(DeviceconnectStore):
             return None
         return Session(doc["_id"], doc["tenant_id"], doc["user_id"], doc["device_id"], _ts(doc["start_ts"]),
                        _ts(doc["expire_ts"]), _ts(doc.get("end_ts")), list(doc.get("types") or []),
-                       doc.get("bytes_recorded", 0))
+                       doc.get("bytes_recorded", 0), doc.get("holder", ""))
 
     # recordings --------------------------------------------------------------
     def append_recording(self, tenant: str, session_id: str, seq: int, data: bytes, expire_ts: float) -> None:

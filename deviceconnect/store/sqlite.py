@@ -20,7 +20,8 @@ MIGRATIONS = [
         "CREATE TABLE deviceconnect_sessions ("
         " tenant_id TEXT NOT NULL, id TEXT NOT NULL, user_id TEXT NOT NULL, device_id TEXT NOT NULL,"
         " start_ts REAL NOT NULL, end_ts REAL, types TEXT NOT NULL DEFAULT '[]',"
-        " bytes_recorded INTEGER NOT NULL DEFAULT 0, expire_ts REAL NOT NULL, PRIMARY KEY (tenant_id, id))",
+        " bytes_recorded INTEGER NOT NULL DEFAULT 0, expire_ts REAL NOT NULL, holder TEXT NOT NULL DEFAULT '',"
+        " PRIMARY KEY (tenant_id, id))",
         "CREATE INDEX deviceconnect_sessions_expire ON deviceconnect_sessions (expire_ts)",
         "CREATE TABLE deviceconnect_recordings ("
         " tenant_id TEXT NOT NULL, session_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,"
@@ -112,9 +113,9 @@ class SqliteDeviceconnectStore(DeviceconnectStore):
     def insert_session(self, session: Session) -> None:
         self._conn.execute(
             "INSERT INTO deviceconnect_sessions (tenant_id, id, user_id, device_id, start_ts, end_ts, types,"
-            " bytes_recorded, expire_ts) VALUES (?,?,?,?,?,?,?,?,?)",
+            " bytes_recorded, expire_ts, holder) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (session.tenant_id, session.id, session.user_id, session.device_id, session.start_ts, session.end_ts,
-             json.dumps(session.types), session.bytes_recorded, session.expire_ts))
+             json.dumps(session.types), session.bytes_recorded, session.expire_ts, session.holder))
 
     def end_session(self, tenant: str, session_id: str, end_ts: float, types: list[str],
                     bytes_recorded: int) -> None:
@@ -128,7 +129,7 @@ class SqliteDeviceconnectStore(DeviceconnectStore):
         if row is None:
             return None
         return Session(row["id"], row["tenant_id"], row["user_id"], row["device_id"], row["start_ts"],
-                       row["expire_ts"], row["end_ts"], json.loads(row["types"]), row["bytes_recorded"])
+                       row["expire_ts"], row["end_ts"], json.loads(row["types"]), row["bytes_recorded"], row["holder"])
 
     # recordings --------------------------------------------------------------
     def append_recording(self, tenant: str, session_id: str, seq: int, data: bytes, expire_ts: float) -> None:

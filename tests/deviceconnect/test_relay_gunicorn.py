@@ -1,0 +1,152 @@
+"""The relay between real processes: two gunicorn workers on the embedded bus (a session whose
+operator and device sockets are held by different workers), two gunicorn instances sharing one
+database over NATS, and the refusals as a real client sees them (HTTP status of a refused
+handshake, close codes)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from deviceconnect import protocol as p
+from tests.deviceconnect.live import (Mgmt, create_user, device_socket, echo_exchange, holders, operator_socket, recv,
+                                      send, session_holder)
+from tests.deviceconnect.nats import NatsServer
+from tests.helpers import GunicornServer
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("dc-workers"))
+    create_user(data_dir)
+    with GunicornServer(data_dir, workers=2) as server:
+        yield server, Mgmt(server.url), os.path.join(data_dir, "mender.db")
+
+
+def test_sessions_across_two_workers_on_the_embedded_bus(two_workers):
+    server, mgmt, db = two_workers
+    devices = [mgmt.device() for _ in range(4)]
+    sockets = {}
+    with contextlib.ExitStack() as stack:
+        deadline = time.monotonic() + 60
+        # connect devices until both workers hold some (which worker accepts is the kernel's choice)
+        while len(set(holders(db).values())) < 2 and time.monotonic() < deadline:
+            dev = devices.pop() if devices else mgmt.device()
+            sockets[dev.id] = stack.enter_context(device_socket(server.url, dev.token))
+            while mgmt.state(dev.id) != "connected":
+                time.sleep(0.05)
+        held = holders(db)
+        assert len(set(held.values())) == 2, held
+        crossed = 0
+        for attempt in range(40):
+            device_id = list(sockets)[attempt % len(sockets)]
+            with operator_socket(server.url, mgmt.token, device_id) as op:
+                sid = echo_exchange(sockets[device_id], op, b"ping-%d" % attempt)
+                crossed += session_holder(db, sid) != held[device_id]
+            # the session's end reaches the device: its shell stops, the session closes
+            stop, close = recv(sockets[device_id]), recv(sockets[device_id])
+            assert (stop.typ, stop.body, close.proto, close.typ) == (p.SHELL_STOP, b"user disconnected",
+                                                                     p.PROTO_CONTROL, p.CLOSE)
+            if crossed >= 2 and attempt >= 3:
+                break
+        assert crossed >= 1, "no session had its operator and its device in different workers"
+
+
+def test_refused_handshakes_and_close_codes_as_a_client_sees_them(two_workers):
+    server, mgmt, _ = two_workers
+    dev = mgmt.device()
+    with pytest.raises(InvalidStatus) as exc:
+        device_socket(server.url, "not-a-token")
+    assert exc.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as exc:
+        operator_socket(server.url, mgmt.token, dev.id)  # not connected
+    assert exc.value.response.status_code == 404
+    with pytest.raises(InvalidStatus) as exc:
+        operator_socket(server.url, dev.token, dev.id)  # a device is not an operator
+    assert exc.value.response.status_code == 401
+    with device_socket(server.url, dev.token) as ws:
+        while mgmt.state(dev.id) != "connected":
+            time.sleep(0.05)
+        ws.send(b"\xc1garbage")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1007
+    deadline = time.monotonic() + 10
+    while mgmt.state(dev.id) != "disconnected" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mgmt.state(dev.id) == "disconnected"
+    with device_socket(server.url, dev.token) as ws:
+        ws.send(b"\x80" * (64 * 1024 + 1))  # past gunicorn's websocket_max_message_size
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1009
+    # check-update reaches a connected device through whichever worker answers the HTTP call
+    with device_socket(server.url, dev.token) as ws:
+        while mgmt.state(dev.id) != "connected":
+            time.sleep(0.05)
+        r = mgmt.post(f"/api/management/v1/deviceconnect/devices/{dev.id}/check-update")
+        assert r.status_code == 202, r.text
+        assert recv(ws).typ == p.CHECK_UPDATE
+
+
+def _ed25519_pem(path: str) -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    with open(path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_two_instances_sharing_a_database_over_nats(tmp_path):
+    nats = NatsServer(str(tmp_path)).start()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    env = {"DEVICECONNECT_NATS_URI": nats.url, "MENDER_DB_URL": f"sqlite:///{shared / 'mender.db'}",
+           "DEVICEAUTH_SERVER_PRIV_KEY_PATH": _ed25519_pem(str(shared / "devauth.pem")),
+           "USERADM_SERVER_PRIV_KEY_PATH": _ed25519_pem(str(shared / "useradm.pem"))}
+    a_dir, b_dir = str(tmp_path / "a"), str(tmp_path / "b")
+    create_user(a_dir, env)
+    a = GunicornServer(a_dir, env=env, workers=1)
+    b = GunicornServer(b_dir, env=env, workers=1)
+    try:
+        a.start()
+        b.start()
+        mgmt_a, mgmt_b = Mgmt(a.url), Mgmt(b.url)
+        dev = mgmt_a.device()
+        with device_socket(a.url, dev.token) as dws:  # the device on instance A
+            deadline = time.monotonic() + 10
+            while mgmt_b.state(dev.id) != "connected" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with operator_socket(b.url, mgmt_b.token, dev.id) as op:  # the operator on instance B
+                sid = echo_exchange(dws, op, b"over nats")
+                assert session_holder(str(shared / "mender.db"), sid) != holders(str(shared / "mender.db"))[dev.id]
+                # the device leaves: the operator on the other instance hears it and the session ends
+                dws.close()
+                stop = recv(op)
+                assert (stop.typ, stop.body) == (p.SHELL_STOP, b"device disconnected")
+                with pytest.raises(ConnectionClosed) as closed:
+                    op.recv(timeout=10)
+                assert closed.value.rcvd.code == 1000
+        # decommissioning on B closes the device's socket on A
+        with device_socket(a.url, dev.token) as dws:
+            deadline = time.monotonic() + 10
+            while mgmt_b.state(dev.id) != "connected" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r = mgmt_b.http.delete(f"{b.url}/api/management/v2/devauth/devices/{dev.id}", timeout=10)
+            assert r.status_code == 204, r.text
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    dws.recv(timeout=10)
+            assert closed.value.rcvd.code == 1008 and closed.value.rcvd.reason == "device decommissioned"
+    finally:
+        b.stop()
+        a.stop()
+        nats.stop()
