@@ -4,7 +4,10 @@
   keep-alive connection's next request, but not for a new connection's first one, so a client
   trickling its headers could hold a connection (and a descriptor) for ever;
 - the ASGI websocket denial response (`websocket.http.response.start`/`.body`), so that a
-  websocket handler can refuse a handshake with 401 or 404 and a JSON body, not only 403.
+  websocket handler can refuse a handshake with 401 or 404 and a JSON body, not only 403;
+- pings from the application (extension `websocket.ping`): it sends `{"type": "websocket.ping"}`
+  and from then on receives `{"type": "websocket.pong"}` for each pong, so it can keep idle
+  connections alive through proxies and find peers that are gone (deviceconnect's devices).
 
 `worker_class = "common.asgi_worker.AsgiWorker"` in gunicorn.conf.py.
 """
@@ -39,13 +42,27 @@ def raise_fd_limit() -> int:
     return soft
 
 _DENIAL = "websocket.http.response"
+_PING = "websocket.ping"
 
 
 class _WebSocketProtocol(_gws.WebSocketProtocol):
-    """gunicorn's websocket protocol plus the denial response extension."""
+    """gunicorn's websocket protocol plus the denial response and ping extensions."""
+
+    _pongs_wanted = False
+
+    async def _read_frame(self):
+        frame = await super()._read_frame()
+        if frame is not None and frame[0] == _gws.OPCODE_PONG and self._pongs_wanted:
+            await self._put_message({"type": "websocket.pong", "bytes": frame[1]})
+        return frame
 
     async def _send(self, message):
         kind = message["type"]
+        if kind == _PING:
+            if self.accepted and not self.closed and not self._close_sent:
+                self._pongs_wanted = True
+                await self._send_frame(_gws.OPCODE_PING, bytes(message.get("bytes") or b"")[:125])
+            return
         if kind == _DENIAL + ".start":
             if self.accepted or self._denied:
                 raise RuntimeError("websocket denial response after the handshake")
@@ -141,6 +158,7 @@ class _Protocol(ASGIProtocol):
     def _build_websocket_scope(self, request, sockname, peername):
         scope = super()._build_websocket_scope(request, sockname, peername)
         scope.setdefault("extensions", {})[_DENIAL] = {}
+        scope["extensions"][_PING] = {}
         return scope
 
 

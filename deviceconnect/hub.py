@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from typing import Any, Awaitable, Callable
 
 from deviceconnect import envelope
@@ -183,6 +184,7 @@ class Hub:
         loop = self.loop
         next_beat = next_release = loop.time()
         idle = self.config["DEVICECONNECT_SESSION_IDLE_TIMEOUT_SECONDS"]
+        ping_every = float(self.config["DEVICECONNECT_PING_INTERVAL_SECONDS"])
         first = True
         while True:
             if not first:
@@ -203,6 +205,7 @@ class Hub:
                 for link in list(self.devices.values()):
                     if link.expires is not None and wall >= link.expires:
                         link.close_soon(p.CLOSE_POLICY, "token expired")
+                self._ping(ping_every)
                 if now >= next_beat:
                     next_beat = now + BEAT_SECONDS
                     await self.run(self.service.heartbeat, self.holder, HOLDER_TTL)
@@ -214,6 +217,24 @@ class Hub:
                 raise
             except Exception:  # the database is down: try again next round
                 log.exception("deviceconnect sweep failed")
+
+    def _ping(self, every: float) -> None:
+        """Ping each socket every `every` seconds (a proxy in between sees traffic; gunicorn answers
+        the peer's pings by itself); close one whose last ping went unanswered for an interval: its
+        peer is gone (the device lost power, a NAT forgot the connection) and it would otherwise
+        look connected for as long as TCP takes to give up (a quarter of an hour)."""
+        if every <= 0:
+            return
+        mono = time.monotonic()
+        loop = self.loop
+        for link in list(self.devices.values()) + list(self.sessions.values()):
+            ws = link.ws
+            if not ws.pingable or ws.closed:
+                continue
+            if ws.heard < ws.pinged and mono - ws.pinged > every:
+                link.close_soon(p.CLOSE_GOING_AWAY, "no answer to pings")
+            elif mono - ws.pinged >= every:
+                loop.create_task(ws.ping())
 
     async def _reauthenticate(self, link) -> None:
         """An operator whose token was revoked (logout, user removed) loses the session."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -28,23 +29,36 @@ QUEUE_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow reader before its sock
 
 
 class WebSocket:
-    """An accepted ASGI websocket: binary messages in and out, one close."""
+    """An accepted ASGI websocket: binary messages in and out, pings where the server can send
+    them (extension `websocket.ping`, common.asgi_worker), one close."""
 
-    __slots__ = ("_receive", "_send", "closed")
+    __slots__ = ("_receive", "_send", "closed", "pingable", "heard", "pinged")
 
-    def __init__(self, receive, send):
+    def __init__(self, receive, send, pingable: bool = False):
         self._receive, self._send = receive, send
         self.closed = False
+        self.pingable = pingable
+        self.heard = self.pinged = time.monotonic()  # the peer's last message or pong; our last ping
 
     async def receive(self) -> bytes | str | None:
         """The next message (bytes, or str for a text frame); None once the peer is gone."""
-        message = await self._receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
-            data = message.get("bytes")
-            return data if data is not None else (message.get("text") or "")
-        self.closed = True
-        return None
+        while True:
+            message = await self._receive()
+            kind = message["type"]
+            self.heard = time.monotonic()
+            if kind == "websocket.receive":
+                data = message.get("bytes")
+                return data if data is not None else (message.get("text") or "")
+            if kind != "websocket.pong":
+                self.closed = True
+                return None
+
+    async def ping(self) -> None:
+        self.pinged = time.monotonic()
+        try:
+            await self._send({"type": "websocket.ping"})
+        except Exception:  # gone: the read loop finds out
+            pass
 
     async def send(self, data: bytes) -> None:
         await self._send({"type": "websocket.send", "bytes": data})

@@ -124,7 +124,7 @@ class Relay:
         if SUBPROTOCOL in (scope.get("subprotocols") or ()):
             accept["subprotocol"] = SUBPROTOCOL
         await send(accept)
-        return WebSocket(receive, send)
+        return WebSocket(receive, send, "websocket.ping" in (scope.get("extensions") or {}))
 
     # ------------------------------------------------------------------ devices
     async def device_connect(self, scope, receive, send, **params) -> None:

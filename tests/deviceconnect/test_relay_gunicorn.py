@@ -5,9 +5,10 @@ handshake, close codes)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
-import subprocess
+import socket
 import time
 
 import pytest
@@ -150,3 +151,41 @@ def test_two_instances_sharing_a_database_over_nats(tmp_path):
         b.stop()
         a.stop()
         nats.stop()
+
+
+def _raw_handshake(url: str, token: str) -> socket.socket:
+    """A websocket client that completes the handshake and then never reads again (a device that
+    lost power; no FIN ever comes)."""
+    host, port = url.split("//")[1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /api/devices/v1/deviceconnect/connect HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n").encode())
+    answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    return sock
+
+
+def test_pings_keep_live_devices_and_drop_silent_ones(tmp_path):
+    data_dir = str(tmp_path / "data")
+    create_user(data_dir)
+    with GunicornServer(data_dir, workers=1, env={"DEVICECONNECT_PING_INTERVAL_SECONDS": "1"}) as server:
+        mgmt = Mgmt(server.url)
+        live, silent = mgmt.device(), mgmt.device()
+        with device_socket(server.url, live.token) as ws:
+            raw = _raw_handshake(server.url, silent.token)
+            try:
+                deadline = time.monotonic() + 10
+                while mgmt.state(silent.id) != "connected" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                deadline = time.monotonic() + 30
+                while mgmt.state(silent.id) != "disconnected" and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert mgmt.state(silent.id) == "disconnected"
+                assert mgmt.state(live.id) == "connected"  # it answered every ping
+                ws.send(p.encode(p.ProtoMsg(p.PROTO_CONTROL, p.PING, "none")))  # and still talks
+                time.sleep(0.2)
+                assert mgmt.state(live.id) == "connected"
+            finally:
+                raw.close()
