@@ -50,6 +50,24 @@ def index():
     return response
 
 
+# The remote terminal is a page of its own, framed by the device page: xterm.js writes <style>
+# elements (its renderer's sizes and colours), which the app's policy forbids. This page alone
+# allows inline styles (never scripts), may be framed by this origin only, and holds nothing but
+# the terminal, whose output xterm.js draws as text.
+TERMINAL_CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                                    "frame-ancestors 'self'; form-action 'none'")
+
+
+@blp.route("/ui/terminal")
+def terminal():
+    response = send_from_directory(STATIC_DIR, "terminal.html", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Security-Policy"] = TERMINAL_CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 @blp.route("/ui/static/<path:filename>")
 def static(filename: str):
     return send_from_directory(STATIC_DIR, filename, max_age=0)

@@ -30,9 +30,9 @@ def create_user(data_dir: str, env: dict | None = None) -> None:
 class Mgmt:
     """The operator's side of a live server."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, email: str = EMAIL, password: str = PASSWORD):
         self.url = url
-        basic = base64.b64encode(f"{EMAIL}:{PASSWORD}".encode()).decode()
+        basic = base64.b64encode(f"{email}:{password}".encode()).decode()
         r = requests.post(url + "/api/management/v1/useradm/auth/login", headers={"Authorization": f"Basic {basic}"},
                           timeout=10)
         assert r.status_code == 200, r.text

@@ -22,6 +22,8 @@ class SimDevice:
         self.files = dict(files or {})
         self.commands: list[str] = []
         self.shell_input: list[bytes] = []
+        self.received: list[tuple[int, str]] = []  # (proto, type) of every message, in order
+        self._line = bytearray()
         self._ws = device_socket(base_url, token)
         self._ws.__enter__()
         self.closed_code: int | None = None
@@ -48,6 +50,7 @@ class SimDevice:
             pass
 
     def _handle(self, msg: p.ProtoMsg) -> None:
+        self.received.append((msg.proto, msg.typ))
         sid = msg.sid
         if msg.proto == p.PROTO_CONTROL:
             if msg.typ == p.OPEN:
@@ -61,11 +64,17 @@ class SimDevice:
             if msg.typ == p.SHELL_NEW:
                 self._send(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_NEW, sid, status, b"Shell started"))
                 self._send(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_DATA, sid, status, b"sim$ "))
-            elif msg.typ == p.SHELL_DATA:
+            elif msg.typ == p.SHELL_DATA:  # a line discipline: echo keystrokes, answer each line
                 self.shell_input.append(msg.body)
-                for line in msg.body.replace(b"\r", b"\n").split(b"\n")[:-1]:
-                    self._send(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_DATA, sid, status,
-                                          line + b"\r\nsimulated: " + line + b"\r\nsim$ "))
+                out = bytearray()
+                for byte in msg.body:
+                    if byte in (10, 13):
+                        out += b"\r\nsimulated: " + bytes(self._line) + b"\r\nsim$ "
+                        self._line.clear()
+                    else:
+                        self._line.append(byte)
+                        out.append(byte)
+                self._send(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_DATA, sid, status, bytes(out)))
             elif msg.typ == p.SHELL_STOP:
                 self._send(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_STOP, sid, status))
         elif msg.proto == p.PROTO_MENDERCLIENT:

@@ -141,11 +141,11 @@ export function toast(message, kind = "info") {
   setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
 }
 
-export function modal(title, body, actions, { cancelLabel } = {}) {
+export function modal(title, body, actions, { cancelLabel, wide } = {}) {
   // actions: [{label, kind, onclick(close) }]; returns close()
   const backdrop = h("div", { class: "modal-backdrop" });
   const close = () => backdrop.remove();
-  const dialog = h("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-label": title },
+  const dialog = h("div", { class: wide ? "modal modal-wide" : "modal", role: "dialog", "aria-modal": "true", "aria-label": title },
     h("h2", {}, title), h("div", { class: "modal-body" }, body),
     h("div", { class: "modal-actions" },
       h("button", { type: "button", class: "btn", onclick: close }, cancelLabel || (actions.length ? "Cancel" : "Close")),

@@ -1,14 +1,15 @@
 // One device: identity, auth sets, inventory and system attributes, group, tags, deployment history.
 
-import { ApiError, del, enc, get, put } from "../api.js";
+import { ApiError, del, enc, get, post, put } from "../api.js";
 import {
-  badge, confirmAction, fmtDate, fmtValue, h, kvTable, link, navigate, replace, section, table, toast,
+  badge, confirmAction, fmtDate, fmtValue, h, kvTable, link, modal, navigate, replace, section, table, toast,
 } from "../dom.js";
 import { DEVAUTH, INVENTORY_V1, attrsOf, deviceLabel, identityLabel } from "../inventory.js";
 import { groupDialog } from "./groups.js";
 import { idAttribute } from "./settings.js";
 
 const DEPLOYMENTS = "/api/management/v1/deployments";
+const DEVICECONNECT = "/api/management/v1/deviceconnect";
 
 async function optional(promise, fallback) {
   try { return await promise; } catch (err) {
@@ -65,6 +66,34 @@ function authSets(dev, refresh) {
   ], dev.auth_sets || [], { emptyTitle: "No authentication sets" });
 }
 
+function openTerminal(id) {
+  // the terminal page is framed: it has a policy of its own (docs/ui.md)
+  modal("Remote terminal", h("iframe", { class: "terminal-frame", id: "terminal-frame", title: "Remote terminal",
+    src: `/ui/terminal#device=${encodeURIComponent(id)}` }), [], { cancelLabel: "Close terminal", wide: true });
+}
+
+function remoteAccess(id, conn) {
+  if (!conn) return section("Remote access", h("p", { class: "muted" }, "Remote access is not available for this device."));
+  const connected = conn.status === "connected";
+  const command = (what, done) => async () => {
+    try {
+      await post(`${DEVICECONNECT}/devices/${enc(id)}/${what}`);
+      toast(done, "success");
+    } catch (err) { toast(err.message, "error"); }
+  };
+  const since = conn.status === "unknown" ? "never connected" : `since ${fmtDate(conn.updated_ts)}`;
+  return section("Remote access",
+    h("p", { id: "connection-status" }, badge(conn.status), " ", h("span", { class: "muted" }, since)),
+    connected ? null : h("p", { class: "muted small" }, "The device connects when it runs mender-connect."),
+    h("div", { class: "remote-actions" },
+      h("button", { type: "button", class: "btn btn-primary", id: "open-terminal", disabled: !connected,
+        onclick: () => openTerminal(id) }, "Open terminal"),
+      h("button", { type: "button", class: "btn", disabled: !connected,
+        onclick: command("check-update", "The device checks for an update now") }, "Check for update"),
+      h("button", { type: "button", class: "btn", disabled: !connected,
+        onclick: command("send-inventory", "The device sends its inventory now") }, "Send inventory")));
+}
+
 function history(items) {
   return table([
     { title: "Deployment", render: (d) => link(`#/deployments/${enc(d.deployment.id)}`, d.deployment.name || d.deployment.id) },
@@ -76,11 +105,12 @@ function history(items) {
 }
 
 export async function render(ctx, [id]) {
-  const [dev, inv, hist, idAttr] = await Promise.all([
+  const [dev, inv, hist, idAttr, conn] = await Promise.all([
     optional(get(`${DEVAUTH}/devices/${enc(id)}`), null),
     optional(get(`${INVENTORY_V1}/devices/${enc(id)}`), { id, attributes: [] }),
     optional(get(`${DEPLOYMENTS}/deployments/devices/${enc(id)}`, { per_page: 20 }), []),
     idAttribute(),
+    optional(get(`${DEVICECONNECT}/devices/${enc(id)}`), null),
   ]);
   if (!ctx.alive) return;
   if (!dev) {
@@ -108,6 +138,7 @@ export async function render(ctx, [id]) {
         h("div", { class: "group-line" }, h("span", {}, "Group: "), h("strong", { id: "device-group" }, group || "none"), " ",
           h("button", { type: "button", class: "btn btn-small", onclick: () => groupDialog([id], ctx.refresh) }, group ? "Change" : "Set group")),
         h("h3", {}, "Tags"), tagsEditor(id, attrsOf(inv, "tags"), ctx.refresh))),
+    dev.status === "accepted" ? remoteAccess(id, conn) : null,
     section("Authentication sets", authSets(dev, ctx.refresh)),
     h("div", { class: "grid-2" },
       section("Inventory", kvTable(inventory, "The device has not reported inventory yet")),
