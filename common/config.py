@@ -145,7 +145,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEVICECONNECT_SESSION_IDLE_TIMEOUT_SECONDS", 1800, int,
             "An operator session with no message either way for this long is closed."),
     Setting("DEVICECONNECT_PING_INTERVAL_SECONDS", 50, int,
-            "Ping devices and operators this often (keeps proxies from closing idle sockets, finds dead peers)."),
+            "Ping every device and operator socket this often (proxies see traffic); a ping unanswered "
+            "for as long closes the socket (its peer is gone). 0: no pings."),
     Setting("DEVICECONNECT_RECORDING_LIMIT", 8 * MIB, int,
             "Terminal output recorded per session, in bytes; a session that reaches it is ended (as Mender)."),
     Setting("DEVICECONNECT_RECORDING_RETENTION_SECONDS", 30 * 86400, int,

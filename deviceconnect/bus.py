@@ -330,6 +330,9 @@ class _NatsSubscription(Subscription):
                 pass
 
 
+CONNECT_TIMEOUT = 5.0
+
+
 class NatsBus(Bus):
     """NATS through nats-py; reconnects by itself (messages published meanwhile are buffered by
     the client up to its limit)."""
@@ -343,9 +346,12 @@ class NatsBus(Bus):
         if self._nc is not None:
             return
         import nats
-        self._nc = await nats.connect(servers=[self.url], name=self.name, allow_reconnect=True,
-                                      max_reconnect_attempts=-1, reconnect_time_wait=1,
-                                      connect_timeout=5, error_cb=self._error, pending_size=64 * 1024 * 1024)
+        # once connected the client reconnects for ever; the first connection is bounded (nats-py
+        # would otherwise retry it for ever too, and the handshake waiting for it with it)
+        self._nc = await asyncio.wait_for(
+            nats.connect(servers=[self.url], name=self.name, allow_reconnect=True, max_reconnect_attempts=-1,
+                         reconnect_time_wait=1, connect_timeout=3, error_cb=self._error,
+                         pending_size=64 * 1024 * 1024), CONNECT_TIMEOUT)
 
     async def _error(self, exc: Exception) -> None:
         log.warning("nats: %r", exc)
@@ -366,6 +372,8 @@ class NatsBus(Bus):
                 log.exception("bus subscriber failed on %s", subject)
 
         sub = await self._nc.subscribe(subject, cb=handler, pending_bytes_limit=16 * 1024 * 1024)
+        # a round trip: once the server has the subscription, another host's publish reaches it
+        await self._nc.flush(timeout=5)
         return _NatsSubscription(sub)
 
     async def publish(self, subject: str, data: bytes) -> None:

@@ -133,7 +133,9 @@ class Hub:
             asyncio.run_coroutine_threadsafe(self.start(), loop).result(30)
 
     def check(self) -> None:
-        """Health: the bus of a started hub must be connected."""
+        """Health: the bus must answer (NATS: this process connects if it has not yet)."""
+        if not self.started and self.config["DEVICECONNECT_NATS_URI"]:
+            self.ensure_started()
         if self.started:
             self.bus.check()
 

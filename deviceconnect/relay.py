@@ -112,9 +112,17 @@ class Relay:
     def __init__(self, hub: "Hub"):
         self.hub = hub
 
-    async def _ready(self) -> None:
-        if not self.hub.started:
+    async def _ready(self, scope, receive, send) -> bool:
+        """Start this process's hub (the bus) if needed; False after refusing the handshake (503)."""
+        if self.hub.started:
+            return True
+        try:
             await self.hub.start()
+        except Exception:
+            log.exception("deviceconnect: the bus is not available")
+            await deny(scope, receive, send, 503, "service unavailable")
+            return False
+        return True
 
     async def _accept(self, scope, receive, send) -> WebSocket | None:
         message = await receive()
@@ -128,7 +136,8 @@ class Relay:
 
     # ------------------------------------------------------------------ devices
     async def device_connect(self, scope, receive, send, **params) -> None:
-        await self._ready()
+        if not await self._ready(scope, receive, send):
+            return
         hub = self.hub
         headers = _headers(scope)
         token = _bearer(headers) or _cookie(headers, SESSION_COOKIE)
@@ -191,7 +200,8 @@ class Relay:
     # ------------------------------------------------------------------ operators
     async def _operator(self, scope, receive, send):
         """(identity, token) of the operator, or None after refusing the handshake."""
-        await self._ready()
+        if not await self._ready(scope, receive, send):
+            return None
         hub = self.hub
         headers = _headers(scope)
         token = _bearer(headers)

@@ -12,6 +12,7 @@ import socket
 import time
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -20,7 +21,7 @@ from deviceconnect import protocol as p
 from tests.deviceconnect.live import (Mgmt, create_user, device_socket, echo_exchange, holders, operator_socket, recv,
                                       send, session_holder)
 from tests.deviceconnect.nats import NatsServer
-from tests.helpers import GunicornServer
+from tests.helpers import GunicornServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +190,17 @@ def test_pings_keep_live_devices_and_drop_silent_ones(tmp_path):
                 assert mgmt.state(live.id) == "connected"
             finally:
                 raw.close()
+
+
+def test_without_its_nats_server_deviceconnect_answers_503_and_the_rest_works(tmp_path):
+    data_dir = str(tmp_path / "data")
+    create_user(data_dir)
+    with GunicornServer(data_dir, workers=1, env={"DEVICECONNECT_NATS_URI": f"nats://127.0.0.1:{free_port()}"}) as server:
+        mgmt = Mgmt(server.url)
+        dev = mgmt.device()  # devices still authenticate: only remote access is down
+        with pytest.raises(InvalidStatus) as exc:
+            device_socket(server.url, dev.token)
+        assert exc.value.response.status_code == 503
+        r = requests.get(server.internal_url + "/api/internal/v1/deviceconnect/health", timeout=30)
+        assert r.status_code == 503
+        assert requests.get(server.internal_url + "/api/internal/v1/inventory/health", timeout=10).status_code == 204
