@@ -288,3 +288,62 @@ def test_idle_sessions_time_out(world, monkeypatch):
         await w.finish()
 
     run(scenario())
+
+
+def test_the_recording_limit_ends_the_session_and_hooks_see_every_action(world):
+    w = world(DEVICECONNECT_RECORDING_LIMIT=1000)
+    w.operator_id = w.operator.get("/api/management/v1/useradm/users/me").get_json()["id"]
+    device = w.device()
+    actions = []
+    w.service.hooks.register(lambda action, tenant, user, dev, details: actions.append((action, dev == device.id)))
+
+    async def scenario():
+        dev = await w.connect_device(device)
+        op = await w.connect_operator(device.id)
+        sid = await _open_shell(w, dev, op)
+        dev.send_msg(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_DATA, sid, {}, b"a" * 600))
+        assert (await op.recv()).body == b"a" * 600
+        dev.send_msg(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_DATA, sid, {}, b"b" * 600))  # past the limit
+        over = await op.recv()
+        assert (over.typ, over.props["status"], over.body) == (p.SHELL_DATA, p.SHELL_ERROR, b"session byte limit exceeded")
+        assert await op.closed() == 1008
+        stop, close = await dev.recv(), await dev.recv()
+        assert (stop.typ, stop.sid, close.typ) == (p.SHELL_STOP, sid, p.CLOSE)
+        await wait_until(lambda: w.service.get_session("", sid).end_ts is not None)
+        assert w.service.get_session("", sid).bytes_recorded == 600
+        # a port-forwarding session asks the hooks too
+        op = await w.connect_operator(device.id)
+        op.send_msg(p.ProtoMsg(p.PROTO_PORTFORWARD, "new", "", {"connection_id": "c1"},
+                               p.pack_body({"remote_host": "127.0.0.1", "remote_port": 22, "protocol": "tcp"})))
+        assert (await dev.recv()).typ == "new"
+        op.leave()
+        assert (await dev.recv()).typ == p.CLOSE
+        await wait_until(lambda: ("close_portforward", True) in actions)
+        await w.finish()
+
+    run(scenario())
+    assert actions == [("open_terminal", True), ("close_terminal", True), ("open_portforward", True),
+                       ("close_portforward", True)]
+
+
+def test_a_hook_refusing_a_terminal_closes_the_session(world):
+    from common.errors import Forbidden
+    w = world()
+    device = w.device()
+
+    def refuse(action, tenant, user, dev, details):
+        if action == "open_terminal":
+            raise Forbidden("the remote terminal permission is required")
+
+    w.service.hooks.register(refuse)
+
+    async def scenario():
+        dev = await w.connect_device(device)
+        op = await w.connect_operator(device.id)
+        op.send_msg(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_NEW, "", {}))
+        assert await op.closed() == 1008 and op.close_reason == "the remote terminal permission is required"
+        close = await dev.recv()  # the device never saw a shell request, only the session's end
+        assert (close.proto, close.typ) == (p.PROTO_CONTROL, p.CLOSE)
+        await w.finish()
+
+    run(scenario())
