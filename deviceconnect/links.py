@@ -277,7 +277,8 @@ class OperatorLink(Link):
         self.types: list[str] = []
         self.recorder = Recorder(hub, session)
         self.device_subject = device_subject(session.tenant_id, session.device_id)
-        self.next_reauth = hub.loop.time() + 60
+        from deviceconnect.hub import REAUTH_SECONDS
+        self.next_reauth = hub.loop.time() + REAUTH_SECONDS
         self.end_reason = ""
 
     def on_bus(self, data: bytes) -> None:

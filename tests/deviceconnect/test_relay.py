@@ -347,3 +347,23 @@ def test_a_hook_refusing_a_terminal_closes_the_session(world):
         await w.finish()
 
     run(scenario())
+
+
+def test_a_logout_ends_the_operators_session_and_an_expired_device_token_its_connection(world, monkeypatch):
+    import deviceconnect.hub as hub_module
+    monkeypatch.setattr(hub_module, "SWEEP_SECONDS", 0.1)
+    monkeypatch.setattr(hub_module, "REAUTH_SECONDS", 0.2)
+    w = world(DEVICEAUTH_JWT_EXP_TIMEOUT=3)
+    device = w.device()
+
+    async def scenario():
+        dev = await w.connect_device(device)
+        op = await w.connect_operator(device.id)
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: w.operator.post("/api/management/v1/useradm/auth/logout"))
+        assert r.status_code == 202, r.data
+        assert await op.closed(5) == 1008 and op.close_reason == "token no longer valid"
+        assert await dev.closed(10) == 1008 and dev.close_reason == "token expired"
+        await w.finish()
+
+    run(scenario())
