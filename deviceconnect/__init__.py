@@ -33,3 +33,23 @@ def init_app(app, api, ctx) -> None:
     ctx.add_websocket_route(DEVICE_CONNECT, relay.device_connect)
     ctx.add_websocket_route(OPERATOR_CONNECT, relay.operator_connect)
     ctx.add_websocket_route(PLAYBACK, relay.playback)
+    _document_websockets(api)
+
+
+def _document_websockets(api) -> None:
+    """The websocket endpoints in the OpenAPI document (they are not Flask routes)."""
+    from werkzeug.routing import Rule
+
+    def document(rule: str, summary: str, tag: str, query: list[dict] | None = None) -> None:
+        responses = {"101": {"description": "Switching to the websocket protocol (Mender's ProtoMsg, msgpack)."},
+                     "400": {"description": "Bad request."}, "401": {"description": "Unauthorized."},
+                     "404": {"description": "Not found, or the device is not connected."}}
+        api.spec.path(rule=Rule(rule), operations={"get": {"tags": [tag], "summary": summary, "responses": responses,
+                                                          "parameters": list(query or [])}})
+
+    document(DEVICE_CONNECT, "Connect the device (mender-connect keeps this websocket open)", "deviceconnect_devices")
+    document(OPERATOR_CONNECT, "Open a session with the device (terminal, port forwarding, file transfer)",
+             "deviceconnect_management")
+    document(PLAYBACK, "Play back a recorded terminal session", "deviceconnect_management",
+             [{"in": "query", "name": "sleep_ms", "required": False,
+               "schema": {"type": "integer", "minimum": 0, "maximum": 10000}}])

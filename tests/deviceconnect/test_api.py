@@ -145,3 +145,11 @@ def test_session_records(service, backend):
     assert service.get_session("", session.id).types == ["terminal"]
     with pytest.raises(NotFound):
         service.get_session("other", session.id)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_openapi_lists_the_websocket_endpoints(client, backend):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    for path in ("/api/devices/v1/deviceconnect/connect", "/api/management/v1/deviceconnect/devices/{id}/connect",
+                 "/api/management/v1/deviceconnect/sessions/{session_id}/playback"):
+        assert "101" in paths[path]["get"]["responses"], path
