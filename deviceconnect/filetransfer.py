@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterator
 
-from common.errors import BadRequest, Conflict, ServiceError, TooLarge
+from common.errors import Conflict, ServiceError, TooLarge
 from deviceconnect import envelope
 from deviceconnect import protocol as p
 from deviceconnect.bus import device_subject, session_subject

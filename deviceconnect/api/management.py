@@ -7,7 +7,7 @@ import os
 from flask import Response, request
 from flask.views import MethodView
 
-from common.api import Blueprint, no_content
+from common.api import Blueprint
 from common.app import services
 from common.auth import current_identity
 from common.errors import BadRequest

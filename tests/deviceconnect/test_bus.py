@@ -6,7 +6,6 @@ import asyncio
 import multiprocessing
 import os
 
-import pytest
 
 from deviceconnect.bus import EmbeddedBus, NatsBus, device_subject, session_subject, token
 from tests.deviceconnect.nats import NatsServer

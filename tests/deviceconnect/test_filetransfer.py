@@ -8,7 +8,6 @@ import os
 import time
 
 import pytest
-import requests
 
 from tests.deviceconnect.live import Mgmt, create_user
 from tests.deviceconnect.simdevice import SimDevice
