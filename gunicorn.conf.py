@@ -11,7 +11,10 @@ import tempfile
 
 from common.config import load_config
 from common.listeners import parse_bind
+from common.gunicorn_errors import install_server_error_writer
 from common.logging import GUNICORN_LOGCONFIG
+
+install_server_error_writer()  # requests gunicorn's own HTTP parser refuses get the JSON error too
 
 # Every file the server writes (database, WAL, keys, artifacts, temp files, sockets) is the
 # service user's alone; the code also sets explicit modes where it creates files.

@@ -143,6 +143,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if cfg["MENDER_TRUSTED_PROXIES"] > 0:
         n = cfg["MENDER_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    app.wsgi_app = http.Guard(app.wsgi_app)
 
     db = open_database(cfg.db_url, timeout=cfg["MENDER_DB_TIMEOUT_SECONDS"],
                        mongo_db_name=cfg["MENDER_MONGO_DB_NAME"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import resource
+from http import HTTPStatus
 
 import gunicorn.asgi.websocket as _gws
 from gunicorn.asgi.protocol import ASGIProtocol
@@ -104,6 +105,9 @@ class _WebSocketProtocol(_gws.WebSocketProtocol):
             pass
 
 
+_KNOWN = {s.value for s in HTTPStatus}
+
+
 class _Protocol(ASGIProtocol):
     """gunicorn's HTTP protocol plus a deadline for a new connection's first request headers."""
 
@@ -137,6 +141,16 @@ class _Protocol(ASGIProtocol):
             self._header_timer = None
         self.worker.protocols.discard(self)
         super().connection_lost(exc)
+
+    def _send_error_response(self, status, message, extra_headers=()):
+        """gunicorn's own refusals (malformed HTTP, limits) and its last-resort 500 as the
+        project's JSON error with a request id. 501 (a transfer coding it does not know) is the
+        client's input: 400, as nothing a client sends may produce a 5xx."""
+        from common.gunicorn_errors import error_bytes
+        if status == 501:
+            status = 400
+        self._safe_write(error_bytes(status, HTTPStatus(status).phrase if status in _KNOWN else "Error",
+                                     message, extra_headers))
 
     def close_if_idle(self) -> bool:
         """At a graceful stop: close a keep-alive connection waiting for its next request, and

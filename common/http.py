@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
 import re
 import sqlite3
+import sys
 import time
 import uuid
 
@@ -15,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.api import format_validation_messages
 from common.db import UNAVAILABLE_ERRORS
-from common.errors import NotFound, ServiceError
+from common.errors import BadRequest, NotFound, ServiceError
 from common.listeners import ENVIRON_KEY, INTERNAL, ListenerMap, internal_only
 from common.logging import access_log_enabled, get_logger
 from common import metrics
@@ -24,10 +26,11 @@ log = get_logger("http")
 access_log = get_logger("access")
 
 REQUEST_ID_HEADER = "X-MEN-RequestID"
-_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID_OK = re.compile(r"[A-Za-z0-9._:-]{1,128}")  # used with fullmatch: `$` passes a trailing newline
+ENVIRON_REQUEST_ID = "mender.request_id"  # where the WSGI guard finds the id of a request Flask saw
 
 # werkzeug's messages are long paragraphs; Mender's are short phrases
-_HTTP_MESSAGES = {404: "not found", 405: "method not allowed", 413: "request body too large",
+_HTTP_MESSAGES = {404: "not found", 405: "method not allowed", 413: "request body too large", 412: "precondition failed",
                   415: "unsupported media type", 400: "bad request", 401: "unauthorized",
                   403: "forbidden", 409: "conflict", 429: "too many requests", 503: "service unavailable"}
 
@@ -46,7 +49,22 @@ def new_request_id() -> str:
 
 def request_id_for(incoming: str) -> str:
     """The caller's X-MEN-RequestID when it is a sane token, else a new one."""
-    return incoming if incoming and _REQUEST_ID_OK.match(incoming) else new_request_id()
+    return incoming if incoming and _REQUEST_ID_OK.fullmatch(incoming) else new_request_id()
+
+
+_HEADER_NAME_OK = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE_OK = re.compile(r"[\t\x20-\x7e\x80-\xff]*")  # what any WSGI server can write
+
+
+def bad_header(headers) -> str | None:
+    """The name of the first header a WSGI server cannot send (a name that is not a token; a
+    value with CR, LF, NUL or another control, or a character outside Latin-1), else None."""
+    for name, value in headers:
+        if not (isinstance(name, str) and _HEADER_NAME_OK.fullmatch(name)):
+            return repr(name)[:64]
+        if not (isinstance(value, str) and _HEADER_VALUE_OK.fullmatch(value)):
+            return name
+    return None
 
 
 def request_id() -> str:
@@ -103,6 +121,13 @@ def _handle_http_exception(exc: HTTPException) -> Response:
         status = 400 if status == 422 else status
     else:
         message = _HTTP_MESSAGES.get(status) or (exc.description or exc.name).rstrip(".").lower()
+    if status >= 500:
+        # an error Flask wrapped (raised in an after-request hook or an error handler, or an
+        # explicit abort(500)): the cause goes to the log, never to the client
+        original = getattr(exc, "original_exception", None) or exc
+        log.error("unhandled exception", request_id=request_id(), path=request.path,
+                  exc_info=(type(original), original, original.__traceback__))
+        message = "internal error"
     headers = dict(data.get("headers") or {})
     if status == 405 and exc.get_response().headers.get("Allow"):
         headers["Allow"] = exc.get_response().headers["Allow"]
@@ -141,6 +166,68 @@ def _handle_unexpected(exc: Exception) -> Response:
     return error_response(500, "internal error")
 
 
+_BODY_HEADERS = frozenset({"content-type", "content-length", "content-range", "content-disposition",
+                           "content-encoding", "etag", "last-modified", "accept-ranges"})
+
+
+def _json_error_for(response: Response) -> Response:
+    """The JSON error for a 4xx/5xx built with another body (werkzeug's conditional handling
+    answers 412 to a failed `If-Match` on a static file with the file itself)."""
+    status = response.status_code
+    replacement = error_response(status, "internal error" if status >= 500 else _HTTP_MESSAGES.get(
+        status, response.status.partition(" ")[2].lower() or "error"))
+    for name, value in response.headers.items():
+        if name.lower() not in _BODY_HEADERS and name not in replacement.headers:
+            replacement.headers.add(name, value)
+    response.close()  # a file response holds an open file
+    return replacement
+
+
+class Guard:
+    """The outermost WSGI layer: whatever escapes Flask (an exception raised by an error handler,
+    while Flask finalizes a response, or by the response's own `__call__`; a status line or a
+    header the server could not send) becomes the JSON 500 with a request id, instead of the WSGI
+    server's text/html page. Errors while a body streams, after the headers left, can only be
+    logged: the server then cuts the connection, which tells the client the body is incomplete."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        started = False
+
+        def checked_start_response(status, headers, exc_info=None):
+            nonlocal started
+            bad = bad_header(headers) if isinstance(headers, list) else "headers"
+            if bad is not None or not isinstance(status, str) or not _HEADER_VALUE_OK.fullmatch(status):
+                raise _UnsendableResponse(bad or "status")
+            started = True
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, checked_start_response)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            return self._internal_error(environ, start_response, exc, sys.exc_info() if started else None)
+
+    @staticmethod
+    def _internal_error(environ, start_response, exc: Exception, exc_info):
+        rid = environ.get(ENVIRON_REQUEST_ID) or request_id_for(environ.get("HTTP_X_MEN_REQUESTID", ""))
+        if isinstance(exc, _UnsendableResponse):
+            log.error("response header cannot be sent", header=str(exc), request_id=rid)
+        else:
+            log.error("unhandled exception outside the app", request_id=rid,
+                      exc_info=(type(exc), exc, exc.__traceback__))
+        body = json.dumps({"error": "internal error", "request_id": rid}).encode()
+        start_response("500 INTERNAL SERVER ERROR",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                        (REQUEST_ID_HEADER, rid)], exc_info)  # with exc_info: the server re-raises if
+        return [body]                                       # the first headers already left
+
+
+class _UnsendableResponse(Exception):
+    """A response whose status or headers the server could not write."""
+
+
 def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> None:
     """Register hooks and error handlers. `before_hooks` run after the request id and body limit
     checks; `body_limits` maps (method, endpoint) to a body limit other than the app's (uploads).
@@ -167,13 +254,19 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         req = request._get_current_object()
         state = g._get_current_object()
         state.started = time.perf_counter()
-        state.request_id = request_id_for(req.headers.get(REQUEST_ID_HEADER, ""))
+        state.request_id = req.environ[ENVIRON_REQUEST_ID] = request_id_for(
+            req.headers.get(REQUEST_ID_HEADER, ""))
         if internal_only(req.path) and listener_of(req.environ) != INTERNAL:
             raise NotFound()
         if body_limits:
             limit = body_limits.get((req.method, req.endpoint))
             if limit is not None:
                 req.max_content_length = limit
+        if not req.query_string.isascii():
+            try:  # werkzeug decodes raw (not percent-encoded) query bytes as strict UTF-8
+                req.query_string.decode()
+            except UnicodeDecodeError:
+                raise BadRequest("malformed query string: not UTF-8") from None
         limit = req.max_content_length
         length = req.content_length
         if limit is not None and length is not None and length > limit:
@@ -187,6 +280,15 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         req = request._get_current_object()
         state = g._get_current_object()
         rid = request_id()
+        bad = bad_header(response.headers.items())
+        if bad is not None:
+            # a header built from input that the WSGI server cannot send (gunicorn would answer
+            # its own text/html 500): a bug to fix where the header is built; the client gets
+            # the JSON 500, metrics and the access line count it as one
+            log.error("response header cannot be sent", header=bad, request_id=rid, path=req.path)
+            response = error_response(500, "internal error")
+        elif response.status_code >= 400 and response.mimetype != "application/json":
+            response = _json_error_for(response)
         response.headers[REQUEST_ID_HEADER] = rid
         started = getattr(state, "started", None)
         elapsed = time.perf_counter() - started if started else 0.0

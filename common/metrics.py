@@ -15,10 +15,13 @@ LATENCY = Histogram("mender_http_request_duration_seconds", "HTTP request latenc
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _children: dict[tuple[str, str, int], tuple] = {}  # routes are templates and statuses few: a bounded set
 
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
+    if method not in _METHODS:  # any token is a method on the wire: keep the label set bounded
+        method = "other"
     key = (method, route, status)
     pair = _children.get(key)
     if pair is None:  # `labels()` validates and locks on every call: do it once per combination

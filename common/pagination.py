@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import request
 from marshmallow import Schema, fields, validate
@@ -56,9 +56,24 @@ def page_from_args(args=None, max_per_page: int = MAX_PER_PAGE) -> Page:
     return Page(**values)
 
 
+# RFC 3986 pchar minus what a Link header's `<…>` could be confused by; everything else is
+# percent-encoded (as UTF-8), so the header is ASCII whatever bytes the path held
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+
+
+def _base_url() -> str:
+    """This request's URL without its query, as an ASCII URI. The path is the decoded one
+    (werkzeug replaced undecodable bytes), re-encoded here; a Host header werkzeug found invalid
+    gives a relative reference (RFC 8288 allows one)."""
+    path = quote((request.root_path or "") + request.path, safe=_PATH_SAFE)
+    host = request.host
+    return f"{request.scheme}://{host}{path}" if host else path
+
+
 def link_header(page: Page, has_next: bool, total: int | None = None) -> str:
-    """RFC 5988 `Link` header with first, prev, next (and last when the total is known)."""
-    base = request.base_url
+    """RFC 8288 `Link` header with first, prev, next (and last when the total is known). The
+    path and the query arguments are echoed percent-encoded: the header is always ASCII."""
+    base = _base_url()
     args = {k: v for k, v in request.args.items(multi=True) if k not in ("page", "per_page")}
 
     def url(n: int) -> str:

@@ -71,6 +71,8 @@ MAX_LOG_MESSAGES = 10000
 MAX_LOG_BYTES = 1024 * 1024  # the request body limit already caps a log upload at 1 MiB
 MAX_DEVICES_PER_LIST_DEPLOYMENT = 100000
 MAX_STATISTICS_LIST_IDS = 100
+MAX_DEVICES_LIMIT = 2**31 - 1   # largest `max_devices` (any larger fleet is unlimited in practice)
+MAX_TIMESTAMP = 253402300799    # 9999-12-31T23:59:59Z: the largest `created_before/after` (Unix seconds)
 
 
 def report_allowed(current: str, new: str) -> bool:

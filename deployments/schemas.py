@@ -3,9 +3,10 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
 from common.pagination import PaginationQueryArgsSchema
+from common.text import validate_printable
 from deployments import model as m
 
-_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
+_name = fields.String(required=True, validate=[validate.Length(min=1, max=m.MAX_NAME_LENGTH), validate_printable])
 
 
 class PhaseSchema(Schema):
@@ -28,7 +29,7 @@ class NewDeploymentSchema(Schema):
     force_installation = fields.Boolean()
     phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(min=1, max=100))
     retries = fields.Integer(validate=validate.Range(min=0, max=100))
-    max_devices = fields.Integer(validate=validate.Range(min=0))
+    max_devices = fields.Integer(validate=validate.Range(min=0, max=m.MAX_DEVICES_LIMIT))
     # dynamic deployments (v2): a saved filter or inline predicates
     filter_id = fields.String(validate=validate.Length(min=1, max=128))
     filter = fields.List(fields.Nested(FilterTermSchema), validate=validate.Length(min=1, max=100))
@@ -48,8 +49,8 @@ class DeploymentsQueryArgsSchema(PaginationQueryArgsSchema):
     status = fields.String(validate=validate.OneOf(m.DEPLOYMENT_STATUSES))
     type = fields.String(validate=validate.OneOf(["software", "configuration"]))
     search = fields.String(validate=validate.Length(max=m.MAX_NAME_LENGTH))
-    created_before = fields.Integer(validate=validate.Range(min=0))
-    created_after = fields.Integer(validate=validate.Range(min=0))
+    created_before = fields.Integer(validate=validate.Range(min=0, max=m.MAX_TIMESTAMP))
+    created_after = fields.Integer(validate=validate.Range(min=0, max=m.MAX_TIMESTAMP))
     sort = fields.String(validate=validate.OneOf(["asc", "desc"]))
 
 

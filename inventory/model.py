@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.errors import BadRequest
+from common.text import check_printable
 
 SCOPE_IDENTITY = "identity"
 SCOPE_INVENTORY = "inventory"
@@ -56,7 +57,7 @@ def check_group_name(name: Any) -> str:
         raise BadRequest("group: must be a non-empty string")
     if len(name) > MAX_GROUP_LENGTH:
         raise BadRequest(f"group: at most {MAX_GROUP_LENGTH} characters")
-    if not GROUP_NAME.match(name):
+    if not GROUP_NAME.fullmatch(name):  # match() with `$` would let a trailing newline through
         raise BadRequest("group: only letters, digits, '_' and '-' are allowed")
     return name
 
@@ -120,6 +121,7 @@ def parse_attributes(body: Any, scope: str, *, limit: int | None = None, allow_s
             raise BadRequest(f"{where}.name: must be a non-empty string")
         if len(name) > MAX_NAME_LENGTH:
             raise BadRequest(f"{where}.name: longer than {MAX_NAME_LENGTH} characters")
+        check_printable(name, f"{where}.name")
         if "value" not in item:
             raise BadRequest(f"{where}.value: missing")
         if string_only and not isinstance(item["value"], str):

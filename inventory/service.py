@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 
 from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from common.text import check_printable
 from inventory.model import (ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
                              SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
                              Attribute, check_group_name, check_value, eq, id_condition, parse_attributes,
@@ -335,6 +336,7 @@ class InventoryService:
         name, terms = body.get("name"), body.get("terms")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_FILTER_NAME:
             raise BadRequest(f"name: must be a non-empty string of at most {MAX_FILTER_NAME} characters")
+        check_printable(name, "name")
         if not isinstance(terms, list) or not terms:
             raise BadRequest("terms: must be a non-empty array of predicates")
         compile_filters(terms, "terms")

@@ -42,7 +42,7 @@ def parse_args(raw: str, upload_filename: str | None) -> dict:
         raise BadRequest("args: dest_dir (an absolute path) is required")
     filename = _safe_filename(args.get("filename") or upload_filename or "")
     permissions = str(args.get("permissions", "644"))
-    if not _PERMISSIONS.match(permissions):
+    if not _PERMISSIONS.fullmatch(permissions):
         raise BadRequest("args: permissions must be octal, e.g. 644")
     return {"dest_dir": dest_dir, "filename": filename, "permissions": permissions}
 

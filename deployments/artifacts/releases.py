@@ -6,6 +6,7 @@ import re
 
 from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound
+from common.text import check_printable
 
 MAX_NOTES = 1024
 MAX_TAGS_PER_RELEASE = 20
@@ -53,6 +54,7 @@ class ReleasesMixin:
     def set_release_notes(self, tenant: str, name: str, notes: str) -> None:
         if len(notes) > MAX_NOTES:
             raise BadRequest(f"notes: longer than {MAX_NOTES} characters")
+        check_printable(notes, "notes", allow_newlines=True)  # Mender: graphic characters only
         if not self.store.set_release_notes(tenant, name, notes):
             raise NotFound("release not found")
 
@@ -61,7 +63,7 @@ class ReleasesMixin:
         distinct-tag limit; NotFound."""
         clean: list[str] = []
         for tag in tags:
-            if not isinstance(tag, str) or not _TAG.match(tag) or len(tag) > MAX_TAG_LENGTH:
+            if not isinstance(tag, str) or not _TAG.fullmatch(tag) or len(tag) > MAX_TAG_LENGTH:
                 raise BadRequest("tags: each tag must be 1 to 256 letters, digits, '_', '.' or '-'")
             if tag not in clean:
                 clean.append(tag)

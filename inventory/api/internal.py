@@ -67,9 +67,10 @@ def make_blueprint() -> Blueprint:
             if not isinstance(body, list) or not all(
                     isinstance(d, dict) and isinstance(d.get("id"), str) and d["id"]
                     and (d.get("revision") is None or (isinstance(d["revision"], int)
-                                                       and not isinstance(d["revision"], bool)))
+                                                       and not isinstance(d["revision"], bool)
+                                                       and 0 <= d["revision"] < 2**63))
                     for d in body):
-                raise BadRequest("body: must be an array of {id, revision}")
+                raise BadRequest("body: must be an array of {id, revision} (revision: 0 to 2^63-1)")
             services().inventory.set_status(tenant_id, [d["id"] for d in body], status,
                                             revisions=[d.get("revision") for d in body])
             return empty(200)

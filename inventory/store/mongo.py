@@ -21,8 +21,9 @@ FILTERS = "inventory_filters"
 
 
 def attr_key(scope: str, name: str) -> str:
-    """The key of an attribute in `attributes` ('.' and '$' escaped as Mender does)."""
-    return f"{scope}-" + name.replace(".", "\uff0e").replace("$", "\uff04")
+    """The key of an attribute in `attributes` ('.' and '$' escaped as Mender does; NUL, which no
+    stored name holds but a query may name, as U+2400: MongoDB refuses it in a field name)."""
+    return f"{scope}-" + name.replace(".", "\uff0e").replace("$", "\uff04").replace("\x00", "\u2400")
 
 
 def _value_path(scope: str, name: str) -> str:

@@ -18,6 +18,6 @@ class TenantArtifacts(MethodView):
     @blp.response(201, description="Artifact uploaded; `Location` names it.")
     def post(self, tenant_id):
         """Upload an artifact for a tenant (`default`: the default tenant)."""
-        if tenant_id != "default" and not _TENANT.match(tenant_id):
+        if tenant_id != "default" and not _TENANT.fullmatch(tenant_id):
             raise BadRequest("tenant id: letters, digits, '_' and '-' only")
         return upload_from_request("" if tenant_id == "default" else tenant_id)

@@ -25,7 +25,7 @@ _NONCE = re.compile(r"[0-9a-f]{16}")
 def object_key(tenant: str, artifact_id: str, nonce: str = "") -> str:
     """The storage key of an artifact (without a nonce: the key artifacts had before nonces);
     ValueError unless every part is a safe server-side id."""
-    if tenant and not _TENANT.match(tenant):
+    if tenant and not _TENANT.fullmatch(tenant):
         raise ValueError("unsafe tenant id")
     if str(uuid.UUID(artifact_id)) != artifact_id:
         raise ValueError("artifact ids are canonical UUIDs")
