@@ -9,6 +9,7 @@ from typing import Any
 
 from common.auth import Identity
 from common.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
+from common.text import check_printable
 from useradm import passwords
 from useradm.store import PAT, SESSION, UseradmStore
 from useradm.tokens import TokenExpired, UserTokens, new_token_id
@@ -25,7 +26,7 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9
 
 def normalize_email(email: Any) -> str:
     """The lower-cased email; BadRequest unless it is a plausible ASCII address."""
-    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
         raise BadRequest("email: must be a valid email address")
     return email.lower()
 
@@ -231,18 +232,35 @@ class UseradmService:
         expiry), Conflict (name taken), Unprocessable (too many tokens)."""
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME_LENGTH:
             raise BadRequest(f"name: must be 1 to {MAX_TOKEN_NAME_LENGTH} characters")
+        check_printable(name, "name")
         limit = self._config["USERADM_TOKEN_MAX_EXPIRATION_SECONDS"]
         if not isinstance(expires_in, int) or expires_in < 0 or expires_in > limit:
             raise BadRequest(f"expires_in: must be between 0 (never expires) and {limit} seconds")
         tenant, user_id = caller.tenant, caller.subject
+        now = self._clock.now()
+        self._check_outlives_no_caller_pat(caller, expires_in, now)
         if self._store.count_tokens(tenant, user_id, PAT) >= self._config["USERADM_LIMIT_TOKENS_PER_USER"]:
             raise Unprocessable("maximum number of personal access tokens reached for this user")
-        now = self._clock.now()
         exp = now + expires_in if expires_in else None
         token_id = new_token_id()
         self._store.insert_token({"id": token_id, "tenant_id": tenant, "user_id": user_id, "kind": PAT,
                                   "name": name, "created_ts": now, "exp": exp, "last_used": None})
         return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
+
+    def _check_outlives_no_caller_pat(self, caller: Identity, expires_in: int, now: float) -> None:
+        """A personal access token may create tokens, but none that outlives it: whoever holds a
+        leaked 60-second token must not turn it into a permanent one (Mender does not check
+        this). BadRequest names the longest lifetime still allowed. A login session may create
+        any token (a PAT outliving the session that made it is what PATs are for)."""
+        row = self._store.get_live_token(caller.tenant, caller.token_id, caller.subject) \
+            if caller.token_id else None
+        if row is None or row["kind"] != PAT or row["exp"] is None:
+            return
+        remaining = int(row["exp"] - now)
+        if expires_in == 0 or expires_in > remaining:
+            raise BadRequest(f"expires_in: a personal access token cannot create a token that outlives it: "
+                             f"at most {max(remaining, 0)} seconds (never-expiring tokens need a login "
+                             f"session or a token that never expires)")
 
     def list_personal_tokens(self, caller: Identity) -> list[dict]:
         """The caller's personal access tokens (never the secrets), oldest first."""

@@ -160,3 +160,29 @@ def test_settings_deep_nesting(operator):
     hostile = '{"a":' * 100_000 + "1" + "}" * 100_000
     r = operator.post(SETTINGS, data=hostile, content_type="application/json")
     assert r.status_code == 400 and r.get_json()["request_id"]
+
+
+def test_pat_cannot_mint_a_token_that_outlives_it(make_app, backend):
+    """Issue 14: a 60 s personal access token created a token with `expires_in: 0` (never)."""
+    clock = FrozenClock(1_800_000_000)
+    app = make_app(backend, _CLOCK=clock)
+    op = Operator.create(app)
+    short = op.post(TOKENS, json={"name": "short", "expires_in": 60}).get_data(as_text=True)
+    as_pat = {"Authorization": f"Bearer {short}"}
+    clock.advance(20)  # 40 s left
+    for expires_in in (0, 41, 3600, 31536000):
+        r = op.client.post(TOKENS, json={"name": f"n{expires_in}", "expires_in": expires_in}, headers=as_pat)
+        assert r.status_code == 400, (expires_in, r.data)
+        assert "at most 40 seconds" in r.get_json()["error"] and r.get_json()["request_id"]
+    r = op.client.post(TOKENS, json={"name": "never"}, headers=as_pat)  # omitted expires_in means never
+    assert r.status_code == 400
+    assert [t["name"] for t in op.get(TOKENS).get_json()] == ["short"]
+    r = op.client.post(TOKENS, json={"name": "child", "expires_in": 40}, headers=as_pat)
+    assert r.status_code == 200
+    child = json.loads(base64.urlsafe_b64decode(r.get_data(as_text=True).split(".")[1] + "=="))
+    assert child["exp"] == 1_800_000_000 + 60
+    # a token that never expires may create any; so may a login session
+    forever = op.post(TOKENS, json={"name": "forever"}).get_data(as_text=True)
+    r = op.client.post(TOKENS, json={"name": "from-forever"}, headers={"Authorization": f"Bearer {forever}"})
+    assert r.status_code == 200
+    assert op.post(TOKENS, json={"name": "from-session", "expires_in": 31536000}).status_code == 200
