@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -20,10 +21,32 @@ def _read_password(password: str | None) -> str:
     stdin = sys.stdin
     if stdin.isatty():
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    line = stdin.readline()
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (click's test runner)
+        line = stdin.readline()
+    else:
+        line = _read_line(fd)
     if not line:
         raise click.ClickException("no password given (use --password or pass it on stdin)")
     return line.rstrip("\r\n")
+
+
+def _read_line(fd: int, limit: int = 4096) -> str:
+    """One line of a file descriptor, read byte by byte: a buffered `readline` would take the
+    lines after it too, which the next command of a script (`printf 'a\\nb\\n' | (…; …)`) needs."""
+    data = bytearray()
+    while len(data) < limit:
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        data += byte
+        if byte == b"\n":
+            break
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException("the password on stdin is not UTF-8") from None
 
 
 def register(app, ctx) -> None:

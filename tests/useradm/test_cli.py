@@ -174,3 +174,19 @@ def test_cli_says_which_data_and_refuses_to_create_a_database_for_reads(tmp_path
     assert r.returncode == 0 and r.stdout == ""
     mode = os.stat(tmp_path / "data").st_mode & 0o777
     assert mode == 0o700 and os.stat(tmp_path / "data" / "mender.db").st_mode & 0o777 == 0o600
+
+
+def test_each_command_reads_one_line_of_a_shared_stdin(tmp_path):
+    """Found by the README test: `printf 'a\\nb\\n' | (create-user; set-password)` gave the second
+    command nothing, the first one's buffered readline having taken both lines."""
+    import subprocess
+    import sys
+    from tests.helpers import ROOT
+    env = {**__import__("os").environ, "MENDER_DATA_DIR": str(tmp_path / "data"), "MENDER_LOG_LEVEL": "warning"}
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "useradm"]
+    script = (f"{' '.join(flask)} create-user --email one@example.com && "
+              f"{' '.join(flask)} set-password --email one@example.com")
+    r = subprocess.run(["bash", "-c", script], input=b"first-password\nsecond-password\n", cwd=ROOT, env=env,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"password changed for one@example.com" in r.stdout
