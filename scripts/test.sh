@@ -3,13 +3,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
+
+# The end-to-end tests run the real Mender client in private mount namespaces, and the README test
+# runs the README in private network and mount namespaces: say so now, not as errors deep in the run.
+preflight_problems=()
+if [ "$(id -u)" -ne 0 ]; then
+  preflight_problems+=("run it as root: it installs Debian packages, and the end-to-end tests mount inside namespaces")
+elif ! mountpoint -q /; then
+  preflight_problems+=("/ is not a mount point (a plain chroot?): namespaces with private mounts need one; bind-mount the root onto itself before entering it (scripts/fresh-check.sh shows how)")
+elif ! unshare --mount --net --propagation private true 2>/dev/null; then
+  preflight_problems+=("cannot create mount and network namespaces (unshare --mount --net): a container without CAP_SYS_ADMIN? run it on a machine or VM, or a container started with --privileged")
+fi
+if [ ${#preflight_problems[@]} -gt 0 ]; then
+  for problem in "${preflight_problems[@]}"; do echo "scripts/test.sh: $problem" >&2; done
+  exit 2
+fi
+
 # Debian packages the suite uses:
 APT_PACKAGES=(
-  openssl curl util-linux                       # certificates, probes, unshare for the device client
+  openssl curl util-linux iproute2              # certificates, probes, unshare and ip for the namespaces
   mender-client mender-cli mender-artifact      # the real Mender clients (end-to-end tests)
-  radosgw ceph-mon ceph-osd uuid-runtime        # a real S3 endpoint (../shared/tools/s3-radosgw.sh)
+  radosgw ceph-mon ceph-osd uuid-runtime        # a real S3 endpoint (tests/artifacts/radosgw.sh)
   chromium                                      # the web UI's browser tests (Playwright drives it)
   nats-server mender-connect dbus-daemon        # deviceconnect: the NATS bus, the real mender-connect and its D-Bus
+  libatomic1                                    # Playwright's node driver needs it; not pulled without recommends
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,8 +1,10 @@
-"""One real S3 endpoint (Ceph radosgw via ../shared/tools/s3-radosgw.sh) shared by every test process.
+"""One real S3 endpoint (Ceph radosgw, started by radosgw.sh beside this file) shared by every
+test process.
 
-The script binds the Ceph monitor to the fixed port 6789, so one instance serves the whole
-machine: a lock file guards a small state file listing the processes using it; the first
-starts it, the last one out stops it (by the script's pid files). Holders that died are pruned.
+One instance serves every test process of a machine (or of a root: the state lives under /tmp;
+the monitor and the gateway take free ports, so another root's instance does not collide): a
+lock file guards a small state file listing the processes using it; the first starts it, the last
+one out stops it (by the script's pid files). Holders that died are pruned.
 """
 
 from __future__ import annotations
@@ -18,10 +20,7 @@ import requests
 
 from tests.helpers import free_port
 
-SCRIPT = os.environ.get("S3_RADOSGW_SCRIPT") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tools", "s3-radosgw.sh"))
-if not os.path.exists(SCRIPT):
-    SCRIPT = "/work/shared/tools/s3-radosgw.sh"
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "radosgw.sh")
 STATE_DIR = f"/tmp/mender-tests-radosgw-{os.getuid()}"
 LOCK = STATE_DIR + ".lock"
 STATE = os.path.join(STATE_DIR, "state.json")
@@ -71,12 +70,13 @@ def _answers(endpoint: str) -> bool:
 
 
 def _run(action: str, ceph_dir: str, port: int | None = None) -> None:
-    env = dict(os.environ, CEPH_DIR=ceph_dir)
+    env = dict(os.environ, CEPH_DIR=ceph_dir, S3_ACCESS_KEY=ACCESS_KEY, S3_SECRET_KEY=SECRET_KEY)
     if port:
         env["RGW_PORT"] = str(port)
+        env["MON_PORT"] = str(free_port())
     r = subprocess.run(["bash", SCRIPT, action], env=env, capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
-        raise RuntimeError(f"s3-radosgw.sh {action} failed:\n{r.stdout}\n{r.stderr}")
+        raise RuntimeError(f"radosgw.sh {action} failed:\n{r.stdout}\n{r.stderr}")
 
 
 def acquire() -> str:

@@ -31,9 +31,19 @@ class Stack:
     data_dir: str
 
 
+def _require_namespaces() -> None:
+    """The client runs in a private mount namespace: root, and a `/` that is a mount point."""
+    import os
+    if os.geteuid() != 0:
+        raise RuntimeError("the end-to-end tests need root (the client runs in a private mount namespace)")
+    if not os.path.ismount("/"):
+        raise RuntimeError("/ is not a mount point (a plain chroot?): bind-mount the root onto itself first")
+
+
 def start_stack(base: Path, env: dict | None = None) -> Stack:
     for binary in ("mender", "mender-artifact", "mender-cli", "unshare"):
         _require(binary)
+    _require_namespaces()
     base.mkdir(parents=True, exist_ok=True)
     cert, key = make_tls_cert(base)
     data_dir = str(base / "data")
