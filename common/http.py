@@ -121,7 +121,7 @@ def _handle_http_exception(exc: HTTPException) -> Response:
         status = 400 if status == 422 else status
     else:
         message = _HTTP_MESSAGES.get(status) or (exc.description or exc.name).rstrip(".").lower()
-    if status >= 500:
+    if status >= 500 and status not in _HTTP_MESSAGES:
         # an error Flask wrapped (raised in an after-request hook or an error handler, or an
         # explicit abort(500)): the cause goes to the log, never to the client
         original = getattr(exc, "original_exception", None) or exc
@@ -174,8 +174,9 @@ def _json_error_for(response: Response) -> Response:
     """The JSON error for a 4xx/5xx built with another body (werkzeug's conditional handling
     answers 412 to a failed `If-Match` on a static file with the file itself)."""
     status = response.status_code
-    replacement = error_response(status, "internal error" if status >= 500 else _HTTP_MESSAGES.get(
-        status, response.status.partition(" ")[2].lower() or "error"))
+    message = _HTTP_MESSAGES.get(status) or (
+        "internal error" if status >= 500 else response.status.partition(" ")[2].lower() or "error")
+    replacement = error_response(status, message)
     for name, value in response.headers.items():
         if name.lower() not in _BODY_HEADERS and name not in replacement.headers:
             replacement.headers.add(name, value)
