@@ -46,6 +46,14 @@ if apt-config dump 2>/dev/null | grep -q '^Acquire::Check-Valid-Until "false"'; 
   echo 'Acquire::Check-Valid-Until "false";' > "$root/etc/apt/apt.conf.d/99fresh-check-snapshot"
 fi
 
+# Certificate authorities this host adds to Debian's (a TLS-intercepting proxy's, where the network
+# passes through one): a fresh machine on the same network is given them too.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
+
 clone=/root/mender-server-py
 rm -rf "${root:?}$clone"
 git clone -q --no-hardlinks "$repo" "$root$clone"
