@@ -31,8 +31,27 @@ def s3_config(endpoint: str, bucket: str) -> dict:
 @pytest.fixture
 def storage_config(storage, request, unique):
     if storage == "filesystem":
-        return {}
-    return s3_config(request.getfixturevalue("radosgw"), unique("bkt").lower())
+        yield {}
+        return
+    endpoint, bucket = request.getfixturevalue("radosgw"), unique("bkt").lower()
+    yield s3_config(endpoint, bucket)
+    _drop_bucket(endpoint, bucket)
+
+
+def _drop_bucket(endpoint: str, bucket: str) -> None:
+    """Remove a test's bucket: the radosgw is shared by every run on the machine, and a user may
+    own only so many buckets (TooManyBuckets broke S3 tests once enough runs had passed)."""
+    from tests.artifacts.helpers import s3_client
+    client = s3_client(endpoint)
+    try:
+        for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
+    except client.exceptions.NoSuchBucket:
+        pass
 
 
 @pytest.fixture

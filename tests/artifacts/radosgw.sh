@@ -107,6 +107,7 @@ for _ in $(seq 1 180); do
   sleep 1
 done
 curl -s -o /dev/null "http://127.0.0.1:$rgw_port/" || fail "radosgw did not answer on port $rgw_port within 3 minutes"
-radosgw-admin -c "$conf" user create --uid=tests --display-name=tests \
+# --max-buckets=0: no limit (the default 1000 is reached by enough test runs sharing one instance)
+radosgw-admin -c "$conf" user create --uid=tests --display-name=tests --max-buckets=0 \
   --access-key="$access_key" --secret="$secret_key" >/dev/null || fail "creating the S3 user failed"
 echo "radosgw: http://127.0.0.1:$rgw_port after $(( $(date +%s) - started )) s (state in $dir)"

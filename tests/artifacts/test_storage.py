@@ -18,7 +18,7 @@ from deployments.artifacts.links import LinkSigner
 from deployments.artifacts.storage import new_object_key, object_key
 from deployments.artifacts.storage.filesystem import FilesystemStorage
 from deployments.artifacts.storage.s3 import PART_SIZE, S3Storage
-from tests.artifacts.conftest import s3_config
+from tests.artifacts.conftest import _drop_bucket, s3_config
 from tests.artifacts.helpers import s3_client
 
 
@@ -140,8 +140,9 @@ def test_links_name_their_object():
 
 @pytest.fixture
 def s3(radosgw, unique):
-    cfg = load_config(s3_config(radosgw, unique("st").lower()))
-    return S3Storage(cfg, FrozenClock())
+    bucket = unique("st").lower()
+    yield S3Storage(load_config(s3_config(radosgw, bucket)), FrozenClock())
+    _drop_bucket(radosgw, bucket)
 
 
 def test_s3_multipart_upload_and_abort(s3):
