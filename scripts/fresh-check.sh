@@ -40,6 +40,8 @@ else
   log "reusing the root in $root"
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"  # the network, as a fresh machine's DHCP would give it
+# The /etc/hosts every installed Debian has (the installer writes it; debootstrap does not).
+[ -f "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
 # A mirror that serves a dated snapshot needs its Release files' validity not checked: carry over
 # that one setting when this host has it (it says nothing about what the project installs).
 if apt-config dump 2>/dev/null | grep -q '^Acquire::Check-Valid-Until "false"'; then

@@ -11,6 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
   preflight_problems+=("run it as root: it installs Debian packages, and the end-to-end tests mount inside namespaces")
 elif ! mountpoint -q /; then
   preflight_problems+=("/ is not a mount point (a plain chroot?): namespaces with private mounts need one; bind-mount the root onto itself before entering it (scripts/fresh-check.sh shows how)")
+elif ! getent hosts localhost >/dev/null || [ ! -f /etc/hosts ]; then
+  preflight_problems+=("localhost does not resolve from /etc/hosts (debootstrap writes none): add '127.0.0.1 localhost' and '::1 localhost' to /etc/hosts")
 elif ! unshare --mount --net --propagation private true 2>/dev/null; then
   preflight_problems+=("cannot create mount and network namespaces (unshare --mount --net): a container without CAP_SYS_ADMIN? run it on a machine or VM, or a container started with --privileged")
 fi

@@ -187,6 +187,9 @@ def session_script(steps: list[Step], blocks_dir: str) -> str:
 
 
 def _require_root_tools() -> None:
+    if not os.path.isfile("/etc/hosts"):
+        raise RuntimeError("/etc/hosts is missing (debootstrap writes none): the README test maps the README's "
+                           "host name by bind-mounting a copy over it")
     missing = [b for b in ("unshare", "ip", "curl", "openssl", "mender-artifact", "mender-cli") if not shutil.which(b)]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} missing: scripts/test.sh installs the Debian packages")
