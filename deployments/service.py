@@ -12,7 +12,8 @@ from typing import Any
 from common.clock import rfc3339
 from common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from deployments import model as m
-from deployments.store import DeploymentQuery, DeploymentsStore, DuplicateDeployment
+from deployments.store import (ASSIGNED, EXISTS, FINISHED, DeploymentQuery, DeploymentsStore,
+                               DuplicateDeployment)
 
 MAX_RETRIES = 100
 MAX_PHASES = 100
@@ -270,14 +271,25 @@ class DeploymentsService:
         """Abort: active device deployments become `aborted`, devices that have not asked yet never
         start, the deployment is finished. Raises NotFound, Unprocessable (already finished)."""
         dep = self.get_deployment(tenant, deployment_id)
-        if dep["status"] == m.DEPLOYMENT_FINISHED:
-            raise Unprocessable("deployment already finished")
-        now = self.clock.now()
-        self.store.close_active_device_deployments(tenant, deployment_id, m.ABORTED, now)
-        counts = self.store.count_device_statuses(tenant, deployment_id)
-        self.store.replace_stats(tenant, deployment_id, {s: counts.get(s, 0) for s in m.DEVICE_STATUSES})
-        self.store.set_deployment_status(tenant, deployment_id, (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
-                                         m.DEPLOYMENT_FINISHED, finished=now, aborted=True)
+        if dep["status"] != m.DEPLOYMENT_FINISHED:
+            # finished first: from then on no device is given it (assignments check the status)
+            with self.store.transaction():  # one commit on SQLite
+                if self.store.set_deployment_status(tenant, deployment_id,
+                                                    (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
+                                                    m.DEPLOYMENT_FINISHED, finished=self.clock.now(), aborted=True):
+                    self._close_aborted(tenant, deployment_id)
+                    return
+        if dep["aborted"]:  # aborted before: finish the work of an abort that was interrupted
+            self._close_aborted(tenant, deployment_id)
+        raise Unprocessable("deployment already finished")
+
+    def _close_aborted(self, tenant: str, deployment_id: str) -> None:
+        """The rest of an abort, safe to repeat: active device deployments become `aborted`, the
+        statistics are counted again from the device deployments."""
+        with self.store.transaction():
+            self.store.close_active_device_deployments(tenant, deployment_id, m.ABORTED, self.clock.now())
+            counts = self.store.count_device_statuses(tenant, deployment_id)
+            self.store.replace_stats(tenant, deployment_id, {s: counts.get(s, 0) for s in m.DEVICE_STATUSES})
 
     def decommission_device(self, tenant: str, device_id: str) -> None:
         """The device is gone: its unfinished device deployments become `decommissioned`, and the
@@ -326,6 +338,12 @@ class DeploymentsService:
         dep = None
         if dd is not None:  # the device only needs the deployment's own fields, not its counts
             dep = self.store.get_deployment(tenant, dd["deployment_id"], counts=False)
+            if dep["status"] == m.DEPLOYMENT_FINISHED:
+                # an abort interrupted before it closed this device deployment: finish its work
+                self._close_aborted(tenant, dep["id"])
+                return None
+            if device_id in dep["assigning"]:  # its assignment was interrupted after the insert
+                self.store.assign_device(tenant, dep, dd.get("phase"), dd)
         if dd is None:
             dd, dep = self._retry_or_new(tenant, device_id, device_type, recent)
         if dd is None:
@@ -345,24 +363,24 @@ class DeploymentsService:
         after = max((d["created"] for d in recent if d["status"] in m.TERMINAL), default=0.0)
         now = self.clock.now()
         for dep in self._candidates(tenant, device_id, after):
-            phase = self._open_phase(dep, now)
+            resuming = device_id in dep["assigning"]  # an interrupted assignment: finish it as it began
+            phase = None if resuming else self._open_phase(dep, now)
             if phase is False:
                 return None, None  # the oldest applicable deployment is waiting for its next phase
-            if not self.store.claim_slot(tenant, dep, phase):
-                if dep["dynamic"]:
-                    continue  # capped at max_devices: move on to newer deployments
-                return None, None  # phase full: wait for the next one
-            dd = self._new_device_deployment(dep, device_id, device_type, phase)
-            if not self.store.insert_device_deployment(dd):
-                self.store.release_slot(tenant, dep, phase)
-                existing = self.store.get_device_deployment(tenant, dep["id"], device_id)
-                if existing is not None and existing["status"] in m.ACTIVE:
-                    return existing, dep
+            outcome, dd = self.store.assign_device(tenant, dep, phase,
+                                                   self._new_device_deployment(dep, device_id, device_type, phase))
+            if outcome == ASSIGNED:
+                return dd, dep
+            if outcome == FINISHED:  # aborted while it was being assigned
+                self._close_aborted(tenant, dep["id"])
+                return None, None
+            if outcome == EXISTS:  # a concurrent poll of this device assigned it first
+                if dd is not None and dd["status"] in m.ACTIVE:
+                    return dd, dep
                 continue
             if dep["dynamic"]:
-                after_dep = self.store.adjust_stats(tenant, dep["id"], {m.PENDING: 1})
-                dep = after_dep or dep
-            return dd, dep
+                continue  # capped at max_devices: move on to newer deployments
+            return None, None  # phase full: wait for the next one
         return None, None
 
     def _candidates(self, tenant: str, device_id: str, after: float):
@@ -371,7 +389,7 @@ class DeploymentsService:
         merged = self.store.candidate_deployments(tenant, device_id, after, CANDIDATE_BATCH, MAX_DYNAMIC_CANDIDATES)
         inventory = self._services.inventory
         for dep in merged:
-            if dep["dynamic"]:
+            if dep["dynamic"] and device_id not in dep["assigning"]:
                 if self.store.get_device_deployment(tenant, dep["id"], device_id) is not None:
                     continue
                 if not inventory.device_matches(tenant, device_id, dep["filter"]["terms"]):
@@ -414,11 +432,7 @@ class DeploymentsService:
             if artifact is None:
                 self._move(dd, m.NOARTIFACT)
                 return None
-            with self.store.transaction():
-                if self.store.update_device_deployment(tenant, dd["id"], dd["status"],
-                                                       {"artifact_id": artifact["id"], "device_type": device_type}):
-                    self.store.adjust_stats(tenant, dep["id"], {}, total_size=int(artifact.get("size") or 0),
-                                            fetch=False)
+            self.store.assign_artifact(tenant, dd, artifact["id"], device_type, int(artifact.get("size") or 0))
         if artifact is None:
             self._move(dd, m.FAILURE, {"substate": "artifact deleted"})
             return None

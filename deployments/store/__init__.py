@@ -4,7 +4,8 @@ Records are plain dicts. A deployment:
   {id, tenant_id, name, artifact_name, created, finished, status (pending|inprogress|finished),
    start_ts, dynamic, max_devices, device_count, retry_pending, checksum, aborted,
    groups, filter, phases [{id, batch_size, start_ts, device_limit, device_count}], retries,
-   force_installation, artifacts, initial_device_count, type, total_size, stats {status: n}}
+   force_installation, artifacts, initial_device_count, type, total_size, stats {status: n},
+   assigning [device ids whose assignment is in flight or was interrupted: MongoDB only]}
 A device deployment:
   {id, tenant_id, deployment_id, device_id, created, started, finished, status, substate,
    device_type, artifact_id, attempts, retries, log, deleted, phase}
@@ -69,13 +70,29 @@ class DeploymentsStore(ABC):
     def unfinished_deployment_with_artifact(self, tenant: str, artifact_name: str) -> bool: ...
 
     @abstractmethod
-    def claim_slot(self, tenant: str, deployment: dict, phase: int | None) -> bool:
-        """Atomically count one more device into the deployment (and into phase `phase`), unless the
-        phase's device_limit or a dynamic deployment's max_devices is reached. True when counted."""
+    def assign_device(self, tenant: str, deployment: dict, phase: int | None, dd: dict) -> tuple[str, dict | None]:
+        """Give the device the deployment: count it into the deployment (and into phase `phase`),
+        unless the phase's device_limit or a dynamic deployment's max_devices is reached or the
+        deployment is finished, and insert its device deployment `dd` (a dynamic deployment also
+        counts it `pending` in its statistics). Returns (outcome, device deployment):
 
+        - ASSIGNED, the device deployment written (on MongoDB a resumed assignment's, see below);
+        - NO_SLOT, None: nothing changed;
+        - EXISTS, the device's existing device deployment of this deployment: nothing changed;
+        - FINISHED, the device deployment written: the deployment finished (was aborted) while
+          it was being assigned (MongoDB only); the caller closes it.
+
+        SQLite does it in one transaction. MongoDB has no multi-document transaction on a
+        standalone server: the slot is claimed in the deployment's document together with a
+        note of the assignment (`assigning` lists the device), then the device deployment is
+        inserted under the noted id, then the note is settled. Every step is conditional, so
+        calling this again for a device listed in `assigning` resumes an interrupted
+        assignment without counting the device twice."""
     @abstractmethod
-    def release_slot(self, tenant: str, deployment: dict, phase: int | None) -> None:
-        """Undo claim_slot."""
+    def assign_artifact(self, tenant: str, dd: dict, artifact_id: str, device_type: str, size: int) -> bool:
+        """Record the artifact chosen for a device deployment that has none yet (its status still
+        `dd["status"]`) and add its size to the deployment's total_size. False when another
+        request assigned one first (nothing changed)."""
 
     @abstractmethod
     def adjust_stats(self, tenant: str, deployment_id: str, changes: dict[str, int],
@@ -172,6 +189,9 @@ class DeploymentsStore(ABC):
 
     @abstractmethod
     def get_log(self, tenant: str, deployment_id: str, device_id: str) -> list[dict] | None: ...
+
+
+ASSIGNED, NO_SLOT, EXISTS, FINISHED = "assigned", "no_slot", "exists", "finished"
 
 
 class DuplicateDeployment(Exception):

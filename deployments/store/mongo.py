@@ -7,7 +7,8 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from deployments import model as m
-from deployments.store import DeploymentQuery, DeploymentsStore, DuplicateDeployment
+from deployments.store import (ASSIGNED, EXISTS, FINISHED, NO_SLOT, DeploymentQuery, DeploymentsStore,
+                               DuplicateDeployment)
 
 DEPLOYMENTS = "deployments"
 TARGETS = "deployment_targets"
@@ -52,6 +53,27 @@ def _m1_indexes(db) -> None:
 MIGRATIONS = [_m1_indexes]
 
 
+def _slot_conditions(deployment: dict, phase: int | None) -> dict:
+    query = {}
+    if deployment["dynamic"] and deployment["max_devices"]:
+        query["slots_left"] = {"$gt": 0}
+    if phase is not None and deployment["phases"][phase].get("device_limit") is not None:
+        query[f"phases.{phase}.slots_left"] = {"$gt": 0}
+    return query
+
+
+def _slot_counts(deployment: dict, phase: int | None, delta: int) -> dict:
+    """The `$inc` that counts a device into (delta 1) or out of (-1) the deployment and its phase."""
+    inc = {"device_count": delta}
+    if deployment["dynamic"] and deployment["max_devices"]:
+        inc["slots_left"] = -delta
+    if phase is not None:
+        inc[f"phases.{phase}.device_count"] = delta
+        if deployment["phases"][phase].get("device_limit") is not None:
+            inc[f"phases.{phase}.slots_left"] = -delta
+    return inc
+
+
 def _dep(doc: dict | None) -> dict | None:
     if doc is None:
         return None
@@ -59,6 +81,7 @@ def _dep(doc: dict | None) -> dict | None:
     out["id"] = out.pop("_id")
     out.pop("active_checksum", None)
     out.pop("slots_left", None)
+    out["assigning"] = [c["device_id"] for c in out.get("assigning") or []]
     stats = {s: 0 for s in m.DEVICE_STATUSES}
     stats.update(out.get("stats") or {})
     out["stats"] = stats
@@ -110,6 +133,7 @@ class MongoDeploymentsStore(DeploymentsStore):
             p["slots_left"] = p["device_limit"]
             phases.append(p)
         doc["phases"] = phases
+        doc["assigning"] = []
         try:
             self.deployments.insert_one(doc)
         except DuplicateKeyError:
@@ -174,28 +198,54 @@ class MongoDeploymentsStore(DeploymentsStore):
         return self.deployments.find_one({"tenant_id": tenant, "artifact_name": artifact_name,
                                           "status": {"$ne": m.DEPLOYMENT_FINISHED}}, {"_id": 1}) is not None
 
-    def claim_slot(self, tenant, deployment, phase):
-        query: dict = {"_id": deployment["id"], "tenant_id": tenant, "status": {"$ne": m.DEPLOYMENT_FINISHED}}
-        inc: dict = {"device_count": 1}
-        if deployment["dynamic"] and deployment["max_devices"]:
-            query["slots_left"] = {"$gt": 0}
-            inc["slots_left"] = -1
-        if phase is not None:
-            inc[f"phases.{phase}.device_count"] = 1
-            if deployment["phases"][phase].get("device_limit") is not None:
-                query[f"phases.{phase}.slots_left"] = {"$gt": 0}
-                inc[f"phases.{phase}.slots_left"] = -1
-        return self.deployments.update_one(query, {"$inc": inc}).modified_count == 1
+    def assign_device(self, tenant, deployment, phase, dd):
+        # Three conditional steps, each atomic on one document, each safe to repeat: (1) claim the
+        # slot and note the assignment in the deployment; (2) insert the device deployment under
+        # the noted id; (3) settle the note (and count the device pending on a dynamic deployment).
+        # A crash between them leaves the note; the device's next poll calls this again and resumes.
+        deployment_id, device_id = deployment["id"], dd["device_id"]
+        key = {"_id": deployment_id, "tenant_id": tenant}
+        claim = {"device_id": device_id, "dd_id": dd["id"], "phase": phase}
+        query = {**key, "status": {"$ne": m.DEPLOYMENT_FINISHED}, "assigning.device_id": {"$ne": device_id}}
+        query.update(_slot_conditions(deployment, phase))
+        if self.deployments.update_one(query, {"$inc": _slot_counts(deployment, phase, 1),
+                                               "$push": {"assigning": claim}}).modified_count != 1:
+            doc = self.deployments.find_one({**key, "assigning.device_id": device_id}, {"assigning": 1})
+            if doc is None:
+                existing = self.get_device_deployment(tenant, deployment_id, device_id)
+                return (NO_SLOT, None) if existing is None else (EXISTS, existing)
+            claim = next(c for c in doc["assigning"] if c["device_id"] == device_id)  # resume it
+            dd = {**dd, "id": claim["dd_id"], "phase": claim["phase"]}
+        doc = dict(dd)
+        doc["_id"] = doc.pop("id")
+        try:
+            self.dds.insert_one(doc)
+        except DuplicateKeyError:
+            existing = self.get_device_deployment(tenant, deployment_id, device_id)
+            if existing is None or existing["id"] != dd["id"]:  # the device had one already: undo the claim
+                self.deployments.update_one({**key, "assigning.dd_id": dd["id"]},
+                                            {"$pull": {"assigning": {"dd_id": dd["id"]}},
+                                             "$inc": _slot_counts(deployment, claim["phase"], -1)})
+                return EXISTS, existing
+            dd = existing  # inserted by the interrupted (or a concurrent) run of this assignment
+        settle: dict = {"$pull": {"assigning": {"dd_id": dd["id"]}}}
+        if deployment["dynamic"]:
+            settle["$inc"] = {f"stats.{m.PENDING}": 1}
+        after = self.deployments.find_one_and_update({**key, "assigning.dd_id": dd["id"]}, settle,
+                                                     projection={"status": 1})
+        if after is None:  # settled by a concurrent run
+            after = self.deployments.find_one(key, {"status": 1}) or {}
+        return (FINISHED if after.get("status") == m.DEPLOYMENT_FINISHED else ASSIGNED), dd
 
-    def release_slot(self, tenant, deployment, phase):
-        inc: dict = {"device_count": -1}
-        if deployment["dynamic"] and deployment["max_devices"]:
-            inc["slots_left"] = 1
-        if phase is not None:
-            inc[f"phases.{phase}.device_count"] = -1
-            if deployment["phases"][phase].get("device_limit") is not None:
-                inc[f"phases.{phase}.slots_left"] = 1
-        self.deployments.update_one({"_id": deployment["id"], "tenant_id": tenant}, {"$inc": inc})
+    def assign_artifact(self, tenant, dd, artifact_id, device_type, size):
+        # two documents: a crash between the updates leaves total_size short by this artifact
+        if self.dds.update_one({"_id": dd["id"], "tenant_id": tenant, "status": dd["status"], "artifact_id": None},
+                               {"$set": {"artifact_id": artifact_id, "device_type": device_type}}).modified_count != 1:
+            return False
+        if size:
+            self.deployments.update_one({"_id": dd["deployment_id"], "tenant_id": tenant},
+                                        {"$inc": {"total_size": size}})
+        return True
 
     def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
         # find_one_and_update returns the document at no extra cost: `fetch` changes nothing here

@@ -3,11 +3,13 @@ concurrent reports from many workers keep the statistics exact."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 
 from deployments import model as m
-from deployments.store import DeploymentQuery, DeploymentsStore, DuplicateDeployment
+from deployments.store import (ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DeploymentsStore,
+                               DuplicateDeployment)
 
 MIGRATIONS = [
     [
@@ -58,11 +60,24 @@ _TERMINAL = tuple(sorted(m.TERMINAL))
 
 
 class _NoSlot(Exception):
-    """Rolls back a slot claim."""
+    """Rolls back an assignment: no slot left."""
+
+
+class _Exists(Exception):
+    """Rolls back an assignment: the device already has a device deployment of this deployment."""
+
+
+_DD_FIELDS = ("tenant_id", "id", "deployment_id", "device_id", "created", "started", "finished", "status",
+              "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase")
+_DD_COLUMNS = ",".join(_DD_FIELDS)
 
 
 def _in(values) -> str:
     return ",".join("?" * len(values))
+
+
+def _dd_row(dd: dict) -> tuple:
+    return tuple(int(dd[c]) if c == "log" else dd[c] for c in _DD_FIELDS)
 
 
 class SqliteDeploymentsStore(DeploymentsStore):
@@ -82,6 +97,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
                                    "start_ts", "max_devices", "device_count", "retry_pending", "total_size")}
         dep["dynamic"] = bool(row["dynamic"])
         dep["aborted"] = bool(row["aborted"])
+        dep["assigning"] = []  # assignments are one transaction here: never in flight
         dep.update(doc)
         if not counts:
             return dep
@@ -99,6 +115,30 @@ class SqliteDeploymentsStore(DeploymentsStore):
         return dep
 
     @staticmethod
+    def _add_stats(conn, tenant: str, deployment_id: str, changes: dict[str, int]) -> None:
+        for status, delta in changes.items():
+            if delta:
+                conn.execute("INSERT INTO deployment_stats VALUES (?,?,?,?) ON CONFLICT DO UPDATE"
+                             " SET count = count + excluded.count", (tenant, deployment_id, status, delta))
+
+    @contextlib.contextmanager
+    def _atomic(self):
+        """All or nothing, also inside a transaction a caller opened (a savepoint there)."""
+        conn = self.db.conn
+        if not conn.in_transaction:
+            with self.db.transaction() as conn:
+                yield conn
+            return
+        conn.execute("SAVEPOINT atomic")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO atomic")
+            conn.execute("RELEASE atomic")
+            raise
+        conn.execute("RELEASE atomic")
+
+    @staticmethod
     def _dd(row: sqlite3.Row) -> dict:
         dd = dict(row)
         dd["log"] = bool(dd["log"])
@@ -108,27 +148,25 @@ class SqliteDeploymentsStore(DeploymentsStore):
     def insert_deployment(self, deployment: dict, targets: list[str] | None) -> None:
         d = deployment
         doc = json.dumps({k: d.get(k) for k in _DOC_KEYS})
-        try:
-            with self.db.transaction() as conn:
-                conn.execute(
-                    "INSERT INTO deployments (tenant_id, id, name, artifact_name, created, finished, status,"
-                    " start_ts, dynamic, max_devices, device_count, retry_pending, total_size, aborted,"
-                    " active_checksum, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (d["tenant_id"], d["id"], d["name"], d["artifact_name"], d["created"], d["finished"],
-                     d["status"], d["start_ts"], int(d["dynamic"]), d["max_devices"], d["device_count"],
-                     d["retry_pending"], d["total_size"], 0, d["checksum"], doc))
-                conn.executemany("INSERT INTO deployment_stats VALUES (?,?,?,?)",
-                                 [(d["tenant_id"], d["id"], s, n) for s, n in d["stats"].items()])
-                conn.executemany("INSERT INTO deployment_phases VALUES (?,?,?,?,?)",
-                                 [(d["tenant_id"], d["id"], i, p["device_limit"], 0)
-                                  for i, p in enumerate(d.get("phases") or [])])
-                if targets:
-                    conn.executemany("INSERT INTO deployment_targets VALUES (?,?,?,?)",
-                                     [(d["tenant_id"], d["id"], t, d["created"]) for t in targets])
-        except sqlite3.IntegrityError as exc:
-            if "active_checksum" in str(exc):
-                raise DuplicateDeployment() from None
-            raise
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO deployments (tenant_id, id, name, artifact_name, created, finished, status,"
+                " start_ts, dynamic, max_devices, device_count, retry_pending, total_size, aborted,"
+                " active_checksum, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (tenant_id, active_checksum) WHERE active_checksum IS NOT NULL DO NOTHING",
+                (d["tenant_id"], d["id"], d["name"], d["artifact_name"], d["created"], d["finished"],
+                 d["status"], d["start_ts"], int(d["dynamic"]), d["max_devices"], d["device_count"],
+                 d["retry_pending"], d["total_size"], 0, d["checksum"], doc))
+            if cur.rowcount != 1:  # the unique index deployments_active_checksum
+                raise DuplicateDeployment()
+            conn.executemany("INSERT INTO deployment_stats VALUES (?,?,?,?)",
+                             [(d["tenant_id"], d["id"], s, n) for s, n in d["stats"].items()])
+            conn.executemany("INSERT INTO deployment_phases VALUES (?,?,?,?,?)",
+                             [(d["tenant_id"], d["id"], i, p["device_limit"], 0)
+                              for i, p in enumerate(d.get("phases") or [])])
+            if targets:
+                conn.executemany("INSERT INTO deployment_targets VALUES (?,?,?,?)",
+                                 [(d["tenant_id"], d["id"], t, d["created"]) for t in targets])
 
     def get_deployment(self, tenant, deployment_id, *, counts=True):
         row = self.db.conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
@@ -191,10 +229,14 @@ class SqliteDeploymentsStore(DeploymentsStore):
             "SELECT 1 FROM deployments WHERE tenant_id=? AND artifact_name=? AND status != 'finished' LIMIT 1",
             (tenant, artifact_name)).fetchone() is not None
 
-    def claim_slot(self, tenant, deployment, phase):
+    def assign_device(self, tenant, deployment, phase, dd):
         deployment_id = deployment["id"]
         try:
-            with self.db.transaction() as conn:
+            with self._atomic() as conn:
+                cur = conn.execute(f"INSERT INTO device_deployments ({_DD_COLUMNS}) VALUES ({_in(_DD_FIELDS)})"
+                                   " ON CONFLICT (tenant_id, deployment_id, device_id) DO NOTHING", _dd_row(dd))
+                if cur.rowcount != 1:
+                    raise _Exists()
                 if phase is not None:
                     cur = conn.execute("UPDATE deployment_phases SET device_count = device_count + 1"
                                        " WHERE tenant_id=? AND deployment_id=? AND idx=?"
@@ -207,26 +249,30 @@ class SqliteDeploymentsStore(DeploymentsStore):
                                    " AND (dynamic = 0 OR max_devices = 0 OR device_count < max_devices)",
                                    (tenant, deployment_id))
                 if cur.rowcount != 1:
-                    raise _NoSlot()  # rolls the phase count back too
+                    raise _NoSlot()
+                if deployment["dynamic"]:
+                    self._add_stats(conn, tenant, deployment_id, {m.PENDING: 1})
         except _NoSlot:
-            return False
-        return True
+            return NO_SLOT, None
+        except _Exists:
+            return EXISTS, self.get_device_deployment(tenant, deployment_id, dd["device_id"])
+        return ASSIGNED, dd
 
-    def release_slot(self, tenant, deployment, phase):
-        deployment_id = deployment["id"]
+    def assign_artifact(self, tenant, dd, artifact_id, device_type, size):
         with self.db.transaction() as conn:
-            if phase is not None:
-                conn.execute("UPDATE deployment_phases SET device_count = device_count - 1"
-                             " WHERE tenant_id=? AND deployment_id=? AND idx=?", (tenant, deployment_id, phase))
-            conn.execute("UPDATE deployments SET device_count = device_count - 1 WHERE tenant_id=? AND id=?",
-                         (tenant, deployment_id))
+            cur = conn.execute("UPDATE device_deployments SET artifact_id=?, device_type=? WHERE tenant_id=? AND id=?"
+                               " AND status=? AND artifact_id IS NULL",
+                               (artifact_id, device_type, tenant, dd["id"], dd["status"]))
+            if cur.rowcount != 1:
+                return False
+            if size:
+                conn.execute("UPDATE deployments SET total_size = total_size + ? WHERE tenant_id=? AND id=?",
+                             (size, tenant, dd["deployment_id"]))
+        return True
 
     def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
         with self.db.transaction() as conn:
-            for status, delta in changes.items():
-                if delta:
-                    conn.execute("INSERT INTO deployment_stats VALUES (?,?,?,?) ON CONFLICT DO UPDATE"
-                                 " SET count = count + excluded.count", (tenant, deployment_id, status, delta))
+            self._add_stats(conn, tenant, deployment_id, changes)
             if retry_pending or total_size:
                 conn.execute("UPDATE deployments SET retry_pending = retry_pending + ?, total_size = total_size + ?"
                              " WHERE tenant_id=? AND id=?", (retry_pending, total_size, tenant, deployment_id))
@@ -256,15 +302,10 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     # ------------------------------------------------------------------ device deployments
     def insert_device_deployment(self, dd):
-        cols = ("tenant_id", "id", "deployment_id", "device_id", "created", "started", "finished", "status",
-                "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase")
-        try:
-            with self.db.transaction() as conn:
-                conn.execute(f"INSERT INTO device_deployments ({','.join(cols)}) VALUES ({_in(cols)})",
-                             tuple(int(dd[c]) if c == "log" else dd[c] for c in cols))
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"INSERT INTO device_deployments ({_DD_COLUMNS}) VALUES ({_in(_DD_FIELDS)})"
+                               " ON CONFLICT (tenant_id, deployment_id, device_id) DO NOTHING", _dd_row(dd))
+        return cur.rowcount == 1
 
     def get_device_deployment(self, tenant, deployment_id, device_id):
         row = self.db.conn.execute("SELECT * FROM device_deployments WHERE tenant_id=? AND deployment_id=?"

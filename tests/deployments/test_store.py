@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from deployments import model as m
-from deployments.store import DeploymentQuery, DuplicateDeployment
+from deployments.store import ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DuplicateDeployment
 
 T0 = 1_800_000_000.0
 
@@ -23,6 +23,10 @@ def store(make_app, backend):
 def view(record) -> dict:
     """A record's fields by name (the test reads records through this one door)."""
     return record
+
+
+def nonzero(stats: dict) -> dict:
+    return {k: v for k, v in stats.items() if v}
 
 
 def ids(records) -> list[str]:
@@ -190,45 +194,64 @@ def test_adjust_and_replace_stats(store):
     assert view(store.get_deployment("", dep["id"]))["stats"][m.PENDING] == 0
 
 
-# ---------------------------------------------------------------- slots
+# ---------------------------------------------------------------- assignment (slots)
 
-def test_claim_and_release_slots_of_phases(store):
-    dep = insert(store, deployment(targets=3, phases=[(34, T0, 1), (None, T0 + 60, 2)]), ["d1", "d2", "d3"])
-    assert store.claim_slot("", dep, 0)
-    assert not store.claim_slot("", dep, 0)  # the first phase holds one device
-    assert store.claim_slot("", dep, 1) and store.claim_slot("", dep, 1)
-    assert not store.claim_slot("", dep, 1)
+def assign(store, dep, device_id, phase=None, tenant=""):
+    return store.assign_device(tenant, dep, phase, device_deployment(dep, device_id, phase=phase))
+
+
+def test_assign_device_counts_the_phases(store):
+    dep = insert(store, deployment(targets=4, phases=[(34, T0, 1), (None, T0 + 60, 2)]), ["d1", "d2", "d3", "d4"])
+    outcome, dd = assign(store, dep, "d1", 0)
+    assert outcome == ASSIGNED and view(store.get_device_deployment("", dep["id"], "d1")) == view(dd)
+    assert view(dd)["phase"] == 0
+    assert assign(store, dep, "d2", 0) == (NO_SLOT, None)  # the first phase holds one device
+    assert store.get_device_deployment("", dep["id"], "d2") is None  # a refused assignment writes nothing
+    assert assign(store, dep, "d2", 1)[0] == ASSIGNED and assign(store, dep, "d3", 1)[0] == ASSIGNED
+    assert assign(store, dep, "d4", 1) == (NO_SLOT, None)
+    outcome, existing = assign(store, dep, "d1", 1)  # d1 has it already: nothing changes
+    assert outcome == EXISTS and view(existing)["id"] == view(dd)["id"]
+    assert assign(store, dep, "d4", 1, tenant="t2")[0] == NO_SLOT
     got = view(store.get_deployment("", dep["id"]))
     assert got["device_count"] == 3 and [p["device_count"] for p in got["phases"]] == [1, 2]
-    store.release_slot("", dep, 1)
-    got = view(store.get_deployment("", dep["id"]))
-    assert got["device_count"] == 2 and [p["device_count"] for p in got["phases"]] == [1, 1]
-    assert store.claim_slot("", dep, 1)  # the released slot is free again
-    assert not store.claim_slot("t2", dep, 1)
+    assert nonzero(got["stats"]) == {m.PENDING: 4}  # a static deployment counted its devices when created
+    assert got["assigning"] == []
 
 
 def test_a_static_deployment_without_phases_has_no_slot_limit_but_a_finished_one_takes_none(store):
     dep = insert(store, deployment(targets=2, max_devices=2), ["d1", "d2"])
-    for _ in range(3):
-        assert store.claim_slot("", dep, None)
+    for device in ("d1", "d2", "d3"):
+        assert assign(store, dep, device)[0] == ASSIGNED
     assert view(store.get_deployment("", dep["id"]))["device_count"] == 3
     store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
-    assert not store.claim_slot("", dep, None)
+    assert assign(store, dep, "d4") == (NO_SLOT, None)
     assert view(store.get_deployment("", dep["id"]))["device_count"] == 3
 
 
-def test_dynamic_max_devices_caps_slots_and_a_refused_claim_leaves_the_phase_count(store):
+def test_dynamic_max_devices_caps_assignments_and_a_refused_one_leaves_the_phase_count(store):
     dep = insert(store, deployment(dynamic=True, max_devices=2, phases=[(None, T0, None)]))
-    assert store.claim_slot("", dep, 0) and store.claim_slot("", dep, 0)
-    assert not store.claim_slot("", dep, 0)  # max_devices reached (the phase itself is unlimited)
+    assert assign(store, dep, "a", 0)[0] == ASSIGNED and assign(store, dep, "b", 0)[0] == ASSIGNED
+    assert assign(store, dep, "c", 0) == (NO_SLOT, None)  # max_devices reached (the phase itself is unlimited)
+    outcome, existing = assign(store, dep, "a", 0)  # the device's own: EXISTS, not NO_SLOT
+    assert outcome == EXISTS and view(existing)["device_id"] == "a"
     got = view(store.get_deployment("", dep["id"]))
     assert got["device_count"] == 2 and got["phases"][0]["device_count"] == 2
-    store.release_slot("", dep, 0)
-    assert store.claim_slot("", dep, 0)
-    assert not store.claim_slot("", dep, 0)
+    assert nonzero(got["stats"]) == {m.PENDING: 2}  # a dynamic deployment counts devices as they come
     unlimited = insert(store, deployment(dynamic=True, max_devices=0))
-    for _ in range(5):
-        assert store.claim_slot("", unlimited, None)
+    for device in "vwxyz":
+        assert assign(store, unlimited, device)[0] == ASSIGNED
+    assert view(store.get_deployment("", unlimited["id"]))["device_count"] == 5
+
+
+def test_assign_artifact_once(store):
+    dep = insert(store, deployment(targets=1), ["d1"])
+    _, dd = assign(store, dep, "d1")
+    assert store.assign_artifact("", dd, "art-1", "dt-x", 700)
+    assert not store.assign_artifact("", dd, "art-2", "dt-y", 900)  # a concurrent poll chose one first
+    got = view(store.get_device_deployment("", dep["id"], "d1"))
+    assert (got["artifact_id"], got["device_type"]) == ("art-1", "dt-x")
+    assert view(store.get_deployment("", dep["id"]))["total_size"] == 700
+    assert not store.assign_artifact("t2", {**dd, "artifact_id": None}, "art-3", "dt", 5)
 
 
 # ---------------------------------------------------------------- device deployments
