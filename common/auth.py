@@ -8,11 +8,10 @@ Verification itself belongs to useradm and devauth, which register an authentica
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
-
 from flask import g, request
 
 from common.errors import Forbidden, Unauthorized
+from common.identity import Identity
 
 MANAGEMENT = "management"
 DEVICES = "devices"
@@ -32,18 +31,6 @@ SESSION_COOKIE = "JWT"
 CSRF_COOKIE = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is calling: a device or a user of a tenant ('' is the default tenant)."""
-
-    subject: str
-    tenant: str = ""
-    is_device: bool = False
-    is_user: bool = False
-    token_id: str | None = None
-    claims: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def bearer_token(req=None) -> str | None:

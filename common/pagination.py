@@ -9,9 +9,7 @@ from flask import request
 from marshmallow import Schema, fields, validate
 
 from common.errors import BadRequest
-
-DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 500
+from common.limits import DEFAULT_PER_PAGE, MAX_PER_PAGE
 
 
 class PaginationQueryArgsSchema(Schema):

@@ -1,14 +1,15 @@
 """Artifacts, releases and deployments."""
 
-from common.api import Blueprint
-from common.health import add_health_routes
-from deployments import artifacts
-from deployments.service import DeploymentsService
-from deployments.store import make_store
-
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
+    # imported here: importing the package (e.g. for `deployments.service`) must not import Flask
+    from common.api import Blueprint
+    from common.health import add_health_routes
+    from deployments import artifacts
+    from deployments.service import DeploymentsService
+    from deployments.store import make_store
+
     internal = Blueprint("deployments_internal", __name__, url_prefix="/api/internal/v1/deployments",
                          description="Artifacts, releases and deployments: internal API.")
     add_health_routes(internal, lambda: ctx.checks_for("deployments"),

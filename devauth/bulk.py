@@ -13,7 +13,7 @@ import io
 import json
 from typing import Any
 
-from common.api import parse_json_bytes
+from common.jsonbody import parse_json_bytes
 from common.errors import BadRequest
 
 CSV, JSON = "csv", "json"

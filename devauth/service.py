@@ -8,10 +8,10 @@ import json
 import uuid
 from typing import Any, Iterable
 
-from common.api import parse_json_bytes
-from common.auth import Identity
 from common.errors import (BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized,
                            Unprocessable)
+from common.identity import Identity
+from common.jsonbody import parse_json_bytes
 from devauth import crypto
 from devauth.checkins import CheckIns
 from devauth.service_devices import DeviceManagement

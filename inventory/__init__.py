@@ -1,13 +1,13 @@
 """Device inventory: scoped attributes, groups, tags and search."""
 
-from common.health import add_health_routes
-from inventory.service import InventoryService
-from inventory.store import make_store
-
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints and migrations."""
+    # imported here: importing the package (e.g. for `inventory.service`) must not import Flask
+    from common.health import add_health_routes
     from inventory.api import devices, internal, management, management_v2
+    from inventory.service import InventoryService
+    from inventory.store import make_store
 
     store = make_store(ctx.db)
     ctx.add_migrations("inventory", store.migrations)

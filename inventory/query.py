@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from common.errors import BadRequest
-from common.pagination import MAX_PER_PAGE
+from common.limits import MAX_PER_PAGE
 from inventory.model import (ATTR_GROUP, MAX_NAME_LENGTH, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPES, Cond, Sort,
                              check_group_name, compile_predicate, id_condition)
 

@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Any
 
-from common.auth import Identity
+from common.identity import Identity
 from common.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from common.text import check_printable
 from useradm import passwords

@@ -3,7 +3,8 @@
 import pytest
 from flask import Blueprint, jsonify
 
-from common.auth import Identity, current_identity
+from common.auth import current_identity
+from common.identity import Identity
 from common.errors import Unauthorized
 
 

@@ -9,7 +9,8 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 from webargs.core import is_json
 
-from common.api import Blueprint, format_validation_messages, parse_json_bytes
+from common.api import Blueprint, format_validation_messages
+from common.jsonbody import parse_json_bytes
 from common.app import services
 from common.auth import current_identity
 from common.errors import BadRequest, Unauthorized, UnsupportedMediaType

@@ -1,0 +1,17 @@
+"""Who is calling: the value authenticators return and services take (no Flask here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling: a device or a user of a tenant ('' is the default tenant)."""
+
+    subject: str
+    tenant: str = ""
+    is_device: bool = False
+    is_user: bool = False
+    token_id: str | None = None
+    claims: dict = field(default_factory=dict, compare=False, repr=False)
