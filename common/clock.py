@@ -42,3 +42,20 @@ def rfc3339_ms(ts: float | datetime) -> str:
         ts = datetime.fromtimestamp(ts, tz=timezone.utc)
     ts = ts.astimezone(timezone.utc)
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def utc_datetime(ts: float | None) -> datetime | None:
+    """Unix seconds as the timezone-aware datetime MongoDB stores (None stays None)."""
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def unix_seconds(value: datetime | float | None) -> float | None:
+    """A stored time back as Unix seconds: a datetime (naive ones are UTC, as a client without
+    `tz_aware` returns them) or a number; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    return float(value)

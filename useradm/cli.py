@@ -71,7 +71,7 @@ def register(app, ctx) -> None:
             user = service().create_user(email, _read_password(password), tenant=tenant)
         except ServiceError as exc:
             raise click.ClickException(exc.message) from None
-        click.echo(user["id"])
+        click.echo(user.id)
 
     @useradm_group.command("set-password")
     @click.option("--email", required=True, help="The user's email.")
@@ -84,7 +84,7 @@ def register(app, ctx) -> None:
             user = service().set_password(email, _read_password(password), tenant=tenant)
         except ServiceError as exc:
             raise click.ClickException(exc.message) from None
-        click.echo(f"password changed for {user['email']}; its tokens are revoked")
+        click.echo(f"password changed for {user.email}; its tokens are revoked")
 
     @useradm_group.command("list-users")
     @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
@@ -97,8 +97,8 @@ def register(app, ctx) -> None:
         while True:
             users, total = svc.list_users(tenant, skip=skip, limit=500)
             for u in users:
-                login = rfc3339(u["login_ts"]) if u.get("login_ts") else "-"
-                click.echo(f"{u['id']}\t{u['email']}\t{rfc3339(u['created_ts'])}\t{login}")
+                login = rfc3339(u.login_ts) if u.login_ts else "-"
+                click.echo(f"{u.id}\t{u.email}\t{rfc3339(u.created_ts)}\t{login}")
             skip += len(users)
             if not users or skip >= total:
                 break
@@ -120,6 +120,6 @@ def bootstrap_hook(ctx):
             log.error("admin bootstrap failed", error=exc.message)
             return
         if user is not None:
-            log.info("created the bootstrap admin user", email=user["email"], user_id=user["id"])
+            log.info("created the bootstrap admin user", email=user.email, user_id=user.id)
 
     return hook

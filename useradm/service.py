@@ -11,7 +11,8 @@ from common.identity import Identity
 from common.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from common.text import check_printable
 from useradm import passwords
-from useradm.store import PAT, SESSION, UseradmStore
+from useradm.model import PAT, SESSION, Token, User
+from useradm.store import UseradmStore
 from useradm.tokens import TokenExpired, UserTokens, new_token_id
 
 MAX_EMAIL_LENGTH = 254
@@ -31,12 +32,6 @@ def normalize_email(email: Any) -> str:
     return email.lower()
 
 
-def user_view(user: dict) -> dict:
-    """A user as the API shows it (never the password hash)."""
-    return {"id": user["id"], "email": user["email"], "created_ts": user["created_ts"],
-            "updated_ts": user["updated_ts"], "login_ts": user.get("login_ts")}
-
-
 class UseradmService:
     def __init__(self, store: UseradmStore, config, clock, services, ensure_migrated=None):
         self._store = store
@@ -53,7 +48,7 @@ class UseradmService:
         self._ensure_migrated()
 
     # users ------------------------------------------------------------------
-    def create_user(self, email: str, password: str, tenant: str = "") -> dict:
+    def create_user(self, email: str, password: str, tenant: str = "") -> User:
         """Create a user; BadRequest (email), Unprocessable (password rules, email taken)."""
         email = normalize_email(email)
         if not isinstance(password, str):
@@ -61,30 +56,29 @@ class UseradmService:
         passwords.check_password_rules(password)
         self._ensure_migrated()
         now = self._clock.now()
-        user = {"id": str(uuid.uuid4()), "tenant_id": tenant, "email": email,
-                "password_hash": passwords.hash_password(password),
-                "created_ts": now, "updated_ts": now, "login_ts": None}
+        user = User(id=str(uuid.uuid4()), tenant_id=tenant, email=email,
+                    password_hash=passwords.hash_password(password), created_ts=now, updated_ts=now)
         try:
             self._store.insert_user(user)
         except Conflict:
             raise Unprocessable("user with the same email already exists") from None
-        return user_view(user)
+        return user
 
-    def get_user(self, tenant: str, user_id: str) -> dict:
+    def get_user(self, tenant: str, user_id: str) -> User:
         """The user; NotFound."""
         user = self._store.get_user(tenant, user_id)
         if user is None:
             raise NotFound("user not found")
-        return user_view(user)
+        return user
 
     def list_users(self, tenant: str, *, ids=(), emails=(), created_after=None, created_before=None,
                    updated_after=None, updated_before=None, skip: int = 0, limit: int = 20
-                   ) -> tuple[list[dict], int]:
+                   ) -> tuple[list[User], int]:
         emails = [e.lower() for e in emails]
         users, total = self._store.list_users(tenant, ids=ids, emails=emails, created_after=created_after,
                                               created_before=created_before, updated_after=updated_after,
                                               updated_before=updated_before, skip=skip, limit=limit)
-        return [user_view(u) for u in users], total
+        return users, total
 
     def update_user(self, caller: Identity, user_id: str, *, email: str | None = None,
                     password: str | None = None, current_password: str | None = None) -> None:
@@ -102,7 +96,7 @@ class UseradmService:
         fields: dict[str, Any] = {}
         if email is not None:
             new_email = normalize_email(email)
-            if new_email != user["email"]:
+            if new_email != user.email:
                 fields["email"] = new_email
         if password is not None:
             if not isinstance(password, str):
@@ -114,7 +108,7 @@ class UseradmService:
         if own and (password is not None or "email" in fields):
             if not current_password:
                 raise Unprocessable("current_password: required to change the email or password")
-            if not passwords.verify_password(user["password_hash"], current_password):
+            if not passwords.verify_password(user.password_hash, current_password):
                 raise Unprocessable("current_password: does not match")
         if password is not None:
             fields["password_hash"] = passwords.hash_password(password)
@@ -130,24 +124,24 @@ class UseradmService:
         if password is not None:
             self._revoke_user_tokens(tenant, user_id, except_id=caller.token_id if own else None)
 
-    def set_password(self, email: str, password: str, tenant: str = "") -> dict:
+    def set_password(self, email: str, password: str, tenant: str = "") -> User:
         """Set a user's password (admin CLI) and revoke all its tokens; NotFound, Unprocessable."""
         self._ensure_migrated()
         user = self._store.get_user_by_email(tenant, normalize_email(email))
         if user is None:
             raise NotFound("user not found")
         passwords.check_password_rules(password)
-        self._store.update_user(tenant, user["id"], {"password_hash": passwords.hash_password(password),
-                                                     "updated_ts": self._clock.now()})
-        self._revoke_user_tokens(tenant, user["id"])
-        return user_view(user)
+        self._store.update_user(tenant, user.id, {"password_hash": passwords.hash_password(password),
+                                                  "updated_ts": self._clock.now()})
+        self._revoke_user_tokens(tenant, user.id)
+        return user
 
     def delete_user(self, tenant: str, user_id: str) -> None:
         """Delete a user with its tokens and settings; idempotent."""
         self._store.delete_user(tenant, user_id)
         self._revoked(tenant, user_id)
 
-    def bootstrap_admin(self, email: str, password: str) -> dict | None:
+    def bootstrap_admin(self, email: str, password: str) -> User | None:
         """Create the first user of the default tenant unless any user exists; safe when several
         processes race (the unique index lets one win). Returns the user when it was created."""
         if not email:
@@ -173,24 +167,24 @@ class UseradmService:
         candidates = self._store.find_login_candidates(email, LOGIN_CANDIDATES) if email else []
         user = None
         for candidate in candidates:
-            if passwords.verify_password(candidate["password_hash"], password):
+            if passwords.verify_password(candidate.password_hash, password):
                 user = candidate
                 break
         if not candidates:
             passwords.verify_password(None, password)  # same cost as a real check
         if user is None:
             raise Unauthorized("invalid credentials")
-        tenant, now = user["tenant_id"], self._clock.now()
+        tenant, now = user.tenant_id, self._clock.now()
         fields: dict[str, Any] = {"login_ts": now}
-        if passwords.needs_rehash(user["password_hash"]):
+        if passwords.needs_rehash(user.password_hash):
             fields["password_hash"] = passwords.hash_password(password)
-        self._store.update_user(tenant, user["id"], fields)
+        self._store.update_user(tenant, user.id, fields)
         token_id = new_token_id()
         exp = None if no_expiry else now + self._config["USERADM_JWT_EXP_TIMEOUT"]
-        self._store.insert_token({"id": token_id, "tenant_id": tenant, "user_id": user["id"], "kind": SESSION,
-                                  "name": None, "created_ts": now, "exp": exp, "last_used": None})
-        self._store.trim_sessions(tenant, user["id"], max(1, self._config["USERADM_LIMIT_SESSIONS_PER_USER"]))
-        return self.tokens.issue(token_id=token_id, user_id=user["id"], tenant=tenant, now=now, exp=exp)
+        self._store.insert_token(Token(id=token_id, tenant_id=tenant, user_id=user.id, kind=SESSION, created_ts=now,
+                                       exp=exp))
+        self._store.trim_sessions(tenant, user.id, max(1, self._config["USERADM_LIMIT_SESSIONS_PER_USER"]))
+        return self.tokens.issue(token_id=token_id, user_id=user.id, tenant=tenant, now=now, exp=exp)
 
     def logout(self, caller: Identity) -> None:
         """Revoke the caller's token (session or personal access token)."""
@@ -207,10 +201,10 @@ class UseradmService:
         if row is None:
             raise Unauthorized("token revoked or user removed")
         now = self._clock.now()
-        if row["exp"] is not None and row["exp"] <= now:
+        if row.exp is not None and row.exp <= now:
             raise TokenExpired()
-        if row["kind"] == PAT and (row["last_used"] is None or now - row["last_used"] >= PAT_LAST_USED_ACCURACY):
-            self._store.touch_token(tenant, row["id"], now)
+        if row.kind == PAT and (row.last_used is None or now - row.last_used >= PAT_LAST_USED_ACCURACY):
+            self._store.touch_token(tenant, row.id, now)
         return Identity(subject=claims["sub"], tenant=tenant, is_user=True, token_id=claims["jti"],
                         claims=claims)
 
@@ -243,8 +237,8 @@ class UseradmService:
             raise Unprocessable("maximum number of personal access tokens reached for this user")
         exp = now + expires_in if expires_in else None
         token_id = new_token_id()
-        self._store.insert_token({"id": token_id, "tenant_id": tenant, "user_id": user_id, "kind": PAT,
-                                  "name": name, "created_ts": now, "exp": exp, "last_used": None})
+        self._store.insert_token(Token(id=token_id, tenant_id=tenant, user_id=user_id, kind=PAT, created_ts=now,
+                                       name=name, exp=exp))
         return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
 
     def _check_outlives_no_caller_pat(self, caller: Identity, expires_in: int, now: float) -> None:
@@ -254,15 +248,15 @@ class UseradmService:
         any token (a PAT outliving the session that made it is what PATs are for)."""
         row = self._store.get_live_token(caller.tenant, caller.token_id, caller.subject) \
             if caller.token_id else None
-        if row is None or row["kind"] != PAT or row["exp"] is None:
+        if row is None or row.kind != PAT or row.exp is None:
             return
-        remaining = int(row["exp"] - now)
+        remaining = int(row.exp - now)
         if expires_in == 0 or expires_in > remaining:
             raise BadRequest(f"expires_in: a personal access token cannot create a token that outlives it: "
                              f"at most {max(remaining, 0)} seconds (never-expiring tokens need a login "
                              f"session or a token that never expires)")
 
-    def list_personal_tokens(self, caller: Identity) -> list[dict]:
+    def list_personal_tokens(self, caller: Identity) -> list[Token]:
         """The caller's personal access tokens (never the secrets), oldest first."""
         return self._store.list_tokens(caller.tenant, caller.subject, PAT)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
 from tests.helpers import GunicornServer
 from tests.useradm.conftest import LOGIN, basic
+from useradm.model import User
 
 
 def login_status(app, email, password):
@@ -72,9 +72,8 @@ def test_list_users_pages_through_everyone(make_app, backend):
     # many users without 600 argon2 runs: insert through the store, as a restored backup would
     svc.ensure_ready()
     for i in range(501):
-        svc._store.insert_user({"id": f"id-{i:04d}", "tenant_id": "", "email": f"u{i}@example.com",
-                                "password_hash": "x", "created_ts": 1000.0 + i, "updated_ts": 1000.0 + i,
-                                "login_ts": None})
+        svc._store.insert_user(User(id=f"id-{i:04d}", tenant_id="", email=f"u{i}@example.com", password_hash="x",
+                                    created_ts=1000.0 + i, updated_ts=1000.0 + i))
     r = app.test_cli_runner().invoke(args=["useradm", "list-users"])
     assert r.exit_code == 0
     assert len(r.stdout.strip().splitlines()) == 501

@@ -34,7 +34,7 @@ def test_login_returns_raw_jwt(client, user, app):
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "EdDSA" and header["kid"] == "0"
     c = claims_of(token)
-    assert c["sub"] == user["id"] and c["mender.user"] is True and c["scp"] == "mender.*"
+    assert c["sub"] == user.id and c["mender.user"] is True and c["scp"] == "mender.*"
     assert c["iss"] == "mender.useradm" and "mender.tenant" not in c
     assert c["exp"] - c["iat"] == 604800 and c["nbf"] == c["iat"] and c["jti"]
     assert client.post(LOGOUT, headers={"Authorization": f"Bearer {token}"}).status_code == 202

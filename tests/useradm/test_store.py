@@ -7,25 +7,25 @@ import uuid
 import pytest
 
 from common.errors import Conflict, PreconditionFailed
-from useradm.store import PAT, SESSION
+from useradm.model import PAT, SESSION, Token, User
 
 
 def user(tenant="", email=None, ts=1000.0):
-    return {"id": str(uuid.uuid4()), "tenant_id": tenant, "email": email or f"{uuid.uuid4().hex[:8]}@x.io",
-            "password_hash": "h", "created_ts": ts, "updated_ts": ts, "login_ts": None}
+    return User(id=str(uuid.uuid4()), tenant_id=tenant, email=email or f"{uuid.uuid4().hex[:8]}@x.io",
+                password_hash="h", created_ts=ts, updated_ts=ts)
 
 
 def token(u, kind=SESSION, name=None, ts=1000.0, exp=None):
-    return {"id": str(uuid.uuid4()), "tenant_id": u["tenant_id"], "user_id": u["id"], "kind": kind,
-            "name": name, "created_ts": ts, "exp": exp, "last_used": None}
+    return Token(id=str(uuid.uuid4()), tenant_id=u.tenant_id, user_id=u.id, kind=kind, name=name, created_ts=ts,
+                 exp=exp)
 
 
 def test_user_round_trip_and_tenant_scope(store):
     u = user(email="a@x.io")
     store.insert_user(u)
-    assert store.get_user("", u["id"]) == u
-    assert store.get_user("other", u["id"]) is None
-    assert store.get_user_by_email("", "a@x.io")["id"] == u["id"]
+    assert store.get_user("", u.id) == u
+    assert store.get_user("other", u.id) is None
+    assert store.get_user_by_email("", "a@x.io").id == u.id
     assert store.get_user_by_email("other", "a@x.io") is None
 
 
@@ -35,7 +35,7 @@ def test_email_unique_per_tenant(store):
         store.insert_user(user(email="dup@x.io"))
     store.insert_user(user(tenant="t2", email="dup@x.io", ts=2000.0))  # other tenant: allowed
     cands = store.find_login_candidates("dup@x.io", 5)
-    assert [c["tenant_id"] for c in cands] == ["", "t2"]
+    assert [c.tenant_id for c in cands] == ["", "t2"]
     assert len(store.find_login_candidates("dup@x.io", 1)) == 1
 
 
@@ -43,13 +43,13 @@ def test_update_user(store):
     a, b = user(email="a@x.io"), user(email="b@x.io")
     store.insert_user(a)
     store.insert_user(b)
-    assert store.update_user("", a["id"], {"email": "c@x.io", "updated_ts": 2000.0})
-    got = store.get_user("", a["id"])
-    assert got["email"] == "c@x.io" and got["updated_ts"] == 2000.0 and got["created_ts"] == 1000.0
+    assert store.update_user("", a.id, {"email": "c@x.io", "updated_ts": 2000.0})
+    got = store.get_user("", a.id)
+    assert got.email == "c@x.io" and got.updated_ts == 2000.0 and got.created_ts == 1000.0
     with pytest.raises(Conflict):
-        store.update_user("", a["id"], {"email": "b@x.io"})
+        store.update_user("", a.id, {"email": "b@x.io"})
     assert not store.update_user("", "nope", {"login_ts": 5.0})
-    assert not store.update_user("other", a["id"], {"login_ts": 5.0})
+    assert not store.update_user("other", a.id, {"login_ts": 5.0})
 
 
 def test_list_users_filters_and_paging(store):
@@ -58,19 +58,19 @@ def test_list_users_filters_and_paging(store):
         store.insert_user(u)
     store.insert_user(user(tenant="t2"))
     got, total = store.list_users("")
-    assert [u["id"] for u in got] == [u["id"] for u in users] and total == 5
+    assert [u.id for u in got] == [u.id for u in users] and total == 5
     got, total = store.list_users("", skip=1, limit=2)
-    assert [u["id"] for u in got] == [users[1]["id"], users[2]["id"]] and total == 5
-    got, total = store.list_users("", ids=[users[0]["id"], users[3]["id"], "missing"])
+    assert [u.id for u in got] == [users[1].id, users[2].id] and total == 5
+    got, total = store.list_users("", ids=[users[0].id, users[3].id, "missing"])
     assert total == 2
-    got, total = store.list_users("", emails=[users[4]["email"]])
-    assert [u["id"] for u in got] == [users[4]["id"]]
+    got, total = store.list_users("", emails=[users[4].email])
+    assert [u.id for u in got] == [users[4].id]
     got, _ = store.list_users("", created_after=1001.0, created_before=1004.0)
-    assert [u["id"] for u in got] == [users[2]["id"], users[3]["id"]]
+    assert [u.id for u in got] == [users[2].id, users[3].id]
     got, _ = store.list_users("", updated_after=1003.0)
-    assert [u["id"] for u in got] == [users[4]["id"]]
+    assert [u.id for u in got] == [users[4].id]
     got, _ = store.list_users("", updated_before=1001.0)
-    assert [u["id"] for u in got] == [users[0]["id"]]
+    assert [u.id for u in got] == [users[0].id]
 
 
 def test_delete_user_removes_tokens_and_settings(store):
@@ -78,12 +78,12 @@ def test_delete_user_removes_tokens_and_settings(store):
     store.insert_user(u)
     t = token(u)
     store.insert_token(t)
-    store.put_settings("", u["id"], {"a": 1}, "e1", None)
-    assert store.get_live_token("", t["id"], u["id"])["id"] == t["id"]
-    assert store.delete_user("", u["id"])
-    assert not store.delete_user("", u["id"])
-    assert store.get_live_token("", t["id"], u["id"]) is None
-    assert store.get_settings("", u["id"]) is None
+    store.put_settings("", u.id, {"a": 1}, "e1", None)
+    assert store.get_live_token("", t.id, u.id).id == t.id
+    assert store.delete_user("", u.id)
+    assert not store.delete_user("", u.id)
+    assert store.get_live_token("", t.id, u.id) is None
+    assert store.get_settings("", u.id) is None
 
 
 def test_live_token_needs_user_and_matching_owner(store):
@@ -92,12 +92,12 @@ def test_live_token_needs_user_and_matching_owner(store):
     store.insert_user(v)
     t = token(u)
     store.insert_token(t)
-    assert store.get_live_token("", t["id"], v["id"]) is None
-    assert store.get_live_token("other", t["id"], u["id"]) is None
+    assert store.get_live_token("", t.id, v.id) is None
+    assert store.get_live_token("other", t.id, u.id) is None
     # a token row whose user is gone (a login racing a deletion) is not live
     orphan = token(user())
     store.insert_token(orphan)
-    assert store.get_live_token("", orphan["id"], orphan["user_id"]) is None
+    assert store.get_live_token("", orphan.id, orphan.user_id) is None
 
 
 def test_pat_names_unique_per_user(store):
@@ -110,9 +110,9 @@ def test_pat_names_unique_per_user(store):
     store.insert_token(token(v, PAT, "ci"))
     store.insert_token(token(u, SESSION))
     store.insert_token(token(u, SESSION))  # sessions have no name: no conflict
-    assert store.count_tokens("", u["id"], PAT) == 1
-    assert store.count_tokens("", u["id"], SESSION) == 2
-    assert [t["name"] for t in store.list_tokens("", u["id"], PAT)] == ["ci"]
+    assert store.count_tokens("", u.id, PAT) == 1
+    assert store.count_tokens("", u.id, SESSION) == 2
+    assert [t.name for t in store.list_tokens("", u.id, PAT)] == ["ci"]
 
 
 def test_delete_token_restrictions(store):
@@ -121,11 +121,11 @@ def test_delete_token_restrictions(store):
     store.insert_user(v)
     t = token(u, PAT, "x")
     store.insert_token(t)
-    assert not store.delete_token("", t["id"], user_id=v["id"])
-    assert not store.delete_token("", t["id"], kind=SESSION)
-    assert not store.delete_token("other", t["id"])
-    assert store.delete_token("", t["id"], user_id=u["id"], kind=PAT)
-    assert not store.delete_token("", t["id"])
+    assert not store.delete_token("", t.id, user_id=v.id)
+    assert not store.delete_token("", t.id, kind=SESSION)
+    assert not store.delete_token("other", t.id)
+    assert store.delete_token("", t.id, user_id=u.id, kind=PAT)
+    assert not store.delete_token("", t.id)
 
 
 def test_delete_user_tokens(store):
@@ -135,11 +135,11 @@ def test_delete_user_tokens(store):
     keep = token(u)
     for t in (keep, token(u), token(u, PAT, "p"), token(v)):
         store.insert_token(t)
-    assert store.delete_user_tokens("", u["id"], except_id=keep["id"]) == 2
-    assert [t["id"] for t in store.list_tokens("", u["id"], SESSION)] == [keep["id"]]
+    assert store.delete_user_tokens("", u.id, except_id=keep.id) == 2
+    assert [t.id for t in store.list_tokens("", u.id, SESSION)] == [keep.id]
     assert store.delete_user_tokens("other") == 0
     assert store.delete_user_tokens("") == 2
-    assert store.count_tokens("", v["id"], SESSION) == 0
+    assert store.count_tokens("", v.id, SESSION) == 0
 
 
 def test_trim_sessions_keeps_newest(store):
@@ -149,10 +149,10 @@ def test_trim_sessions_keeps_newest(store):
     for t in sessions:
         store.insert_token(t)
     store.insert_token(token(u, PAT, "p", ts=1.0))
-    assert store.trim_sessions("", u["id"], 2) == 3
-    assert [t["id"] for t in store.list_tokens("", u["id"], SESSION)] == [s["id"] for s in sessions[3:]]
-    assert store.count_tokens("", u["id"], PAT) == 1
-    assert store.trim_sessions("", u["id"], 2) == 0
+    assert store.trim_sessions("", u.id, 2) == 3
+    assert [t.id for t in store.list_tokens("", u.id, SESSION)] == [s.id for s in sessions[3:]]
+    assert store.count_tokens("", u.id, PAT) == 1
+    assert store.trim_sessions("", u.id, 2) == 0
 
 
 def test_touch_token_and_times(store):
@@ -160,9 +160,9 @@ def test_touch_token_and_times(store):
     store.insert_user(u)
     t = token(u, PAT, "p", exp=4000000000.5)  # in the future: MongoDB's TTL index removes past ones
     store.insert_token(t)
-    store.touch_token("", t["id"], 1234.5)
-    got = store.list_tokens("", u["id"], PAT)[0]
-    assert got["last_used"] == 1234.5 and got["exp"] == 4000000000.5 and got["created_ts"] == 1000.0
+    store.touch_token("", t.id, 1234.5)
+    got = store.list_tokens("", u.id, PAT)[0]
+    assert got.last_used == 1234.5 and got.exp == 4000000000.5 and got.created_ts == 1000.0
 
 
 def test_any_user(store):

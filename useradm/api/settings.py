@@ -8,13 +8,11 @@ from flask.views import MethodView
 from common.api import Blueprint, request_json
 from common.app import services
 from common.auth import current_identity
-from common.clock import rfc3339_ms
+from useradm.api import render
 from useradm.schemas import PersonalAccessTokenRequestSchema, PersonalAccessTokenSchema
 
 blp = Blueprint("useradm_settings", __name__, url_prefix="/api/management/v1/useradm",
                 description="Settings and personal access tokens.")
-
-NEVER = "0001-01-01T00:00:00Z"  # what Mender (Go's zero time) shows for a token that never expires
 
 
 def _if_match() -> str | None:
@@ -74,21 +72,12 @@ class MySettings(MethodView):
         return _save(current_identity().subject)
 
 
-def render_token(token: dict) -> dict:
-    out = {"id": token["id"], "name": token["name"],
-           "expiration_date": rfc3339_ms(token["exp"]) if token["exp"] is not None else NEVER,
-           "created_ts": rfc3339_ms(token["created_ts"])}
-    if token.get("last_used") is not None:
-        out["last_used"] = rfc3339_ms(token["last_used"])
-    return out
-
-
 @blp.route("/settings/tokens")
 class PersonalAccessTokens(MethodView):
     @blp.response(200, PersonalAccessTokenSchema(many=True), description="The caller's tokens.")
     @blp.alt_response(401, description="Missing or invalid token.")
     def get(self):
-        return jsonify([render_token(t) for t in services().useradm.list_personal_tokens(current_identity())])
+        return jsonify([render.personal_token(t) for t in services().useradm.list_personal_tokens(current_identity())])
 
     @blp.arguments(PersonalAccessTokenRequestSchema)
     @blp.response(200, description="The new token (raw JWT, application/jwt); shown only once.")

@@ -8,8 +8,8 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.app import services
 from common.auth import current_identity
-from common.clock import rfc3339_ms
 from common.pagination import Page, paging_headers
+from useradm.api import render
 from useradm.schemas import (OwnUserUpdateV2Schema, UserNewSchema, UserSchema, UsersQueryArgsSchema,
                              UserUpdateSchema)
 
@@ -21,14 +21,6 @@ blp_v2 = Blueprint("useradm_users_v2", __name__, url_prefix="/api/management/v2/
 USERS_PATH = "/api/management/v1/useradm/users"
 
 
-def render_user(user: dict) -> dict:
-    out = {"id": user["id"], "email": user["email"], "created_ts": rfc3339_ms(user["created_ts"]),
-           "updated_ts": rfc3339_ms(user["updated_ts"])}
-    if user.get("login_ts") is not None:
-        out["login_ts"] = rfc3339_ms(user["login_ts"])
-    return out
-
-
 def list_users_response(tenant: str, args: dict) -> Response:
     """The users of `tenant` matching the query arguments, with paging headers."""
     page = Page(args["page"], args["per_page"])
@@ -37,7 +29,7 @@ def list_users_response(tenant: str, args: dict) -> Response:
         created_after=args.get("created_after"), created_before=args.get("created_before"),
         updated_after=args.get("updated_after"), updated_before=args.get("updated_before"),
         skip=page.skip, limit=page.limit)
-    response = jsonify([render_user(u) for u in users])
+    response = jsonify([render.user(u) for u in users])
     response.headers.update(paging_headers(page, len(users), total))
     return response
 
@@ -59,7 +51,7 @@ class Users(MethodView):
     @blp.alt_response(422, description="Email taken, or password too short or too long.")
     def post(self, body):
         user = services().useradm.create_user(body["email"], body["password"], tenant=current_identity().tenant)
-        return Response(status=201, headers={"Location": f"{USERS_PATH}/{user['id']}"})
+        return Response(status=201, headers={"Location": f"{USERS_PATH}/{user.id}"})
 
 
 def _update(user_id: str, body: dict) -> Response:
@@ -75,7 +67,7 @@ class Me(MethodView):
     @blp.alt_response(404, description="The caller no longer exists.")
     def get(self):
         caller = current_identity()
-        return jsonify(render_user(services().useradm.get_user(caller.tenant, caller.subject)))
+        return jsonify(render.user(services().useradm.get_user(caller.tenant, caller.subject)))
 
     @blp.arguments(UserUpdateSchema)
     @blp.response(204, description="Updated. A password change revokes the caller's other tokens.")
@@ -93,7 +85,7 @@ class UserById(MethodView):
     @blp.alt_response(401, description="Missing or invalid token.")
     @blp.alt_response(404, description="No such user in the caller's tenant.")
     def get(self, id):
-        return jsonify(render_user(services().useradm.get_user(current_identity().tenant, id)))
+        return jsonify(render.user(services().useradm.get_user(current_identity().tenant, id)))
 
     @blp.arguments(UserUpdateSchema)
     @blp.response(204, description="Updated.")

@@ -1,10 +1,7 @@
 """The useradm store interface: users, tokens (login sessions and personal access tokens), settings.
 
-Records are plain dicts with times as float Unix seconds:
-- user:  {id, tenant_id, email (lower-cased), password_hash, created_ts, updated_ts, login_ts|None}
-- token: {id (the JWT's jti), tenant_id, user_id, kind ("session"|"pat"), name|None,
-          created_ts, exp|None, last_used|None}
-- settings: (data: dict, etag: str), per tenant (user_id "") or per user.
+Users and tokens are `useradm.model` records; settings are (data: dict, etag: str), per tenant
+(user_id "") or per user.
 """
 
 from __future__ import annotations
@@ -12,8 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
-SESSION = "session"
-PAT = "pat"
+from useradm.model import PAT, SESSION, Token, User  # noqa: F401  (PAT, SESSION: the kinds of tokens)
 
 
 class UseradmStore(ABC):
@@ -21,19 +17,19 @@ class UseradmStore(ABC):
 
     # users ------------------------------------------------------------------
     @abstractmethod
-    def insert_user(self, user: dict) -> None:
+    def insert_user(self, user: User) -> None:
         """Insert a new user. Raises Conflict if the email is taken in the tenant."""
 
     @abstractmethod
-    def get_user(self, tenant: str, user_id: str) -> dict | None:
+    def get_user(self, tenant: str, user_id: str) -> User | None:
         """The user, or None."""
 
     @abstractmethod
-    def get_user_by_email(self, tenant: str, email: str) -> dict | None:
+    def get_user_by_email(self, tenant: str, email: str) -> User | None:
         """The user with this (lower-cased) email in the tenant, or None."""
 
     @abstractmethod
-    def find_login_candidates(self, email: str, limit: int) -> list[dict]:
+    def find_login_candidates(self, email: str, limit: int) -> list[User]:
         """Users with this email in any tenant, oldest first, at most `limit` (login has no
         tenant: the only query that is not tenant-scoped)."""
 
@@ -41,7 +37,7 @@ class UseradmStore(ABC):
     def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after: float | None = None, created_before: float | None = None,
                    updated_after: float | None = None, updated_before: float | None = None,
-                   skip: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+                   skip: int = 0, limit: int = 20) -> tuple[list[User], int]:
         """A page of the tenant's users (by creation time) matching every given filter, and the total."""
 
     @abstractmethod
@@ -59,15 +55,15 @@ class UseradmStore(ABC):
 
     # tokens -----------------------------------------------------------------
     @abstractmethod
-    def insert_token(self, token: dict) -> None:
+    def insert_token(self, token: Token) -> None:
         """Insert a token. Raises Conflict if a personal access token of the same user has that name."""
 
     @abstractmethod
-    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> dict | None:
+    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> Token | None:
         """The token if it exists, belongs to `user_id`, and that user exists; else None."""
 
     @abstractmethod
-    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[dict]:
+    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[Token]:
         """The user's tokens of one kind, oldest first."""
 
     @abstractmethod

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Sequence
 
 import pymongo
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict, PreconditionFailed
-from useradm.store import PAT, SESSION, UseradmStore
+from useradm.model import PAT, SESSION, Token, User
+from useradm.store import UseradmStore
 
 USERS = "useradm_users"
 TOKENS = "useradm_tokens"
@@ -43,36 +44,18 @@ def _m2_rate_limits(db) -> None:
 MIGRATIONS = [_m1_indexes, _m2_rate_limits]
 
 
-def _to_dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def _from_dt(value) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # a client without tz_aware=True returns naive UTC datetimes
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
-
-
-def _user_out(doc: dict | None) -> dict | None:
+def _user_out(doc: dict | None) -> User | None:
     if doc is None:
         return None
-    out = {"id": doc["_id"], "tenant_id": doc["tenant_id"], "email": doc["email"],
-           "password_hash": doc["password_hash"]}
-    for key in _USER_TIMES:
-        out[key] = _from_dt(doc.get(key))
-    return out
+    return User(id=doc["_id"], tenant_id=doc["tenant_id"], email=doc["email"], password_hash=doc["password_hash"],
+                **{key: unix_seconds(doc.get(key)) for key in _USER_TIMES})
 
 
-def _token_out(doc: dict | None) -> dict | None:
+def _token_out(doc: dict | None) -> Token | None:
     if doc is None:
         return None
-    out = {"id": doc["_id"], "tenant_id": doc["tenant_id"], "user_id": doc["user_id"], "kind": doc["kind"],
-           "name": doc.get("name")}
-    for key in _TOKEN_TIMES:
-        out[key] = _from_dt(doc.get(key))
-    return out
+    return Token(id=doc["_id"], tenant_id=doc["tenant_id"], user_id=doc["user_id"], kind=doc["kind"],
+                 name=doc.get("name"), **{key: unix_seconds(doc.get(key)) for key in _TOKEN_TIMES})
 
 
 class MongoUseradmStore(UseradmStore):
@@ -94,30 +77,30 @@ class MongoUseradmStore(UseradmStore):
         return self._db.db[SETTINGS]
 
     # users ------------------------------------------------------------------
-    def insert_user(self, user: dict) -> None:
-        doc = {"_id": user["id"], "tenant_id": user["tenant_id"], "email": user["email"],
-               "password_hash": user["password_hash"]}
+    def insert_user(self, user: User) -> None:
+        doc = {"_id": user.id, "tenant_id": user.tenant_id, "email": user.email,
+               "password_hash": user.password_hash}
         for key in _USER_TIMES:
-            if user.get(key) is not None:
-                doc[key] = _to_dt(user[key])
+            if getattr(user, key) is not None:
+                doc[key] = utc_datetime(getattr(user, key))
         try:
             self._users.insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("user with the same email already exists") from None
 
-    def get_user(self, tenant: str, user_id: str) -> dict | None:
+    def get_user(self, tenant: str, user_id: str) -> User | None:
         return _user_out(self._users.find_one({"_id": user_id, "tenant_id": tenant}))
 
-    def get_user_by_email(self, tenant: str, email: str) -> dict | None:
+    def get_user_by_email(self, tenant: str, email: str) -> User | None:
         return _user_out(self._users.find_one({"tenant_id": tenant, "email": email}))
 
-    def find_login_candidates(self, email: str, limit: int) -> list[dict]:
+    def find_login_candidates(self, email: str, limit: int) -> list[User]:
         cursor = self._users.find({"email": email}).sort([("created_ts", 1), ("_id", 1)]).limit(limit)
         return [_user_out(d) for d in cursor]
 
     def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after=None, created_before=None, updated_after=None, updated_before=None,
-                   skip: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+                   skip: int = 0, limit: int = 20) -> tuple[list[User], int]:
         query: dict = {"tenant_id": tenant}
         if ids:
             query["_id"] = {"$in": list(ids)}
@@ -126,7 +109,7 @@ class MongoUseradmStore(UseradmStore):
         for field, op, value in (("created_ts", "$gt", created_after), ("created_ts", "$lt", created_before),
                                  ("updated_ts", "$gt", updated_after), ("updated_ts", "$lt", updated_before)):
             if value is not None:
-                query.setdefault(field, {})[op] = _to_dt(value)
+                query.setdefault(field, {})[op] = utc_datetime(value)
         total = self._users.count_documents(query)
         cursor = self._users.find(query).sort([("created_ts", 1), ("_id", 1)]).skip(skip).limit(limit)
         return [_user_out(d) for d in cursor], total
@@ -134,7 +117,7 @@ class MongoUseradmStore(UseradmStore):
     def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
         allowed = {"email", "password_hash", "updated_ts", "login_ts"}
         assert fields and set(fields) <= allowed, fields
-        update = {k: (_to_dt(v) if k in _USER_TIMES else v) for k, v in fields.items()}
+        update = {k: (utc_datetime(v) if k in _USER_TIMES else v) for k, v in fields.items()}
         try:
             result = self._users.update_one({"_id": user_id, "tenant_id": tenant}, {"$set": update})
         except DuplicateKeyError:
@@ -151,20 +134,19 @@ class MongoUseradmStore(UseradmStore):
         return self._users.find_one({}, {"_id": 1}) is not None
 
     # tokens -----------------------------------------------------------------
-    def insert_token(self, token: dict) -> None:
-        doc = {"_id": token["id"], "tenant_id": token["tenant_id"], "user_id": token["user_id"],
-               "kind": token["kind"]}
-        if token.get("name") is not None:
-            doc["name"] = token["name"]
+    def insert_token(self, token: Token) -> None:
+        doc = {"_id": token.id, "tenant_id": token.tenant_id, "user_id": token.user_id, "kind": token.kind}
+        if token.name is not None:
+            doc["name"] = token.name
         for key in _TOKEN_TIMES:
-            if token.get(key) is not None:
-                doc[key] = _to_dt(token[key])
+            if getattr(token, key) is not None:
+                doc[key] = utc_datetime(getattr(token, key))
         try:
             self._tokens.insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("Personal Access Token with the same name already exists") from None
 
-    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> dict | None:
+    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> Token | None:
         doc = self._tokens.find_one({"_id": token_id, "tenant_id": tenant, "user_id": user_id})
         if doc is None:
             return None
@@ -172,7 +154,7 @@ class MongoUseradmStore(UseradmStore):
             return None
         return _token_out(doc)
 
-    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[dict]:
+    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[Token]:
         cursor = self._tokens.find({"tenant_id": tenant, "user_id": user_id, "kind": kind}).sort(
             [("created_ts", 1), ("_id", 1)])
         return [_token_out(d) for d in cursor]
@@ -209,7 +191,7 @@ class MongoUseradmStore(UseradmStore):
         return self._tokens.delete_many({"tenant_id": tenant, "_id": {"$in": stale}}).deleted_count
 
     def touch_token(self, tenant: str, token_id: str, ts: float) -> None:
-        self._tokens.update_one({"_id": token_id, "tenant_id": tenant}, {"$set": {"last_used": _to_dt(ts)}})
+        self._tokens.update_one({"_id": token_id, "tenant_id": tenant}, {"$set": {"last_used": utc_datetime(ts)}})
 
     # settings ---------------------------------------------------------------
     def get_settings(self, tenant: str, user_id: str) -> tuple[dict, str] | None:
@@ -236,14 +218,14 @@ class MongoUseradmStore(UseradmStore):
         return self._db.db[RATE_LIMITS]
 
     def rate_hit(self, key: str, amount: int, window: float, now: float) -> int:
-        now_dt = _to_dt(now)
+        now_dt = utc_datetime(now)
         for _ in range(10):
             doc = self._rates.find_one_and_update({"_id": key, "expires_at": {"$gt": now_dt}},
                                                   {"$inc": {"count": amount}},
                                                   return_document=pymongo.ReturnDocument.AFTER)
             if doc is not None:
                 return int(doc["count"])
-            fresh = {"count": amount, "expires_at": _to_dt(now + window)}
+            fresh = {"count": amount, "expires_at": utc_datetime(now + window)}
             if self._rates.find_one_and_update({"_id": key, "expires_at": {"$lte": now_dt}},
                                                {"$set": fresh}) is not None:
                 return amount
@@ -255,8 +237,8 @@ class MongoUseradmStore(UseradmStore):
         raise RuntimeError("rate limit counter contended")  # pragma: no cover
 
     def rate_get(self, key: str, now: float) -> tuple[int, float] | None:
-        doc = self._rates.find_one({"_id": key, "expires_at": {"$gt": _to_dt(now)}})
-        return (int(doc["count"]), _from_dt(doc["expires_at"])) if doc else None
+        doc = self._rates.find_one({"_id": key, "expires_at": {"$gt": utc_datetime(now)}})
+        return (int(doc["count"]), unix_seconds(doc["expires_at"])) if doc else None
 
     def rate_clear(self, key: str) -> None:
         self._rates.delete_one({"_id": key})

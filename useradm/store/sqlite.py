@@ -7,7 +7,8 @@ import sqlite3
 from typing import Sequence
 
 from common.errors import Conflict, PreconditionFailed
-from useradm.store import PAT, SESSION, UseradmStore
+from useradm.model import PAT, SESSION, Token, User
+from useradm.store import UseradmStore
 
 MIGRATIONS = [
     [
@@ -50,33 +51,33 @@ class SqliteUseradmStore(UseradmStore):
         return self._db.conn
 
     # users ------------------------------------------------------------------
-    def insert_user(self, user: dict) -> None:
+    def insert_user(self, user: User) -> None:
         try:
             self._conn.execute(
                 f"INSERT INTO useradm_users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (user["id"], user["tenant_id"], user["email"], user["password_hash"],
-                 user["created_ts"], user["updated_ts"], user.get("login_ts")))
+                (user.id, user.tenant_id, user.email, user.password_hash, user.created_ts, user.updated_ts,
+                 user.login_ts))
         except sqlite3.IntegrityError:
             raise Conflict("user with the same email already exists") from None
 
-    def get_user(self, tenant: str, user_id: str) -> dict | None:
+    def get_user(self, tenant: str, user_id: str) -> User | None:
         row = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE tenant_id = ? AND id = ?",
                                  (tenant, user_id)).fetchone()
-        return dict(row) if row else None
+        return User(**row) if row else None
 
-    def get_user_by_email(self, tenant: str, email: str) -> dict | None:
+    def get_user_by_email(self, tenant: str, email: str) -> User | None:
         row = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE tenant_id = ? AND email = ?",
                                  (tenant, email)).fetchone()
-        return dict(row) if row else None
+        return User(**row) if row else None
 
-    def find_login_candidates(self, email: str, limit: int) -> list[dict]:
+    def find_login_candidates(self, email: str, limit: int) -> list[User]:
         rows = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE email = ?"
                                   " ORDER BY created_ts, id LIMIT ?", (email, limit)).fetchall()
-        return [dict(r) for r in rows]
+        return [User(**r) for r in rows]
 
     def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after=None, created_before=None, updated_after=None, updated_before=None,
-                   skip: int = 0, limit: int = 20) -> tuple[list[dict], int]:
+                   skip: int = 0, limit: int = 20) -> tuple[list[User], int]:
         where, params = ["tenant_id = ?"], [tenant]
         if ids:
             where.append(f"id IN ({', '.join('?' * len(ids))})")
@@ -93,7 +94,7 @@ class SqliteUseradmStore(UseradmStore):
         total = self._conn.execute(f"SELECT count(*) FROM useradm_users WHERE {clause}", params).fetchone()[0]
         rows = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE {clause}"
                                   " ORDER BY created_ts, id LIMIT ? OFFSET ?", params + [limit, skip]).fetchall()
-        return [dict(r) for r in rows], total
+        return [User(**r) for r in rows], total
 
     def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
         allowed = {"email", "password_hash", "updated_ts", "login_ts"}
@@ -117,27 +118,27 @@ class SqliteUseradmStore(UseradmStore):
         return self._conn.execute("SELECT 1 FROM useradm_users LIMIT 1").fetchone() is not None
 
     # tokens -----------------------------------------------------------------
-    def insert_token(self, token: dict) -> None:
+    def insert_token(self, token: Token) -> None:
         try:
             self._conn.execute(
                 f"INSERT INTO useradm_tokens ({_TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (token["id"], token["tenant_id"], token["user_id"], token["kind"], token.get("name"),
-                 token["created_ts"], token.get("exp"), token.get("last_used")))
+                (token.id, token.tenant_id, token.user_id, token.kind, token.name, token.created_ts, token.exp,
+                 token.last_used))
         except sqlite3.IntegrityError:
             raise Conflict("Personal Access Token with the same name already exists") from None
 
-    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> dict | None:
+    def get_live_token(self, tenant: str, token_id: str, user_id: str) -> Token | None:
         row = self._conn.execute(
             "SELECT t.id, t.tenant_id, t.user_id, t.kind, t.name, t.created_ts, t.exp, t.last_used"
             " FROM useradm_tokens t JOIN useradm_users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id"
             " WHERE t.id = ? AND t.tenant_id = ? AND t.user_id = ?", (token_id, tenant, user_id)).fetchone()
-        return dict(row) if row else None
+        return Token(**row) if row else None
 
-    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[dict]:
+    def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[Token]:
         rows = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM useradm_tokens"
                                   " WHERE tenant_id = ? AND user_id = ? AND kind = ? ORDER BY created_ts, id",
                                   (tenant, user_id, kind)).fetchall()
-        return [dict(r) for r in rows]
+        return [Token(**r) for r in rows]
 
     def count_tokens(self, tenant: str, user_id: str, kind: str) -> int:
         return self._conn.execute("SELECT count(*) FROM useradm_tokens"
