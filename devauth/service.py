@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import uuid
 from typing import Any, Iterable
 
@@ -18,7 +17,7 @@ from devauth.service_devices import DeviceManagement
 from devauth.tokens import DeviceTokens
 
 from devauth.model import (ACCEPTED, AUTH_SET_STATUSES, DEVICE_STATUSES, NOAUTH, PENDING,  # noqa: F401
-                           PREAUTHORIZED, REJECTED)
+                           PREAUTHORIZED, REJECTED, AuthSet, Device, DeviceToken)
 
 ALLOW, NOOP, DENY = "allow", "noop", "deny"
 
@@ -106,45 +105,45 @@ class DevauthService(DeviceManagement):
         if device is None:  # something to record: take the write lock only then
             with self._store.transaction():
                 device, auth_set = self._admit(tenant, identity, id_hash, pubkey)
-        if auth_set["status"] != ACCEPTED:
+        if auth_set.status != ACCEPTED:
             raise Unauthorized("device unauthorized")
-        return self._issue_token(tenant, device["id"], auth_set["id"], device.get("check_in_time"))
+        return self._issue_token(tenant, device.id, auth_set.id, device.check_in_time)
 
-    def _known(self, tenant: str, id_hash: str, pubkey: str) -> tuple[dict | None, dict | None]:
+    def _known(self, tenant: str, id_hash: str, pubkey: str) -> tuple[Device | None, AuthSet | None]:
         """The read-only path of a known key whose answer needs no write (accepted, pending,
         rejected); (None, None) when _admit must run."""
         auth_set = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
-        if auth_set is None or auth_set["status"] == PREAUTHORIZED:
+        if auth_set is None or auth_set.status == PREAUTHORIZED:
             return None, None
-        device = self._store.get_device(tenant, auth_set["device_id"])
+        device = self._store.get_device(tenant, auth_set.device_id)
         if device is None:
             return None, None
-        if device["decommissioning"]:
+        if device.decommissioning:
             raise Unauthorized("device is being decommissioned")
         return device, auth_set
 
-    def _admit(self, tenant: str, identity: dict, id_hash: str, pubkey: str) -> tuple[dict, dict]:
+    def _admit(self, tenant: str, identity: dict, id_hash: str, pubkey: str) -> tuple[Device, AuthSet]:
         auth_set = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
-        device = self._store.get_device(tenant, auth_set["device_id"]) if auth_set else None
+        device = self._store.get_device(tenant, auth_set.device_id) if auth_set else None
         if auth_set is not None and device is None:  # orphan left by an interrupted delete: start over
-            self._store.delete_auth_set(tenant, auth_set["id"])
+            self._store.delete_auth_set(tenant, auth_set.id)
             auth_set = None
         if device is None:
             device = self._store.get_device_by_hash(tenant, id_hash)
             if device is None:
                 self._check_pending_limit(tenant)
                 device = self._get_or_create_device(tenant, identity, id_hash, PENDING)
-        if device["decommissioning"]:
+        if device.decommissioning:
             raise Unauthorized("device is being decommissioned")
         if auth_set is None:
-            auth_set = self._new_auth_set(tenant, device["id"], id_hash, pubkey, PENDING)
-            if auth_set["status"] == PENDING:
+            auth_set = self._new_auth_set(tenant, device.id, id_hash, pubkey, PENDING)
+            if auth_set.status == PENDING:
                 self._sync_device_status(tenant, device)
-        if auth_set["status"] == PREAUTHORIZED:
-            if device["status"] != ACCEPTED and not self._limit_allows(tenant):
+        if auth_set.status == PREAUTHORIZED:
+            if device.status != ACCEPTED and not self._limit_allows(tenant):
                 raise Unauthorized("device limit reached")
             self._accept(tenant, device, auth_set)
-            auth_set = dict(auth_set, status=ACCEPTED)
+            auth_set.status = ACCEPTED
         return device, auth_set
 
     def _check_pending_limit(self, tenant: str) -> None:
@@ -156,14 +155,13 @@ class DevauthService(DeviceManagement):
             raise TooManyRequests(f"too many pending devices in this organization (limit {limit}): "
                                   f"accept, reject or remove some", headers={"Retry-After": "300"})
 
-    def _get_or_create_device(self, tenant: str, identity: dict, id_hash: str, status: str) -> dict:
+    def _get_or_create_device(self, tenant: str, identity: dict, id_hash: str, status: str) -> Device:
         device = self._store.get_device_by_hash(tenant, id_hash)
         if device is not None:
             return device
         now = self._clock.now()
-        device = {"id": str(uuid.uuid4()), "tenant_id": tenant, "id_data": crypto.canonical_json(identity),
-                  "id_hash": id_hash, "status": status, "decommissioning": False, "created_ts": now,
-                  "updated_ts": now, "check_in_time": None}
+        device = Device(id=str(uuid.uuid4()), tenant_id=tenant, id_data=crypto.canonical_json(identity),
+                        id_hash=id_hash, status=status, created_ts=now, updated_ts=now)
         try:
             self._store.insert_device(device)
         except Conflict:  # created concurrently
@@ -171,13 +169,13 @@ class DevauthService(DeviceManagement):
             if existing is None:
                 raise
             return existing
-        self._services.inventory.upsert_identity(tenant, device["id"], json.loads(device["id_data"]))
-        self._services.inventory.set_status(tenant, [device["id"]], status)
+        self._services.inventory.upsert_identity(tenant, device.id, device.identity)
+        self._services.inventory.set_status(tenant, [device.id], status)
         return device
 
-    def _new_auth_set(self, tenant: str, device_id: str, id_hash: str, pubkey: str, status: str) -> dict:
-        auth_set = {"id": str(uuid.uuid4()), "tenant_id": tenant, "device_id": device_id, "id_hash": id_hash,
-                    "pubkey": pubkey, "status": status, "ts": self._clock.now()}
+    def _new_auth_set(self, tenant: str, device_id: str, id_hash: str, pubkey: str, status: str) -> AuthSet:
+        auth_set = AuthSet(id=str(uuid.uuid4()), tenant_id=tenant, device_id=device_id, id_hash=id_hash,
+                           pubkey=pubkey, status=status, ts=self._clock.now())
         try:
             self._store.insert_auth_set(auth_set)
         except Conflict:  # created concurrently
@@ -189,9 +187,9 @@ class DevauthService(DeviceManagement):
 
     def _issue_token(self, tenant: str, device_id: str, auth_set_id: str, last_check_in: float | None) -> str:
         token, claims = self.tokens.issue(tenant, device_id)
-        row = {"id": claims["jti"], "tenant_id": tenant, "device_id": device_id, "auth_set_id": auth_set_id,
-               "exp": claims["exp"], "iat": self._clock.now(),  # precise: pruning keeps the newest
-               "token_hash": token_digest(token, self.tokens.keys.fingerprints[0])}
+        row = DeviceToken(id=claims["jti"], tenant_id=tenant, device_id=device_id, auth_set_id=auth_set_id,
+                          iat=self._clock.now(),  # precise: pruning keeps the newest
+                          exp=claims["exp"], token_hash=token_digest(token, self.tokens.keys.fingerprints[0]))
         with self._store.transaction():  # one commit (and one turn of the writer lock) per auth request
             self._store.insert_token(row)
             self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
@@ -216,51 +214,51 @@ class DevauthService(DeviceManagement):
             raise BadRequest(f"status: must be one of {', '.join(AUTH_SET_STATUSES)}")
         with self._store.transaction():
             device, auth_set = self._device_and_auth_set(tenant, device_id, auth_set_id)
-            outcome = TRANSITIONS[(auth_set["status"], status)]
+            outcome = TRANSITIONS[(auth_set.status, status)]
             if outcome == NOOP:
                 return
             if outcome == DENY:
-                raise BadRequest(f"invalid status transition from {auth_set['status']} to {status}")
+                raise BadRequest(f"invalid status transition from {auth_set.status} to {status}")
             if status == ACCEPTED:
-                if device["status"] != ACCEPTED and not self._limit_allows(tenant):
+                if device.status != ACCEPTED and not self._limit_allows(tenant):
                     raise Unprocessable(f"device limit reached: at most {self.max_devices(tenant)} accepted devices")
                 self._accept(tenant, device, auth_set)
                 return
-            if auth_set["status"] == ACCEPTED:
+            if auth_set.status == ACCEPTED:
                 self.revoke_tokens(tenant, device_id)
             self._store.set_auth_set_status(tenant, auth_set_id, status)
             self._sync_device_status(tenant, device)
 
-    def _accept(self, tenant: str, device: dict, auth_set: dict) -> None:
+    def _accept(self, tenant: str, device: Device, auth_set: AuthSet) -> None:
         # one key at a time: the device's other accepted set is rejected and its tokens revoked
-        if self._store.replace_auth_set_status(tenant, device["id"], ACCEPTED, REJECTED, except_id=auth_set["id"]):
-            self.revoke_tokens(tenant, device["id"])
-        self._store.set_auth_set_status(tenant, auth_set["id"], ACCEPTED)
+        if self._store.replace_auth_set_status(tenant, device.id, ACCEPTED, REJECTED, except_id=auth_set.id):
+            self.revoke_tokens(tenant, device.id)
+        self._store.set_auth_set_status(tenant, auth_set.id, ACCEPTED)
         self._sync_device_status(tenant, device)
 
-    def _sync_device_status(self, tenant: str, device: dict) -> str:
+    def _sync_device_status(self, tenant: str, device: Device) -> str:
         """Recompute the device status from its auth sets; store and propagate a change."""
-        status = device_status(a["status"] for a in self._store.list_auth_sets(tenant, [device["id"]]))
-        if status != device["status"]:
-            self._store.update_device(tenant, device["id"], {"status": status, "updated_ts": self._clock.now()})
-            device["status"] = status
-            self._services.inventory.set_status(tenant, [device["id"]], status)
+        status = device_status(a.status for a in self._store.list_auth_sets(tenant, [device.id]))
+        if status != device.status:
+            self._store.update_device(tenant, device.id, {"status": status, "updated_ts": self._clock.now()})
+            device.status = status
+            self._services.inventory.set_status(tenant, [device.id], status)
         return status
 
-    def _device_and_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> tuple[dict, dict]:
+    def _device_and_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> tuple[Device, AuthSet]:
         device = self._store.get_device(tenant, device_id)
         if device is None:
             raise NotFound("device not found")
         auth_set = self._store.get_auth_set(tenant, auth_set_id)
         if auth_set is None:
             raise NotFound("authentication set not found")
-        if auth_set["device_id"] != device_id:
+        if auth_set.device_id != device_id:
             raise BadRequest("authentication set does not belong to this device")
         return device, auth_set
 
     def get_auth_set_status(self, tenant: str, device_id: str, auth_set_id: str) -> str:
         """The status of an auth set; NotFound, BadRequest as set_auth_set_status."""
-        return self._device_and_auth_set(tenant, device_id, auth_set_id)[1]["status"]
+        return self._device_and_auth_set(tenant, device_id, auth_set_id)[1].status
 
     # ------------------------------------------------------------------ limits
     def max_devices(self, tenant: str) -> int:
@@ -290,8 +288,8 @@ class DevauthService(DeviceManagement):
         # full check. Revocation is the row itself, so it applies on the very next request.
         claims = self.tokens.peek(token)
         row = self._store.get_token_context(claims["jti"]) if claims else None
-        if row is None or not row.get("token_hash") or not any(
-                hmac.compare_digest(row["token_hash"], token_digest(token, fp))
+        if row is None or not row.token_hash or not any(
+                hmac.compare_digest(row.token_hash, token_digest(token, fp))
                 for fp in self.tokens.keys.fingerprints):
             try:
                 claims = self.tokens.check(token)
@@ -300,16 +298,16 @@ class DevauthService(DeviceManagement):
                                                                  "verify_nbf": False})
                 self._store.delete_token(claims.get("mender.tenant", ""), str(claims.get("jti")))
                 raise
-            row = self._store.get_token_context(claims["jti"]) if row is None or row["id"] != claims["jti"] else row
+            row = self._store.get_token_context(claims["jti"]) if row is None or row.id != claims["jti"] else row
         elif claims["exp"] <= self._clock.now():
-            self._store.delete_token(row["tenant_id"], row["id"])
+            self._store.delete_token(row.tenant_id, row.id)
             raise Forbidden("token expired")
         tenant = claims.get("mender.tenant", "")
-        if row is None or row["tenant_id"] != tenant or row["device_id"] != claims["sub"]:
+        if row is None or row.tenant_id != tenant or row.device_id != claims["sub"]:
             raise Unauthorized("token revoked")
-        if row["auth_set_status"] != ACCEPTED or row["device_decommissioning"] is not False:
+        if row.auth_set_status != ACCEPTED or row.device_decommissioning is not False:
             raise Unauthorized("device not accepted")
-        self._check_in(tenant, claims["sub"], row.get("check_in_time"))
+        self._check_in(tenant, claims["sub"], row.check_in_time)
         return Identity(subject=claims["sub"], tenant=tenant, is_device=True, token_id=claims["jti"],
                         claims=claims)
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from typing import Iterable
 
 from common.errors import BadRequest, Conflict, NotFound
 from devauth import crypto
-from devauth.model import ACCEPTED, DEVICE_STATUSES, PREAUTHORIZED
+from devauth.model import ACCEPTED, DEVICE_STATUSES, PREAUTHORIZED, Device
+
+
+class DeviceExists(Conflict):
+    """Preauthorization of a known identity: `device` is the existing device, with its auth sets
+    (the API answers 409 with it)."""
+
+    def __init__(self, device: Device):
+        super().__init__("device already exists")
+        self.device = device
 
 MAX_ID_FILTER = 500  # device ids in one list/search filter
 
@@ -24,7 +32,7 @@ class DeviceManagement:
             raise BadRequest(f"id: at most {MAX_ID_FILTER} ids")
 
     def list_devices(self, tenant: str, statuses: Iterable[str] | None = None, ids: Iterable[str] | None = None,
-                     page: int = 1, per_page: int = 20) -> tuple[list[dict], int]:
+                     page: int = 1, per_page: int = 20) -> tuple[list[Device], int]:
         """A page of devices (oldest first), each with `auth_sets`; and the total count.
         Raises BadRequest for an unknown status or too many ids."""
         statuses = list(statuses) if statuses else None
@@ -40,7 +48,7 @@ class DeviceManagement:
         self._check_filters(statuses, None)
         return self._store.count_devices(tenant, statuses)
 
-    def get_device(self, tenant: str, device_id: str) -> dict:
+    def get_device(self, tenant: str, device_id: str) -> Device:
         """One device with its `auth_sets`; NotFound."""
         device = self._store.get_device(tenant, device_id)
         if device is None:
@@ -51,42 +59,34 @@ class DeviceManagement:
         device = self._store.get_device(tenant, device_id)
         if device is None:
             raise NotFound("device not found")
-        return device["status"]
+        return device.status
 
-    def _with_auth_sets(self, tenant: str, devices: list[dict]) -> list[dict]:
-        by_device: dict[str, list] = {d["id"]: [] for d in devices}
+    def _with_auth_sets(self, tenant: str, devices: list[Device]) -> list[Device]:
+        by_device: dict[str, Device] = {d.id: d for d in devices}
         for auth_set in self._store.list_auth_sets(tenant, list(by_device)):
-            by_device[auth_set["device_id"]].append(auth_set)
-        out = []
-        for device in devices:
-            device = dict(device, identity_data=json.loads(device["id_data"]), auth_sets=by_device[device["id"]])
-            out.append(device)
-        return out
+            by_device[auth_set.device_id].auth_sets.append(auth_set)
+        return devices
 
     # ------------------------------------------------------------------ preauthorization
     def preauthorize(self, tenant: str, identity_data, pubkey, force: bool = False) -> str:
         """Create a device with a preauthorized auth set; returns the device id.
 
-        Raises BadRequest (identity, key), Conflict with the existing device (`body`) when the
-        identity is known — unless `force`, which adds a preauthorized set for a new key."""
+        Raises BadRequest (identity, key), DeviceExists (a Conflict naming the existing device)
+        when the identity is known — unless `force`, which adds a preauthorized set for a new key."""
         identity = crypto.check_identity(identity_data)
         pubkey = crypto.normalize_pubkey(pubkey)
         id_hash = crypto.identity_hash(identity)
         with self._store.transaction():
             existing = self._store.get_device_by_hash(tenant, id_hash)
-            if existing is not None and (not force or existing["decommissioning"]
+            if existing is not None and (not force or existing.decommissioning
                                          or self._store.get_auth_set_by_key(tenant, id_hash, pubkey)):
-                raise Conflict("device already exists", body=self._conflict_body(tenant, existing))
+                raise DeviceExists(self._with_auth_sets(tenant, [existing])[0])
             device = existing or self._get_or_create_device(tenant, identity, id_hash, PREAUTHORIZED)
-            auth_set = self._new_auth_set(tenant, device["id"], id_hash, pubkey, PREAUTHORIZED)
-            if auth_set["device_id"] != device["id"] or auth_set["status"] != PREAUTHORIZED:
-                raise Conflict("device already exists", body=self._conflict_body(tenant, device))
+            auth_set = self._new_auth_set(tenant, device.id, id_hash, pubkey, PREAUTHORIZED)
+            if auth_set.device_id != device.id or auth_set.status != PREAUTHORIZED:
+                raise DeviceExists(self._with_auth_sets(tenant, [device])[0])
             self._sync_device_status(tenant, device)
-        return device["id"]
-
-    def _conflict_body(self, tenant: str, device: dict) -> dict:
-        from devauth.render import render_device  # plain Python: shapes the Device JSON
-        return render_device(self._with_auth_sets(tenant, [device])[0])
+        return device.id
 
     # ------------------------------------------------------------------ removal
     def delete_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> None:
@@ -94,11 +94,11 @@ class DeviceManagement:
         last set of a preauthorized device takes the device with it. NotFound, BadRequest."""
         with self._store.transaction():
             device, auth_set = self._device_and_auth_set(tenant, device_id, auth_set_id)
-            if auth_set["status"] == ACCEPTED:
+            if auth_set.status == ACCEPTED:
                 self.revoke_tokens(tenant, device_id)
             self._store.delete_auth_set(tenant, auth_set_id)
             remaining = self._store.list_auth_sets(tenant, [device_id])
-            if not remaining and device["status"] == PREAUTHORIZED:
+            if not remaining and device.status == PREAUTHORIZED:
                 self._store.delete_device(tenant, device_id)
                 self._services.inventory.delete_device(tenant, device_id)
                 return
@@ -131,9 +131,8 @@ class DeviceManagement:
                 continue
             try:
                 device_id = self.preauthorize(tenant, row["identity_data"], row["pubkey"])
-            except Conflict as exc:
-                yield {**result, "status": "conflict", "device_id": (exc.body or {}).get("id"),
-                       "reason": exc.message}
+            except DeviceExists as exc:
+                yield {**result, "status": "conflict", "device_id": exc.device.id, "reason": exc.message}
             except BadRequest as exc:
                 yield {**result, "status": "invalid", "reason": exc.message}
             else:

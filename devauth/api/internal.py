@@ -10,7 +10,7 @@ from common.auth import bearer_token
 from common.errors import BadRequest, NotFound, Unauthorized
 from common.health import add_health_routes
 from common.pagination import Page, paging_headers
-from devauth.render import render_device
+from devauth.api import render
 from devauth.schemas import (DevauthCountQueryArgsSchema, DevauthCountSchema, DevauthDeviceSchema, DevauthInternalDevicesQueryArgsSchema,
                              DevauthLimitSchema, DevauthStatusSchema, DevauthTokensDeleteQueryArgsSchema)
 
@@ -93,7 +93,7 @@ class TenantDevices(MethodView):
         page = Page(args["page"], args["per_page"])
         statuses = [args["status"]] if args.get("status") else None
         devices, total = services().devauth.list_devices(tid, statuses, args.get("id"), page.page, page.per_page)
-        return [render_device(d) for d in devices], 200, paging_headers(page, len(devices), total)
+        return [render.device(d) for d in devices], 200, paging_headers(page, len(devices), total)
 
 
 @blp.route("/tenants/<tid>/devices/count")

@@ -9,12 +9,13 @@ from webargs import core
 from common.api import Blueprint
 from common.app import services
 from common.auth import current_identity
-from common.errors import UnsupportedMediaType
+from common.errors import Conflict, UnsupportedMediaType
 from common.pagination import Page, page_from_args, paging_headers
 from devauth import bulk
-from devauth.render import render_device
+from devauth.api import render
 from devauth.schemas import (DevauthBulkResultSchema, DevauthCountQueryArgsSchema, DevauthCountSchema, DevauthDeviceSchema,
                              DevauthDevicesQueryArgsSchema, DevauthLimitSchema, DevauthPreAuthSetSchema, DevauthSearchSchema, DevauthStatusSchema)
+from devauth.service_devices import DeviceExists
 
 blp = Blueprint("devauth_management", __name__, url_prefix="/api/management/v2/devauth",
                 description="Device authentication: admission of devices by operators.")
@@ -26,7 +27,7 @@ def _tenant() -> str:
 
 def _device_page(statuses, ids, page: Page):
     devices, total = services().devauth.list_devices(_tenant(), statuses, ids, page.page, page.per_page)
-    return [render_device(d) for d in devices], 200, paging_headers(page, len(devices), total)
+    return [render.device(d) for d in devices], 200, paging_headers(page, len(devices), total)
 
 
 @blp.route("/devices")
@@ -43,8 +44,11 @@ class Devices(MethodView):
     @blp.alt_response(409, schema=DevauthDeviceSchema, description="The identity exists: the body is that device.")
     def post(self, body):
         """Preauthorize a device (identity and key)"""
-        device_id = services().devauth.preauthorize(_tenant(), body["identity_data"], body["pubkey"],
-                                                    body["force"])
+        try:
+            device_id = services().devauth.preauthorize(_tenant(), body["identity_data"], body["pubkey"],
+                                                        body["force"])
+        except DeviceExists as exc:
+            raise Conflict(exc.message, body=render.device(exc.device)) from None
         location = url_for("devauth_management.DeviceById", id=device_id)
         return None, 201, {"Location": location}
 
@@ -72,7 +76,7 @@ class DeviceById(MethodView):
     @blp.response(200, DevauthDeviceSchema)
     def get(self, id):
         """One device with its auth sets"""
-        return render_device(services().devauth.get_device(_tenant(), id))
+        return render.device(services().devauth.get_device(_tenant(), id))
 
     @blp.response(204, description="Device decommissioned.")
     def delete(self, id):

@@ -6,16 +6,14 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Iterable
 
+from devauth.model import AuthSet, Device, DeviceToken, TokenContext
+
 
 class DevauthStore(ABC):
     """One method per query. Every method takes the tenant ('' = default) except `get_token`,
     whose key (the jti) is globally unique; its row carries the tenant to check against.
 
-    Records are plain dicts:
-    - device: id, tenant_id, id_data (canonical JSON text), id_hash, status, decommissioning,
-      created_ts, updated_ts, check_in_time (float seconds or None)
-    - auth set: id, tenant_id, device_id, id_hash, pubkey (normalized PEM), status, ts
-    - token: id (jti), tenant_id, device_id, auth_set_id, iat, exp
+    Records are `devauth.model`'s Device, AuthSet, DeviceToken and TokenContext.
     """
 
     migrations: list
@@ -27,15 +25,15 @@ class DevauthStore(ABC):
 
     # devices ---------------------------------------------------------------
     @abstractmethod
-    def insert_device(self, device: dict) -> None:
+    def insert_device(self, device: Device) -> None:
         """Insert a device; Conflict when (tenant, id_hash) exists."""
 
     @abstractmethod
-    def get_device(self, tenant: str, device_id: str) -> dict | None:
+    def get_device(self, tenant: str, device_id: str) -> Device | None:
         """The device, or None."""
 
     @abstractmethod
-    def get_device_by_hash(self, tenant: str, id_hash: str) -> dict | None:
+    def get_device_by_hash(self, tenant: str, id_hash: str) -> Device | None:
         """The device with this identity hash, or None."""
 
     @abstractmethod
@@ -53,7 +51,7 @@ class DevauthStore(ABC):
 
     @abstractmethod
     def list_devices(self, tenant: str, statuses: Iterable[str] | None = None,
-                     ids: Iterable[str] | None = None, skip: int = 0, limit: int = 20) -> list[dict]:
+                     ids: Iterable[str] | None = None, skip: int = 0, limit: int = 20) -> list[Device]:
         """Devices oldest first (created_ts, id), optionally filtered by status and id."""
 
     @abstractmethod
@@ -63,19 +61,19 @@ class DevauthStore(ABC):
 
     # auth sets -------------------------------------------------------------
     @abstractmethod
-    def insert_auth_set(self, auth_set: dict) -> None:
+    def insert_auth_set(self, auth_set: AuthSet) -> None:
         """Insert an auth set; Conflict when (tenant, id_hash, pubkey) exists."""
 
     @abstractmethod
-    def get_auth_set(self, tenant: str, auth_set_id: str) -> dict | None:
+    def get_auth_set(self, tenant: str, auth_set_id: str) -> AuthSet | None:
         """The auth set, or None."""
 
     @abstractmethod
-    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> dict | None:
+    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> AuthSet | None:
         """The auth set of this identity and normalized key, or None."""
 
     @abstractmethod
-    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[dict]:
+    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[AuthSet]:
         """Auth sets of these devices, oldest first (ts, id)."""
 
     @abstractmethod
@@ -97,17 +95,17 @@ class DevauthStore(ABC):
 
     # tokens ------------------------------------------------------------------
     @abstractmethod
-    def insert_token(self, token: dict) -> None:
+    def insert_token(self, token: DeviceToken) -> None:
         """Record an issued token."""
 
     @abstractmethod
-    def get_token(self, jti: str) -> dict | None:
+    def get_token(self, jti: str) -> DeviceToken | None:
         """The token row by jti (any tenant: the caller checks the tenant), or None."""
 
     @abstractmethod
-    def get_token_context(self, jti: str) -> dict | None:
-        """The token row with `auth_set_status` of its auth set and `device_decommissioning`,
-        `check_in_time` of its device (None when missing); None when the token row does not exist."""
+    def get_token_context(self, jti: str) -> TokenContext | None:
+        """The token with its auth set's status and its device's decommissioning flag and
+        check-in time (None where they are missing); None when the token does not exist."""
 
     @abstractmethod
     def delete_token(self, tenant: str, jti: str) -> bool:

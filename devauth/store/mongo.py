@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
+from dataclasses import fields
 from typing import Iterable
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
+from devauth.model import AuthSet, Device, DeviceToken, TokenContext
 from devauth.store import DevauthStore
 
 DEVICES = "devauth_devices"
@@ -39,40 +41,38 @@ def _v1_indexes(db) -> None:
 MIGRATIONS = [_v1_indexes]
 
 
-def _dt(ts: float | None):
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def _ts(value) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # a client without tz_aware
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
-
-
-def _out(doc: dict | None, times: tuple[str, ...]) -> dict | None:
-    if doc is None:
-        return None
-    out = dict(doc)
-    out["id"] = out.pop("_id")
-    for key in times:
-        if key in out:
-            out[key] = _ts(out[key])
-    return out
-
-
 _DEVICE_TIMES = ("created_ts", "updated_ts", "check_in_time")
 _TOKEN_TIMES = ("iat", "exp")
 
 
-def _in(doc: dict, times: tuple[str, ...]) -> dict:
-    out = {k: v for k, v in doc.items() if k != "id"}
-    out["_id"] = doc["id"]
+def _doc(record, times: tuple[str, ...], skip: tuple[str, ...] = ()) -> dict:
+    """A record as stored: `_id`, times as datetimes."""
+    doc = {f.name: getattr(record, f.name) for f in fields(record) if f.name not in skip}
+    doc["_id"] = doc.pop("id")
+    for key in times:
+        doc[key] = utc_datetime(doc[key])
+    return doc
+
+
+def _fields(doc: dict, times: tuple[str, ...]) -> dict:
+    out = dict(doc)
+    out["id"] = out.pop("_id")
     for key in times:
         if key in out:
-            out[key] = _dt(out[key])
+            out[key] = unix_seconds(out[key])
     return out
+
+
+def _device(doc: dict | None) -> Device | None:
+    return None if doc is None else Device(**_fields(doc, _DEVICE_TIMES))
+
+
+def _auth_set(doc: dict | None) -> AuthSet | None:
+    return None if doc is None else AuthSet(**_fields(doc, ("ts",)))
+
+
+def _token(doc: dict | None) -> DeviceToken | None:
+    return None if doc is None else DeviceToken(**_fields(doc, _TOKEN_TIMES))
 
 
 class MongoDevauthStore(DevauthStore):
@@ -89,23 +89,21 @@ class MongoDevauthStore(DevauthStore):
         return contextlib.nullcontext()
 
     # devices ---------------------------------------------------------------
-    def insert_device(self, device: dict) -> None:
-        doc = _in(device, _DEVICE_TIMES)
-        doc["decommissioning"] = bool(doc.get("decommissioning", False))
-        doc.setdefault("check_in_time", None)
+    def insert_device(self, device: Device) -> None:
+        doc = _doc(device, _DEVICE_TIMES, skip=("auth_sets",))
         try:
             self._db[DEVICES].insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("device already exists") from None
 
-    def get_device(self, tenant: str, device_id: str) -> dict | None:
-        return _out(self._db[DEVICES].find_one({"_id": device_id, "tenant_id": tenant}), _DEVICE_TIMES)
+    def get_device(self, tenant: str, device_id: str) -> Device | None:
+        return _device(self._db[DEVICES].find_one({"_id": device_id, "tenant_id": tenant}))
 
-    def get_device_by_hash(self, tenant: str, id_hash: str) -> dict | None:
-        return _out(self._db[DEVICES].find_one({"tenant_id": tenant, "id_hash": id_hash}), _DEVICE_TIMES)
+    def get_device_by_hash(self, tenant: str, id_hash: str) -> Device | None:
+        return _device(self._db[DEVICES].find_one({"tenant_id": tenant, "id_hash": id_hash}))
 
     def update_device(self, tenant: str, device_id: str, fields: dict) -> bool:
-        update = {k: (_dt(v) if k in _DEVICE_TIMES else v) for k, v in fields.items()}
+        update = {k: (utc_datetime(v) if k in _DEVICE_TIMES else v) for k, v in fields.items()}
         res = self._db[DEVICES].update_one({"_id": device_id, "tenant_id": tenant}, {"$set": update})
         return res.matched_count > 0
 
@@ -113,10 +111,10 @@ class MongoDevauthStore(DevauthStore):
         written: list[str] = []
         for start in range(0, len(device_ids), 500):
             query = {"_id": {"$in": device_ids[start:start + 500]}, "tenant_id": tenant,
-                     "$or": [{"check_in_time": None}, {"check_in_time": {"$lt": _dt(older_than)}}]}
+                     "$or": [{"check_in_time": None}, {"check_in_time": {"$lt": utc_datetime(older_than)}}]}
             ids = [d["_id"] for d in self._db[DEVICES].find(query, {"_id": 1})]
             if ids:  # the same condition again: a device written meanwhile is left alone
-                self._db[DEVICES].update_many(dict(query, _id={"$in": ids}), {"$set": {"check_in_time": _dt(ts)}})
+                self._db[DEVICES].update_many(dict(query, _id={"$in": ids}), {"$set": {"check_in_time": utc_datetime(ts)}})
                 written += ids
         return written
 
@@ -132,35 +130,34 @@ class MongoDevauthStore(DevauthStore):
             query["_id"] = {"$in": list(ids)}
         return query
 
-    def list_devices(self, tenant, statuses=None, ids=None, skip=0, limit=20) -> list[dict]:
+    def list_devices(self, tenant, statuses=None, ids=None, skip=0, limit=20) -> list[Device]:
         cursor = (self._db[DEVICES].find(self._device_query(tenant, statuses, ids))
                   .sort([("created_ts", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit))
-        return [_out(d, _DEVICE_TIMES) for d in cursor]
+        return [_device(d) for d in cursor]
 
     def count_devices(self, tenant, statuses=None, ids=None) -> int:
         return self._db[DEVICES].count_documents(self._device_query(tenant, statuses, ids))
 
     # auth sets -------------------------------------------------------------
-    def insert_auth_set(self, auth_set: dict) -> None:
+    def insert_auth_set(self, auth_set: AuthSet) -> None:
         try:
-            self._db[AUTH_SETS].insert_one(_in(auth_set, ("ts",)))
+            self._db[AUTH_SETS].insert_one(_doc(auth_set, ("ts",)))
         except DuplicateKeyError:
             raise Conflict("auth set already exists") from None
 
-    def get_auth_set(self, tenant: str, auth_set_id: str) -> dict | None:
-        return _out(self._db[AUTH_SETS].find_one({"_id": auth_set_id, "tenant_id": tenant}), ("ts",))
+    def get_auth_set(self, tenant: str, auth_set_id: str) -> AuthSet | None:
+        return _auth_set(self._db[AUTH_SETS].find_one({"_id": auth_set_id, "tenant_id": tenant}))
 
-    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> dict | None:
-        return _out(self._db[AUTH_SETS].find_one({"tenant_id": tenant, "id_hash": id_hash, "pubkey": pubkey}),
-                    ("ts",))
+    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> AuthSet | None:
+        return _auth_set(self._db[AUTH_SETS].find_one({"tenant_id": tenant, "id_hash": id_hash, "pubkey": pubkey}))
 
-    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[dict]:
+    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[AuthSet]:
         ids = list(device_ids)
         if not ids:
             return []
         cursor = self._db[AUTH_SETS].find({"tenant_id": tenant, "device_id": {"$in": ids}}).sort(
             [("ts", ASCENDING), ("_id", ASCENDING)])
-        return [_out(a, ("ts",)) for a in cursor]
+        return [_auth_set(a) for a in cursor]
 
     def set_auth_set_status(self, tenant: str, auth_set_id: str, status: str) -> bool:
         res = self._db[AUTH_SETS].update_one({"_id": auth_set_id, "tenant_id": tenant},
@@ -180,23 +177,24 @@ class MongoDevauthStore(DevauthStore):
         return self._db[AUTH_SETS].delete_many({"tenant_id": tenant, "device_id": device_id}).deleted_count
 
     # tokens ------------------------------------------------------------------
-    def insert_token(self, token: dict) -> None:
-        self._db[TOKENS].insert_one(_in(token, _TOKEN_TIMES))
+    def insert_token(self, token: DeviceToken) -> None:
+        self._db[TOKENS].insert_one(_doc(token, _TOKEN_TIMES))
 
-    def get_token(self, jti: str) -> dict | None:
-        return _out(self._db[TOKENS].find_one({"_id": jti}), _TOKEN_TIMES)
+    def get_token(self, jti: str) -> DeviceToken | None:
+        return _token(self._db[TOKENS].find_one({"_id": jti}))
 
-    def get_token_context(self, jti: str) -> dict | None:
-        token = self.get_token(jti)
-        if token is None:
+    def get_token_context(self, jti: str) -> TokenContext | None:
+        doc = self._db[TOKENS].find_one({"_id": jti})
+        if doc is None:
             return None
-        auth_set = self._db[AUTH_SETS].find_one({"_id": token["auth_set_id"], "tenant_id": token["tenant_id"]},
+        token = TokenContext(**_fields(doc, _TOKEN_TIMES))
+        auth_set = self._db[AUTH_SETS].find_one({"_id": token.auth_set_id, "tenant_id": token.tenant_id},
                                                 {"status": 1})
-        device = self._db[DEVICES].find_one({"_id": token["device_id"], "tenant_id": token["tenant_id"]},
+        device = self._db[DEVICES].find_one({"_id": token.device_id, "tenant_id": token.tenant_id},
                                             {"decommissioning": 1, "check_in_time": 1})
-        token["auth_set_status"] = auth_set["status"] if auth_set else None
-        token["device_decommissioning"] = bool(device["decommissioning"]) if device else None
-        token["check_in_time"] = _ts(device.get("check_in_time")) if device else None
+        token.auth_set_status = auth_set["status"] if auth_set else None
+        token.device_decommissioning = bool(device["decommissioning"]) if device else None
+        token.check_in_time = unix_seconds(device.get("check_in_time")) if device else None
         return token
 
     def delete_token(self, tenant: str, jti: str) -> bool:
@@ -210,7 +208,7 @@ class MongoDevauthStore(DevauthStore):
 
     def prune_tokens(self, tenant: str, device_id: str, now: float, keep: int) -> int:
         coll = self._db[TOKENS]
-        n = coll.delete_many({"tenant_id": tenant, "device_id": device_id, "exp": {"$lte": _dt(now)}}).deleted_count
+        n = coll.delete_many({"tenant_id": tenant, "device_id": device_id, "exp": {"$lte": utc_datetime(now)}}).deleted_count
         old = [d["_id"] for d in coll.find({"tenant_id": tenant, "device_id": device_id}, {"_id": 1})
                .sort([("iat", DESCENDING), ("_id", DESCENDING)]).skip(keep)]
         if old:

@@ -6,6 +6,7 @@ import sqlite3
 from typing import Iterable
 
 from common.errors import Conflict
+from devauth.model import AuthSet, Device, DeviceToken, TokenContext
 from devauth.store import DevauthStore
 
 MIGRATIONS = [
@@ -42,12 +43,12 @@ _TOKEN_COLS = "id, tenant_id, device_id, auth_set_id, iat, exp, token_hash"
 _DEVICE_FIELDS = {"status", "decommissioning", "updated_ts", "check_in_time"}
 
 
-def _device(row) -> dict | None:
+def _device(row) -> Device | None:
     if row is None:
         return None
-    d = dict(row)
-    d["decommissioning"] = bool(d["decommissioning"])
-    return d
+    device = Device(**row)
+    device.decommissioning = bool(device.decommissioning)
+    return device
 
 
 def _in(values: list) -> str:
@@ -68,22 +69,21 @@ class SqliteDevauthStore(DevauthStore):
         return self._db.transaction()
 
     # devices ---------------------------------------------------------------
-    def insert_device(self, device: dict) -> None:
+    def insert_device(self, device: Device) -> None:
         try:
             self._conn.execute(
                 f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                (device["id"], device["tenant_id"], device["id_data"], device["id_hash"], device["status"],
-                 int(device.get("decommissioning", False)), device["created_ts"], device["updated_ts"],
-                 device.get("check_in_time")))
+                (device.id, device.tenant_id, device.id_data, device.id_hash, device.status,
+                 int(device.decommissioning), device.created_ts, device.updated_ts, device.check_in_time))
         except sqlite3.IntegrityError:
             raise Conflict("device already exists") from None
 
-    def get_device(self, tenant: str, device_id: str) -> dict | None:
+    def get_device(self, tenant: str, device_id: str) -> Device | None:
         return _device(self._conn.execute(
             f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE tenant_id = ? AND id = ?",
             (tenant, device_id)).fetchone())
 
-    def get_device_by_hash(self, tenant: str, id_hash: str) -> dict | None:
+    def get_device_by_hash(self, tenant: str, id_hash: str) -> Device | None:
         return _device(self._conn.execute(
             f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE tenant_id = ? AND id_hash = ?",
             (tenant, id_hash)).fetchone())
@@ -126,7 +126,7 @@ class SqliteDevauthStore(DevauthStore):
             args += ids
         return " AND ".join(where), args
 
-    def list_devices(self, tenant, statuses=None, ids=None, skip=0, limit=20) -> list[dict]:
+    def list_devices(self, tenant, statuses=None, ids=None, skip=0, limit=20) -> list[Device]:
         where, args = self._device_filter(tenant, statuses, ids)
         rows = self._conn.execute(
             f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE {where} ORDER BY created_ts, id LIMIT ? OFFSET ?",
@@ -138,35 +138,35 @@ class SqliteDevauthStore(DevauthStore):
         return self._conn.execute(f"SELECT count(*) FROM devauth_devices WHERE {where}", args).fetchone()[0]
 
     # auth sets -------------------------------------------------------------
-    def insert_auth_set(self, auth_set: dict) -> None:
+    def insert_auth_set(self, auth_set: AuthSet) -> None:
         try:
             self._conn.execute(
                 f"INSERT INTO devauth_auth_sets ({_AUTH_SET_COLS}) VALUES (?,?,?,?,?,?,?)",
-                (auth_set["id"], auth_set["tenant_id"], auth_set["device_id"], auth_set["id_hash"],
-                 auth_set["pubkey"], auth_set["status"], auth_set["ts"]))
+                (auth_set.id, auth_set.tenant_id, auth_set.device_id, auth_set.id_hash, auth_set.pubkey,
+                 auth_set.status, auth_set.ts))
         except sqlite3.IntegrityError:
             raise Conflict("auth set already exists") from None
 
-    def get_auth_set(self, tenant: str, auth_set_id: str) -> dict | None:
+    def get_auth_set(self, tenant: str, auth_set_id: str) -> AuthSet | None:
         row = self._conn.execute(
             f"SELECT {_AUTH_SET_COLS} FROM devauth_auth_sets WHERE tenant_id = ? AND id = ?",
             (tenant, auth_set_id)).fetchone()
-        return dict(row) if row else None
+        return AuthSet(**row) if row else None
 
-    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> dict | None:
+    def get_auth_set_by_key(self, tenant: str, id_hash: str, pubkey: str) -> AuthSet | None:
         row = self._conn.execute(
             f"SELECT {_AUTH_SET_COLS} FROM devauth_auth_sets WHERE tenant_id = ? AND id_hash = ? AND pubkey = ?",
             (tenant, id_hash, pubkey)).fetchone()
-        return dict(row) if row else None
+        return AuthSet(**row) if row else None
 
-    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[dict]:
+    def list_auth_sets(self, tenant: str, device_ids: Iterable[str]) -> list[AuthSet]:
         ids = list(device_ids)
         if not ids:
             return []
         rows = self._conn.execute(
             f"SELECT {_AUTH_SET_COLS} FROM devauth_auth_sets WHERE tenant_id = ? AND device_id IN ({_in(ids)})"
             " ORDER BY ts, id", (tenant, *ids)).fetchall()
-        return [dict(r) for r in rows]
+        return [AuthSet(**r) for r in rows]
 
     def set_auth_set_status(self, tenant: str, auth_set_id: str, status: str) -> bool:
         cur = self._conn.execute("UPDATE devauth_auth_sets SET status = ? WHERE tenant_id = ? AND id = ?",
@@ -189,16 +189,16 @@ class SqliteDevauthStore(DevauthStore):
                                   (tenant, device_id)).rowcount
 
     # tokens ------------------------------------------------------------------
-    def insert_token(self, token: dict) -> None:
+    def insert_token(self, token: DeviceToken) -> None:
         self._conn.execute(f"INSERT INTO devauth_tokens ({_TOKEN_COLS}) VALUES (?,?,?,?,?,?,?)",
-                           (token["id"], token["tenant_id"], token["device_id"], token["auth_set_id"],
-                            token["iat"], token["exp"], token.get("token_hash")))
+                           (token.id, token.tenant_id, token.device_id, token.auth_set_id, token.iat, token.exp,
+                            token.token_hash))
 
-    def get_token(self, jti: str) -> dict | None:
+    def get_token(self, jti: str) -> DeviceToken | None:
         row = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM devauth_tokens WHERE id = ?", (jti,)).fetchone()
-        return dict(row) if row else None
+        return DeviceToken(**row) if row else None
 
-    def get_token_context(self, jti: str) -> dict | None:
+    def get_token_context(self, jti: str) -> TokenContext | None:
         row = self._conn.execute(
             "SELECT t.id, t.tenant_id, t.device_id, t.auth_set_id, t.iat, t.exp, t.token_hash,"
             " a.status AS auth_set_status, d.decommissioning AS device_decommissioning,"
@@ -209,10 +209,10 @@ class SqliteDevauthStore(DevauthStore):
             " WHERE t.id = ?", (jti,)).fetchone()
         if row is None:
             return None
-        d = dict(row)
-        if d["device_decommissioning"] is not None:
-            d["device_decommissioning"] = bool(d["device_decommissioning"])
-        return d
+        context = TokenContext(*row)  # the columns in the record's order
+        if context.device_decommissioning is not None:
+            context.device_decommissioning = bool(context.device_decommissioning)
+        return context
 
     def delete_token(self, tenant: str, jti: str) -> bool:
         return self._conn.execute("DELETE FROM devauth_tokens WHERE tenant_id = ? AND id = ?",

@@ -115,8 +115,8 @@ def test_validly_signed_request_creates_exactly_one_pending_auth_set(app, client
     with app.app_context():
         svc = app.extensions["mender"].services.devauth
         devices, total = svc.list_devices("")
-        assert total == 1 and devices[0]["status"] == "pending"
-        assert [a["status"] for a in devices[0]["auth_sets"]] == ["pending"]
+        assert total == 1 and devices[0].status == "pending"
+        assert [a.status for a in devices[0].auth_sets] == ["pending"]
 
 
 def _mutate(rng, body: bytes) -> bytes:

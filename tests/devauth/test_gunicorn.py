@@ -71,4 +71,4 @@ def test_concurrent_first_requests_make_one_device(tmp_path):
         assert statuses == [401] * 8
         app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
         devices, total = app.extensions["mender"].services.devauth.list_devices("")
-        assert total == 1 and len(devices[0]["auth_sets"]) == 1
+        assert total == 1 and len(devices[0].auth_sets) == 1

@@ -8,59 +8,59 @@ import uuid
 import pytest
 
 from common.errors import Conflict
+from devauth.model import AuthSet, Device, DeviceToken
 
 
 def _device(tenant="", id_hash=None, status="pending", created=None, **kw):
     now = created if created is not None else time.time()
-    return {"id": str(uuid.uuid4()), "tenant_id": tenant, "id_data": '{"mac":"x"}',
-            "id_hash": id_hash or uuid.uuid4().hex, "status": status, "decommissioning": False,
-            "created_ts": now, "updated_ts": now, "check_in_time": None, **kw}
+    return Device(id=str(uuid.uuid4()), tenant_id=tenant, id_data='{"mac":"x"}', id_hash=id_hash or uuid.uuid4().hex,
+                  status=status, created_ts=now, updated_ts=now, **kw)
 
 
 def _auth_set(device, pubkey="PEM", status="pending", ts=None):
-    return {"id": str(uuid.uuid4()), "tenant_id": device["tenant_id"], "device_id": device["id"],
-            "id_hash": device["id_hash"], "pubkey": pubkey, "status": status, "ts": ts or time.time()}
+    return AuthSet(id=str(uuid.uuid4()), tenant_id=device.tenant_id, device_id=device.id, id_hash=device.id_hash,
+                   pubkey=pubkey, status=status, ts=ts or time.time())
 
 
 def test_device_roundtrip_and_unique_identity(store):
     d = _device(created=1000.5)
     store.insert_device(d)
-    got = store.get_device("", d["id"])
+    got = store.get_device("", d.id)
     assert got == d
-    assert store.get_device_by_hash("", d["id_hash"]) == d
+    assert store.get_device_by_hash("", d.id_hash) == d
     with pytest.raises(Conflict):
-        store.insert_device(_device(id_hash=d["id_hash"]))
+        store.insert_device(_device(id_hash=d.id_hash))
     # the same identity in another tenant is another device
-    store.insert_device(_device(tenant="t2", id_hash=d["id_hash"]))
-    assert store.get_device("t2", d["id"]) is None
-    assert store.get_device_by_hash("t2", d["id_hash"])["id"] != d["id"]
+    store.insert_device(_device(tenant="t2", id_hash=d.id_hash))
+    assert store.get_device("t2", d.id) is None
+    assert store.get_device_by_hash("t2", d.id_hash).id != d.id
 
 
 def test_update_touch_delete_device(store):
     d = _device()
     store.insert_device(d)
-    assert store.update_device("", d["id"], {"status": "accepted", "decommissioning": True, "updated_ts": 5.0})
-    got = store.get_device("", d["id"])
-    assert (got["status"], got["decommissioning"], got["updated_ts"]) == ("accepted", True, 5.0)
-    assert not store.update_device("other", d["id"], {"status": "rejected"})
-    assert store.touch_check_ins("", [d["id"]], 100.0, 40.0) == [d["id"]]
-    assert store.touch_check_ins("", [d["id"]], 120.0, 60.0) == []  # written at 100, not older than 60
-    assert store.get_device("", d["id"])["check_in_time"] == 100.0
-    assert store.touch_check_ins("", [d["id"]], 200.0, 140.0) == [d["id"]]
-    assert store.get_device("", d["id"])["check_in_time"] == 200.0
+    assert store.update_device("", d.id, {"status": "accepted", "decommissioning": True, "updated_ts": 5.0})
+    got = store.get_device("", d.id)
+    assert (got.status, got.decommissioning, got.updated_ts) == ("accepted", True, 5.0)
+    assert not store.update_device("other", d.id, {"status": "rejected"})
+    assert store.touch_check_ins("", [d.id], 100.0, 40.0) == [d.id]
+    assert store.touch_check_ins("", [d.id], 120.0, 60.0) == []  # written at 100, not older than 60
+    assert store.get_device("", d.id).check_in_time == 100.0
+    assert store.touch_check_ins("", [d.id], 200.0, 140.0) == [d.id]
+    assert store.get_device("", d.id).check_in_time == 200.0
     # several at once: only devices of the tenant whose time is stale are written, and named
     others = [_device(), _device()]
     for o in others:
         store.insert_device(o)
-    ids = [d["id"], others[0]["id"], others[1]["id"], "ghost"]
+    ids = [d.id, others[0].id, others[1].id, "ghost"]
     assert sorted(store.touch_check_ins("", ids, 230.0, 180.0)) == sorted(ids[1:3])  # d: 200 is recent
     assert store.touch_check_ins("other", ids, 300.0, 290.0) == []
-    assert [store.get_device("", i)["check_in_time"] for i in ids[:3]] == [200.0, 230.0, 230.0]
+    assert [store.get_device("", i).check_in_time for i in ids[:3]] == [200.0, 230.0, 230.0]
     assert sorted(store.touch_check_ins("", ids, 300.0, 250.0)) == sorted(ids[:3])
-    assert not store.delete_device("other", d["id"])
-    assert store.delete_device("", d["id"])
-    assert store.get_device("", d["id"]) is None
-    assert not store.delete_device("", d["id"])
+    assert not store.delete_device("other", d.id)
+    assert store.delete_device("", d.id)
+    assert store.get_device("", d.id) is None
+    assert not store.delete_device("", d.id)
 
 
 def test_list_and_count_devices(store):
@@ -69,14 +69,14 @@ def test_list_and_count_devices(store):
     for d in reversed(devices):
         store.insert_device(d)
     store.insert_device(_device(tenant="t2", created=1))
-    assert [d["id"] for d in store.list_devices("", limit=100)] == [d["id"] for d in devices]
-    assert [d["id"] for d in store.list_devices("", skip=1, limit=2)] == [devices[1]["id"], devices[2]["id"]]
-    assert [d["id"] for d in store.list_devices("", ["pending"])] == [devices[0]["id"], devices[2]["id"]]
+    assert [d.id for d in store.list_devices("", limit=100)] == [d.id for d in devices]
+    assert [d.id for d in store.list_devices("", skip=1, limit=2)] == [devices[1].id, devices[2].id]
+    assert [d.id for d in store.list_devices("", ["pending"])] == [devices[0].id, devices[2].id]
     assert store.count_devices("") == 5
     assert store.count_devices("", ["accepted", "rejected"]) == 3
-    assert store.count_devices("", ids=[devices[0]["id"], devices[3]["id"], "nope"]) == 2
-    assert [d["id"] for d in store.list_devices("", ["pending"], ids=[devices[2]["id"], devices[1]["id"]])] \
-        == [devices[2]["id"]]
+    assert store.count_devices("", ids=[devices[0].id, devices[3].id, "nope"]) == 2
+    assert [d.id for d in store.list_devices("", ["pending"], ids=[devices[2].id, devices[1].id])] \
+        == [devices[2].id]
     assert store.count_devices("t2") == 1
 
 
@@ -89,26 +89,26 @@ def test_auth_sets(store):
     store.insert_auth_set(a1)
     with pytest.raises(Conflict):
         store.insert_auth_set(_auth_set(d, "K1"))
-    assert store.get_auth_set("", a1["id"]) == a1
-    assert store.get_auth_set("t2", a1["id"]) is None
-    assert store.get_auth_set_by_key("", d["id_hash"], "K2") == a2
-    assert store.get_auth_set_by_key("", d["id_hash"], "K3") is None
-    assert [a["id"] for a in store.list_auth_sets("", [d["id"]])] == [a1["id"], a2["id"]]
+    assert store.get_auth_set("", a1.id) == a1
+    assert store.get_auth_set("t2", a1.id) is None
+    assert store.get_auth_set_by_key("", d.id_hash, "K2") == a2
+    assert store.get_auth_set_by_key("", d.id_hash, "K3") is None
+    assert [a.id for a in store.list_auth_sets("", [d.id])] == [a1.id, a2.id]
     assert store.list_auth_sets("", []) == []
-    assert store.set_auth_set_status("", a2["id"], "accepted")
-    assert not store.set_auth_set_status("t2", a2["id"], "rejected")
-    assert store.replace_auth_set_status("", d["id"], "accepted", "rejected", except_id=a2["id"]) == 1
-    assert store.get_auth_set("", a1["id"])["status"] == "rejected"
-    assert store.get_auth_set("", a2["id"])["status"] == "accepted"
-    assert store.delete_auth_set("", a1["id"])
-    assert not store.delete_auth_set("", a1["id"])
-    assert store.delete_auth_sets_of_device("", d["id"]) == 1
-    assert store.list_auth_sets("", [d["id"]]) == []
+    assert store.set_auth_set_status("", a2.id, "accepted")
+    assert not store.set_auth_set_status("t2", a2.id, "rejected")
+    assert store.replace_auth_set_status("", d.id, "accepted", "rejected", except_id=a2.id) == 1
+    assert store.get_auth_set("", a1.id).status == "rejected"
+    assert store.get_auth_set("", a2.id).status == "accepted"
+    assert store.delete_auth_set("", a1.id)
+    assert not store.delete_auth_set("", a1.id)
+    assert store.delete_auth_sets_of_device("", d.id) == 1
+    assert store.list_auth_sets("", [d.id]) == []
 
 
 def _token(device, auth_set_id, iat, exp, jti=None):
-    return {"id": jti or str(uuid.uuid4()), "tenant_id": device["tenant_id"], "device_id": device["id"],
-            "auth_set_id": auth_set_id, "iat": float(iat), "exp": float(exp), "token_hash": uuid.uuid4().hex}
+    return DeviceToken(id=jti or str(uuid.uuid4()), tenant_id=device.tenant_id, device_id=device.id,
+                       auth_set_id=auth_set_id, iat=float(iat), exp=float(exp), token_hash=uuid.uuid4().hex)
 
 
 def test_tokens_context_revocation_and_pruning(store):
@@ -117,34 +117,34 @@ def test_tokens_context_revocation_and_pruning(store):
     a = _auth_set(d, status="accepted")
     store.insert_auth_set(a)
     base = float(int(time.time()))  # whole seconds, as tokens carry them (MongoDB's TTL index drops tokens whose exp has passed)
-    t = _token(d, a["id"], base, base + 1000)
+    t = _token(d, a.id, base, base + 1000)
     store.insert_token(t)
-    assert store.get_token(t["id"]) == t
-    ctx = store.get_token_context(t["id"])
-    assert ctx["auth_set_status"] == "accepted" and ctx["device_decommissioning"] is False
-    assert ctx["tenant_id"] == "t1" and ctx["device_id"] == d["id"] and ctx["check_in_time"] is None
-    assert ctx["token_hash"] == t["token_hash"]
-    store.update_device("t1", d["id"], {"decommissioning": True})
-    assert store.get_token_context(t["id"])["device_decommissioning"] is True
-    store.delete_auth_set("t1", a["id"])
-    store.delete_device("t1", d["id"])
-    ctx = store.get_token_context(t["id"])
-    assert ctx["auth_set_status"] is None and ctx["device_decommissioning"] is None
+    assert store.get_token(t.id) == t
+    ctx = store.get_token_context(t.id)
+    assert ctx.auth_set_status == "accepted" and ctx.device_decommissioning is False
+    assert ctx.tenant_id == "t1" and ctx.device_id == d.id and ctx.check_in_time is None
+    assert ctx.token_hash == t.token_hash
+    store.update_device("t1", d.id, {"decommissioning": True})
+    assert store.get_token_context(t.id).device_decommissioning is True
+    store.delete_auth_set("t1", a.id)
+    store.delete_device("t1", d.id)
+    ctx = store.get_token_context(t.id)
+    assert ctx.auth_set_status is None and ctx.device_decommissioning is None
     assert store.get_token_context("nope") is None
-    assert not store.delete_token("", t["id"])  # other tenant
-    assert store.delete_token("t1", t["id"])
-    assert store.get_token(t["id"]) is None
+    assert not store.delete_token("", t.id)  # other tenant
+    assert store.delete_token("t1", t.id)
+    assert store.get_token(t.id) is None
 
     # pruning: expired ones go, and only the newest `keep` stay
-    tokens = [_token(d, a["id"], base + i, base + (500 if i == 0 else 10_000)) for i in range(6)]
+    tokens = [_token(d, a.id, base + i, base + (500 if i == 0 else 10_000)) for i in range(6)]
     for tok in tokens:
         store.insert_token(tok)
-    assert store.prune_tokens("t1", d["id"], now=base + 600.0, keep=3) == 3
-    assert {tok["id"] for tok in tokens if store.get_token(tok["id"])} == {tok["id"] for tok in tokens[3:]}
+    assert store.prune_tokens("t1", d.id, now=base + 600.0, keep=3) == 3
+    assert {tok.id for tok in tokens if store.get_token(tok.id)} == {tok.id for tok in tokens[3:]}
     other = _device(tenant="t1")
     store.insert_device(other)
     store.insert_token(_token(other, "x", base, base + 10_000))
-    assert store.delete_tokens("t1", d["id"]) == 3
+    assert store.delete_tokens("t1", d.id) == 3
     assert store.delete_tokens("t1") == 1
 
 
