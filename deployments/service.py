@@ -78,7 +78,7 @@ class DeploymentsService:
         else:
             if filter_id is not None:
                 saved = inventory.get_filter(tenant, filter_id)
-                filter_doc = {"id": saved["id"], "name": saved.get("name"), "terms": saved["terms"]}
+                filter_doc = {"id": saved.id, "name": saved.name, "terms": saved.terms}
             else:
                 filter_doc = {"terms": list(filter_terms or [])}
             if not filter_doc["terms"]:

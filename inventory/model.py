@@ -34,7 +34,7 @@ GROUP_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 STATUSES = ("pending", "accepted", "rejected", "preauthorized", "noauth")
 
 
-@dataclass
+@dataclass(slots=True)
 class Attribute:
     """One attribute: value is a str, a float, or a list of str or of float."""
 
@@ -49,6 +49,40 @@ class Attribute:
 
     def same_content(self, other: "Attribute") -> bool:
         return self.value == other.value and (self.description or None) == (other.description or None)
+
+
+@dataclass(slots=True)
+class Device:
+    """A device's inventory: its attributes (ordered by scope and name; only the scopes or names a
+    read asked for), `version` (bumped by every write, for optimistic concurrency), `revision`
+    (the status revision from devauth) and the ETag of its tags."""
+
+    id: str
+    created_ts: float
+    updated_ts: float
+    version: int = 0
+    revision: int = 0
+    tags_etag: str = ""
+    attributes: list[Attribute] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Filter:
+    """A saved search: v2 predicates `{scope, attribute, type, value}`."""
+
+    id: str
+    name: str
+    terms: list[dict]
+    created_ts: float = 0.0
+
+
+@dataclass(slots=True)
+class AttributeCount:
+    """How many devices have an attribute (the filter attributes list)."""
+
+    scope: str
+    name: str
+    count: int
 
 
 def check_group_name(name: Any) -> str:
@@ -252,12 +286,3 @@ class Sort:
     scope: str
     name: str
     descending: bool = False
-
-
-def render_value(value: Any) -> Any:
-    """JSON rendering: integral floats as integers (as Go prints float64)."""
-    if isinstance(value, list):
-        return [render_value(v) for v in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 63:
-        return int(value)
-    return value

@@ -11,8 +11,8 @@ from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from common.text import check_printable
 from inventory.model import (ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
                              SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
-                             Attribute, check_group_name, check_value, eq, id_condition, parse_attributes,
-                             render_value)
+                             Attribute, AttributeCount, Device, Filter, check_group_name, check_value, eq,
+                             id_condition, parse_attributes)
 from inventory.query import SearchQuery, compile_filters
 from inventory.store import InventoryStore
 
@@ -73,7 +73,7 @@ class InventoryService:
         now = self.clock.now()
         self.store.create_device(tenant, device_id, now, new_etag(), self._base_attributes(now))
 
-    def _write(self, tenant: str, device_id: str, compute: Callable[[dict], Change | None],
+    def _write(self, tenant: str, device_id: str, compute: Callable[[Device], Change | None],
                create: bool = True, scopes: Sequence[str] | None = None) -> None:
         """Read-modify-write with optimistic concurrency on the device's version; `compute` sees
         the attributes of `scopes` (all if None)."""
@@ -85,18 +85,18 @@ class InventoryService:
                 self._ensure(tenant, device_id)
                 continue
             change = compute(device)
-            if change is None or self.store.apply(tenant, device_id, device["version"], *change):
+            if change is None or self.store.apply(tenant, device_id, device.version, *change):
                 return
         raise Conflict("the device was changed concurrently; retry")
 
     def _updated(self, now: float) -> list[Attribute]:
         return [Attribute(SCOPE_SYSTEM, ATTR_UPDATED, rfc3339_ms(now))]
 
-    def _scope_change(self, device: dict, scope: str, attrs: Sequence[Attribute], replace: bool,
+    def _scope_change(self, device: Device, scope: str, attrs: Sequence[Attribute], replace: bool,
                       limit: int | None, keep: Sequence[str] = (), stamp: bool = False,
                       bump_updated: bool = False) -> tuple[list[Attribute], list[tuple[str, str]], float | None]:
         now = self.clock.now()
-        current = {a.name: a for a in device["attributes"] if a.scope == scope}
+        current = {a.name: a for a in device.attributes if a.scope == scope}
         incoming = {a.name: a for a in attrs}
         unset = [(scope, n) for n in current if replace and n not in incoming and n not in keep]
         changed = [a for a in attrs if a.name not in current or not a.same_content(current[a.name])]
@@ -108,7 +108,7 @@ class InventoryService:
                 a.timestamp = now
         updated = None
         if bump_updated:
-            same_day = int(device["updated_ts"] // 86400) == int(now // 86400)
+            same_day = int(device.updated_ts // 86400) == int(now // 86400)
             if changed or unset or not same_day:
                 updated = now
                 changed = changed + self._updated(now)
@@ -130,7 +130,7 @@ class InventoryService:
         tags = parse_attributes(body, SCOPE_TAGS, limit=self.tag_limit, string_only=True)
 
         def compute(device):
-            if if_match and not etag_matches(if_match, device["tags_etag"]):
+            if if_match and not etag_matches(if_match, device.tags_etag):
                 raise PreconditionFailed("ETag does not match")
             set_attrs, unset, _ = self._scope_change(device, SCOPE_TAGS, tags, replace, self.tag_limit, stamp=True)
             return set_attrs, unset, None, new_etag()
@@ -149,7 +149,7 @@ class InventoryService:
                 a.scope = scope
 
         def compute(device):
-            if unmodified_since is not None and device["updated_ts"] > unmodified_since + 0.999:
+            if unmodified_since is not None and device.updated_ts > unmodified_since + 0.999:
                 raise PreconditionFailed("the device was modified since the given time")
             set_all, unset_all, updated = [], [], None
             for s in sorted({a.scope for a in attrs}):
@@ -221,7 +221,7 @@ class InventoryService:
         device = self.store.get_devices(tenant, [device_id], select=[(SCOPE_SYSTEM, ATTR_GROUP)])
         if not device:
             return None
-        return next((a.value for a in device[0]["attributes"]), None)
+        return next((a.value for a in device[0].attributes), None)
 
     def search_device_ids(self, tenant: str, *, filters: list[dict] | None = None, group: str | None = None,
                           status: str | None = "accepted", page: int = 1, per_page: int = 500
@@ -238,40 +238,28 @@ class InventoryService:
         conds = compile_filters(filters) + [id_condition([device_id])]
         return self.store.search(tenant, conds, [], 0, 1)[1] > 0
 
-    def get_filter(self, tenant: str, filter_id: str) -> dict:
-        doc = self.store.get_filter(tenant, filter_id)
-        if doc is None:
+    def get_filter(self, tenant: str, filter_id: str) -> Filter:
+        """A saved filter; NotFound."""
+        saved = self.store.get_filter(tenant, filter_id)
+        if saved is None:
             raise NotFound("filter not found")
-        return {"id": doc["id"], "name": doc["name"], "terms": doc["terms"]}
+        return saved
 
     # ------------------------------------------------------------------ reads
-    @staticmethod
-    def render_attribute(a: Attribute) -> dict:
-        out = {"name": a.name, "value": render_value(a.value), "scope": a.scope}
-        if a.description:
-            out["description"] = a.description
-        if a.timestamp is not None:
-            out["timestamp"] = rfc3339_ms(a.timestamp)
-        return out
-
-    def render(self, device: dict) -> dict:
-        return {"id": device["id"], "attributes": [self.render_attribute(a) for a in device["attributes"]],
-                "updated_ts": rfc3339_ms(device["updated_ts"])}
-
-    def get_device(self, tenant: str, device_id: str) -> tuple[dict, str]:
-        """The rendered device and its tags ETag; NotFound."""
+    def get_device(self, tenant: str, device_id: str) -> Device:
+        """The device with all its attributes (and its tags ETag); NotFound."""
         device = self.store.get_device(tenant, device_id)
         if device is None:
             raise NotFound("device not found")
-        return self.render(device), device["tags_etag"]
+        return device
 
-    def search(self, tenant: str, query: SearchQuery) -> tuple[list[dict], int]:
-        """One page of rendered devices for a parsed query, and the total."""
+    def search(self, tenant: str, query: SearchQuery) -> tuple[list[Device], int]:
+        """One page of devices (with the attributes the query selects) for a parsed query, and the total."""
         if query.empty:
             return [], 0
         ids, total = self.store.search(tenant, query.conds, query.sort, (query.page - 1) * query.per_page,
                                        query.per_page)
-        return [self.render(d) for d in self.store.get_devices(tenant, ids, query.select)], total
+        return self.store.get_devices(tenant, ids, query.select), total
 
     # ------------------------------------------------------------------ groups
     def get_device_group(self, tenant: str, device_id: str) -> str | None:
@@ -307,28 +295,29 @@ class InventoryService:
             raise BadRequest("body: no device ids given")
         return body
 
-    def add_devices_to_group(self, tenant: str, group: str, body: Any) -> dict:
+    def add_devices_to_group(self, tenant: str, group: str, body: Any) -> tuple[int, int]:
+        """Put the listed devices into `group`: (devices found, devices moved)."""
         check_group_name(group)
-        matched, changed = self.store.set_group(tenant, self._id_list(body), group)
-        return {"updated_count": changed, "matched_count": matched}
+        return self.store.set_group(tenant, self._id_list(body), group)
 
-    def remove_devices_from_group(self, tenant: str, group: str, body: Any) -> dict:
+    def remove_devices_from_group(self, tenant: str, group: str, body: Any) -> int:
+        """Take the listed devices out of `group`; how many were in it."""
         check_group_name(group)
-        return {"updated_count": self.store.clear_group(tenant, group, self._id_list(body))}
+        return self.store.clear_group(tenant, group, self._id_list(body))
 
-    def delete_group(self, tenant: str, group: str) -> dict:
+    def delete_group(self, tenant: str, group: str) -> int:
+        """Empty `group`; how many devices were in it. NotFound when none."""
         check_group_name(group)
         count = self.store.clear_group(tenant, group)
         if count == 0:
             raise NotFound("group not found")
-        return {"updated_count": count}
+        return count
 
     # ------------------------------------------------------------------ v2 filters
-    def filter_attributes(self, tenant: str) -> list[dict]:
-        return [{"name": n, "scope": s, "count": c} for s, n, c in
-                self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)]
+    def filter_attributes(self, tenant: str) -> list[AttributeCount]:
+        return self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)
 
-    def create_filter(self, tenant: str, body: Any) -> dict:
+    def create_filter(self, tenant: str, body: Any) -> Filter:
         if not isinstance(body, dict):
             raise BadRequest("body: must be a JSON object")
         if set(body) - {"name", "terms"}:
@@ -340,25 +329,25 @@ class InventoryService:
         if not isinstance(terms, list) or not terms:
             raise BadRequest("terms: must be a non-empty array of predicates")
         compile_filters(terms, "terms")
-        doc = {"id": str(uuid.uuid4()), "name": name, "terms": terms, "created_ts": self.clock.now()}
-        self.store.insert_filter(tenant, doc)
-        return {"id": doc["id"], "name": name, "terms": terms}
+        saved = Filter(id=str(uuid.uuid4()), name=name, terms=terms, created_ts=self.clock.now())
+        self.store.insert_filter(tenant, saved)
+        return saved
 
-    def list_filters(self, tenant: str, page: int, per_page: int) -> tuple[list[dict], int]:
-        docs, total = self.store.list_filters(tenant, (page - 1) * per_page, per_page)
-        return [{"id": d["id"], "name": d["name"], "terms": d["terms"]} for d in docs], total
+    def list_filters(self, tenant: str, page: int, per_page: int) -> tuple[list[Filter], int]:
+        return self.store.list_filters(tenant, (page - 1) * per_page, per_page)
 
     def delete_filter(self, tenant: str, filter_id: str) -> None:
         if not self.store.delete_filter(tenant, filter_id):
             raise NotFound("filter not found")
 
-    def run_filter(self, tenant: str, filter_id: str, page: int, per_page: int) -> tuple[list[dict], int]:
+    def run_filter(self, tenant: str, filter_id: str, page: int, per_page: int) -> tuple[list[Device], int]:
         saved = self.get_filter(tenant, filter_id)
-        return self.search(tenant, SearchQuery(conds=compile_filters(saved["terms"], "terms"), page=page,
+        return self.search(tenant, SearchQuery(conds=compile_filters(saved.terms, "terms"), page=page,
                                                per_page=per_page))
 
-    def statistics(self, tenant: str) -> dict:
-        """Accepted and pending devices per tier (system/tier; devices without one are `standard`)."""
+    def statistics(self, tenant: str) -> dict[str, dict[str, int]]:
+        """Accepted and pending devices per tier (system/tier; devices without one are `standard`):
+        {status: {tier: count}}."""
         out = {}
         for status in ("accepted", "pending"):
             base = [eq(SCOPE_IDENTITY, ATTR_STATUS, status)]
@@ -366,7 +355,7 @@ class InventoryService:
             tiers = {t: self.store.search(tenant, base + [eq(SCOPE_SYSTEM, "tier", t)], [], 0, 1)[1]
                      for t in ("micro", "system")}
             out[status] = {"standard": total - tiers["micro"] - tiers["system"], **tiers}
-        return {"devices_by_status": out}
+        return out
 
     # ------------------------------------------------------------------ internal
     def create_device(self, tenant: str, body: Any) -> str:

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.app import services
 from common.errors import BadRequest
-from inventory.api import empty, json_body, optional_json_body
+from inventory.api import empty, json_body, optional_json_body, render
 from inventory.api.management_v2 import search_response
 
 
@@ -124,6 +124,6 @@ def make_v2_blueprint() -> Blueprint:
     class TenantStatistics(MethodView):
         @blp.response(200, description="Accepted and pending devices per tier.")
         def get(self, tenant_id):
-            return jsonify(services().inventory.statistics(tenant_id))
+            return jsonify(render.statistics(services().inventory.statistics(tenant_id)))
 
     return blp

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.app import services
 from common.pagination import page_from_args, paging_headers
-from inventory.api import caller, empty, json_body, query_items
+from inventory.api import caller, empty, json_body, query_items, render
 from inventory.query import parse_v1_list
 
 
@@ -32,7 +32,7 @@ def make_blueprint() -> Blueprint:
             page = page_from_args()
             query = parse_v1_list(query_items(), page.page, page.per_page)
             devices, total = services().inventory.search(tenant, query)
-            return _paged(devices, page, total)
+            return _paged([render.device(d) for d in devices], page, total)
 
     @blp.route("/devices/<device_id>/tags")
     class DeviceTags(MethodView):
@@ -91,10 +91,10 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(404, description="No such device.")
         def get(self, device_id):
             tenant, _ = caller()
-            device, etag = services().inventory.get_device(tenant, device_id)
-            response = jsonify(device)
-            if etag:
-                response.headers["ETag"] = etag
+            device = services().inventory.get_device(tenant, device_id)
+            response = jsonify(render.device(device))
+            if device.tags_etag:
+                response.headers["ETag"] = device.tags_etag
             return response
 
         @blp.response(204, description="The device's inventory is removed (idempotent).")
@@ -118,7 +118,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(404, description="No device is in this group.")
         def delete(self, name):
             tenant, _ = caller()
-            return jsonify(services().inventory.delete_group(tenant, name))
+            return jsonify(render.group_change(services().inventory.delete_group(tenant, name)))
 
     @blp.route("/groups/<name>/devices")
     class GroupDevices(MethodView):
@@ -135,12 +135,14 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Invalid group name or body.")
         def patch(self, name):
             tenant, _ = caller()
-            return jsonify(services().inventory.add_devices_to_group(tenant, name, json_body()))
+            matched, changed = services().inventory.add_devices_to_group(tenant, name, json_body())
+            return jsonify(render.group_change(changed, matched))
 
         @blp.response(200, description="`{\"updated_count\"}`.")
         @blp.alt_response(400, description="Invalid group name or body.")
         def delete(self, name):
             tenant, _ = caller()
-            return jsonify(services().inventory.remove_devices_from_group(tenant, name, json_body()))
+            return jsonify(render.group_change(services().inventory.remove_devices_from_group(tenant, name,
+                                                                                              json_body())))
 
     return blp

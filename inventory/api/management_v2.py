@@ -11,21 +11,21 @@ from common.api import Blueprint
 from common.app import services
 from common.errors import BadRequest
 from common.pagination import Page, page_from_args, paging_headers
-from inventory.api import caller, empty, json_body, optional_json_body
+from inventory.api import caller, empty, json_body, optional_json_body, render
 from inventory.model import MAX_NAME_LENGTH, SCOPE_IDENTITY, SCOPE_TAGS, Cond
 from inventory.query import parse_search_params
 
 
-def _results(devices, page: Page, total: int):
-    response = jsonify(devices)
-    response.headers.update(paging_headers(page, len(devices), total))
+def _results(items: list[dict], page: Page, total: int):
+    response = jsonify(items)
+    response.headers.update(paging_headers(page, len(items), total))
     return response
 
 
 def search_response(tenant: str, body) -> object:
     query = parse_search_params(body)
     devices, total = services().inventory.search(tenant, query)
-    return _results(devices, Page(query.page, query.per_page), total)
+    return _results([render.device(d) for d in devices], Page(query.page, query.per_page), total)
 
 
 def make_blueprint() -> Blueprint:
@@ -37,7 +37,7 @@ def make_blueprint() -> Blueprint:
         @blp.response(200, description="`[{name, scope, count}]` over a sample of 5,000 devices, at most 500.")
         def get(self):
             tenant, _ = caller()
-            return jsonify(services().inventory.filter_attributes(tenant))
+            return jsonify([render.attribute_count(c) for c in services().inventory.filter_attributes(tenant)])
 
     @blp.route("/filters/search")
     class FiltersSearch(MethodView):
@@ -55,7 +55,7 @@ def make_blueprint() -> Blueprint:
             tenant, _ = caller()
             page = page_from_args()
             filters, total = services().inventory.list_filters(tenant, page.page, page.per_page)
-            return _results(filters, page, total)
+            return _results([render.saved_filter(f) for f in filters], page, total)
 
         @blp.response(201, description="Saved; Location names the new filter.")
         @blp.alt_response(400, description="Invalid name or terms.")
@@ -63,9 +63,9 @@ def make_blueprint() -> Blueprint:
         def post(self):
             tenant, _ = caller()
             saved = services().inventory.create_filter(tenant, json_body())
-            response = jsonify(saved)
+            response = jsonify(render.saved_filter(saved))
             response.status_code = 201
-            response.headers["Location"] = url_for(".FilterById", filter_id=saved["id"])
+            response.headers["Location"] = url_for(".FilterById", filter_id=saved.id)
             return response
 
     @blp.route("/filters/<filter_id>")
@@ -74,7 +74,7 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(404, description="No such filter.")
         def get(self, filter_id):
             tenant, _ = caller()
-            return jsonify(services().inventory.get_filter(tenant, filter_id))
+            return jsonify(render.saved_filter(services().inventory.get_filter(tenant, filter_id)))
 
         @blp.response(204, description="Deleted.")
         @blp.alt_response(404, description="No such filter.")
@@ -92,14 +92,14 @@ def make_blueprint() -> Blueprint:
             tenant, _ = caller()
             page = page_from_args()
             devices, total = services().inventory.run_filter(tenant, filter_id, page.page, page.per_page)
-            return _results(devices, page, total)
+            return _results([render.device(d) for d in devices], page, total)
 
     @blp.route("/statistics")
     class Statistics(MethodView):
         @blp.response(200, description="`{devices_by_status: {accepted|pending: {standard, micro, system}}}`.")
         def get(self):
             tenant, _ = caller()
-            return jsonify(services().inventory.statistics(tenant))
+            return jsonify(render.statistics(services().inventory.statistics(tenant)))
 
     return blp
 
@@ -132,6 +132,6 @@ def make_alpha_blueprint() -> Blueprint:
             query.conds.append(Cond(scope, name, "regex", regex="^(?:" + re.escape(prefix) + ")",
                                     on_id=(scope, name) == (SCOPE_IDENTITY, "id")))
             devices, total = services().inventory.search(tenant, query)
-            return _results(devices, Page(query.page, query.per_page), total)
+            return _results([render.device(d) for d in devices], Page(query.page, query.per_page), total)
 
     return blp

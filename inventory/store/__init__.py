@@ -1,8 +1,6 @@
 """The inventory store interface: one method per query; SQLite and MongoDB implement it.
 
-A device record is a dict: `id`, `created_ts`, `updated_ts` (floats), `version` (bumped by every
-write, for optimistic concurrency), `revision` (the status revision from devauth), `tags_etag`,
-and `attributes` (a list of `inventory.model.Attribute`, ordered by scope and name).
+Records are `inventory.model`'s Device (with its Attributes), Filter and AttributeCount.
 """
 
 from __future__ import annotations
@@ -10,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Iterable, Sequence
 
-from inventory.model import Attribute, Cond, Sort
+from inventory.model import Attribute, AttributeCount, Cond, Device, Filter, Sort
 
 
 class InventoryStore(ABC):
@@ -23,12 +21,12 @@ class InventoryStore(ABC):
         """Insert the device with `attributes` unless it exists; True when it was created."""
 
     @abstractmethod
-    def get_device(self, tenant: str, device_id: str, scopes: Sequence[str] | None = None) -> dict | None:
+    def get_device(self, tenant: str, device_id: str, scopes: Sequence[str] | None = None) -> Device | None:
         """The device record (with only the attributes of `scopes`, if given), or None."""
 
     @abstractmethod
     def get_devices(self, tenant: str, device_ids: Sequence[str],
-                    select: Sequence[tuple[str, str]] | None = None) -> list[dict]:
+                    select: Sequence[tuple[str, str]] | None = None) -> list[Device]:
         """The records of the existing devices among `device_ids`, in that order; with `select`,
         only those (scope, name) attributes."""
 
@@ -79,20 +77,21 @@ class InventoryStore(ABC):
         """Distinct group names, sorted (only of devices with that identity/status, if given)."""
 
     @abstractmethod
-    def attribute_counts(self, tenant: str, sample: int, limit: int) -> list[tuple[str, str, int]]:
-        """(scope, name, count) over up to `sample` devices, by count desc then scope and name."""
+    def attribute_counts(self, tenant: str, sample: int, limit: int) -> list[AttributeCount]:
+        """How many devices have each attribute, over up to `sample` devices, by count desc then
+        scope and name."""
 
     # saved filters ------------------------------------------------------------
     @abstractmethod
-    def insert_filter(self, tenant: str, doc: dict) -> None:
-        """Store `{id, name, terms}`; Conflict when the name is taken."""
+    def insert_filter(self, tenant: str, saved: Filter) -> None:
+        """Store a filter; Conflict when the name is taken."""
 
     @abstractmethod
-    def list_filters(self, tenant: str, skip: int, limit: int) -> tuple[list[dict], int]:
+    def list_filters(self, tenant: str, skip: int, limit: int) -> tuple[list[Filter], int]:
         """One page of saved filters ordered by name, and the total."""
 
     @abstractmethod
-    def get_filter(self, tenant: str, filter_id: str) -> dict | None:
+    def get_filter(self, tenant: str, filter_id: str) -> Filter | None:
         """The saved filter, or None."""
 
     @abstractmethod

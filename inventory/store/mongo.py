@@ -5,13 +5,14 @@ searched through a wildcard index on `attributes`."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
+from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
-from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, Cond
+from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount, Cond,
+                             Device, Filter)
 from inventory.store import InventoryStore
 
 log = logging.getLogger(__name__)
@@ -64,18 +65,6 @@ def _from_doc(doc: dict) -> Attribute:
     return Attribute(doc["scope"], doc["name"], value, doc.get("description"), doc.get("timestamp"))
 
 
-def _ts(value) -> float:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.timestamp()
-    return float(value)
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
 def _cond_filter(c: Cond) -> dict:
     field = "device_id" if c.on_id else _value_path(c.scope, c.name)
     op = c.op
@@ -106,7 +95,8 @@ class MongoInventoryStore(InventoryStore):
         return self.db.db[FILTERS]
 
     def _new_doc(self, tenant, device_id, now, etag, attributes) -> dict:
-        return {"tenant_id": tenant, "device_id": device_id, "created_ts": _dt(now), "updated_ts": _dt(now),
+        return {"tenant_id": tenant, "device_id": device_id, "created_ts": utc_datetime(now),
+                "updated_ts": utc_datetime(now),
                 "version": 0, "revision": 0, "tags_etag": etag,
                 "attributes": {attr_key(a.scope, a.name): _to_doc(a) for a in attributes}}
 
@@ -129,14 +119,14 @@ class MongoInventoryStore(InventoryStore):
         except BulkWriteError as exc:
             return exc.details.get("nInserted", 0)
 
-    def _record(self, doc, select=None) -> dict:
+    def _record(self, doc, select=None) -> Device:
         attrs = [_from_doc(a) for a in (doc.get("attributes") or {}).values()]
         if select is not None:
             attrs = [a for a in attrs if a.key() in select]
         attrs.sort(key=lambda a: (a.scope, a.name))
-        return {"id": doc["device_id"], "created_ts": _ts(doc["created_ts"]), "updated_ts": _ts(doc["updated_ts"]),
-                "version": doc.get("version", 0), "revision": doc.get("revision", 0),
-                "tags_etag": doc.get("tags_etag", ""), "attributes": attrs}
+        return Device(id=doc["device_id"], created_ts=unix_seconds(doc["created_ts"]),
+                      updated_ts=unix_seconds(doc["updated_ts"]), version=doc.get("version", 0),
+                      revision=doc.get("revision", 0), tags_etag=doc.get("tags_etag", ""), attributes=attrs)
 
     def get_device(self, tenant, device_id, scopes=None):
         doc = self.devices.find_one({"tenant_id": tenant, "device_id": device_id})
@@ -144,7 +134,7 @@ class MongoInventoryStore(InventoryStore):
             return None
         record = self._record(doc)
         if scopes is not None:
-            record["attributes"] = [a for a in record["attributes"] if a.scope in scopes]
+            record.attributes = [a for a in record.attributes if a.scope in scopes]
         return record
 
     def get_devices(self, tenant, device_ids, select=None):
@@ -159,7 +149,7 @@ class MongoInventoryStore(InventoryStore):
         update: dict = {"$inc": {"version": 1}}
         sets = {f"attributes.{attr_key(a.scope, a.name)}": _to_doc(a) for a in set_attrs}
         if updated_ts is not None:
-            sets["updated_ts"] = _dt(updated_ts)
+            sets["updated_ts"] = utc_datetime(updated_ts)
         if tags_etag is not None:
             sets["tags_etag"] = tags_etag
         if sets:
@@ -264,18 +254,19 @@ class MongoInventoryStore(InventoryStore):
             {"$sort": {"count": -1, "_id.scope": 1, "_id.name": 1}},
             {"$limit": limit},
         ]
-        return [(r["_id"]["scope"], r["_id"]["name"], r["count"]) for r in self.devices.aggregate(pipeline)]
+        return [AttributeCount(r["_id"]["scope"], r["_id"]["name"], r["count"]) for r in self.devices.aggregate(pipeline)]
 
     # saved filters ------------------------------------------------------------
-    def insert_filter(self, tenant, doc):
+    def insert_filter(self, tenant, saved):
         try:
-            self.filters.insert_one({"tenant_id": tenant, **doc})
+            self.filters.insert_one({"tenant_id": tenant, "id": saved.id, "name": saved.name, "terms": saved.terms,
+                                     "created_ts": saved.created_ts})
         except DuplicateKeyError:
             raise Conflict("a filter with this name already exists") from None
 
     @staticmethod
-    def _filter(doc) -> dict:
-        return {"id": doc["id"], "name": doc["name"], "terms": doc["terms"], "created_ts": doc["created_ts"]}
+    def _filter(doc) -> Filter:
+        return Filter(id=doc["id"], name=doc["name"], terms=doc["terms"], created_ts=doc["created_ts"])
 
     def list_filters(self, tenant, skip, limit):
         total = self.filters.count_documents({"tenant_id": tenant})

@@ -8,7 +8,8 @@ import sqlite3
 from typing import Iterable, Sequence
 
 from common.errors import Conflict
-from inventory.model import ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute
+from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount,
+                             Device, Filter)
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
 from inventory.store.sqlite_search import SELECTIVITY_CAP, build_search
@@ -112,10 +113,10 @@ class SqliteInventoryStore(InventoryStore):
                     count += 1
         return count
 
-    def _record(self, row, attrs: list[Attribute]) -> dict:
-        return {"id": row["id"], "created_ts": row["created_ts"], "updated_ts": row["updated_ts"],
-                "version": row["version"], "revision": row["revision"], "tags_etag": row["tags_etag"],
-                "attributes": attrs}
+    @staticmethod
+    def _record(row, attrs: list[Attribute]) -> Device:
+        return Device(id=row["id"], created_ts=row["created_ts"], updated_ts=row["updated_ts"], version=row["version"],
+                      revision=row["revision"], tags_etag=row["tags_etag"], attributes=attrs)
 
     def get_device(self, tenant, device_id, scopes=None):
         conn = self.conn
@@ -296,21 +297,20 @@ class SqliteInventoryStore(InventoryStore):
             " WHERE tenant_id = ? AND device_id IN (SELECT id FROM inventory_devices WHERE tenant_id = ?"
             " ORDER BY id LIMIT ?) GROUP BY scope, name ORDER BY n DESC, scope, name LIMIT ?",
             (tenant, tenant, sample, limit)).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [AttributeCount(r[0], r[1], r[2]) for r in rows]
 
     # saved filters ------------------------------------------------------------
-    def insert_filter(self, tenant, doc):
+    def insert_filter(self, tenant, saved):
         try:
             self.conn.execute("INSERT INTO inventory_filters (tenant_id, id, name, terms, created_ts)"
                               " VALUES (?, ?, ?, ?, ?)",
-                              (tenant, doc["id"], doc["name"], json.dumps(doc["terms"]), doc["created_ts"]))
+                              (tenant, saved.id, saved.name, json.dumps(saved.terms), saved.created_ts))
         except sqlite3.IntegrityError:
             raise Conflict("a filter with this name already exists") from None
 
     @staticmethod
-    def _filter(row) -> dict:
-        return {"id": row["id"], "name": row["name"], "terms": json.loads(row["terms"]),
-                "created_ts": row["created_ts"]}
+    def _filter(row) -> Filter:
+        return Filter(id=row["id"], name=row["name"], terms=json.loads(row["terms"]), created_ts=row["created_ts"])
 
     def list_filters(self, tenant, skip, limit):
         conn = self.conn

@@ -74,4 +74,4 @@ class FakeInventory:
     def get_filter(self, tenant, filter_id):
         if filter_id not in self.filters:
             raise NotFound("filter not found")
-        return self.filters[filter_id]
+        return self.filters[filter_id]  # an inventory.model.Filter

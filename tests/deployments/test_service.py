@@ -8,6 +8,7 @@ import pytest
 from common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from deployments import model as m
 from deployments.store import DeploymentQuery
+from inventory.model import Filter
 from tests.deployments.conftest import BASE, T0
 
 
@@ -370,8 +371,8 @@ def test_dynamic_deployment_by_filter(env):
 
 def test_saved_filter(env):
     env.artifacts.add("app-2")
-    env.inventory.filters["f1"] = {"id": "f1", "name": "eu", "terms": [
-        {"scope": "inventory", "attribute": "region", "type": "$eq", "value": "eu"}]}
+    env.inventory.filters["f1"] = Filter(id="f1", name="eu", terms=[
+        {"scope": "inventory", "attribute": "region", "type": "$eq", "value": "eu"}])
     a = env.inventory.add(region="eu")
     dep = env.create(filter_id="f1")
     assert env.dep(dep["id"])["filter"]["name"] == "eu"

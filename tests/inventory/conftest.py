@@ -7,6 +7,7 @@ import time
 import pytest
 
 from common.clock import FrozenClock, rfc3339_ms
+from inventory.api import render
 
 # a fixed "now": 01:00 UTC today (tokens issued by useradm must not be expired in real time)
 T0 = float(int(time.time()) // 86400 * 86400 + 3600)
@@ -40,8 +41,10 @@ def store(svc):
     return svc.store
 
 
-def attrs_of(device: dict, scope: str | None = None) -> dict:
-    """{(scope, name) or name: value} of a rendered device."""
+def attrs_of(device, scope: str | None = None) -> dict:
+    """{(scope, name) or name: value} of a device (a record, or as the API renders it)."""
+    if not isinstance(device, dict):
+        device = render.device(device)
     if scope:
         return {a["name"]: a["value"] for a in device["attributes"] if a["scope"] == scope}
     return {(a["scope"], a["name"]): a["value"] for a in device["attributes"]}

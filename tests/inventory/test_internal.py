@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from inventory.api import render
 from tests.inventory.conftest import T0, attrs_of, pred
 
 I1 = "/api/internal/v1/inventory"
@@ -28,12 +29,12 @@ def test_create_device(client, svc):
                                        {"name": "mac", "value": "aa", "scope": "identity"}]}
     r = client.post(I1 + "/tenants/t1/devices", json=body)
     assert r.status_code == 201 and r.headers["Location"].endswith("/devices/d1")
-    device, _ = svc.get_device("t1", "d1")
+    device = render.device(svc.get_device("t1", "d1"))
     assert attrs_of(device, "inventory") == {"ip": "1.2.3.4"} and attrs_of(device, "identity") == {"mac": "aa"}
     # again: the attributes are upserted
     body["attributes"][0]["value"] = "5.6.7.8"
     assert client.post(I1 + "/tenants/t1/devices", json=body).status_code == 201
-    assert attrs_of(svc.get_device("t1", "d1")[0], "inventory") == {"ip": "5.6.7.8"}
+    assert attrs_of(svc.get_device("t1", "d1"), "inventory") == {"ip": "5.6.7.8"}
     for bad in ({}, {"id": ""}, {"id": "x", "attributes": [{"name": "a", "value": {}}]}, {"id": "x", "y": 1}, []):
         assert client.post(I1 + "/tenants/t1/devices", json=bad).status_code == 400, bad
 
@@ -61,7 +62,7 @@ def test_bulk_status_with_revisions(client, svc):
 def test_scope_patch_and_unmodified_since(client, svc, clock):
     url = I1 + "/tenants/t1/device/d1/attribute/scope/monitor"
     assert client.patch(url, json=[{"name": "alerts", "value": 3}]).status_code == 200
-    assert attrs_of(svc.get_device("t1", "d1")[0], "monitor") == {"alerts": 3}
+    assert attrs_of(svc.get_device("t1", "d1"), "monitor") == {"alerts": 3}
     old = format_datetime(datetime.fromtimestamp(T0 - 3600, tz=timezone.utc), usegmt=True)
     url = I1 + "/tenants/t1/device/d1/attribute/scope/inventory"
     r = client.patch(url, json=[{"name": "a", "value": "1"}], headers={"If-Unmodified-Since": old})
@@ -72,7 +73,7 @@ def test_scope_patch_and_unmodified_since(client, svc, clock):
     r = client.patch(I1 + "/tenants/t1/device/d1/attributes",
                      json=[{"name": "env", "value": "lab", "scope": "tags"}, {"name": "b", "value": "2"}])
     assert r.status_code == 200
-    device = svc.get_device("t1", "d1")[0]
+    device = svc.get_device("t1", "d1")
     assert attrs_of(device, "tags") == {"env": "lab"} and attrs_of(device, "inventory") == {"b": "2"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from inventory.api import render
 from tests.inventory.conftest import T0, attrs_of, pred, ts
 
 
@@ -12,12 +13,12 @@ def test_upsert_identity_creates_and_replaces_keeping_status(svc):
     svc.upsert_identity("", "d1", {"mac": "aa", "sn": "1", "nested": {"x": 1}, "flag": True})
     svc.set_status("", ["d1"], "pending")
     svc.upsert_identity("", "d1", {"mac": "bb"})
-    device, _ = svc.get_device("", "d1")
+    device = render.device(svc.get_device("", "d1"))
     assert attrs_of(device, "identity") == {"mac": "bb", "status": "pending"}
     system = attrs_of(device, "system")
     assert system["status"] == "pending" and system["created_ts"].endswith("Z")
     svc.upsert_identity("", "d2", {"nested": {"x": 1}, "flag": True, "list": ["a", 1]})
-    assert attrs_of(svc.get_device("", "d2")[0], "identity") == {
+    assert attrs_of(svc.get_device("", "d2"), "identity") == {
         "nested": '{"x":1}', "flag": "true", "list": '["a",1]'}
 
 
@@ -42,9 +43,9 @@ def test_record_check_ins(svc, clock):
     svc.set_status("", ["d1"], "accepted")
     svc.record_check_ins("", ["d1"], T0)
     svc.record_check_ins("", ["d1"], T0 + 30)  # within a minute: not written
-    assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == ts()
+    assert attrs_of(svc.get_device("", "d1"), "system")["check_in_time"] == ts()
     svc.record_check_ins("", ["d1"], T0 + 61)
-    assert attrs_of(svc.get_device("", "d1")[0], "system")["check_in_time"] == ts(61)
+    assert attrs_of(svc.get_device("", "d1"), "system")["check_in_time"] == ts(61)
     svc.record_check_ins("", [], T0 + 200)  # nothing to write
 
 
@@ -67,10 +68,10 @@ def test_device_group_search_and_matches(svc):
 def test_put_replaces_and_patch_merges(svc, clock):
     svc.update_device_attributes("", "d1", [{"name": "a", "value": "1"}, {"name": "b", "value": 2}], replace=True)
     svc.update_device_attributes("", "d1", [{"name": "c", "value": ["x"]}], replace=False)
-    assert attrs_of(svc.get_device("", "d1")[0], "inventory") == {"a": "1", "b": 2, "c": ["x"]}
+    assert attrs_of(svc.get_device("", "d1"), "inventory") == {"a": "1", "b": 2, "c": ["x"]}
     clock.advance(10)
     svc.update_device_attributes("", "d1", [{"name": "b", "value": 3, "description": "bee"}], replace=True)
-    device, _ = svc.get_device("", "d1")
+    device = render.device(svc.get_device("", "d1"))
     assert attrs_of(device, "inventory") == {"b": 3}
     assert device["updated_ts"] == ts(10)
     assert attrs_of(device, "system")["updated_ts"] == device["updated_ts"]
@@ -78,13 +79,13 @@ def test_put_replaces_and_patch_merges(svc, clock):
 
 def test_unchanged_upload_writes_nothing_the_same_day(svc, clock):
     svc.update_device_attributes("", "d1", [{"name": "a", "value": "1"}], replace=True)
-    version = svc.store.get_device("", "d1")["version"]
+    version = svc.store.get_device("", "d1").version
     clock.advance(60)
     svc.update_device_attributes("", "d1", [{"name": "a", "value": "1"}], replace=True)
-    assert svc.store.get_device("", "d1")["version"] == version
+    assert svc.store.get_device("", "d1").version == version
     clock.advance(86400)  # next day: updated_ts moves
     svc.update_device_attributes("", "d1", [{"name": "a", "value": "1"}], replace=False)
-    assert svc.store.get_device("", "d1")["updated_ts"] == T0 + 60 + 86400
+    assert svc.store.get_device("", "d1").updated_ts == T0 + 60 + 86400
 
 
 BAD_BODIES = [
@@ -127,25 +128,26 @@ def test_attribute_limit_counts_the_merged_set(make_app, backend):
     with pytest.raises(BadRequest, match="at most 3"):
         svc.update_device_attributes("", "d1", [{"name": "x", "value": "v"}], replace=False)
     svc.update_device_attributes("", "d1", [{"name": "x", "value": "v"}], replace=True)  # replaces: fine
-    assert attrs_of(svc.get_device("", "d1")[0], "inventory") == {"x": "v"}
+    assert attrs_of(svc.get_device("", "d1"), "inventory") == {"x": "v"}
 
 
 def test_tags_etag_and_limits(svc, clock):
     with pytest.raises(NotFound):
         svc.update_tags("", "d1", [{"name": "env", "value": "test"}], True, None)
     svc.set_status("", ["d1"], "accepted")
-    _, etag = svc.get_device("", "d1")
+    etag = svc.get_device("", "d1").tags_etag
     svc.update_tags("", "d1", [{"name": "env", "value": "test"}], True, etag)
-    device, etag2 = svc.get_device("", "d1")
+    got = svc.get_device("", "d1")
+    device, etag2 = render.device(got), got.tags_etag
     assert etag2 != etag
     tag = next(a for a in device["attributes"] if a["scope"] == "tags")
     assert tag == {"name": "env", "value": "test", "scope": "tags", "timestamp": ts()}
     with pytest.raises(PreconditionFailed):
         svc.update_tags("", "d1", [{"name": "env", "value": "prod"}], False, etag)  # stale
     svc.update_tags("", "d1", [{"name": "loc", "value": "de"}], False, f'"{etag2}"')  # quoted works
-    assert attrs_of(svc.get_device("", "d1")[0], "tags") == {"env": "test", "loc": "de"}
+    assert attrs_of(svc.get_device("", "d1"), "tags") == {"env": "test", "loc": "de"}
     svc.update_tags("", "d1", [{"name": "loc", "value": "fr"}], True, "*")
-    assert attrs_of(svc.get_device("", "d1")[0], "tags") == {"loc": "fr"}
+    assert attrs_of(svc.get_device("", "d1"), "tags") == {"loc": "fr"}
     with pytest.raises(BadRequest):
         svc.update_tags("", "d1", [{"name": "n", "value": 5}], True, None)  # tags are strings
     with pytest.raises(BadRequest):
@@ -164,14 +166,14 @@ def test_groups(svc):
     svc.assign_group("", "a", "g1")
     svc.assign_group("", "a", "g2")  # moves
     assert svc.get_device_group("", "a") == "g2"
-    assert svc.add_devices_to_group("", "g1", ["a", "b", "p", "ghost"]) == {"updated_count": 3, "matched_count": 3}
+    assert svc.add_devices_to_group("", "g1", ["a", "b", "p", "ghost"]) == (3, 3)
     assert svc.groups("") == ["g1"] and svc.groups("", "pending") == ["g1"]
     assert svc.group_devices("", "g1", 1, 2) == (["a", "b"], 3)
-    assert svc.remove_devices_from_group("", "g1", ["a", "ghost"]) == {"updated_count": 1}
+    assert svc.remove_devices_from_group("", "g1", ["a", "ghost"]) == 1
     with pytest.raises(NotFound):
         svc.remove_from_group("", "a", "g1")
     svc.remove_from_group("", "b", "g1")
-    assert svc.delete_group("", "g1") == {"updated_count": 1}
+    assert svc.delete_group("", "g1") == 1
     with pytest.raises(NotFound):
         svc.delete_group("", "g1")
     with pytest.raises(NotFound):
@@ -186,22 +188,22 @@ def test_saved_filters(svc):
     svc.set_status("", ["a", "b"], "accepted")
     svc.update_device_attributes("", "a", [{"name": "cpu", "value": "arm"}], replace=True)
     saved = svc.create_filter("", {"name": "arm", "terms": [pred("cpu", "$eq", "arm")]})
-    assert svc.get_filter("", saved["id"]) == saved
+    assert svc.get_filter("", saved.id) == saved
     with pytest.raises(Conflict):
         svc.create_filter("", {"name": "arm", "terms": [pred("cpu", "$eq", "x")]})
     with pytest.raises(BadRequest):
         svc.create_filter("", {"name": "bad", "terms": [pred("cpu", "$bogus", "x")]})
     with pytest.raises(BadRequest):
         svc.create_filter("", {"name": "empty", "terms": []})
-    devices, total = svc.run_filter("", saved["id"], 1, 20)
-    assert total == 1 and devices[0]["id"] == "a"
-    assert svc.search_device_ids("", filters=svc.get_filter("", saved["id"])["terms"]) == (["a"], 1)
+    devices, total = svc.run_filter("", saved.id, 1, 20)
+    assert total == 1 and devices[0].id == "a"
+    assert svc.search_device_ids("", filters=svc.get_filter("", saved.id).terms) == (["a"], 1)
     assert svc.list_filters("", 1, 20) == ([saved], 1)
-    svc.delete_filter("", saved["id"])
+    svc.delete_filter("", saved.id)
     with pytest.raises(NotFound):
-        svc.get_filter("", saved["id"])
+        svc.get_filter("", saved.id)
     with pytest.raises(NotFound):
-        svc.delete_filter("", saved["id"])
+        svc.delete_filter("", saved.id)
 
 
 def test_tenants_are_isolated(svc):
@@ -219,8 +221,8 @@ def test_statistics(svc):
     svc.set_status("", ["a", "b"], "accepted")
     svc.set_status("", ["c"], "pending")
     svc.patch_scope("", "b", "system", [{"name": "tier", "value": "micro"}])
-    assert svc.statistics("") == {"devices_by_status": {
-        "accepted": {"standard": 1, "micro": 1, "system": 0}, "pending": {"standard": 1, "micro": 0, "system": 0}}}
+    assert svc.statistics("") == {
+        "accepted": {"standard": 1, "micro": 1, "system": 0}, "pending": {"standard": 1, "micro": 0, "system": 0}}
 
 
 def test_patch_scope_unmodified_since(svc, clock):
@@ -229,7 +231,7 @@ def test_patch_scope_unmodified_since(svc, clock):
         svc.patch_scope("", "d1", "inventory", [{"name": "a", "value": "2"}], unmodified_since=T0 - 10)
     svc.patch_scope("", "d1", "monitor", [{"name": "m", "value": 1}], unmodified_since=T0)
     svc.patch_scope("", "d1", None, [{"name": "t", "value": "v", "scope": "tags"}, {"name": "i", "value": "x"}])
-    got = attrs_of(svc.get_device("", "d1")[0])
+    got = attrs_of(svc.get_device("", "d1"))
     assert {k: got[k] for k in [("monitor", "m"), ("tags", "t"), ("inventory", "i"), ("inventory", "a")]} == {
         ("monitor", "m"): 1, ("tags", "t"): "v", ("inventory", "i"): "x", ("inventory", "a"): "1"}
     with pytest.raises(BadRequest):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import Conflict
-from inventory.model import Attribute, Cond, Sort, compile_predicate, eq
+from inventory.model import Attribute, AttributeCount, Cond, Filter, Sort, compile_predicate, eq
 
 T = 1_780_000_000.0
 
@@ -29,8 +29,8 @@ def test_create_get_and_values_round_trip(store):
         Attribute("inventory", "empty", []), Attribute("inventory", "dotted.name$", "x")])
     assert not store.create_device("t1", "d1", T, "e2")  # exists
     d = store.get_device("t1", "d1")
-    assert d["tags_etag"] == "e1" and d["created_ts"] == T and d["version"] == 0
-    got = {a.name: (a.value, a.description) for a in d["attributes"]}
+    assert d.tags_etag == "e1" and d.created_ts == T and d.version == 0
+    got = {a.name: (a.value, a.description) for a in d.attributes}
     assert got == {"s": ("text", "a string"), "n": (1.5, None), "as": (["a", "b"], None),
                    "an": ([3.0, 1.0], None), "empty": ([], None), "dotted.name$": ("x", None)}
     assert store.get_device("t2", "d1") is None  # other tenant
@@ -42,8 +42,8 @@ def test_apply_is_conditional_on_version(store):
     assert store.apply("t1", "d1", 0, [Attribute("inventory", "a", "one")], [("inventory", "b")], updated_ts=T + 5)
     assert not store.apply("t1", "d1", 0, [Attribute("inventory", "a", "lost")], [])  # stale version
     d = store.get_device("t1", "d1")
-    assert d["version"] == 1 and d["updated_ts"] == T + 5
-    assert [(a.name, a.value) for a in d["attributes"]] == [("a", "one")]
+    assert d.version == 1 and d.updated_ts == T + 5
+    assert [(a.name, a.value) for a in d.attributes] == [("a", "one")]
     assert not store.apply("t1", "gone", 0, [], [])
 
 
@@ -51,8 +51,8 @@ def test_get_devices_keeps_order_and_selects(store):
     for i in range(3):
         make(store, "t1", f"d{i}", a=str(i), b=float(i))
     got = store.get_devices("t1", ["d2", "missing", "d0"], select=[("inventory", "b")])
-    assert [d["id"] for d in got] == ["d2", "d0"]
-    assert [[(a.name, a.value) for a in d["attributes"]] for d in got] == [[("b", 2.0)], [("b", 0.0)]]
+    assert [d.id for d in got] == ["d2", "d0"]
+    assert [[(a.name, a.value) for a in d.attributes] for d in got] == [[("b", 2.0)], [("b", 0.0)]]
 
 
 def test_status_revisions_and_groups(store):
@@ -62,7 +62,7 @@ def test_status_revisions_and_groups(store):
     assert store.set_status("t1", [("d2", 4)], "rejected") == 0  # older revision loses
     assert store.set_status("t1", [("d2", 6)], "rejected") == 1
     d2 = store.get_device("t1", "d2")
-    assert {(a.scope, a.name): a.value for a in d2["attributes"]} == {
+    assert {(a.scope, a.name): a.value for a in d2.attributes} == {
         ("identity", "status"): "rejected", ("system", "status"): "rejected"}
     assert store.set_group("t1", ["d1", "d2", "zz"], "g1") == (2, 2)
     assert store.set_group("t1", ["d1"], "g1") == (1, 0)
@@ -77,10 +77,10 @@ def test_check_in_is_debounced_and_needs_a_device(store):
     make(store, "t1", "d1")
     store.record_check_ins("t1", ["d1"], "2026-01-01T00:00:10.000Z", "2026-01-01T00:00:00.000Z")
     store.record_check_ins("t1", ["d1"], "2026-01-01T00:00:20.000Z", "2026-01-01T00:00:05.000Z")  # recent: skipped
-    value = {a.name: a.value for a in store.get_device("t1", "d1")["attributes"]}["check_in_time"]
+    value = {a.name: a.value for a in store.get_device("t1", "d1").attributes}["check_in_time"]
     assert value == "2026-01-01T00:00:10.000Z"
     store.record_check_ins("t1", ["d1"], "2026-01-01T00:02:00.000Z", "2026-01-01T00:01:00.000Z")
-    value = {a.name: a.value for a in store.get_device("t1", "d1")["attributes"]}["check_in_time"]
+    value = {a.name: a.value for a in store.get_device("t1", "d1").attributes}["check_in_time"]
     assert value == "2026-01-01T00:02:00.000Z"
     store.record_check_ins("t1", ["ghost"], "2026-01-01T00:02:00.000Z", "x")
     assert store.get_device("t1", "ghost") is None
@@ -95,7 +95,7 @@ def test_check_ins_in_one_batch(store):
                            "2026-01-01T00:00:30.000Z")
 
     def check_in(tenant, device):
-        return {a.name: a.value for a in store.get_device(tenant, device)["attributes"]}.get("check_in_time")
+        return {a.name: a.value for a in store.get_device(tenant, device).attributes}.get("check_in_time")
     assert check_in("t1", "d1") == "2026-01-01T00:00:50.000Z"  # recent: left alone
     assert check_in("t1", "d2") == check_in("t1", "d3") == "2026-01-01T00:01:00.000Z"
     assert check_in("t2", "d4") is None and store.get_device("t1", "ghost") is None  # other tenant, unknown id
@@ -105,7 +105,7 @@ def test_import_skips_existing(store):
     make(store, "t1", "d1")
     n = store.import_devices("t1", [("d1", []), ("d2", [Attribute("inventory", "a", "x")])], T, etag)
     assert n == 1
-    assert [a.value for a in store.get_device("t1", "d2")["attributes"]] == ["x"]
+    assert [a.value for a in store.get_device("t1", "d2").attributes] == ["x"]
 
 
 @pytest.fixture
@@ -174,9 +174,9 @@ def test_search_sort_and_paging(population):
 
 def test_attribute_counts(population):
     counts = population.attribute_counts("t1", 5000, 500)
-    assert counts[:2] == [("inventory", "cpu", 3), ("inventory", "mem", 3)]
-    assert ("inventory", "tags", 2) in counts
-    assert population.attribute_counts("t1", 5000, 1) == [("inventory", "cpu", 3)]
+    assert counts[:2] == [AttributeCount("inventory", "cpu", 3), AttributeCount("inventory", "mem", 3)]
+    assert AttributeCount("inventory", "tags", 2) in counts
+    assert population.attribute_counts("t1", 5000, 1) == [AttributeCount("inventory", "cpu", 3)]
 
 
 def test_delete_device(population):
@@ -188,15 +188,15 @@ def test_delete_device(population):
 
 
 def test_saved_filters(store):
-    store.insert_filter("t1", {"id": "f1", "name": "arm", "terms": [{"x": 1}], "created_ts": T})
-    store.insert_filter("t2", {"id": "f2", "name": "arm", "terms": [], "created_ts": T})  # other tenant: fine
+    store.insert_filter("t1", Filter("f1", "arm", [{"x": 1}], T))
+    store.insert_filter("t2", Filter("f2", "arm", [], T))  # other tenant: fine
     with pytest.raises(Conflict):
-        store.insert_filter("t1", {"id": "f3", "name": "arm", "terms": [], "created_ts": T})
-    store.insert_filter("t1", {"id": "f4", "name": "b", "terms": [], "created_ts": T})
-    assert store.get_filter("t1", "f1")["terms"] == [{"x": 1}]
+        store.insert_filter("t1", Filter("f3", "arm", [], T))
+    store.insert_filter("t1", Filter("f4", "b", [], T))
+    assert store.get_filter("t1", "f1").terms == [{"x": 1}]
     assert store.get_filter("t1", "f2") is None
     page, total = store.list_filters("t1", 1, 10)
-    assert total == 2 and [f["name"] for f in page] == ["b"]
+    assert total == 2 and [f.name for f in page] == ["b"]
     assert store.delete_filter("t1", "f1") and not store.delete_filter("t1", "f1")
 
 
