@@ -1,11 +1,6 @@
 """Remote access to devices (Mender's deviceconnect): the devices' websockets, operator sessions
 relayed to them across processes, file transfer, Mender client commands, recorded sessions."""
 
-from deviceconnect.hub import Hub
-from deviceconnect.relay import Relay
-from deviceconnect.service import DeviceconnectService
-from deviceconnect.store import make_store
-
 DEVICE_CONNECT = "/api/devices/v1/deviceconnect/connect"
 OPERATOR_CONNECT = "/api/management/v1/deviceconnect/devices/<id>/connect"
 PLAYBACK = "/api/management/v1/deviceconnect/sessions/<session_id>/playback"
@@ -16,7 +11,12 @@ MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
 def init_app(app, api, ctx) -> None:
     """Build the store, the service and this process's hub; register the HTTP blueprints and the
     websocket routes."""
+    # imported here: importing the package (e.g. for `deviceconnect.service`) must not import the web stack
     from deviceconnect.api import internal, management
+    from deviceconnect.hub import Hub
+    from deviceconnect.relay import Relay
+    from deviceconnect.service import DeviceconnectService
+    from deviceconnect.store import make_store
 
     store = make_store(ctx.db)
     ctx.add_migrations("deviceconnect", store.migrations)

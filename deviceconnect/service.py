@@ -80,7 +80,7 @@ class DeviceconnectService:
             device = self._services.devauth.get_device(tenant, device_id)
         except NotFound:
             raise NotFound("device not found") from None
-        return DeviceState(tenant, device_id, UNKNOWN, device["created_ts"], device["updated_ts"])
+        return DeviceState(tenant, device_id, UNKNOWN, device.created_ts, device.updated_ts)
 
     def provision_device(self, tenant: str, device_id: str) -> None:
         """Internal API: make the device known (state `unknown`); idempotent."""
