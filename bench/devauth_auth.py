@@ -80,8 +80,8 @@ def main() -> None:
         device = Device(client, key_kind=kind)
         assert device.auth().status_code == 401
         with app.app_context():
-            record = next(d for d in svc.list_devices("", per_page=500)[0] if d["identity_data"] == device.identity)
-            svc.set_auth_set_status("", record["id"], record["auth_sets"][0]["id"], "accepted")
+            record = next(d for d in svc.list_devices("", per_page=500)[0] if d.identity == device.identity)
+            svc.set_auth_set_status("", record.id, record.auth_sets[0].id, "accepted")
         body = device.auth_body()
         headers = {"X-MEN-Signature": sign_body(device.key, body), "Authorization": "Bearer "}
 
