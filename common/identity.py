@@ -15,3 +15,11 @@ class Identity:
     is_user: bool = False
     token_id: str | None = None
     claims: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+DEFAULT_TENANT_SEGMENT = "default"
+
+
+def tenant_in_path(segment: str) -> str:
+    """The tenant an internal API path names: `default` (or an empty segment) is the default tenant ''."""
+    return "" if segment in (DEFAULT_TENANT_SEGMENT, "") else segment

@@ -1,6 +1,11 @@
-"""Deployment and device-deployment statuses, as literal tables."""
+"""Deployments' records (Deployment, Phase, DeviceDeployment, Instructions) and its statuses as
+literal tables. Times are Unix seconds (floats)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deployments.artifacts.model import ArtifactBrief, Link
 
 # Device-deployment statuses (strings on the wire, as Mender's APIs use them).
 PENDING = "pending"
@@ -68,7 +73,6 @@ STATUS_GROUPS = {
 
 MAX_NAME_LENGTH = 256
 MAX_LOG_MESSAGES = 10000
-MAX_LOG_BYTES = 1024 * 1024  # the request body limit already caps a log upload at 1 MiB
 MAX_DEVICES_PER_LIST_DEPLOYMENT = 100000
 MAX_STATISTICS_LIST_IDS = 100
 MAX_DEVICES_LIMIT = 2**31 - 1   # largest `max_devices` (any larger fleet is unlimited in practice)
@@ -80,3 +84,79 @@ def report_allowed(current: str, new: str) -> bool:
     if new == current:
         return True
     return new in TRANSITIONS.get(current, frozenset())
+
+
+@dataclass(slots=True)
+class Phase:
+    """A phase of a rollout: `batch_size` percent of the devices from `start_ts` on;
+    `device_limit` None = the rest (the last phase of a dynamic deployment)."""
+
+    id: str
+    batch_size: int | None
+    start_ts: float | None
+    device_limit: int | None = None
+    device_count: int = 0
+
+
+@dataclass(slots=True)
+class Deployment:
+    """A deployment. `stats` ({device status: count}) is empty when read without its counters;
+    `assigning` lists devices whose assignment is in flight or was interrupted (MongoDB only, see
+    DeploymentsStore.assign_device)."""
+
+    id: str
+    tenant_id: str
+    name: str
+    artifact_name: str
+    created: float
+    status: str = DEPLOYMENT_PENDING
+    finished: float | None = None
+    start_ts: float | None = None          # the first phase's start
+    dynamic: bool = False                  # targets an inventory filter
+    max_devices: int = 0                   # static: its device count; dynamic: the cap (0 = none)
+    device_count: int = 0                  # devices given it so far
+    retry_pending: int = 0                 # failed devices with a retry left
+    aborted: bool = False
+    groups: list[str] = field(default_factory=list)
+    filter: dict | None = None             # {"id"?, "name"?, "terms": [v2 predicates]}
+    phases: list[Phase] = field(default_factory=list)
+    retries: int = 0
+    force_installation: bool = False
+    artifacts: list[str] = field(default_factory=list)  # ids of the artifacts of that name at creation
+    initial_device_count: int = 0
+    type: str = "software"
+    total_size: int = 0
+    checksum: str = ""                     # its constructor: unique among unfinished deployments
+    stats: dict[str, int] = field(default_factory=dict)
+    assigning: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DeviceDeployment:
+    """One device's part in a deployment."""
+
+    id: str
+    tenant_id: str
+    deployment_id: str
+    device_id: str
+    created: float
+    status: str = PENDING
+    started: float | None = None
+    finished: float | None = None
+    substate: str | None = None
+    device_type: str | None = None
+    artifact_id: str | None = None         # chosen at the device's first poll
+    attempts: int = 0
+    retries: int = 0
+    log: bool = False
+    deleted: float | None = None           # history reset
+    phase: int | None = None
+
+
+@dataclass(slots=True)
+class Instructions:
+    """What a polling device is told to install."""
+
+    deployment_id: str
+    artifact: ArtifactBrief
+    link: Link

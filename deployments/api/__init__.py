@@ -3,8 +3,7 @@
 from flask import request
 
 from common.app import ctx, services
-from common.clock import rfc3339
-from deployments.service import render_deployment
+from deployments.api import render
 
 
 def base_url() -> str:
@@ -15,26 +14,21 @@ def base_url() -> str:
     return f"{scheme}://{host}"
 
 
-def render(dep: dict) -> dict:
-    """A deployment as the API shows it."""
-    return render_deployment(dep, services().deployments.status_of(dep))
+def deployment(dep) -> dict:
+    """A deployment as the API shows it, with the status the service tells (`scheduled` too)."""
+    return render.deployment(dep, services().deployments.status_of(dep))
 
 
-def device_with_image(dd: dict, cache: dict) -> dict:
-    """A device deployment in the DeviceWithImage shape (`cache` memoizes artifact lookups)."""
-    out = {"id": dd["device_id"], "status": dd["status"], "created": rfc3339(dd["created"]),
-           "device_type": dd.get("device_type") or "", "log": bool(dd.get("log")), "state": dd["status"]}
-    for key in ("started", "finished", "deleted"):
-        if dd.get(key):
-            out[key] = rfc3339(dd[key])
-    if dd.get("substate"):
-        out["substate"] = dd["substate"]
-    image = services().deployments.artifact_image(dd["tenant_id"], dd.get("artifact_id"), cache)
-    if image is not None:
-        out["image"] = image
-    return out
+def devices_with_image(tenant: str, dds: list) -> list[dict]:
+    """Device deployments in the DeviceWithImage shape (each assigned artifact read once)."""
+    cache: dict = {}
+    svc = services().deployments
+    return [render.device_with_image(dd, svc.assigned_artifact(tenant, dd.artifact_id, cache)) for dd in dds]
 
 
-def history_entry(dd: dict, dep: dict, cache: dict) -> dict:
-    """One entry of a device's deployment history (DeviceDeploymentV1)."""
-    return {"id": dd["id"], "deployment": render(dep), "device": device_with_image(dd, cache)}
+def history(tenant: str, pairs: list) -> list[dict]:
+    """(device deployment, deployment) pairs as DeviceDeploymentV1 entries."""
+    cache: dict = {}
+    svc = services().deployments
+    return [render.history_entry(dd, dep, svc.status_of(dep), svc.assigned_artifact(tenant, dd.artifact_id, cache))
+            for dd, dep in pairs]

@@ -8,7 +8,7 @@ from common.api import Blueprint, format_validation_messages, json_response, no_
 from common.app import services
 from common.auth import current_identity
 from common.errors import BadRequest
-from deployments.api import base_url
+from deployments.api import base_url, render
 from deployments.schemas import DeploymentLogSchema, DeviceStatusSchema, NextQueryArgsSchema, provides_from
 
 blp = Blueprint("deployments_devices", __name__, url_prefix="/api/devices",
@@ -22,7 +22,7 @@ def _next(provides: dict):
     instructions = services().deployments.next_deployment(identity.tenant, identity.subject, provides, base_url())
     if instructions is None:
         return no_content()
-    return json_response(instructions)
+    return json_response(render.instructions(instructions))
 
 
 def _provides(nested: bool) -> dict:

@@ -4,19 +4,15 @@ from flask.views import MethodView
 
 from common.api import Blueprint
 from common.app import services
+from common.identity import tenant_in_path
 from common.pagination import Page, paging_headers
-from deployments.api import history_entry, render
+from deployments.api import deployment, history, render
 from deployments.schemas import (DeploymentsQueryArgsSchema, DeviceDeploymentIdsQueryArgsSchema,
                                  DeviceHistoryQueryArgsSchema, LastDeviceDeploymentReqSchema)
 from deployments.store import DeploymentQuery
 
 blp = Blueprint("deployments_internal_api", __name__, url_prefix="/api/internal/v1/deployments",
                 description="Deployments: internal API.")
-
-
-def tenant_of(path_value: str) -> str:
-    """Internal paths name the tenant; `default` (or an empty segment) is the default tenant."""
-    return "" if path_value in ("default", "") else path_value
 
 
 @blp.route("/tenants/<string:tenant_id>/deployments")
@@ -29,8 +25,8 @@ class TenantDeployments(MethodView):
         query = DeploymentQuery(status=args.get("status"), search=args.get("search"),
                                 created_before=args.get("created_before"), created_after=args.get("created_after"),
                                 sort_desc=args.get("sort", "desc") == "desc", skip=page.skip, limit=page.limit)
-        deps, total = services().deployments.find_deployments(tenant_of(tenant_id), query)
-        return [render(d) for d in deps], 200, paging_headers(page, len(deps), total=total)
+        deps, total = services().deployments.find_deployments(tenant_in_path(tenant_id), query)
+        return [deployment(d) for d in deps], 200, paging_headers(page, len(deps), total=total)
 
 
 @blp.route("/tenants/<string:tenant_id>/deployments/devices")
@@ -39,10 +35,8 @@ class DeviceDeploymentsByIds(MethodView):
     @blp.response(200)
     def get(self, args, tenant_id):
         """Device deployments by id."""
-        tenant = tenant_of(tenant_id)
-        cache: dict = {}
-        return [history_entry(dd, dep, cache)
-                for dd, dep in services().deployments.device_deployments_by_ids(tenant, args.get("id") or [])]
+        tenant = tenant_in_path(tenant_id)
+        return history(tenant, services().deployments.device_deployments_by_ids(tenant, args.get("id") or []))
 
 
 @blp.route("/tenants/<string:tenant_id>/deployments/devices/<string:device_id>")
@@ -52,16 +46,15 @@ class DeviceDeployments(MethodView):
     def get(self, args, tenant_id, device_id):
         """A device's deployment history."""
         page = Page(args["page"], args["per_page"])
-        pairs, total = services().deployments.device_history(tenant_of(tenant_id), device_id, args.get("status"),
+        pairs, total = services().deployments.device_history(tenant_in_path(tenant_id), device_id, args.get("status"),
                                                              page.skip, page.limit)
-        cache: dict = {}
-        body = [history_entry(dd, dep, cache) for dd, dep in pairs]
+        body = history(tenant_in_path(tenant_id), pairs)
         return body, 200, paging_headers(page, len(body), total=total)
 
     @blp.response(204, description="Removed.")
     def delete(self, tenant_id, device_id):
         """Remove a (decommissioned) device from every deployment."""
-        services().deployments.decommission_device(tenant_of(tenant_id), device_id)
+        services().deployments.decommission_device(tenant_in_path(tenant_id), device_id)
         return None
 
 
@@ -71,7 +64,5 @@ class LastDeviceDeployments(MethodView):
     @blp.response(200)
     def post(self, body, tenant_id):
         """The last device deployment of each device."""
-        dds = services().deployments.last_device_deployments(tenant_of(tenant_id), body["device_ids"])
-        return {"device_deployment_last_statuses": [
-            {"device_id": dd["device_id"], "deployment_id": dd["deployment_id"],
-             "device_deployment_id": dd["id"], "device_deployment_status": dd["status"]} for dd in dds]}
+        dds = services().deployments.last_device_deployments(tenant_in_path(tenant_id), body["device_ids"])
+        return {"device_deployment_last_statuses": [render.last_status(dd) for dd in dds]}

@@ -10,7 +10,7 @@ from common.pagination import Page, paging_headers
 from deployments.schemas import (AbortSchema, DeploymentIdsSchema, DeploymentsQueryArgsSchema,
                                  DeploymentsV2QueryArgsSchema, DeviceDeploymentsQueryArgsSchema,
                                  DeviceHistoryQueryArgsSchema, NewDeploymentForGroupSchema, NewDeploymentSchema)
-from deployments.api import device_with_image as _device_with_image, history_entry, render as _render
+from deployments.api import deployment, devices_with_image, history, render
 from deployments.store import DeploymentQuery
 
 blp = Blueprint("deployments_management", __name__, url_prefix="/api/management",
@@ -34,11 +34,11 @@ def _create(body: dict, **target):
     dep = _svc().create_deployment(
         _tenant(), name=body["name"], artifact_name=body["artifact_name"], phases=phases,
         retries=body.get("retries", 0), force_installation=body.get("force_installation", False), **target)
-    location = url_for("deployments_management.Deployment", deployment_id=dep["id"], _external=False)
+    location = url_for("deployments_management.Deployment", deployment_id=dep.id, _external=False)
     return Response(status=201, headers={"Location": location})
 
 
-def _list(args: dict, v2: bool):
+def _list(args: dict):
     page = Page(args["page"], args["per_page"])
     query = DeploymentQuery(status=args.get("status"), search=args.get("search"),
                             ids=args.get("id") or [], names=args.get("name") or [],
@@ -47,7 +47,7 @@ def _list(args: dict, v2: bool):
     if args.get("type") == "configuration":
         return [], 200, paging_headers(page, 0, total=0)
     deps, total = _svc().find_deployments(_tenant(), query)
-    return [_render(d) for d in deps], 200, paging_headers(page, len(deps), total=total)
+    return [deployment(d) for d in deps], 200, paging_headers(page, len(deps), total=total)
 
 
 @blp.route(V1)
@@ -56,7 +56,7 @@ class Deployments(MethodView):
     @blp.response(200)
     def get(self, args):
         """List deployments (status, search, created_before/after, paging)."""
-        return _list(args, v2=False)
+        return _list(args)
 
     @blp.arguments(NewDeploymentSchema)
     @blp.response(201, description="Created; Location names it.")
@@ -85,7 +85,7 @@ class StatisticsList(MethodView):
     @blp.response(200)
     def post(self, body):
         """Statistics of several deployments."""
-        return _svc().statistics_list(_tenant(), body["deployment_ids"])
+        return [render.statistics_entry(d) for d in _svc().statistics_list(_tenant(), body["deployment_ids"])]
 
 
 @blp.route(V1 + "/<string:deployment_id>")
@@ -93,7 +93,7 @@ class Deployment(MethodView):
     @blp.response(200)
     def get(self, deployment_id):
         """A deployment."""
-        return _render(_svc().get_deployment(_tenant(), deployment_id))
+        return deployment(_svc().get_deployment(_tenant(), deployment_id))
 
 
 @blp.route(V1 + "/<string:deployment_id>/status")
@@ -111,7 +111,7 @@ class Statistics(MethodView):
     @blp.response(200)
     def get(self, deployment_id):
         """Device counts per status."""
-        return _svc().statistics(_tenant(), deployment_id)
+        return render.statistics(_svc().get_deployment(_tenant(), deployment_id))
 
 
 @blp.route(V1 + "/<string:deployment_id>/devices")
@@ -120,8 +120,7 @@ class DeploymentDevices(MethodView):
     def get(self, deployment_id):
         """Every device of the deployment with its status (not paged; see devices/list)."""
         dds, _ = _svc().device_deployments(_tenant(), deployment_id, None)
-        cache: dict = {}
-        return [_device_with_image(dd, cache) for dd in dds]
+        return devices_with_image(_tenant(), dds)
 
 
 @blp.route(V1 + "/<string:deployment_id>/devices/list")
@@ -132,8 +131,7 @@ class DeploymentDevicesList(MethodView):
         """The deployment's devices with their statuses, paged."""
         page = Page(args["page"], args["per_page"])
         dds, total = _svc().device_deployments(_tenant(), deployment_id, args.get("status"), page.skip, page.limit)
-        cache: dict = {}
-        return [_device_with_image(dd, cache) for dd in dds], 200, paging_headers(page, len(dds), total=total)
+        return devices_with_image(_tenant(), dds), 200, paging_headers(page, len(dds), total=total)
 
 
 @blp.route(V1 + "/<string:deployment_id>/device_list")
@@ -149,8 +147,8 @@ class DeviceLog(MethodView):
     @blp.response(200, content_type="text/plain")
     def get(self, deployment_id, device_id):
         """A device's deployment log, as text."""
-        text = _svc().device_log(_tenant(), deployment_id, device_id)
-        return Response(text, mimetype="text/plain")
+        return Response(render.log_text(_svc().device_log(_tenant(), deployment_id, device_id)),
+                        mimetype="text/plain")
 
 
 @blp.route(V1 + "/devices/<string:device_id>")
@@ -161,8 +159,7 @@ class DeviceDeployments(MethodView):
         """The device's deployment history."""
         page = Page(args["page"], args["per_page"])
         pairs, total = _svc().device_history(_tenant(), device_id, args.get("status"), page.skip, page.limit)
-        cache: dict = {}
-        body = [history_entry(dd, dep, cache) for dd, dep in pairs]
+        body = history(_tenant(), pairs)
         return body, 200, paging_headers(page, len(body), total=total)
 
     @blp.response(204, description="Aborted.")
@@ -187,7 +184,7 @@ class DeploymentsV2(MethodView):
     @blp.response(200)
     def get(self, args):
         """List deployments (id and name filters, paging)."""
-        return _list(args, v2=True)
+        return _list(args)
 
     @blp.arguments(NewDeploymentSchema)
     @blp.response(201, description="Created; Location names it.")

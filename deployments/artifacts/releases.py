@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound
 from common.text import check_printable
+from deployments.artifacts.model import Release
 
 MAX_NOTES = 1024
 MAX_TAGS_PER_RELEASE = 20
@@ -15,37 +15,25 @@ MAX_TAG_LENGTH = 256
 _TAG = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def _summary(release: dict) -> dict:
-    return {"name": release["name"], "modified": rfc3339_ms(release["modified"]),
-            "artifacts_count": release["artifacts_count"], "tags": release["tags"], "notes": release["notes"]}
-
-
 class ReleasesMixin:
     """Release operations of ArtifactsService (uses its store, storage and `_in_use`)."""
 
-    def _with_artifacts(self, tenant: str, releases: list[dict]) -> list[dict]:
-        from deployments.artifacts.service import render
-        artifacts = self.store.artifacts_by_names(tenant, [r["name"] for r in releases])
-        by_name: dict[str, list] = {}
-        for a in artifacts:
-            by_name.setdefault(a["name"], []).append(render(a))
-        out = []
-        for r in releases:
-            item = _summary(r)
-            item["artifacts"] = by_name.get(r["name"], [])
-            out.append(item)
-        return out
+    def _with_artifacts(self, tenant: str, releases: list[Release]) -> list[Release]:
+        by_name = {r.name: r for r in releases}
+        for a in self.store.artifacts_by_names(tenant, list(by_name)):
+            by_name[a.name].artifacts.append(a)
+        return releases
 
     def list_releases(self, tenant: str, *, name=None, tags=None, update_type=None, device_type=None,
                       description=None, sort=("name", True), skip: int = 0,
-                      limit: int | None = None) -> tuple[list[dict], int]:
+                      limit: int | None = None) -> tuple[list[Release], int]:
         """A page of releases (each with its artifacts) and the total."""
         releases, total = self.store.list_releases(tenant, name=name, tags=tags, update_type=update_type,
                                                    device_type=device_type, description=description,
                                                    sort=sort, skip=skip, limit=limit)
         return self._with_artifacts(tenant, releases), total
 
-    def get_release(self, tenant: str, name: str) -> dict:
+    def get_release(self, tenant: str, name: str) -> Release:
         release = self.store.get_release(tenant, name)
         if release is None:
             raise NotFound("release not found")
@@ -85,8 +73,8 @@ class ReleasesMixin:
         if not names:
             raise BadRequest("name: at least one release name is required")
         artifacts = self.store.artifacts_by_names(tenant, names)
-        if any(self._in_use(tenant, a["id"]) for a in artifacts):
+        if any(self._in_use(tenant, a.id) for a in artifacts):
             raise Conflict("active deployments are using some of the releases from the request")
         for a in artifacts:
-            if self.store.delete_artifact(tenant, a["id"]) is not None:
-                self._delete_object(a["storage_key"])
+            if self.store.delete_artifact(tenant, a.id) is not None:
+                self._delete_object(a.storage_key)

@@ -8,11 +8,11 @@ import logging
 import uuid
 from typing import Iterator
 
-from common.clock import rfc3339, rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound, ServiceError, TooLarge, Unavailable, Unprocessable
 from deployments.artifacts.generate import build_single_file, temp_dir_for
 from deployments.artifacts.generate import parse_args as parse_generate_args
 from deployments.artifacts.limits import ReadLimits
+from deployments.artifacts.model import Artifact, ArtifactBrief, DirectUpload, Link
 from deployments.artifacts.parser import ArtifactMeta, InvalidArtifact, drain_tail, parse_artifact
 from deployments.artifacts.releases import ReleasesMixin
 from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, new_object_key, object_key
@@ -40,13 +40,14 @@ def depends_index(depends: dict[str, list[str]]) -> list[str]:
     return sorted(json.dumps(dict(zip(keys, values)), sort_keys=True, separators=(",", ":")) for values in combos)
 
 
-def render(a: dict) -> dict:
-    """An artifact as the management API shows it."""
-    return {"id": a["id"], "name": a["name"], "description": a["description"],
-            "device_types_compatible": a["device_types"], "info": a["info"], "signed": a["signed"],
-            "updates": a["updates"], "artifact_provides": a["provides"], "artifact_depends": a["depends"],
-            "clears_artifact_provides": a["clears_provides"], "size": a["size"],
-            "modified": rfc3339_ms(a["modified"])}
+class ArtifactConflict(Conflict):
+    """An artifact with the same name shares a depends combination with the new one: `other` is
+    that artifact, `depends` the first combination they share (the API names both)."""
+
+    def __init__(self, other: Artifact, name: str, depends: dict):
+        super().__init__(f"an artifact with the same name and depends already exists: artifact {other.id} is "
+                         f"named {name!r} and depends on {json.dumps(depends)}")
+        self.other, self.name, self.depends = other, name, depends
 
 
 def parse_artifact_id(raw: str | None) -> str | None:
@@ -57,6 +58,16 @@ def parse_artifact_id(raw: str | None) -> str | None:
         return str(uuid.UUID(raw))
     except ValueError:
         raise BadRequest("artifact_id: must be a UUID") from None
+
+
+def _raise_stream_failure(exc: StreamError) -> None:
+    """Raise what a failed upload stream means: the reader's own error (a limit, a bad artifact),
+    the storage failing (503), or the client going away (400)."""
+    if isinstance(exc.original, ServiceError) or getattr(exc.original, "code", None):
+        raise exc.original from None
+    if exc.side == "sink":
+        raise Unavailable("artifact storage failed") from exc
+    raise BadRequest("the upload was interrupted") from exc
 
 
 class ArtifactsService(ReleasesMixin):
@@ -83,9 +94,10 @@ class ArtifactsService(ReleasesMixin):
 
     # ------------------------------------------------------------------ upload
     def upload(self, tenant: str, chunks: Iterator[bytes], *, description: str = "",
-               artifact_id: str | None = None, declared_size: int | None = None) -> dict:
+               artifact_id: str | None = None, declared_size: int | None = None) -> Artifact:
         """Store and parse an artifact from a stream of byte chunks in one pass, then register it.
-        InvalidArtifact (400), TooLarge (413) or Conflict (409); nothing is left behind on failure."""
+        InvalidArtifact (400), TooLarge (413) or Conflict (409: ArtifactConflict when the name and
+        depends clash); nothing is left behind on failure."""
         self._check_description(description)
         artifact_id = artifact_id or str(uuid.uuid4())
         if self.store.get_artifact(tenant, artifact_id) is not None:
@@ -99,7 +111,7 @@ class ArtifactsService(ReleasesMixin):
             if declared_size is not None and declared_size > 0 and declared_size != tee.count:
                 raise BadRequest(f"size: {declared_size} does not match the artifact's {tee.count} bytes")
             record = self._record(meta, artifact_id, description, tee.count, key)
-            self._check_conflict(tenant, record)
+            self._check_conflict(tenant, record.name, record.depends_idx)
             self._storage_call(writer.commit)
             committed = True
             self.store.insert_artifact(tenant, record)
@@ -118,11 +130,7 @@ class ArtifactsService(ReleasesMixin):
             tee.drain(drain_tail)
             return meta
         except StreamError as exc:
-            if isinstance(exc.original, ServiceError) or getattr(exc.original, "code", None):
-                raise exc.original from None
-            if exc.side == "sink":
-                raise Unavailable("artifact storage failed") from exc
-            raise BadRequest("the upload was interrupted") from exc
+            _raise_stream_failure(exc)
 
     @staticmethod
     def _storage_call(fn, *args):
@@ -146,39 +154,35 @@ class ArtifactsService(ReleasesMixin):
         if problem := description_problem(description):
             raise BadRequest(f"description: {problem}")
 
-    def _record(self, meta: ArtifactMeta, artifact_id: str, description: str, size: int, storage_key: str) -> dict:
-        return {"id": artifact_id, "name": meta.name, "description": description, "storage_key": storage_key,
-                "device_types": meta.device_types, "update_types": meta.update_types,
-                "info": {"format": "mender", "version": meta.version}, "signed": meta.signed,
-                "updates": meta.updates, "provides": meta.provides, "depends": meta.depends,
-                "clears_provides": meta.clears_provides, "depends_idx": depends_index(meta.depends),
-                "size": size, "modified": self.clock.now()}
+    def _record(self, meta: ArtifactMeta, artifact_id: str, description: str, size: int,
+                storage_key: str) -> Artifact:
+        return Artifact(id=artifact_id, name=meta.name, description=description, storage_key=storage_key,
+                        device_types=meta.device_types, update_types=meta.update_types,
+                        info={"format": "mender", "version": meta.version}, signed=meta.signed,
+                        updates=meta.updates, provides=meta.provides, depends=meta.depends,
+                        clears_provides=meta.clears_provides, depends_idx=depends_index(meta.depends),
+                        size=size, modified=self.clock.now())
 
-    def _check_conflict(self, tenant: str, record: dict) -> None:
-        other = self.store.find_conflict(tenant, record["name"], record["depends_idx"])
+    def _check_conflict(self, tenant: str, name: str, depends_idx: list[str]) -> None:
+        other = self.store.find_conflict(tenant, name, depends_idx)
         if other is not None:
-            clash = sorted(set(other["depends_idx"]) & set(record["depends_idx"]))
-            want = json.loads(clash[0]) if clash else {}
-            raise Conflict(f"an artifact with the same name and depends already exists: artifact "
-                           f"{other['id']} is named {record['name']!r} and depends on {json.dumps(want)}",
-                           body={"metadata": {"conflict": {"id": other["id"], "name": record["name"],
-                                                           "artifact_depends": want}}})
+            clash = sorted(set(other.depends_idx) & set(depends_idx))
+            raise ArtifactConflict(other, name, json.loads(clash[0]) if clash else {})
 
     # ------------------------------------------------------------------ queries
-    def get(self, tenant: str, artifact_id: str) -> dict:
-        """An artifact as the API renders it; NotFound."""
-        return render(self._get(tenant, artifact_id))
+    def get(self, tenant: str, artifact_id: str) -> Artifact:
+        """An artifact; NotFound."""
+        return self._get(tenant, artifact_id)
 
-    def get_for_device(self, tenant: str, artifact_id: str) -> dict:
-        """What deployment instructions name of an artifact: id, name, device_types_compatible,
-        size, and its storage_key for the link (one narrow read: every poll of a device with a pending deployment asks); NotFound."""
+    def get_for_device(self, tenant: str, artifact_id: str) -> ArtifactBrief:
+        """What deployment instructions name of an artifact (one narrow read: every poll of a
+        device with a pending deployment asks); NotFound."""
         artifact = self.store.get_artifact_brief(tenant, artifact_id)
         if artifact is None:
             raise NotFound("artifact not found")
-        return {"id": artifact["id"], "name": artifact["name"], "device_types_compatible": artifact["device_types"],
-                "size": artifact["size"], "storage_key": artifact["storage_key"]}
+        return artifact
 
-    def _get(self, tenant: str, artifact_id: str) -> dict:
+    def _get(self, tenant: str, artifact_id: str) -> Artifact:
         try:
             artifact_id = str(uuid.UUID(artifact_id))
         except ValueError:
@@ -188,87 +192,78 @@ class ArtifactsService(ReleasesMixin):
             raise NotFound("artifact not found")
         return artifact
 
-    def find_by_name(self, tenant: str, name: str) -> list[dict]:
-        return [render(a) for a in self.store.artifacts_by_names(tenant, [name])]
+    def find_by_name(self, tenant: str, name: str) -> list[Artifact]:
+        """The artifacts with that name (a release), by id."""
+        return self.store.artifacts_by_names(tenant, [name])
 
     def list(self, tenant: str, *, name=None, description=None, device_type=None, sort=("name", True),
-             skip: int = 0, limit: int | None = None) -> tuple[list[dict], int]:
-        items, total = self.store.list_artifacts(tenant, name=name, description=description,
-                                                 device_type=device_type, sort=sort, skip=skip, limit=limit)
-        return [render(a) for a in items], total
+             skip: int = 0, limit: int | None = None) -> tuple[list[Artifact], int]:
+        return self.store.list_artifacts(tenant, name=name, description=description, device_type=device_type,
+                                         sort=sort, skip=skip, limit=limit)
 
-    def storage_usage(self, tenant: str) -> dict:
-        return {"limit": 0, "usage": self.store.storage_usage(tenant)}
+    def storage_usage(self, tenant: str) -> int:
+        """Bytes of the tenant's artifacts."""
+        return self.store.storage_usage(tenant)
 
     # ------------------------------------------------------------------ changes
     def edit(self, tenant: str, artifact_id: str, description: str) -> None:
         """Change the description; NotFound; Unprocessable while a deployment uses the artifact."""
         self._check_description(description)
         artifact = self._get(tenant, artifact_id)
-        if self._in_use(tenant, artifact["id"]):
+        if self._in_use(tenant, artifact.id):
             raise Unprocessable("the artifact is used by an active deployment")
-        if not self.store.update_description(tenant, artifact["id"], description, self.clock.now()):
+        if not self.store.update_description(tenant, artifact.id, description, self.clock.now()):
             raise NotFound("artifact not found")
 
     def delete(self, tenant: str, artifact_id: str) -> None:
         """Delete the record, then the object. NotFound; Conflict while a deployment uses it."""
         artifact = self._get(tenant, artifact_id)
-        if self._in_use(tenant, artifact["id"]):
+        if self._in_use(tenant, artifact.id):
             raise Conflict("the artifact is used by an active deployment")
-        if self.store.delete_artifact(tenant, artifact["id"]) is None:
+        if self.store.delete_artifact(tenant, artifact.id) is None:
             raise NotFound("artifact not found")
-        self._delete_object(artifact["storage_key"])
+        self._delete_object(artifact.storage_key)
 
     # ------------------------------------------------------------------ links
-    def _storage_key(self, tenant: str, artifact: dict) -> str:
-        """The object of an artifact as a caller holds it (rendered dicts do not carry the key)."""
-        if artifact.get("storage_key"):
-            return artifact["storage_key"]
-        brief = self.store.get_artifact_brief(tenant, artifact["id"])
-        if brief is None:
-            raise NotFound("artifact not found")
-        return brief["storage_key"]
-
-    def _link(self, tenant: str, artifact: dict, base_url: str, lifetime: int) -> dict:
-        key = self._storage_key(tenant, artifact)
+    def _link(self, tenant: str, artifact: Artifact | ArtifactBrief, base_url: str, lifetime: int) -> Link:
         uri, expire = self._storage_call(lambda: self.storage.download_link(
-            key, tenant=tenant, filename=f"{artifact['name']}.mender",
+            artifact.storage_key, tenant=tenant, filename=f"{artifact.name}.mender",
             expires_in=clamp_expiry(lifetime), base_url=base_url.rstrip("/"),
-            path=DOWNLOAD_PATH.format(id=artifact["id"])))
-        return {"uri": uri, "expire": rfc3339(expire)}
+            path=DOWNLOAD_PATH.format(id=artifact.id)))
+        return Link(uri, expire)
 
-    def device_link(self, tenant: str, artifact_id: str, base_url: str) -> dict:
-        """`{"uri", "expire"}`: a link a device can GET without a token; NotFound."""
+    def device_link(self, tenant: str, artifact_id: str, base_url: str) -> Link:
+        """A link a device can GET without a token; NotFound."""
         return self.device_link_for(tenant, self._get(tenant, artifact_id), base_url)
 
-    def device_link_for(self, tenant: str, artifact: dict, base_url: str) -> dict:
-        """device_link for an artifact already read (as `get` or `find_by_name` return it)."""
+    def device_link_for(self, tenant: str, artifact: Artifact | ArtifactBrief, base_url: str) -> Link:
+        """device_link for an artifact already read (`get`, `get_for_device`, `find_by_name`)."""
         return self._link(tenant, artifact, base_url, self.config["DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS"])
 
-    def download_link(self, tenant: str, artifact_id: str, base_url: str) -> dict:
+    def download_link(self, tenant: str, artifact_id: str, base_url: str) -> Link:
         """The management download link; NotFound."""
         return self._link(tenant, self._get(tenant, artifact_id), base_url,
                           self.config["DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS"])
 
-    def file_for_download(self, tenant: str, artifact_id: str, obj: str | None) -> tuple[dict, str]:
+    def file_for_download(self, tenant: str, artifact_id: str, obj: str | None) -> tuple[Artifact, str]:
         """(artifact, local path) behind a verified filesystem link that names object `obj` (None:
         a link from before links named their object, good only for an artifact stored then);
         NotFound, also when the artifact now has another object (deleted and uploaded again)."""
         artifact = self._get(tenant, artifact_id)
-        key = artifact["storage_key"]
-        if key != (obj if obj is not None else object_key(tenant, artifact["id"])):
+        key = artifact.storage_key
+        if key != (obj if obj is not None else object_key(tenant, artifact.id)):
             raise NotFound("the artifact file this link was made for no longer exists")
         return artifact, self.storage.path(key)
 
     # ------------------------------------------------------------------ direct upload
-    def request_direct_upload(self, tenant: str, base_url: str) -> dict:
+    def request_direct_upload(self, tenant: str, base_url: str) -> DirectUpload:
         upload_id = str(uuid.uuid4())
         staging = object_key(tenant, upload_id) + ".upload"
         uri, expire = self._storage_call(lambda: self.storage.upload_link(
             staging, tenant=tenant, expires_in=clamp_expiry(self.config["DEPLOYMENTS_STORAGE_UPLOAD_EXPIRE_SECONDS"]),
             base_url=base_url.rstrip("/"), path=UPLOAD_PATH.format(id=upload_id)))
         self.store.insert_upload(tenant, upload_id, expire, self.clock.now())
-        return {"id": upload_id, "uri": uri, "expire": rfc3339(expire)}
+        return DirectUpload(upload_id, Link(uri, expire))
 
     def receive_direct_upload(self, tenant: str, upload_id: str, chunks: Iterator[bytes]) -> None:
         """The body of a filesystem direct-upload link; NotFound unless the upload is pending."""
@@ -279,11 +274,7 @@ class ArtifactsService(ReleasesMixin):
             try:
                 tee.drain()
             except StreamError as exc:
-                if isinstance(exc.original, ServiceError) or getattr(exc.original, "code", None):
-                    raise exc.original from None
-                if exc.side == "sink":
-                    raise Unavailable("artifact storage failed") from exc
-                raise BadRequest("the upload was interrupted") from exc
+                _raise_stream_failure(exc)
             self._storage_call(writer.commit)
         except BaseException:
             writer.abort()
@@ -298,7 +289,7 @@ class ArtifactsService(ReleasesMixin):
             raise NotFound("no pending direct upload with this id")
         return upload_id
 
-    def complete_direct_upload(self, tenant: str, upload_id: str) -> dict:
+    def complete_direct_upload(self, tenant: str, upload_id: str) -> Artifact:
         """Parse the uploaded object and register it as artifact `upload_id`.
         NotFound (no pending upload), BadRequest (nothing uploaded, or not an artifact)."""
         upload_id = self._pending_upload(tenant, upload_id)
@@ -317,7 +308,7 @@ class ArtifactsService(ReleasesMixin):
             finally:
                 source.close()
             record = self._record(meta, upload_id, "", tee.count, key)
-            self._check_conflict(tenant, record)
+            self._check_conflict(tenant, record.name, record.depends_idx)
             self._storage_call(self.storage.promote, staging, key)
             try:
                 self.store.insert_artifact(tenant, record)
@@ -333,7 +324,7 @@ class ArtifactsService(ReleasesMixin):
 
     # ------------------------------------------------------------------ generate
     def generate(self, tenant: str, *, name: str, description: str, device_types: list[str], update_type: str,
-                 args: str, filename: str | None, chunks: Iterator[bytes]) -> dict:
+                 args: str, filename: str | None, chunks: Iterator[bytes]) -> Artifact:
         """Build a single-file artifact from an uploaded file and register it (BadRequest, Conflict, TooLarge)."""
         if not name:
             raise BadRequest("name: required")
@@ -346,7 +337,7 @@ class ArtifactsService(ReleasesMixin):
                 raise BadRequest(f"{field}: {value[:100]!r} {problem}")
         options = parse_generate_args(args, filename)
         self._check_description(description)
-        self._check_conflict(tenant, {"name": name, "depends_idx": depends_index({"device_type": device_types})})
+        self._check_conflict(tenant, name, depends_index({"device_type": device_types}))
         artifact = build_single_file(name=name, device_types=device_types, args=options, source_chunks=chunks,
                                      temp_dir=temp_dir_for(self.config.data_dir), max_size=self.max_size,
                                      on_too_large=self._too_large)

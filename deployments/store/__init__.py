@@ -1,15 +1,7 @@
 """Store interface of deployments and device deployments; `make_store` picks the backend.
 
-Records are plain dicts. A deployment:
-  {id, tenant_id, name, artifact_name, created, finished, status (pending|inprogress|finished),
-   start_ts, dynamic, max_devices, device_count, retry_pending, checksum, aborted,
-   groups, filter, phases [{id, batch_size, start_ts, device_limit, device_count}], retries,
-   force_installation, artifacts, initial_device_count, type, total_size, stats {status: n},
-   assigning [device ids whose assignment is in flight or was interrupted: MongoDB only]}
-A device deployment:
-  {id, tenant_id, deployment_id, device_id, created, started, finished, status, substate,
-   device_type, artifact_id, attempts, retries, log, deleted, phase}
-Times are Unix seconds (floats).
+Records are `deployments.model`'s Deployment (with its Phases) and DeviceDeployment; times are
+Unix seconds (floats) on every backend.
 """
 
 from __future__ import annotations
@@ -17,6 +9,8 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+
+from deployments.model import Deployment, DeviceDeployment
 
 
 @dataclass
@@ -34,32 +28,32 @@ class DeploymentQuery:
 
 
 class DeploymentsStore(ABC):
+    """One method per query. Methods raise nothing of their own unless they say so."""
+
+    migrations: list
+
     def transaction(self):
         """A write transaction spanning several calls where the backend has one (SQLite: one
         commit, one turn of the writer lock); a no-op context on MongoDB, whose updates are
         each atomic and whose callers tolerate the steps landing one by one."""
         return contextlib.nullcontext()
 
-    """One method per query. Methods raise nothing of their own unless they say so."""
-
-    migrations: list
-
     # -- deployments -------------------------------------------------------------
     @abstractmethod
-    def insert_deployment(self, deployment: dict, targets: list[str] | None) -> None:
+    def insert_deployment(self, deployment: Deployment, targets: list[str] | None) -> None:
         """Insert a deployment, its stats ({status: n}) and phases, and its static target devices.
         Raises DuplicateDeployment when an unfinished deployment has the same checksum."""
 
     @abstractmethod
-    def get_deployment(self, tenant: str, deployment_id: str, *, counts: bool = True) -> dict | None:
-        """A deployment; with `counts=False` without its statistics and phase device counts
-        (what a polling device needs: one read on every backend)."""
+    def get_deployment(self, tenant: str, deployment_id: str, *, counts: bool = True) -> Deployment | None:
+        """A deployment; with `counts=False` its statistics and phase device counts may be left
+        out (what a polling device needs: one read on every backend)."""
 
     @abstractmethod
-    def get_deployments(self, tenant: str, deployment_ids: list[str]) -> list[dict]: ...
+    def get_deployments(self, tenant: str, deployment_ids: list[str]) -> list[Deployment]: ...
 
     @abstractmethod
-    def find_deployments(self, tenant: str, query: DeploymentQuery) -> tuple[list[dict], int]:
+    def find_deployments(self, tenant: str, query: DeploymentQuery) -> tuple[list[Deployment], int]:
         """A page of deployments and the total count matching the query."""
 
     @abstractmethod
@@ -70,7 +64,7 @@ class DeploymentsStore(ABC):
     def unfinished_deployment_with_artifact(self, tenant: str, artifact_name: str) -> bool: ...
 
     @abstractmethod
-    def assign_device(self, tenant: str, deployment: dict, phase: int | None, dd: dict) -> tuple[str, dict | None]:
+    def assign_device(self, tenant: str, deployment: Deployment, phase: int | None, dd: DeviceDeployment) -> tuple[str, DeviceDeployment | None]:
         """Give the device the deployment: count it into the deployment (and into phase `phase`),
         unless the phase's device_limit or a dynamic deployment's max_devices is reached or the
         deployment is finished, and insert its device deployment `dd` (a dynamic deployment also
@@ -89,14 +83,14 @@ class DeploymentsStore(ABC):
         calling this again for a device listed in `assigning` resumes an interrupted
         assignment without counting the device twice."""
     @abstractmethod
-    def assign_artifact(self, tenant: str, dd: dict, artifact_id: str, device_type: str, size: int) -> bool:
+    def assign_artifact(self, tenant: str, dd: DeviceDeployment, artifact_id: str, device_type: str, size: int) -> bool:
         """Record the artifact chosen for a device deployment that has none yet (its status still
         `dd["status"]`) and add its size to the deployment's total_size. False when another
         request assigned one first (nothing changed)."""
 
     @abstractmethod
     def adjust_stats(self, tenant: str, deployment_id: str, changes: dict[str, int],
-                     retry_pending: int = 0, total_size: int = 0, fetch: bool = True) -> dict | None:
+                     retry_pending: int = 0, total_size: int = 0, fetch: bool = True) -> Deployment | None:
         """Atomically add `changes` ({status: delta}) to the stats (and the other counters);
         return the deployment as it is afterwards (None when `fetch` is False and reading it
         back would cost more than the update: the caller does not need it)."""
@@ -111,57 +105,58 @@ class DeploymentsStore(ABC):
 
     # -- device deployments ------------------------------------------------------------
     @abstractmethod
-    def insert_device_deployment(self, dd: dict) -> bool:
+    def insert_device_deployment(self, dd: DeviceDeployment) -> bool:
         """Insert; False when the device already has a device deployment for that deployment."""
 
     @abstractmethod
-    def get_device_deployment(self, tenant: str, deployment_id: str, device_id: str) -> dict | None: ...
+    def get_device_deployment(self, tenant: str, deployment_id: str, device_id: str) -> DeviceDeployment | None: ...
 
     @abstractmethod
-    def device_deployments_by_ids(self, tenant: str, ids: list[str]) -> list[dict]: ...
+    def device_deployments_by_ids(self, tenant: str, ids: list[str]) -> list[DeviceDeployment]: ...
 
     @abstractmethod
     def update_device_deployment(self, tenant: str, dd_id: str, expected_status: str, fields: dict) -> bool:
-        """Set `fields` if the status is still `expected_status` (optimistic); True when updated."""
+        """Set `fields` (DeviceDeployment field names) if the status is still `expected_status`
+        (optimistic); True when updated."""
 
     @abstractmethod
-    def oldest_active_device_deployment(self, tenant: str, device_id: str) -> dict | None:
+    def oldest_active_device_deployment(self, tenant: str, device_id: str) -> DeviceDeployment | None:
         """The device's active (not final, not deleted) device deployment with the oldest `created`."""
 
     @abstractmethod
     def device_deployments_of_device(self, tenant: str, device_id: str, statuses: frozenset[str] | None,
-                                     include_deleted: bool, skip: int, limit: int) -> tuple[list[dict], int]: ...
+                                     include_deleted: bool, skip: int, limit: int) -> tuple[list[DeviceDeployment], int]: ...
 
     @abstractmethod
-    def recent_device_deployments(self, tenant: str, device_id: str, limit: int) -> list[dict]:
+    def recent_device_deployments(self, tenant: str, device_id: str, limit: int) -> list[DeviceDeployment]:
         """The device's newest `limit` device deployments that are not deleted, newest first
         (one query for everything a poll needs to know about the device's history)."""
 
     @abstractmethod
     def candidate_static_deployments(self, tenant: str, device_id: str, created_after: float,
-                                     limit: int) -> list[dict]:
+                                     limit: int) -> list[Deployment]:
         """Unfinished deployments created after `created_after` that list the device and have no
         device deployment for it yet, oldest first."""
 
     @abstractmethod
-    def unfinished_dynamic_deployments(self, tenant: str, created_after: float, limit: int) -> list[dict]:
+    def unfinished_dynamic_deployments(self, tenant: str, created_after: float, limit: int) -> list[Deployment]:
         """Unfinished dynamic (filter) deployments created after `created_after`, oldest first."""
 
     def candidate_deployments(self, tenant: str, device_id: str, created_after: float, static_limit: int,
-                              dynamic_limit: int) -> list[dict]:
+                              dynamic_limit: int) -> list[Deployment]:
         """candidate_static_deployments and unfinished_dynamic_deployments together, oldest first
         (a backend may answer both with one query: every poll asks)."""
         static = self.candidate_static_deployments(tenant, device_id, created_after, static_limit)
         dynamic = self.unfinished_dynamic_deployments(tenant, created_after, dynamic_limit)
-        return sorted(static + dynamic, key=lambda d: (d["created"], d["id"]))
+        return sorted(static + dynamic, key=lambda d: (d.created, d.id))
 
     @abstractmethod
-    def static_deployments_listing(self, tenant: str, device_id: str) -> list[dict]:
+    def static_deployments_listing(self, tenant: str, device_id: str) -> list[Deployment]:
         """Unfinished deployments that list the device and have no device deployment for it."""
 
     @abstractmethod
     def list_device_deployments(self, tenant: str, deployment_id: str, statuses: frozenset[str] | None,
-                                skip: int, limit: int | None) -> tuple[list[dict], int]: ...
+                                skip: int, limit: int | None) -> tuple[list[DeviceDeployment], int]: ...
 
     @abstractmethod
     def count_device_statuses(self, tenant: str, deployment_id: str) -> dict[str, int]: ...
@@ -180,7 +175,7 @@ class DeploymentsStore(ABC):
         """Whether an active device deployment was assigned this artifact."""
 
     @abstractmethod
-    def last_device_deployments(self, tenant: str, device_ids: list[str]) -> list[dict]:
+    def last_device_deployments(self, tenant: str, device_ids: list[str]) -> list[DeviceDeployment]:
         """For each device, its newest device deployment (if any)."""
 
     # -- logs -----------------------------------------------------------------------------

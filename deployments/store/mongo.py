@@ -3,10 +3,13 @@ conditional updates, and every hot query has an index."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields, replace
+
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from deployments import model as m
+from deployments.model import Deployment, DeviceDeployment, Phase
 from deployments.store import (ASSIGNED, EXISTS, FINISHED, NO_SLOT, DeploymentQuery, DeploymentsStore,
                                DuplicateDeployment)
 
@@ -53,49 +56,55 @@ def _m1_indexes(db) -> None:
 MIGRATIONS = [_m1_indexes]
 
 
-def _slot_conditions(deployment: dict, phase: int | None) -> dict:
+def _slot_conditions(deployment: Deployment, phase: int | None) -> dict:
     query = {}
-    if deployment["dynamic"] and deployment["max_devices"]:
+    if deployment.dynamic and deployment.max_devices:
         query["slots_left"] = {"$gt": 0}
-    if phase is not None and deployment["phases"][phase].get("device_limit") is not None:
+    if phase is not None and deployment.phases[phase].device_limit is not None:
         query[f"phases.{phase}.slots_left"] = {"$gt": 0}
     return query
 
 
-def _slot_counts(deployment: dict, phase: int | None, delta: int) -> dict:
+def _slot_counts(deployment: Deployment, phase: int | None, delta: int) -> dict:
     """The `$inc` that counts a device into (delta 1) or out of (-1) the deployment and its phase."""
     inc = {"device_count": delta}
-    if deployment["dynamic"] and deployment["max_devices"]:
+    if deployment.dynamic and deployment.max_devices:
         inc["slots_left"] = -delta
     if phase is not None:
         inc[f"phases.{phase}.device_count"] = delta
-        if deployment["phases"][phase].get("device_limit") is not None:
+        if deployment.phases[phase].device_limit is not None:
             inc[f"phases.{phase}.slots_left"] = -delta
     return inc
 
 
-def _dep(doc: dict | None) -> dict | None:
+_DEPLOYMENT_FIELDS = tuple(f.name for f in fields(Deployment))
+_PHASE_FIELDS = tuple(f.name for f in fields(Phase))
+
+
+def _dep(doc: dict | None) -> Deployment | None:
+    """A stored deployment as a record (without the store's own fields: active_checksum, slots_left)."""
     if doc is None:
         return None
-    out = dict(doc)
-    out["id"] = out.pop("_id")
-    out.pop("active_checksum", None)
-    out.pop("slots_left", None)
-    out["assigning"] = [c["device_id"] for c in out.get("assigning") or []]
+    out = {k: doc[k] for k in _DEPLOYMENT_FIELDS if k in doc and k not in ("phases", "assigning", "stats")}
     stats = {s: 0 for s in m.DEVICE_STATUSES}
-    stats.update(out.get("stats") or {})
-    out["stats"] = stats
-    for phase in out.get("phases") or []:
-        phase.pop("slots_left", None)
-    return out
+    stats.update(doc.get("stats") or {})
+    return Deployment(id=doc["_id"], stats=stats, assigning=[c["device_id"] for c in doc.get("assigning") or []],
+                      phases=[Phase(**{k: p[k] for k in _PHASE_FIELDS if k in p}) for p in doc.get("phases") or []],
+                      **{k: v for k, v in out.items() if k != "id"})
 
 
-def _dd(doc: dict | None) -> dict | None:
+def _dd(doc: dict | None) -> DeviceDeployment | None:
     if doc is None:
         return None
     out = dict(doc)
     out["id"] = out.pop("_id")
-    return out
+    return DeviceDeployment(**out)
+
+
+def _dd_doc(dd: DeviceDeployment) -> dict:
+    doc = asdict(dd)
+    doc["_id"] = doc.pop("id")
+    return doc
 
 
 class MongoDeploymentsStore(DeploymentsStore):
@@ -122,17 +131,13 @@ class MongoDeploymentsStore(DeploymentsStore):
 
     # ------------------------------------------------------------------ deployments
     def insert_deployment(self, deployment, targets):
-        doc = dict(deployment)
+        doc = asdict(deployment)
         doc["_id"] = doc.pop("id")
         doc["active_checksum"] = doc["checksum"]
         if doc["dynamic"] and doc["max_devices"]:
             doc["slots_left"] = doc["max_devices"]
-        phases = []
-        for p in doc.get("phases") or []:
-            p = dict(p)
+        for p in doc["phases"]:
             p["slots_left"] = p["device_limit"]
-            phases.append(p)
-        doc["phases"] = phases
         doc["assigning"] = []
         try:
             self.deployments.insert_one(doc)
@@ -203,9 +208,9 @@ class MongoDeploymentsStore(DeploymentsStore):
         # slot and note the assignment in the deployment; (2) insert the device deployment under
         # the noted id; (3) settle the note (and count the device pending on a dynamic deployment).
         # A crash between them leaves the note; the device's next poll calls this again and resumes.
-        deployment_id, device_id = deployment["id"], dd["device_id"]
+        deployment_id, device_id = deployment.id, dd.device_id
         key = {"_id": deployment_id, "tenant_id": tenant}
-        claim = {"device_id": device_id, "dd_id": dd["id"], "phase": phase}
+        claim = {"device_id": device_id, "dd_id": dd.id, "phase": phase}
         query = {**key, "status": {"$ne": m.DEPLOYMENT_FINISHED}, "assigning.device_id": {"$ne": device_id}}
         query.update(_slot_conditions(deployment, phase))
         if self.deployments.update_one(query, {"$inc": _slot_counts(deployment, phase, 1),
@@ -215,23 +220,21 @@ class MongoDeploymentsStore(DeploymentsStore):
                 existing = self.get_device_deployment(tenant, deployment_id, device_id)
                 return (NO_SLOT, None) if existing is None else (EXISTS, existing)
             claim = next(c for c in doc["assigning"] if c["device_id"] == device_id)  # resume it
-            dd = {**dd, "id": claim["dd_id"], "phase": claim["phase"]}
-        doc = dict(dd)
-        doc["_id"] = doc.pop("id")
+            dd = replace(dd, id=claim["dd_id"], phase=claim["phase"])
         try:
-            self.dds.insert_one(doc)
+            self.dds.insert_one(_dd_doc(dd))
         except DuplicateKeyError:
             existing = self.get_device_deployment(tenant, deployment_id, device_id)
-            if existing is None or existing["id"] != dd["id"]:  # the device had one already: undo the claim
-                self.deployments.update_one({**key, "assigning.dd_id": dd["id"]},
-                                            {"$pull": {"assigning": {"dd_id": dd["id"]}},
+            if existing is None or existing.id != dd.id:  # the device had one already: undo the claim
+                self.deployments.update_one({**key, "assigning.dd_id": dd.id},
+                                            {"$pull": {"assigning": {"dd_id": dd.id}},
                                              "$inc": _slot_counts(deployment, claim["phase"], -1)})
                 return EXISTS, existing
             dd = existing  # inserted by the interrupted (or a concurrent) run of this assignment
-        settle: dict = {"$pull": {"assigning": {"dd_id": dd["id"]}}}
-        if deployment["dynamic"]:
+        settle: dict = {"$pull": {"assigning": {"dd_id": dd.id}}}
+        if deployment.dynamic:
             settle["$inc"] = {f"stats.{m.PENDING}": 1}
-        after = self.deployments.find_one_and_update({**key, "assigning.dd_id": dd["id"]}, settle,
+        after = self.deployments.find_one_and_update({**key, "assigning.dd_id": dd.id}, settle,
                                                      projection={"status": 1})
         if after is None:  # settled by a concurrent run
             after = self.deployments.find_one(key, {"status": 1}) or {}
@@ -239,11 +242,11 @@ class MongoDeploymentsStore(DeploymentsStore):
 
     def assign_artifact(self, tenant, dd, artifact_id, device_type, size):
         # two documents: a crash between the updates leaves total_size short by this artifact
-        if self.dds.update_one({"_id": dd["id"], "tenant_id": tenant, "status": dd["status"], "artifact_id": None},
+        if self.dds.update_one({"_id": dd.id, "tenant_id": tenant, "status": dd.status, "artifact_id": None},
                                {"$set": {"artifact_id": artifact_id, "device_type": device_type}}).modified_count != 1:
             return False
         if size:
-            self.deployments.update_one({"_id": dd["deployment_id"], "tenant_id": tenant},
+            self.deployments.update_one({"_id": dd.deployment_id, "tenant_id": tenant},
                                         {"$inc": {"total_size": size}})
         return True
 
@@ -281,10 +284,8 @@ class MongoDeploymentsStore(DeploymentsStore):
 
     # ------------------------------------------------------------------ device deployments
     def insert_device_deployment(self, dd):
-        doc = dict(dd)
-        doc["_id"] = doc.pop("id")
         try:
-            self.dds.insert_one(doc)
+            self.dds.insert_one(_dd_doc(dd))
         except DuplicateKeyError:
             return False
         return True
@@ -330,9 +331,9 @@ class MongoDeploymentsStore(DeploymentsStore):
                                     "created": {"$gt": created_after}}).sort("created", ASCENDING).limit(limit * 5)
         for target in cursor:
             dep = self.get_deployment(tenant, target["deployment_id"])
-            if dep is None or dep["status"] == m.DEPLOYMENT_FINISHED:
+            if dep is None or dep.status == m.DEPLOYMENT_FINISHED:
                 continue
-            if self.dds.find_one({"tenant_id": tenant, "deployment_id": dep["id"], "device_id": device_id},
+            if self.dds.find_one({"tenant_id": tenant, "deployment_id": dep.id, "device_id": device_id},
                                  {"_id": 1}) is not None:
                 continue
             out.append(dep)

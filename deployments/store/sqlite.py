@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 from deployments import model as m
+from deployments.model import Deployment, DeviceDeployment, Phase
 from deployments.store import (ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DeploymentsStore,
                                DuplicateDeployment)
 
@@ -76,8 +77,23 @@ def _in(values) -> str:
     return ",".join("?" * len(values))
 
 
-def _dd_row(dd: dict) -> tuple:
-    return tuple(int(dd[c]) if c == "log" else dd[c] for c in _DD_FIELDS)
+def _dd_row(dd: DeviceDeployment) -> tuple:
+    return tuple(int(dd.log) if c == "log" else getattr(dd, c) for c in _DD_FIELDS)
+
+
+# The static deployments that list a device and have no device deployment for it yet, and the
+# unfinished dynamic ones (each `... ORDER BY ... LIMIT ?`): every poll asks for both.
+_STATIC_CANDIDATES = (
+    "SELECT d.* FROM deployment_targets t JOIN deployments d ON d.tenant_id = t.tenant_id"
+    " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
+    " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
+    " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
+    " ORDER BY t.created, d.id LIMIT ?")
+_DYNAMIC_CANDIDATES = (
+    "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
+    " AND created > ? ORDER BY created, id LIMIT ?")
+_OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
+                "max_devices", "device_count", "retry_pending", "total_size")
 
 
 class SqliteDeploymentsStore(DeploymentsStore):
@@ -90,28 +106,26 @@ class SqliteDeploymentsStore(DeploymentsStore):
         return self.db.transaction()
 
     # ------------------------------------------------------------------ helpers
-    def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True) -> dict:
+    def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True) -> Deployment:
         conn = conn or self.db.conn
         doc = json.loads(row["doc"])
-        dep = {k: row[k] for k in ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status",
-                                   "start_ts", "max_devices", "device_count", "retry_pending", "total_size")}
-        dep["dynamic"] = bool(row["dynamic"])
-        dep["aborted"] = bool(row["aborted"])
-        dep["assigning"] = []  # assignments are one transaction here: never in flight
-        dep.update(doc)
+        phases = [Phase(**p) for p in doc.pop("phases", None) or []]
+        # (no `assigning` here: an assignment is one transaction, never in flight after a crash)
+        dep = Deployment(**{k: row[k] for k in _OWN_COLUMNS}, dynamic=bool(row["dynamic"]),
+                         aborted=bool(row["aborted"]), phases=phases, **doc)
         if not counts:
             return dep
         stats = {s: 0 for s in m.DEVICE_STATUSES}
         for r in conn.execute("SELECT status, count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?",
                               (row["tenant_id"], row["id"])):
             stats[r["status"]] = r["count"]
-        dep["stats"] = stats
-        if dep.get("phases"):
-            counts = {r["idx"]: r["device_count"] for r in conn.execute(
+        dep.stats = stats
+        if phases:
+            device_counts = {r["idx"]: r["device_count"] for r in conn.execute(
                 "SELECT idx, device_count FROM deployment_phases WHERE tenant_id=? AND deployment_id=?",
                 (row["tenant_id"], row["id"]))}
-            for i, phase in enumerate(dep["phases"]):
-                phase["device_count"] = counts.get(i, 0)
+            for i, phase in enumerate(phases):
+                phase.device_count = device_counts.get(i, 0)
         return dep
 
     @staticmethod
@@ -139,34 +153,35 @@ class SqliteDeploymentsStore(DeploymentsStore):
         conn.execute("RELEASE atomic")
 
     @staticmethod
-    def _dd(row: sqlite3.Row) -> dict:
-        dd = dict(row)
-        dd["log"] = bool(dd["log"])
+    def _dd(row: sqlite3.Row) -> DeviceDeployment:
+        dd = DeviceDeployment(**row)
+        dd.log = bool(dd.log)
         return dd
 
     # ------------------------------------------------------------------ deployments
-    def insert_deployment(self, deployment: dict, targets: list[str] | None) -> None:
+    def insert_deployment(self, deployment: Deployment, targets: list[str] | None) -> None:
         d = deployment
-        doc = json.dumps({k: d.get(k) for k in _DOC_KEYS})
+        doc = {k: getattr(d, k) for k in _DOC_KEYS}
+        doc["phases"] = [{"id": p.id, "batch_size": p.batch_size, "start_ts": p.start_ts,
+                          "device_limit": p.device_limit} for p in d.phases]
+        doc = json.dumps(doc)
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO deployments (tenant_id, id, name, artifact_name, created, finished, status,"
                 " start_ts, dynamic, max_devices, device_count, retry_pending, total_size, aborted,"
                 " active_checksum, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (tenant_id, active_checksum) WHERE active_checksum IS NOT NULL DO NOTHING",
-                (d["tenant_id"], d["id"], d["name"], d["artifact_name"], d["created"], d["finished"],
-                 d["status"], d["start_ts"], int(d["dynamic"]), d["max_devices"], d["device_count"],
-                 d["retry_pending"], d["total_size"], 0, d["checksum"], doc))
+                (d.tenant_id, d.id, d.name, d.artifact_name, d.created, d.finished, d.status, d.start_ts,
+                 int(d.dynamic), d.max_devices, d.device_count, d.retry_pending, d.total_size, 0, d.checksum, doc))
             if cur.rowcount != 1:  # the unique index deployments_active_checksum
                 raise DuplicateDeployment()
             conn.executemany("INSERT INTO deployment_stats VALUES (?,?,?,?)",
-                             [(d["tenant_id"], d["id"], s, n) for s, n in d["stats"].items()])
+                             [(d.tenant_id, d.id, s, n) for s, n in d.stats.items()])
             conn.executemany("INSERT INTO deployment_phases VALUES (?,?,?,?,?)",
-                             [(d["tenant_id"], d["id"], i, p["device_limit"], 0)
-                              for i, p in enumerate(d.get("phases") or [])])
+                             [(d.tenant_id, d.id, i, p.device_limit, 0) for i, p in enumerate(d.phases)])
             if targets:
                 conn.executemany("INSERT INTO deployment_targets VALUES (?,?,?,?)",
-                                 [(d["tenant_id"], d["id"], t, d["created"]) for t in targets])
+                                 [(d.tenant_id, d.id, t, d.created) for t in targets])
 
     def get_deployment(self, tenant, deployment_id, *, counts=True):
         row = self.db.conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
@@ -230,7 +245,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
             (tenant, artifact_name)).fetchone() is not None
 
     def assign_device(self, tenant, deployment, phase, dd):
-        deployment_id = deployment["id"]
+        deployment_id = deployment.id
         try:
             with self._atomic() as conn:
                 cur = conn.execute(f"INSERT INTO device_deployments ({_DD_COLUMNS}) VALUES ({_in(_DD_FIELDS)})"
@@ -250,24 +265,24 @@ class SqliteDeploymentsStore(DeploymentsStore):
                                    (tenant, deployment_id))
                 if cur.rowcount != 1:
                     raise _NoSlot()
-                if deployment["dynamic"]:
+                if deployment.dynamic:
                     self._add_stats(conn, tenant, deployment_id, {m.PENDING: 1})
         except _NoSlot:
             return NO_SLOT, None
         except _Exists:
-            return EXISTS, self.get_device_deployment(tenant, deployment_id, dd["device_id"])
+            return EXISTS, self.get_device_deployment(tenant, deployment_id, dd.device_id)
         return ASSIGNED, dd
 
     def assign_artifact(self, tenant, dd, artifact_id, device_type, size):
         with self.db.transaction() as conn:
             cur = conn.execute("UPDATE device_deployments SET artifact_id=?, device_type=? WHERE tenant_id=? AND id=?"
                                " AND status=? AND artifact_id IS NULL",
-                               (artifact_id, device_type, tenant, dd["id"], dd["status"]))
+                               (artifact_id, device_type, tenant, dd.id, dd.status))
             if cur.rowcount != 1:
                 return False
             if size:
                 conn.execute("UPDATE deployments SET total_size = total_size + ? WHERE tenant_id=? AND id=?",
-                             (size, tenant, dd["deployment_id"]))
+                             (size, tenant, dd.deployment_id))
         return True
 
     def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
@@ -356,31 +371,18 @@ class SqliteDeploymentsStore(DeploymentsStore):
         return [self._dd(r) for r in rows]
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
-        rows = self.db.conn.execute(
-            "SELECT d.* FROM deployment_targets t JOIN deployments d ON d.tenant_id = t.tenant_id"
-            " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
-            " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
-            " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
-            " ORDER BY t.created, d.id LIMIT ?", (tenant, device_id, created_after, limit)).fetchall()
+        rows = self.db.conn.execute(_STATIC_CANDIDATES, (tenant, device_id, created_after, limit)).fetchall()
         return [self._deployment(r) for r in rows]
 
     def unfinished_dynamic_deployments(self, tenant, created_after, limit):
-        rows = self.db.conn.execute(
-            "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
-            " AND created > ? ORDER BY created, id LIMIT ?", (tenant, created_after, limit)).fetchall()
+        rows = self.db.conn.execute(_DYNAMIC_CANDIDATES, (tenant, created_after, limit)).fetchall()
         return [self._deployment(r) for r in rows]
 
     def candidate_deployments(self, tenant, device_id, created_after, static_limit, dynamic_limit):
         rows = self.db.conn.execute(
-            "SELECT * FROM (SELECT d.* FROM deployment_targets t JOIN deployments d ON d.tenant_id = t.tenant_id"
-            " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
-            " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
-            " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
-            " ORDER BY t.created, d.id LIMIT ?)"
-            " UNION ALL SELECT * FROM (SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1"
-            " AND status IN ('pending', 'inprogress') AND created > ? ORDER BY created, id LIMIT ?)",
+            f"SELECT * FROM ({_STATIC_CANDIDATES}) UNION ALL SELECT * FROM ({_DYNAMIC_CANDIDATES})",
             (tenant, device_id, created_after, static_limit, tenant, created_after, dynamic_limit)).fetchall()
-        return sorted((self._deployment(r) for r in rows), key=lambda d: (d["created"], d["id"]))
+        return sorted((self._deployment(r) for r in rows), key=lambda d: (d.created, d.id))
 
     def static_deployments_listing(self, tenant, device_id):
         return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -43,11 +44,12 @@ def test_device_link_is_what_the_deployments_service_gets(app, operator, ma, svc
     a = upload_file(operator, ma.single_file("dev"))
     with app.app_context():
         link = svc.device_link("", a["id"], "https://ota.example.com:443")
-    assert set(link) == {"uri", "expire"}
+    assert link.expire > time.time()
+    uri = link.uri
     if svc.storage.kind == "filesystem":
-        assert link["uri"].startswith("https://ota.example.com:443/api/devices/v1/deployments/download/artifacts/")
-        link["uri"] = link["uri"].replace("https://ota.example.com:443", "http://localhost")
-    status, body, _ = fetch(app, link["uri"])
+        assert uri.startswith("https://ota.example.com:443/api/devices/v1/deployments/download/artifacts/")
+        uri = uri.replace("https://ota.example.com:443", "http://localhost")
+    status, body, _ = fetch(app, uri)
     assert status == 200 and len(body) == a["size"]
 
 
@@ -76,7 +78,7 @@ def test_expired_and_tampered_links_are_refused(app, operator, ma, clock, svc):
     # a link signed 2 hours ago with a 15-minute lifetime has expired (the storage signs at the app clock)
     clock.advance(-7200)
     with app.app_context():
-        old = svc.download_link("", a["id"], "http://localhost")["uri"]
+        old = svc.download_link("", a["id"], "http://localhost").uri
     clock.advance(7200)
     status, _, _ = fetch(app, old)
     assert status == 403
@@ -89,7 +91,7 @@ def test_links_of_deleted_artifacts_stop_working(app, operator, ma):
     uri = operator.get(f"{UPLOAD}/{a['id']}/download").get_json()["uri"]
     assert operator.delete(f"{UPLOAD}/{a['id']}").status_code == 204
     status, _, _ = fetch(app, uri)
-    assert status in (403, 404)  # S3 answers 403 for a missing key without list rights, we 404
+    assert status == 404, status  # our own links and S3 (the bucket owner may list it) alike
 
 
 def put_to(app, uri: str, data: bytes):

@@ -19,7 +19,7 @@ def test_old_links_never_serve_a_new_upload_under_the_same_id(app, operator, svc
     assert upload(operator, first, artifact_id=chosen).status_code == 201
     management = operator.get(f"{UPLOAD}/{chosen}/download").get_json()["uri"]
     with app.app_context():
-        device = svc.device_link("", chosen, "http://localhost")["uri"]
+        device = svc.device_link("", chosen, "http://localhost").uri
     for link in (management, device):
         assert fetch(app, link)[:2] == (200, first)
     [old_key] = stored_objects(app)
@@ -78,8 +78,8 @@ def test_artifacts_stored_before_nonces_keep_their_key(make_app, backend, storag
         writer.write(data)
         writer.commit()
         ctx.migrate_all()
-        assert svc.store.get_artifact("", legacy_id)["storage_key"] == legacy_id
-        link = svc.download_link("", legacy_id, "http://localhost")["uri"]
+        assert svc.store.get_artifact("", legacy_id).storage_key == legacy_id
+        link = svc.download_link("", legacy_id, "http://localhost").uri
         legacy_link = None
         if svc.storage.kind == "filesystem":  # a link signed before links named their object
             query, _ = svc.signer().sign("GET", f"/api/devices/v1/deployments/download/artifacts/{legacy_id}", "", 600)

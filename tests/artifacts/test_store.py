@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from common.errors import Conflict
+from deployments.artifacts.model import Artifact, ArtifactBrief
 from deployments.artifacts.service import depends_index
 
 
@@ -22,23 +23,22 @@ def store(make_app, backend):
 def artifact(name="a", device_types=("dt1",), description="", modified=1000.0, update_types=("single-file",),
              depends=None, size=100):
     depends = depends or {"device_type": list(device_types)}
-    return {"id": str(uuid.uuid4()), "name": name, "description": description, "device_types": list(device_types),
-            "update_types": list(update_types), "info": {"format": "mender", "version": 3}, "signed": False,
-            "updates": [{"type_info": {"type": "single-file"}, "files": [], "metadata": {"$weird.key": "x"},
-                         "meta_data": []}],
-            "provides": {"artifact_name": name, "rootfs-image.x.version": name}, "depends": depends,
-            "clears_provides": [], "depends_idx": depends_index(depends), "size": size, "modified": modified,
-            "storage_key": f"some/{uuid.uuid4()}.0123456789abcdef"}
+    return Artifact(id=str(uuid.uuid4()), name=name, description=description, device_types=list(device_types),
+                    update_types=list(update_types), info={"format": "mender", "version": 3}, signed=False,
+                    updates=[{"type_info": {"type": "single-file"}, "files": [], "metadata": {"$weird.key": "x"},
+                              "meta_data": []}],
+                    provides={"artifact_name": name, "rootfs-image.x.version": name}, depends=depends,
+                    clears_provides=[], depends_idx=depends_index(depends), size=size, modified=modified,
+                    storage_key=f"some/{uuid.uuid4()}.0123456789abcdef")
 
 
 def test_insert_get_roundtrip_and_tenant_scope(store):
     a = artifact()
     store.insert_artifact("t1", a)
-    assert store.get_artifact("t1", a["id"]) == a
-    assert store.get_artifact("t2", a["id"]) is None
-    assert store.get_artifact_brief("t1", a["id"]) == {k: a[k] for k in ("id", "name", "device_types", "size",
-                                                                         "storage_key")}
-    assert store.get_artifact_brief("t2", a["id"]) is None
+    assert store.get_artifact("t1", a.id) == a
+    assert store.get_artifact("t2", a.id) is None
+    assert store.get_artifact_brief("t1", a.id) == ArtifactBrief(a.id, a.name, a.device_types, a.size, a.storage_key)
+    assert store.get_artifact_brief("t2", a.id) is None
     assert store.artifacts_by_names("t2", ["a"]) == []
 
 
@@ -50,7 +50,7 @@ def test_name_and_depends_are_unique_per_tenant(store):
     store.insert_artifact("", artifact("b", ("dt1",)))
     store.insert_artifact("other", artifact("a", ("dt1",)))
     clash = store.find_conflict("", "a", depends_index({"device_type": ["dt2"]}))
-    assert clash is not None and clash["device_types"] == ["dt1", "dt2"]
+    assert clash is not None and clash.device_types == ["dt1", "dt2"]
     assert store.find_conflict("", "a", depends_index({"device_type": ["dt9"]})) is None
     # the same device type with an extra depends key is another combination
     store.insert_artifact("", artifact("a", ("dt1",), depends={"device_type": ["dt1"], "x": ["1"]}))
@@ -61,7 +61,7 @@ def test_list_filters_sort_and_paging(store):
     for i, (name, dt, desc) in enumerate([("app-1", "rpi", "first"), ("app-2", "rpi", "second"),
                                           ("base", "bbb", "first build"), ("app-10", "rpi4", "")]):
         store.insert_artifact("", artifact(name, (dt,), description=desc, modified=1000.0 + i))
-    names = lambda items: [a["name"] for a in items[0]]  # noqa: E731
+    names = lambda items: [a.name for a in items[0]]  # noqa: E731
     assert names(store.list_artifacts("")) == ["app-1", "app-10", "app-2", "base"]
     assert names(store.list_artifacts("", name=("prefix", "app-1"))) == ["app-1", "app-10"]
     assert names(store.list_artifacts("", name=("eq", ["base", "app-2"]))) == ["app-2", "base"]
@@ -71,7 +71,7 @@ def test_list_filters_sort_and_paging(store):
     assert names(store.list_artifacts("", sort=("modified", False))) == ["app-10", "base", "app-2", "app-1"]
     assert names(store.list_artifacts("", sort=("name", False))) == ["base", "app-2", "app-10", "app-1"]
     page, total = store.list_artifacts("", skip=1, limit=2)
-    assert [a["name"] for a in page] == ["app-10", "app-2"] and total == 4
+    assert [a.name for a in page] == ["app-10", "app-2"] and total == 4
     assert store.list_artifacts("x") == ([], 0)
 
 
@@ -80,16 +80,16 @@ def test_edit_and_delete_refresh_the_release(store):
     store.insert_artifact("", a)
     store.insert_artifact("", b)
     rel = store.get_release("", "r")
-    assert rel["artifacts_count"] == 2 and rel["device_types"] == ["d1", "d2"] and rel["modified"] == 20.0
-    assert rel["update_types"] == ["rootfs-image", "single-file"]
-    assert store.update_description("", a["id"], "new", 30.0)
-    assert store.get_artifact("", a["id"])["description"] == "new"
-    assert store.get_release("", "r")["modified"] == 30.0
+    assert rel.artifacts_count == 2 and rel.device_types == ["d1", "d2"] and rel.modified == 20.0
+    assert rel.update_types == ["rootfs-image", "single-file"]
+    assert store.update_description("", a.id, "new", 30.0)
+    assert store.get_artifact("", a.id).description == "new"
+    assert store.get_release("", "r").modified == 30.0
     assert not store.update_description("", str(uuid.uuid4()), "x", 1.0)
-    assert store.delete_artifact("", a["id"])["id"] == a["id"]
-    assert store.delete_artifact("", a["id"]) is None
-    assert store.get_release("", "r")["artifacts_count"] == 1
-    store.delete_artifact("", b["id"])
+    assert store.delete_artifact("", a.id).id == a.id
+    assert store.delete_artifact("", a.id) is None
+    assert store.get_release("", "r").artifacts_count == 1
+    store.delete_artifact("", b.id)
     assert store.get_release("", "r") is None
     assert store.storage_usage("") == 0
 
@@ -103,9 +103,9 @@ def test_release_listing_tags_and_notes(store):
     assert not store.set_release_tags("", "zzz", ["x"], 100)
     assert store.set_release_notes("", "a", "notes!")
     assert not store.set_release_notes("", "zzz", "x")
-    names = lambda r: [x["name"] for x in r[0]]  # noqa: E731
+    names = lambda r: [x.name for x in r[0]]  # noqa: E731
     assert names(store.list_releases("")) == ["a", "b", "c"]
-    assert store.list_releases("")[0][0]["artifacts_count"] == 2 and store.get_release("", "a")["notes"] == "notes!"
+    assert store.list_releases("")[0][0].artifacts_count == 2 and store.get_release("", "a").notes == "notes!"
     assert names(store.list_releases("", tags=["beta", "v1"])) == ["a", "b"]
     assert names(store.list_releases("", update_type="rootfs-image")) == ["b"]
     assert names(store.list_releases("", device_type="rpi")) == ["a", "b"]

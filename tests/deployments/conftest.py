@@ -3,6 +3,7 @@
 import pytest
 
 from common.clock import FrozenClock
+from deployments.api import render
 from tests.deployments.fakes import FakeArtifacts, FakeInventory
 
 T0 = 1_800_000_000.0
@@ -27,8 +28,10 @@ class Env:
         return self.svc.create_deployment("", **kw)
 
     def poll(self, device_id, artifact_name="app-1", device_type="dt", **provides):
-        return self.svc.next_deployment("", device_id, {"artifact_name": artifact_name,
-                                                        "device_type": device_type, **provides}, BASE)
+        """The device's `next` answer as the API sends it (None: 204)."""
+        instructions = self.svc.next_deployment("", device_id, {"artifact_name": artifact_name,
+                                                                "device_type": device_type, **provides}, BASE)
+        return None if instructions is None else render.instructions(instructions)
 
     def report(self, device_id, dep_id, *statuses):
         for s in statuses:
@@ -38,10 +41,10 @@ class Env:
         return self.svc.get_deployment("", dep_id)
 
     def stats(self, dep_id):
-        return self.svc.statistics("", dep_id)
+        return self.dep(dep_id).stats
 
     def dd_status(self, dep_id, device_id):
-        return self.svc.store.get_device_deployment("", dep_id, device_id)["status"]
+        return self.svc.store.get_device_deployment("", dep_id, device_id).status
 
 
 @pytest.fixture

@@ -1,49 +1,50 @@
 """In-test stand-ins for the artifacts and inventory services, implementing the agreed
-interfaces (docs/ARCHITECTURE.md), so that the deployment rules can be tested in isolation
-on both real stores. The API tests use the real services."""
+interfaces (docs/ARCHITECTURE.md) with the same records, so that the deployment rules can be
+tested in isolation on both real stores. The API tests use the real services."""
 
 from __future__ import annotations
 
 import uuid
 
 from common.errors import NotFound
+from deployments.artifacts.model import Artifact, ArtifactBrief, Link
+
+LINK_EXPIRE = 1_893_456_000.0  # 2030-01-01
 
 
 class FakeArtifacts:
     def __init__(self):
-        self.items: dict[str, dict] = {}
+        self.items: dict[str, Artifact] = {}
 
-    def add(self, name: str, device_types=("dt",), size: int = 5120, depends: dict | None = None) -> dict:
-        a = {"id": str(uuid.uuid4()), "name": name, "description": "", "device_types_compatible": list(device_types),
-             "info": {"format": "mender", "version": 3}, "signed": False, "updates": [],
-             "artifact_provides": {"artifact_name": name},
-             "artifact_depends": {"device_type": list(device_types), **(depends or {})},
-             "clears_artifact_provides": [], "size": size, "modified": "2026-01-01T00:00:00Z"}
-        self.items[a["id"]] = a
+    def add(self, name: str, device_types=("dt",), size: int = 5120, depends: dict | None = None) -> Artifact:
+        depends = {"device_type": list(device_types), **(depends or {})}
+        a = Artifact(id=str(uuid.uuid4()), name=name, description="", device_types=list(device_types),
+                     update_types=[], info={"format": "mender", "version": 3}, signed=False, updates=[],
+                     provides={"artifact_name": name}, depends=depends, clears_provides=[], depends_idx=[],
+                     size=size, modified=1_767_225_600.0, storage_key=f"key-{name}")
+        self.items[a.id] = a
         return a
 
     def find_by_name(self, tenant, name):
-        return [a for a in self.items.values() if a["name"] == name]
+        return [a for a in self.items.values() if a.name == name]
 
     def get(self, tenant, artifact_id):
         if artifact_id not in self.items:
             raise NotFound("artifact not found")
         return self.items[artifact_id]
 
-    def device_link(self, tenant, artifact_id, base_url):
-        return {"uri": f"{base_url}/download/{artifact_id}", "expire": "2030-01-01T00:00:00Z"}
-
     def get_for_device(self, tenant, artifact_id):
-        return self.get(tenant, artifact_id)
+        a = self.get(tenant, artifact_id)
+        return ArtifactBrief(a.id, a.name, a.device_types, a.size, a.storage_key)
 
     def device_link_for(self, tenant, artifact, base_url):
-        return self.device_link(tenant, artifact["id"], base_url)
+        return Link(f"{base_url}/download/{artifact.id}", LINK_EXPIRE)
 
 
 class FakeInventory:
     def __init__(self):
         self.devices: dict[str, dict] = {}
-        self.filters: dict[str, dict] = {}
+        self.filters: dict = {}  # id -> inventory.model.Filter
 
     def add(self, device_id=None, group=None, status="accepted", **attrs) -> str:
         device_id = device_id or str(uuid.uuid4())
@@ -74,4 +75,4 @@ class FakeInventory:
     def get_filter(self, tenant, filter_id):
         if filter_id not in self.filters:
             raise NotFound("filter not found")
-        return self.filters[filter_id]  # an inventory.model.Filter
+        return self.filters[filter_id]

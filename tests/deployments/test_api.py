@@ -183,6 +183,9 @@ def test_abort_and_logs(world):
     assert_error(op.put(f"{MGMT}/deployments/{dep_id}/status", json={"status": "aborted"}), 422)
     assert_error(report(d, dep_id, "installing"), 409)  # the client rolls back on this
     assert report(d, dep_id, "failure").status_code == 409
+    states = {x["id"]: x["status"] for x in op.get(f"{MGMT}/deployments/{dep_id}/devices").get_json()}
+    assert states[d.id] == "aborted"  # the refused reports changed nothing
+    assert op.get(f"{MGMT}/deployments/{dep_id}/statistics").get_json()["aborted"] == 1
     log = {"messages": [{"timestamp": "2026-11-23T02:42:10Z", "level": "error", "message": "rolled back"}]}
     assert d.request("PUT", f"{DEV}/{dep_id}/log", json=log).status_code == 204
     r = op.get(f"{MGMT}/deployments/{dep_id}/devices/{d.id}/log")

@@ -108,7 +108,7 @@ def roll_out(env, dep_id, devices, rounds=6):
                 continue
             assert instructions["id"] == dep_id
             got = env.svc.store.get_deployment("", dep_id, counts=False)
-            assert got["device_count"] <= got["max_devices"] or got["dynamic"]
+            assert got.device_count <= got.max_devices or got.dynamic
             env.report(device, dep_id, "success")
         waiting = left
     return waiting
@@ -121,11 +121,11 @@ def test_a_dynamic_deployment_of_150_ends_with_150_despite_killed_assignments(en
     dep = env.create(filter_terms=EU, max_devices=150)
     tap = WriteTap(monkeypatch, env.svc.store)
     tap.around(env.svc.store, "assign_device", kill_after(kill_at), every=3)  # a third of them die mid-way
-    assert roll_out(env, dep["id"], devices) == []
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["device_count"] == 150 and got["assigning"] == []
-    assert nonzero(got["stats"]) == {"success": 150}
-    assert env.svc.store.count_device_statuses("", dep["id"]) == {"success": 150}
+    assert roll_out(env, dep.id, devices) == []
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.device_count == 150 and got.assigning == []
+    assert nonzero(got.stats) == {"success": 150}
+    assert env.svc.store.count_device_statuses("", dep.id) == {"success": 150}
 
 
 def test_a_static_deployment_of_300_never_counts_301(env, monkeypatch):
@@ -136,11 +136,11 @@ def test_a_static_deployment_of_300_never_counts_301(env, monkeypatch):
     env.clock.advance(10)
     tap = WriteTap(monkeypatch, env.svc.store)
     tap.around(env.svc.store, "assign_device", kill_after(1), every=3)
-    assert roll_out(env, dep["id"], devices) == []  # roll_out checks device_count <= 300 after every poll
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["device_count"] == 300 and got["assigning"] == []
-    assert [p["device_count"] for p in got["phases"]] == [150, 150]
-    assert nonzero(got["stats"]) == {"success": 300}
+    assert roll_out(env, dep.id, devices) == []  # roll_out checks device_count <= 300 after every poll
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.device_count == 300 and got.assigning == []
+    assert [p.device_count for p in got.phases] == [150, 150]
+    assert nonzero(got.stats) == {"success": 300}
 
 
 def test_a_killed_assignment_leaves_nothing_on_sqlite_and_a_resumable_note_on_mongodb(env, monkeypatch, backend):
@@ -150,16 +150,16 @@ def test_a_killed_assignment_leaves_nothing_on_sqlite_and_a_resumable_note_on_mo
     tap.around(env.svc.store, "assign_device", kill_after(1))
     with pytest.raises(Killed):
         env.poll("d1")
-    got = env.dep(dep["id"])
+    got = env.dep(dep.id)
     if backend == "sqlite":  # rolled back: as if the poll never came
-        assert (got["device_count"], got["assigning"]) == (0, [])
+        assert (got.device_count, got.assigning) == (0, [])
     else:  # the slot is claimed and the assignment noted, the device deployment not written yet
-        assert (got["device_count"], got["assigning"]) == (1, ["d1"])
-    assert env.svc.store.get_device_deployment("", dep["id"], "d1") is None
+        assert (got.device_count, got.assigning) == (1, ["d1"])
+    assert env.svc.store.get_device_deployment("", dep.id, "d1") is None
     setattr(env.svc.store, "assign_device", type(env.svc.store).assign_device.__get__(env.svc.store))
-    assert env.poll("d1")["id"] == dep["id"]
-    got = env.dep(dep["id"])
-    assert (got["device_count"], got["assigning"]) == (1, [])
+    assert env.poll("d1")["id"] == dep.id
+    got = env.dep(dep.id)
+    assert (got.device_count, got.assigning) == (1, [])
 
 
 # ---------------------------------------------------------------- abort
@@ -178,11 +178,11 @@ def test_a_poll_during_an_abort_gets_nothing(env):
         return original(*args)
 
     env.svc.store.close_active_device_deployments = close_with_a_poll_first
-    env.svc.abort("", dep["id"])
+    env.svc.abort("", dep.id)
     assert answers == [None]
     assert env.poll("d3") is None
-    assert env.svc.store.get_device_deployment("", dep["id"], "d3") is None
-    assert nonzero(env.stats(dep["id"])) == {"aborted": 1}
+    assert env.svc.store.get_device_deployment("", dep.id, "d3") is None
+    assert nonzero(env.stats(dep.id)) == {"aborted": 1}
 
 
 def test_an_abort_between_the_steps_of_an_assignment(env, monkeypatch, backend):
@@ -196,7 +196,7 @@ def test_an_abort_between_the_steps_of_an_assignment(env, monkeypatch, backend):
         device = f"dev-{i}"
         dep = env.create(name=f"abort-{i}", devices=[device, "other"])
         env.poll("other")
-        abort = lambda *_: env.svc.abort("", dep["id"])  # noqa: E731
+        abort = lambda *_: env.svc.abort("", dep.id)  # noqa: E731
         if point == "before":
             original = env.svc.store.assign_device
             env.svc.store.assign_device = lambda *a, _o=original: (abort(), _o(*a))[1]
@@ -204,12 +204,12 @@ def test_an_abort_between_the_steps_of_an_assignment(env, monkeypatch, backend):
             tap.around(env.svc.store, "assign_device", lambda n, _p=point: abort() if n == _p else None)
         assert env.poll(device) is None
         env.svc.store.assign_device = type(env.svc.store).assign_device.__get__(env.svc.store)
-        dd = env.svc.store.get_device_deployment("", dep["id"], device)
-        assert dd is None or dd["status"] == m.ABORTED
-        got = env.dep(dep["id"])
-        assert got["status"] == "finished" and got["aborted"] and got["assigning"] == []
-        counts = env.svc.store.count_device_statuses("", dep["id"])
-        assert set(counts) == {m.ABORTED} and nonzero(got["stats"]) == counts
+        dd = env.svc.store.get_device_deployment("", dep.id, device)
+        assert dd is None or dd.status == m.ABORTED
+        got = env.dep(dep.id)
+        assert got.status == "finished" and got.aborted and got.assigning == []
+        counts = env.svc.store.count_device_statuses("", dep.id)
+        assert set(counts) == {m.ABORTED} and nonzero(got.stats) == counts
         assert env.poll(device) is None
 
 
@@ -221,21 +221,21 @@ def test_a_killed_abort_is_finished_by_the_next_poll_or_abort(env, monkeypatch, 
     tap = WriteTap(monkeypatch, env.svc.store)
     tap.around(env.svc, "abort", kill_after(1))
     with pytest.raises(Killed):
-        env.svc.abort("", dep["id"])  # killed once the deployment is marked finished
+        env.svc.abort("", dep.id)  # killed once the deployment is marked finished
     env.svc.abort = type(env.svc).abort.__get__(env.svc)
     if backend == "sqlite":  # one transaction: nothing happened
-        assert env.dep(dep["id"])["status"] == "pending"
-        assert env.poll("d1")["id"] == dep["id"]
-        env.svc.abort("", dep["id"])
+        assert env.dep(dep.id).status == "pending"
+        assert env.poll("d1")["id"] == dep.id
+        env.svc.abort("", dep.id)
     else:  # finished, its device deployments still active: the next poll closes them
-        assert env.dep(dep["id"])["status"] == "finished"
+        assert env.dep(dep.id).status == "finished"
         assert env.poll("d1") is None
-        assert env.dd_status(dep["id"], "d2") == m.ABORTED
+        assert env.dd_status(dep.id, "d2") == m.ABORTED
         with pytest.raises(Unprocessable):
-            env.svc.abort("", dep["id"])
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["aborted"]
-    assert nonzero(got["stats"]) == {"aborted": 2}
+            env.svc.abort("", dep.id)
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.aborted
+    assert nonzero(got.stats) == {"aborted": 2}
     assert env.poll("d2") is None
 
 
@@ -256,19 +256,19 @@ def test_two_polls_choosing_the_artifact_count_its_size_once(env):
         return found
 
     env.poll("d1")  # assigned; the artifact is chosen below by two polls at once
-    env.svc.store.update_device_deployment("", env.svc.store.get_device_deployment("", dep["id"], "d1")["id"],
+    env.svc.store.update_device_deployment("", env.svc.store.get_device_deployment("", dep.id, "d1").id,
                                            "pending", {"artifact_id": None})
-    env.svc.store.adjust_stats("", dep["id"], {}, total_size=-7000, fetch=False)
+    env.svc.store.adjust_stats("", dep.id, {}, total_size=-7000, fetch=False)
     env.artifacts.find_by_name = find_with_a_concurrent_poll
     answers.append(env.poll("d1"))
-    assert [a["id"] for a in answers] == [dep["id"], dep["id"]]
-    assert env.dep(dep["id"])["total_size"] == 7000
+    assert [a["id"] for a in answers] == [dep.id, dep.id]
+    assert env.dep(dep.id).total_size == 7000
 
 
 # ---------------------------------------------------------------- a real process killed (SQLite)
 
 CHILD = r"""
-import os, sys
+import dataclasses, os, sys
 sys.path.insert(0, sys.argv[1])
 from common.app import create_app
 from tests.deployments.fakes import FakeArtifacts, FakeInventory
@@ -277,8 +277,8 @@ from tests.helpers import backend_config
 app = create_app(backend_config("sqlite", sys.argv[2]))
 ctx = app.extensions["mender"]
 artifacts = FakeArtifacts()
-artifacts.items[sys.argv[3]] = {"id": sys.argv[3], "name": "app-2", "device_types_compatible": ["dt"],
-                                "artifact_depends": {}, "size": 10}
+artifact = artifacts.add("app-2")
+artifacts.items = {sys.argv[3]: dataclasses.replace(artifact, id=sys.argv[3])}
 ctx.services.artifacts, ctx.services.inventory = artifacts, FakeInventory()
 store = ctx.services.deployments.store
 conn = store.db.conn
@@ -301,11 +301,11 @@ def test_a_worker_killed_inside_the_assignment_leaves_nothing_on_sqlite(make_app
     env = Env(make_app("sqlite", MENDER_DATA_DIR=data_dir))
     artifact = env.artifacts.add("app-2")
     dep = env.create(devices=["d1"])
-    child = subprocess.run([sys.executable, "-c", CHILD, ROOT, data_dir, artifact["id"]], timeout=60,
+    child = subprocess.run([sys.executable, "-c", CHILD, ROOT, data_dir, artifact.id], timeout=60,
                            capture_output=True, text=True)
     assert child.returncode == 9, child.stderr
-    assert env.svc.store.get_device_deployment("", dep["id"], "d1") is None
-    assert env.dep(dep["id"])["device_count"] == 0
-    assert env.poll("d1")["id"] == dep["id"]  # the writer lock died with the worker
-    assert env.dep(dep["id"])["device_count"] == 1
+    assert env.svc.store.get_device_deployment("", dep.id, "d1") is None
+    assert env.dep(dep.id).device_count == 0
+    assert env.poll("d1")["id"] == dep.id  # the writer lock died with the worker
+    assert env.dep(dep.id).device_count == 1
     assert os.path.exists(os.path.join(data_dir, "mender.db"))

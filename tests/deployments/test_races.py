@@ -39,16 +39,16 @@ def test_two_polls_of_one_device_for_a_static_deployment(env):
     answers = []
     interleave(env.svc.store, "candidate_deployments", lambda: answers.append(env.poll("d1")), after=True)
     answers.append(env.poll("d1"))
-    assert [a["id"] for a in answers] == [dep["id"], dep["id"]]
-    got = env.dep(dep["id"])
-    assert got["device_count"] == 1
-    assert nonzero(env.stats(dep["id"])) == {"pending": 2}
-    env.report("d1", dep["id"], "success")
+    assert [a["id"] for a in answers] == [dep.id, dep.id]
+    got = env.dep(dep.id)
+    assert got.device_count == 1
+    assert nonzero(env.stats(dep.id)) == {"pending": 2}
+    env.report("d1", dep.id, "success")
     env.poll("d2")
-    env.report("d2", dep["id"], "success")
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["device_count"] == 2
-    assert nonzero(env.stats(dep["id"])) == {"success": 2}
+    env.report("d2", dep.id, "success")
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.device_count == 2
+    assert nonzero(env.stats(dep.id)) == {"success": 2}
 
 
 def test_two_polls_of_one_device_for_a_dynamic_deployment(env):
@@ -61,12 +61,12 @@ def test_two_polls_of_one_device_for_a_dynamic_deployment(env):
     answers = []
     interleave(env.inventory, "device_matches", lambda: answers.append(env.poll(device)), after=True)
     answers.append(env.poll(device))
-    assert [a["id"] for a in answers] == [dep["id"], dep["id"]]
-    got = env.dep(dep["id"])
-    assert got["device_count"] == 1
-    assert nonzero(env.stats(dep["id"])) == {"pending": 1}
-    env.report(device, dep["id"], "success")
-    assert nonzero(env.stats(dep["id"])) == {"success": 1}
+    assert [a["id"] for a in answers] == [dep.id, dep.id]
+    got = env.dep(dep.id)
+    assert got.device_count == 1
+    assert nonzero(env.stats(dep.id)) == {"pending": 1}
+    env.report(device, dep.id, "success")
+    assert nonzero(env.stats(dep.id)) == {"success": 1}
 
 
 def test_the_last_slot_of_a_dynamic_deployment_goes_to_one_device(env):
@@ -78,11 +78,11 @@ def test_the_last_slot_of_a_dynamic_deployment_goes_to_one_device(env):
     won = []
     interleave(env.svc.store, "candidate_deployments", lambda: won.append(env.poll(b)), after=True)
     assert env.poll(a) is None
-    assert won[0]["id"] == dep["id"]
-    assert env.dep(dep["id"])["device_count"] == 1
-    assert env.svc.store.get_device_deployment("", dep["id"], a) is None
-    env.report(b, dep["id"], "success")
-    assert env.dep(dep["id"])["status"] == "finished"
+    assert won[0]["id"] == dep.id
+    assert env.dep(dep.id).device_count == 1
+    assert env.svc.store.get_device_deployment("", dep.id, a) is None
+    env.report(b, dep.id, "success")
+    assert env.dep(dep.id).status == "finished"
 
 
 def test_a_full_phase_refuses_the_second_device(env):
@@ -92,11 +92,11 @@ def test_a_full_phase_refuses_the_second_device(env):
     won = []
     interleave(env.svc.store, "candidate_deployments", lambda: won.append(env.poll("d1")), after=True)
     assert env.poll("d0") is None  # the first phase (one device) filled while d0 was deciding
-    assert won[0]["id"] == dep["id"]
-    assert [p["device_count"] for p in env.dep(dep["id"])["phases"]] == [1, 0]
+    assert won[0]["id"] == dep.id
+    assert [p.device_count for p in env.dep(dep.id).phases] == [1, 0]
     env.clock.advance(60)
-    assert env.poll("d0")["id"] == dep["id"]
-    assert [p["device_count"] for p in env.dep(dep["id"])["phases"]] == [1, 1]
+    assert env.poll("d0")["id"] == dep.id
+    assert [p.device_count for p in env.dep(dep.id).phases] == [1, 1]
 
 
 def test_a_status_report_that_loses_to_the_same_report(env):
@@ -105,39 +105,39 @@ def test_a_status_report_that_loses_to_the_same_report(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"])
     env.poll("d1")
-    env.report("d1", dep["id"], "downloading")
-    interleave(env.svc.store, "get_device_deployment", lambda: env.report("d1", dep["id"], "installing"),
+    env.report("d1", dep.id, "downloading")
+    interleave(env.svc.store, "get_device_deployment", lambda: env.report("d1", dep.id, "installing"),
                after=True)
-    env.report("d1", dep["id"], "installing")
-    assert env.dd_status(dep["id"], "d1") == "installing"
-    assert nonzero(env.stats(dep["id"])) == {"installing": 1}
+    env.report("d1", dep.id, "installing")
+    assert env.dd_status(dep.id, "d1") == "installing"
+    assert nonzero(env.stats(dep.id)) == {"installing": 1}
 
 
 def test_a_final_report_that_loses_to_another_final_report(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"])
     env.poll("d1")
-    env.report("d1", dep["id"], "downloading")
-    interleave(env.svc.store, "get_device_deployment", lambda: env.report("d1", dep["id"], "failure"),
+    env.report("d1", dep.id, "downloading")
+    interleave(env.svc.store, "get_device_deployment", lambda: env.report("d1", dep.id, "failure"),
                after=True)
     with pytest.raises(Conflict):
-        env.report("d1", dep["id"], "success")  # read `downloading`, lost, read `failure`: too late
-    assert env.dd_status(dep["id"], "d1") == "failure"
-    assert nonzero(env.stats(dep["id"])) == {"failure": 1}
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["retry_pending"] == 0
+        env.report("d1", dep.id, "success")  # read `downloading`, lost, read `failure`: too late
+    assert env.dd_status(dep.id, "d1") == "failure"
+    assert nonzero(env.stats(dep.id)) == {"failure": 1}
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.retry_pending == 0
 
 
 def test_a_report_that_loses_to_an_abort(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1", "d2"])
     env.poll("d1")
-    interleave(env.svc.store, "get_device_deployment", lambda: env.svc.abort("", dep["id"]), after=True)
+    interleave(env.svc.store, "get_device_deployment", lambda: env.svc.abort("", dep.id), after=True)
     with pytest.raises(Conflict):
-        env.report("d1", dep["id"], "downloading")
-    assert env.dd_status(dep["id"], "d1") == "aborted"
-    assert nonzero(env.stats(dep["id"])) == {"aborted": 1}  # d2 never asked: not counted
-    assert env.dep(dep["id"])["status"] == "finished"
+        env.report("d1", dep.id, "downloading")
+    assert env.dd_status(dep.id, "d1") == "aborted"
+    assert nonzero(env.stats(dep.id)) == {"aborted": 1}  # d2 never asked: not counted
+    assert env.dep(dep.id).status == "finished"
 
 
 def test_two_polls_retrying_one_failure(env):
@@ -146,17 +146,17 @@ def test_two_polls_retrying_one_failure(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"], retries=1)
     env.poll("d1")
-    env.report("d1", dep["id"], "failure")
-    assert env.dep(dep["id"])["retry_pending"] == 1
+    env.report("d1", dep.id, "failure")
+    assert env.dep(dep.id).retry_pending == 1
     won = []
     interleave(env.svc.store, "recent_device_deployments", lambda: won.append(env.poll("d1")), after=True)
     env.poll("d1")
-    assert won[0]["id"] == dep["id"]
-    dd = env.svc.store.get_device_deployment("", dep["id"], "d1")
-    assert (dd["status"], dd["attempts"]) == (m.PENDING, 1)
-    got = env.dep(dep["id"])
-    assert got["retry_pending"] == 0 and nonzero(got["stats"]) == {"pending": 1}
-    assert env.poll("d1")["id"] == dep["id"]
-    env.report("d1", dep["id"], "success")
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and nonzero(got["stats"]) == {"success": 1}
+    assert won[0]["id"] == dep.id
+    dd = env.svc.store.get_device_deployment("", dep.id, "d1")
+    assert (dd.status, dd.attempts) == (m.PENDING, 1)
+    got = env.dep(dep.id)
+    assert got.retry_pending == 0 and nonzero(got.stats) == {"pending": 1}
+    assert env.poll("d1")["id"] == dep.id
+    env.report("d1", dep.id, "success")
+    got = env.dep(dep.id)
+    assert got.status == "finished" and nonzero(got.stats) == {"success": 1}

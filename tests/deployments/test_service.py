@@ -2,11 +2,13 @@
 phases, retries, abort, decommission, counters under concurrency."""
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from deployments import model as m
+from deployments.api import render
 from deployments.store import DeploymentQuery
 from inventory.model import Filter
 from tests.deployments.conftest import BASE, T0
@@ -21,10 +23,10 @@ def nonzero(stats):
 def test_create_to_device_list(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1", "d2", "d2"])
-    got = env.dep(dep["id"])
-    assert got["max_devices"] == 2 and got["status"] == "pending"
-    assert nonzero(env.stats(dep["id"])) == {"pending": 2}
-    assert sorted(env.svc.device_ids("", dep["id"])) == ["d1", "d2"]
+    got = env.dep(dep.id)
+    assert got.max_devices == 2 and got.status == "pending"
+    assert nonzero(env.stats(dep.id)) == {"pending": 2}
+    assert sorted(env.svc.device_ids("", dep.id)) == ["d1", "d2"]
 
 
 def test_create_errors(env):
@@ -52,7 +54,7 @@ def test_identical_active_deployment_conflicts_until_finished(env):
     dep = env.create(devices=["d1"])
     with pytest.raises(Conflict):
         env.create(devices=["d1"])
-    env.svc.abort("", dep["id"])
+    env.svc.abort("", dep.id)
     env.create(devices=["d1"])  # allowed once the first one is finished
 
 
@@ -62,10 +64,10 @@ def test_all_devices_and_group_expand_accepted_devices(env):
     b = env.inventory.add(group="g2")
     env.inventory.add(group="g1", status="pending")
     dep = env.create(all_devices=True)
-    assert sorted(env.svc.device_ids("", dep["id"])) == sorted([a, b])
+    assert sorted(env.svc.device_ids("", dep.id)) == sorted([a, b])
     dep = env.create(name="g", group="g1")
-    assert env.svc.device_ids("", dep["id"]) == [a]
-    assert env.dep(dep["id"])["groups"] == ["g1"]
+    assert env.svc.device_ids("", dep.id) == [a]
+    assert env.dep(dep.id).groups == ["g1"]
 
 
 # ---------------------------------------------------------------- the device protocol
@@ -77,19 +79,19 @@ def test_full_success_cycle_as_the_real_client_reports(env):
     dep = env.create(devices=["d1"])
     assert env.poll("d2") is None  # not a target
     instr = env.poll("d1")
-    assert instr["id"] == dep["id"]
-    assert instr["artifact"]["id"] == small["id"]  # smallest compatible
+    assert instr["id"] == dep.id
+    assert instr["artifact"]["id"] == small.id  # smallest compatible
     assert instr["artifact"]["artifact_name"] == "app-2"
     assert instr["artifact"]["source"]["uri"].startswith(BASE)
     assert instr["artifact"]["device_types_compatible"] == ["dt"]
-    assert env.poll("d1")["id"] == dep["id"]  # asked again: the same deployment
-    env.report("d1", dep["id"], "downloading", "downloading", "downloading", "installing")
-    assert env.dep(dep["id"])["status"] == "inprogress"
-    env.report("d1", dep["id"], "installing", "success")
-    assert nonzero(env.stats(dep["id"])) == {"success": 1}
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["finished"] == T0
-    assert got["total_size"] == 6000
+    assert env.poll("d1")["id"] == dep.id  # asked again: the same deployment
+    env.report("d1", dep.id, "downloading", "downloading", "downloading", "installing")
+    assert env.dep(dep.id).status == "inprogress"
+    env.report("d1", dep.id, "installing", "success")
+    assert nonzero(env.stats(dep.id)) == {"success": 1}
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.finished == T0
+    assert got.total_size == 6000
     assert env.poll("d1", artifact_name="app-2") is None
 
 
@@ -97,9 +99,9 @@ def test_reboot_sequence_and_pause_states(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"])
     env.poll("d1")
-    env.report("d1", dep["id"], "downloading", "pause_before_installing", "installing", "rebooting",
+    env.report("d1", dep.id, "downloading", "pause_before_installing", "installing", "rebooting",
                "installing", "pause_before_committing", "success")
-    assert env.dd_status(dep["id"], "d1") == "success"
+    assert env.dd_status(dep.id, "d1") == "success"
 
 
 @pytest.mark.parametrize("current,new", [
@@ -111,10 +113,10 @@ def test_out_of_order_reports_are_refused(env, current, new):
     env.poll("d1")
     path = {"installing": ["installing"], "rebooting": ["installing", "rebooting"],
             "pause_before_committing": ["installing", "pause_before_committing"]}[current]
-    env.report("d1", dep["id"], *path)
+    env.report("d1", dep.id, *path)
     with pytest.raises(BadRequest):
-        env.report("d1", dep["id"], new)
-    assert env.dd_status(dep["id"], "d1") == current
+        env.report("d1", dep.id, new)
+    assert env.dd_status(dep.id, "d1") == current
 
 
 def test_transition_table_rows(env):
@@ -133,10 +135,10 @@ def test_transition_table_rows(env):
             device = f"dev-{n}"
             dep = env.create(name=f"row-{n}", devices=[device])
             env.poll(device)
-            env.report(device, dep["id"], *routes[current])
-            assert env.dd_status(dep["id"], device) == current
-            env.report(device, dep["id"], new)
-            assert env.dd_status(dep["id"], device) == new
+            env.report(device, dep.id, *routes[current])
+            assert env.dd_status(dep.id, device) == current
+            env.report(device, dep.id, new)
+            assert env.dd_status(dep.id, device) == new
     assert n > 30
 
 
@@ -144,42 +146,42 @@ def test_reports_after_the_end(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1", "d2"])
     env.poll("d1")
-    env.report("d1", dep["id"], "failure")
-    env.report("d1", dep["id"], "failure")  # repeated final status: no-op
+    env.report("d1", dep.id, "failure")
+    env.report("d1", dep.id, "failure")  # repeated final status: no-op
     with pytest.raises(Conflict):
-        env.report("d1", dep["id"], "success")
+        env.report("d1", dep.id, "success")
     with pytest.raises(NotFound):
-        env.report("d2", dep["id"], "downloading")  # d2 has not been assigned it yet
+        env.report("d2", dep.id, "downloading")  # d2 has not been assigned it yet
     with pytest.raises(NotFound):
-        env.report("intruder", dep["id"], "success")
+        env.report("intruder", dep.id, "success")
     with pytest.raises(BadRequest):
-        env.report("d1", dep["id"], "aborted")  # not a device status
+        env.report("d1", dep.id, "aborted")  # not a device status
 
 
 def test_noartifact_when_no_compatible_artifact(env):
     env.artifacts.add("app-2", device_types=("other",))
     dep = env.create(devices=["d1"])
     assert env.poll("d1") is None
-    assert env.dd_status(dep["id"], "d1") == "noartifact"
-    assert env.dep(dep["id"])["status"] == "finished"
+    assert env.dd_status(dep.id, "d1") == "noartifact"
+    assert env.dep(dep.id).status == "finished"
 
 
 def test_depends_must_be_satisfied_by_provides(env):
     needs = env.artifacts.add("app-2", size=100, depends={"rootfs-image.version": ["v1"]})
     plain = env.artifacts.add("app-2", size=5000)
     dep = env.create(devices=["d1", "d2"])
-    assert env.poll("d1", **{"rootfs-image.version": "v1"})["artifact"]["id"] == needs["id"]
-    assert env.poll("d2", **{"rootfs-image.version": "v0"})["artifact"]["id"] == plain["id"]
+    assert env.poll("d1", **{"rootfs-image.version": "v1"})["artifact"]["id"] == needs.id
+    assert env.poll("d2", **{"rootfs-image.version": "v0"})["artifact"]["id"] == plain.id
 
 
 def test_already_installed_and_force(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"])
     assert env.poll("d1", artifact_name="app-2") is None
-    assert env.dd_status(dep["id"], "d1") == "already-installed"
-    assert nonzero(env.stats(dep["id"])) == {"already-installed": 1}
+    assert env.dd_status(dep.id, "d1") == "already-installed"
+    assert nonzero(env.stats(dep.id)) == {"already-installed": 1}
     forced = env.create(name="forced", devices=["d2"], force_installation=True)
-    assert env.poll("d2", artifact_name="app-2")["id"] == forced["id"]
+    assert env.poll("d2", artifact_name="app-2")["id"] == forced.id
 
 
 def test_poll_needs_device_type_and_artifact_name(env):
@@ -195,12 +197,12 @@ def test_oldest_deployment_first_and_never_an_older_one_after_a_newer(env):
     old = env.create(name="old", devices=["d1", "d2"])
     env.clock.advance(10)
     new = env.create(name="new", artifact_name="app-3", devices=["d1", "d2"])
-    assert env.poll("d1")["id"] == old["id"]
-    env.report("d1", old["id"], "success")
-    assert env.poll("d1", artifact_name="app-2")["id"] == new["id"]
+    assert env.poll("d1")["id"] == old.id
+    env.report("d1", old.id, "success")
+    assert env.poll("d1", artifact_name="app-2")["id"] == new.id
     # d2 takes the newer one first (say the old one was aborted for it): the old one is not offered after
-    env.svc.store.insert_device_deployment({**env.svc._new_device_deployment(env.dep(new["id"]), "d2", "dt", None),
-                                            "status": "success", "finished": T0})
+    env.svc.store.insert_device_deployment(replace(env.svc._new_device_deployment(env.dep(new.id), "d2", "dt", None),
+                                                   status="success", finished=T0))
     assert env.poll("d2") is None
 
 
@@ -208,16 +210,16 @@ def test_logs(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"])
     env.poll("d1")
-    env.report("d1", dep["id"], "failure")
-    env.svc.upload_log("", "d1", dep["id"], [{"timestamp": "2026-01-01T00:00:00Z", "level": "error",
+    env.report("d1", dep.id, "failure")
+    env.svc.upload_log("", "d1", dep.id, [{"timestamp": "2026-01-01T00:00:00Z", "level": "error",
                                                "message": "module failed"}])
-    assert env.svc.device_log("", dep["id"], "d1") == "2026-01-01T00:00:00Z error: module failed\n"
-    dds, _ = env.svc.device_deployments("", dep["id"], None)
-    assert dds[0]["log"] is True
+    assert render.log_text(env.svc.device_log("", dep.id, "d1")) == "2026-01-01T00:00:00Z error: module failed\n"
+    dds, _ = env.svc.device_deployments("", dep.id, None)
+    assert dds[0].log is True
     with pytest.raises(NotFound):
-        env.svc.upload_log("", "d2", dep["id"], [])
+        env.svc.upload_log("", "d2", dep.id, [])
     with pytest.raises(NotFound):
-        env.svc.device_log("", dep["id"], "d2")
+        env.svc.device_log("", dep.id, "d2")
 
 
 # ---------------------------------------------------------------- abort, decommission, history
@@ -226,18 +228,18 @@ def test_abort(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1", "d2", "d3"])
     env.poll("d1")
-    env.report("d1", dep["id"], "success")
+    env.report("d1", dep.id, "success")
     env.poll("d2")
-    env.report("d2", dep["id"], "downloading")
-    env.svc.abort("", dep["id"])
-    got = env.dep(dep["id"])
-    assert got["status"] == "finished" and got["aborted"]
-    assert nonzero(env.stats(dep["id"])) == {"success": 1, "aborted": 1}
+    env.report("d2", dep.id, "downloading")
+    env.svc.abort("", dep.id)
+    got = env.dep(dep.id)
+    assert got.status == "finished" and got.aborted
+    assert nonzero(env.stats(dep.id)) == {"success": 1, "aborted": 1}
     with pytest.raises(Conflict):
-        env.report("d2", dep["id"], "installing")  # the real client rolls back on this 409
+        env.report("d2", dep.id, "installing")  # the real client rolls back on this 409
     assert env.poll("d3") is None  # never starts
     with pytest.raises(Unprocessable):
-        env.svc.abort("", dep["id"])
+        env.svc.abort("", dep.id)
     with pytest.raises(NotFound):
         env.svc.abort("", "nope")
 
@@ -249,18 +251,18 @@ def test_decommission_device(env):
     env.clock.advance(1)
     b = env.create(name="b", artifact_name="app-3", devices=["d1"])
     env.poll("d1")
-    env.report("d1", a["id"], "downloading")
+    env.report("d1", a.id, "downloading")
     env.svc.decommission_device("", "d1")
     env.svc.decommission_device("", "d1")  # idempotent
-    assert env.dd_status(a["id"], "d1") == "decommissioned"
-    assert env.dd_status(b["id"], "d1") == "decommissioned"
-    assert env.dep(b["id"])["status"] == "finished"
+    assert env.dd_status(a.id, "d1") == "decommissioned"
+    assert env.dd_status(b.id, "d1") == "decommissioned"
+    assert env.dep(b.id).status == "finished"
     with pytest.raises(Conflict):
-        env.report("d1", a["id"], "installing")
+        env.report("d1", a.id, "installing")
     env.poll("d2")
-    env.report("d2", a["id"], "success")
-    assert env.dep(a["id"])["status"] == "finished"
-    assert env.dep(a["id"])["stats"]["decommissioned"] == 1
+    env.report("d2", a.id, "success")
+    assert env.dep(a.id).status == "finished"
+    assert env.dep(a.id).stats["decommissioned"] == 1
 
 
 def test_abort_device_and_reset_history(env):
@@ -268,23 +270,23 @@ def test_abort_device_and_reset_history(env):
     dep = env.create(devices=["d1"])
     env.poll("d1")
     env.svc.abort_device("", "d1")
-    assert env.dd_status(dep["id"], "d1") == "aborted"
+    assert env.dd_status(dep.id, "d1") == "aborted"
     pairs, total = env.svc.device_history("", "d1", None, 0, 20)
-    assert total == 1 and pairs[0][1]["id"] == dep["id"]
+    assert total == 1 and pairs[0][1].id == dep.id
     again = env.create(name="again", devices=["d1"])
     env.svc.reset_history("", "d1")
-    assert env.poll("d1")["id"] == again["id"]
+    assert env.poll("d1")["id"] == again.id
 
 
 def test_artifact_in_use(env):
     art = env.artifacts.add("app-2")
     other = env.artifacts.add("other")
     dep = env.create(devices=["d1"])
-    assert env.svc.artifact_in_use("", art["id"])
-    assert not env.svc.artifact_in_use("", other["id"])
+    assert env.svc.artifact_in_use("", art.id)
+    assert not env.svc.artifact_in_use("", other.id)
     assert not env.svc.artifact_in_use("", "unknown")
-    env.svc.abort("", dep["id"])
-    assert not env.svc.artifact_in_use("", art["id"])
+    env.svc.abort("", dep.id)
+    assert not env.svc.artifact_in_use("", art.id)
 
 
 # ---------------------------------------------------------------- phases, retries, dynamic
@@ -293,27 +295,27 @@ def test_phases(env):
     env.artifacts.add("app-2")
     devices = [f"d{i}" for i in range(10)]
     dep = env.create(devices=devices, phases=[{"batch_size": 30}, {"start_ts": T0 + 3600}])
-    got = env.dep(dep["id"])
-    assert [p["device_limit"] for p in got["phases"]] == [3, 7]
+    got = env.dep(dep.id)
+    assert [p.device_limit for p in got.phases] == [3, 7]
     assert env.svc.status_of(got) == "pending"
     served = [d for d in devices if env.poll(d)]
     assert served == devices[:3]
     env.clock.advance(3600)
     served = [d for d in devices[3:] if env.poll(d)]
     assert served == devices[3:]
-    assert [p["device_count"] for p in env.dep(dep["id"])["phases"]] == [3, 7]
+    assert [p.device_count for p in env.dep(dep.id).phases] == [3, 7]
 
 
 def test_scheduled_until_the_first_phase_starts(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"], phases=[{"start_ts": T0 + 60}])
-    assert env.svc.status_of(env.dep(dep["id"])) == "scheduled"
+    assert env.svc.status_of(env.dep(dep.id)) == "scheduled"
     assert env.poll("d1") is None
     found, total = env.svc.find_deployments("", DeploymentQuery(status="scheduled"))
-    assert total == 1 and found[0]["id"] == dep["id"]
+    assert total == 1 and found[0].id == dep.id
     env.clock.advance(61)
-    assert env.svc.status_of(env.dep(dep["id"])) == "pending"
-    assert env.poll("d1")["id"] == dep["id"]
+    assert env.svc.status_of(env.dep(dep.id)) == "pending"
+    assert env.poll("d1")["id"] == dep.id
 
 
 @pytest.mark.parametrize("phases", [
@@ -340,14 +342,14 @@ def test_retries(env):
     env.artifacts.add("app-2")
     dep = env.create(devices=["d1"], retries=1)
     env.poll("d1")
-    env.report("d1", dep["id"], "downloading", "failure")
-    assert env.dep(dep["id"])["status"] == "inprogress"  # a retry is still due
-    assert env.poll("d1")["id"] == dep["id"]  # the retry
-    assert env.dd_status(dep["id"], "d1") == "pending"
-    env.report("d1", dep["id"], "downloading", "failure")
+    env.report("d1", dep.id, "downloading", "failure")
+    assert env.dep(dep.id).status == "inprogress"  # a retry is still due
+    assert env.poll("d1")["id"] == dep.id  # the retry
+    assert env.dd_status(dep.id, "d1") == "pending"
+    env.report("d1", dep.id, "downloading", "failure")
     assert env.poll("d1") is None  # no retries left
-    assert env.dep(dep["id"])["status"] == "finished"
-    assert nonzero(env.stats(dep["id"])) == {"failure": 1}
+    assert env.dep(dep.id).status == "finished"
+    assert nonzero(env.stats(dep.id)) == {"failure": 1}
 
 
 def test_dynamic_deployment_by_filter(env):
@@ -356,17 +358,17 @@ def test_dynamic_deployment_by_filter(env):
     env.inventory.add(region="us")
     dep = env.create(filter_terms=[{"scope": "inventory", "attribute": "region", "type": "$eq", "value": "eu"}],
                      max_devices=2)
-    assert env.dep(dep["id"])["initial_device_count"] == 1
+    assert env.dep(dep.id).initial_device_count == 1
     late = env.inventory.add(region="eu")  # matches later: also gets it
     third = env.inventory.add(region="eu")
     us = [i for i, d in env.inventory.devices.items() if d["attrs"]["region"] == "us"][0]
     assert env.poll(us) is None
-    assert env.poll(a)["id"] == dep["id"]
-    assert env.poll(late)["id"] == dep["id"]
+    assert env.poll(a)["id"] == dep.id
+    assert env.poll(late)["id"] == dep.id
     assert env.poll(third) is None  # max_devices reached
-    env.report(a, dep["id"], "success")
-    env.report(late, dep["id"], "failure")
-    assert env.dep(dep["id"])["status"] == "finished"
+    env.report(a, dep.id, "success")
+    env.report(late, dep.id, "failure")
+    assert env.dep(dep.id).status == "finished"
 
 
 def test_saved_filter(env):
@@ -375,8 +377,8 @@ def test_saved_filter(env):
         {"scope": "inventory", "attribute": "region", "type": "$eq", "value": "eu"}])
     a = env.inventory.add(region="eu")
     dep = env.create(filter_id="f1")
-    assert env.dep(dep["id"])["filter"]["name"] == "eu"
-    assert env.poll(a)["id"] == dep["id"]
+    assert env.dep(dep.id).filter["name"] == "eu"
+    assert env.poll(a)["id"] == dep.id
 
 
 # ---------------------------------------------------------------- concurrency
@@ -392,7 +394,7 @@ def test_concurrent_reports_keep_counters_exact(env):
     def device_run(d, final):
         try:
             for s in ("downloading", "downloading", "installing", "installing", final):
-                env.report(d, dep["id"], s)
+                env.report(d, dep.id, s)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(repr(exc))
 
@@ -403,8 +405,8 @@ def test_concurrent_reports_keep_counters_exact(env):
     for t in threads:
         t.join(60)
     assert not errors
-    assert nonzero(env.stats(dep["id"])) == {"success": 30, "failure": 10}
-    assert env.dep(dep["id"])["status"] == "finished"
+    assert nonzero(env.stats(dep.id)) == {"success": 30, "failure": 10}
+    assert env.dep(dep.id).status == "finished"
 
 
 def test_candidate_deployments_in_one_query_match_the_two_lists(env):
@@ -422,11 +424,11 @@ def test_candidate_deployments_in_one_query_match_the_two_lists(env):
     for after in (0.0, T0 + 1, T0 + 6, T0 + 11):
         merged = store.candidate_deployments("", d1, after, 50, 50)
         expected = sorted(store.candidate_static_deployments("", d1, after, 50)
-                          + store.unfinished_dynamic_deployments("", after, 50), key=lambda d: (d["created"], d["id"]))
-        assert [d["id"] for d in merged] == [d["id"] for d in expected]
-    assert [d["id"] for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == \
-        [static_old["id"], dynamic["id"], static_new["id"]]
-    assert [d["id"] for d in store.candidate_deployments("", d1, 0.0, 1, 1)] == \
-        [static_old["id"], dynamic["id"]]  # each list keeps its own limit
-    assert env.poll(d1)["id"] == static_old["id"]  # taken: no longer a candidate
-    assert [d["id"] for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == [dynamic["id"], static_new["id"]]
+                          + store.unfinished_dynamic_deployments("", after, 50), key=lambda d: (d.created, d.id))
+        assert [d.id for d in merged] == [d.id for d in expected]
+    assert [d.id for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == \
+        [static_old.id, dynamic.id, static_new.id]
+    assert [d.id for d in store.candidate_deployments("", d1, 0.0, 1, 1)] == \
+        [static_old.id, dynamic.id]  # each list keeps its own limit
+    assert env.poll(d1)["id"] == static_old.id  # taken: no longer a candidate
+    assert [d.id for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == [dynamic.id, static_new.id]

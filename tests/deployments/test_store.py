@@ -4,10 +4,12 @@ MongoDB with TEST_MONGO_URL) answers every query the same way."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, replace
 
 import pytest
 
 from deployments import model as m
+from deployments.model import Deployment, DeviceDeployment, Phase
 from deployments.store import ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DuplicateDeployment
 
 T0 = 1_800_000_000.0
@@ -22,7 +24,7 @@ def store(make_app, backend):
 
 def view(record) -> dict:
     """A record's fields by name (the test reads records through this one door)."""
-    return record
+    return asdict(record)
 
 
 def nonzero(stats: dict) -> dict:
@@ -38,34 +40,29 @@ def deployment(tenant="", *, name="rollout", artifact_name="app-2", created=T0, 
     """A deployment record as the service builds one (statistics: `targets` devices pending)."""
     stats = {s: 0 for s in m.DEVICE_STATUSES}
     stats[m.PENDING] = targets
-    return {
-        "id": str(uuid.uuid4()), "tenant_id": tenant, "name": name, "artifact_name": artifact_name,
-        "created": created, "finished": None, "status": status, "start_ts": start_ts,
-        "dynamic": dynamic, "max_devices": max_devices, "device_count": 0, "retry_pending": 0, "aborted": False,
-        "groups": [], "filter": {"terms": [{"scope": "inventory", "attribute": "a", "type": "$eq", "value": 1}]}
-        if dynamic else None,
-        "phases": [{"id": str(uuid.uuid4()), "batch_size": b, "start_ts": s, "device_limit": lim, "device_count": 0}
-                   for b, s, lim in phases or []],
-        "retries": retries, "force_installation": False, "artifacts": ["a1"], "initial_device_count": targets,
-        "type": "software", "total_size": 0, "stats": stats, "checksum": checksum or uuid.uuid4().hex,
-    }
+    return Deployment(
+        id=str(uuid.uuid4()), tenant_id=tenant, name=name, artifact_name=artifact_name, created=created,
+        status=status, start_ts=start_ts, dynamic=dynamic, max_devices=max_devices,
+        filter={"terms": [{"scope": "inventory", "attribute": "a", "type": "$eq", "value": 1}]} if dynamic else None,
+        phases=[Phase(id=str(uuid.uuid4()), batch_size=b, start_ts=s, device_limit=lim) for b, s, lim in phases or []],
+        retries=retries, artifacts=["a1"], initial_device_count=targets, stats=stats,
+        checksum=checksum or uuid.uuid4().hex)
 
 
-def insert(store, dep: dict, targets: list[str] | None = None) -> dict:
+def insert(store, dep: Deployment, targets: list[str] | None = None) -> Deployment:
     store.insert_deployment(dep, targets)
     return dep
 
 
-def device_deployment(dep: dict, device_id: str, *, status=m.PENDING, created=None, phase=None, artifact_id=None,
-                      finished=None, deleted=None, attempts=0) -> dict:
-    d = view(dep)
-    return {"id": str(uuid.uuid4()), "tenant_id": d["tenant_id"], "deployment_id": d["id"], "device_id": device_id,
-            "created": d["created"] if created is None else created, "started": None, "finished": finished,
-            "status": status, "substate": None, "device_type": "dt", "artifact_id": artifact_id,
-            "attempts": attempts, "retries": d["retries"], "log": False, "deleted": deleted, "phase": phase}
+def device_deployment(dep: Deployment, device_id: str, *, status=m.PENDING, created=None, phase=None,
+                      artifact_id=None, finished=None, deleted=None, attempts=0) -> DeviceDeployment:
+    return DeviceDeployment(id=str(uuid.uuid4()), tenant_id=dep.tenant_id, deployment_id=dep.id, device_id=device_id,
+                            created=dep.created if created is None else created, finished=finished, status=status,
+                            device_type="dt", artifact_id=artifact_id, attempts=attempts, retries=dep.retries,
+                            deleted=deleted, phase=phase)
 
 
-def add_dd(store, dep, device_id, **kw) -> dict:
+def add_dd(store, dep, device_id, **kw) -> DeviceDeployment:
     dd = device_deployment(dep, device_id, **kw)
     assert store.insert_device_deployment(dd)
     return dd
@@ -81,22 +78,22 @@ OWN_FIELDS = ("id", "tenant_id", "name", "artifact_name", "created", "finished",
 def test_insert_get_roundtrip_and_tenant_scope(store):
     dep = insert(store, deployment("t1", targets=2, phases=[(50, T0, 1), (None, T0 + 60, None)], start_ts=T0),
                  ["d1", "d2"])
-    got = view(store.get_deployment("t1", dep["id"]))
-    assert {k: got[k] for k in OWN_FIELDS} == {k: dep[k] for k in OWN_FIELDS}
-    assert got["stats"] == dep["stats"]
+    got = view(store.get_deployment("t1", dep.id))
+    assert {k: got[k] for k in OWN_FIELDS} == {k: view(dep)[k] for k in OWN_FIELDS}
+    assert got["stats"] == dep.stats
     assert [(p["id"], p["batch_size"], p["start_ts"], p["device_limit"], p["device_count"]) for p in got["phases"]] \
-        == [(p["id"], p["batch_size"], p["start_ts"], p["device_limit"], 0) for p in dep["phases"]]
-    brief = view(store.get_deployment("t1", dep["id"], counts=False))
-    assert {k: brief[k] for k in OWN_FIELDS} == {k: dep[k] for k in OWN_FIELDS}
-    assert store.get_deployment("t2", dep["id"]) is None
+        == [(p.id, p.batch_size, p.start_ts, p.device_limit, 0) for p in dep.phases]
+    brief = view(store.get_deployment("t1", dep.id, counts=False))
+    assert {k: brief[k] for k in OWN_FIELDS} == {k: view(dep)[k] for k in OWN_FIELDS}
+    assert store.get_deployment("t2", dep.id) is None
     assert store.get_deployment("t1", "nope") is None
-    assert store.get_deployments("t2", [dep["id"]]) == []
+    assert store.get_deployments("t2", [dep.id]) == []
 
 
 def test_get_deployments_by_ids(store):
     a, b = insert(store, deployment()), insert(store, deployment())
     insert(store, deployment())
-    assert sorted(ids(store.get_deployments("", [a["id"], b["id"], "nope"]))) == sorted([a["id"], b["id"]])
+    assert sorted(ids(store.get_deployments("", [a.id, b.id, "nope"]))) == sorted([a.id, b.id])
     assert store.get_deployments("", []) == []
 
 
@@ -104,9 +101,9 @@ def test_an_identical_unfinished_deployment_is_a_duplicate_until_it_finishes(sto
     first = insert(store, deployment(checksum="same"))
     with pytest.raises(DuplicateDeployment):
         store.insert_deployment(deployment(checksum="same"), ["d1"])
-    assert store.deployment_device_ids("", first["id"], 0, 10) == []  # the refused one left no targets
+    assert store.deployment_device_ids("", first.id, 0, 10) == []  # the refused one left no targets
     insert(store, deployment("other-tenant", checksum="same"))  # another tenant's is another deployment
-    assert store.set_deployment_status("", first["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED,
+    assert store.set_deployment_status("", first.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED,
                                        finished=T0 + 5)
     insert(store, deployment(checksum="same"))
 
@@ -118,40 +115,40 @@ def test_find_deployments_filters_sorting_and_paging(store):
     scheduled = insert(store, deployment(name="later", created=T0 + 10, start_ts=now + 60))
     started = insert(store, deployment(name="begun", created=T0 + 11, start_ts=now - 60))
     insert(store, deployment("t2", name="Rollout 0", created=T0))
-    store.set_deployment_status("", deps[1]["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
-    store.set_deployment_status("", deps[2]["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=now)
+    store.set_deployment_status("", deps[1].id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
+    store.set_deployment_status("", deps[2].id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=now)
 
     def find(**kw):
         kw.setdefault("limit", 100)
         found, total = store.find_deployments("", DeploymentQuery(now=now, **kw))
         return ids(found), total
 
-    everything = [started["id"], scheduled["id"]] + [d["id"] for d in reversed(deps)]
+    everything = [started.id, scheduled.id] + [d.id for d in reversed(deps)]
     assert find() == (everything, 7)  # newest first by default
     assert find(sort_desc=False) == (everything[::-1], 7)
     assert find(skip=2, limit=2) == (everything[2:4], 7)
-    assert find(status="scheduled") == ([scheduled["id"]], 1)
-    assert find(status="pending") == ([started["id"], deps[4]["id"], deps[3]["id"], deps[0]["id"]], 4)
-    assert find(status="inprogress") == ([deps[1]["id"]], 1)
-    assert find(status="finished") == ([deps[2]["id"]], 1)
-    assert find(search="rollout 3") == ([deps[3]["id"]], 1)  # the name, case-insensitive
-    assert find(search="APP-4") == ([deps[4]["id"]], 1)     # the artifact name
+    assert find(status="scheduled") == ([scheduled.id], 1)
+    assert find(status="pending") == ([started.id, deps[4].id, deps[3].id, deps[0].id], 4)
+    assert find(status="inprogress") == ([deps[1].id], 1)
+    assert find(status="finished") == ([deps[2].id], 1)
+    assert find(search="rollout 3") == ([deps[3].id], 1)  # the name, case-insensitive
+    assert find(search="APP-4") == ([deps[4].id], 1)     # the artifact name
     assert find(search="(") == ([], 0)                      # a literal substring, not a pattern
-    assert find(ids=[deps[0]["id"], deps[1]["id"], "nope"]) == ([deps[1]["id"], deps[0]["id"]], 2)
-    assert find(names=["Rollout 2", "later"]) == ([scheduled["id"], deps[2]["id"]], 2)
-    assert find(created_after=T0 + 3, created_before=T0 + 10) == ([scheduled["id"], deps[4]["id"], deps[3]["id"]], 3)
+    assert find(ids=[deps[0].id, deps[1].id, "nope"]) == ([deps[1].id, deps[0].id], 2)
+    assert find(names=["Rollout 2", "later"]) == ([scheduled.id, deps[2].id], 2)
+    assert find(created_after=T0 + 3, created_before=T0 + 10) == ([scheduled.id, deps[4].id, deps[3].id], 3)
 
 
 def test_device_ids_of_a_static_and_a_dynamic_deployment(store):
     static = insert(store, deployment(targets=3), ["d3", "d1", "d2"])
-    assert store.deployment_device_ids("", static["id"], 0, 10) == ["d1", "d2", "d3"]
-    assert store.deployment_device_ids("", static["id"], 1, 1) == ["d2"]
-    assert store.deployment_device_ids("t2", static["id"], 0, 10) == []
+    assert store.deployment_device_ids("", static.id, 0, 10) == ["d1", "d2", "d3"]
+    assert store.deployment_device_ids("", static.id, 1, 1) == ["d2"]
+    assert store.deployment_device_ids("t2", static.id, 0, 10) == []
     dynamic = insert(store, deployment(dynamic=True))
-    assert store.deployment_device_ids("", dynamic["id"], 0, 10) == []
+    assert store.deployment_device_ids("", dynamic.id, 0, 10) == []
     for device in ("e2", "e1"):
         add_dd(store, dynamic, device)
-    assert store.deployment_device_ids("", dynamic["id"], 0, 10) == ["e1", "e2"]  # the devices it was given to
+    assert store.deployment_device_ids("", dynamic.id, 0, 10) == ["e1", "e2"]  # the devices it was given to
 
 
 def test_unfinished_deployment_with_artifact(store):
@@ -159,39 +156,39 @@ def test_unfinished_deployment_with_artifact(store):
     assert store.unfinished_deployment_with_artifact("", "app-9")
     assert not store.unfinished_deployment_with_artifact("", "app-8")
     assert not store.unfinished_deployment_with_artifact("t2", "app-9")
-    store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
+    store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
     assert not store.unfinished_deployment_with_artifact("", "app-9")
 
 
 def test_set_deployment_status_is_conditional(store):
     dep = insert(store, deployment())
-    assert not store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_INPROGRESS,), m.DEPLOYMENT_FINISHED,
+    assert not store.set_deployment_status("", dep.id, (m.DEPLOYMENT_INPROGRESS,), m.DEPLOYMENT_FINISHED,
                                            finished=T0)  # not in progress: a lost race changes nothing
-    assert view(store.get_deployment("", dep["id"]))["status"] == m.DEPLOYMENT_PENDING
-    assert not store.set_deployment_status("t2", dep["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
-    assert store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
-    assert not store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
-    assert store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
+    assert view(store.get_deployment("", dep.id))["status"] == m.DEPLOYMENT_PENDING
+    assert not store.set_deployment_status("t2", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
+    assert store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
+    assert not store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
+    assert store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
                                        m.DEPLOYMENT_FINISHED, finished=T0 + 7, aborted=True)
-    got = view(store.get_deployment("", dep["id"]))
+    got = view(store.get_deployment("", dep.id))
     assert (got["status"], got["finished"], got["aborted"]) == (m.DEPLOYMENT_FINISHED, T0 + 7, True)
 
 
 def test_adjust_and_replace_stats(store):
     dep = insert(store, deployment(targets=3), ["d1", "d2", "d3"])
-    after = view(store.adjust_stats("", dep["id"], {m.PENDING: -1, m.DOWNLOADING: 1}))
+    after = view(store.adjust_stats("", dep.id, {m.PENDING: -1, m.DOWNLOADING: 1}))
     assert (after["stats"][m.PENDING], after["stats"][m.DOWNLOADING]) == (2, 1)
-    assert store.adjust_stats("", dep["id"], {m.DOWNLOADING: -1, m.FAILURE: 1}, retry_pending=1, total_size=500,
-                              fetch=False) in (None, store.get_deployment("", dep["id"]))
-    got = view(store.get_deployment("", dep["id"]))
+    assert store.adjust_stats("", dep.id, {m.DOWNLOADING: -1, m.FAILURE: 1}, retry_pending=1, total_size=500,
+                              fetch=False) in (None, store.get_deployment("", dep.id))
+    got = view(store.get_deployment("", dep.id))
     assert (got["stats"][m.DOWNLOADING], got["stats"][m.FAILURE], got["retry_pending"], got["total_size"]) \
         == (0, 1, 1, 500)
-    after = view(store.adjust_stats("", dep["id"], {}, retry_pending=-1))
+    after = view(store.adjust_stats("", dep.id, {}, retry_pending=-1))
     assert after["retry_pending"] == 0 and after["stats"][m.FAILURE] == 1
-    store.replace_stats("", dep["id"], {s: 0 for s in m.DEVICE_STATUSES} | {m.ABORTED: 3})
-    assert {k: v for k, v in view(store.get_deployment("", dep["id"]))["stats"].items() if v} == {m.ABORTED: 3}
-    assert store.adjust_stats("t2", dep["id"], {m.PENDING: 1}) is None  # another tenant's: nothing to return
-    assert view(store.get_deployment("", dep["id"]))["stats"][m.PENDING] == 0
+    store.replace_stats("", dep.id, {s: 0 for s in m.DEVICE_STATUSES} | {m.ABORTED: 3})
+    assert {k: v for k, v in view(store.get_deployment("", dep.id))["stats"].items() if v} == {m.ABORTED: 3}
+    assert store.adjust_stats("t2", dep.id, {m.PENDING: 1}) is None  # another tenant's: nothing to return
+    assert view(store.get_deployment("", dep.id))["stats"][m.PENDING] == 0
 
 
 # ---------------------------------------------------------------- assignment (slots)
@@ -203,16 +200,16 @@ def assign(store, dep, device_id, phase=None, tenant=""):
 def test_assign_device_counts_the_phases(store):
     dep = insert(store, deployment(targets=4, phases=[(34, T0, 1), (None, T0 + 60, 2)]), ["d1", "d2", "d3", "d4"])
     outcome, dd = assign(store, dep, "d1", 0)
-    assert outcome == ASSIGNED and view(store.get_device_deployment("", dep["id"], "d1")) == view(dd)
+    assert outcome == ASSIGNED and view(store.get_device_deployment("", dep.id, "d1")) == view(dd)
     assert view(dd)["phase"] == 0
     assert assign(store, dep, "d2", 0) == (NO_SLOT, None)  # the first phase holds one device
-    assert store.get_device_deployment("", dep["id"], "d2") is None  # a refused assignment writes nothing
+    assert store.get_device_deployment("", dep.id, "d2") is None  # a refused assignment writes nothing
     assert assign(store, dep, "d2", 1)[0] == ASSIGNED and assign(store, dep, "d3", 1)[0] == ASSIGNED
     assert assign(store, dep, "d4", 1) == (NO_SLOT, None)
     outcome, existing = assign(store, dep, "d1", 1)  # d1 has it already: nothing changes
     assert outcome == EXISTS and view(existing)["id"] == view(dd)["id"]
     assert assign(store, dep, "d4", 1, tenant="t2")[0] == NO_SLOT
-    got = view(store.get_deployment("", dep["id"]))
+    got = view(store.get_deployment("", dep.id))
     assert got["device_count"] == 3 and [p["device_count"] for p in got["phases"]] == [1, 2]
     assert nonzero(got["stats"]) == {m.PENDING: 4}  # a static deployment counted its devices when created
     assert got["assigning"] == []
@@ -222,10 +219,10 @@ def test_a_static_deployment_without_phases_has_no_slot_limit_but_a_finished_one
     dep = insert(store, deployment(targets=2, max_devices=2), ["d1", "d2"])
     for device in ("d1", "d2", "d3"):
         assert assign(store, dep, device)[0] == ASSIGNED
-    assert view(store.get_deployment("", dep["id"]))["device_count"] == 3
-    store.set_deployment_status("", dep["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
+    assert view(store.get_deployment("", dep.id))["device_count"] == 3
+    store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
     assert assign(store, dep, "d4") == (NO_SLOT, None)
-    assert view(store.get_deployment("", dep["id"]))["device_count"] == 3
+    assert view(store.get_deployment("", dep.id))["device_count"] == 3
 
 
 def test_dynamic_max_devices_caps_assignments_and_a_refused_one_leaves_the_phase_count(store):
@@ -234,13 +231,13 @@ def test_dynamic_max_devices_caps_assignments_and_a_refused_one_leaves_the_phase
     assert assign(store, dep, "c", 0) == (NO_SLOT, None)  # max_devices reached (the phase itself is unlimited)
     outcome, existing = assign(store, dep, "a", 0)  # the device's own: EXISTS, not NO_SLOT
     assert outcome == EXISTS and view(existing)["device_id"] == "a"
-    got = view(store.get_deployment("", dep["id"]))
+    got = view(store.get_deployment("", dep.id))
     assert got["device_count"] == 2 and got["phases"][0]["device_count"] == 2
     assert nonzero(got["stats"]) == {m.PENDING: 2}  # a dynamic deployment counts devices as they come
     unlimited = insert(store, deployment(dynamic=True, max_devices=0))
     for device in "vwxyz":
         assert assign(store, unlimited, device)[0] == ASSIGNED
-    assert view(store.get_deployment("", unlimited["id"]))["device_count"] == 5
+    assert view(store.get_deployment("", unlimited.id))["device_count"] == 5
 
 
 def test_assign_artifact_once(store):
@@ -248,10 +245,10 @@ def test_assign_artifact_once(store):
     _, dd = assign(store, dep, "d1")
     assert store.assign_artifact("", dd, "art-1", "dt-x", 700)
     assert not store.assign_artifact("", dd, "art-2", "dt-y", 900)  # a concurrent poll chose one first
-    got = view(store.get_device_deployment("", dep["id"], "d1"))
+    got = view(store.get_device_deployment("", dep.id, "d1"))
     assert (got["artifact_id"], got["device_type"]) == ("art-1", "dt-x")
-    assert view(store.get_deployment("", dep["id"]))["total_size"] == 700
-    assert not store.assign_artifact("t2", {**dd, "artifact_id": None}, "art-3", "dt", 5)
+    assert view(store.get_deployment("", dep.id))["total_size"] == 700
+    assert not store.assign_artifact("t2", replace(dd, artifact_id=None), "art-3", "dt", 5)
 
 
 # ---------------------------------------------------------------- device deployments
@@ -260,30 +257,30 @@ def test_device_deployment_roundtrip_and_one_per_device_and_deployment(store):
     dep = insert(store, deployment(targets=1), ["d1"])
     dd = device_deployment(dep, "d1", phase=None)
     assert store.insert_device_deployment(dd)
-    assert view(store.get_device_deployment("", dep["id"], "d1")) == dd
+    assert store.get_device_deployment("", dep.id, "d1") == dd
     assert not store.insert_device_deployment(device_deployment(dep, "d1"))  # one per device and deployment
-    assert store.get_device_deployment("t2", dep["id"], "d1") is None
-    assert store.get_device_deployment("", dep["id"], "d2") is None
+    assert store.get_device_deployment("t2", dep.id, "d1") is None
+    assert store.get_device_deployment("", dep.id, "d2") is None
     other = add_dd(store, dep, "d2")
-    assert sorted(ids(store.device_deployments_by_ids("", [dd["id"], other["id"], "nope"]))) \
-        == sorted([dd["id"], other["id"]])
-    assert store.device_deployments_by_ids("t2", [dd["id"]]) == []
+    assert sorted(ids(store.device_deployments_by_ids("", [dd.id, other.id, "nope"]))) \
+        == sorted([dd.id, other.id])
+    assert store.device_deployments_by_ids("t2", [dd.id]) == []
     assert store.device_deployments_by_ids("", []) == []
 
 
 def test_update_device_deployment_is_conditional_on_the_status(store):
     dep = insert(store, deployment(targets=1), ["d1"])
     dd = add_dd(store, dep, "d1")
-    assert store.update_device_deployment("", dd["id"], m.PENDING, {"status": m.DOWNLOADING, "started": T0 + 1})
+    assert store.update_device_deployment("", dd.id, m.PENDING, {"status": m.DOWNLOADING, "started": T0 + 1})
     # a second writer that read `pending` loses: nothing of its update lands
-    assert not store.update_device_deployment("", dd["id"], m.PENDING, {"status": m.FAILURE, "substate": "x"})
-    got = view(store.get_device_deployment("", dep["id"], "d1"))
+    assert not store.update_device_deployment("", dd.id, m.PENDING, {"status": m.FAILURE, "substate": "x"})
+    got = view(store.get_device_deployment("", dep.id, "d1"))
     assert (got["status"], got["started"], got["substate"]) == (m.DOWNLOADING, T0 + 1, None)
-    assert store.update_device_deployment("", dd["id"], m.DOWNLOADING, {"log": True, "artifact_id": "a1"})
-    got = view(store.get_device_deployment("", dep["id"], "d1"))
+    assert store.update_device_deployment("", dd.id, m.DOWNLOADING, {"log": True, "artifact_id": "a1"})
+    got = view(store.get_device_deployment("", dep.id, "d1"))
     assert got["log"] is True and got["artifact_id"] == "a1"
-    assert not store.update_device_deployment("t2", dd["id"], m.DOWNLOADING, {"status": m.SUCCESS})
-    assert store.update_device_deployment("", dd["id"], m.DOWNLOADING, {})  # nothing to change
+    assert not store.update_device_deployment("t2", dd.id, m.DOWNLOADING, {"status": m.SUCCESS})
+    assert store.update_device_deployment("", dd.id, m.DOWNLOADING, {})  # nothing to change
 
 
 def test_device_history_queries(store):
@@ -294,25 +291,25 @@ def test_device_history_queries(store):
     b = add_dd(store, mid, "d1", status=m.DOWNLOADING)
     c = add_dd(store, new, "d1")
     add_dd(store, old, "d2")
-    assert view(store.oldest_active_device_deployment("", "d1"))["id"] == b["id"]
+    assert view(store.oldest_active_device_deployment("", "d1"))["id"] == b.id
     assert store.oldest_active_device_deployment("t2", "d1") is None
-    assert ids(store.recent_device_deployments("", "d1", 10)) == [c["id"], b["id"], a["id"]]
-    assert ids(store.recent_device_deployments("", "d1", 2)) == [c["id"], b["id"]]
+    assert ids(store.recent_device_deployments("", "d1", 10)) == [c.id, b.id, a.id]
+    assert ids(store.recent_device_deployments("", "d1", 2)) == [c.id, b.id]
     found, total = store.device_deployments_of_device("", "d1", None, False, 0, 10)
-    assert (ids(found), total) == ([c["id"], b["id"], a["id"]], 3)
+    assert (ids(found), total) == ([c.id, b.id, a.id], 3)
     found, total = store.device_deployments_of_device("", "d1", frozenset(m.ACTIVE), False, 1, 1)
-    assert (ids(found), total) == ([b["id"]], 2)
+    assert (ids(found), total) == ([b.id], 2)
     assert ids(store.last_device_deployments("", ["d1", "d2", "d1", "nobody"])) \
-        == [c["id"], view(store.get_device_deployment("", old["id"], "d2"))["id"]]
+        == [c.id, view(store.get_device_deployment("", old.id, "d2"))["id"]]
     # soft delete: only finished ones; they leave the history unless asked for
     store.soft_delete_history("", "d1", T0 + 9)
-    assert view(store.get_device_deployment("", old["id"], "d1"))["deleted"] == T0 + 9
-    assert view(store.get_device_deployment("", mid["id"], "d1"))["deleted"] is None
-    assert ids(store.recent_device_deployments("", "d1", 10)) == [c["id"], b["id"]]
+    assert view(store.get_device_deployment("", old.id, "d1"))["deleted"] == T0 + 9
+    assert view(store.get_device_deployment("", mid.id, "d1"))["deleted"] is None
+    assert ids(store.recent_device_deployments("", "d1", 10)) == [c.id, b.id]
     assert store.device_deployments_of_device("", "d1", None, False, 0, 10)[1] == 2
     assert store.device_deployments_of_device("", "d1", None, True, 0, 10)[1] == 3
-    store.update_device_deployment("", b["id"], m.DOWNLOADING, {"deleted": T0 + 10})
-    assert view(store.oldest_active_device_deployment("", "d1"))["id"] == c["id"]  # deleted ones are skipped
+    store.update_device_deployment("", b.id, m.DOWNLOADING, {"deleted": T0 + 10})
+    assert view(store.oldest_active_device_deployment("", "d1"))["id"] == c.id  # deleted ones are skipped
 
 
 def test_candidate_deployments(store):
@@ -321,22 +318,22 @@ def test_candidate_deployments(store):
     static_new = insert(store, deployment(created=T0 + 2), ["d1"])
     insert(store, deployment(created=T0 + 3), ["d2"])
     done = insert(store, deployment(created=T0 + 4), ["d1"])
-    store.set_deployment_status("", done["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
+    store.set_deployment_status("", done.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
     insert(store, deployment("t2", created=T0), ["d1"])
-    assert ids(store.candidate_static_deployments("", "d1", 0.0, 10)) == [static_old["id"], static_new["id"]]
-    assert ids(store.candidate_static_deployments("", "d1", T0, 10)) == [static_new["id"]]  # strictly after
-    assert ids(store.candidate_static_deployments("", "d1", 0.0, 1)) == [static_old["id"]]
-    assert ids(store.unfinished_dynamic_deployments("", 0.0, 10)) == [dynamic["id"]]
+    assert ids(store.candidate_static_deployments("", "d1", 0.0, 10)) == [static_old.id, static_new.id]
+    assert ids(store.candidate_static_deployments("", "d1", T0, 10)) == [static_new.id]  # strictly after
+    assert ids(store.candidate_static_deployments("", "d1", 0.0, 1)) == [static_old.id]
+    assert ids(store.unfinished_dynamic_deployments("", 0.0, 10)) == [dynamic.id]
     assert ids(store.unfinished_dynamic_deployments("", T0 + 1, 10)) == []
     assert ids(store.candidate_deployments("", "d1", 0.0, 10, 10)) \
-        == [static_old["id"], dynamic["id"], static_new["id"]]
-    assert ids(store.candidate_deployments("", "d1", 0.0, 1, 1)) == [static_old["id"], dynamic["id"]]
-    assert ids(store.static_deployments_listing("", "d1")) == [static_old["id"], static_new["id"]]
+        == [static_old.id, dynamic.id, static_new.id]
+    assert ids(store.candidate_deployments("", "d1", 0.0, 1, 1)) == [static_old.id, dynamic.id]
+    assert ids(store.static_deployments_listing("", "d1")) == [static_old.id, static_new.id]
     add_dd(store, static_old, "d1")  # taken: no longer a candidate
-    assert ids(store.candidate_deployments("", "d1", 0.0, 10, 10)) == [dynamic["id"], static_new["id"]]
-    assert ids(store.static_deployments_listing("", "d1")) == [static_new["id"]]
-    store.set_deployment_status("", dynamic["id"], (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
-    assert ids(store.candidate_deployments("", "d1", 0.0, 10, 10)) == [static_new["id"]]
+    assert ids(store.candidate_deployments("", "d1", 0.0, 10, 10)) == [dynamic.id, static_new.id]
+    assert ids(store.static_deployments_listing("", "d1")) == [static_new.id]
+    store.set_deployment_status("", dynamic.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED, finished=T0)
+    assert ids(store.candidate_deployments("", "d1", 0.0, 10, 10)) == [static_new.id]
     assert store.candidate_deployments("t3", "d1", 0.0, 10, 10) == []
 
 
@@ -344,17 +341,17 @@ def test_device_deployments_of_a_deployment_and_their_counts(store):
     dep = insert(store, deployment(targets=4), ["d1", "d2", "d3", "d4"])
     for device, status in (("d3", m.SUCCESS), ("d1", m.PENDING), ("d4", m.DOWNLOADING), ("d2", m.FAILURE)):
         add_dd(store, dep, device, status=status)
-    found, total = store.list_device_deployments("", dep["id"], None, 0, None)
+    found, total = store.list_device_deployments("", dep.id, None, 0, None)
     assert ([view(d)["device_id"] for d in found], total) == (["d1", "d2", "d3", "d4"], 4)
-    found, total = store.list_device_deployments("", dep["id"], frozenset(m.TERMINAL), 1, 1)
+    found, total = store.list_device_deployments("", dep.id, frozenset(m.TERMINAL), 1, 1)
     assert ([view(d)["device_id"] for d in found], total) == (["d3"], 2)
-    assert store.count_device_statuses("", dep["id"]) == {m.SUCCESS: 1, m.PENDING: 1, m.DOWNLOADING: 1,
+    assert store.count_device_statuses("", dep.id) == {m.SUCCESS: 1, m.PENDING: 1, m.DOWNLOADING: 1,
                                                           m.FAILURE: 1}
-    assert store.count_device_statuses("t2", dep["id"]) == {}
-    store.close_active_device_deployments("", dep["id"], m.ABORTED, T0 + 3)
-    assert store.count_device_statuses("", dep["id"]) == {m.SUCCESS: 1, m.ABORTED: 2, m.FAILURE: 1}
-    assert view(store.get_device_deployment("", dep["id"], "d4"))["finished"] == T0 + 3
-    assert view(store.get_device_deployment("", dep["id"], "d3"))["finished"] is None  # final ones untouched
+    assert store.count_device_statuses("t2", dep.id) == {}
+    store.close_active_device_deployments("", dep.id, m.ABORTED, T0 + 3)
+    assert store.count_device_statuses("", dep.id) == {m.SUCCESS: 1, m.ABORTED: 2, m.FAILURE: 1}
+    assert view(store.get_device_deployment("", dep.id, "d4"))["finished"] == T0 + 3
+    assert view(store.get_device_deployment("", dep.id, "d3"))["finished"] is None  # final ones untouched
 
 
 def test_device_deployment_uses_artifact(store):
@@ -364,27 +361,27 @@ def test_device_deployment_uses_artifact(store):
     assert store.device_deployment_uses_artifact("", "art-1")
     assert not store.device_deployment_uses_artifact("", "art-2")  # only active ones count
     assert not store.device_deployment_uses_artifact("t2", "art-1")
-    store.update_device_deployment("", dd["id"], m.DOWNLOADING, {"status": m.FAILURE})
+    store.update_device_deployment("", dd.id, m.DOWNLOADING, {"status": m.FAILURE})
     assert not store.device_deployment_uses_artifact("", "art-1")
 
 
 def test_logs(store):
     dep = insert(store, deployment(targets=1), ["d1"])
-    assert store.get_log("", dep["id"], "d1") is None
+    assert store.get_log("", dep.id, "d1") is None
     first = [{"timestamp": "2026-01-01T00:00:00Z", "level": "info", "message": "one"}]
-    store.save_log("", dep["id"], "d1", first)
-    assert store.get_log("", dep["id"], "d1") == first
+    store.save_log("", dep.id, "d1", first)
+    assert store.get_log("", dep.id, "d1") == first
     second = first + [{"timestamp": "2026-01-01T00:00:01Z", "level": "error", "message": "two"}]
-    store.save_log("", dep["id"], "d1", second)  # replaced, not appended
-    assert store.get_log("", dep["id"], "d1") == second
-    assert store.get_log("t2", dep["id"], "d1") is None
+    store.save_log("", dep.id, "d1", second)  # replaced, not appended
+    assert store.get_log("", dep.id, "d1") == second
+    assert store.get_log("t2", dep.id, "d1") is None
 
 
 def test_a_transaction_groups_calls(store):
     dep = insert(store, deployment(targets=1), ["d1"])
     with store.transaction():
         dd = add_dd(store, dep, "d1")
-        store.update_device_deployment("", dd["id"], m.PENDING, {"status": m.DOWNLOADING})
-        store.adjust_stats("", dep["id"], {m.PENDING: -1, m.DOWNLOADING: 1}, fetch=False)
-    assert view(store.get_device_deployment("", dep["id"], "d1"))["status"] == m.DOWNLOADING
-    assert view(store.get_deployment("", dep["id"]))["stats"][m.DOWNLOADING] == 1
+        store.update_device_deployment("", dd.id, m.PENDING, {"status": m.DOWNLOADING})
+        store.adjust_stats("", dep.id, {m.PENDING: -1, m.DOWNLOADING: 1}, fetch=False)
+    assert view(store.get_device_deployment("", dep.id, "d1"))["status"] == m.DOWNLOADING
+    assert view(store.get_deployment("", dep.id))["stats"][m.DOWNLOADING] == 1

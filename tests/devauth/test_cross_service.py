@@ -55,7 +55,7 @@ def test_decommission_finishes_the_devices_deployments(app, client, operator, de
     dep = svc.deployments.create_deployment("", name="d1", artifact_name="release-1",
                                             devices=[device.id, other.id])
     assert operator.delete(f"{BASE}/devices/{device.id}").status_code == 204
-    dds, _ = svc.deployments.device_deployments("", dep["id"], None)
-    statuses = {dd["device_id"]: dd["status"] for dd in dds}
+    dds, _ = svc.deployments.device_deployments("", dep.id, None)
+    statuses = {dd.device_id: dd.status for dd in dds}
     assert statuses[device.id] == "decommissioned"
     assert statuses.get(other.id, "pending") == "pending"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import current_app, request
 
-from common.errors import BadRequest
+from common.auth import current_identity
+from common.errors import BadRequest, Conflict
 from deployments.artifacts.multipart import MultipartReader
 
 
-def tenant_of(identity) -> str:
-    return identity.tenant or ""
+def caller_tenant() -> str:
+    """The tenant of the authenticated caller."""
+    return current_identity().tenant
 
 
 def base_url() -> str:
@@ -56,3 +60,14 @@ def multipart_reader() -> MultipartReader:
     if request.mimetype != "multipart/form-data":
         raise BadRequest("Content-Type must be multipart/form-data")
     return MultipartReader(request.stream, request.mimetype_params.get("boundary", ""))
+
+
+@contextlib.contextmanager
+def conflict_answered():
+    """An ArtifactConflict from the service becomes a 409 whose body names the other artifact."""
+    from deployments.artifacts.api import render
+    from deployments.artifacts.service import ArtifactConflict
+    try:
+        yield
+    except ArtifactConflict as exc:
+        raise Conflict(exc.message, body=render.conflict(exc)) from None

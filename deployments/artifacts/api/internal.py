@@ -6,6 +6,7 @@ from flask.views import MethodView
 
 from common.api import Blueprint
 from common.errors import BadRequest
+from common.identity import tenant_in_path
 from deployments.artifacts.storage import _TENANT
 from deployments.artifacts.api.management import upload_from_request
 
@@ -18,6 +19,7 @@ class TenantArtifacts(MethodView):
     @blp.response(201, description="Artifact uploaded; `Location` names it.")
     def post(self, tenant_id):
         """Upload an artifact for a tenant (`default`: the default tenant)."""
-        if tenant_id != "default" and not _TENANT.fullmatch(tenant_id):
+        tenant = tenant_in_path(tenant_id)
+        if tenant and not _TENANT.fullmatch(tenant):
             raise BadRequest("tenant id: letters, digits, '_' and '-' only")
-        return upload_from_request("" if tenant_id == "default" else tenant_id)
+        return upload_from_request(tenant)

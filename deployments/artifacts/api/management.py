@@ -8,10 +8,10 @@ from marshmallow import ValidationError
 
 from common.api import Blueprint, format_validation_messages, request_json
 from common.app import services
-from common.auth import current_identity
 from common.errors import BadRequest
 from common.pagination import Page, paging_headers
-from deployments.artifacts.api import base_url, multipart_reader, parse_sort, string_filter, tenant_of
+from deployments.artifacts.api import (base_url, caller_tenant, conflict_answered, multipart_reader, parse_sort,
+                                       render, string_filter)
 from deployments.artifacts.schemas import (ArtifactSchema, ArtifactsListQueryArgsSchema, ArtifactsV1QueryArgsSchema,
                                            ArtifactUpdateSchema, DirectUploadMetadataSchema, LinkSchema,
                                            StorageLimitSchema, UploadLinkSchema)
@@ -49,9 +49,10 @@ def upload_from_request(tenant: str, allow_artifact_id: bool = True):
         yield from reader.chunks()
         reader.finish()
 
-    record = services().artifacts.upload(tenant, chunks(), description=fields.get("description", ""),
-                                         artifact_id=artifact_id, declared_size=size)
-    return Response(status=201, headers={"Location": ARTIFACT_LOCATION.format(id=record["id"])})
+    with conflict_answered():
+        record = services().artifacts.upload(tenant, chunks(), description=fields.get("description", ""),
+                                             artifact_id=artifact_id, declared_size=size)
+    return Response(status=201, headers={"Location": ARTIFACT_LOCATION.format(id=record.id)})
 
 
 @blp.route("/artifacts")
@@ -61,9 +62,9 @@ class Artifacts(MethodView):
     def get(self, args):
         """List all artifacts (deprecated in Mender, kept for mender-cli)."""
         items, _ = services().artifacts.list(
-            tenant_of(current_identity()), name=string_filter(args.get("name")),
+            caller_tenant(), name=string_filter(args.get("name")),
             description=string_filter(args.get("description")), device_type=string_filter(args.get("device_type")))
-        return items
+        return [render.artifact(a) for a in items]
 
     @blp.response(201, description="Artifact uploaded; `Location` names it.")
     @blp.alt_response(400, description="Not a valid artifact, or a malformed request.")
@@ -71,7 +72,7 @@ class Artifacts(MethodView):
     @blp.alt_response(413, description="Larger than DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE.")
     def post(self):
         """Upload an artifact: multipart `size`, `description`, optional `artifact_id`, then `artifact`."""
-        return upload_from_request(tenant_of(current_identity()))
+        return upload_from_request(caller_tenant())
 
 
 @blp.route("/artifacts/list")
@@ -82,10 +83,10 @@ class ArtifactsList(MethodView):
         """A page of artifacts, with `X-Total-Count` and `Link`."""
         page = Page(args["page"], args["per_page"])
         items, total = services().artifacts.list(
-            tenant_of(current_identity()), name=string_filter(args.get("name")),
+            caller_tenant(), name=string_filter(args.get("name")),
             description=string_filter(args.get("description")), device_type=string_filter(args.get("device_type")),
             sort=parse_sort(args.get("sort"), ("name", "modified")), skip=page.skip, limit=page.limit)
-        return items, paging_headers(page, len(items), total)
+        return [render.artifact(a) for a in items], paging_headers(page, len(items), total)
 
 
 @blp.route("/artifacts/directupload")
@@ -93,7 +94,8 @@ class DirectUpload(MethodView):
     @blp.response(200, UploadLinkSchema)
     def post(self):
         """A link to PUT an artifact to the storage directly, then call `…/complete`."""
-        return services().artifacts.request_direct_upload(tenant_of(current_identity()), base_url())
+        return render.direct_upload(services().artifacts.request_direct_upload(caller_tenant(),
+                                                                                base_url()))
 
 
 @blp.route("/artifacts/directupload/<upload_id>/complete")
@@ -108,7 +110,8 @@ class DirectUploadComplete(MethodView):
                 DirectUploadMetadataSchema().load(_json_object())
             except ValidationError as exc:
                 raise BadRequest(format_validation_messages(exc.messages)) from None
-        services().artifacts.complete_direct_upload(tenant_of(current_identity()), upload_id)
+        with conflict_answered():
+            services().artifacts.complete_direct_upload(caller_tenant(), upload_id)
         return Response(status=202)
 
 
@@ -126,7 +129,7 @@ class GenerateArtifact(MethodView):
         """Build a single-file artifact from an uploaded file: multipart `name`, `description`,
         `device_types_compatible` (repeat or comma-separated), `type`=single_file, `args` (JSON with
         `dest_dir`), then `file`."""
-        tenant = tenant_of(current_identity())
+        tenant = caller_tenant()
         reader = multipart_reader()
         fields: dict[str, list[str]] = {}
         while True:
@@ -143,11 +146,12 @@ class GenerateArtifact(MethodView):
             reader.finish()
 
         device_types = [t.strip() for v in fields.get("device_types_compatible", []) for t in v.split(",") if t.strip()]
-        record = services().artifacts.generate(
-            tenant, name=(fields.get("name") or [""])[0], description=(fields.get("description") or [""])[0],
-            device_types=device_types, update_type=(fields.get("type") or [""])[0],
-            args=(fields.get("args") or [""])[0], filename=filename, chunks=chunks())
-        return Response(status=201, headers={"Location": ARTIFACT_LOCATION.format(id=record["id"])})
+        with conflict_answered():
+            record = services().artifacts.generate(
+                tenant, name=(fields.get("name") or [""])[0], description=(fields.get("description") or [""])[0],
+                device_types=device_types, update_type=(fields.get("type") or [""])[0],
+                args=(fields.get("args") or [""])[0], filename=filename, chunks=chunks())
+        return Response(status=201, headers={"Location": ARTIFACT_LOCATION.format(id=record.id)})
 
 
 @blp.route("/artifacts/<artifact_id>")
@@ -155,20 +159,20 @@ class ArtifactById(MethodView):
     @blp.response(200, ArtifactSchema)
     def get(self, artifact_id):
         """One artifact."""
-        return services().artifacts.get(tenant_of(current_identity()), artifact_id)
+        return render.artifact(services().artifacts.get(caller_tenant(), artifact_id))
 
     @blp.arguments(ArtifactUpdateSchema)
     @blp.response(204)
     @blp.alt_response(422, description="The artifact is used by an active deployment.")
     def put(self, body, artifact_id):
         """Edit the description."""
-        services().artifacts.edit(tenant_of(current_identity()), artifact_id, body["description"])
+        services().artifacts.edit(caller_tenant(), artifact_id, body["description"])
 
     @blp.response(204)
     @blp.alt_response(409, description="The artifact is used by an active deployment.")
     def delete(self, artifact_id):
         """Delete the artifact and its file."""
-        services().artifacts.delete(tenant_of(current_identity()), artifact_id)
+        services().artifacts.delete(caller_tenant(), artifact_id)
 
 
 @blp.route("/artifacts/<artifact_id>/download")
@@ -176,7 +180,7 @@ class ArtifactDownload(MethodView):
     @blp.response(200, LinkSchema)
     def get(self, artifact_id):
         """An expiring link to download the artifact file."""
-        return services().artifacts.download_link(tenant_of(current_identity()), artifact_id, base_url())
+        return render.link(services().artifacts.download_link(caller_tenant(), artifact_id, base_url()))
 
 
 @blp.route("/limits/storage")
@@ -184,4 +188,4 @@ class StorageLimit(MethodView):
     @blp.response(200, StorageLimitSchema)
     def get(self):
         """Storage usage (the limit is 0: unlimited)."""
-        return services().artifacts.storage_usage(tenant_of(current_identity()))
+        return render.storage_usage(services().artifacts.storage_usage(caller_tenant()))

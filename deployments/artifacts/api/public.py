@@ -35,13 +35,13 @@ class Download(MethodView):
         artifact, path = services().artifacts.file_for_download(tenant, artifact_id, obj)
         try:
             # the ETag names the object: a Range resume never splices two uploads under one id
-            response = send_file(path, mimetype=ARTIFACT_MIMETYPE, conditional=True, etag=artifact["storage_key"],
+            response = send_file(path, mimetype=ARTIFACT_MIMETYPE, conditional=True, etag=artifact.storage_key,
                                  max_age=0)
         except FileNotFoundError:
             raise NotFound("artifact file not found") from None
         # built here, not by send_file: a stored name may hold anything (names from before the
         # printable rule), and a header must still come out of it
-        response.headers["Content-Disposition"] = content_disposition(f"{artifact['name']}.mender")
+        response.headers["Content-Disposition"] = content_disposition(f"{artifact.name}.mender")
         return response
 
 

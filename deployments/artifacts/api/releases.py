@@ -7,10 +7,9 @@ from flask.views import MethodView
 
 from common.api import Blueprint, request_json
 from common.app import services
-from common.auth import current_identity
 from common.errors import BadRequest
 from common.pagination import Page, paging_headers
-from deployments.artifacts.api import names_filter, parse_sort, string_filter, tenant_of
+from deployments.artifacts.api import caller_tenant, names_filter, parse_sort, render, string_filter
 from deployments.artifacts.schemas import (ArtifactSchema, ArtifactsV2QueryArgsSchema, ReleaseDeleteQueryArgsSchema,
                                            ReleasesListQueryArgsSchema, ReleasesV1QueryArgsSchema,
                                            ReleasesV2QueryArgsSchema, ReleaseUpdateSchema)
@@ -20,12 +19,6 @@ v1 = Blueprint("deployments_releases_v1", __name__, url_prefix="/api/management/
                description="Releases (management API v1, deprecated in Mender).")
 v2 = Blueprint("deployments_artifacts_v2", __name__, url_prefix="/api/management/v2/deployments",
                description="Artifacts and releases (management API v2).")
-
-
-def _v1_shape(release: dict) -> dict:
-    # Mender's v1 release JSON capitalises these three fields (hence its deprecation)
-    return {"Name": release["name"], "Artifacts": release["artifacts"], "ArtifactsCount": release["artifacts_count"],
-            "modified": release["modified"], "tags": release["tags"], "notes": release["notes"]}
 
 
 def _v1_filters(args) -> dict:
@@ -39,8 +32,8 @@ class ReleasesV1(MethodView):
     @v1.response(200)
     def get(self, args):
         """Every release with its artifacts."""
-        items, _ = services().artifacts.list_releases(tenant_of(current_identity()), **_v1_filters(args))
-        return [_v1_shape(r) for r in items]
+        items, _ = services().artifacts.list_releases(caller_tenant(), **_v1_filters(args))
+        return [render.release_v1(r) for r in items]
 
 
 @v1.route("/deployments/releases/list")
@@ -51,9 +44,9 @@ class ReleasesV1List(MethodView):
         """A page of releases, with `X-Total-Count` and `Link`."""
         page = Page(args["page"], args["per_page"])
         items, total = services().artifacts.list_releases(
-            tenant_of(current_identity()), **_v1_filters(args), sort=parse_sort(args.get("sort"), RELEASE_SORT_FIELDS),
+            caller_tenant(), **_v1_filters(args), sort=parse_sort(args.get("sort"), RELEASE_SORT_FIELDS),
             skip=page.skip, limit=page.limit)
-        return [_v1_shape(r) for r in items], paging_headers(page, len(items), total)
+        return [render.release_v1(r) for r in items], paging_headers(page, len(items), total)
 
 
 @v2.route("/artifacts")
@@ -64,10 +57,10 @@ class ArtifactsV2(MethodView):
         """A page of artifacts sorted by name; exact or prefix (`foo*`) filters."""
         page = Page(args["page"], args["per_page"])
         items, total = services().artifacts.list(
-            tenant_of(current_identity()), name=names_filter(args.get("name") or []),
+            caller_tenant(), name=names_filter(args.get("name") or []),
             description=string_filter(args.get("description")), device_type=string_filter(args.get("device_type")),
             skip=page.skip, limit=page.limit)
-        return items, paging_headers(page, len(items), total)
+        return [render.artifact(a) for a in items], paging_headers(page, len(items), total)
 
 
 @v2.route("/deployments/releases")
@@ -79,17 +72,17 @@ class ReleasesV2(MethodView):
         page = Page(args["page"], args["per_page"])
         name = args.get("name")
         items, total = services().artifacts.list_releases(
-            tenant_of(current_identity()), name=("prefix", name) if name else None, tags=args.get("tag") or None,
+            caller_tenant(), name=("prefix", name) if name else None, tags=args.get("tag") or None,
             update_type=args.get("update_type") or None, sort=parse_sort(args.get("sort"), RELEASE_SORT_FIELDS),
             skip=page.skip, limit=page.limit)
-        return items, paging_headers(page, len(items), total)
+        return [render.release(r) for r in items], paging_headers(page, len(items), total)
 
     @v2.arguments(ReleaseDeleteQueryArgsSchema, location="query")
     @v2.response(204)
     @v2.alt_response(409, description="Active deployments use some of the releases.")
     def delete(self, args):
         """Delete the named releases (all their artifacts)."""
-        services().artifacts.delete_releases(tenant_of(current_identity()), args["name"])
+        services().artifacts.delete_releases(caller_tenant(), args["name"])
 
 
 @v2.route("/deployments/releases/<release_name>")
@@ -97,13 +90,13 @@ class ReleaseByName(MethodView):
     @v2.response(200)
     def get(self, release_name):
         """One release with its artifacts."""
-        return services().artifacts.get_release(tenant_of(current_identity()), release_name)
+        return render.release(services().artifacts.get_release(caller_tenant(), release_name))
 
     @v2.arguments(ReleaseUpdateSchema)
     @v2.response(204)
     def patch(self, body, release_name):
         """Update the release notes."""
-        services().artifacts.set_release_notes(tenant_of(current_identity()), release_name, body["notes"])
+        services().artifacts.set_release_notes(caller_tenant(), release_name, body["notes"])
 
 
 @v2.route("/deployments/releases/<release_name>/tags")
@@ -115,7 +108,7 @@ class ReleaseTags(MethodView):
         body = request_json() if request.get_data(cache=True).strip() else []
         if not isinstance(body, list):
             raise BadRequest("the body must be a JSON list of tags")
-        services().artifacts.set_release_tags(tenant_of(current_identity()), release_name, body)
+        services().artifacts.set_release_tags(caller_tenant(), release_name, body)
 
 
 @v2.route("/releases/all/tags")
@@ -123,7 +116,7 @@ class AllTags(MethodView):
     @v2.response(200)
     def get(self):
         """Every release tag in use."""
-        return services().artifacts.release_tags(tenant_of(current_identity()))
+        return services().artifacts.release_tags(caller_tenant())
 
 
 @v2.route("/releases/all/types")
@@ -131,4 +124,4 @@ class AllTypes(MethodView):
     @v2.response(200)
     def get(self):
         """Every update type of the tenant's artifacts."""
-        return services().artifacts.update_types(tenant_of(current_identity()))
+        return services().artifacts.update_types(caller_tenant())

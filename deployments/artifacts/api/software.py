@@ -8,10 +8,9 @@ from marshmallow import fields, validate
 
 from common.api import Blueprint
 from common.app import services
-from common.auth import current_identity
 from common.errors import BadRequest
 from common.pagination import Page, PaginationQueryArgsSchema, paging_headers
-from deployments.artifacts.api import names_filter, parse_sort, tenant_of
+from deployments.artifacts.api import caller_tenant, names_filter, parse_sort, render
 from deployments.artifacts.schemas import _Query
 
 blp = Blueprint("deployments_software", __name__, url_prefix="/api/management/v1alpha1/deployments",
@@ -49,13 +48,10 @@ class Software(MethodView):
         name = ("prefix", args["name_prefix"]) if args.get("name_prefix") else \
             names_filter([n.rstrip("*") for n in args.get("name") or []])
         items, total = services().artifacts.list_releases(
-            tenant_of(current_identity()), name=name, tags=args.get("tag") or None,
+            caller_tenant(), name=name, tags=args.get("tag") or None,
             update_type=args.get("update_type") or None,
             sort=parse_sort(args.get("sort"), ("name", "modified", "tags")), skip=page.skip, limit=page.limit)
-        body = [{"name": r["name"], "modified": r["modified"], "kind": "release", "tags": r["tags"],
-                 "notes": r["notes"],
-                 "compatible_types": sorted({t for a in r["artifacts"] for t in a["device_types_compatible"]})}
-                for r in items]
+        body = [render.software(r) for r in items]
         return body, paging_headers(page, len(body), total)
 
 
@@ -67,4 +63,4 @@ class SoftwareTags(MethodView):
         """Every tag used on software (of a kind)."""
         if args.get("kind") == "manifest":
             return []
-        return services().artifacts.release_tags(tenant_of(current_identity()))
+        return services().artifacts.release_tags(caller_tenant())

@@ -86,9 +86,6 @@ class FilesystemStorage(ArtifactStorage):
     def exists(self, key: str) -> bool:
         return os.path.isfile(self.path(key))
 
-    def size(self, key: str) -> int:
-        return os.path.getsize(self.path(key))
-
     def delete(self, key: str) -> None:
         try:
             os.unlink(self.path(key))

@@ -1,16 +1,15 @@
 """The artifacts store: artifacts (images), releases (artifacts grouped by name), direct-upload intents.
 
-Records are plain dicts. An artifact: `id, name, description, device_types, update_types, info,
-signed, updates, provides, depends, clears_provides, depends_idx, size, modified` (Unix seconds),
-`storage_key` (its object in the artifact storage).
-A release summary: `name, notes, tags, artifacts_count, modified, update_types, device_types`.
-String filters are `("eq", [values])` or `("prefix", value)`.
+Records are `deployments.artifacts.model`'s Artifact, ArtifactBrief and Release (without its
+artifacts). String filters are `("eq", [values])` or `("prefix", value)`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Any
+
+from deployments.artifacts.model import Artifact, ArtifactBrief, Release
 
 Filter = tuple  # ("eq", [values]) | ("prefix", str)
 
@@ -23,29 +22,29 @@ class ArtifactsStore(ABC):
 
     # artifacts ---------------------------------------------------------------
     @abstractmethod
-    def insert_artifact(self, tenant: str, artifact: dict) -> None:
+    def insert_artifact(self, tenant: str, artifact: Artifact) -> None:
         """Insert an artifact and refresh its release. Conflict when the id, or the name with any
         of its `depends_idx` combinations, is taken."""
 
     @abstractmethod
-    def find_conflict(self, tenant: str, name: str, depends_idx: list[str]) -> dict | None:
+    def find_conflict(self, tenant: str, name: str, depends_idx: list[str]) -> Artifact | None:
         """An artifact with this name sharing one of the dependency combinations, or None."""
 
     @abstractmethod
-    def get_artifact(self, tenant: str, artifact_id: str) -> dict | None: ...
+    def get_artifact(self, tenant: str, artifact_id: str) -> Artifact | None: ...
 
     @abstractmethod
-    def get_artifact_brief(self, tenant: str, artifact_id: str) -> dict | None:
-        """`{id, name, device_types, size, storage_key}` of an artifact, without its metadata document."""
+    def get_artifact_brief(self, tenant: str, artifact_id: str) -> ArtifactBrief | None:
+        """An artifact without its metadata document."""
 
     @abstractmethod
-    def artifacts_by_names(self, tenant: str, names: list[str]) -> list[dict]:
+    def artifacts_by_names(self, tenant: str, names: list[str]) -> list[Artifact]:
         """Every artifact whose name is in `names`, ordered by name then id."""
 
     @abstractmethod
     def list_artifacts(self, tenant: str, *, name: Filter | None = None, description: Filter | None = None,
                        device_type: Filter | None = None, sort: tuple[str, bool] = ("name", True),
-                       skip: int = 0, limit: int | None = None) -> tuple[list[dict], int]:
+                       skip: int = 0, limit: int | None = None) -> tuple[list[Artifact], int]:
         """A page of artifacts matching every filter, and the total count. sort = (field, ascending)."""
 
     @abstractmethod
@@ -53,7 +52,7 @@ class ArtifactsStore(ABC):
         """False when there is no such artifact."""
 
     @abstractmethod
-    def delete_artifact(self, tenant: str, artifact_id: str) -> dict | None:
+    def delete_artifact(self, tenant: str, artifact_id: str) -> Artifact | None:
         """Delete and return the artifact (None if absent); refreshes its release."""
 
     @abstractmethod
@@ -65,11 +64,11 @@ class ArtifactsStore(ABC):
     def list_releases(self, tenant: str, *, name: Filter | None = None, tags: list[str] | None = None,
                       update_type: str | None = None, device_type: str | None = None,
                       description: str | None = None, sort: tuple[str, bool] = ("name", True),
-                      skip: int = 0, limit: int | None = None) -> tuple[list[dict], int]:
+                      skip: int = 0, limit: int | None = None) -> tuple[list[Release], int]:
         """A page of release summaries and the total. `tags` match any (OR)."""
 
     @abstractmethod
-    def get_release(self, tenant: str, name: str) -> dict | None: ...
+    def get_release(self, tenant: str, name: str) -> Release | None: ...
 
     @abstractmethod
     def set_release_notes(self, tenant: str, name: str, notes: str) -> bool:

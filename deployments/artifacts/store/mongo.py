@@ -9,12 +9,13 @@ release are reconciled by re-checking the artifact count after writing.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pymongo
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
+from deployments.artifacts.model import Artifact, ArtifactBrief, Release
 from deployments.artifacts.store import ArtifactsStore, Filter, prefix_upper
 
 ARTIFACTS = "artifacts"
@@ -53,18 +54,6 @@ _INDEXED = ("id", "name", "description", "device_types", "update_types", "depend
 _DOC_FIELDS = ("info", "signed", "updates", "provides", "depends", "clears_provides")
 
 
-def _to_dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def _to_ts(value) -> float:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.timestamp()
-    return float(value)
-
-
 def _match(field: str, flt: Filter) -> dict:
     kind, value = flt
     if kind == "prefix":
@@ -84,26 +73,26 @@ class MongoArtifactsStore(ArtifactsStore):
 
     # artifacts ---------------------------------------------------------------
     @staticmethod
-    def _artifact(doc: dict) -> dict:
-        out = {k: doc[k] for k in _INDEXED}
-        out["modified"] = _to_ts(doc["modified"])
-        out.update(json.loads(doc["doc"]))
-        return out
+    def _artifact(doc: dict) -> Artifact:
+        fields = {k: doc[k] for k in _INDEXED}
+        fields["modified"] = unix_seconds(doc["modified"])
+        fields.update(json.loads(doc["doc"]))
+        return Artifact(**fields)
 
     def insert_artifact(self, tenant, a):
         # free-form maps (provides, meta-data …) may hold keys MongoDB refuses ('$x', 'a.b'): kept as JSON
-        doc = {k: a[k] for k in _INDEXED}
-        doc.update(tenant_id=tenant, modified=_to_dt(a["modified"]),
-                   doc=json.dumps({k: a[k] for k in _DOC_FIELDS}))
+        doc = {k: getattr(a, k) for k in _INDEXED}
+        doc.update(tenant_id=tenant, modified=utc_datetime(a.modified),
+                   doc=json.dumps({k: getattr(a, k) for k in _DOC_FIELDS}))
         # an indexed lookup answers the common conflict before any write; the unique multikey
         # index on (tenant, name, depends) decides the race between two concurrent uploads
-        if self.find_conflict(tenant, a["name"], a["depends_idx"]) is not None:
+        if self.find_conflict(tenant, a.name, a.depends_idx) is not None:
             raise Conflict("an artifact with the same name and depends already exists")
         try:
             self._db[ARTIFACTS].insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("an artifact with the same name and depends already exists") from None
-        self._refresh_release(tenant, a["name"])
+        self._refresh_release(tenant, a.name)
 
     def find_conflict(self, tenant, name, depends_idx):
         if not depends_idx:
@@ -119,7 +108,7 @@ class MongoArtifactsStore(ArtifactsStore):
         doc = self._db[ARTIFACTS].find_one({"tenant_id": tenant, "id": artifact_id},
                                            {"_id": 0, "id": 1, "name": 1, "device_types": 1, "size": 1,
                                             "storage_key": 1})
-        return {k: doc[k] for k in ("id", "name", "device_types", "size", "storage_key")} if doc else None
+        return ArtifactBrief(**doc) if doc else None
 
     def artifacts_by_names(self, tenant, names):
         if not names:
@@ -147,7 +136,7 @@ class MongoArtifactsStore(ArtifactsStore):
     def update_description(self, tenant, artifact_id, description, modified):
         doc = self._db[ARTIFACTS].find_one_and_update(
             {"tenant_id": tenant, "id": artifact_id},
-            {"$set": {"description": description, "modified": _to_dt(modified)}})
+            {"$set": {"description": description, "modified": utc_datetime(modified)}})
         if doc is None:
             return False
         self._refresh_release(tenant, doc["name"])
@@ -176,7 +165,7 @@ class MongoArtifactsStore(ArtifactsStore):
             else:
                 releases.update_one({"tenant_id": tenant, "name": name}, {
                     "$set": {"artifacts_count": len(docs),
-                             "modified": max(_to_dt(_to_ts(d["modified"])) for d in docs),
+                             "modified": max(utc_datetime(unix_seconds(d["modified"])) for d in docs),
                              "device_types": sorted({t for d in docs for t in d["device_types"]}),
                              "update_types": sorted({t for d in docs for t in d["update_types"]})},
                     "$setOnInsert": {"notes": "", "tags": [], "tags_sort": ""}}, upsert=True)
@@ -185,10 +174,10 @@ class MongoArtifactsStore(ArtifactsStore):
                 return
 
     @staticmethod
-    def _release(doc: dict) -> dict:
-        return {"name": doc["name"], "notes": doc.get("notes", ""), "tags": list(doc.get("tags", [])),
-                "artifacts_count": doc["artifacts_count"], "modified": _to_ts(doc["modified"]),
-                "update_types": list(doc.get("update_types", [])), "device_types": list(doc.get("device_types", []))}
+    def _release(doc: dict) -> Release:
+        return Release(name=doc["name"], notes=doc.get("notes", ""), tags=list(doc.get("tags", [])),
+                       artifacts_count=doc["artifacts_count"], modified=unix_seconds(doc["modified"]),
+                       update_types=list(doc.get("update_types", [])), device_types=list(doc.get("device_types", [])))
 
     def list_releases(self, tenant, *, name=None, tags=None, update_type=None, device_type=None,
                       description=None, sort=("name", True), skip=0, limit=None):
@@ -242,7 +231,7 @@ class MongoArtifactsStore(ArtifactsStore):
     # direct uploads ----------------------------------------------------------
     def insert_upload(self, tenant, upload_id, expire, created):
         self._db[UPLOADS].insert_one({"tenant_id": tenant, "id": upload_id, "status": "pending",
-                                      "expire": _to_dt(expire), "created": _to_dt(created)})
+                                      "expire": utc_datetime(expire), "created": utc_datetime(created)})
 
     def upload_status(self, tenant, upload_id):
         doc = self._db[UPLOADS].find_one({"tenant_id": tenant, "id": upload_id}, {"status": 1})

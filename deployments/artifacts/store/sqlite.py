@@ -6,6 +6,7 @@ import json
 import sqlite3
 
 from common.errors import Conflict
+from deployments.artifacts.model import Artifact, ArtifactBrief, Release
 from deployments.artifacts.store import ArtifactsStore, Filter, prefix_upper
 
 MIGRATIONS = [
@@ -65,27 +66,26 @@ class SqliteArtifactsStore(ArtifactsStore):
 
     # artifacts ---------------------------------------------------------------
     @staticmethod
-    def _artifact(row) -> dict:
+    def _artifact(row) -> Artifact:
         doc = json.loads(row["doc"])
-        out = {"id": row["id"], "name": row["name"], "description": row["description"],
-               "device_types": json.loads(row["device_types"]), "update_types": json.loads(row["update_types"]),
-               "size": row["size"], "modified": row["modified"], "storage_key": row["storage_key"]}
-        out.update({k: doc[k] for k in _DOC_FIELDS})
-        return out
+        return Artifact(id=row["id"], name=row["name"], description=row["description"],
+                        device_types=json.loads(row["device_types"]), update_types=json.loads(row["update_types"]),
+                        size=row["size"], modified=row["modified"], storage_key=row["storage_key"],
+                        **{k: doc[k] for k in _DOC_FIELDS})
 
-    def insert_artifact(self, tenant: str, a: dict) -> None:
-        doc = json.dumps({k: a[k] for k in _DOC_FIELDS})
+    def insert_artifact(self, tenant: str, a: Artifact) -> None:
+        doc = json.dumps({k: getattr(a, k) for k in _DOC_FIELDS})
         try:
             with self.db.transaction() as conn:
                 conn.execute("INSERT INTO artifacts (tenant_id, id, name, description, device_types, update_types,"
                              " doc, size, modified, storage_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (tenant, a["id"], a["name"], a["description"], json.dumps(a["device_types"]),
-                              json.dumps(a["update_types"]), doc, a["size"], a["modified"], a["storage_key"]))
+                             (tenant, a.id, a.name, a.description, json.dumps(a.device_types),
+                              json.dumps(a.update_types), doc, a.size, a.modified, a.storage_key))
                 conn.executemany("INSERT INTO artifact_device_types (tenant_id, device_type, artifact_id) VALUES (?, ?, ?)",
-                                 [(tenant, dt, a["id"]) for dt in sorted(set(a["device_types"]))])
+                                 [(tenant, dt, a.id) for dt in sorted(set(a.device_types))])
                 conn.executemany("INSERT INTO artifact_depends (tenant_id, name, combo, artifact_id) VALUES (?, ?, ?, ?)",
-                                 [(tenant, a["name"], combo, a["id"]) for combo in a["depends_idx"]])
-                self._refresh_release(conn, tenant, a["name"])
+                                 [(tenant, a.name, combo, a.id) for combo in a.depends_idx])
+                self._refresh_release(conn, tenant, a.name)
         except sqlite3.IntegrityError:
             raise Conflict("an artifact with the same name and depends already exists") from None
 
@@ -107,8 +107,8 @@ class SqliteArtifactsStore(ArtifactsStore):
                                    " WHERE tenant_id = ? AND id = ?", (tenant, artifact_id)).fetchone()
         if row is None:
             return None
-        return {"id": row["id"], "name": row["name"], "device_types": json.loads(row["device_types"]),
-                "size": row["size"], "storage_key": row["storage_key"]}
+        return ArtifactBrief(id=row["id"], name=row["name"], device_types=json.loads(row["device_types"]),
+                             size=row["size"], storage_key=row["storage_key"])
 
     def artifacts_by_names(self, tenant, names):
         if not names:
@@ -159,7 +159,7 @@ class SqliteArtifactsStore(ArtifactsStore):
             for table, column in (("artifacts", "id"), ("artifact_device_types", "artifact_id"),
                                   ("artifact_depends", "artifact_id")):
                 conn.execute(f"DELETE FROM {table} WHERE tenant_id = ? AND {column} = ?", (tenant, artifact_id))
-            self._refresh_release(conn, tenant, artifact["name"])
+            self._refresh_release(conn, tenant, artifact.name)
         return artifact
 
     def storage_usage(self, tenant):
@@ -188,10 +188,10 @@ class SqliteArtifactsStore(ArtifactsStore):
                          [(tenant, ut, name) for ut in update_types])
 
     @staticmethod
-    def _release(row) -> dict:
-        return {"name": row["name"], "notes": row["notes"], "tags": json.loads(row["tags"]),
-                "artifacts_count": row["artifacts_count"], "modified": row["modified"],
-                "update_types": json.loads(row["update_types"]), "device_types": json.loads(row["device_types"])}
+    def _release(row) -> Release:
+        return Release(name=row["name"], notes=row["notes"], tags=json.loads(row["tags"]),
+                       artifacts_count=row["artifacts_count"], modified=row["modified"],
+                       update_types=json.loads(row["update_types"]), device_types=json.loads(row["device_types"]))
 
     def list_releases(self, tenant, *, name=None, tags=None, update_type=None, device_type=None,
                       description=None, sort=("name", True), skip=0, limit=None):

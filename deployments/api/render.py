@@ -1,0 +1,91 @@
+"""deployments' wire seam: deployments, device deployments, statistics, logs and the device
+instructions as the API prints them, built here only (the device poll's JSON too: it is the
+fleet's hottest response, so it is built directly rather than dumped through a schema)."""
+
+from __future__ import annotations
+
+from common.clock import rfc3339
+from deployments import model as m
+from deployments.artifacts.api import render as artifacts_render
+from deployments.artifacts.model import Artifact
+from deployments.model import Deployment, DeviceDeployment, Instructions
+
+
+def image(artifact: Artifact) -> dict:
+    """The `image` of DeviceWithImage: an artifact's fields regrouped."""
+    a = artifacts_render.artifact(artifact)
+    return {"id": a["id"], "meta": {"description": a["description"]},
+            "meta_artifact": {k: a[k] for k in ("name", "device_types_compatible", "info", "signed", "updates",
+                                                "artifact_provides", "artifact_depends",
+                                                "clears_artifact_provides")},
+            "size": a["size"], "modified": a["modified"]}
+
+
+def statistics(dep: Deployment) -> dict:
+    """Device counts per status (Mender's keys; never negative)."""
+    return {k: max(0, int(dep.stats.get(k, 0))) for k in m.STATISTICS_KEYS}
+
+
+def statistics_entry(dep: Deployment) -> dict:
+    return {"id": dep.id, "stats": statistics(dep)}
+
+
+def deployment(dep: Deployment, status: str) -> dict:
+    """The DeploymentV1/V2 shape; `status` as the service tells it (`scheduled` included)."""
+    out = {"id": dep.id, "name": dep.name, "artifact_name": dep.artifact_name, "created": rfc3339(dep.created),
+           "status": status, "device_count": dep.device_count, "artifacts": dep.artifacts, "type": dep.type,
+           "statistics": {"status": statistics(dep), "total_size": int(dep.total_size)}}
+    if dep.finished:
+        out["finished"] = rfc3339(dep.finished)
+    if dep.groups:
+        out["groups"] = dep.groups
+    if dep.phases:
+        out["phases"] = [{"id": p.id, "batch_size": p.batch_size, "start_ts": rfc3339(p.start_ts),
+                          "device_count": p.device_count} for p in dep.phases]
+    out["retries"] = dep.retries
+    out["max_devices"] = dep.max_devices
+    out["initial_device_count"] = dep.initial_device_count
+    out["dynamic"] = bool(dep.dynamic)
+    if dep.filter:
+        out["filter"] = dep.filter
+    return out
+
+
+def device_with_image(dd: DeviceDeployment, artifact: Artifact | None) -> dict:
+    """A device deployment in the DeviceWithImage shape (`artifact`: the one it was given, if any)."""
+    out = {"id": dd.device_id, "status": dd.status, "created": rfc3339(dd.created),
+           "device_type": dd.device_type or "", "log": bool(dd.log), "state": dd.status}
+    for key in ("started", "finished", "deleted"):
+        value = getattr(dd, key)
+        if value:
+            out[key] = rfc3339(value)
+    if dd.substate:
+        out["substate"] = dd.substate
+    if artifact is not None:
+        out["image"] = image(artifact)
+    return out
+
+
+def history_entry(dd: DeviceDeployment, dep: Deployment, status: str, artifact: Artifact | None) -> dict:
+    """One entry of a device's deployment history (DeviceDeploymentV1)."""
+    return {"id": dd.id, "deployment": deployment(dep, status), "device": device_with_image(dd, artifact)}
+
+
+def last_status(dd: DeviceDeployment) -> dict:
+    return {"device_id": dd.device_id, "deployment_id": dd.deployment_id, "device_deployment_id": dd.id,
+            "device_deployment_status": dd.status}
+
+
+def log_text(messages: list[dict]) -> str:
+    """A deployment log as the text operators read."""
+    return "".join(f"{msg.get('timestamp', '')} {msg.get('level', '')}: {msg.get('message', '')}\n"
+                   for msg in messages)
+
+
+def instructions(i: Instructions) -> dict:
+    """The answer to a device's `next` poll."""
+    return {"id": i.deployment_id, "artifact": {
+        "id": i.artifact.id, "artifact_name": i.artifact.name,
+        "source": {"uri": i.link.uri, "expire": rfc3339(i.link.expire)},
+        "device_types_compatible": i.artifact.device_types or [],
+    }}

@@ -1,0 +1,313 @@
+"""Deployment management (a mixin of DeploymentsService): creation and targeting, phase planning,
+reads and statistics, abort, decommission, history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from typing import Any
+
+from common.errors import BadRequest, Conflict, NotFound, Unprocessable
+from deployments import model as m
+from deployments.artifacts.model import Artifact
+from deployments.model import Deployment, DeviceDeployment, Phase
+from deployments.store import DeploymentQuery, DuplicateDeployment
+
+MAX_RETRIES = 100
+MAX_PHASES = 100
+MAX_LAST_DEVICE_IDS = 1000
+
+
+class DeploymentManagement:
+    """Operators' side of DeploymentsService (uses its store, clock, services and state changes)."""
+
+    # ------------------------------------------------------------------ creation
+    def create_deployment(self, tenant: str, *, name: str, artifact_name: str,
+                          devices: list[str] | None = None, all_devices: bool = False,
+                          group: str | None = None, filter_terms: list[dict] | None = None,
+                          filter_id: str | None = None, phases: list[dict] | None = None,
+                          retries: int = 0, max_devices: int | None = None,
+                          force_installation: bool = False) -> Deployment:
+        """Create a deployment to a device list, all accepted devices, a group or an inventory filter.
+
+        Raises BadRequest (invalid input, no devices, a phase of zero devices), Unprocessable (no
+        artifact with that name), NotFound (unknown saved filter), Conflict (an identical
+        unfinished deployment exists)."""
+        name, artifact_name = _check_name("name", name), _check_name("artifact_name", artifact_name)
+        targets = [bool(devices), bool(all_devices), group is not None,
+                   filter_terms is not None or filter_id is not None]
+        if sum(targets) != 1:
+            raise BadRequest("exactly one of devices, all_devices, group or filter must be given")
+        if not 0 <= retries <= MAX_RETRIES:
+            raise BadRequest(f"retries: must be between 0 and {MAX_RETRIES}")
+        if max_devices is not None and max_devices < 0:
+            raise BadRequest("max_devices: must not be negative")
+        artifacts = self._services.artifacts.find_by_name(tenant, artifact_name)
+        if not artifacts:
+            raise Unprocessable(f"no artifact named {artifact_name!r}")
+
+        inventory = self._services.inventory
+        now = self.clock.now()
+        filter_doc = None
+        target_ids: list[str] | None = None
+        groups: list[str] = []
+        if devices:
+            target_ids = list(dict.fromkeys(devices))
+            if len(target_ids) > m.MAX_DEVICES_PER_LIST_DEPLOYMENT:
+                raise BadRequest(f"devices: at most {m.MAX_DEVICES_PER_LIST_DEPLOYMENT} devices")
+            if any(not isinstance(d, str) or not d or len(d) > 128 for d in target_ids):
+                raise BadRequest("devices: every device id must be a non-empty string")
+            if len(target_ids) == 1:
+                group_of = inventory.device_group(tenant, target_ids[0])
+                groups = [group_of] if group_of else []
+        elif all_devices or group is not None:
+            target_ids = self._all_ids(tenant, group=group)
+            groups = [group] if group is not None else []
+            if not target_ids:
+                raise BadRequest(f"no accepted devices in group {group!r}" if group else "no accepted devices")
+        else:
+            if filter_id is not None:
+                saved = inventory.get_filter(tenant, filter_id)
+                filter_doc = {"id": saved.id, "name": saved.name, "terms": saved.terms}
+            else:
+                filter_doc = {"terms": list(filter_terms or [])}
+            if not filter_doc["terms"]:
+                raise BadRequest("filter: at least one term is required")
+        dynamic = filter_doc is not None
+        if dynamic:
+            _, initial = inventory.search_device_ids(tenant, filters=filter_doc["terms"], status="accepted",
+                                                     page=1, per_page=1)
+            base_count = initial
+        else:
+            initial = base_count = len(target_ids)
+        planned = self._plan_phases(phases, base_count, dynamic, now)
+
+        stats = {s: 0 for s in m.DEVICE_STATUSES}
+        if not dynamic:
+            stats[m.PENDING] = len(target_ids)
+        deployment = Deployment(
+            id=str(uuid.uuid4()), tenant_id=tenant, name=name, artifact_name=artifact_name, created=now,
+            start_ts=planned[0].start_ts if planned else None, dynamic=dynamic,
+            max_devices=(max_devices or 0) if dynamic else len(target_ids), groups=groups, filter=filter_doc,
+            phases=planned, retries=retries, force_installation=bool(force_installation),
+            artifacts=[a.id for a in artifacts], initial_device_count=initial, stats=stats,
+            checksum=_checksum(name, artifact_name, target_ids, group, filter_doc, force_installation))
+        try:
+            self.store.insert_deployment(deployment, target_ids)
+        except DuplicateDeployment:
+            raise Conflict("an active deployment with the same parameters already exists") from None
+        return deployment
+
+    def _all_ids(self, tenant: str, group: str | None) -> list[str]:
+        ids: list[str] = []
+        page = 1
+        while True:
+            batch, total = self._services.inventory.search_device_ids(tenant, group=group, status="accepted",
+                                                                      page=page, per_page=500)
+            ids.extend(batch)
+            if not batch or len(ids) >= total:
+                return list(dict.fromkeys(ids))
+            if len(ids) > m.MAX_DEVICES_PER_LIST_DEPLOYMENT:
+                raise BadRequest(f"a deployment may target at most {m.MAX_DEVICES_PER_LIST_DEPLOYMENT} devices;"
+                                 " use a filter (dynamic) deployment")
+            page += 1
+
+    @staticmethod
+    def _plan_phases(phases: list[dict] | None, n: int, dynamic: bool, now: float) -> list[Phase]:
+        """Phase sizes as Mender computes them: floor(batch_size% × devices), the last phase takes
+        the rest; a phase of zero devices is an error."""
+        if not phases:
+            return []
+        if len(phases) > MAX_PHASES:
+            raise BadRequest(f"phases: at most {MAX_PHASES}")
+        planned: list[Phase] = []
+        total_pct = 0
+        previous_start = None
+        for i, phase in enumerate(phases):
+            last = i == len(phases) - 1
+            batch = phase.get("batch_size")
+            start = phase.get("start_ts")
+            if batch is None and not last:
+                raise BadRequest(f"phases[{i}].batch_size: required except on the last phase")
+            if batch is not None and not 1 <= batch <= 100:
+                raise BadRequest(f"phases[{i}].batch_size: must be a percentage between 1 and 100")
+            if start is None:
+                if i > 0:
+                    raise BadRequest(f"phases[{i}].start_ts: required after the first phase")
+                start = now
+            elif start < now - 60:
+                raise BadRequest(f"phases[{i}].start_ts: in the past")
+            if previous_start is not None and start <= previous_start:
+                raise BadRequest(f"phases[{i}].start_ts: must be later than the previous phase's")
+            previous_start = start
+            total_pct += batch or 0
+            planned.append(Phase(id=str(uuid.uuid4()), batch_size=batch, start_ts=start))
+        if total_pct > 100:
+            raise BadRequest("phases: batch sizes add up to more than 100%")
+        assigned = 0
+        for i, phase in enumerate(planned):
+            if i == len(planned) - 1:
+                size = n - assigned
+                phase.batch_size = 100 - (total_pct - (phase.batch_size or 0))
+                phase.device_limit = None if dynamic else size
+            else:
+                size = math.floor(phase.batch_size * n / 100)
+                phase.device_limit = size
+                assigned += size
+            if size <= 0:
+                raise BadRequest(f"phases[{i}]: {phase.batch_size}% of {n} devices is no device")
+        return planned
+
+    # ------------------------------------------------------------------ reads
+    def get_deployment(self, tenant: str, deployment_id: str) -> Deployment:
+        dep = self.store.get_deployment(tenant, deployment_id)
+        if dep is None:
+            raise NotFound("deployment not found")
+        return dep
+
+    def find_deployments(self, tenant: str, query: DeploymentQuery) -> tuple[list[Deployment], int]:
+        query.now = self.clock.now()
+        return self.store.find_deployments(tenant, query)
+
+    def status_of(self, dep: Deployment) -> str:
+        """The deployment status the API shows: `scheduled` while its first phase has not started."""
+        if dep.status == m.DEPLOYMENT_PENDING and dep.start_ts and dep.start_ts > self.clock.now():
+            return m.DEPLOYMENT_SCHEDULED
+        return dep.status
+
+    def statistics_list(self, tenant: str, deployment_ids: list[str]) -> list[Deployment]:
+        """The deployments (with their statistics) among these ids; NotFound when none exists."""
+        if not deployment_ids:
+            raise BadRequest("deployment_ids: at least one id is required")
+        if len(deployment_ids) > m.MAX_STATISTICS_LIST_IDS:
+            raise BadRequest(f"deployment_ids: at most {m.MAX_STATISTICS_LIST_IDS}")
+        deps = self.store.get_deployments(tenant, list(dict.fromkeys(deployment_ids)))
+        if not deps:
+            raise NotFound("deployments not found")
+        return deps
+
+    def device_ids(self, tenant: str, deployment_id: str) -> list[str]:
+        self.get_deployment(tenant, deployment_id)
+        return self.store.deployment_device_ids(tenant, deployment_id, 0, m.MAX_DEVICES_PER_LIST_DEPLOYMENT)
+
+    def device_deployments(self, tenant: str, deployment_id: str, status: str | None,
+                           skip: int = 0, limit: int | None = None) -> tuple[list[DeviceDeployment], int]:
+        self.get_deployment(tenant, deployment_id)
+        return self.store.list_device_deployments(tenant, deployment_id, _status_filter(status), skip, limit)
+
+    def device_log(self, tenant: str, deployment_id: str, device_id: str) -> list[dict]:
+        """The messages `{timestamp, level, message}` of a device's deployment log; NotFound."""
+        messages = self.store.get_log(tenant, deployment_id, device_id)
+        if messages is None:
+            raise NotFound("deployment log not found")
+        return messages
+
+    def device_history(self, tenant: str, device_id: str, status: str | None, skip: int,
+                       limit: int) -> tuple[list[tuple[DeviceDeployment, Deployment]], int]:
+        """The device's device deployments (newest first) with their deployments."""
+        dds, total = self.store.device_deployments_of_device(tenant, device_id, _status_filter(status),
+                                                             include_deleted=True, skip=skip, limit=limit)
+        return self._with_deployments(tenant, dds), total
+
+    def device_deployments_by_ids(self, tenant: str, ids: list[str]) -> list[tuple[DeviceDeployment, Deployment]]:
+        return self._with_deployments(tenant, self.store.device_deployments_by_ids(tenant, ids))
+
+    def _with_deployments(self, tenant: str, dds: list[DeviceDeployment]):
+        deps = {d.id: d for d in self.store.get_deployments(tenant, list({dd.deployment_id for dd in dds}))}
+        return [(dd, deps[dd.deployment_id]) for dd in dds if dd.deployment_id in deps]
+
+    def last_device_deployments(self, tenant: str, device_ids: list[str]) -> list[DeviceDeployment]:
+        if len(device_ids) > MAX_LAST_DEVICE_IDS:
+            raise BadRequest(f"device_ids: at most {MAX_LAST_DEVICE_IDS}")
+        return self.store.last_device_deployments(tenant, device_ids)
+
+    def assigned_artifact(self, tenant: str, artifact_id: str | None, cache: dict) -> Artifact | None:
+        """The artifact a device deployment was given (None when none was or it is gone);
+        `cache` memoizes the lookups of one listing."""
+        if not artifact_id:
+            return None
+        if artifact_id not in cache:
+            try:
+                cache[artifact_id] = self._services.artifacts.get(tenant, artifact_id)
+            except NotFound:
+                cache[artifact_id] = None
+        return cache[artifact_id]
+
+    def artifact_in_use(self, tenant: str, artifact_id: str) -> bool:
+        """Whether an unfinished deployment may still hand this artifact out."""
+        try:
+            artifact = self._services.artifacts.get(tenant, artifact_id)
+        except NotFound:
+            return False
+        return (self.store.unfinished_deployment_with_artifact(tenant, artifact.name)
+                or self.store.device_deployment_uses_artifact(tenant, artifact_id))
+
+    # ------------------------------------------------------------------ writes
+    def abort(self, tenant: str, deployment_id: str) -> None:
+        """Abort: active device deployments become `aborted`, devices that have not asked yet never
+        start, the deployment is finished. Raises NotFound, Unprocessable (already finished)."""
+        dep = self.get_deployment(tenant, deployment_id)
+        if dep.status != m.DEPLOYMENT_FINISHED:
+            # finished first: from then on no device is given it (assignments check the status)
+            with self.store.transaction():  # one commit on SQLite
+                if self.store.set_deployment_status(tenant, deployment_id,
+                                                    (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
+                                                    m.DEPLOYMENT_FINISHED, finished=self.clock.now(), aborted=True):
+                    self._close_aborted(tenant, deployment_id)
+                    return
+        if dep.aborted:  # aborted before: finish the work of an abort that was interrupted
+            self._close_aborted(tenant, deployment_id)
+        raise Unprocessable("deployment already finished")
+
+    def decommission_device(self, tenant: str, device_id: str) -> None:
+        """The device is gone: its unfinished device deployments become `decommissioned`, and the
+        unfinished deployments that list it count it as such. Idempotent."""
+        self._close_device(tenant, device_id, m.DECOMMISSIONED)
+
+    def abort_device(self, tenant: str, device_id: str) -> None:
+        """Abort every active and pending deployment of one device. Idempotent."""
+        self._close_device(tenant, device_id, m.ABORTED)
+
+    def _close_device(self, tenant: str, device_id: str, status: str) -> None:
+        for _ in range(1000):  # a device has few active device deployments; bound the loop anyway
+            dd = self.store.oldest_active_device_deployment(tenant, device_id)
+            if dd is None:
+                break
+            self._move(dd, status)
+        now = self.clock.now()
+        for dep in self.store.static_deployments_listing(tenant, device_id):
+            dd = self._new_device_deployment(dep, device_id, "", None, status=status)
+            dd.finished = now
+            if self.store.insert_device_deployment(dd):
+                after = self.store.adjust_stats(tenant, dep.id, {m.PENDING: -1, status: 1})
+                self._after_change(after, m.PENDING)
+
+    def reset_history(self, tenant: str, device_id: str) -> None:
+        """Forget the device's finished device deployments: it is eligible again for active deployments."""
+        self.store.soft_delete_history(tenant, device_id, self.clock.now())
+
+
+def _check_name(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{field}: required")
+    if len(value) > m.MAX_NAME_LENGTH:
+        raise BadRequest(f"{field}: at most {m.MAX_NAME_LENGTH} characters")
+    return value
+
+
+def _status_filter(status: str | None) -> frozenset[str] | None:
+    if status is None:
+        return None
+    if status in m.STATUS_GROUPS:
+        return frozenset(m.STATUS_GROUPS[status])
+    if status in m.DEVICE_STATUSES:
+        return frozenset({status})
+    raise BadRequest(f"status: unknown status {status!r}")
+
+
+def _checksum(name, artifact_name, target_ids, group, filter_doc, force) -> str:
+    doc = {"name": name, "artifact_name": artifact_name, "devices": sorted(target_ids or []),
+           "group": group, "filter": filter_doc, "force": bool(force)}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,197 @@
+"""The device update protocol (a mixin of DeploymentsService): what a device installs next, its
+status reports and its logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.errors import BadRequest, Conflict, NotFound
+from deployments import model as m
+from deployments.artifacts.model import Artifact, ArtifactBrief
+from deployments.model import Deployment, DeviceDeployment, Instructions
+from deployments.store import ASSIGNED, EXISTS, FINISHED
+
+CANDIDATE_BATCH = 20
+HISTORY_WINDOW = 100  # device deployments read per poll: a device has few active ones, the newest matter
+MAX_DYNAMIC_CANDIDATES = 50
+MAX_SUBSTATE = 1024
+REPORT_RETRIES = 5
+
+
+class DeviceProtocol:
+    """Devices' side of DeploymentsService (uses its store, clock, services and state changes)."""
+
+    def next_deployment(self, tenant: str, device_id: str, provides: dict[str, Any],
+                        base_url: str) -> Instructions | None:
+        """What the device should install next, or None (204).
+
+        `provides` holds at least `device_type` and `artifact_name` (BadRequest otherwise)."""
+        device_type = provides.get("device_type")
+        current = provides.get("artifact_name")
+        if not isinstance(device_type, str) or not device_type:
+            raise BadRequest("device_type: required")
+        if not isinstance(current, str) or not current:
+            raise BadRequest("artifact_name: required")
+
+        # one query tells the device's active deployment, a failure to retry and its newest final one
+        recent = self.store.recent_device_deployments(tenant, device_id, HISTORY_WINDOW)
+        active = [d for d in recent if d.status in m.ACTIVE]
+        dd = min(active, key=lambda d: (d.created, d.id)) if active else None
+        dep = None
+        if dd is not None:  # the device only needs the deployment's own fields, not its counts
+            dep = self.store.get_deployment(tenant, dd.deployment_id, counts=False)
+            if dep.status == m.DEPLOYMENT_FINISHED:
+                # an abort interrupted before it closed this device deployment: finish its work
+                self._close_aborted(tenant, dep.id)
+                return None
+            if device_id in dep.assigning:  # its assignment was interrupted after the insert
+                self.store.assign_device(tenant, dep, dd.phase, dd)
+        if dd is None:
+            dd, dep = self._retry_or_new(tenant, device_id, device_type, recent)
+        if dd is None:
+            return None
+        return self._instructions(dd, dep, provides, base_url)
+
+    def _retry_or_new(self, tenant: str, device_id: str, device_type: str, recent: list[DeviceDeployment]):
+        retryable = [d for d in recent if d.status == m.FAILURE and d.attempts < d.retries]
+        failed = min(retryable, key=lambda d: (d.created, d.id)) if retryable else None
+        if failed is not None:
+            dep = self.store.get_deployment(tenant, failed.deployment_id)
+            if dep is not None and dep.status != m.DEPLOYMENT_FINISHED:
+                if self._move(failed, m.PENDING, {"attempts": failed.attempts + 1, "finished": None,
+                                                  "substate": None}, retry=True):
+                    return failed, dep
+        after = max((d.created for d in recent if d.status in m.TERMINAL), default=0.0)
+        now = self.clock.now()
+        for dep in self._candidates(tenant, device_id, after):
+            resuming = device_id in dep.assigning  # an interrupted assignment: finish it as it began
+            phase = None if resuming else self._open_phase(dep, now)
+            if phase is False:
+                return None, None  # the oldest applicable deployment is waiting for its next phase
+            outcome, dd = self.store.assign_device(tenant, dep, phase,
+                                                   self._new_device_deployment(dep, device_id, device_type, phase))
+            if outcome == ASSIGNED:
+                return dd, dep
+            if outcome == FINISHED:  # aborted while it was being assigned
+                self._close_aborted(tenant, dep.id)
+                return None, None
+            if outcome == EXISTS:  # a concurrent poll of this device assigned it first
+                if dd is not None and dd.status in m.ACTIVE:
+                    return dd, dep
+                continue
+            if dep.dynamic:
+                continue  # capped at max_devices: move on to newer deployments
+            return None, None  # phase full: wait for the next one
+        return None, None
+
+    def _candidates(self, tenant: str, device_id: str, after: float):
+        """Deployments the device may get, oldest first: static ones listing it, and dynamic ones
+        whose filter it matches now."""
+        merged = self.store.candidate_deployments(tenant, device_id, after, CANDIDATE_BATCH, MAX_DYNAMIC_CANDIDATES)
+        inventory = self._services.inventory
+        for dep in merged:
+            if dep.dynamic and device_id not in dep.assigning:
+                if self.store.get_device_deployment(tenant, dep.id, device_id) is not None:
+                    continue
+                if not inventory.device_matches(tenant, device_id, dep.filter["terms"]):
+                    continue
+            yield dep
+
+    @staticmethod
+    def _open_phase(dep: Deployment, now: float):
+        """The index of the phase a new device joins (None without phases), or False when every
+        started phase is full or none has started."""
+        if not dep.phases:
+            return None
+        for i, phase in enumerate(dep.phases):
+            if phase.start_ts is not None and phase.start_ts > now:
+                return False
+            if phase.device_limit is None or phase.device_count < phase.device_limit:
+                return i
+        return False
+
+    def _instructions(self, dd: DeviceDeployment, dep: Deployment, provides: dict,
+                      base_url: str) -> Instructions | None:
+        tenant = dd.tenant_id
+        device_type = provides["device_type"]
+        artifact: Artifact | ArtifactBrief | None
+        if dd.artifact_id:
+            try:
+                artifact = self._services.artifacts.get_for_device(tenant, dd.artifact_id)
+            except NotFound:
+                artifact = None
+        else:
+            artifact = self._pick_artifact(tenant, dep.artifact_name, provides)
+            if artifact is None:
+                self._move(dd, m.NOARTIFACT)
+                return None
+            self.store.assign_artifact(tenant, dd, artifact.id, device_type, int(artifact.size or 0))
+        if artifact is None:
+            self._move(dd, m.FAILURE, {"substate": "artifact deleted"})
+            return None
+        if not dep.force_installation and dd.status == m.PENDING and provides.get("artifact_name") == artifact.name:
+            self._move(dd, m.ALREADY_INSTALLED)
+            return None
+        link = self._services.artifacts.device_link_for(tenant, artifact, base_url)
+        return Instructions(dep.id, ArtifactBrief(artifact.id, artifact.name, artifact.device_types, artifact.size,
+                                                  artifact.storage_key), link)
+
+    def _pick_artifact(self, tenant: str, artifact_name: str, provides: dict) -> Artifact | None:
+        """The smallest artifact of that name compatible with the device type whose depends the
+        device's provides satisfy."""
+        device_type = provides["device_type"]
+        fitting = []
+        for a in self._services.artifacts.find_by_name(tenant, artifact_name):
+            if device_type not in (a.device_types or []):
+                continue
+            ok = True
+            for key, wanted in (a.depends or {}).items():
+                if key == "device_type":
+                    continue
+                values = wanted if isinstance(wanted, list) else [wanted]
+                if provides.get(key) not in values:
+                    ok = False
+                    break
+            if ok:
+                fitting.append(a)
+        return min(fitting, key=lambda a: (a.size or 0, a.id), default=None)
+
+    def report_status(self, tenant: str, device_id: str, deployment_id: str, status: str,
+                      substate: str | None = None) -> None:
+        """A device reports progress on its deployment.
+
+        Raises NotFound (not this device's deployment), Conflict (aborted or already finished),
+        BadRequest (a status out of order or unknown)."""
+        if status not in m.REPORTABLE:
+            raise BadRequest(f"status: must be one of {', '.join(m.REPORTABLE)}")
+        if substate is not None and len(substate) > MAX_SUBSTATE:
+            raise BadRequest(f"substate: at most {MAX_SUBSTATE} characters")
+        for _ in range(REPORT_RETRIES):
+            dd = self.store.get_device_deployment(tenant, deployment_id, device_id)
+            if dd is None or dd.deleted:
+                raise NotFound("deployment not found for this device")
+            current = dd.status
+            if current == m.ABORTED:
+                raise Conflict("deployment aborted")
+            if current == m.DECOMMISSIONED:
+                raise Conflict("device decommissioned")
+            if current == status:
+                if substate is not None and substate != dd.substate:
+                    self.store.update_device_deployment(tenant, dd.id, current, {"substate": substate})
+                return
+            if current in m.TERMINAL:
+                raise Conflict(f"deployment already finished for this device ({current})")
+            if not m.report_allowed(current, status):
+                raise BadRequest(f"status: {status} cannot follow {current}")
+            if self._move(dd, status, {"substate": substate}):
+                return
+        raise Conflict("concurrent status reports; try again")
+
+    def upload_log(self, tenant: str, device_id: str, deployment_id: str, messages: list[dict]) -> None:
+        dd = self.store.get_device_deployment(tenant, deployment_id, device_id)
+        if dd is None or dd.deleted:
+            raise NotFound("deployment not found for this device")
+        if len(messages) > m.MAX_LOG_MESSAGES:
+            raise BadRequest(f"messages: at most {m.MAX_LOG_MESSAGES}")
+        self.store.save_log(tenant, deployment_id, device_id, messages)
+        self.store.update_device_deployment(tenant, dd.id, dd.status, {"log": True})
