@@ -94,6 +94,7 @@ def test_preauthorize_201_409_400(client, operator):
     other = Device(client, identity=device.identity)
     r = operator.post(f"{BASE}/devices", json={**body, "pubkey": other.pubkey})
     assert r.status_code == 409
+    assert len(operator.get(f"{BASE}/devices/{device_id}").get_json()["auth_sets"]) == 1  # refused: no new set
     r = operator.post(f"{BASE}/devices", json={**body, "pubkey": other.pubkey, "force": True})
     assert r.status_code == 201
     assert len(operator.get(f"{BASE}/devices/{device_id}").get_json()["auth_sets"]) == 2

@@ -70,8 +70,12 @@ def test_list_filters_and_paging(operator):
 def test_create_validation(operator, body, status):
     r = operator.post(USERS, json=body)
     assert r.status_code == status, r.data
+    users = [u["email"] for u in operator.get(USERS).get_json()]
     if status >= 400:
         assert r.get_json()["error"] and r.get_json()["request_id"]
+        assert users == [operator.email]  # nothing was created
+    else:
+        assert sorted(users) == sorted([operator.email, body["email"]])
 
 
 def test_create_duplicate_email_422_case_insensitive(operator):
@@ -87,6 +91,7 @@ def test_create_bad_json(operator):
     assert r.status_code == 400
     r = operator.post(USERS, data='{"email": "a@b.c", "password": "12345678"}', content_type="text/plain")
     assert r.status_code == 415
+    assert [u["email"] for u in operator.get(USERS).get_json()] == [operator.email]
 
 
 def test_get_unknown_404_and_me(operator):
@@ -160,11 +165,15 @@ def test_change_email(client, operator):
 def test_admin_edits_other_user(operator):
     r = operator.post(USERS, json={"email": "carol@example.com", "password": PW})
     carol = r.headers["Location"].rsplit("/", 1)[1]
+    before = operator.get(f"{USERS}/{carol}").get_json()
     assert operator.put(f"{USERS}/{carol}", json={"password": "other-password"}).status_code == 422
     assert operator.put(f"{USERS}/{carol}", json={"email": operator.email}).status_code == 422  # taken
+    assert operator.get(f"{USERS}/{carol}").get_json() == before  # refused: nothing changed
     assert operator.put(f"{USERS}/{carol}", json={"email": "carol2@example.com"}).status_code == 204
     assert operator.put(f"{USERS}/{carol}", json={"unknown": 1}).status_code == 400
     assert operator.put(f"{USERS}/nobody", json={"email": "z@example.com"}).status_code == 404
+    assert operator.get(f"{USERS}/{carol}").get_json()["email"] == "carol2@example.com"
+    assert "z@example.com" not in [u["email"] for u in operator.get(USERS).get_json()]
 
 
 def test_delete_user_revokes_its_tokens(app, client, operator):
