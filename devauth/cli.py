@@ -36,11 +36,11 @@ def register_cli(app, ctx) -> None:
         with click.progressbar(results, length=len(rows), label="preauthorizing", file=sys.stderr,
                                show_pos=True) as bar:
             for result in bar:
-                counts[result["status"]] += 1
-                if quiet and result["status"] == "created":
+                counts[result.status] += 1
+                if quiet and result.status == "created":
                     continue
-                detail = " ".join(x for x in (result.get("device_id"), result.get("reason")) if x)
-                lines.append(f"row {result['row']}: {result['status']} {detail}".rstrip())
+                detail = " ".join(x for x in (result.device_id, result.reason) if x)
+                lines.append(f"row {result.row}: {result.status} {detail}".rstrip())
         for line in lines:
             click.echo(line)
         click.echo(f"{len(rows)} rows: {counts['created']} created, {counts['conflict']} conflict, "

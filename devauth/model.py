@@ -64,3 +64,13 @@ class TokenContext(DeviceToken):
     auth_set_status: str | None = None
     device_decommissioning: bool | None = None
     check_in_time: float | None = None
+
+
+@dataclass(slots=True)
+class PreauthorizeResult:
+    """The outcome of one row of a bulk preauthorization."""
+
+    row: int
+    status: str                  # created | conflict | invalid
+    device_id: str | None = None  # the new device, or the existing one of a conflict
+    reason: str | None = None

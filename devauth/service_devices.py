@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from common.errors import BadRequest, Conflict, NotFound
 from devauth import crypto
-from devauth.model import ACCEPTED, DEVICE_STATUSES, PREAUTHORIZED, Device
+from devauth.model import ACCEPTED, DEVICE_STATUSES, PREAUTHORIZED, Device, PreauthorizeResult
 
 
 class DeviceExists(Conflict):
@@ -121,19 +121,17 @@ class DeviceManagement:
             self._store.delete_device(tenant, device_id)
 
     # ------------------------------------------------------------------ bulk
-    def preauthorize_rows(self, tenant: str, rows: Iterable[dict]):
-        """Preauthorize each row of devauth.bulk.parse_rows; yields one result per row:
-        `{row, status: created|conflict|invalid, device_id?, reason?}`."""
+    def preauthorize_rows(self, tenant: str, rows: Iterable[dict]) -> Iterator[PreauthorizeResult]:
+        """Preauthorize each row of devauth.bulk.parse_rows; yields one result per row."""
         for row in rows:
-            result = {"row": row["row"]}
             if "error" in row:
-                yield {**result, "status": "invalid", "reason": row["error"]}
+                yield PreauthorizeResult(row["row"], "invalid", reason=row["error"])
                 continue
             try:
                 device_id = self.preauthorize(tenant, row["identity_data"], row["pubkey"])
             except DeviceExists as exc:
-                yield {**result, "status": "conflict", "device_id": exc.device.id, "reason": exc.message}
+                yield PreauthorizeResult(row["row"], "conflict", device_id=exc.device.id, reason=exc.message)
             except BadRequest as exc:
-                yield {**result, "status": "invalid", "reason": exc.message}
+                yield PreauthorizeResult(row["row"], "invalid", reason=exc.message)
             else:
-                yield {**result, "status": "created", "device_id": device_id}
+                yield PreauthorizeResult(row["row"], "created", device_id=device_id)

@@ -142,6 +142,4 @@ class Preauthorizations(MethodView):
             raise UnsupportedMediaType("Content-Type must be text/csv or application/json")
         data = request.get_data(cache=False)
         rows = bulk.parse_rows(data, bulk.detect_format(data, content_type=ct))
-        results = list(services().devauth.preauthorize_rows(_tenant(), rows))
-        summary = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "conflict", "invalid")}
-        return {**summary, "results": results}
+        return render.bulk_summary(list(services().devauth.preauthorize_rows(_tenant(), rows)))

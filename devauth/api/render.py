@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.clock import rfc3339_ms
-from devauth.model import AuthSet, Device
+from devauth.model import AuthSet, Device, PreauthorizeResult
 
 
 def auth_set(a: AuthSet, identity_data: dict) -> dict:
@@ -20,3 +20,18 @@ def device(d: Device) -> dict:
     if d.check_in_time is not None:
         out["check_in_time"] = rfc3339_ms(d.check_in_time)
     return out
+
+
+def preauthorize_result(r: PreauthorizeResult) -> dict:
+    out = {"row": r.row, "status": r.status}
+    if r.device_id is not None:
+        out["device_id"] = r.device_id
+    if r.reason is not None:
+        out["reason"] = r.reason
+    return out
+
+
+def bulk_summary(results: list[PreauthorizeResult]) -> dict:
+    """A bulk preauthorization's answer: counts per outcome, then every row's result."""
+    summary = {s: sum(1 for r in results if r.status == s) for s in ("created", "conflict", "invalid")}
+    return {**summary, "results": [preauthorize_result(r) for r in results]}
