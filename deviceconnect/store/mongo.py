@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Iterator
 
 from bson import Binary
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import unix_seconds, utc_datetime
 from deviceconnect.model import CONNECTED, DISCONNECTED, UNKNOWN, DeviceState, Session
 from deviceconnect.store import DeviceconnectStore
 
@@ -36,23 +36,11 @@ def _v1_indexes(db) -> None:
 MIGRATIONS = [_v1_indexes]
 
 
-def _dt(ts: float | None):
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def _ts(value) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # a client without tz_aware
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
-
-
 def _state(doc) -> DeviceState | None:
     if doc is None:
         return None
-    return DeviceState(doc["tenant_id"], doc["device_id"], doc["status"], _ts(doc["created_ts"]),
-                       _ts(doc["updated_ts"]), doc.get("version", 0), doc.get("holder"))
+    return DeviceState(doc["tenant_id"], doc["device_id"], doc["status"], unix_seconds(doc["created_ts"]),
+                       unix_seconds(doc["updated_ts"]), doc.get("version", 0), doc.get("holder"))
 
 
 class MongoDeviceconnectStore(DeviceconnectStore):
@@ -69,7 +57,8 @@ class MongoDeviceconnectStore(DeviceconnectStore):
         try:
             self._c(DEVICES).update_one(
                 {"tenant_id": tenant, "device_id": device_id},
-                {"$setOnInsert": {"status": UNKNOWN, "created_ts": _dt(now), "updated_ts": _dt(now), "version": 0}},
+                {"$setOnInsert": {"status": UNKNOWN, "created_ts": utc_datetime(now), "updated_ts": utc_datetime(now),
+                                  "version": 0}},
                 upsert=True)
         except DuplicateKeyError:  # created concurrently: it exists, which is all we want
             pass
@@ -82,8 +71,8 @@ class MongoDeviceconnectStore(DeviceconnectStore):
             try:
                 doc = self._c(DEVICES).find_one_and_update(
                     {"tenant_id": tenant, "device_id": device_id},
-                    {"$set": {"status": CONNECTED, "updated_ts": _dt(now), "holder": holder},
-                     "$inc": {"version": 1}, "$setOnInsert": {"created_ts": _dt(now)}},
+                    {"$set": {"status": CONNECTED, "updated_ts": utc_datetime(now), "holder": holder},
+                     "$inc": {"version": 1}, "$setOnInsert": {"created_ts": utc_datetime(now)}},
                     upsert=True, return_document=ReturnDocument.AFTER, projection={"version": 1})
                 return doc["version"]
             except DuplicateKeyError:
@@ -94,7 +83,7 @@ class MongoDeviceconnectStore(DeviceconnectStore):
     def set_disconnected(self, tenant: str, device_id: str, version: int, now: float) -> bool:
         result = self._c(DEVICES).update_one(
             {"tenant_id": tenant, "device_id": device_id, "version": version},
-            {"$set": {"status": DISCONNECTED, "updated_ts": _dt(now)}, "$unset": {"holder": ""}})
+            {"$set": {"status": DISCONNECTED, "updated_ts": utc_datetime(now)}, "$unset": {"holder": ""}})
         return result.modified_count > 0
 
     def release_holders(self, holders: list[str], now: float) -> list[tuple[str, str]]:
@@ -105,7 +94,7 @@ class MongoDeviceconnectStore(DeviceconnectStore):
         while True:
             doc = self._c(DEVICES).find_one_and_update(
                 {"holder": {"$in": holders}},
-                {"$set": {"status": DISCONNECTED, "updated_ts": _dt(now)}, "$unset": {"holder": ""}},
+                {"$set": {"status": DISCONNECTED, "updated_ts": utc_datetime(now)}, "$unset": {"holder": ""}},
                 projection={"tenant_id": 1, "device_id": 1})
             if doc is None:
                 return released
@@ -120,10 +109,10 @@ class MongoDeviceconnectStore(DeviceconnectStore):
 
     # holders -----------------------------------------------------------------
     def beat(self, holder: str, expires_ts: float) -> None:
-        self._c(HOLDERS).update_one({"_id": holder}, {"$set": {"expires_ts": _dt(expires_ts)}}, upsert=True)
+        self._c(HOLDERS).update_one({"_id": holder}, {"$set": {"expires_ts": utc_datetime(expires_ts)}}, upsert=True)
 
     def expired_holders(self, now: float) -> list[str]:
-        return [d["_id"] for d in self._c(HOLDERS).find({"expires_ts": {"$lt": _dt(now)}}, {"_id": 1})]
+        return [d["_id"] for d in self._c(HOLDERS).find({"expires_ts": {"$lt": utc_datetime(now)}}, {"_id": 1})]
 
     def delete_holders(self, holders: list[str]) -> None:
         if holders:
@@ -133,28 +122,29 @@ class MongoDeviceconnectStore(DeviceconnectStore):
     def insert_session(self, session: Session) -> None:
         self._c(SESSIONS).insert_one({
             "_id": session.id, "tenant_id": session.tenant_id, "user_id": session.user_id,
-            "device_id": session.device_id, "start_ts": _dt(session.start_ts), "end_ts": _dt(session.end_ts),
+            "device_id": session.device_id, "start_ts": utc_datetime(session.start_ts),
+            "end_ts": utc_datetime(session.end_ts),
             "types": list(session.types), "bytes_recorded": session.bytes_recorded,
-            "expire_ts": _dt(session.expire_ts), "holder": session.holder})
+            "expire_ts": utc_datetime(session.expire_ts), "holder": session.holder})
 
     def end_session(self, tenant: str, session_id: str, end_ts: float, types: list[str],
                     bytes_recorded: int) -> None:
         self._c(SESSIONS).update_one(
             {"_id": session_id, "tenant_id": tenant},
-            {"$set": {"end_ts": _dt(end_ts), "types": list(types), "bytes_recorded": bytes_recorded}})
+            {"$set": {"end_ts": utc_datetime(end_ts), "types": list(types), "bytes_recorded": bytes_recorded}})
 
     def get_session(self, tenant: str, session_id: str) -> Session | None:
         doc = self._c(SESSIONS).find_one({"_id": session_id, "tenant_id": tenant})
         if doc is None:
             return None
-        return Session(doc["_id"], doc["tenant_id"], doc["user_id"], doc["device_id"], _ts(doc["start_ts"]),
-                       _ts(doc["expire_ts"]), _ts(doc.get("end_ts")), list(doc.get("types") or []),
+        return Session(doc["_id"], doc["tenant_id"], doc["user_id"], doc["device_id"], unix_seconds(doc["start_ts"]),
+                       unix_seconds(doc["expire_ts"]), unix_seconds(doc.get("end_ts")), list(doc.get("types") or []),
                        doc.get("bytes_recorded", 0), doc.get("holder", ""))
 
     # recordings --------------------------------------------------------------
     def append_recording(self, tenant: str, session_id: str, seq: int, data: bytes, expire_ts: float) -> None:
         self._c(RECORDINGS).insert_one({"tenant_id": tenant, "session_id": session_id, "seq": seq,
-                                        "data": Binary(data), "expire_ts": _dt(expire_ts)})
+                                        "data": Binary(data), "expire_ts": utc_datetime(expire_ts)})
 
     def recording_chunks(self, tenant: str, session_id: str) -> Iterator[bytes]:
         last = -1
@@ -173,5 +163,5 @@ class MongoDeviceconnectStore(DeviceconnectStore):
         # monitor) in line with the documented retention
         removed = 0
         for name in (RECORDINGS, SESSIONS):
-            removed += self._c(name).delete_many({"expire_ts": {"$lt": _dt(now)}}).deleted_count
+            removed += self._c(name).delete_many({"expire_ts": {"$lt": utc_datetime(now)}}).deleted_count
         return removed

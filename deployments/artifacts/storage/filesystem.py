@@ -18,7 +18,7 @@ from deployments.artifacts.storage import ArtifactStorage, ObjectWriter
 TEMP_DIR = ".tmp"
 TEMP_SUFFIX = ".part"
 SWEEP_MIN_AGE = 10.0  # seconds without a write: covers the instant between creating a temp file and locking it
-WRITEBACK_STEP = 16 * 1024 * 1024
+WRITEBACK_STEP = 16 * 1024 * 1024  # bytes of an upload written between two write-back requests
 
 
 class _FileWriter(ObjectWriter):
