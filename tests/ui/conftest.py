@@ -7,10 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ROOT, GunicornServer
 
 CHROMIUM = "/usr/bin/chromium"
+# The suite shares two cores with parallel workers and servers: a page that renders in 100 ms on an
+# idle machine took over 5 s (Playwright's default wait for an assertion) under a load of 15.
+expect.set_options(timeout=15000)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 OPERATOR_EMAIL = "operator@example.com"
