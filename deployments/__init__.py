@@ -19,8 +19,8 @@ def init_app(app, api, ctx) -> None:
     store = make_store(ctx.db)
     ctx.add_migrations("deployments", store.migrations)
     ctx.services.deployments = DeploymentsService(store, ctx.config, ctx.clock, ctx.services)
-    from deployments.api import devices, internal as internal_api, management
-    for blp in (devices.blp, management.blp, internal_api.blp):
+    from deployments.api import devices, internal as internal_api, management, rollout
+    for blp in (devices.blp, management.blp, rollout.blp, internal_api.blp):
         api.register_blueprint(blp)
 
     artifacts.init_app(app, api, ctx)

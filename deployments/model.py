@@ -78,6 +78,24 @@ MAX_STATISTICS_LIST_IDS = 100
 MAX_DEVICES_LIMIT = 2**31 - 1   # largest `max_devices` (any larger fleet is unlimited in practice)
 MAX_TIMESTAMP = 253402300799    # 9999-12-31T23:59:59Z: the largest `created_before/after` (Unix seconds)
 
+# What a deployment does when a phase's failures cross its failure_threshold.
+FAILURE_PAUSE = "pause"
+FAILURE_ABORT = "abort"
+FAILURE_ACTIONS = (FAILURE_PAUSE, FAILURE_ABORT)
+
+# The deployment's history: event types.
+EVENT_STARTED = "started"                # the first device started
+EVENT_PHASE_PROMOTED = "phase_promoted"  # a phase opened (its time came and the previous one succeeded enough)
+EVENT_PHASE_CONTINUED = "phase_continued"  # the operator opened the next phase early
+EVENT_PAUSED = "paused"
+EVENT_RESUMED = "resumed"
+EVENT_ABORTED = "aborted"
+EVENT_FINISHED = "finished"
+EVENT_CONTROL_MAP = "update_control_map"  # the operator changed the update control map
+EVENT_TYPES = (EVENT_STARTED, EVENT_PHASE_PROMOTED, EVENT_PHASE_CONTINUED, EVENT_PAUSED, EVENT_RESUMED,
+               EVENT_ABORTED, EVENT_FINISHED, EVENT_CONTROL_MAP)
+SYSTEM_ACTOR = "system"                  # the actor of automatic decisions
+
 
 def report_allowed(current: str, new: str) -> bool:
     """Whether a device whose deployment is in `current` may report `new`."""
@@ -96,6 +114,21 @@ class Phase:
     start_ts: float | None
     device_limit: int | None = None
     device_count: int = 0
+    failure_threshold: int | None = None   # overrides the deployment's for this phase
+    failure_action: str | None = None
+    success_threshold: int | None = None   # this phase's successes (percent) before the next one opens
+    failed: int = 0                        # its devices now in `failure`
+    succeeded: int = 0                     # its devices now in `success`
+
+
+@dataclass(slots=True)
+class MaintenanceWindow:
+    """A daily window ("HH:MM" local times in an IANA zone) in which devices may start the
+    deployment; `end` before `start` spans midnight."""
+
+    start: str
+    end: str
+    timezone: str
 
 
 @dataclass(slots=True)
@@ -129,6 +162,17 @@ class Deployment:
     checksum: str = ""                     # its constructor: unique among unfinished deployments
     stats: dict[str, int] = field(default_factory=dict)
     assigning: list[str] = field(default_factory=list)
+    # rollout safety (see deployments/rollout.py)
+    failure_threshold: int | None = None   # percent of a phase's devices failed
+    failure_action: str = FAILURE_PAUSE
+    success_threshold: int | None = None   # percent of a phase's devices succeeded before the next opens
+    window: MaintenanceWindow | None = None
+    update_control_map: dict | None = None
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_ts: float | None = None
+    current_phase: int = 0                 # the newest phase opened (by its time or the operator)
+    failure_ack: dict[str, int] = field(default_factory=dict)  # failures a resume accepted, per phase key
 
 
 @dataclass(slots=True)
@@ -151,6 +195,20 @@ class DeviceDeployment:
     log: bool = False
     deleted: float | None = None           # history reset
     phase: int | None = None
+    control_map: dict | None = None        # the update control map for this device only (operator's PATCH)
+
+
+@dataclass(slots=True)
+class DeploymentEvent:
+    """One entry of a deployment's history: an automatic decision or an operator's action."""
+
+    id: str
+    tenant_id: str
+    deployment_id: str
+    ts: float
+    type: str
+    actor: str = SYSTEM_ACTOR              # "system", or the user id of the operator
+    detail: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -160,3 +218,4 @@ class Instructions:
     deployment_id: str
     artifact: ArtifactBrief
     link: Link
+    update_control_map: dict | None = None   # the map in force for this device, when the deployment has one

@@ -9,9 +9,35 @@ from deployments import model as m
 _name = fields.String(required=True, validate=[validate.Length(min=1, max=m.MAX_NAME_LENGTH), validate_printable])
 
 
+_percent = validate.Range(min=1, max=100)
+_failure_action = validate.OneOf(m.FAILURE_ACTIONS)
+
+
 class PhaseSchema(Schema):
     batch_size = fields.Integer(validate=validate.Range(min=1, max=100))
     start_ts = fields.AwareDateTime(format="iso", default_timezone=None)
+    failure_threshold = fields.Integer(validate=_percent, metadata={"description": "percent of the phase's devices"})
+    failure_action = fields.String(validate=_failure_action)
+    success_threshold = fields.Integer(validate=_percent)
+
+
+class MaintenanceWindowSchema(Schema):
+    start = fields.String(required=True, metadata={"description": "HH:MM, local time"})
+    end = fields.String(required=True, metadata={"description": "HH:MM, local time; before start spans midnight"})
+    timezone = fields.String(load_default="UTC", validate=validate.Length(min=1, max=64),
+                             metadata={"description": "IANA time zone, e.g. Europe/Oslo"})
+
+
+class RolloutFieldsMixin(Schema):
+    """The rollout-safety fields of both create bodies (extensions of Mender's)."""
+
+    failure_threshold = fields.Integer(validate=_percent,
+                                       metadata={"description": "percent of a phase's devices failed"})
+    failure_action = fields.String(validate=_failure_action, metadata={"description": "pause (default) or abort"})
+    success_threshold = fields.Integer(validate=_percent,
+                                       metadata={"description": "percent of a phase succeeded before the next opens"})
+    maintenance_window = fields.Nested(MaintenanceWindowSchema)
+    update_control_map = fields.Dict(metadata={"description": "Mender's update control map"})
 
 
 class FilterTermSchema(Schema):
@@ -21,7 +47,7 @@ class FilterTermSchema(Schema):
     value = fields.Raw()
 
 
-class NewDeploymentSchema(Schema):
+class NewDeploymentSchema(RolloutFieldsMixin):
     name = _name
     artifact_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
     devices = fields.List(fields.String(validate=validate.Length(min=1, max=128)))
@@ -33,16 +59,18 @@ class NewDeploymentSchema(Schema):
     # dynamic deployments (v2): a saved filter or inline predicates
     filter_id = fields.String(validate=validate.Length(min=1, max=128))
     filter = fields.List(fields.Nested(FilterTermSchema), validate=validate.Length(min=1, max=100))
-    update_control_map = fields.Dict()  # accepted for compatibility; Enterprise pause/resume is not offered
 
 
-class NewDeploymentForGroupSchema(Schema):
+class NewDeploymentForGroupSchema(RolloutFieldsMixin):
     name = _name
     artifact_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))
     force_installation = fields.Boolean()
     phases = fields.List(fields.Nested(PhaseSchema), validate=validate.Length(min=1, max=100))
     retries = fields.Integer(validate=validate.Range(min=0, max=100))
-    update_control_map = fields.Dict()
+
+
+class UpdateControlMapPatchSchema(Schema):
+    update_control_map = fields.Dict(required=True)
 
 
 class DeploymentsQueryArgsSchema(PaginationQueryArgsSchema):

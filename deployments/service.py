@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 
 from deployments import model as m
-from deployments.model import Deployment, DeviceDeployment
+from deployments import rollout
+from deployments.events import publish_deployment_event
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment
 from deployments.service_management import DeploymentManagement
 from deployments.service_protocol import DeviceProtocol
 from deployments.store import DeploymentsStore
@@ -49,35 +51,80 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol):
         # Only a move into or out of a final status can finish the deployment; the others (the
         # device's downloading → installing → rebooting reports) need no read-back of the counters.
         settles = status in m.TERMINAL or old in m.TERMINAL or retry_delta != 0
-        with self.store.transaction():  # the device's move and the counters: one commit on SQLite
+        outcomes = {"failed": int(status == m.FAILURE) - int(old == m.FAILURE),
+                    "succeeded": int(status == m.SUCCESS) - int(old == m.SUCCESS)}
+        # the device's move, the counters and the threshold decision they may cross: one commit
+        # on SQLite; on MongoDB conditional updates on the deployment's document (see _check_failures)
+        with self.store.transaction():
             if not self.store.update_device_deployment(tenant, dd.id, old, update):
                 return False
             after = self.store.adjust_stats(tenant, dd.deployment_id, {old: -1, status: 1},
-                                            retry_pending=retry_delta, fetch=settles)
+                                            retry_pending=retry_delta, fetch=settles,
+                                            phase=dd.phase, phase_outcomes=outcomes)
             if settles:
-                self._after_change(after, old)
+                if not self._after_change(after, old) and status == m.FAILURE:
+                    self._check_failures(after, dd.phase)
             elif old == m.PENDING:  # the first device to start makes the deployment in progress
-                self.store.set_deployment_status(tenant, dd.deployment_id, (m.DEPLOYMENT_PENDING,),
-                                                 m.DEPLOYMENT_INPROGRESS)
+                self._started(tenant, dd.deployment_id)
         for name, value in update.items():
             setattr(dd, name, value)
         return True
 
-    def _after_change(self, dep: Deployment | None, old_status: str) -> None:
-        """A device deployment left `old_status`: the deployment is in progress, or finished."""
+    def _started(self, tenant: str, deployment_id: str) -> None:
+        if self.store.set_deployment_status(tenant, deployment_id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS):
+            self._emit(tenant, deployment_id, m.EVENT_STARTED)
+
+    def _after_change(self, dep: Deployment | None, old_status: str) -> bool:
+        """A device deployment left `old_status`: the deployment is in progress, or finished
+        (True: this call finished it)."""
         if dep is None:
-            return
+            return False
         if old_status == m.PENDING and dep.status == m.DEPLOYMENT_PENDING:
-            self.store.set_deployment_status(dep.tenant_id, dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS)
+            self._started(dep.tenant_id, dep.id)
         stats = dep.stats
         if dep.dynamic:
             completed = stats.get(m.SUCCESS, 0) + stats.get(m.FAILURE, 0) - dep.retry_pending
             finished = dep.max_devices > 0 and completed >= dep.max_devices
         else:
             finished = sum(stats.get(s, 0) for s in m.TERMINAL) - dep.retry_pending >= dep.max_devices
-        if finished:
-            self.store.set_deployment_status(dep.tenant_id, dep.id, (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
-                                             m.DEPLOYMENT_FINISHED, finished=self.clock.now())
+        if finished and self.store.set_deployment_status(dep.tenant_id, dep.id,
+                                                         (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
+                                                         m.DEPLOYMENT_FINISHED, finished=self.clock.now()):
+            self._emit(dep.tenant_id, dep.id, m.EVENT_FINISHED, detail={"statistics": _counts(stats)})
+            return True
+        return False
+
+    def _check_failures(self, dep: Deployment, phase: int | None) -> None:
+        """A device of phase `phase` failed: when the phase's failures crossed its threshold,
+        pause or abort the deployment. `dep` holds the counts this very report produced (on
+        MongoDB the document its own `$inc` returned), and the pause or abort is conditional on
+        that count still holding, so of several concurrent reports at least the one that crossed
+        sees it, and exactly one decision is taken."""
+        needed = rollout.crossed(dep, phase)
+        if needed is None or dep.status == m.DEPLOYMENT_FINISHED:
+            return
+        threshold, action = rollout.failure_rule(dep, phase)
+        detail = {"reason": "failure_threshold", "phase": phase, "failed": rollout.failed_count(dep, phase),
+                  "devices": rollout.phase_size(dep, phase), "failure_threshold": threshold}
+        tenant, now = dep.tenant_id, self.clock.now()
+        if action == m.FAILURE_ABORT:
+            if self.store.set_deployment_status(tenant, dep.id, (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
+                                                m.DEPLOYMENT_FINISHED, finished=now, aborted=True,
+                                                failed_at_least=(phase, needed)):
+                self._close_aborted(tenant, dep.id)
+                self._emit(tenant, dep.id, m.EVENT_ABORTED, detail={**detail, "statistics": _counts(dep.stats)})
+        elif not dep.paused and self.store.pause_deployment(tenant, dep.id, "failure_threshold", now,
+                                                             failed_at_least=(phase, needed)):
+            self._emit(tenant, dep.id, m.EVENT_PAUSED, detail=detail)
+
+    def _emit(self, tenant: str, deployment_id: str, type_: str, actor: str = m.SYSTEM_ACTOR,
+              detail: dict | None = None) -> DeploymentEvent:
+        """Record an event in the deployment's history and publish it (webhooks, audit log)."""
+        event = DeploymentEvent(id=str(uuid.uuid4()), tenant_id=tenant, deployment_id=deployment_id,
+                                ts=self.clock.now(), type=type_, actor=actor, detail=detail or {})
+        self.store.add_event(event)
+        publish_deployment_event(self._services, event)
+        return event
 
     def _close_aborted(self, tenant: str, deployment_id: str) -> None:
         """The rest of an abort, safe to repeat: active device deployments become `aborted`, the
@@ -86,3 +133,7 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol):
             self.store.close_active_device_deployments(tenant, deployment_id, m.ABORTED, self.clock.now())
             counts = self.store.count_device_statuses(tenant, deployment_id)
             self.store.replace_stats(tenant, deployment_id, {s: counts.get(s, 0) for s in m.DEVICE_STATUSES})
+
+
+def _counts(stats: dict[str, int]) -> dict[str, int]:
+    return {k: max(0, int(stats.get(k, 0))) for k in m.STATISTICS_KEYS if stats.get(k)}

@@ -11,8 +11,9 @@ from typing import Any
 
 from common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from deployments import model as m
+from deployments import rollout
 from deployments.artifacts.model import Artifact
-from deployments.model import Deployment, DeviceDeployment, Phase
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Phase
 from deployments.store import DeploymentQuery, DuplicateDeployment
 
 MAX_RETRIES = 100
@@ -29,8 +30,12 @@ class DeploymentManagement:
                           group: str | None = None, filter_terms: list[dict] | None = None,
                           filter_id: str | None = None, phases: list[dict] | None = None,
                           retries: int = 0, max_devices: int | None = None,
-                          force_installation: bool = False) -> Deployment:
-        """Create a deployment to a device list, all accepted devices, a group or an inventory filter.
+                          force_installation: bool = False, failure_threshold: int | None = None,
+                          failure_action: str | None = None, success_threshold: int | None = None,
+                          maintenance_window: dict | None = None,
+                          update_control_map: dict | None = None) -> Deployment:
+        """Create a deployment to a device list, all accepted devices, a group or an inventory filter,
+        with its rollout rules (thresholds, maintenance window, update control map).
 
         Raises BadRequest (invalid input, no devices, a phase of zero devices), Unprocessable (no
         artifact with that name), NotFound (unknown saved filter), Conflict (an identical
@@ -44,6 +49,12 @@ class DeploymentManagement:
             raise BadRequest(f"retries: must be between 0 and {MAX_RETRIES}")
         if max_devices is not None and max_devices < 0:
             raise BadRequest("max_devices: must not be negative")
+        failure_threshold = rollout.check_threshold(failure_threshold, "failure_threshold")
+        failure_action = rollout.check_action(failure_action, "failure_action") or m.FAILURE_PAUSE
+        success_threshold = rollout.check_threshold(success_threshold, "success_threshold")
+        window = rollout.check_window(maintenance_window)
+        if update_control_map is not None:
+            update_control_map = check_control_map(update_control_map)
         artifacts = self._services.artifacts.find_by_name(tenant, artifact_name)
         if not artifacts:
             raise Unprocessable(f"no artifact named {artifact_name!r}")
@@ -93,7 +104,9 @@ class DeploymentManagement:
             max_devices=(max_devices or 0) if dynamic else len(target_ids), groups=groups, filter=filter_doc,
             phases=planned, retries=retries, force_installation=bool(force_installation),
             artifacts=[a.id for a in artifacts], initial_device_count=initial, stats=stats,
-            checksum=_checksum(name, artifact_name, target_ids, group, filter_doc, force_installation))
+            checksum=_checksum(name, artifact_name, target_ids, group, filter_doc, force_installation),
+            failure_threshold=failure_threshold, failure_action=failure_action, success_threshold=success_threshold,
+            window=window, update_control_map=update_control_map)
         try:
             self.store.insert_deployment(deployment, target_ids)
         except DuplicateDeployment:
@@ -143,7 +156,13 @@ class DeploymentManagement:
                 raise BadRequest(f"phases[{i}].start_ts: must be later than the previous phase's")
             previous_start = start
             total_pct += batch or 0
-            planned.append(Phase(id=str(uuid.uuid4()), batch_size=batch, start_ts=start))
+            planned.append(Phase(
+                id=str(uuid.uuid4()), batch_size=batch, start_ts=start,
+                failure_threshold=rollout.check_threshold(phase.get("failure_threshold"),
+                                                          f"phases[{i}].failure_threshold"),
+                failure_action=rollout.check_action(phase.get("failure_action"), f"phases[{i}].failure_action"),
+                success_threshold=rollout.check_threshold(phase.get("success_threshold"),
+                                                          f"phases[{i}].success_threshold")))
         if total_pct > 100:
             raise BadRequest("phases: batch sizes add up to more than 100%")
         assigned = 0
@@ -245,7 +264,7 @@ class DeploymentManagement:
                 or self.store.device_deployment_uses_artifact(tenant, artifact_id))
 
     # ------------------------------------------------------------------ writes
-    def abort(self, tenant: str, deployment_id: str) -> None:
+    def abort(self, tenant: str, deployment_id: str, actor: str = m.SYSTEM_ACTOR) -> None:
         """Abort: active device deployments become `aborted`, devices that have not asked yet never
         start, the deployment is finished. Raises NotFound, Unprocessable (already finished)."""
         dep = self.get_deployment(tenant, deployment_id)
@@ -256,10 +275,82 @@ class DeploymentManagement:
                                                     (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
                                                     m.DEPLOYMENT_FINISHED, finished=self.clock.now(), aborted=True):
                     self._close_aborted(tenant, deployment_id)
+                    self._emit(tenant, deployment_id, m.EVENT_ABORTED, actor, {"reason": "operator"})
                     return
         if dep.aborted:  # aborted before: finish the work of an abort that was interrupted
             self._close_aborted(tenant, deployment_id)
         raise Unprocessable("deployment already finished")
+
+    def pause(self, tenant: str, deployment_id: str, actor: str) -> None:
+        """The operator pauses: no new device starts it (devices already installing finish).
+        Raises NotFound, Conflict (finished or already paused)."""
+        self._unfinished(tenant, deployment_id)
+        with self.store.transaction():
+            if not self.store.pause_deployment(tenant, deployment_id, "operator", self.clock.now()):
+                raise Conflict("deployment is already paused")
+            self._emit(tenant, deployment_id, m.EVENT_PAUSED, actor, {"reason": "operator"})
+
+    def resume(self, tenant: str, deployment_id: str, actor: str) -> None:
+        """Resume a paused deployment. After a pause by a failure threshold the failures so far
+        count as accepted: the deployment pauses again when the failures since the resume cross
+        the threshold. Raises NotFound, Conflict (finished or not paused)."""
+        dep = self._unfinished(tenant, deployment_id)
+        if not dep.paused:
+            raise Conflict("deployment is not paused")
+        ack = dict(dep.failure_ack)
+        if dep.paused_reason == "failure_threshold":
+            ack[rollout.phase_key(None)] = rollout.failed_count(dep, None)
+            for i in range(len(dep.phases)):
+                ack[rollout.phase_key(i)] = rollout.failed_count(dep, i)
+        with self.store.transaction():
+            if not self.store.resume_deployment(tenant, deployment_id, ack):
+                raise Conflict("deployment is not paused")
+            self._emit(tenant, deployment_id, m.EVENT_RESUMED, actor,
+                       {"paused_reason": dep.paused_reason, "accepted_failures": ack})
+
+    def continue_phase(self, tenant: str, deployment_id: str, actor: str) -> int:
+        """Open the next phase now, before its start time or success threshold; returns its index.
+        Raises NotFound, Conflict (finished, no phases, or the last phase is open)."""
+        dep = self._unfinished(tenant, deployment_id)
+        opened = rollout.opened_through(dep, self.clock.now()) if dep.phases else 0
+        if opened + 1 >= len(dep.phases):
+            raise Conflict("deployment has no next phase")
+        with self.store.transaction():
+            if not self.store.promote_phase(tenant, deployment_id, opened + 1):
+                raise Conflict("the phase was opened meanwhile; try again")
+            self._emit(tenant, deployment_id, m.EVENT_PHASE_CONTINUED, actor,
+                       {"phase": opened + 1, "from_phase": opened})
+        return opened + 1
+
+    def set_control_map(self, tenant: str, deployment_id: str, control_map: Any, actor: str,
+                        device_id: str | None = None) -> None:
+        """Replace the update control map of a deployment, or of one device's part in it (devices
+        read it at their next map refresh). Raises BadRequest (not a map), NotFound (no such
+        deployment, or the device has no unfinished part in it), Conflict (finished, or created
+        without a map)."""
+        control_map = check_control_map(control_map)
+        dep = self._unfinished(tenant, deployment_id)
+        if dep.update_control_map is None:
+            raise Conflict("the deployment was created without an update control map")
+        with self.store.transaction():
+            if device_id is not None:
+                if not self.store.set_device_control_map(tenant, deployment_id, device_id, control_map):
+                    raise NotFound("the device has no unfinished part in this deployment")
+            elif not self.store.set_control_map(tenant, deployment_id, control_map):
+                raise Conflict("deployment is finished")
+            self._emit(tenant, deployment_id, m.EVENT_CONTROL_MAP, actor,
+                       {"update_control_map": control_map, **({"device_id": device_id} if device_id else {})})
+
+    def events(self, tenant: str, deployment_id: str, skip: int, limit: int) -> tuple[list[DeploymentEvent], int]:
+        """The deployment's history (oldest first) and its total. Raises NotFound."""
+        self.get_deployment(tenant, deployment_id)
+        return self.store.list_events(tenant, deployment_id, skip, limit)
+
+    def _unfinished(self, tenant: str, deployment_id: str) -> Deployment:
+        dep = self.get_deployment(tenant, deployment_id)
+        if dep.status == m.DEPLOYMENT_FINISHED:
+            raise Conflict("deployment is finished")
+        return dep
 
     def decommission_device(self, tenant: str, device_id: str) -> None:
         """The device is gone: its unfinished device deployments become `decommissioned`, and the
@@ -287,6 +378,12 @@ class DeploymentManagement:
     def reset_history(self, tenant: str, device_id: str) -> None:
         """Forget the device's finished device deployments: it is eligible again for active deployments."""
         self.store.soft_delete_history(tenant, device_id, self.clock.now())
+
+
+def check_control_map(value: Any) -> dict:
+    """An update control map as Mender's deployments service takes it (priority, states with
+    actions); BadRequest otherwise."""
+    return rollout.check_control_map(value)
 
 
 def _check_name(field: str, value: Any) -> str:

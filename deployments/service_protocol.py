@@ -7,6 +7,7 @@ from typing import Any
 
 from common.errors import BadRequest, Conflict, NotFound
 from deployments import model as m
+from deployments import rollout
 from deployments.artifacts.model import Artifact, ArtifactBrief
 from deployments.model import Deployment, DeviceDeployment, Instructions
 from deployments.store import ASSIGNED, EXISTS, FINISHED
@@ -46,6 +47,8 @@ class DeviceProtocol:
                 return None
             if device_id in dep.assigning:  # its assignment was interrupted after the insert
                 self.store.assign_device(tenant, dep, dd.phase, dd)
+            if dd.status == m.PENDING and not rollout.may_start(dep, self.clock.now()):
+                return None  # paused, or outside its maintenance window: devices that have not started wait
         if dd is None:
             dd, dep = self._retry_or_new(tenant, device_id, device_type, recent)
         if dd is None:
@@ -55,17 +58,23 @@ class DeviceProtocol:
     def _retry_or_new(self, tenant: str, device_id: str, device_type: str, recent: list[DeviceDeployment]):
         retryable = [d for d in recent if d.status == m.FAILURE and d.attempts < d.retries]
         failed = min(retryable, key=lambda d: (d.created, d.id)) if retryable else None
+        now = self.clock.now()
         if failed is not None:
             dep = self.store.get_deployment(tenant, failed.deployment_id)
             if dep is not None and dep.status != m.DEPLOYMENT_FINISHED:
+                if not rollout.may_start(dep, now):
+                    return None, None  # the retry waits for a resume or the window
                 if self._move(failed, m.PENDING, {"attempts": failed.attempts + 1, "finished": None,
                                                   "substate": None}, retry=True):
                     return failed, dep
         after = max((d.created for d in recent if d.status in m.TERMINAL), default=0.0)
-        now = self.clock.now()
         for dep in self._candidates(tenant, device_id, after):
             resuming = device_id in dep.assigning  # an interrupted assignment: finish it as it began
-            phase = None if resuming else self._open_phase(dep, now)
+            if not resuming and not rollout.may_start(dep, now):
+                return None, None  # the oldest applicable deployment is paused or outside its window
+            if not resuming and dep.phases:
+                self._promote(dep, rollout.opened_through(dep, now))
+            phase = None if resuming else rollout.open_phase(dep, now)
             if phase is False:
                 return None, None  # the oldest applicable deployment is waiting for its next phase
             outcome, dd = self.store.assign_device(tenant, dep, phase,
@@ -97,18 +106,14 @@ class DeviceProtocol:
                     continue
             yield dep
 
-    @staticmethod
-    def _open_phase(dep: Deployment, now: float):
-        """The index of the phase a new device joins (None without phases), or False when every
-        started phase is full or none has started."""
-        if not dep.phases:
-            return None
-        for i, phase in enumerate(dep.phases):
-            if phase.start_ts is not None and phase.start_ts > now:
-                return False
-            if phase.device_limit is None or phase.device_count < phase.device_limit:
-                return i
-        return False
+    def _promote(self, dep: Deployment, phase: int) -> None:
+        """Record that phase `phase` opened by its time and the previous phase's successes (once:
+        the store's update is conditional)."""
+        if phase > dep.current_phase and self.store.promote_phase(dep.tenant_id, dep.id, phase):
+            self._emit(dep.tenant_id, dep.id, m.EVENT_PHASE_PROMOTED,
+                       detail={"phase": phase, "from_phase": dep.current_phase,
+                               "start_ts": dep.phases[phase].start_ts})
+            dep.current_phase = phase
 
     def _instructions(self, dd: DeviceDeployment, dep: Deployment, provides: dict,
                       base_url: str) -> Instructions | None:
@@ -134,7 +139,20 @@ class DeviceProtocol:
             return None
         link = self._services.artifacts.device_link_for(tenant, artifact, base_url)
         return Instructions(dep.id, ArtifactBrief(artifact.id, artifact.name, artifact.device_types, artifact.size,
-                                                  artifact.storage_key), link)
+                                                  artifact.storage_key), link, _control_map(dep, dd))
+
+    def update_control_map(self, tenant: str, device_id: str, deployment_id: str) -> dict:
+        """The update control map in force for the device's part in a deployment (its own map if
+        the operator set one, else the deployment's), as the client reads it: {"id", "priority",
+        "states"}. Raises NotFound (not the device's deployment, finished for it, or no map)."""
+        dd = self.store.get_device_deployment(tenant, deployment_id, device_id)
+        if dd is None or dd.deleted or dd.status not in m.ACTIVE:
+            raise NotFound("deployment not found for this device")
+        dep = self.store.get_deployment(tenant, deployment_id, counts=False)
+        control_map = _control_map(dep, dd) if dep is not None else None
+        if control_map is None:
+            raise NotFound("the deployment has no update control map")
+        return control_map
 
     def _pick_artifact(self, tenant: str, artifact_name: str, provides: dict) -> Artifact | None:
         """The smallest artifact of that name compatible with the device type whose depends the
@@ -195,3 +213,10 @@ class DeviceProtocol:
             raise BadRequest(f"messages: at most {m.MAX_LOG_MESSAGES}")
         self.store.save_log(tenant, deployment_id, device_id, messages)
         self.store.update_device_deployment(tenant, dd.id, dd.status, {"log": True})
+
+
+def _control_map(dep: Deployment, dd: DeviceDeployment) -> dict | None:
+    chosen = dd.control_map if dd.control_map is not None else dep.update_control_map
+    if chosen is None:
+        return None
+    return {"id": dep.id, "priority": chosen.get("priority", 0), "states": chosen.get("states", {})}

@@ -15,14 +15,14 @@ blp = Blueprint("deployments_devices", __name__, url_prefix="/api/devices",
                 description="Deployments: device API.")
 
 
-def _next(provides: dict):
+def _next(provides: dict, with_control_map: bool = False):
     # the fleet's hottest path: the response is built here (flask-smorest passes a Response
     # through untouched), not by the response decorators, which only document it
     identity = current_identity()
     instructions = services().deployments.next_deployment(identity.tenant, identity.subject, provides, base_url())
     if instructions is None:
         return no_content()
-    return json_response(render.instructions(instructions))
+    return json_response(render.instructions(instructions, with_control_map))
 
 
 def _provides(nested: bool) -> dict:
@@ -38,7 +38,7 @@ class NextV2(MethodView):
     @blp.alt_response(204, description="No update for the device.")
     def post(self):
         """Get the next deployment (body: device_provides and update_control_map)."""
-        return _next(_provides(nested=True))
+        return _next(_provides(nested=True), with_control_map=True)
 
 
 @blp.route("/v1/deployments/device/deployments/next")
@@ -67,6 +67,16 @@ class Status(MethodView):
         services().deployments.report_status(identity.tenant, identity.subject, deployment_id,
                                              body["status"], body.get("substate"))
         return no_content()
+
+
+@blp.route("/v2/deployments/device/deployments/<string:deployment_id>/update_control_map")
+class UpdateControlMap(MethodView):
+    @blp.response(200, description="{\"id\", \"update_control_map\": {\"id\", \"priority\", \"states\"}}")
+    def get(self, deployment_id):
+        """The update control map in force for this device's deployment (404 without one)."""
+        identity = current_identity()
+        control_map = services().deployments.update_control_map(identity.tenant, identity.subject, deployment_id)
+        return json_response({"id": deployment_id, "update_control_map": control_map})
 
 
 @blp.route("/v1/deployments/device/deployments/<string:deployment_id>/log")

@@ -27,13 +27,19 @@ def _tenant() -> str:
     return current_identity().tenant
 
 
+_PHASE_RULES = ("failure_threshold", "failure_action", "success_threshold")
+_RULES = _PHASE_RULES + ("maintenance_window", "update_control_map")
+
+
 def _create(body: dict, **target):
     phases = [{"batch_size": p.get("batch_size"),
-               "start_ts": p["start_ts"].timestamp() if p.get("start_ts") else None}
+               "start_ts": p["start_ts"].timestamp() if p.get("start_ts") else None,
+               **{k: p.get(k) for k in _PHASE_RULES}}
               for p in body.get("phases") or []] or None
     dep = _svc().create_deployment(
         _tenant(), name=body["name"], artifact_name=body["artifact_name"], phases=phases,
-        retries=body.get("retries", 0), force_installation=body.get("force_installation", False), **target)
+        retries=body.get("retries", 0), force_installation=body.get("force_installation", False),
+        **{k: body.get(k) for k in _RULES}, **target)
     location = url_for("deployments_management.Deployment", deployment_id=dep.id, _external=False)
     return Response(status=201, headers={"Location": location})
 
@@ -102,7 +108,7 @@ class DeploymentStatus(MethodView):
     @blp.response(204, description="Aborted.")
     def put(self, body, deployment_id):
         """Abort a deployment."""
-        _svc().abort(_tenant(), deployment_id)
+        _svc().abort(_tenant(), deployment_id, current_identity().subject)
         return None
 
 
@@ -111,7 +117,7 @@ class Statistics(MethodView):
     @blp.response(200)
     def get(self, deployment_id):
         """Device counts per status."""
-        return render.statistics(_svc().get_deployment(_tenant(), deployment_id))
+        return render.statistics_with_pause(_svc().get_deployment(_tenant(), deployment_id))
 
 
 @blp.route(V1 + "/<string:deployment_id>/devices")

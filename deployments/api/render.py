@@ -8,7 +8,7 @@ from common.clock import rfc3339
 from deployments import model as m
 from deployments.artifacts.api import render as artifacts_render
 from deployments.artifacts.model import Artifact
-from deployments.model import Deployment, DeviceDeployment, Instructions
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Instructions
 
 
 def image(artifact: Artifact) -> dict:
@@ -26,8 +26,53 @@ def statistics(dep: Deployment) -> dict:
     return {k: max(0, int(dep.stats.get(k, 0))) for k in m.STATISTICS_KEYS}
 
 
+def statistics_with_pause(dep: Deployment) -> dict:
+    """The statistics endpoint's answer: the counts, and whether the deployment is paused."""
+    out: dict = statistics(dep)
+    out.update(paused_fields(dep))
+    return out
+
+
+def paused_fields(dep: Deployment) -> dict:
+    out: dict = {"paused": bool(dep.paused)}
+    if dep.paused:
+        out["paused_reason"] = dep.paused_reason
+        out["paused_ts"] = rfc3339(dep.paused_ts) if dep.paused_ts else None
+    return out
+
+
+def _rules(dep: Deployment) -> dict:
+    """The rollout rules a deployment was created with (only those given)."""
+    out: dict = {}
+    if dep.failure_threshold is not None:
+        out["failure_threshold"] = dep.failure_threshold
+        out["failure_action"] = dep.failure_action
+    if dep.success_threshold is not None:
+        out["success_threshold"] = dep.success_threshold
+    if dep.window is not None:
+        out["maintenance_window"] = {"start": dep.window.start, "end": dep.window.end,
+                                     "timezone": dep.window.timezone}
+    if dep.update_control_map is not None:
+        out["update_control_map"] = dep.update_control_map
+    return out
+
+
+def _phase(p) -> dict:
+    out = {"id": p.id, "batch_size": p.batch_size, "start_ts": rfc3339(p.start_ts), "device_count": p.device_count}
+    for key in ("failure_threshold", "failure_action", "success_threshold"):
+        if getattr(p, key) is not None:
+            out[key] = getattr(p, key)
+    return out
+
+
+def event(e: DeploymentEvent) -> dict:
+    """One entry of a deployment's history."""
+    return {"id": e.id, "deployment_id": e.deployment_id, "ts": rfc3339(e.ts), "type": e.type,
+            "actor": e.actor, "detail": e.detail}
+
+
 def statistics_entry(dep: Deployment) -> dict:
-    return {"id": dep.id, "stats": statistics(dep)}
+    return {"id": dep.id, "stats": statistics_with_pause(dep)}
 
 
 def deployment(dep: Deployment, status: str) -> dict:
@@ -40,14 +85,16 @@ def deployment(dep: Deployment, status: str) -> dict:
     if dep.groups:
         out["groups"] = dep.groups
     if dep.phases:
-        out["phases"] = [{"id": p.id, "batch_size": p.batch_size, "start_ts": rfc3339(p.start_ts),
-                          "device_count": p.device_count} for p in dep.phases]
+        out["phases"] = [_phase(p) for p in dep.phases]
+        out["current_phase"] = dep.current_phase
     out["retries"] = dep.retries
     out["max_devices"] = dep.max_devices
     out["initial_device_count"] = dep.initial_device_count
     out["dynamic"] = bool(dep.dynamic)
     if dep.filter:
         out["filter"] = dep.filter
+    out.update(paused_fields(dep))
+    out.update(_rules(dep))
     return out
 
 
@@ -82,10 +129,13 @@ def log_text(messages: list[dict]) -> str:
                    for msg in messages)
 
 
-def instructions(i: Instructions) -> dict:
-    """The answer to a device's `next` poll."""
-    return {"id": i.deployment_id, "artifact": {
+def instructions(i: Instructions, with_control_map: bool = False) -> dict:
+    """The answer to a device's `next` poll (v2 with the update control map, when there is one)."""
+    out = {"id": i.deployment_id, "artifact": {
         "id": i.artifact.id, "artifact_name": i.artifact.name,
         "source": {"uri": i.link.uri, "expire": rfc3339(i.link.expire)},
         "device_types_compatible": i.artifact.device_types or [],
     }}
+    if with_control_map and i.update_control_map is not None:
+        out["update_control_map"] = i.update_control_map
+    return out

@@ -10,7 +10,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from deployments.model import Deployment, DeviceDeployment
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment
 
 
 @dataclass
@@ -90,15 +90,55 @@ class DeploymentsStore(ABC):
 
     @abstractmethod
     def adjust_stats(self, tenant: str, deployment_id: str, changes: dict[str, int],
-                     retry_pending: int = 0, total_size: int = 0, fetch: bool = True) -> Deployment | None:
-        """Atomically add `changes` ({status: delta}) to the stats (and the other counters);
-        return the deployment as it is afterwards (None when `fetch` is False and reading it
-        back would cost more than the update: the caller does not need it)."""
+                     retry_pending: int = 0, total_size: int = 0, fetch: bool = True,
+                     phase: int | None = None, phase_outcomes: dict[str, int] | None = None) -> Deployment | None:
+        """Atomically add `changes` ({status: delta}) to the stats (and the other counters, and
+        `phase_outcomes` ({"failed"|"succeeded": delta}) to phase `phase`'s); return the
+        deployment as it is afterwards, counters included (None when `fetch` is False and
+        reading it back would cost more than the update: the caller does not need it). On
+        MongoDB the returned document is the one this very update produced, so each of several
+        concurrent callers sees the count its own change made."""
 
     @abstractmethod
     def set_deployment_status(self, tenant: str, deployment_id: str, from_statuses: tuple[str, ...],
-                              status: str, finished: float | None = None, aborted: bool = False) -> bool:
-        """Set the status if the current one is in `from_statuses`; True when changed."""
+                              status: str, finished: float | None = None, aborted: bool = False,
+                              failed_at_least: tuple[int | None, int] | None = None) -> bool:
+        """Set the status if the current one is in `from_statuses` (and, with `failed_at_least`
+        (phase, n), if that phase's failed count, or the deployment's `failure` count for phase
+        None, is at least n); True when changed."""
+
+    # -- rollout control ---------------------------------------------------------------
+    @abstractmethod
+    def pause_deployment(self, tenant: str, deployment_id: str, reason: str, ts: float,
+                         failed_at_least: tuple[int | None, int] | None = None) -> bool:
+        """Pause an unfinished deployment that is not paused (and, with `failed_at_least`, only
+        while that count holds: the threshold decision and its condition are one conditional
+        update); True when this call paused it."""
+
+    @abstractmethod
+    def resume_deployment(self, tenant: str, deployment_id: str, failure_ack: dict[str, int]) -> bool:
+        """Unpause a paused unfinished deployment and record the failures the resume accepted;
+        True when this call resumed it."""
+
+    @abstractmethod
+    def promote_phase(self, tenant: str, deployment_id: str, phase: int) -> bool:
+        """Set current_phase to `phase` if it is lower and the deployment is unfinished; True when changed."""
+
+    @abstractmethod
+    def set_control_map(self, tenant: str, deployment_id: str, control_map: dict) -> bool:
+        """Replace the update control map of an unfinished deployment that has one; True when changed."""
+
+    @abstractmethod
+    def set_device_control_map(self, tenant: str, deployment_id: str, device_id: str, control_map: dict) -> bool:
+        """Set the update control map of one device's unfinished device deployment; True when changed."""
+
+    # -- history ----------------------------------------------------------------------------
+    @abstractmethod
+    def add_event(self, event: DeploymentEvent) -> None: ...
+
+    @abstractmethod
+    def list_events(self, tenant: str, deployment_id: str, skip: int, limit: int) -> tuple[list[DeploymentEvent], int]:
+        """A deployment's events, oldest first, and their total."""
 
     @abstractmethod
     def replace_stats(self, tenant: str, deployment_id: str, stats: dict[str, int]) -> None: ...

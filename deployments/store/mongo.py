@@ -9,7 +9,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from deployments import model as m
-from deployments.model import Deployment, DeviceDeployment, Phase
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, MaintenanceWindow, Phase
 from deployments.store import (ASSIGNED, EXISTS, FINISHED, NO_SLOT, DeploymentQuery, DeploymentsStore,
                                DuplicateDeployment)
 
@@ -17,6 +17,7 @@ DEPLOYMENTS = "deployments"
 TARGETS = "deployment_targets"
 DEVICE_DEPLOYMENTS = "device_deployments"
 LOGS = "deployment_logs"
+EVENTS = "deployment_events"
 
 _ACTIVE = sorted(m.ACTIVE)
 _TERMINAL = sorted(m.TERMINAL)
@@ -53,7 +54,20 @@ def _m1_indexes(db) -> None:
                           name="tenant_deployment_device", unique=True)
 
 
-MIGRATIONS = [_m1_indexes]
+def _m2_events(db) -> None:
+    db[EVENTS].create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("seq", ASCENDING)],
+                            name="tenant_deployment_seq")
+
+
+MIGRATIONS = [_m1_indexes, _m2_events]
+
+
+def _failed_filter(failed_at_least) -> dict:
+    """The filter for "the phase's failed count is at least n" (the crossing a threshold decides on)."""
+    if failed_at_least is None:
+        return {}
+    phase, n = failed_at_least
+    return {f"stats.{m.FAILURE}" if phase is None else f"phases.{phase}.failed": {"$gte": n}}
 
 
 def _slot_conditions(deployment: Deployment, phase: int | None) -> dict:
@@ -85,10 +99,13 @@ def _dep(doc: dict | None) -> Deployment | None:
     """A stored deployment as a record (without the store's own fields: active_checksum, slots_left)."""
     if doc is None:
         return None
-    out = {k: doc[k] for k in _DEPLOYMENT_FIELDS if k in doc and k not in ("phases", "assigning", "stats")}
+    out = {k: doc[k] for k in _DEPLOYMENT_FIELDS
+           if k in doc and k not in ("phases", "assigning", "stats", "window")}
     stats = {s: 0 for s in m.DEVICE_STATUSES}
     stats.update(doc.get("stats") or {})
+    window = doc.get("window")
     return Deployment(id=doc["_id"], stats=stats, assigning=[c["device_id"] for c in doc.get("assigning") or []],
+                      window=MaintenanceWindow(**window) if window else None,
                       phases=[Phase(**{k: p[k] for k in _PHASE_FIELDS if k in p}) for p in doc.get("phases") or []],
                       **{k: v for k, v in out.items() if k != "id"})
 
@@ -211,7 +228,8 @@ class MongoDeploymentsStore(DeploymentsStore):
         deployment_id, device_id = deployment.id, dd.device_id
         key = {"_id": deployment_id, "tenant_id": tenant}
         claim = {"device_id": device_id, "dd_id": dd.id, "phase": phase}
-        query = {**key, "status": {"$ne": m.DEPLOYMENT_FINISHED}, "assigning.device_id": {"$ne": device_id}}
+        query = {**key, "status": {"$ne": m.DEPLOYMENT_FINISHED}, "paused": {"$ne": True},
+                 "assigning.device_id": {"$ne": device_id}}
         query.update(_slot_conditions(deployment, phase))
         if self.deployments.update_one(query, {"$inc": _slot_counts(deployment, phase, 1),
                                                "$push": {"assigning": claim}}).modified_count != 1:
@@ -250,9 +268,13 @@ class MongoDeploymentsStore(DeploymentsStore):
                                         {"$inc": {"total_size": size}})
         return True
 
-    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
-        # find_one_and_update returns the document at no extra cost: `fetch` changes nothing here
+    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True,
+                     phase=None, phase_outcomes=None):
+        # find_one_and_update returns the document at no extra cost: `fetch` changes nothing here;
+        # the document returned is the one this update produced (the threshold decisions rely on it)
         inc = {f"stats.{s}": d for s, d in changes.items() if d}
+        if phase is not None:
+            inc.update({f"phases.{phase}.{k}": d for k, d in (phase_outcomes or {}).items() if d})
         if retry_pending:
             inc["retry_pending"] = retry_pending
         if total_size:
@@ -263,20 +285,66 @@ class MongoDeploymentsStore(DeploymentsStore):
                                                    return_document=ReturnDocument.AFTER)
         return _dep(doc)
 
-    def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False):
+    def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False,
+                              failed_at_least=None):
         update: dict = {"$set": {"status": status}}
         if status == m.DEPLOYMENT_FINISHED:
             update["$set"]["finished"] = finished
             update["$unset"] = {"active_checksum": ""}
         if aborted:
             update["$set"]["aborted"] = True
-        changed = self.deployments.update_one({"_id": deployment_id, "tenant_id": tenant,
-                                               "status": {"$in": list(from_statuses)}}, update).modified_count == 1
+        query = {"_id": deployment_id, "tenant_id": tenant, "status": {"$in": list(from_statuses)},
+                 **_failed_filter(failed_at_least)}
+        changed = self.deployments.update_one(query, update).modified_count == 1
         if changed and status == m.DEPLOYMENT_FINISHED:
             # finished deployments drop out of the devices' candidate lists
             self.targets.update_many({"tenant_id": tenant, "deployment_id": deployment_id, "active": True},
                                      {"$set": {"active": False}})
         return changed
+
+    # ------------------------------------------------------------------ rollout control
+    def _update_unfinished(self, tenant, deployment_id, condition: dict, update: dict) -> bool:
+        query = {"_id": deployment_id, "tenant_id": tenant, "status": {"$ne": m.DEPLOYMENT_FINISHED}, **condition}
+        return self.deployments.update_one(query, update).modified_count == 1
+
+    def pause_deployment(self, tenant, deployment_id, reason, ts, failed_at_least=None):
+        # one conditional update: whichever worker's report crossed the threshold (each saw the
+        # count its own $inc made), the first to get here pauses; the others match nothing
+        return self._update_unfinished(tenant, deployment_id, {"paused": {"$ne": True}, **_failed_filter(failed_at_least)},
+                                       {"$set": {"paused": True, "paused_reason": reason, "paused_ts": ts}})
+
+    def resume_deployment(self, tenant, deployment_id, failure_ack):
+        return self._update_unfinished(tenant, deployment_id, {"paused": True},
+                                       {"$set": {"paused": False, "paused_reason": None, "paused_ts": None,
+                                                 "failure_ack": failure_ack}})
+
+    def promote_phase(self, tenant, deployment_id, phase):
+        return self._update_unfinished(tenant, deployment_id, {"current_phase": {"$lt": phase}},
+                                       {"$set": {"current_phase": phase}})
+
+    def set_control_map(self, tenant, deployment_id, control_map):
+        return self._update_unfinished(tenant, deployment_id, {"update_control_map": {"$type": "object"}},
+                                       {"$set": {"update_control_map": control_map}})
+
+    def set_device_control_map(self, tenant, deployment_id, device_id, control_map):
+        return self.dds.update_one({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": device_id,
+                                    "status": {"$in": _ACTIVE}},
+                                   {"$set": {"control_map": control_map}}).matched_count == 1
+
+    # ------------------------------------------------------------------ history
+    def add_event(self, event):
+        # the default ObjectId _id breaks ties between events of the same second in insertion order
+        doc = asdict(event)
+        doc["seq"] = event.ts
+        self._db.db[EVENTS].insert_one(doc)
+
+    def list_events(self, tenant, deployment_id, skip, limit):
+        query = {"tenant_id": tenant, "deployment_id": deployment_id}
+        events = self._db.db[EVENTS]
+        total = events.count_documents(query)
+        cursor = events.find(query).sort([("seq", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit)
+        return [DeploymentEvent(id=d["id"], tenant_id=d["tenant_id"], deployment_id=d["deployment_id"], ts=d["ts"],
+                                type=d["type"], actor=d["actor"], detail=d.get("detail") or {}) for d in cursor], total
 
     def replace_stats(self, tenant, deployment_id, stats):
         self.deployments.update_one({"_id": deployment_id, "tenant_id": tenant},

@@ -8,7 +8,7 @@ import json
 import sqlite3
 
 from deployments import model as m
-from deployments.model import Deployment, DeviceDeployment, Phase
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, MaintenanceWindow, Phase
 from deployments.store import (ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DeploymentsStore,
                                DuplicateDeployment)
 
@@ -52,10 +52,28 @@ MIGRATIONS = [
             tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL, device_id TEXT NOT NULL,
             messages TEXT NOT NULL, PRIMARY KEY (tenant_id, deployment_id, device_id))""",
     ],
+    [   # rollout safety: pause state, phase counters, update control maps, the deployments' history
+        "ALTER TABLE deployments ADD COLUMN paused INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deployments ADD COLUMN paused_reason TEXT",
+        "ALTER TABLE deployments ADD COLUMN paused_ts REAL",
+        "ALTER TABLE deployments ADD COLUMN current_phase INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deployments ADD COLUMN failure_ack TEXT",
+        "ALTER TABLE deployments ADD COLUMN control_map TEXT",
+        "ALTER TABLE deployment_phases ADD COLUMN failed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deployment_phases ADD COLUMN succeeded INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE device_deployments ADD COLUMN control_map TEXT",
+        """CREATE TABLE deployment_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL,
+            id TEXT NOT NULL, ts REAL NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL)""",
+        "CREATE INDEX deployment_events_deployment ON deployment_events (tenant_id, deployment_id, seq)",
+    ],
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
-             "initial_device_count", "type", "checksum")
+             "initial_device_count", "type", "checksum", "failure_threshold", "failure_action",
+             "success_threshold")
+_PHASE_DOC_KEYS = ("id", "batch_size", "start_ts", "device_limit", "failure_threshold", "failure_action",
+                   "success_threshold")
 _ACTIVE = tuple(sorted(m.ACTIVE))
 _TERMINAL = tuple(sorted(m.TERMINAL))
 
@@ -69,7 +87,8 @@ class _Exists(Exception):
 
 
 _DD_FIELDS = ("tenant_id", "id", "deployment_id", "device_id", "created", "started", "finished", "status",
-              "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase")
+              "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase",
+              "control_map")
 _DD_COLUMNS = ",".join(_DD_FIELDS)
 
 
@@ -77,8 +96,28 @@ def _in(values) -> str:
     return ",".join("?" * len(values))
 
 
+def _json_or_none(value) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
 def _dd_row(dd: DeviceDeployment) -> tuple:
-    return tuple(int(dd.log) if c == "log" else getattr(dd, c) for c in _DD_FIELDS)
+    row = []
+    for c in _DD_FIELDS:
+        value = getattr(dd, c)
+        row.append(int(value) if c == "log" else _json_or_none(value) if c == "control_map" else value)
+    return tuple(row)
+
+
+def _failed_condition(tenant: str, deployment_id: str, failed_at_least) -> tuple[str, list]:
+    """SQL (and its arguments) for "the phase's failed count is at least n"."""
+    if failed_at_least is None:
+        return "", []
+    phase, n = failed_at_least
+    if phase is None:
+        return (" AND (SELECT count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?"
+                " AND status='failure') >= ?", [tenant, deployment_id, n])
+    return (" AND (SELECT failed FROM deployment_phases WHERE tenant_id=? AND deployment_id=? AND idx=?) >= ?",
+            [tenant, deployment_id, phase, n])
 
 
 # The static deployments that list a device and have no device deployment for it yet, and the
@@ -93,7 +132,8 @@ _DYNAMIC_CANDIDATES = (
     "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
     " AND created > ? ORDER BY created, id LIMIT ?")
 _OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
-                "max_devices", "device_count", "retry_pending", "total_size")
+                "max_devices", "device_count", "retry_pending", "total_size", "paused_reason", "paused_ts",
+                "current_phase")
 
 
 class SqliteDeploymentsStore(DeploymentsStore):
@@ -110,9 +150,14 @@ class SqliteDeploymentsStore(DeploymentsStore):
         conn = conn or self.db.conn
         doc = json.loads(row["doc"])
         phases = [Phase(**p) for p in doc.pop("phases", None) or []]
+        window = doc.pop("window", None)
         # (no `assigning` here: an assignment is one transaction, never in flight after a crash)
         dep = Deployment(**{k: row[k] for k in _OWN_COLUMNS}, dynamic=bool(row["dynamic"]),
-                         aborted=bool(row["aborted"]), phases=phases, **doc)
+                         aborted=bool(row["aborted"]), phases=phases,
+                         window=MaintenanceWindow(**window) if window else None,
+                         paused=bool(row["paused"]), failure_ack=json.loads(row["failure_ack"] or "{}"),
+                         update_control_map=json.loads(row["control_map"]) if row["control_map"] else None,
+                         **doc)
         if not counts:
             return dep
         stats = {s: 0 for s in m.DEVICE_STATUSES}
@@ -121,11 +166,13 @@ class SqliteDeploymentsStore(DeploymentsStore):
             stats[r["status"]] = r["count"]
         dep.stats = stats
         if phases:
-            device_counts = {r["idx"]: r["device_count"] for r in conn.execute(
-                "SELECT idx, device_count FROM deployment_phases WHERE tenant_id=? AND deployment_id=?",
-                (row["tenant_id"], row["id"]))}
+            counts_of = {r["idx"]: r for r in conn.execute(
+                "SELECT idx, device_count, failed, succeeded FROM deployment_phases WHERE tenant_id=?"
+                " AND deployment_id=?", (row["tenant_id"], row["id"]))}
             for i, phase in enumerate(phases):
-                phase.device_count = device_counts.get(i, 0)
+                r = counts_of.get(i)
+                if r is not None:
+                    phase.device_count, phase.failed, phase.succeeded = r["device_count"], r["failed"], r["succeeded"]
         return dep
 
     @staticmethod
@@ -156,28 +203,35 @@ class SqliteDeploymentsStore(DeploymentsStore):
     def _dd(row: sqlite3.Row) -> DeviceDeployment:
         dd = DeviceDeployment(**row)
         dd.log = bool(dd.log)
+        if dd.control_map is not None:
+            dd.control_map = json.loads(dd.control_map)
         return dd
 
     # ------------------------------------------------------------------ deployments
     def insert_deployment(self, deployment: Deployment, targets: list[str] | None) -> None:
         d = deployment
         doc = {k: getattr(d, k) for k in _DOC_KEYS}
-        doc["phases"] = [{"id": p.id, "batch_size": p.batch_size, "start_ts": p.start_ts,
-                          "device_limit": p.device_limit} for p in d.phases]
+        doc["phases"] = [{k: getattr(p, k) for k in _PHASE_DOC_KEYS} for p in d.phases]
+        if d.window is not None:
+            doc["window"] = {"start": d.window.start, "end": d.window.end, "timezone": d.window.timezone}
         doc = json.dumps(doc)
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO deployments (tenant_id, id, name, artifact_name, created, finished, status,"
                 " start_ts, dynamic, max_devices, device_count, retry_pending, total_size, aborted,"
-                " active_checksum, doc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " active_checksum, doc, paused, paused_reason, paused_ts, current_phase, failure_ack, control_map)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (tenant_id, active_checksum) WHERE active_checksum IS NOT NULL DO NOTHING",
                 (d.tenant_id, d.id, d.name, d.artifact_name, d.created, d.finished, d.status, d.start_ts,
-                 int(d.dynamic), d.max_devices, d.device_count, d.retry_pending, d.total_size, 0, d.checksum, doc))
+                 int(d.dynamic), d.max_devices, d.device_count, d.retry_pending, d.total_size, 0, d.checksum, doc,
+                 int(d.paused), d.paused_reason, d.paused_ts, d.current_phase, json.dumps(d.failure_ack),
+                 _json_or_none(d.update_control_map)))
             if cur.rowcount != 1:  # the unique index deployments_active_checksum
                 raise DuplicateDeployment()
             conn.executemany("INSERT INTO deployment_stats VALUES (?,?,?,?)",
                              [(d.tenant_id, d.id, s, n) for s, n in d.stats.items()])
-            conn.executemany("INSERT INTO deployment_phases VALUES (?,?,?,?,?)",
+            conn.executemany("INSERT INTO deployment_phases (tenant_id, deployment_id, idx, device_limit,"
+                             " device_count) VALUES (?,?,?,?,?)",
                              [(d.tenant_id, d.id, i, p.device_limit, 0) for i, p in enumerate(d.phases)])
             if targets:
                 conn.executemany("INSERT INTO deployment_targets VALUES (?,?,?,?)",
@@ -260,7 +314,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
                     if cur.rowcount != 1:
                         raise _NoSlot()
                 cur = conn.execute("UPDATE deployments SET device_count = device_count + 1"
-                                   " WHERE tenant_id=? AND id=? AND status != 'finished'"
+                                   " WHERE tenant_id=? AND id=? AND status != 'finished' AND paused = 0"
                                    " AND (dynamic = 0 OR max_devices = 0 OR device_count < max_devices)",
                                    (tenant, deployment_id))
                 if cur.rowcount != 1:
@@ -285,9 +339,15 @@ class SqliteDeploymentsStore(DeploymentsStore):
                              (size, tenant, dd.deployment_id))
         return True
 
-    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True):
+    def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True,
+                     phase=None, phase_outcomes=None):
         with self.db.transaction() as conn:
             self._add_stats(conn, tenant, deployment_id, changes)
+            if phase is not None and phase_outcomes and any(phase_outcomes.values()):
+                conn.execute("UPDATE deployment_phases SET failed = failed + ?, succeeded = succeeded + ?"
+                             " WHERE tenant_id=? AND deployment_id=? AND idx=?",
+                             (phase_outcomes.get("failed", 0), phase_outcomes.get("succeeded", 0),
+                              tenant, deployment_id, phase))
             if retry_pending or total_size:
                 conn.execute("UPDATE deployments SET retry_pending = retry_pending + ?, total_size = total_size + ?"
                              " WHERE tenant_id=? AND id=?", (retry_pending, total_size, tenant, deployment_id))
@@ -297,18 +357,68 @@ class SqliteDeploymentsStore(DeploymentsStore):
                                (tenant, deployment_id)).fetchone()
             return self._deployment(row, conn) if row else None
 
-    def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False):
+    def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False,
+                              failed_at_least=None):
         sets, args = ["status=?"], [status]
         if status == m.DEPLOYMENT_FINISHED:
             sets += ["finished=?", "active_checksum=NULL"]
             args.append(finished)
         if aborted:
             sets.append("aborted=1")
+        condition, condition_args = _failed_condition(tenant, deployment_id, failed_at_least)
         with self.db.transaction() as conn:
             cur = conn.execute(f"UPDATE deployments SET {', '.join(sets)} WHERE tenant_id=? AND id=?"
-                               f" AND status IN ({_in(from_statuses)})",
-                               (*args, tenant, deployment_id, *from_statuses))
+                               f" AND status IN ({_in(from_statuses)}){condition}",
+                               (*args, tenant, deployment_id, *from_statuses, *condition_args))
             return cur.rowcount == 1
+
+    # ------------------------------------------------------------------ rollout control
+    def _update_unfinished(self, tenant, deployment_id, sets: str, args, condition: str = "", cargs=()) -> bool:
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"UPDATE deployments SET {sets} WHERE tenant_id=? AND id=? AND status != 'finished'"
+                               f"{condition}", (*args, tenant, deployment_id, *cargs))
+            return cur.rowcount == 1
+
+    def pause_deployment(self, tenant, deployment_id, reason, ts, failed_at_least=None):
+        condition, cargs = _failed_condition(tenant, deployment_id, failed_at_least)
+        return self._update_unfinished(tenant, deployment_id, "paused=1, paused_reason=?, paused_ts=?", (reason, ts),
+                                       " AND paused=0" + condition, cargs)
+
+    def resume_deployment(self, tenant, deployment_id, failure_ack):
+        return self._update_unfinished(tenant, deployment_id,
+                                       "paused=0, paused_reason=NULL, paused_ts=NULL, failure_ack=?",
+                                       (json.dumps(failure_ack),), " AND paused=1")
+
+    def promote_phase(self, tenant, deployment_id, phase):
+        return self._update_unfinished(tenant, deployment_id, "current_phase=?", (phase,),
+                                       " AND current_phase < ?", (phase,))
+
+    def set_control_map(self, tenant, deployment_id, control_map):
+        return self._update_unfinished(tenant, deployment_id, "control_map=?", (json.dumps(control_map),),
+                                       " AND control_map IS NOT NULL")
+
+    def set_device_control_map(self, tenant, deployment_id, device_id, control_map):
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"UPDATE device_deployments SET control_map=? WHERE tenant_id=? AND deployment_id=?"
+                               f" AND device_id=? AND status IN ({_in(_ACTIVE)})",
+                               (json.dumps(control_map), tenant, deployment_id, device_id, *_ACTIVE))
+            return cur.rowcount == 1
+
+    # ------------------------------------------------------------------ history
+    def add_event(self, event):
+        with self.db.transaction() as conn:
+            conn.execute("INSERT INTO deployment_events (tenant_id, deployment_id, id, ts, type, actor, detail)"
+                         " VALUES (?,?,?,?,?,?,?)", (event.tenant_id, event.deployment_id, event.id, event.ts,
+                                                     event.type, event.actor, json.dumps(event.detail)))
+
+    def list_events(self, tenant, deployment_id, skip, limit):
+        conn = self.db.conn
+        total = conn.execute("SELECT count(*) FROM deployment_events WHERE tenant_id=? AND deployment_id=?",
+                             (tenant, deployment_id)).fetchone()[0]
+        rows = conn.execute("SELECT * FROM deployment_events WHERE tenant_id=? AND deployment_id=? ORDER BY seq"
+                            " LIMIT ? OFFSET ?", (tenant, deployment_id, limit, skip)).fetchall()
+        return [DeploymentEvent(id=r["id"], tenant_id=r["tenant_id"], deployment_id=r["deployment_id"], ts=r["ts"],
+                                type=r["type"], actor=r["actor"], detail=json.loads(r["detail"])) for r in rows], total
 
     def replace_stats(self, tenant, deployment_id, stats):
         with self.db.transaction() as conn:
