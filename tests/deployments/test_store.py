@@ -385,3 +385,75 @@ def test_a_transaction_groups_calls(store):
         store.adjust_stats("", dep.id, {m.PENDING: -1, m.DOWNLOADING: 1}, fetch=False)
     assert view(store.get_device_deployment("", dep.id, "d1"))["status"] == m.DOWNLOADING
     assert view(store.get_deployment("", dep.id))["stats"][m.DOWNLOADING] == 1
+
+
+# ---------------------------------------------------------------- rollout control
+
+def test_rollout_rules_and_state_round_trip(store):
+    from deployments.model import DeploymentEvent, MaintenanceWindow
+    dep = deployment(targets=4, max_devices=4, phases=[(50, T0, 2), (50, T0 + 60, None)])
+    dep.failure_threshold, dep.failure_action, dep.success_threshold = 20, m.FAILURE_ABORT, 75
+    dep.phases[0].failure_threshold, dep.phases[1].success_threshold = 10, 90
+    dep.window = MaintenanceWindow("22:00", "04:00", "Europe/Oslo")
+    dep.update_control_map = {"priority": 1, "states": {"ArtifactInstall_Enter": {"action": "pause"}}}
+    insert(store, dep)
+    got = store.get_deployment("", dep.id)
+    assert (got.failure_threshold, got.failure_action, got.success_threshold) == (20, "abort", 75)
+    assert got.window == dep.window and got.update_control_map == dep.update_control_map
+    assert got.phases[0].failure_threshold == 10 and got.phases[1].success_threshold == 90
+    assert (got.paused, got.paused_reason, got.current_phase, got.failure_ack) == (False, None, 0, {})
+
+    after = store.adjust_stats("", dep.id, {m.PENDING: -1, m.FAILURE: 1}, phase=0,
+                               phase_outcomes={"failed": 1, "succeeded": 0})
+    assert after.phases[0].failed == 1 and after.stats[m.FAILURE] == 1
+    after = store.adjust_stats("", dep.id, {m.PENDING: -1, m.SUCCESS: 1}, phase=1,
+                               phase_outcomes={"failed": 0, "succeeded": 1})
+    assert (after.phases[0].failed, after.phases[1].succeeded) == (1, 1)
+
+    assert not store.pause_deployment("", dep.id, "failure_threshold", T0, failed_at_least=(0, 2))
+    assert not store.pause_deployment("", dep.id, "failure_threshold", T0, failed_at_least=(None, 2))
+    assert store.pause_deployment("", dep.id, "failure_threshold", T0 + 1, failed_at_least=(0, 1))
+    assert not store.pause_deployment("", dep.id, "operator", T0 + 2)  # already paused
+    got = store.get_deployment("", dep.id)
+    assert (got.paused, got.paused_reason, got.paused_ts) == (True, "failure_threshold", T0 + 1)
+    assert store.resume_deployment("", dep.id, {"0": 1})
+    assert not store.resume_deployment("", dep.id, {"0": 2})
+    got = store.get_deployment("", dep.id)
+    assert (got.paused, got.paused_reason, got.paused_ts, got.failure_ack) == (False, None, None, {"0": 1})
+
+    assert store.promote_phase("", dep.id, 1) and not store.promote_phase("", dep.id, 1)
+    assert store.get_deployment("", dep.id).current_phase == 1
+    new_map = {"priority": 0, "states": {}}
+    assert store.set_control_map("", dep.id, new_map)
+    assert store.get_deployment("", dep.id).update_control_map == new_map
+
+    assert not store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED,
+                                           finished=T0, aborted=True, failed_at_least=(0, 2))
+    assert store.set_deployment_status("", dep.id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_FINISHED,
+                                       finished=T0, aborted=True, failed_at_least=(None, 1))
+    for call in (lambda: store.pause_deployment("", dep.id, "operator", T0),
+                 lambda: store.promote_phase("", dep.id, 2), lambda: store.set_control_map("", dep.id, new_map)):
+        assert not call()  # finished
+
+    for i, kind in enumerate(("started", "paused", "resumed")):
+        store.add_event(DeploymentEvent(id=f"e{i}", tenant_id="", deployment_id=dep.id, ts=T0, type=kind,
+                                        detail={"n": i}))
+    store.add_event(DeploymentEvent(id="other", tenant_id="t2", deployment_id=dep.id, ts=T0, type="started"))
+    events, total = store.list_events("", dep.id, 1, 10)
+    assert total == 3 and [(e.id, e.type, e.detail, e.actor) for e in events] == [
+        ("e1", "paused", {"n": 1}, "system"), ("e2", "resumed", {"n": 2}, "system")]
+
+
+def test_paused_deployment_takes_no_device_and_device_maps(store):
+    dep = insert(store, deployment(targets=2, max_devices=2), ["d1", "d2"])
+    store.pause_deployment("", dep.id, "operator", T0)
+    assert store.assign_device("", dep, None, device_deployment(dep, "d1")) == (NO_SLOT, None)
+    store.resume_deployment("", dep.id, {})
+    outcome, dd = store.assign_device("", dep, None, device_deployment(dep, "d1"))
+    assert outcome == ASSIGNED
+    ucm = {"priority": 0, "states": {"ArtifactCommit_Enter": {"action": "fail"}}}
+    assert store.set_device_control_map("", dep.id, "d1", ucm)
+    assert not store.set_device_control_map("", dep.id, "d2", ucm)  # no device deployment
+    assert store.get_device_deployment("", dep.id, "d1").control_map == ucm
+    store.update_device_deployment("", dd.id, m.PENDING, {"status": m.SUCCESS})
+    assert not store.set_device_control_map("", dep.id, "d1", ucm)  # finished for the device
