@@ -66,6 +66,9 @@ class Management:
     def put(self, path, **kw):
         return self.session.put(self.url + path, verify=self.cert, timeout=30, **kw)
 
+    def patch(self, path, **kw):
+        return self.session.patch(self.url + path, verify=self.cert, timeout=30, **kw)
+
     def device_by_identity(self, key: str, value: str) -> dict | None:
         r = self.get("/api/management/v2/devauth/devices?per_page=500")
         assert r.status_code == 200, r.text
