@@ -85,6 +85,16 @@ class AttributeCount:
     count: int
 
 
+@dataclass(slots=True)
+class AttributeValueCount:
+    """How many devices of a set hold a value of an attribute (an array counts each element)."""
+
+    scope: str
+    name: str
+    value: str | float
+    count: int
+
+
 def check_group_name(name: Any) -> str:
     """A valid group name, or BadRequest."""
     if not isinstance(name, str) or not name:

@@ -11,8 +11,8 @@ from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from common.text import check_printable
 from inventory.model import (ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
                              SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
-                             Attribute, AttributeCount, Device, Filter, check_group_name, check_value, eq,
-                             id_condition, parse_attributes)
+                             Attribute, AttributeCount, AttributeValueCount, Device, Filter, check_group_name,
+                             check_value, eq, id_condition, parse_attributes)
 from inventory.query import SearchQuery, compile_filters
 from inventory.store import InventoryStore
 
@@ -20,6 +20,8 @@ WRITE_RETRIES = 8
 CHECK_IN_DEBOUNCE_SECONDS = 60.0
 FILTER_ATTRIBUTES_SAMPLE = 5000
 FILTER_ATTRIBUTES_LIMIT = 500
+MAX_VALUE_COUNT_DEVICES = 100_000
+MAX_VALUE_COUNT_NAMES = 100
 MAX_FILTER_NAME = 256
 
 Change = tuple  # (set_attrs, unset, updated_ts | None, tags_etag | None)
@@ -316,6 +318,20 @@ class InventoryService:
     # ------------------------------------------------------------------ v2 filters
     def filter_attributes(self, tenant: str) -> list[AttributeCount]:
         return self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)
+
+    def attribute_value_counts(self, tenant: str, device_ids: Sequence[str], names: Sequence[str] | None = None,
+                               scope: str = SCOPE_INVENTORY) -> list[AttributeValueCount]:
+        """How many of these devices hold each value of each attribute of `scope` (only `names`,
+        when given): the breakdowns of a set of devices (deployments' failure insight). Cost
+        follows the set: one indexed lookup per device and attribute. Raises BadRequest (more
+        than MAX_VALUE_COUNT_DEVICES ids or MAX_VALUE_COUNT_NAMES names, an unknown scope)."""
+        if len(device_ids) > MAX_VALUE_COUNT_DEVICES:
+            raise BadRequest(f"at most {MAX_VALUE_COUNT_DEVICES} devices")
+        if names is not None and len(names) > MAX_VALUE_COUNT_NAMES:
+            raise BadRequest(f"at most {MAX_VALUE_COUNT_NAMES} attributes")
+        if scope not in SCOPES:
+            raise BadRequest(f"scope: one of {', '.join(SCOPES)}")
+        return self.store.attribute_value_counts(tenant, list(device_ids), scope, list(names) if names else None)
 
     def create_filter(self, tenant: str, body: Any) -> Filter:
         if not isinstance(body, dict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Iterable, Sequence
 
-from inventory.model import Attribute, AttributeCount, Cond, Device, Filter, Sort
+from inventory.model import Attribute, AttributeCount, AttributeValueCount, Cond, Device, Filter, Sort
 
 
 class InventoryStore(ABC):
@@ -80,6 +80,13 @@ class InventoryStore(ABC):
     def attribute_counts(self, tenant: str, sample: int, limit: int) -> list[AttributeCount]:
         """How many devices have each attribute, over up to `sample` devices, by count desc then
         scope and name."""
+
+    @abstractmethod
+    def attribute_value_counts(self, tenant: str, device_ids: Sequence[str], scope: str,
+                               names: Sequence[str] | None) -> list[AttributeValueCount]:
+        """For the devices `device_ids`, how many hold each value of each attribute of `scope`
+        (only `names`, when given), in no particular order. Driven by the ids (one indexed
+        lookup per device and attribute), so the cost follows the set, not the fleet."""
 
     # saved filters ------------------------------------------------------------
     @abstractmethod

@@ -11,8 +11,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
-from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount, Cond,
-                             Device, Filter)
+from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount,
+                             AttributeValueCount, Cond, Device, Filter)
 from inventory.store import InventoryStore
 
 log = logging.getLogger(__name__)
@@ -255,6 +255,27 @@ class MongoInventoryStore(InventoryStore):
             {"$limit": limit},
         ]
         return [AttributeCount(r["_id"]["scope"], r["_id"]["name"], r["count"]) for r in self.devices.aggregate(pipeline)]
+
+    def attribute_value_counts(self, tenant, device_ids, scope, names):
+        if not device_ids:
+            return []
+        wanted = [attr_key(scope, n) for n in names] if names else None
+        pipeline = [
+            {"$match": {"tenant_id": tenant, "device_id": {"$in": list(dict.fromkeys(device_ids))}}},
+            {"$project": {"a": {"$objectToArray": "$attributes"}}},
+            {"$unwind": "$a"},
+            {"$match": {"a.k": {"$in": wanted}} if wanted else {"a.v.scope": scope}},
+            {"$unwind": "$a.v.value"},  # an array counts each element; a scalar unwinds to itself
+            {"$group": {"_id": {"name": "$a.v.name", "value": "$a.v.value"}, "count": {"$sum": 1}}},
+        ]
+        out = []
+        for r in self.devices.aggregate(pipeline):
+            value = r["_id"]["value"]
+            if value is None or isinstance(value, (dict, list, bool)):
+                continue
+            out.append(AttributeValueCount(scope, r["_id"]["name"], float(value) if isinstance(value, int) else value,
+                                           r["count"]))
+        return out
 
     # saved filters ------------------------------------------------------------
     def insert_filter(self, tenant, saved):

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 
 from common.errors import Conflict
 from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount,
-                             Device, Filter)
+                             AttributeValueCount, Device, Filter)
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
 from inventory.store.sqlite_search import SELECTIVITY_CAP, build_search
@@ -298,6 +298,20 @@ class SqliteInventoryStore(InventoryStore):
             " ORDER BY id LIMIT ?) GROUP BY scope, name ORDER BY n DESC, scope, name LIMIT ?",
             (tenant, tenant, sample, limit)).fetchall()
         return [AttributeCount(r[0], r[1], r[2]) for r in rows]
+
+    def attribute_value_counts(self, tenant, device_ids, scope, names):
+        if not device_ids:
+            return []
+        # the ids drive the join (CROSS JOIN keeps them the outer loop): one primary-key range
+        # per device, never a scan of the tenant's attributes
+        name_clause = f" AND a.name IN ({','.join('?' * len(names))})" if names else ""
+        rows = self.conn.execute(
+            "WITH ids(device_id) AS MATERIALIZED (SELECT DISTINCT value FROM json_each(?))"
+            " SELECT a.name, a.value_str, a.value_num, count(*) FROM ids CROSS JOIN inventory_attributes a"
+            " ON a.tenant_id = ? AND a.device_id = ids.device_id AND a.scope = ?" + name_clause +
+            " WHERE a.value_str IS NOT NULL OR a.value_num IS NOT NULL GROUP BY a.name, a.value_str, a.value_num",
+            (json.dumps(list(device_ids)), tenant, scope, *(names or ()))).fetchall()
+        return [AttributeValueCount(scope, r[0], r[1] if r[1] is not None else r[2], r[3]) for r in rows]
 
     # saved filters ------------------------------------------------------------
     def insert_filter(self, tenant, saved):

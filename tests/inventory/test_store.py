@@ -222,3 +222,25 @@ def test_migrations_create_the_indexes(app, store):
                                                                                    ("device_id", 1)]
         assert info["attributes_wildcard"]["key"] == [("attributes.$**", 1)]
         assert db.db["inventory_filters"].index_information()["tenant_name"]["unique"]
+
+
+def test_attribute_value_counts_over_a_set_of_devices(store):
+    from inventory.model import AttributeValueCount
+    make(store, "t1", "d1", kernel="5.10", hw=2.0, ifaces=["eth0", "wlan0"], empty=[])
+    make(store, "t1", "d2", kernel="5.10", hw=3.0, ifaces=["eth0"])
+    make(store, "t1", "d3", kernel="6.1", hw=2.0)
+    make(store, "t2", "d1", kernel="4.19")           # another tenant's device of the same id
+    store.create_device("t1", "d4", T, "e", [Attribute("identity", "mac", "02:00")])
+
+    def counts(ids, names=None, scope="inventory", tenant="t1"):
+        return sorted((c.name, str(c.value), c.count) for c in store.attribute_value_counts(tenant, ids, scope, names))
+
+    assert counts(["d1", "d2", "d3", "d4", "nope"]) == [
+        ("hw", "2.0", 2), ("hw", "3.0", 1), ("ifaces", "eth0", 2), ("ifaces", "wlan0", 1),
+        ("kernel", "5.10", 2), ("kernel", "6.1", 1)]
+    assert counts(["d1", "d3", "d1"], names=["kernel"]) == [("kernel", "5.10", 1), ("kernel", "6.1", 1)]
+    assert counts(["d1"], tenant="t2") == [("kernel", "4.19", 1)]
+    assert counts(["d4"], scope="identity") == [("mac", "02:00", 1)]
+    assert counts([]) == [] and counts(["d1"], names=["absent"]) == []
+    got = store.attribute_value_counts("t1", ["d2"], "inventory", ["hw"])
+    assert got == [AttributeValueCount("inventory", "hw", 3.0, 1)]
