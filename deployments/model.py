@@ -196,6 +196,7 @@ class DeviceDeployment:
     deleted: float | None = None           # history reset
     phase: int | None = None
     control_map: dict | None = None        # the update control map for this device only (operator's PATCH)
+    previous_artifact: str | None = None   # the artifact the device ran when it was given the deployment
 
 
 @dataclass(slots=True)

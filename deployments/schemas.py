@@ -163,3 +163,11 @@ def provides_from(body, *, nested: bool) -> dict:
             raise ValidationError(f"device_provides.{key}: too long")
         out[key] = str(value)
     return out
+
+
+class InsightsQueryArgsSchema(Schema):
+    attribute = fields.List(fields.String(validate=validate.Length(min=1, max=1024)),
+                            validate=validate.Length(max=50),
+                            metadata={"description": "inventory attributes to break down (default: all)"})
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+    error_limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))

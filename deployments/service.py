@@ -9,12 +9,13 @@ from deployments import model as m
 from deployments import rollout
 from deployments.events import publish_deployment_event
 from deployments.model import Deployment, DeploymentEvent, DeviceDeployment
+from deployments.service_insights import FailureInsight
 from deployments.service_management import DeploymentManagement
 from deployments.service_protocol import DeviceProtocol
 from deployments.store import DeploymentsStore
 
 
-class DeploymentsService(DeploymentManagement, DeviceProtocol):
+class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
     """The rules of deployments. Cross-service: inventory (targets), artifacts (what to hand out)."""
 
     def __init__(self, store: DeploymentsStore, config: dict, clock, services):
@@ -25,10 +26,10 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol):
 
     @staticmethod
     def _new_device_deployment(dep: Deployment, device_id: str, device_type: str, phase: int | None,
-                               status: str = m.PENDING) -> DeviceDeployment:
+                               status: str = m.PENDING, previous_artifact: str | None = None) -> DeviceDeployment:
         return DeviceDeployment(id=str(uuid.uuid4()), tenant_id=dep.tenant_id, deployment_id=dep.id,
                                 device_id=device_id, created=dep.created, status=status, device_type=device_type,
-                                retries=dep.retries, phase=phase)
+                                retries=dep.retries, phase=phase, previous_artifact=previous_artifact)
 
     # ------------------------------------------------------------------ state changes
     def _move(self, dd: DeviceDeployment, status: str, fields: dict | None = None, retry: bool = False) -> bool:

@@ -50,12 +50,13 @@ class DeviceProtocol:
             if dd.status == m.PENDING and not rollout.may_start(dep, self.clock.now()):
                 return None  # paused, or outside its maintenance window: devices that have not started wait
         if dd is None:
-            dd, dep = self._retry_or_new(tenant, device_id, device_type, recent)
+            dd, dep = self._retry_or_new(tenant, device_id, device_type, recent, current)
         if dd is None:
             return None
         return self._instructions(dd, dep, provides, base_url)
 
-    def _retry_or_new(self, tenant: str, device_id: str, device_type: str, recent: list[DeviceDeployment]):
+    def _retry_or_new(self, tenant: str, device_id: str, device_type: str, recent: list[DeviceDeployment],
+                      current_artifact: str | None = None):
         retryable = [d for d in recent if d.status == m.FAILURE and d.attempts < d.retries]
         failed = min(retryable, key=lambda d: (d.created, d.id)) if retryable else None
         now = self.clock.now()
@@ -77,8 +78,8 @@ class DeviceProtocol:
             phase = None if resuming else rollout.open_phase(dep, now)
             if phase is False:
                 return None, None  # the oldest applicable deployment is waiting for its next phase
-            outcome, dd = self.store.assign_device(tenant, dep, phase,
-                                                   self._new_device_deployment(dep, device_id, device_type, phase))
+            outcome, dd = self.store.assign_device(tenant, dep, phase, self._new_device_deployment(
+                dep, device_id, device_type, phase, previous_artifact=current_artifact))
             if outcome == ASSIGNED:
                 return dd, dep
             if outcome == FINISHED:  # aborted while it was being assigned

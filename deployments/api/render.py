@@ -8,6 +8,7 @@ from common.clock import rfc3339
 from deployments import model as m
 from deployments.artifacts.api import render as artifacts_render
 from deployments.artifacts.model import Artifact
+from deployments.insights import Insights
 from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Instructions
 
 
@@ -139,3 +140,17 @@ def instructions(i: Instructions, with_control_map: bool = False) -> dict:
     if with_control_map and i.update_control_map is not None:
         out["update_control_map"] = i.update_control_map
     return out
+
+
+def insights(i: Insights) -> dict:
+    """A deployment's failure insight (docs/deployments.md, *Failure insight*)."""
+    return {
+        "deployment_id": i.deployment_id, "failed": i.failed, "succeeded": i.succeeded,
+        "sample": {"failed": i.sampled_failed, "succeeded": i.sampled_succeeded, "logs": i.logs_read},
+        "breakdowns": [{"attribute": b.attribute, "scope": b.scope, "value": b.value, "devices": b.devices,
+                        "failed": b.failed, "succeeded": b.succeeded, "failure_rate": b.failure_rate,
+                        "failure_rate_elsewhere": b.failure_rate_elsewhere,
+                        "share_of_failures": b.share_of_failures, "log_odds_ratio": b.log_odds_ratio,
+                        "score": b.score, "exact": b.exact} for b in i.breakdowns],
+        "error_lines": [{"pattern": e.pattern, "example": e.example, "devices": e.devices} for e in i.error_lines],
+    }

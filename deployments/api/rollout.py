@@ -1,5 +1,5 @@
 """Management API of rollout control: pause, resume, continue to the next phase, the deployment's
-history, and Mender's update control map changes (PATCH)."""
+history, failure insight, and Mender's update control map changes (PATCH)."""
 
 from flask.views import MethodView
 
@@ -8,7 +8,7 @@ from common.app import services
 from common.auth import current_identity
 from common.pagination import Page, PaginationQueryArgsSchema, paging_headers
 from deployments.api import render
-from deployments.schemas import UpdateControlMapPatchSchema
+from deployments.schemas import InsightsQueryArgsSchema, UpdateControlMapPatchSchema
 
 blp = Blueprint("deployments_rollout", __name__, url_prefix="/api/management",
                 description="Deployments: rollout control (pause, resume, continue, history, update control maps).")
@@ -62,6 +62,18 @@ class History(MethodView):
         page = Page(args["page"], args["per_page"])
         events, total = _svc().events(current_identity().tenant, deployment_id, page.skip, page.limit)
         return [render.event(e) for e in events], 200, paging_headers(page, len(events), total=total)
+
+
+@blp.route(V2 + "/<string:deployment_id>/insights")
+class Insights(MethodView):
+    @blp.arguments(InsightsQueryArgsSchema, location="query")
+    @blp.response(200)
+    def get(self, args, deployment_id):
+        """Why devices failed: attribute values ranked by how strongly they separate failed from
+        succeeded devices, and the failed devices' most common error lines."""
+        result = _svc().insights(current_identity().tenant, deployment_id, args.get("attribute"), args["limit"],
+                                 args["error_limit"])
+        return render.insights(result)
 
 
 @blp.route(V1 + "/<string:deployment_id>")

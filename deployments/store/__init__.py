@@ -132,6 +132,21 @@ class DeploymentsStore(ABC):
     def set_device_control_map(self, tenant: str, deployment_id: str, device_id: str, control_map: dict) -> bool:
         """Set the update control map of one device's unfinished device deployment; True when changed."""
 
+    # -- failure insight ----------------------------------------------------------------------
+    @abstractmethod
+    def outcome_counts(self, tenant: str, deployment_id: str, field: str) -> list[tuple[str | None, str, int]]:
+        """(value, status, count) of the deployment's devices in `success` or `failure`, by the
+        device deployment's `field` ("device_type" or "previous_artifact")."""
+
+    @abstractmethod
+    def outcome_sample(self, tenant: str, deployment_id: str, status: str, limit: int) -> list[str]:
+        """Up to `limit` device ids of the deployment in `status`: a uniform, repeatable sample
+        (ordered by the random device-deployment id)."""
+
+    @abstractmethod
+    def failed_logs(self, tenant: str, deployment_id: str, limit: int) -> list[list[dict]]:
+        """The deployment logs of up to `limit` failed devices (the same sample as outcome_sample)."""
+
     # -- history ----------------------------------------------------------------------------
     @abstractmethod
     def add_event(self, event: DeploymentEvent) -> None: ...

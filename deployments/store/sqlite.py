@@ -62,6 +62,7 @@ MIGRATIONS = [
         "ALTER TABLE deployment_phases ADD COLUMN failed INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE deployment_phases ADD COLUMN succeeded INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE device_deployments ADD COLUMN control_map TEXT",
+        "ALTER TABLE device_deployments ADD COLUMN previous_artifact TEXT",
         """CREATE TABLE deployment_events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant_id TEXT NOT NULL, deployment_id TEXT NOT NULL,
             id TEXT NOT NULL, ts REAL NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL)""",
@@ -78,6 +79,9 @@ _ACTIVE = tuple(sorted(m.ACTIVE))
 _TERMINAL = tuple(sorted(m.TERMINAL))
 
 
+_OUTCOME_FIELDS = {"device_type": "device_type", "previous_artifact": "previous_artifact"}
+
+
 class _NoSlot(Exception):
     """Rolls back an assignment: no slot left."""
 
@@ -88,7 +92,7 @@ class _Exists(Exception):
 
 _DD_FIELDS = ("tenant_id", "id", "deployment_id", "device_id", "created", "started", "finished", "status",
               "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase",
-              "control_map")
+              "control_map", "previous_artifact")
 _DD_COLUMNS = ",".join(_DD_FIELDS)
 
 
@@ -403,6 +407,29 @@ class SqliteDeploymentsStore(DeploymentsStore):
                                f" AND device_id=? AND status IN ({_in(_ACTIVE)})",
                                (json.dumps(control_map), tenant, deployment_id, device_id, *_ACTIVE))
             return cur.rowcount == 1
+
+    # ------------------------------------------------------------------ failure insight
+    def outcome_counts(self, tenant, deployment_id, field):
+        column = _OUTCOME_FIELDS[field]
+        rows = self.db.conn.execute(
+            f"SELECT {column}, status, count(*) FROM device_deployments WHERE tenant_id=? AND deployment_id=?"
+            " AND status IN ('success', 'failure') GROUP BY 1, 2", (tenant, deployment_id)).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def outcome_sample(self, tenant, deployment_id, status, limit):
+        # device deployment ids are random (UUID4): their order is a uniform, repeatable sample
+        rows = self.db.conn.execute(
+            "SELECT device_id FROM device_deployments WHERE tenant_id=? AND deployment_id=? AND status=?"
+            " ORDER BY id LIMIT ?", (tenant, deployment_id, status, limit)).fetchall()
+        return [r[0] for r in rows]
+
+    def failed_logs(self, tenant, deployment_id, limit):
+        rows = self.db.conn.execute(
+            "SELECT l.messages FROM device_deployments dd JOIN deployment_logs l ON l.tenant_id = dd.tenant_id"
+            " AND l.deployment_id = dd.deployment_id AND l.device_id = dd.device_id WHERE dd.tenant_id=?"
+            " AND dd.deployment_id=? AND dd.status='failure' ORDER BY dd.id LIMIT ?",
+            (tenant, deployment_id, limit)).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     # ------------------------------------------------------------------ history
     def add_event(self, event):

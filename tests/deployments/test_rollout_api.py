@@ -176,3 +176,28 @@ def test_threshold_crossed_by_concurrent_reports_through_two_workers(live, tmp_p
     history = mgmt.get(f"{V2}/{dep_id}/history").json()
     assert [e["type"] for e in history].count("paused") == 1
     assert devices[16].next_deployment() is None
+
+
+def test_insights_over_http(world):
+    op, devices = world
+    dep_id = dep_id_of(create(op, devices=[d.id for d in devices]))
+    for i, dev in enumerate(devices):
+        assert poll(dev).status_code == 200
+        report(dev, dep_id, "downloading")
+        assert report(dev, dep_id, "failure" if i < 2 else "success").status_code == 204
+    dev = devices[0]
+    r = dev.request("PUT", f"{DEV}/{dep_id}/log", json={"messages": [
+        {"timestamp": "2026-01-01T00:00:00Z", "level": "error", "message": "disk 3 full"}]})
+    assert r.status_code == 204
+    r = op.get(f"{V2}/{dep_id}/insights?attribute=kernel&limit=5")
+    assert r.status_code == 200, r.data
+    body = r.get_json()
+    assert (body["failed"], body["succeeded"]) == (2, 2)
+    assert body["sample"] == {"failed": 2, "succeeded": 2, "logs": 1}
+    assert body["error_lines"] == [{"pattern": "disk <n> full", "example": "disk 3 full", "devices": 1}]
+    top = body["breakdowns"][0]
+    assert top["attribute"] in ("device_type", "artifact_name") and top["scope"] == "deployment"
+    assert set(top) == {"attribute", "scope", "value", "devices", "failed", "succeeded", "failure_rate",
+                        "failure_rate_elsewhere", "share_of_failures", "log_odds_ratio", "score", "exact"}
+    assert_error(op.get(f"{V2}/{dep_id}/insights?limit=0"), 400)
+    assert_error(op.get(f"{V2}/nope/insights"), 404)
