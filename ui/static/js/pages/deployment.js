@@ -5,6 +5,7 @@ import {
   badge, confirmAction, fmtDate, h, kvTable, link, modal, pager, progressBar, replace, section, table, toast,
 } from "../dom.js";
 import { DEPLOYMENTS_V1, groupStats } from "../deploy.js";
+import { rolloutSections } from "../rollout.js";
 
 const POLL_MS = 3000;
 const PER_PAGE = 20;
@@ -70,7 +71,9 @@ export async function render(ctx, [id], query) {
       update(await load());
     } catch (err) { toast(err.message, "error"); }
   };
+  const rollout = rolloutSections(id, async () => update(await load()));
   const update = ([dep, stats, devs]) => {
+    rollout.update(dep);
     replace(head,
       h("div", {}, h("h1", {}, dep.name, " ", h("span", { id: "deployment-status" }, badge(dep.status))),
         h("div", { class: "muted mono small" }, dep.id)),
@@ -97,6 +100,7 @@ export async function render(ctx, [id], query) {
     h("div", { class: "breadcrumbs" }, link("#/deployments", "Deployments"), " / ", data[0].name),
     head,
     h("div", { class: "grid-2" }, section("Overview", summary), section("Progress", bars)),
+    ...rollout.nodes,
     section("Devices", devicesBox));
   let status = update(data);
   // Poll while devices can still report; stop once finished and one more refresh has shown the end state.
