@@ -54,12 +54,15 @@ def _m1_indexes(db) -> None:
                           name="tenant_deployment_device", unique=True)
 
 
-def _m2_events(db) -> None:
+def _m2_rollout(db) -> None:
     db[EVENTS].create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING), ("seq", ASCENDING)],
                             name="tenant_deployment_seq")
+    # the failure insight's sample: devices of one outcome in device-deployment id order, from the index
+    db[DEVICE_DEPLOYMENTS].create_index([("tenant_id", ASCENDING), ("deployment_id", ASCENDING),
+                                         ("status", ASCENDING), ("_id", ASCENDING)], name="tenant_deployment_status_id")
 
 
-MIGRATIONS = [_m1_indexes, _m2_events]
+MIGRATIONS = [_m1_indexes, _m2_rollout]
 
 
 def _failed_filter(failed_at_least) -> dict:
