@@ -23,6 +23,7 @@ deployment and marked `exact: false`.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from dataclasses import dataclass, field
@@ -101,11 +102,16 @@ def breakdown(attribute: str, scope: str, value, a: int, b: int, failed_n: int, 
                      score=round(z, 4), exact=exact)
 
 
-def rank(items: list[Breakdown], limit: int) -> list[Breakdown]:
-    """The values held by failed devices, the strongest separation first."""
-    held = [b for b in items if b.failed > 0]
-    held.sort(key=lambda b: (-b.score, -b.failed, b.attribute, str(b.value)))
-    return held[:limit]
+def rank(cells: list[tuple], limit: int) -> list[Breakdown]:
+    """The `limit` values held by failed devices that separate them best, strongest first. A cell
+    is (attribute, scope, value, a, b, failed_n, succeeded_n, failed_total, succeeded_total), as
+    `breakdown` takes them; only the cells that make the cut become records (an attribute unique
+    per device gives thousands of cells)."""
+    scored = [(score(c[3], c[4], c[5] - c[3], c[6] - c[4])[1], c[3], c) for c in cells if c[3] > 0]
+    best = heapq.nlargest(limit, scored, key=lambda t: (t[0], t[1]))
+    out = [breakdown(*c) for _, _, c in best]
+    out.sort(key=lambda b: (-b.score, -b.failed, b.attribute, str(b.value)))
+    return out
 
 
 def _ratio(x: float, y: float) -> float:

@@ -134,18 +134,18 @@ class DeploymentsStore(ABC):
 
     # -- failure insight ----------------------------------------------------------------------
     @abstractmethod
-    def outcome_counts(self, tenant: str, deployment_id: str, field: str) -> list[tuple[str | None, str, int]]:
-        """(value, status, count) of the deployment's devices in `success` or `failure`, by the
-        device deployment's `field` ("device_type" or "previous_artifact")."""
+    def outcome_counts(self, tenant: str, deployment_id: str) -> list[tuple[str | None, str | None, str, int]]:
+        """(device_type, previous_artifact, status, count) of the deployment's devices in
+        `success` or `failure` (one pass over them)."""
 
     @abstractmethod
     def outcome_sample(self, tenant: str, deployment_id: str, status: str, limit: int) -> list[str]:
         """Up to `limit` device ids of the deployment in `status`: a uniform, repeatable sample
-        (ordered by the random device-deployment id)."""
+        (ordered by the random device-deployment id, read in index order)."""
 
     @abstractmethod
-    def failed_logs(self, tenant: str, deployment_id: str, limit: int) -> list[list[dict]]:
-        """The deployment logs of up to `limit` failed devices (the same sample as outcome_sample)."""
+    def logs_of(self, tenant: str, deployment_id: str, device_ids: list[str]) -> list[list[dict]]:
+        """The deployment logs of these devices (those that have one)."""
 
     # -- history ----------------------------------------------------------------------------
     @abstractmethod

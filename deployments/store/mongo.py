@@ -335,13 +335,12 @@ class MongoDeploymentsStore(DeploymentsStore):
                                    {"$set": {"control_map": control_map}}).matched_count == 1
 
     # ------------------------------------------------------------------ failure insight
-    def outcome_counts(self, tenant, deployment_id, field):
-        if field not in ("device_type", "previous_artifact"):
-            raise ValueError(field)
+    def outcome_counts(self, tenant, deployment_id):
         pipeline = [{"$match": {"tenant_id": tenant, "deployment_id": deployment_id,
                                 "status": {"$in": [m.SUCCESS, m.FAILURE]}}},
-                    {"$group": {"_id": {"v": f"${field}", "s": "$status"}, "n": {"$sum": 1}}}]
-        return [(r["_id"].get("v"), r["_id"]["s"], r["n"]) for r in self.dds.aggregate(pipeline)]
+                    {"$group": {"_id": {"t": "$device_type", "a": "$previous_artifact", "s": "$status"},
+                                "n": {"$sum": 1}}}]
+        return [(r["_id"].get("t"), r["_id"].get("a"), r["_id"]["s"], r["n"]) for r in self.dds.aggregate(pipeline)]
 
     def outcome_sample(self, tenant, deployment_id, status, limit):
         # device deployment ids are random (UUID4): their order is a uniform, repeatable sample
@@ -349,12 +348,11 @@ class MongoDeploymentsStore(DeploymentsStore):
                                {"device_id": 1}).sort("_id", ASCENDING).limit(limit)
         return [d["device_id"] for d in cursor]
 
-    def failed_logs(self, tenant, deployment_id, limit):
-        failed = self.outcome_sample(tenant, deployment_id, m.FAILURE, limit)
-        if not failed:
+    def logs_of(self, tenant, deployment_id, device_ids):
+        if not device_ids:
             return []
-        cursor = self.logs.find({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": {"$in": failed}},
-                                {"messages": 1})
+        cursor = self.logs.find({"tenant_id": tenant, "deployment_id": deployment_id,
+                                 "device_id": {"$in": list(device_ids)}}, {"messages": 1})
         return [d["messages"] for d in cursor]
 
     # ------------------------------------------------------------------ history

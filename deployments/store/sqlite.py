@@ -68,6 +68,10 @@ MIGRATIONS = [
             id TEXT NOT NULL, ts REAL NOT NULL, type TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL)""",
         "CREATE INDEX deployment_events_deployment ON deployment_events (tenant_id, deployment_id, seq)",
     ],
+    [   # the same queries by (deployment, status); the failure insight's sample in id order, covered
+        "DROP INDEX dd_deployment_status",
+        "CREATE INDEX dd_deployment_status ON device_deployments (tenant_id, deployment_id, status, id, device_id)",
+    ],
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
@@ -77,9 +81,6 @@ _PHASE_DOC_KEYS = ("id", "batch_size", "start_ts", "device_limit", "failure_thre
                    "success_threshold")
 _ACTIVE = tuple(sorted(m.ACTIVE))
 _TERMINAL = tuple(sorted(m.TERMINAL))
-
-
-_OUTCOME_FIELDS = {"device_type": "device_type", "previous_artifact": "previous_artifact"}
 
 
 class _NoSlot(Exception):
@@ -409,26 +410,27 @@ class SqliteDeploymentsStore(DeploymentsStore):
             return cur.rowcount == 1
 
     # ------------------------------------------------------------------ failure insight
-    def outcome_counts(self, tenant, deployment_id, field):
-        column = _OUTCOME_FIELDS[field]
+    def outcome_counts(self, tenant, deployment_id):
         rows = self.db.conn.execute(
-            f"SELECT {column}, status, count(*) FROM device_deployments WHERE tenant_id=? AND deployment_id=?"
-            " AND status IN ('success', 'failure') GROUP BY 1, 2", (tenant, deployment_id)).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
+            "SELECT device_type, previous_artifact, status, count(*) FROM device_deployments WHERE tenant_id=?"
+            " AND deployment_id=? AND status IN ('success', 'failure') GROUP BY 1, 2, 3",
+            (tenant, deployment_id)).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def outcome_sample(self, tenant, deployment_id, status, limit):
-        # device deployment ids are random (UUID4): their order is a uniform, repeatable sample
+        # device deployment ids are random (UUID4): their order is a uniform, repeatable sample,
+        # read from the covering index dd_deployment_status in that order
         rows = self.db.conn.execute(
             "SELECT device_id FROM device_deployments WHERE tenant_id=? AND deployment_id=? AND status=?"
             " ORDER BY id LIMIT ?", (tenant, deployment_id, status, limit)).fetchall()
         return [r[0] for r in rows]
 
-    def failed_logs(self, tenant, deployment_id, limit):
+    def logs_of(self, tenant, deployment_id, device_ids):
+        if not device_ids:
+            return []
         rows = self.db.conn.execute(
-            "SELECT l.messages FROM device_deployments dd JOIN deployment_logs l ON l.tenant_id = dd.tenant_id"
-            " AND l.deployment_id = dd.deployment_id AND l.device_id = dd.device_id WHERE dd.tenant_id=?"
-            " AND dd.deployment_id=? AND dd.status='failure' ORDER BY dd.id LIMIT ?",
-            (tenant, deployment_id, limit)).fetchall()
+            "SELECT l.messages FROM json_each(?) i CROSS JOIN deployment_logs l ON l.tenant_id=?"
+            " AND l.deployment_id=? AND l.device_id=i.value", (json.dumps(list(device_ids)), tenant, deployment_id))
         return [json.loads(r[0]) for r in rows]
 
     # ------------------------------------------------------------------ history

@@ -457,3 +457,27 @@ def test_paused_deployment_takes_no_device_and_device_maps(store):
     assert store.get_device_deployment("", dep.id, "d1").control_map == ucm
     store.update_device_deployment("", dd.id, m.PENDING, {"status": m.SUCCESS})
     assert not store.set_device_control_map("", dep.id, "d1", ucm)  # finished for the device
+
+
+def test_failure_insight_reads(store):
+    dep = insert(store, deployment(targets=6, max_devices=6))
+    outcomes = {"a": (m.FAILURE, "t1", "v1"), "b": (m.FAILURE, "t1", "v0"), "c": (m.SUCCESS, "t2", "v1"),
+                "d": (m.SUCCESS, "t1", "v1"), "e": (m.PENDING, "t1", "v1"), "f": (m.ALREADY_INSTALLED, "t2", None)}
+    dds = {}
+    for device_id, (status, device_type, previous) in outcomes.items():
+        dd = replace(device_deployment(dep, device_id, status=status), device_type=device_type,
+                     previous_artifact=previous)
+        assert store.insert_device_deployment(dd)
+        dds[device_id] = dd
+    assert sorted(store.outcome_counts("", dep.id), key=str) == sorted(
+        [("t1", "v1", "failure", 1), ("t1", "v0", "failure", 1), ("t2", "v1", "success", 1),
+         ("t1", "v1", "success", 1)], key=str)
+    assert store.get_device_deployment("", dep.id, "b").previous_artifact == "v0"
+    failed = store.outcome_sample("", dep.id, m.FAILURE, 10)
+    assert failed == [d for d in sorted("ab", key=lambda d: dds[d].id)]   # in device-deployment id order
+    assert len(store.outcome_sample("", dep.id, m.FAILURE, 1)) == 1
+    assert store.outcome_sample("other", dep.id, m.FAILURE, 10) == []
+    store.save_log("", dep.id, "a", [{"level": "error", "message": "boom"}])
+    store.save_log("", dep.id, "c", [{"level": "info", "message": "fine"}])
+    assert store.logs_of("", dep.id, ["a", "b"]) == [[{"level": "error", "message": "boom"}]]
+    assert store.logs_of("", dep.id, []) == [] and store.logs_of("other", dep.id, ["a"]) == []
