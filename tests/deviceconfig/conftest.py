@@ -1,0 +1,24 @@
+"""deviceconfig fixtures: a migrated store on each backend, the service."""
+
+from __future__ import annotations
+
+import pytest
+
+from deviceconfig.store import make_store
+
+
+@pytest.fixture
+def ctx(app):
+    context = app.extensions["mender"]
+    context.ensure_migrated()
+    return context
+
+
+@pytest.fixture
+def store(ctx):
+    return make_store(ctx.db)
+
+
+@pytest.fixture
+def service(ctx):
+    return ctx.services.deviceconfig
