@@ -29,6 +29,7 @@ APT_PACKAGES=(
   chromium                                      # the web UI's browser tests (Playwright drives it)
   nats-server mender-connect dbus-daemon        # deviceconnect: the NATS bus, the real mender-connect and its D-Bus
   libatomic1                                    # Playwright's node driver needs it; not pulled without recommends
+  dbus-bin jq                                   # deviceconfig: the mender-configure test module (dbus-send, jq)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

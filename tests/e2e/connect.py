@@ -110,6 +110,7 @@ class ConnectDevice(MenderDevice):
         self._script(shim / "systemctl", f'echo "MainPID=$(cat {shlex.quote(str(self.pid_file))})"\n')
         self.shim = shim
         self.connect_log_path = workdir / "mender-connect.log"
+        self.mounts: list[tuple[Path, str]] = []  # (directory, where it appears in the namespace)
 
     def _wrapped_both(self) -> list[str]:
         w = self.dir
@@ -117,6 +118,7 @@ class ConnectDevice(MenderDevice):
         inner = (f"mount --bind {q(w / 'etc')} /etc/mender && "
                  f"mount --bind {q(w / 'identity')} /usr/share/mender/identity && "
                  f"mount --bind {q(w / 'inventory')} /usr/share/mender/inventory && "
+                 + "".join(f"mount --bind {q(src)} {q(dst)} && " for src, dst in self.mounts) +
                  f"{{ {MENDER} --no-syslog -l debug -c {q(w / 'etc' / 'mender.conf')} "
                  f"-b {q(w / 'data' / 'mender.conf')} -d {q(w / 'data')} daemon & echo $! > {q(self.pid_file)}; }} && "
                  f"{{ PATH={q(self.shim)}:$PATH {MENDER_CONNECT} --debug -c {q(w / 'etc' / 'mender-connect.conf')} "

@@ -1,9 +1,11 @@
-// One device: identity, auth sets, inventory and system attributes, group, tags, deployment history.
+// One device: identity, auth sets, inventory and system attributes, group, tags, remote access,
+// configuration, deployment history.
 
 import { ApiError, del, enc, get, post, put } from "../api.js";
 import {
   badge, confirmAction, fmtDate, fmtValue, h, kvTable, link, modal, navigate, replace, section, table, toast,
 } from "../dom.js";
+import { DEVICECONFIG, configurationSection } from "../configuration.js";
 import { DEVAUTH, INVENTORY_V1, attrsOf, deviceLabel, identityLabel } from "../inventory.js";
 import { groupDialog } from "./groups.js";
 import { idAttribute } from "./settings.js";
@@ -105,12 +107,13 @@ function history(items) {
 }
 
 export async function render(ctx, [id]) {
-  const [dev, inv, hist, idAttr, conn] = await Promise.all([
+  const [dev, inv, hist, idAttr, conn, cfg] = await Promise.all([
     optional(get(`${DEVAUTH}/devices/${enc(id)}`), null),
     optional(get(`${INVENTORY_V1}/devices/${enc(id)}`), { id, attributes: [] }),
     optional(get(`${DEPLOYMENTS}/deployments/devices/${enc(id)}`, { per_page: 20 }), []),
     idAttribute(),
     optional(get(`${DEVICECONNECT}/devices/${enc(id)}`), null),
+    optional(get(`${DEVICECONFIG}/configurations/device/${enc(id)}`), null),
   ]);
   if (!ctx.alive) return;
   if (!dev) {
@@ -124,6 +127,8 @@ export async function render(ctx, [id]) {
   const inventory = attrsOf(inv, "inventory").map((a) => [a.name, fmtValue(a.value)]);
   const system = attrsOf(inv, "system").map((a) => [a.name, a.name.endsWith("_ts") || a.name.endsWith("_time") ? fmtDate(a.value) : fmtValue(a.value)]);
   const group = (attrsOf(inv, "system").find((a) => a.name === "group") || {}).value;
+  const configuration = dev.status === "accepted" || cfg ? await configurationSection(id, cfg, ctx.refresh) : null;
+  if (!ctx.alive) return;
   const label = inv.attributes && inv.attributes.length ? deviceLabel(inv, idAttr) : identityLabel(dev.identity_data);
   replace(ctx.main,
     h("div", { class: "breadcrumbs" }, link("#/devices", "Devices"), " / ", label),
@@ -139,6 +144,7 @@ export async function render(ctx, [id]) {
           h("button", { type: "button", class: "btn btn-small", onclick: () => groupDialog([id], ctx.refresh) }, group ? "Change" : "Set group")),
         h("h3", {}, "Tags"), tagsEditor(id, attrsOf(inv, "tags"), ctx.refresh))),
     dev.status === "accepted" ? remoteAccess(id, conn) : null,
+    configuration,
     section("Authentication sets", authSets(dev, ctx.refresh)),
     h("div", { class: "grid-2" },
       section("Inventory", kvTable(inventory, "The device has not reported inventory yet")),
