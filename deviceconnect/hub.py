@@ -153,10 +153,12 @@ class Hub:
 
     def publish_sync(self, subject: str, data: bytes, timeout: float = 10.0) -> None:
         """Publish from a thread (an HTTP request, another service) and wait until it is sent."""
+        self.ensure_started()  # before `self.bus` is read: a worker that holds no socket yet has none
         self.submit(self.bus.publish(subject, data)).result(timeout)
 
     def publish_soon(self, subject: str, data: bytes) -> None:
         """Publish from a thread without waiting (safe inside a database transaction)."""
+        self.ensure_started()
         future = self.submit(self.bus.publish(subject, data))
         future.add_done_callback(_log_failure)
 

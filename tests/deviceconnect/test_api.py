@@ -76,6 +76,25 @@ def test_commands_and_file_transfer_need_a_connected_device(operator, device_fac
     assert r.status_code == 400 and "path" in r.get_json()["error"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_command_from_a_process_that_holds_no_socket(backend, ctx, operator, device_factory, service):
+    """The device's socket is held by another process: this one's hub has not started (no bus
+    yet). Regression: the command read the hub's bus before starting it (500)."""
+    import asyncio
+    device = device_factory()
+    service.device_connected("", device.id, "another-process")
+    hub = service.relay
+    assert not hub.started
+    try:
+        for path in ("check-update", "send-inventory"):
+            assert operator.post(f"{BASE}/devices/{device.id}/{path}").status_code == 202
+        assert hub.started
+    finally:
+        if hub.started:
+            asyncio.run_coroutine_threadsafe(hub.stop(), hub.loop).result(10)
+            hub.loop.call_soon_threadsafe(hub.loop.stop)
+
+
 def test_internal_provision_delete_and_tenant(client, operator, service):
     device_id = str(uuid.uuid4())
     r = client.post(f"{INTERNAL}/tenants/t1/devices", json={"device_id": device_id})
