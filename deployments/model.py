@@ -57,6 +57,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     PAUSE_BEFORE_COMMITTING: frozenset({INSTALLING, SUCCESS, FAILURE}),
 }
 
+# Deployment types: software (an uploaded artifact), configuration (deviceconfig's, one device).
+SOFTWARE = "software"
+CONFIGURATION = "configuration"
+DEPLOYMENT_TYPES = (SOFTWARE, CONFIGURATION)
+
 # Deployment statuses.
 DEPLOYMENT_SCHEDULED = "scheduled"
 DEPLOYMENT_PENDING = "pending"
@@ -157,7 +162,7 @@ class Deployment:
     force_installation: bool = False
     artifacts: list[str] = field(default_factory=list)  # ids of the artifacts of that name at creation
     initial_device_count: int = 0
-    type: str = "software"
+    type: str = SOFTWARE                   # or CONFIGURATION: one device, an artifact generated from `configuration`
     total_size: int = 0
     checksum: str = ""                     # its constructor: unique among unfinished deployments
     stats: dict[str, int] = field(default_factory=dict)
@@ -173,6 +178,7 @@ class Deployment:
     paused_ts: float | None = None
     current_phase: int = 0                 # the newest phase opened (by its time or the operator)
     failure_ack: dict[str, int] = field(default_factory=dict)  # failures a resume accepted, per phase key
+    configuration: str | None = None       # CONFIGURATION: the configuration, a JSON object of strings
 
 
 @dataclass(slots=True)

@@ -61,6 +61,13 @@ class NewDeploymentSchema(RolloutFieldsMixin):
     filter = fields.List(fields.Nested(FilterTermSchema), validate=validate.Length(min=1, max=100))
 
 
+class ConfigurationDeploymentRequestSchema(Schema):
+    name = _name
+    configuration = fields.Raw(required=True, metadata={
+        "description": "The configuration: a JSON object of string values, or a string holding one."})
+    retries = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100))
+
+
 class NewDeploymentForGroupSchema(RolloutFieldsMixin):
     name = _name
     artifact_name = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_NAME_LENGTH))

@@ -15,6 +15,7 @@ from deployments import rollout
 from deployments.artifacts.model import Artifact
 from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Phase
 from deployments.store import DeploymentQuery, DuplicateDeployment
+from deviceconfig.model import check_configuration
 
 MAX_RETRIES = 100
 MAX_PHASES = 100
@@ -111,6 +112,46 @@ class DeploymentManagement:
             self.store.insert_deployment(deployment, target_ids)
         except DuplicateDeployment:
             raise Conflict("an active deployment with the same parameters already exists") from None
+        return deployment
+
+    def create_configuration_deployment(self, tenant: str, deployment_id: str, device_id: str, *, name: str,
+                                        configuration: Any, retries: int = 0) -> Deployment:
+        """A configuration deployment (deviceconfig's): one device, the configuration kept in the
+        deployment, its `mender-configure` artifact generated when the device downloads it.
+        `configuration` is a JSON object of strings, or a string holding one (as Mender accepts).
+
+        Raises BadRequest (invalid id, name, configuration or retries), Conflict (a deployment
+        with that id exists)."""
+        try:
+            deployment_id = str(uuid.UUID(deployment_id))
+        except (TypeError, ValueError, AttributeError):
+            raise BadRequest("deployment id: must be a UUID") from None
+        name = _check_name("name", name)
+        if not isinstance(device_id, str) or not device_id or len(device_id) > 128:
+            raise BadRequest("device id: a non-empty string of at most 128 characters")
+        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES:
+            raise BadRequest(f"retries: must be between 0 and {MAX_RETRIES}")
+        if isinstance(configuration, str):
+            try:
+                configuration = json.loads(configuration)
+            except ValueError:
+                raise BadRequest("configuration: not a JSON object") from None
+        config = check_configuration(configuration)
+        if self.store.get_deployment(tenant, deployment_id, counts=False) is not None:
+            raise Conflict("a deployment with this id already exists")
+        group = self._services.inventory.device_group(tenant, device_id)
+        stats = {s: 0 for s in m.DEVICE_STATUSES}
+        stats[m.PENDING] = 1
+        deployment = Deployment(
+            id=deployment_id, tenant_id=tenant, name=name, artifact_name=name, created=self.clock.now(),
+            max_devices=1, groups=[group] if group else [], retries=retries, initial_device_count=1, stats=stats,
+            type=m.CONFIGURATION, configuration=json.dumps(config, ensure_ascii=False, separators=(",", ":")),
+            # unique among unfinished deployments, as the id: a concurrent duplicate conflicts
+            checksum=hashlib.sha256(f"{m.CONFIGURATION}:{deployment_id}".encode()).hexdigest())
+        try:
+            self.store.insert_deployment(deployment, [device_id])
+        except DuplicateDeployment:
+            raise Conflict("a deployment with this id already exists") from None
         return deployment
 
     def _all_ids(self, tenant: str, group: str | None) -> list[str]:

@@ -3,11 +3,13 @@ status reports and its logs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from common.errors import BadRequest, Conflict, NotFound
 from deployments import model as m
 from deployments import rollout
+from deployments.artifacts.configure import ConfigurationArtifact
 from deployments.artifacts.model import Artifact, ArtifactBrief
 from deployments.model import Deployment, DeviceDeployment, Instructions
 from deployments.store import ASSIGNED, EXISTS, FINISHED
@@ -17,6 +19,8 @@ HISTORY_WINDOW = 100  # device deployments read per poll: a device has few activ
 MAX_DYNAMIC_CANDIDATES = 50
 MAX_SUBSTATE = 1024
 REPORT_RETRIES = 5
+# where a device downloads the artifact of a configuration deployment (a signed link, no token)
+CONFIGURATION_PATH = "/api/devices/v1/deployments/download/configuration/{deployment_id}/{device_type}/{device_id}"
 
 
 class DeviceProtocol:
@@ -120,6 +124,8 @@ class DeviceProtocol:
                       base_url: str) -> Instructions | None:
         tenant = dd.tenant_id
         device_type = provides["device_type"]
+        if dep.type == m.CONFIGURATION:
+            return self._configuration_instructions(dd, dep, device_type, base_url)
         artifact: Artifact | ArtifactBrief | None
         if dd.artifact_id:
             try:
@@ -154,6 +160,28 @@ class DeviceProtocol:
         if control_map is None:
             raise NotFound("the deployment has no update control map")
         return control_map
+
+    def _configuration_instructions(self, dd: DeviceDeployment, dep: Deployment, device_type: str,
+                                    base_url: str) -> Instructions:
+        """A configuration deployment: the artifact is made for this device type when the device
+        downloads it, through a signed link to this server (as Mender: the artifact's id is the
+        deployment's id followed by the device's)."""
+        path = CONFIGURATION_PATH.format(deployment_id=dep.id, device_type=device_type, device_id=dd.device_id)
+        link = self._services.artifacts.server_link(dd.tenant_id, path, base_url)
+        return Instructions(dep.id, ArtifactBrief(dep.id + dd.device_id, dep.artifact_name, [device_type], 0), link)
+
+    def configuration_artifact(self, tenant: str, deployment_id: str, device_type: str,
+                               device_id: str) -> tuple[Deployment, ConfigurationArtifact]:
+        """The generated artifact behind a configuration link: the same bytes for the same
+        deployment and device type, every time. NotFound unless it is a configuration deployment
+        the device was given."""
+        dep = self.store.get_deployment(tenant, deployment_id, counts=False)
+        if dep is None or dep.type != m.CONFIGURATION or dep.configuration is None:
+            raise NotFound("configuration deployment not found")
+        if self.store.get_device_deployment(tenant, deployment_id, device_id) is None:
+            raise NotFound("configuration deployment not found for this device")
+        return dep, ConfigurationArtifact(name=dep.artifact_name, device_type=device_type,
+                                          configuration=json.loads(dep.configuration), mtime=int(dep.created))
 
     def _pick_artifact(self, tenant: str, artifact_name: str, provides: dict) -> Artifact | None:
         """The smallest artifact of that name compatible with the device type whose depends the

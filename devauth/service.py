@@ -243,6 +243,8 @@ class DevauthService(DeviceManagement):
             self._store.update_device(tenant, device.id, {"status": status, "updated_ts": self._clock.now()})
             device.status = status
             self._services.inventory.set_status(tenant, [device.id], status)
+            if status == ACCEPTED:  # deviceconfig's record of it (Mender's provisioning)
+                self._services.deviceconfig.provision_device(tenant, device.id)
         return status
 
     def _device_and_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> tuple[Device, AuthSet]:

@@ -116,6 +116,7 @@ class DeviceManagement:
         self.revoke_tokens(tenant, device_id)
         self._services.inventory.delete_device(tenant, device_id)
         self._services.deployments.decommission_device(tenant, device_id)
+        self._services.deviceconfig.delete_device(tenant, device_id)
         with self._store.transaction():
             self._store.delete_auth_sets_of_device(tenant, device_id)
             self._store.delete_device(tenant, device_id)

@@ -81,7 +81,8 @@ class DeviceconfigService:
         try:
             deviceconnect.send_client_command(tenant, INTERNAL_USER, device_id, CHECK_UPDATE)
         except ServiceError as exc:  # not connected, unknown to deviceconnect, refused by a hook
-            log.debug("no check-update for %s after its configuration deployment: %s", device_id, exc.message)
+            log.info("device %s not asked to check for updates (%s): it gets its configuration deployment at "
+                     "its next poll", device_id, exc.message)
         except Exception:  # the bus: the deployment is made, the device polls for it anyway
             log.exception("could not ask %s to check for updates", device_id)
 

@@ -1,6 +1,6 @@
-"""Device API: next deployment, status reports, logs."""
+"""Device API: next deployment, status reports, logs, configuration artifacts."""
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
 
@@ -9,6 +9,7 @@ from common.app import services
 from common.auth import current_identity
 from common.errors import BadRequest
 from deployments.api import base_url, render
+from deployments.artifacts.strings import content_disposition
 from deployments.schemas import DeploymentLogSchema, DeviceStatusSchema, NextQueryArgsSchema, provides_from
 
 blp = Blueprint("deployments_devices", __name__, url_prefix="/api/devices",
@@ -88,3 +89,41 @@ class Log(MethodView):
         identity = current_identity()
         services().deployments.upload_log(identity.tenant, identity.subject, deployment_id, body["messages"])
         return None
+
+
+ARTIFACT_MIMETYPE = "application/vnd.mender-artifact"
+
+
+@blp.route("/v1/deployments/download/configuration/<deployment_id>/<path:device_type>/<device_id>")
+class ConfigurationDownload(MethodView):
+    @blp.response(200, description="The generated mender-configure artifact (206 for a Range request).")
+    @blp.alt_response(400, description="The link's parameters are missing or malformed.")
+    @blp.alt_response(403, description="The link expired or was tampered with.")
+    @blp.alt_response(404, description="No such configuration deployment for this device.")
+    @blp.alt_response(416, description="The range is outside the artifact.")
+    def get(self, deployment_id, device_type, device_id):
+        """Download a configuration deployment's artifact through the signed link of the device's poll"""
+        tenant = services().artifacts.verify_server_link("GET", request.path, request.args)
+        dep, artifact = services().deployments.configuration_artifact(tenant, deployment_id, device_type, device_id)
+        return _ranged(artifact, f"{dep.artifact_name}.mender")
+
+
+def _ranged(artifact, filename: str) -> Response:
+    """The artifact's bytes, or the one byte range asked for (`Range: bytes=…`, honoured unless an
+    `If-Range` names other bytes): a resumed download gets the rest of the same bytes."""
+    headers = {"ETag": f'"{artifact.etag}"', "Accept-Ranges": "bytes", "Cache-Control": "no-store",
+               "Content-Disposition": content_disposition(filename)}
+    start, end, status = 0, artifact.size, 200
+    ranges, if_range = request.range, request.if_range
+    same_bytes = if_range.etag == artifact.etag if (if_range.etag or if_range.date) else True
+    if ranges is not None and ranges.units == "bytes" and len(ranges.ranges) == 1 and same_bytes:
+        span = ranges.range_for_length(artifact.size)
+        if span is None:
+            headers["Content-Range"] = f"bytes */{artifact.size}"
+            return Response(status=416, headers=headers)
+        start, end = span
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{artifact.size}"
+    headers["Content-Length"] = str(end - start)
+    return Response(artifact.chunks(start, end), status=status, headers=headers, mimetype=ARTIFACT_MIMETYPE,
+                    direct_passthrough=True)

@@ -1,5 +1,6 @@
 """Internal API of deployments (no authentication: serve it only to your own network)."""
 
+from flask import Response
 from flask.views import MethodView
 
 from common.api import Blueprint
@@ -7,8 +8,9 @@ from common.app import services
 from common.identity import tenant_in_path
 from common.pagination import Page, paging_headers
 from deployments.api import deployment, history, render
-from deployments.schemas import (DeploymentsQueryArgsSchema, DeviceDeploymentIdsQueryArgsSchema,
-                                 DeviceHistoryQueryArgsSchema, LastDeviceDeploymentReqSchema)
+from deployments.schemas import (ConfigurationDeploymentRequestSchema, DeploymentsQueryArgsSchema,
+                                 DeviceDeploymentIdsQueryArgsSchema, DeviceHistoryQueryArgsSchema,
+                                 LastDeviceDeploymentReqSchema)
 from deployments.store import DeploymentQuery
 
 blp = Blueprint("deployments_internal_api", __name__, url_prefix="/api/internal/v1/deployments",
@@ -22,7 +24,7 @@ class TenantDeployments(MethodView):
     def get(self, args, tenant_id):
         """A tenant's deployments."""
         page = Page(args["page"], args["per_page"])
-        query = DeploymentQuery(status=args.get("status"), search=args.get("search"),
+        query = DeploymentQuery(status=args.get("status"), type=args.get("type"), search=args.get("search"),
                                 created_before=args.get("created_before"), created_after=args.get("created_after"),
                                 sort_desc=args.get("sort", "desc") == "desc", skip=page.skip, limit=page.limit)
         deps, total = services().deployments.find_deployments(tenant_in_path(tenant_id), query)
@@ -66,3 +68,17 @@ class LastDeviceDeployments(MethodView):
         """The last device deployment of each device."""
         dds = services().deployments.last_device_deployments(tenant_in_path(tenant_id), body["device_ids"])
         return {"device_deployment_last_statuses": [render.last_status(dd) for dd in dds]}
+
+
+@blp.route("/tenants/<string:tenant_id>/configuration/deployments/<string:deployment_id>/devices/<string:device_id>")
+class ConfigurationDeployment(MethodView):
+    @blp.arguments(ConfigurationDeploymentRequestSchema)
+    @blp.response(201, description="The configuration deployment is made (`Location` names it).")
+    @blp.alt_response(400, description="Invalid id, name, configuration or retries.")
+    @blp.alt_response(409, description="A deployment with this id exists.")
+    def post(self, body, tenant_id, deployment_id, device_id):
+        """Deploy a configuration to one device (its artifact is generated when the device downloads it)"""
+        dep = services().deployments.create_configuration_deployment(
+            tenant_in_path(tenant_id), deployment_id, device_id, name=body["name"],
+            configuration=body["configuration"], retries=body["retries"])
+        return Response(status=201, headers={"Location": f"/api/management/v1/deployments/deployments/{dep.id}"})

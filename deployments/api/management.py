@@ -46,12 +46,10 @@ def _create(body: dict, **target):
 
 def _list(args: dict):
     page = Page(args["page"], args["per_page"])
-    query = DeploymentQuery(status=args.get("status"), search=args.get("search"),
+    query = DeploymentQuery(status=args.get("status"), type=args.get("type"), search=args.get("search"),
                             ids=args.get("id") or [], names=args.get("name") or [],
                             created_before=args.get("created_before"), created_after=args.get("created_after"),
                             sort_desc=args.get("sort", "desc") == "desc", skip=page.skip, limit=page.limit)
-    if args.get("type") == "configuration":
-        return [], 200, paging_headers(page, 0, total=0)
     deps, total = _svc().find_deployments(_tenant(), query)
     return [deployment(d) for d in deps], 200, paging_headers(page, len(deps), total=total)
 

@@ -4,6 +4,8 @@ fleet's hottest response, so it is built directly rather than dumped through a s
 
 from __future__ import annotations
 
+import json
+
 from common.clock import rfc3339
 from deployments import model as m
 from deployments.artifacts.api import render as artifacts_render
@@ -96,7 +98,16 @@ def deployment(dep: Deployment, status: str) -> dict:
         out["filter"] = dep.filter
     out.update(paused_fields(dep))
     out.update(_rules(dep))
+    if dep.configuration is not None:
+        out["configuration"] = configuration(dep.configuration)
     return out
+
+
+def configuration(text: str) -> str:
+    """A configuration deployment's configuration as a deployment shows it (Mender's string of a
+    JSON object): its keys, with every value withheld (values may be secrets, and an operator who
+    may read deployments may not read configurations; deviceconfig's API shows them)."""
+    return json.dumps({key: "<omitted>" for key in json.loads(text)}, ensure_ascii=False, separators=(",", ":"))
 
 
 def device_with_image(dd: DeviceDeployment, artifact: Artifact | None) -> dict:

@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from typing import Iterator
+from urllib.parse import quote
 
 from common.errors import BadRequest, Conflict, NotFound, ServiceError, TooLarge, Unavailable, Unprocessable
 from deployments.artifacts.generate import build_single_file, temp_dir_for
@@ -239,6 +240,20 @@ class ArtifactsService(ReleasesMixin):
     def device_link_for(self, tenant: str, artifact: Artifact | ArtifactBrief, base_url: str) -> Link:
         """device_link for an artifact already read (`get`, `get_for_device`, `find_by_name`)."""
         return self._link(tenant, artifact, base_url, self.config["DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS"])
+
+    def server_link(self, tenant: str, path: str, base_url: str) -> Link:
+        """A link to one of this server's own device endpoints that take no token (`path` as the
+        request will show it, unquoted: a generated configuration artifact), signed for `tenant`
+        and expiring as device links do, whatever the artifact storage."""
+        query, expire = self.signer().sign("GET", path, tenant,
+                                           clamp_expiry(self.config["DEPLOYMENTS_DEVICE_DOWNLOAD_EXPIRE_SECONDS"]))
+        return Link(f"{base_url.rstrip('/')}{quote(path)}?{query}", expire)
+
+    def verify_server_link(self, method: str, path: str, args) -> str:
+        """The tenant a server_link names; BadRequest (parameters missing or malformed), Forbidden
+        (expired or tampered with)."""
+        tenant, _ = self.signer().verify(method, path, args)
+        return tenant
 
     def download_link(self, tenant: str, artifact_id: str, base_url: str) -> Link:
         """The management download link; NotFound."""

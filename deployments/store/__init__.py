@@ -16,6 +16,7 @@ from deployments.model import Deployment, DeploymentEvent, DeviceDeployment
 @dataclass
 class DeploymentQuery:
     status: str | None = None            # pending | inprogress | finished | scheduled
+    type: str | None = None              # software | configuration
     search: str | None = None            # substring of the name or the artifact name
     ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)

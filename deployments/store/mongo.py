@@ -192,6 +192,10 @@ class MongoDeploymentsStore(DeploymentsStore):
             query["$or"] = [{"start_ts": None}, {"start_ts": {"$lte": q.now}}]
         elif q.status:
             query["status"] = q.status
+        if q.type == m.SOFTWARE:  # deployments stored before types were recorded are software
+            query["type"] = {"$in": [m.SOFTWARE, None]}
+        elif q.type:
+            query["type"] = q.type
         if q.search:
             pattern = re.compile(re.escape(q.search), re.IGNORECASE)
             query.setdefault("$and", []).append({"$or": [{"name": pattern}, {"artifact_name": pattern}]})

@@ -75,7 +75,7 @@ MIGRATIONS = [
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
-             "initial_device_count", "type", "checksum", "failure_threshold", "failure_action",
+             "initial_device_count", "type", "checksum", "configuration", "failure_threshold", "failure_action",
              "success_threshold")
 _PHASE_DOC_KEYS = ("id", "batch_size", "start_ts", "device_limit", "failure_threshold", "failure_action",
                    "success_threshold")
@@ -265,6 +265,9 @@ class SqliteDeploymentsStore(DeploymentsStore):
         elif q.status:
             where.append("status=?")
             args.append(q.status)
+        if q.type:
+            where.append("coalesce(json_extract(doc, '$.type'), 'software') = ?")
+            args.append(q.type)
         if q.search:
             where.append("(instr(lower(name), lower(?)) > 0 OR instr(lower(artifact_name), lower(?)) > 0)")
             args += [q.search, q.search]

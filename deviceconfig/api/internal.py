@@ -8,6 +8,7 @@ from flask.views import MethodView
 from common.api import Blueprint, no_content
 from common.app import ctx, services
 from common.health import add_health_routes
+from common.identity import tenant_in_path
 from deviceconfig.api.management import device_id_of
 from deviceconfig.schemas import (NewConfigurationDeploymentResponseSchema, NewConfigurationDeploymentSchema,
                                   NewTenantSchema, NewDeviceSchema)
@@ -15,11 +16,6 @@ from deviceconfig.schemas import (NewConfigurationDeploymentResponseSchema, NewC
 blp = Blueprint("deviceconfig_internal", __name__, url_prefix="/api/internal/v1/deviceconfig",
                 description="Device configuration: internal API.")
 add_health_routes(blp, lambda: ctx().checks_for("deviceconfig"), lambda: ctx().config["MENDER_HEALTH_TIMEOUT_SECONDS"])
-
-
-def tenant_of(path_value: str) -> str:
-    """Internal paths name the tenant; `default` is the default tenant."""
-    return "" if path_value == "default" else path_value
 
 
 @blp.route("/tenants")
@@ -36,7 +32,7 @@ class Tenant(MethodView):
     @blp.response(204, description="The tenant's configurations are gone.")
     def delete(self, tenant_id):
         """Delete every configuration of a tenant"""
-        services().deviceconfig.delete_tenant(tenant_of(tenant_id))
+        services().deviceconfig.delete_tenant(tenant_in_path(tenant_id))
         return no_content()
 
 
@@ -46,7 +42,7 @@ class TenantDevices(MethodView):
     @blp.response(201, description="The device has a record (idempotent).")
     def post(self, body, tenant_id):
         """Provision a device"""
-        services().deviceconfig.provision_device(tenant_of(tenant_id), body["device_id"])
+        services().deviceconfig.provision_device(tenant_in_path(tenant_id), body["device_id"])
         return Response(status=201)
 
 
@@ -55,7 +51,7 @@ class TenantDevice(MethodView):
     @blp.response(204, description="The device's configuration is gone (idempotent).")
     def delete(self, tenant_id, device_id):
         """Decommission a device"""
-        services().deviceconfig.delete_device(tenant_of(tenant_id), device_id_of(device_id))
+        services().deviceconfig.delete_device(tenant_in_path(tenant_id), device_id_of(device_id))
         return no_content()
 
 
@@ -67,7 +63,7 @@ class TenantDeployConfiguration(MethodView):
     @blp.alt_response(404, description="No configuration record for this device.")
     def post(self, body, tenant_id, device_id):
         """Deploy the device's configuration"""
-        deployment_id = services().deviceconfig.deploy(tenant_of(tenant_id), device_id_of(device_id),
+        deployment_id = services().deviceconfig.deploy(tenant_in_path(tenant_id), device_id_of(device_id),
                                                        retries=body["retries"],
                                                        update_control_map=body.get("update_control_map"))
         return {"deployment_id": deployment_id}

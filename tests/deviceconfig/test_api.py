@@ -22,9 +22,13 @@ def _error(r, status: int, text: str = "") -> dict:
 
 
 def test_desired_and_reported_configuration(operator, device_factory):
+    _error(operator.get(f"{BASE}/{uuid.uuid4()}"), 404, "device not found")
     device = device_factory()
-    _error(operator.get(f"{BASE}/{device.id}"), 404, "device not found")
-    _error(device.request("GET", DEVICE), 404)
+    # accepting the device gave it an empty record (devauth provisions it, as Mender's workflow)
+    body = operator.get(f"{BASE}/{device.id}").get_json()
+    assert (body["id"], body["configured"], body["reported"]) == (device.id, {}, {})
+    assert "reported_ts" not in body and "deployment_id" not in body
+    assert device.request("GET", DEVICE).get_json() == {}
 
     r = operator.put(f"{BASE}/{device.id}", json={"timezone": "Europe/Oslo", "hostname": "pump-7"})
     assert r.status_code == 204 and r.data == b"" and "Content-Type" not in r.headers
@@ -60,6 +64,14 @@ def test_setting_needs_a_device_of_the_organization(app, client, operator, devic
     assert operator.get(f"{BASE}/{device.id}").get_json()["configured"] == {"a": "1"}
 
 
+def test_decommissioning_forgets_the_configuration(operator, device_factory):
+    device = device_factory()
+    assert operator.put(f"{BASE}/{device.id}", json={"a": "1"}).status_code == 204
+    assert operator.delete(f"/api/management/v2/devauth/devices/{device.id}").status_code == 204
+    _error(operator.get(f"{BASE}/{device.id}"), 404)
+    _error(operator.put(f"{BASE}/{device.id}", json={"a": "1"}), 404)  # and it cannot come back
+
+
 def test_a_pending_device_can_be_configured_before_it_is_accepted(client, operator):
     from tests.helpers import Device
     device = Device(client)
@@ -89,7 +101,8 @@ def test_bad_configurations(operator, device_factory):
     for body, status, text in BAD:
         _error(operator.put(f"{BASE}/{device.id}", data=body, content_type="application/json"), status, text)
         _error(device.request("PUT", DEVICE, data=body, content_type="application/json"), status, text)
-    _error(operator.get(f"{BASE}/{device.id}"), 404)  # nothing was stored
+    body = operator.get(f"{BASE}/{device.id}").get_json()  # nothing was stored
+    assert (body["configured"], body["reported"]) == ({}, {}) and "reported_ts" not in body
 
 
 def test_not_json_and_too_large(operator, device_factory):
@@ -119,9 +132,12 @@ def test_internal_api(client, operator, device_factory):
     _error(client.post(f"{INTERNAL}/tenants", json={"tenant_id": "t1", "x": 1}), 400, "x")
 
     device = device_factory()
-    for _ in range(2):  # idempotent
+    assert operator.put(f"{BASE}/{device.id}", json={"a": "1"}).status_code == 204
+    for _ in range(2):  # idempotent: an existing record is kept
         assert client.post(f"{INTERNAL}/tenants/default/devices", json={"device_id": device.id}).status_code == 201
-    body = operator.get(f"{BASE}/{device.id}").get_json()
+    assert operator.get(f"{BASE}/{device.id}").get_json()["configured"] == {"a": "1"}
+    assert client.post(f"{INTERNAL}/tenants/default/devices", json={"device_id": "new-one"}).status_code == 201
+    body = operator.get(f"{BASE}/new-one").get_json()
     assert (body["configured"], body["reported"]) == ({}, {})
     _error(client.post(f"{INTERNAL}/tenants/default/devices", json={}), 400, "device_id")
 

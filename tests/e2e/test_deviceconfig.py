@@ -82,7 +82,13 @@ def _deploy(stack, dev, config: dict) -> str:
 
     # no poll is due for an hour (ConnectDevice): only the check-update through mender-connect
     # brings the deployment to the device this fast
-    dep = wait_for(finished, TIMEOUT, "the configuration deployment to finish", on_timeout=dev.logs)
+    def logs():
+        state = stack.mgmt.get(f"/api/management/v1/deviceconnect/devices/{dev.id}").text
+        server = [line for line in stack.server.log().splitlines() if "deviceconnect" in line or "deviceconfig" in line
+                  or "check" in line]
+        return f"deviceconnect state: {state}\n--- server ---\n" + "\n".join(server[-40:]) + "\n" + dev.logs()
+
+    dep = wait_for(finished, TIMEOUT, "the configuration deployment to finish", on_timeout=logs)
     assert dep["type"] == "configuration" and dep["artifact_name"] == f"configuration-{deployment_id}"
     return deployment_id
 
