@@ -5,11 +5,10 @@ hold `.` or start with `$`, which a field name may not."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import unix_seconds as _ts, utc_datetime as _dt
 from deviceconfig.model import DeviceConfiguration
 from deviceconfig.store import DeviceconfigStore
 
@@ -22,18 +21,6 @@ def _v1_indexes(db) -> None:
 
 
 MIGRATIONS = [_v1_indexes]
-
-
-def _dt(ts: float | None):
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def _ts(value) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # a client without tz_aware
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
 
 
 def _pairs(config: dict[str, str]) -> list[dict]:
