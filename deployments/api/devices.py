@@ -8,6 +8,7 @@ from common.api import Blueprint, format_validation_messages, json_response, no_
 from common.app import services
 from common.auth import current_identity
 from common.errors import BadRequest
+from common.http import error_response
 from deployments.api import base_url, render
 from deployments.artifacts.strings import content_disposition
 from deployments.schemas import DeploymentLogSchema, DeviceStatusSchema, NextQueryArgsSchema, provides_from
@@ -118,9 +119,9 @@ def _ranged(artifact, filename: str) -> Response:
     same_bytes = if_range.etag == artifact.etag if (if_range.etag or if_range.date) else True
     if ranges is not None and ranges.units == "bytes" and len(ranges.ranges) == 1 and same_bytes:
         span = ranges.range_for_length(artifact.size)
-        if span is None:
-            headers["Content-Range"] = f"bytes */{artifact.size}"
-            return Response(status=416, headers=headers)
+        if span is None:  # the JSON error, still naming the size (RFC 9110 15.5.17)
+            return error_response(416, "requested range not satisfiable",
+                                  headers={"Content-Range": f"bytes */{artifact.size}", "ETag": headers["ETag"]})
         start, end = span
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{artifact.size}"
