@@ -66,6 +66,7 @@ class ConfigurationDeploymentRequestSchema(Schema):
     configuration = fields.Raw(required=True, metadata={
         "description": "The configuration: a JSON object of string values, or a string holding one."})
     retries = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100))
+    update_control_map = fields.Dict(metadata={"description": "Mender's update control map"})
 
 
 class NewDeploymentForGroupSchema(RolloutFieldsMixin):

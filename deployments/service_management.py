@@ -115,13 +115,15 @@ class DeploymentManagement:
         return deployment
 
     def create_configuration_deployment(self, tenant: str, deployment_id: str, device_id: str, *, name: str,
-                                        configuration: Any, retries: int = 0) -> Deployment:
+                                        configuration: Any, retries: int = 0,
+                                        update_control_map: dict | None = None) -> Deployment:
         """A configuration deployment (deviceconfig's): one device, the configuration kept in the
         deployment, its `mender-configure` artifact generated when the device downloads it.
-        `configuration` is a JSON object of strings, or a string holding one (as Mender accepts).
+        `configuration` is a JSON object of strings, or a string holding one (as Mender accepts);
+        an update control map applies as to any deployment.
 
-        Raises BadRequest (invalid id, name, configuration or retries), Conflict (a deployment
-        with that id exists)."""
+        Raises BadRequest (invalid id, name, configuration, retries or control map), Conflict (a
+        deployment with that id exists)."""
         try:
             deployment_id = str(uuid.UUID(deployment_id))
         except (TypeError, ValueError, AttributeError):
@@ -137,6 +139,8 @@ class DeploymentManagement:
             except ValueError:
                 raise BadRequest("configuration: not a JSON object") from None
         config = check_configuration(configuration)
+        if update_control_map is not None:
+            update_control_map = check_control_map(update_control_map)
         if self.store.get_deployment(tenant, deployment_id, counts=False) is not None:
             raise Conflict("a deployment with this id already exists")
         group = self._services.inventory.device_group(tenant, device_id)
@@ -146,6 +150,7 @@ class DeploymentManagement:
             id=deployment_id, tenant_id=tenant, name=name, artifact_name=name, created=self.clock.now(),
             max_devices=1, groups=[group] if group else [], retries=retries, initial_device_count=1, stats=stats,
             type=m.CONFIGURATION, configuration=json.dumps(config, ensure_ascii=False, separators=(",", ":")),
+            update_control_map=update_control_map,
             # unique among unfinished deployments, as the id: a concurrent duplicate conflicts
             checksum=hashlib.sha256(f"{m.CONFIGURATION}:{deployment_id}".encode()).hexdigest())
         try:

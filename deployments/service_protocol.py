@@ -168,7 +168,8 @@ class DeviceProtocol:
         deployment's id followed by the device's)."""
         path = CONFIGURATION_PATH.format(deployment_id=dep.id, device_type=device_type, device_id=dd.device_id)
         link = self._services.artifacts.server_link(dd.tenant_id, path, base_url)
-        return Instructions(dep.id, ArtifactBrief(dep.id + dd.device_id, dep.artifact_name, [device_type], 0), link)
+        return Instructions(dep.id, ArtifactBrief(dep.id + dd.device_id, dep.artifact_name, [device_type], 0), link,
+                            _control_map(dep, dd))
 
     def configuration_artifact(self, tenant: str, deployment_id: str, device_type: str,
                                device_id: str) -> tuple[Deployment, ConfigurationArtifact]:

@@ -10,7 +10,7 @@ class NewConfigurationDeploymentSchema(Schema):
     retries = fields.Integer(load_default=0, validate=validate.Range(min=0),
                              metadata={"description": "How many times the device may retry after a failure."})
     update_control_map = fields.Dict(load_default=None, allow_none=True,
-                                     metadata={"description": "Mender Enterprise only: refused (403) when given."})
+                                     metadata={"description": "Mender's update control map, applied to the configuration deployment."})
 
 
 class NewConfigurationDeploymentResponseSchema(Schema):

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from common.clock import Clock
-from common.errors import Forbidden, NotFound, ServiceError
+from common.errors import NotFound, ServiceError
 from deviceconfig.model import DeviceConfiguration, check_configuration
 from deviceconfig.store import DeviceconfigStore
 
@@ -58,17 +58,15 @@ class DeviceconfigService:
     def deploy(self, tenant: str, device_id: str, *, retries: int = 0,
                update_control_map: dict | None = None) -> str:
         """Make a configuration deployment of the device's desired configuration (a snapshot: a
-        later change needs a new deployment); returns its id. The device is then asked to check
-        for updates at once if it is connected (deviceconnect), else it gets it at its next poll.
-        NotFound (no record), BadRequest (retries), Forbidden (an update control map: Mender
-        Enterprise only)."""
-        if update_control_map:
-            raise Forbidden("forbidden: update control map is available only for Enterprise customers")
+        later change needs a new deployment), with an update control map if given; returns its
+        id. The device is then asked to check for updates at once if it is connected
+        (deviceconnect), else it gets it at its next poll. NotFound (no record), BadRequest
+        (retries, control map)."""
         record = self.get_device(tenant, device_id)
         deployment_id = str(uuid.uuid4())
         self._services.deployments.create_configuration_deployment(
             tenant, deployment_id, device_id, name=deployment_name(deployment_id),
-            configuration=record.configured, retries=retries)
+            configuration=record.configured, retries=retries, update_control_map=update_control_map)
         self._store.set_deployment_id(tenant, device_id, deployment_id)
         self._check_update(tenant, device_id)
         return deployment_id

@@ -80,5 +80,6 @@ class ConfigurationDeployment(MethodView):
         """Deploy a configuration to one device (its artifact is generated when the device downloads it)"""
         dep = services().deployments.create_configuration_deployment(
             tenant_in_path(tenant_id), deployment_id, device_id, name=body["name"],
-            configuration=body["configuration"], retries=body["retries"])
+            configuration=body["configuration"], retries=body["retries"],
+            update_control_map=body.get("update_control_map"))
         return Response(status=201, headers={"Location": f"/api/management/v1/deployments/deployments/{dep.id}"})

@@ -59,7 +59,6 @@ class TenantDevice(MethodView):
 class TenantDeployConfiguration(MethodView):
     @blp.arguments(NewConfigurationDeploymentSchema)
     @blp.response(200, NewConfigurationDeploymentResponseSchema)
-    @blp.alt_response(403, description="An update control map was given (Mender Enterprise only).")
     @blp.alt_response(404, description="No configuration record for this device.")
     def post(self, body, tenant_id, device_id):
         """Deploy the device's configuration"""

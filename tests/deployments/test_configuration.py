@@ -231,10 +231,9 @@ def test_deploy_refusals(stage):
     unknown = str(uuid.uuid4())
     assert stage.op.post(f"{CONFIG}/{unknown}/deploy", json={}).status_code == 404
     url = f"{CONFIG}/{stage.device.id}/deploy"
-    r = stage.op.post(url, json={"update_control_map": {"states": {}}})
-    assert r.status_code == 403 and "Enterprise" in r.get_json()["error"]
     for body, text in (({"retries": -1}, "retries"), ({"retries": 101}, "retries"), ({"retries": "x"}, "retries"),
-                       ({"other": 1}, "other"), ([], "")):
+                       ({"other": 1}, "other"), ([], ""), ({"update_control_map": {"priority": "x"}}, "priority"),
+                       ({"update_control_map": {"states": {"Nope": {"action": "pause"}}}}, "update_control_map")):
         r = stage.op.post(url, json=body)
         assert r.status_code == 400 and text in r.get_json()["error"], (body, r.data)
     assert stage.op.get(f"{DEPLOYMENTS}", query_string={"type": "configuration"}).get_json() == []
@@ -324,3 +323,18 @@ def test_served_by_the_server_whatever_the_artifact_storage(make_app, backend):
     assert uri.startswith("http://localhost/api/devices/v1/deployments/download/configuration/") and "X-Amz" not in uri
     r = stage.download(uri)
     assert r.status_code == 200 and parse_artifact(io.BytesIO(r.data)).name == f"configuration-{deployment_id}"
+
+
+def test_an_update_control_map(stage):
+    """A configuration deployment with Mender's update control map: the device's v2 poll carries
+    it, as for a software deployment."""
+    ucm = {"priority": 1, "states": {"ArtifactInstall_Enter": {"action": "pause"}}}
+    deployment_id = stage.deploy({"k": "v"}, update_control_map=ucm)
+    assert stage.op.get(f"{DEPLOYMENTS}/{deployment_id}").get_json()["update_control_map"] == ucm
+    r = stage.device.request("POST", "/api/devices/v2/deployments/device/deployments/next",
+                             json={"device_provides": {"artifact_name": "factory", "device_type": "raspberrypi4"}})
+    assert r.status_code == 200, r.data
+    body = r.get_json()
+    assert body["id"] == deployment_id and body["update_control_map"] == {"id": deployment_id, **ucm}
+    assert body["artifact"]["source"]["uri"].startswith("http://localhost/api/devices/v1/deployments/download/"
+                                                          "configuration/")
