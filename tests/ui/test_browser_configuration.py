@@ -86,3 +86,11 @@ def test_edit_deploy_and_see_the_device_report(page, ui_server):
     section = page.locator("section.card", has=page.get_by_role("heading", name="Configuration"))
     expect(section.locator("#config-summary")).to_contain_text("in sync")
     expect(section.locator("#config-diff tr[data-state=same]")).to_have_count(2)
+
+    # the configuration deployment's page: its type, device and keys; no release, no values
+    section.locator("#config-deployment a").click()
+    expect(page.locator("#configuration-keys")).to_have_text("motd, timezone")
+    expect(page.locator("#configuration-device")).to_have_text(device.id)
+    expect(page.locator("main")).not_to_contain_text("Europe/Oslo")
+    page.goto("/#/deployments")
+    expect(page.locator(f"#deployment-list tr[data-deployment-id='{deployment_id}']")).to_contain_text("configuration")

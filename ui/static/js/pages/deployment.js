@@ -81,8 +81,8 @@ export async function render(ctx, [id], query) {
         ? h("button", { type: "button", class: "btn btn-danger", id: "abort-deployment", onclick: abort }, "Abort") : null));
     const target = dep.filter ? `filter${dep.filter.name ? ` ${dep.filter.name}` : ""}` : (dep.groups && dep.groups.length ? `group ${dep.groups.join(", ")}` : "devices");
     replace(summary, kvTable([
-      ["Release", link(`#/releases/${enc(dep.artifact_name)}`, dep.artifact_name)],
-      ["Target", target],
+      ...(dep.type === "configuration" ? configurationRows(dep, devs.items)
+        : [["Release", link(`#/releases/${enc(dep.artifact_name)}`, dep.artifact_name)], ["Target", target]]),
       ["Devices", dep.initial_device_count && dep.initial_device_count !== dep.device_count
         ? `${dep.device_count ?? 0} so far, of ${dep.initial_device_count} targeted` : String(dep.device_count ?? "—")],
       ["Created", fmtDate(dep.created)], ["Finished", fmtDate(dep.finished)],
@@ -108,4 +108,17 @@ export async function render(ctx, [id], query) {
     if (status === "finished" || document.querySelector(".modal-backdrop")) return;
     try { const fresh = await load(); if (ctx.alive) status = update(fresh); } catch { /* retried on the next tick */ }
   });
+}
+
+// A configuration deployment (deviceconfig's): no release, one device; the values stay with
+// deviceconfig, the deployment shows the keys only.
+function configurationRows(dep, devices) {
+  let keys = [];
+  try { keys = Object.keys(JSON.parse(dep.configuration || "{}")); } catch { /* shown as none */ }
+  const device = devices[0];
+  return [
+    ["Type", "Configuration"],
+    ["Device", device ? link(`#/devices/${enc(device.id)}`, device.id, { id: "configuration-device" }) : "—"],
+    ["Keys", keys.length ? h("span", { id: "configuration-keys" }, keys.join(", ")) : "none"],
+  ];
 }

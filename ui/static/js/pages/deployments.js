@@ -22,7 +22,7 @@ export async function render(ctx, _params, query) {
     replace(box,
       table([
         { title: "Deployment", render: (d) => link(`#/deployments/${enc(d.id)}`, d.name, { class: "deployment-link" }) },
-        { title: "Release", render: (d) => d.artifact_name },
+        { title: "Release", render: (d) => (d.type === "configuration" ? h("span", { class: "muted" }, "configuration") : d.artifact_name) },
         { title: "Devices", render: (d) => String(d.device_count ?? "—") },
         { title: "Progress", render: (d) => progressCell(statsOf(d, stats), d.device_count) },
         { title: "Status", render: (d) => badge(d.status) },
