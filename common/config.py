@@ -98,6 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
     # --- inventory -------------------------------------------------------------
     Setting("INVENTORY_LIMIT_ATTRIBUTES", 100, int, "Inventory attributes a device may report."),
     Setting("INVENTORY_LIMIT_TAGS", 20, int, "Tags per device."),
+    Setting("INVENTORY_BULK_MAX_DEVICES", 100000, int,
+            "Devices one bulk request may act on (group, tags, accept, reject or decommission a selection); a "
+            "selection matching more is refused with 400. Writes go in batches of 500, one transaction each."),
     # --- deployments -----------------------------------------------------------
     Setting("DEPLOYMENTS_STORAGE_DEFAULT", "filesystem", str,
             "Artifact store: `filesystem` (in the data dir) or `aws` (S3)."),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from common.errors import BadRequest, Conflict, NotFound
+from common.bulk import BulkResult
+from common.errors import BadRequest, Conflict, NotFound, ServiceError
 from devauth import crypto
-from devauth.model import ACCEPTED, DEVICE_STATUSES, PREAUTHORIZED, Device, PreauthorizeResult
+from devauth.model import ACCEPTED, DEVICE_STATUSES, PENDING, PREAUTHORIZED, REJECTED, AuthSet, Device, PreauthorizeResult
 
 
 class DeviceExists(Conflict):
@@ -122,6 +123,56 @@ class DeviceManagement:
             self._store.delete_device(tenant, device_id)
 
     # ------------------------------------------------------------------ bulk
+    # Which auth set an operator's "accept" or "reject" of a whole device acts on, in order of
+    # preference: the one asking now (pending) first.
+    BULK_SOURCES = {ACCEPTED: (PENDING, REJECTED), REJECTED: (PENDING, ACCEPTED, PREAUTHORIZED)}
+
+    def set_status_of_selection(self, tenant: str, status: str, selection) -> BulkResult:
+        """Accept or reject every selected device (an inventory selection: ids, filters, text):
+        its pending auth set, else the one that can move (see BULK_SOURCES), by the transition
+        table, each device on its own; a device that cannot move (limit, nothing to move) fails
+        alone. BadRequest for another status or a bad selection."""
+        if status not in self.BULK_SOURCES:
+            raise BadRequest("status: must be accepted or rejected")
+        ids = self._services.inventory.select_device_ids(tenant, selection, extra=("status",))
+        result = BulkResult(len(ids))
+        for start in range(0, len(ids), MAX_ID_FILTER):
+            batch = ids[start:start + MAX_ID_FILTER]
+            sets: dict[str, list[AuthSet]] = {i: [] for i in batch}
+            for auth_set in self._store.list_auth_sets(tenant, batch):
+                sets[auth_set.device_id].append(auth_set)
+            for device_id in batch:
+                if any(a.status == status for a in sets[device_id]) and not any(
+                        a.status == PENDING for a in sets[device_id]):
+                    continue  # already there: nothing to do, nothing failed
+                target = next((a for source in self.BULK_SOURCES[status] for a in sets[device_id]
+                               if a.status == source), None)
+                if target is None:
+                    result.fail(device_id, f"no authentication set can become {status}")
+                    continue
+                try:
+                    self.set_auth_set_status(tenant, device_id, target.id, status)
+                except ServiceError as exc:
+                    if exc.status >= 500:
+                        raise
+                    result.fail(device_id, exc.message)
+                else:
+                    result.updated += 1
+        return result
+
+    def decommission_selection(self, tenant: str, selection) -> BulkResult:
+        """Decommission every selected device, each as `decommission` does (idempotent steps)."""
+        ids = self._services.inventory.select_device_ids(tenant, selection)
+        result = BulkResult(len(ids))
+        for device_id in ids:
+            try:
+                self.decommission(tenant, device_id)
+            except NotFound as exc:
+                result.fail(device_id, exc.message)
+            else:
+                result.updated += 1
+        return result
+
     def preauthorize_rows(self, tenant: str, rows: Iterable[dict]) -> Iterator[PreauthorizeResult]:
         """Preauthorize each row of devauth.bulk.parse_rows; yields one result per row."""
         for row in rows:

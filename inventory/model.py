@@ -201,9 +201,10 @@ MAX_REGEX_LENGTH = 1024
 class Cond:
     """One compiled predicate on attribute (scope, name), or on the device id when `on_id`.
 
-    op: eq ne gt gte lt lte in nin exists regex. For eq/gt/…: one value in `strs` or `nums`;
+    op: eq ne gt gte lt lte in nin exists regex text. For eq/gt/…: one value in `strs` or `nums`;
     in/nin: any number in both (a value matches if it equals one of them); exists: `exists`;
-    regex: `regex` (an anchored pattern) and `flags` ('' or letters of 'imsx').
+    regex: `regex` (an anchored pattern) and `flags` ('' or letters of 'imsx'); text: one folded
+    word in `strs` that must start a value of TEXT_SCOPES or the id (scope and name unused).
     """
 
     scope: str
@@ -279,6 +280,44 @@ def compile_predicate(pred: Any, where: str = "filters") -> Cond:
     if isinstance(value, str):
         return Cond(scope, name, kind, strs=(value,), on_id=on_id)
     return Cond(scope, name, kind, nums=(value,), on_id=on_id)
+
+
+# Free-text search (`text` of SearchParams): each word must start a string value of the device's
+# identity, inventory or tags attributes, or its id; ASCII letters compare case-insensitively.
+TEXT_SCOPES = (SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_TAGS)
+MAX_TEXT_WORDS = 8
+MAX_TEXT_LENGTH = 256
+TEXT_VALUE_CHARS = 128  # how much of a value the MongoDB store keeps for text search
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def text_fold(value: str) -> str:
+    """ASCII lower case, as SQLite's lower(): the one case folding of text search."""
+    return value.translate(_ASCII_LOWER)
+
+
+def text_conditions(text: Any) -> list[Cond]:
+    """The words of a free-text query → one `text` condition each (all must match)."""
+    if text is None or text == "":
+        return []
+    if not isinstance(text, str) or len(text) > MAX_TEXT_LENGTH:
+        raise BadRequest(f"text: must be a string of at most {MAX_TEXT_LENGTH} characters")
+    words = list(dict.fromkeys(text_fold(w)[:TEXT_VALUE_CHARS] for w in text.split()))
+    if len(words) > MAX_TEXT_WORDS:
+        raise BadRequest(f"text: at most {MAX_TEXT_WORDS} words")
+    return [Cond("", "", "text", strs=(w,)) for w in words]
+
+
+def text_values(attributes) -> list[str]:
+    """The folded string values text search looks at (MongoDB keeps them on the device)."""
+    out: dict[str, None] = {}
+    for a in attributes:
+        if a.scope not in TEXT_SCOPES or (a.scope == SCOPE_IDENTITY and a.name == ATTR_STATUS):
+            continue
+        for v in (a.value if isinstance(a.value, list) else [a.value]):
+            if isinstance(v, str) and v:
+                out[text_fold(v[:TEXT_VALUE_CHARS])] = None
+    return list(out)
 
 
 def id_condition(ids: list[str]) -> Cond:

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from common.errors import BadRequest
 from common.limits import MAX_PER_PAGE
 from inventory.model import (ATTR_GROUP, MAX_NAME_LENGTH, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPES, Cond, Sort,
-                             check_group_name, compile_predicate, id_condition)
+                             check_group_name, compile_predicate, id_condition, text_conditions)
 
 MAX_FILTERS = 100
 MAX_SORT_KEYS = 10
@@ -97,9 +97,7 @@ def parse_search_params(body: Any) -> SearchQuery:
                 or not all(isinstance(i, str) for i in device_ids)):
             raise BadRequest(f"device_ids: must be an array of at most {MAX_DEVICE_IDS} strings")
         q.conds.append(id_condition(device_ids))
-    text = body.get("text")
-    if text not in (None, ""):
-        raise BadRequest("text: free-text search is not supported; use filters")
+    q.conds += text_conditions(body.get("text"))
     return q
 
 
@@ -160,3 +158,24 @@ def parse_v1_list(args: Iterable[tuple[str, str]], page: int, per_page: int) -> 
         if len(q.conds) > MAX_FILTERS:
             raise BadRequest(f"at most {MAX_FILTERS} filters")
     return q
+
+
+SELECTION_KEYS = ("device_ids", "filters", "text")
+
+
+def parse_selection(body: Any) -> list[Cond]:
+    """A bulk operation's selection: `device_ids`, v2 `filters` and `text` (any of them, combined
+    with AND; `"filters": []` alone selects every device). BadRequest when none is given."""
+    if not isinstance(body, dict):
+        raise BadRequest("body: must be a JSON object")
+    if not any(k in body for k in SELECTION_KEYS):
+        raise BadRequest("select devices with device_ids, filters or text")
+    conds = compile_filters(body.get("filters"))
+    device_ids = body.get("device_ids")
+    if device_ids is not None:
+        if (not isinstance(device_ids, list) or not device_ids or len(device_ids) > MAX_DEVICE_IDS
+                or not all(isinstance(i, str) and i for i in device_ids)):
+            raise BadRequest(f"device_ids: must be an array of 1 to {MAX_DEVICE_IDS} device ids")
+        conds.append(id_condition(list(dict.fromkeys(device_ids))))
+    conds += text_conditions(body.get("text"))
+    return conds

@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any, Callable, Sequence
 
+from common.bulk import BulkResult, batches
 from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from common.text import check_printable
@@ -13,7 +14,7 @@ from inventory.model import (ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED
                              SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
                              Attribute, AttributeCount, AttributeValueCount, Device, Filter, check_group_name,
                              check_value, eq, id_condition, parse_attributes)
-from inventory.query import SearchQuery, compile_filters
+from inventory.query import SELECTION_KEYS, SearchQuery, compile_filters, parse_selection
 from inventory.store import InventoryStore
 
 WRITE_RETRIES = 8
@@ -314,6 +315,75 @@ class InventoryService:
         if count == 0:
             raise NotFound("group not found")
         return count
+
+    # ------------------------------------------------------------------ bulk (a selection of devices)
+    def select_device_ids(self, tenant: str, selection: Any, extra: Sequence[str] = ()) -> list[str]:
+        """Ids of the devices a bulk request selects (see inventory.query.parse_selection; `extra`
+        names other fields the body may carry). BadRequest for a malformed selection, or one
+        matching more than INVENTORY_BULK_MAX_DEVICES devices."""
+        if isinstance(selection, dict):
+            unknown = set(selection) - set(SELECTION_KEYS) - set(extra)
+            if unknown:
+                raise BadRequest(f"{sorted(unknown)[0]}: unknown field")
+        conds = parse_selection(selection)
+        cap = int(self.config["INVENTORY_BULK_MAX_DEVICES"])
+        ids, total = self.store.search(tenant, conds, [], 0, cap)
+        if total > cap:
+            raise BadRequest(f"the selection matches {total} devices, more than {cap} "
+                             f"(INVENTORY_BULK_MAX_DEVICES): narrow it")
+        return ids
+
+    def group_selection(self, tenant: str, group: str, selection: Any) -> BulkResult:
+        """Put the selected devices into `group` (moving them from any other)."""
+        check_group_name(group)
+        ids = self.select_device_ids(tenant, selection)
+        result = BulkResult(len(ids))
+        for batch in batches(ids):
+            result.updated += self.store.set_group(tenant, batch, group)[1]
+        return result
+
+    def ungroup_selection(self, tenant: str, group: str, selection: Any) -> BulkResult:
+        """Take the selected devices that are in `group` out of it."""
+        check_group_name(group)
+        ids = self.select_device_ids(tenant, selection)
+        result = BulkResult(len(ids))
+        for batch in batches(ids):
+            result.updated += self.store.clear_group(tenant, group, batch)
+        return result
+
+    def tag_selection(self, tenant: str, body: Any) -> BulkResult:
+        """Merge `tags` (`[{name, value}]`; an empty value removes the tag) into each selected
+        device's tags; a device that would pass INVENTORY_LIMIT_TAGS fails alone."""
+        if not isinstance(body, dict):
+            raise BadRequest("body: must be a JSON object")
+        tags = parse_attributes(body.get("tags"), SCOPE_TAGS, limit=self.tag_limit, string_only=True)
+        if not tags:
+            raise BadRequest("tags: at least one tag is required")
+        ids = self.select_device_ids(tenant, body, extra=("tags",))
+        result = BulkResult(len(ids))
+        setting = [t for t in tags if t.value != ""]
+        removing = {t.name for t in tags if t.value == ""}
+        changed = [False]
+
+        def compute(device):
+            current = {a.name for a in device.attributes if a.scope == SCOPE_TAGS}
+            fresh = [Attribute(SCOPE_TAGS, t.name, t.value, t.description) for t in setting]
+            set_attrs, _, _ = self._scope_change(device, SCOPE_TAGS, fresh, False, None, stamp=True)
+            unset = [(SCOPE_TAGS, n) for n in removing if n in current]
+            if len(current - removing | {t.name for t in setting}) > self.tag_limit:
+                raise BadRequest(f"more than {self.tag_limit} tags")
+            changed[0] = bool(set_attrs or unset)
+            return (set_attrs, unset, None, new_etag()) if changed[0] else None
+
+        for device_id in ids:
+            changed[0] = False
+            try:
+                self._write(tenant, device_id, compute, create=False, scopes=(SCOPE_TAGS,))
+            except (BadRequest, NotFound, Conflict) as exc:
+                result.fail(device_id, exc.message)
+            else:
+                result.updated += changed[0]
+        return result
 
     # ------------------------------------------------------------------ v2 filters
     def filter_attributes(self, tenant: str) -> list[AttributeCount]:

@@ -6,9 +6,10 @@ from flask import request, url_for
 from flask.views import MethodView
 from webargs import core
 
-from common.api import Blueprint
+from common.api import Blueprint, request_json
 from common.app import services
 from common.auth import current_identity
+from common.bulk_api import BULK_RESULT, SELECTION_BODY, SELECTION_PROPERTIES, render_bulk
 from common.errors import Conflict, UnsupportedMediaType
 from common.pagination import Page, page_from_args, paging_headers
 from devauth import bulk
@@ -39,6 +40,13 @@ class Devices(MethodView):
         statuses = [args["status"]] if args.get("status") else None
         return _device_page(statuses, args.get("id"), Page(args["page"], args["per_page"]))
 
+    @blp.doc(requestBody=SELECTION_BODY)
+    @blp.response(200, description=BULK_RESULT)
+    @blp.alt_response(400, description="Invalid selection, or more devices than INVENTORY_BULK_MAX_DEVICES.")
+    def delete(self):
+        """Decommission many devices in one request (ids, or an inventory filter and text)"""
+        return render_bulk(services().devauth.decommission_selection(_tenant(), request_json()))
+
     @blp.arguments(DevauthPreAuthSetSchema)
     @blp.response(201, description="Device preauthorized; `Location` names it.")
     @blp.alt_response(409, schema=DevauthDeviceSchema, description="The identity exists: the body is that device.")
@@ -51,6 +59,20 @@ class Devices(MethodView):
             raise Conflict(exc.message, body=render.device(exc.device)) from None
         location = url_for("devauth_management.DeviceById", id=device_id)
         return None, 201, {"Location": location}
+
+
+@blp.route("/devices/status")
+class SelectionStatus(MethodView):
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["status"],
+        "properties": {"status": {"type": "string", "enum": ["accepted", "rejected"]}, **SELECTION_PROPERTIES}}}}})
+    @blp.response(200, description=BULK_RESULT)
+    @blp.alt_response(400, description="Invalid status or selection, or more devices than INVENTORY_BULK_MAX_DEVICES.")
+    def put(self):
+        """Accept or reject many devices in one request (ids, or an inventory filter and text)"""
+        body = request_json()
+        status = body.get("status") if isinstance(body, dict) else None
+        return render_bulk(services().devauth.set_status_of_selection(_tenant(), status, body))
 
 
 @blp.route("/devices/search")

@@ -8,6 +8,7 @@ from flask import jsonify, url_for
 from flask.views import MethodView
 
 from common.api import Blueprint
+from common.bulk_api import BULK_RESULT, SELECTION_BODY, SELECTION_PROPERTIES, render_bulk
 from common.app import services
 from common.errors import BadRequest
 from common.pagination import Page, page_from_args, paging_headers
@@ -93,6 +94,37 @@ def make_blueprint() -> Blueprint:
             page = page_from_args()
             devices, total = services().inventory.run_filter(tenant, filter_id, page.page, page.per_page)
             return _results([render.device(d) for d in devices], page, total)
+
+    @blp.route("/groups/<name>/devices")
+    class GroupSelection(MethodView):
+        @blp.doc(requestBody=SELECTION_BODY)
+        @blp.response(200, description=BULK_RESULT)
+        @blp.alt_response(400, description="Invalid group name or selection, or more devices than "
+                                           "INVENTORY_BULK_MAX_DEVICES.")
+        def patch(self, name):
+            """Put the selected devices into a group (one request for any number of devices)"""
+            tenant, _ = caller()
+            return jsonify(render_bulk(services().inventory.group_selection(tenant, name, json_body())))
+
+        @blp.doc(requestBody=SELECTION_BODY)
+        @blp.response(200, description=BULK_RESULT)
+        @blp.alt_response(400, description="Invalid group name or selection.")
+        def delete(self, name):
+            """Take the selected devices out of a group"""
+            tenant, _ = caller()
+            return jsonify(render_bulk(services().inventory.ungroup_selection(tenant, name, json_body())))
+
+    @blp.route("/devices/tags")
+    class SelectionTags(MethodView):
+        @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {**SELECTION_PROPERTIES, "tags": {"type": "array", "items": {
+                "type": "object", "properties": {"name": {"type": "string"}, "value": {"type": "string"}}}}}}}}})
+        @blp.response(200, description=BULK_RESULT)
+        @blp.alt_response(400, description="Invalid tags or selection.")
+        def patch(self):
+            """Merge tags into the selected devices' tags (an empty value removes a tag)"""
+            tenant, _ = caller()
+            return jsonify(render_bulk(services().inventory.tag_selection(tenant, json_body())))
 
     @blp.route("/statistics")
     class Statistics(MethodView):

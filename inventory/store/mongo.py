@@ -5,14 +5,15 @@ searched through a wildcard index on `attributes`."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
-from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount,
-                             AttributeValueCount, Cond, Device, Filter)
+from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, TEXT_SCOPES, Attribute,
+                             AttributeCount, AttributeValueCount, Cond, Device, Filter, text_values)
 from inventory.store import InventoryStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,16 @@ def _m1_indexes(db) -> None:
     db[FILTERS].create_index([("tenant_id", 1), ("id", 1)], unique=True, name="tenant_id_id")
 
 
-MIGRATIONS = [_m1_indexes]
+def _m2_text(db) -> None:
+    """Free-text search: each device keeps `text`, its folded values of TEXT_SCOPES (multikey index)."""
+    devices = db[DEVICES]
+    devices.create_index([("tenant_id", 1), ("text", 1)], name="tenant_text")
+    for doc in devices.find({"text": {"$exists": False}}, {"attributes": 1}):
+        attrs = [_from_doc(a) for a in (doc.get("attributes") or {}).values()]
+        devices.update_one({"_id": doc["_id"], "text": {"$exists": False}}, {"$set": {"text": text_values(attrs)}})
+
+
+MIGRATIONS = [_m1_indexes, _m2_text]
 
 
 def _to_doc(attr: Attribute) -> dict:
@@ -68,6 +78,9 @@ def _from_doc(doc: dict) -> Attribute:
 def _cond_filter(c: Cond) -> dict:
     field = "device_id" if c.on_id else _value_path(c.scope, c.name)
     op = c.op
+    if op == "text":  # an anchored literal prefix: an index range on the multikey `text`, or on the id
+        prefix = {"$regex": "^" + re.escape(c.strs[0])}
+        return {"$or": [{"text": prefix}, {"device_id": prefix}]}
     if op == "exists":
         if c.on_id:
             return {} if c.exists else {"_id": {"$exists": False}}
@@ -98,7 +111,8 @@ class MongoInventoryStore(InventoryStore):
         return {"tenant_id": tenant, "device_id": device_id, "created_ts": utc_datetime(now),
                 "updated_ts": utc_datetime(now),
                 "version": 0, "revision": 0, "tags_etag": etag,
-                "attributes": {attr_key(a.scope, a.name): _to_doc(a) for a in attributes}}
+                "attributes": {attr_key(a.scope, a.name): _to_doc(a) for a in attributes},
+                "text": text_values(attributes)}
 
     # devices ------------------------------------------------------------------
     def create_device(self, tenant, device_id, now, etag, attributes=()):
@@ -157,8 +171,18 @@ class MongoInventoryStore(InventoryStore):
         unsets = {f"attributes.{attr_key(s, n)}": "" for s, n in unset}
         if unsets:
             update["$unset"] = unsets
-        result = self.devices.update_one({"tenant_id": tenant, "device_id": device_id, "version": version}, update)
-        return result.matched_count == 1
+        where = {"tenant_id": tenant, "device_id": device_id, "version": version}
+        if not any(a.scope in TEXT_SCOPES for a in set_attrs) and not any(s in TEXT_SCOPES for s, _ in unset):
+            return self.devices.update_one(where, update).matched_count == 1
+        doc = self.devices.find_one_and_update(where, update, projection={"attributes": 1, "version": 1},
+                                               return_document=pymongo.ReturnDocument.AFTER)
+        if doc is None:
+            return False
+        # the text values follow from the whole device: set them from what this write left, unless
+        # a later write got in between (it sets them from its own, newer, state)
+        attrs = [_from_doc(a) for a in (doc.get("attributes") or {}).values()]
+        self.devices.update_one({**where, "version": doc["version"]}, {"$set": {"text": text_values(attrs)}})
+        return True
 
     def set_status(self, tenant, items, status):
         sets = {f"attributes.{attr_key(s, ATTR_STATUS)}": _to_doc(Attribute(s, ATTR_STATUS, status))

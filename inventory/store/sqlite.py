@@ -12,7 +12,7 @@ from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYST
                              AttributeValueCount, Device, Filter)
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
-from inventory.store.sqlite_search import SELECTIVITY_CAP, build_search
+from inventory.store.sqlite_search import SELECTIVITY_CAP, TEXT_ROWS, build_search
 
 MIGRATIONS = [
     [
@@ -33,6 +33,11 @@ MIGRATIONS = [
         " tenant_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, terms TEXT NOT NULL,"
         " created_ts REAL NOT NULL,"
         " PRIMARY KEY (tenant_id, id), UNIQUE (tenant_id, name))",
+    ],
+    [
+        # free-text search: values of identity (but its status), inventory and tags, ASCII case-folded
+        "CREATE INDEX inventory_attributes_text ON inventory_attributes (tenant_id, lower(value_str))"
+        " WHERE " + TEXT_ROWS.replace("{a}.", ""),
     ],
 ]
 

@@ -74,9 +74,29 @@ def value_clause(c: Cond, a: str, probe: bool = False) -> tuple[str, list]:
     return f"inv_regexp(?, ?, {a}.value_str)", [c.regex, c.flags]
 
 
+# Text search: the partial expression index inventory_attributes_text covers exactly these rows;
+# a query must repeat this condition word for word for SQLite to use it.
+TEXT_ROWS = "{a}.scope IN ('identity', 'inventory', 'tags') AND ({a}.scope != 'identity' OR {a}.name != 'status')"
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    return prefix, prefix[:-1] + chr(min(ord(prefix[-1]) + 1, 0x10FFFF))
+
+
+def text_subquery(tenant: str, c: Cond) -> tuple[str, list]:
+    """Device ids with a value of the text-search scopes, or an id, starting with the word."""
+    low, high = _prefix_range(c.strs[0])
+    return (f"SELECT device_id FROM {_ATTRS} a WHERE a.tenant_id = ? AND {TEXT_ROWS.format(a='a')}"
+            " AND lower(a.value_str) >= ? AND lower(a.value_str) < ?"
+            " UNION SELECT id AS device_id FROM inventory_devices WHERE tenant_id = ? AND id >= ? AND id < ?",
+            [tenant, low, high, tenant, low, high])
+
+
 def driver_subquery(tenant: str, c: Cond) -> tuple[str, list]:
     """Device ids having a value that satisfies `c` (as a positive predicate): an index range.
     A mixed `$in` is a UNION of a string range and a number range."""
+    if c.op == "text":
+        return text_subquery(tenant, c)
     base = f"SELECT device_id FROM {_ATTRS} a WHERE a.tenant_id = ? AND a.scope = ? AND a.name = ?"
     if c.op in ("in", "eq", "ne", "nin") and c.strs and c.nums:
         s_sql, s_params = value_clause(Cond(c.scope, c.name, "in", strs=c.strs), "a")
@@ -88,6 +108,11 @@ def driver_subquery(tenant: str, c: Cond) -> tuple[str, list]:
 
 
 def _probe(c: Cond, tenant: str) -> tuple[str, list]:
+    if c.op == "text":
+        low, high = _prefix_range(c.strs[0])
+        return (f"(x.id >= ? AND x.id < ? OR EXISTS (SELECT 1 FROM {_ATTRS} a WHERE a.tenant_id = ?"
+                f" AND a.device_id = x.id AND {TEXT_ROWS.format(a='a')} AND lower(+a.value_str) >= ?"
+                " AND lower(+a.value_str) < ?))", [low, high, tenant, low, high])
     sql, params = value_clause(c, "a", probe=True)
     probe = (f"EXISTS (SELECT 1 FROM {_ATTRS} a WHERE a.tenant_id = ? AND a.device_id = x.id"
              f" AND a.scope = ? AND a.name = ? AND {sql})")

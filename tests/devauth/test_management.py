@@ -268,3 +268,67 @@ def test_delete_auth_set_of_another_device_is_400(client, operator):
     r = operator.delete(f"{BASE}/devices/{ra['id']}/auth/{rb['auth_sets'][0]['id']}")
     assert r.status_code == 400
     assert len(operator.find_device(b)["auth_sets"]) == 1
+
+
+def _status_of(operator, device_id):
+    return operator.get(f"{BASE}/devices/{device_id}").get_json()["status"]
+
+
+def test_bulk_accept_reject_by_filter_and_ids(client, operator):
+    """One request moves every selected device by the transition table; devices that cannot move
+    are counted and named, never a 5xx; the inventory follows."""
+    pending = [pending_device(client, identity={"sn": f"batch-{i}"}) for i in range(4)]
+    other = pending_device(client, identity={"sn": "other-1"})
+    by_sn = {d["identity_data"]["sn"]: d["id"] for d in operator.get(f"{BASE}/devices").get_json()}
+    r = operator.put(f"{BASE}/devices/status", json={"status": "accepted", "text": "batch-"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json() == {"matched_count": 4, "updated_count": 4, "failed_count": 0, "failures": []}
+    assert all(d.auth().status_code == 200 for d in pending)
+    assert _status_of(operator, by_sn["other-1"]) == "pending"
+    # accepted again: nothing to do; reject two by ids, then accept a rejected one back
+    r = operator.put(f"{BASE}/devices/status", json={"status": "accepted", "filters": [
+        {"scope": "identity", "attribute": "sn", "type": "$regex", "value": "batch"}]})
+    assert r.get_json()["matched_count"] == 4 and r.get_json()["updated_count"] == 0
+    two = [by_sn["batch-0"], by_sn["batch-1"]]
+    r = operator.put(f"{BASE}/devices/status", json={"status": "rejected", "device_ids": two})
+    assert r.get_json()["updated_count"] == 2
+    assert [_status_of(operator, i) for i in two] == ["rejected", "rejected"]
+    assert pending[0].auth().status_code == 401
+    r = operator.put(f"{BASE}/devices/status", json={"status": "accepted", "device_ids": [two[0]]})
+    assert r.get_json()["updated_count"] == 1 and _status_of(operator, two[0]) == "accepted"
+    inventory = operator.post("/api/management/v2/inventory/filters/search", json={"filters": [
+        {"scope": "identity", "attribute": "status", "type": "$eq", "value": "rejected"}]}).get_json()
+    assert [d["id"] for d in inventory] == [two[1]]
+    assert other.auth().status_code == 401
+
+
+def test_bulk_accept_failures_are_summarized(client, operator, app):
+    devices = [pending_device(client, identity={"sn": f"lim-{i}"}) for i in range(3)]
+    services = app.extensions["mender"].services
+    services.devauth.set_max_devices("", 2)
+    r = operator.put(f"{BASE}/devices/status", json={"status": "accepted", "text": "lim-"})
+    body = r.get_json()
+    assert r.status_code == 200 and body["matched_count"] == 3
+    assert body["updated_count"] == 2 and body["failed_count"] == 1
+    assert "device limit" in body["failures"][0]["error"]
+    assert sum(d.auth().status_code == 200 for d in devices) == 2
+
+
+@pytest.mark.parametrize("body", [
+    {"status": "preauthorized", "text": "x"}, {"status": "accepted"}, {"text": "x"},
+    {"status": "accepted", "bogus": 1}, ["accepted"], {"status": "accepted", "device_ids": "x"},
+])
+def test_bulk_status_bad_input(operator, body):
+    r = operator.put(f"{BASE}/devices/status", json=body)
+    assert r.status_code == 400 and set(r.get_json()) == {"error", "request_id"}
+
+
+def test_bulk_decommission(client, operator, device_factory):
+    keep = device_factory(identity={"sn": "keep-1"})
+    gone = [device_factory(identity={"sn": f"gone-{i}"}) for i in range(3)]
+    r = operator.delete(f"{BASE}/devices", json={"text": "gone-"})
+    assert r.status_code == 200 and r.get_json()["updated_count"] == 3
+    assert [operator.get(f"{BASE}/devices/{d.id}").status_code for d in gone] == [404] * 3
+    assert operator.get(f"{BASE}/devices/{keep.id}").status_code == 200
+    assert operator.get(f"/api/management/v1/inventory/devices/{gone[0].id}").status_code == 404
+    assert operator.delete(f"{BASE}/devices", json={}).status_code == 400

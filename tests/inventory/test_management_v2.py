@@ -106,7 +106,9 @@ def test_search_sort_paging_projection(operator, fleet):
     {"attributes": [{"scope": "inventory"}]},
     {"device_ids": "a"},
     {"bogus": 1},
-    {"text": "free text"},
+    {"text": 5},
+    {"text": "x" * 257},
+    {"text": "a b c d e f g h i"},
     ["not", "an", "object"],
 ])
 def test_search_bad_input(operator, fleet, body):
@@ -172,3 +174,80 @@ def test_identity_prefix_search(operator, fleet):
     for bad in ({"scope": "inventory", "name": "mac", "value_prefix": "0"}, {"scope": "identity", "name": "mac"},
                 {"scope": "identity", "name": "", "value_prefix": "0"}, [1]):
         assert operator.post(url, json=bad).status_code == 400, bad
+
+
+def test_search_text(operator, fleet):
+    assert ids(search(operator, {"text": "00:01"})) == ["a"]
+    assert ids(search(operator, {"text": "00:0"})) == ["a", "b"]
+    assert ids(search(operator, {"text": "ARM", "filters": [pred("mem", "$gt", 600)]})) == ["c"]
+    r = search(operator, {"text": "00:0", "page": 1, "per_page": 1})
+    assert ids(r) == ["a"] and r.headers["X-Total-Count"] == "2"
+
+
+GROUPS = V2 + "/groups"
+
+
+def group_of(fleet, device_id):
+    return fleet.device_group("", device_id)
+
+
+def test_group_a_selection_in_one_request(operator, fleet):
+    r = operator.patch(GROUPS + "/arm/devices", json={"filters": [pred("cpu", "$regex", "arm")]})
+    assert r.status_code == 200
+    assert r.get_json() == {"matched_count": 2, "updated_count": 2, "failed_count": 0, "failures": []}
+    assert [group_of(fleet, d) for d in "abcp"] == ["arm", None, "arm", None]
+    # by text and by ids; already there counts as matched, not updated
+    r = operator.patch(GROUPS + "/arm/devices", json={"text": "00:0"})
+    assert r.get_json()["matched_count"] == 2 and r.get_json()["updated_count"] == 1
+    r = operator.patch(GROUPS + "/x86/devices", json={"device_ids": ["b", "nope"]})
+    assert r.get_json()["matched_count"] == 1 and group_of(fleet, "b") == "x86"
+    # take the selected ones out of one group: only those in it
+    r = operator.delete(GROUPS + "/arm/devices", json={"filters": [pred("status", "$eq", "accepted", "identity")]})
+    assert r.status_code == 200 and r.get_json()["matched_count"] == 3 and r.get_json()["updated_count"] == 2
+    assert [group_of(fleet, d) for d in "abc"] == [None, "x86", None]
+    assert group_of(fleet, "z") is None  # never another organization's
+
+
+@pytest.mark.parametrize("body", [
+    {}, [], {"filters": "x"}, {"device_ids": []}, {"device_ids": [1]}, {"text": 5}, {"bogus": 1},
+    {"filters": [pred("cpu", "$where", "x")]},
+])
+def test_group_selection_bad_input(operator, fleet, body):
+    r = operator.patch(GROUPS + "/g/devices", json=body)
+    assert r.status_code == 400 and set(r.get_json()) == {"error", "request_id"}
+    assert operator.patch(GROUPS + "/bad name/devices", json={"filters": []}).status_code == 400
+
+
+def test_selection_cap(make_app, backend, clock):
+    from tests.helpers import Operator
+    app = make_app(backend, _CLOCK=clock, INVENTORY_BULK_MAX_DEVICES=2)
+    app.extensions["mender"].ensure_migrated()
+    svc = app.extensions["mender"].services.inventory
+    svc.set_status("", ["a", "b", "c"], "accepted")
+    op = Operator.create(app)
+    r = op.patch(GROUPS + "/g/devices", json={"filters": []})
+    assert r.status_code == 400 and "3 devices, more than 2" in r.get_json()["error"]
+    assert op.patch(GROUPS + "/g/devices", json={"device_ids": ["a", "b"]}).get_json()["updated_count"] == 2
+
+
+def test_tag_a_selection(operator, fleet):
+    url = V2 + "/devices/tags"
+    r = operator.patch(url, json={"text": "00:0", "tags": [{"name": "site", "value": "lab"}]})
+    assert r.status_code == 200 and r.get_json()["updated_count"] == 2
+    r = operator.post(V2 + "/filters/search", json={"filters": [pred("site", "$eq", "lab", "tags")]})
+    assert ids(r) == ["a", "b"]
+    r = operator.patch(url, json={"device_ids": ["a"], "tags": [{"name": "site", "value": ""}]})
+    assert r.get_json()["updated_count"] == 1
+    assert ids(operator.post(V2 + "/filters/search", json={"filters": [pred("site", "$exists", True, "tags")]})) == ["b"]
+    assert operator.patch(url, json={"device_ids": ["a"]}).status_code == 400
+    assert operator.patch(url, json={"device_ids": ["a"], "tags": [{"name": "n", "value": 1}]}).status_code == 400
+
+
+def test_tag_selection_over_the_limit_fails_per_device(operator, fleet):
+    url = V2 + "/devices/tags"
+    many = [{"name": f"t{i}", "value": "v"} for i in range(20)]
+    assert operator.patch(url, json={"device_ids": ["a"], "tags": many}).get_json()["updated_count"] == 1
+    r = operator.patch(url, json={"device_ids": ["a", "b"], "tags": [{"name": "extra", "value": "v"}]})
+    body = r.get_json()
+    assert body["updated_count"] == 1 and body["failed_count"] == 1
+    assert body["failures"][0]["id"] == "a" and "20 tags" in body["failures"][0]["error"]

@@ -151,6 +151,61 @@ def test_search_predicates(population, attribute, op, value, expected):
     assert sorted(found) == expected and total == len(expected)
 
 
+def text(store, query, tenant="t1"):
+    from inventory.model import text_conditions
+    return sorted(ids(store, text_conditions(query), tenant=tenant)[0])
+
+
+def test_text_search(store):
+    """Each word starts a value of identity (not its status), inventory or tags, or the id; ASCII
+    letters fold; every word must match; other tenants and other scopes never do."""
+    store.create_device("t1", "dev-1", T, "e", [
+        Attribute("identity", "mac", "02:00:00:00:00:01"), Attribute("identity", "status", "accepted"),
+        Attribute("inventory", "device_type", "RaspberryPi4"), Attribute("inventory", "ips", ["10.0.0.7", "fe80::1"]),
+        Attribute("system", "group", "lab")])
+    store.create_device("t1", "dev-2", T, "e", [
+        Attribute("identity", "serial", "SN-0042"), Attribute("inventory", "device_type", "beaglebone"),
+        Attribute("inventory", "mem", 512.0)])
+    store.create_device("t2", "dev-3", T, "e", [Attribute("identity", "mac", "02:00:00:00:00:01")])
+    assert text(store, "02:00:00") == ["dev-1"]
+    assert text(store, "raspberry") == ["dev-1"] and text(store, "RASPBERRYPI4") == ["dev-1"]
+    assert text(store, "10.0.0") == ["dev-1"] and text(store, "fe80") == ["dev-1"]  # array elements
+    assert text(store, "sn-00") == ["dev-2"]
+    assert text(store, "dev-") == ["dev-1", "dev-2"]  # the id
+    assert text(store, "dev- beagle") == ["dev-2"]  # every word
+    assert text(store, "pi4") == []  # values start with the word
+    assert text(store, "accepted") == [] and text(store, "lab") == [] and text(store, "512") == []
+    assert text(store, "02:00:00", tenant="t2") == ["dev-3"]
+    assert text(store, "") == ids(store, [])[0]
+
+
+def test_text_search_follows_writes(store):
+    store.create_device("t1", "d", T, "e", [Attribute("inventory", "host", "alpha")])
+    assert text(store, "alpha") == ["d"]
+    version = store.get_device("t1", "d").version
+    assert store.apply("t1", "d", version, [Attribute("inventory", "host", "beta"),
+                                            Attribute("tags", "site", "Tallinn")], [])
+    assert text(store, "alpha") == [] and text(store, "beta") == ["d"] and text(store, "tallinn") == ["d"]
+    version = store.get_device("t1", "d").version
+    assert store.apply("t1", "d", version, [], [("tags", "site")])
+    assert text(store, "tallinn") == []
+    store.set_group("t1", ["d"], "g1")
+    store.set_status("t1", [("d", None)], "accepted")
+    assert text(store, "beta") == ["d"] and text(store, "g1") == [] and text(store, "accepted") == []
+    assert store.import_devices("t1", [("e", [Attribute("identity", "sn", "X1")])], T, etag) == 1
+    assert text(store, "x1") == ["e"]
+    assert store.delete_device("t1", "e") and text(store, "x1") == []
+
+
+def test_text_search_with_predicates(population):
+    from inventory.model import text_conditions
+    conds = text_conditions("a") + [compile_predicate({"scope": "inventory", "attribute": "cpu", "type": "$eq",
+                                                       "value": "arm"})]
+    # "a" starts the id, "arm" and "alpha" of device a; b and c match "a" through their values or ids too
+    assert sorted(ids(population, conds)[0]) == ["a"]
+    assert text(population, "gamma") == ["c"] and text(population, "arm") == ["a", "c"]
+
+
 def test_search_on_device_id_and_and(population):
     id_in = compile_predicate({"scope": "identity", "attribute": "id", "type": "$in", "value": ["a", "b", "z"]})
     assert ids(population, [id_in]) == (["a", "b"], 2)

@@ -1,0 +1,31 @@
+"""Operations on many devices at once (a list of ids or an inventory selection): the outcome of one
+request, counted, with the first failures named; no HTTP here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+BATCH = 500          # devices written per transaction: the writer lock is released between batches
+LISTED_FAILURES = 100  # failures named in an answer; the rest are only counted
+
+
+@dataclass(slots=True)
+class BulkResult:
+    """What a bulk operation did: `matched` devices selected, `updated` changed, `failed` refused
+    (the first LISTED_FAILURES as (device id, reason))."""
+
+    matched: int
+    updated: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def fail(self, device_id: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failures) < LISTED_FAILURES:
+            self.failures.append((device_id, reason))
+
+
+def batches(ids: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
