@@ -179,6 +179,35 @@ class Deployment:
     current_phase: int = 0                 # the newest phase opened (by its time or the operator)
     failure_ack: dict[str, int] = field(default_factory=dict)  # failures a resume accepted, per phase key
     configuration: str | None = None       # CONFIGURATION: the configuration, a JSON object of strings
+    # how the operator chose the devices: {"type": all_devices | group | filter | devices, "group"?,
+    # "filter_id"?, "filter_name"?, "device_count"?} (None for deployments made before it was kept)
+    target: dict | None = None
+
+    def chosen_target(self) -> dict:
+        """The recorded target, or one inferred for deployments made before it was recorded."""
+        if self.target:
+            return self.target
+        if self.filter:
+            return target(filter_doc=self.filter)
+        if self.groups and self.max_devices != 1:
+            return {"type": "group", "group": self.groups[0]}
+        return {"type": "devices", "device_count": self.max_devices}
+
+
+def target(*, devices: list[str] | None = None, all_devices: bool = False, group: str | None = None,
+           filter_doc: dict | None = None) -> dict:
+    """How the operator chose a deployment's devices, kept with it (the UI and API describe it as
+    chosen: all devices, group X, filter Y, or N devices)."""
+    if all_devices:
+        return {"type": "all_devices"}
+    if group is not None:
+        return {"type": "group", "group": group}
+    if filter_doc is not None:
+        out = {"type": "filter"}
+        if filter_doc.get("id"):
+            out.update(filter_id=filter_doc["id"], filter_name=filter_doc.get("name"))
+        return out
+    return {"type": "devices", "device_count": len(devices or [])}
 
 
 @dataclass(slots=True)

@@ -112,7 +112,7 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
             if self.store.set_deployment_status(tenant, dep.id, (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
                                                 m.DEPLOYMENT_FINISHED, finished=now, aborted=True,
                                                 failed_at_least=(phase, needed)):
-                self._close_aborted(tenant, dep.id)
+                self._close_aborted(tenant, dep)
                 self._emit(tenant, dep.id, m.EVENT_ABORTED, detail={**detail, "statistics": _counts(dep.stats)})
         elif not dep.paused and self.store.pause_deployment(tenant, dep.id, "failure_threshold", now,
                                                              failed_at_least=(phase, needed)):
@@ -127,13 +127,18 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
         publish_deployment_event(self._services, event)
         return event
 
-    def _close_aborted(self, tenant: str, deployment_id: str) -> None:
+    def _close_aborted(self, tenant: str, dep: Deployment) -> None:
         """The rest of an abort, safe to repeat: active device deployments become `aborted`, the
-        statistics are counted again from the device deployments."""
+        statistics are counted again from the device deployments; listed devices that never asked
+        have no device deployment yet: they count as aborted too, not gone from the counts (the
+        statistics still add up to the devices targeted)."""
         with self.store.transaction():
-            self.store.close_active_device_deployments(tenant, deployment_id, m.ABORTED, self.clock.now())
-            counts = self.store.count_device_statuses(tenant, deployment_id)
-            self.store.replace_stats(tenant, deployment_id, {s: counts.get(s, 0) for s in m.DEVICE_STATUSES})
+            self.store.close_active_device_deployments(tenant, dep.id, m.ABORTED, self.clock.now())
+            counts = self.store.count_device_statuses(tenant, dep.id)
+            stats = {s: counts.get(s, 0) for s in m.DEVICE_STATUSES}
+            if not dep.dynamic:
+                stats[m.ABORTED] += max(0, dep.max_devices - sum(stats.values()))
+            self.store.replace_stats(tenant, dep.id, stats)
 
 
 def _counts(stats: dict[str, int]) -> dict[str, int]:

@@ -107,7 +107,9 @@ class DeploymentManagement:
             artifacts=[a.id for a in artifacts], initial_device_count=initial, stats=stats,
             checksum=_checksum(name, artifact_name, target_ids, group, filter_doc, force_installation),
             failure_threshold=failure_threshold, failure_action=failure_action, success_threshold=success_threshold,
-            window=window, update_control_map=update_control_map)
+            window=window, update_control_map=update_control_map,
+            target=m.target(devices=target_ids if devices else None, all_devices=all_devices, group=group,
+                            filter_doc=filter_doc))
         try:
             self.store.insert_deployment(deployment, target_ids)
         except DuplicateDeployment:
@@ -253,6 +255,14 @@ class DeploymentManagement:
             raise NotFound("deployments not found")
         return deps
 
+    def phase_statistics(self, tenant: str, deployment_id: str) -> list[tuple[Phase, dict[str, int]]]:
+        """Each phase of a phased deployment with its devices by status (one counting query over
+        the deployment's devices); `[]` without phases."""
+        dep = self.get_deployment(tenant, deployment_id)
+        counts = self.store.count_device_statuses_by_phase(tenant, deployment_id)
+        return [(phase, {k: int(counts.get(i, {}).get(k, 0)) for k in m.STATISTICS_KEYS})
+                for i, phase in enumerate(dep.phases)]
+
     def device_ids(self, tenant: str, deployment_id: str) -> list[str]:
         self.get_deployment(tenant, deployment_id)
         return self.store.deployment_device_ids(tenant, deployment_id, 0, m.MAX_DEVICES_PER_LIST_DEPLOYMENT)
@@ -320,11 +330,11 @@ class DeploymentManagement:
                 if self.store.set_deployment_status(tenant, deployment_id,
                                                     (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS),
                                                     m.DEPLOYMENT_FINISHED, finished=self.clock.now(), aborted=True):
-                    self._close_aborted(tenant, deployment_id)
+                    self._close_aborted(tenant, dep)
                     self._emit(tenant, deployment_id, m.EVENT_ABORTED, actor, {"reason": "operator"})
                     return
         if dep.aborted:  # aborted before: finish the work of an abort that was interrupted
-            self._close_aborted(tenant, deployment_id)
+            self._close_aborted(tenant, dep)
         raise Unprocessable("deployment already finished")
 
     def pause(self, tenant: str, deployment_id: str, actor: str) -> None:

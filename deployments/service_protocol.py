@@ -47,7 +47,7 @@ class DeviceProtocol:
             dep = self.store.get_deployment(tenant, dd.deployment_id, counts=False)
             if dep.status == m.DEPLOYMENT_FINISHED:
                 # an abort interrupted before it closed this device deployment: finish its work
-                self._close_aborted(tenant, dep.id)
+                self._close_aborted(tenant, dep)
                 return None
             if device_id in dep.assigning:  # its assignment was interrupted after the insert
                 self.store.assign_device(tenant, dep, dd.phase, dd)
@@ -87,7 +87,7 @@ class DeviceProtocol:
             if outcome == ASSIGNED:
                 return dd, dep
             if outcome == FINISHED:  # aborted while it was being assigned
-                self._close_aborted(tenant, dep.id)
+                self._close_aborted(tenant, dep)
                 return None, None
             if outcome == EXISTS:  # a concurrent poll of this device assigned it first
                 if dd is not None and dd.status in m.ACTIVE:

@@ -118,6 +118,16 @@ class Statistics(MethodView):
         return render.statistics_with_pause(_svc().get_deployment(_tenant(), deployment_id))
 
 
+@blp.route(V1 + "/<string:deployment_id>/statistics/phases")
+class PhaseStatistics(MethodView):
+    @blp.response(200)
+    def get(self, deployment_id):
+        """Per-phase breakdown of a phased deployment (not in Mender): each phase's batch size,
+        start, planned and joined devices, and their devices by status (`[]` without phases)."""
+        return [render.phase_statistics(phase, stats)
+                for phase, stats in _svc().phase_statistics(_tenant(), deployment_id)]
+
+
 @blp.route(V1 + "/<string:deployment_id>/devices")
 class DeploymentDevices(MethodView):
     @blp.response(200)

@@ -11,7 +11,7 @@ from deployments import model as m
 from deployments.artifacts.api import render as artifacts_render
 from deployments.artifacts.model import Artifact
 from deployments.insights import Insights
-from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Instructions
+from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Instructions, Phase
 
 
 def image(artifact: Artifact) -> dict:
@@ -78,6 +78,13 @@ def statistics_entry(dep: Deployment) -> dict:
     return {"id": dep.id, "stats": statistics_with_pause(dep)}
 
 
+def phase_statistics(phase: Phase, stats: dict[str, int]) -> dict:
+    """One phase of the per-phase breakdown: its plan, the devices that joined it, and theirs by status."""
+    return {"id": phase.id, "batch_size": phase.batch_size,
+            "start_ts": rfc3339(phase.start_ts) if phase.start_ts else None,
+            "device_limit": phase.device_limit, "device_count": phase.device_count, "stats": stats}
+
+
 def deployment(dep: Deployment, status: str) -> dict:
     """The DeploymentV1/V2 shape; `status` as the service tells it (`scheduled` included)."""
     out = {"id": dep.id, "name": dep.name, "artifact_name": dep.artifact_name, "created": rfc3339(dep.created),
@@ -100,6 +107,7 @@ def deployment(dep: Deployment, status: str) -> dict:
     out.update(_rules(dep))
     if dep.configuration is not None:
         out["configuration"] = configuration(dep.configuration)
+    out["target"] = dep.chosen_target()
     return out
 
 
@@ -113,7 +121,11 @@ def configuration(text: str) -> str:
 def device_with_image(dd: DeviceDeployment, artifact: Artifact | None) -> dict:
     """A device deployment in the DeviceWithImage shape (`artifact`: the one it was given, if any)."""
     out = {"id": dd.device_id, "status": dd.status, "created": rfc3339(dd.created),
-           "device_type": dd.device_type or "", "log": bool(dd.log), "state": dd.status}
+           "device_type": dd.device_type or "", "log": bool(dd.log), "state": dd.status,
+           # tries the device has started (a retry waiting to start counts), of 1 + retries allowed
+           "attempts": int(dd.attempts or 0) + (1 if dd.started else 0), "retries": int(dd.retries or 0)}
+    if dd.phase is not None:
+        out["phase"] = dd.phase
     for key in ("started", "finished", "deleted"):
         value = getattr(dd, key)
         if value:

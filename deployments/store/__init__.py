@@ -218,6 +218,10 @@ class DeploymentsStore(ABC):
     def count_device_statuses(self, tenant: str, deployment_id: str) -> dict[str, int]: ...
 
     @abstractmethod
+    def count_device_statuses_by_phase(self, tenant: str, deployment_id: str) -> dict[int, dict[str, int]]:
+        """{phase index: {status: devices}} of the deployment's device deployments that joined a phase."""
+
+    @abstractmethod
     def close_active_device_deployments(self, tenant: str, deployment_id: str, status: str,
                                         finished: float) -> None:
         """Give every active device deployment of a deployment the final `status` (abort)."""

@@ -462,6 +462,14 @@ class MongoDeploymentsStore(DeploymentsStore):
                     {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
         return {d["_id"]: d["n"] for d in self.dds.aggregate(pipeline)}
 
+    def count_device_statuses_by_phase(self, tenant, deployment_id):
+        pipeline = [{"$match": {"tenant_id": tenant, "deployment_id": deployment_id, "phase": {"$ne": None}}},
+                    {"$group": {"_id": {"phase": "$phase", "status": "$status"}, "n": {"$sum": 1}}}]
+        out: dict[int, dict[str, int]] = {}
+        for d in self.dds.aggregate(pipeline):
+            out.setdefault(int(d["_id"]["phase"]), {})[d["_id"]["status"]] = d["n"]
+        return out
+
     def close_active_device_deployments(self, tenant, deployment_id, status, finished):
         self.dds.update_many({"tenant_id": tenant, "deployment_id": deployment_id, "status": {"$in": _ACTIVE}},
                              {"$set": {"status": status, "finished": finished}})

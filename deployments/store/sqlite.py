@@ -76,7 +76,7 @@ MIGRATIONS = [
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
              "initial_device_count", "type", "checksum", "configuration", "failure_threshold", "failure_action",
-             "success_threshold")
+             "success_threshold", "target")
 _PHASE_DOC_KEYS = ("id", "batch_size", "start_ts", "device_limit", "failure_threshold", "failure_action",
                    "success_threshold")
 _ACTIVE = tuple(sorted(m.ACTIVE))
@@ -545,6 +545,14 @@ class SqliteDeploymentsStore(DeploymentsStore):
         rows = self.db.conn.execute("SELECT status, count(*) FROM device_deployments WHERE tenant_id=?"
                                     " AND deployment_id=? GROUP BY status", (tenant, deployment_id)).fetchall()
         return {r[0]: r[1] for r in rows}
+
+    def count_device_statuses_by_phase(self, tenant, deployment_id):
+        out: dict[int, dict[str, int]] = {}
+        for phase, status, n in self.db.conn.execute(
+                "SELECT phase, status, count(*) FROM device_deployments WHERE tenant_id=? AND deployment_id=?"
+                " AND phase IS NOT NULL GROUP BY phase, status", (tenant, deployment_id)):
+            out.setdefault(phase, {})[status] = n
+        return out
 
     def close_active_device_deployments(self, tenant, deployment_id, status, finished):
         with self.db.transaction() as conn:

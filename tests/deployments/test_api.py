@@ -234,6 +234,15 @@ def test_all_devices_and_phases(world):
     assert [p["batch_size"] for p in got["phases"]] == [34, 66]
     served = [d for d in devices if poll(d).status_code == 200]
     assert len(served) == 1  # 34 % of 3 devices, rounded down
+    assert got["target"] == {"type": "all_devices"}
+    phases = op.get(f"{MGMT}/deployments/{dep_id}/statistics/phases").get_json()
+    assert [(p["batch_size"], p["device_limit"], p["device_count"]) for p in phases] == [(34, 1, 1), (66, 2, 0)]
+    assert phases[0]["stats"]["pending"] == 1 and phases[1]["start_ts"] == "2099-01-01T00:00:00Z"
+    listed = op.get(f"{MGMT}/deployments/{dep_id}/devices/list").get_json()
+    assert [(x["id"], x["attempts"], x["retries"], x["phase"]) for x in listed] == [(served[0].id, 0, 0, 0)]
+    report(served[0], dep_id, "downloading")
+    assert op.get(f"{MGMT}/deployments/{dep_id}/devices/list").get_json()[0]["attempts"] == 1
+    assert_error(op.get(f"{MGMT}/deployments/nope/statistics/phases"), 404)
 
 
 def test_artifact_delete_refused_while_deployed(world, operator):

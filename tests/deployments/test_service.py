@@ -9,6 +9,7 @@ import pytest
 from common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from deployments import model as m
 from deployments.api import render
+from deployments.model import Deployment
 from deployments.store import DeploymentQuery
 from inventory.model import Filter
 from tests.deployments.conftest import BASE, T0
@@ -234,7 +235,8 @@ def test_abort(env):
     env.svc.abort("", dep.id)
     got = env.dep(dep.id)
     assert got.status == "finished" and got.aborted
-    assert nonzero(env.stats(dep.id)) == {"success": 1, "aborted": 1}
+    # regression: d3 never asked; it is counted as aborted, not dropped from the counts
+    assert nonzero(env.stats(dep.id)) == {"success": 1, "aborted": 2}
     with pytest.raises(Conflict):
         env.report("d2", dep.id, "installing")  # the real client rolls back on this 409
     assert env.poll("d3") is None  # never starts
@@ -242,6 +244,58 @@ def test_abort(env):
         env.svc.abort("", dep.id)
     with pytest.raises(NotFound):
         env.svc.abort("", "nope")
+
+
+def test_abort_counts_devices_that_never_asked(env):
+    """Regression (issue 20): aborting made pending devices vanish (pending 2 → 0, aborted 0)."""
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d1", "d2"])
+    assert nonzero(env.stats(dep.id)) == {"pending": 2}
+    env.svc.abort("", dep.id)
+    assert nonzero(env.stats(dep.id)) == {"aborted": 2}
+    listed = env.svc.statistics_list("", [dep.id])[0].stats
+    assert listed["aborted"] == 2 and listed["pending"] == 0
+    dynamic = env.create(name="dyn", filter_terms=[{"scope": "inventory", "attribute": "x", "type": "$eq",
+                                                     "value": "y"}])
+    env.svc.abort("", dynamic.id)  # a filter names no devices that never asked: none invented
+    assert nonzero(env.stats(dynamic.id)) == {}
+
+
+def test_target_is_recorded_as_chosen(env):
+    env.artifacts.add("app-2")
+    env.inventory.add("d1", group="lab")
+    env.inventory.add("d2", group="lab")
+    assert env.create(devices=["d1", "d2"]).target == {"type": "devices", "device_count": 2}
+    assert env.create(name="g", group="lab").target == {"type": "group", "group": "lab"}
+    assert env.create(name="a", all_devices=True).target == {"type": "all_devices"}
+    terms = [{"scope": "inventory", "attribute": "x", "type": "$eq", "value": "y"}]
+    assert env.create(name="f", filter_terms=terms).target == {"type": "filter"}
+    got = env.dep(env.create(name="n", devices=["d3"]).id)
+    assert got.target == {"type": "devices", "device_count": 1}
+    assert render.deployment(got, "pending")["target"] == got.target
+    # deployments made before the target was recorded: inferred
+    old = Deployment(id="x", tenant_id="", name="n", artifact_name="a", created=T0)
+    assert replace(old, groups=["lab"], max_devices=5).chosen_target() == {"type": "group", "group": "lab"}
+    assert replace(old, groups=["lab"], max_devices=1).chosen_target() == {"type": "devices", "device_count": 1}
+    assert replace(old, filter={"id": "f1", "name": "arm", "terms": terms}).chosen_target()["filter_name"] == "arm"
+
+
+def test_phase_statistics(env):
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d1", "d2", "d3", "d4"],
+                     phases=[{"batch_size": 50}, {"start_ts": T0 + 3600}])
+    env.poll("d1")
+    env.report("d1", dep.id, "success")
+    env.poll("d2")
+    env.report("d2", dep.id, "failure")
+    assert env.poll("d3") is None  # phase 1 is full, phase 2 has not started
+    phases = env.svc.phase_statistics("", dep.id)
+    assert [(p.device_limit, p.device_count) for p, _ in phases] == [(2, 2), (2, 0)]
+    assert nonzero(phases[0][1]) == {"success": 1, "failure": 1} and nonzero(phases[1][1]) == {}
+    env.clock.advance(3601)
+    env.poll("d3")
+    assert nonzero(env.svc.phase_statistics("", dep.id)[1][1]) == {"pending": 1}
+    assert env.svc.phase_statistics("", env.create(name="flat", devices=["d9"]).id) == []
 
 
 def test_decommission_device(env):
