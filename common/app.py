@@ -57,6 +57,9 @@ class AppContext:
         self.run_sync: Callable[..., Any] | None = None
         # `async def hook()` run on the loop at a graceful stop, before `shutdown_hooks`
         self.async_shutdown_hooks: list[Callable[[], Any]] = []
+        # Gauges of the whole fleet on /metrics: (metric name, help, label name, `fn() -> {label
+        # value: count}`), each fn a cheap indexed count (common.metrics caches them briefly).
+        self.fleet_gauges: list[tuple[str, str, str, Callable[[], dict[str, int]]]] = []
 
     def add_migrations(self, service: str, migrations: Any) -> None:
         self.migrations.append((service, migrations))
@@ -170,11 +173,38 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for name in SERVICE_PACKAGES:
         importlib.import_module(name).init_app(app, api, context)
 
+    _declare_security(api)
     _add_docs_assets(app)
     if cfg["MENDER_METRICS_ENABLED"]:
-        metrics.init_app(app)
+        metrics.init_app(app, context)
     _add_cli(app, context)
     return app
+
+
+SECURITY_SCHEMES = {
+    "ManagementJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                      "description": "A user token: the body of POST /api/management/v1/useradm/auth/login, "
+                                     "or a personal access token."},
+    "DeviceJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                  "description": "A device token: the body of POST /api/devices/v1/authentication/auth_requests."},
+    "Login": {"type": "http", "scheme": "basic", "description": "The user's email and password."},
+}
+_OPEN_OPERATIONS = ("/api/devices/v1/authentication/auth_requests",)
+
+
+def _declare_security(api: Api) -> None:
+    """Declare the schemes (bearer tokens, Basic for login) and give every management and device
+    operation its scheme, so that /api/docs' "Authorize" and "Try it out" send the right header."""
+    for name, scheme in SECURITY_SCHEMES.items():
+        api.spec.components.security_scheme(name, scheme)
+    for path, operations in api.spec._paths.items():  # apispec keeps the registered paths here
+        scheme = ("ManagementJWT" if path.startswith("/api/management/")
+                  else "DeviceJWT" if path.startswith("/api/devices/") else None)
+        if scheme is None or path in _OPEN_OPERATIONS:
+            continue
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and method not in ("parameters", "summary", "description"):
+                operation.setdefault("security", [{scheme: []}])
 
 
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)

@@ -49,6 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted request body for JSON APIs, in bytes (larger: 413)."),
     Setting("MENDER_LOG_LEVEL", "info", str, "Log level: debug, info, warning, error."),
     Setting("MENDER_METRICS_ENABLED", True, _bool, "Serve Prometheus metrics at `/metrics`."),
+    Setting("MENDER_METRICS_FLEET_SECONDS", 30.0, float,
+            "How long each worker reuses the fleet gauges of `/metrics` (devices, deployments and device "
+            "deployments by status) before counting again."),
     Setting("MENDER_TRUSTED_PROXIES", 0, int,
             "Number of reverse proxies in front of the server whose X-Forwarded-* headers are trusted."),
     Setting("MENDER_INTERNAL_BIND", "127.0.0.1:8081", str,

@@ -294,7 +294,7 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
         started = getattr(state, "started", None)
         elapsed = time.perf_counter() - started if started else 0.0
         rule = req.url_rule
-        route = rule.rule if rule is not None else "<unmatched>"
+        route = metrics.route_label(rule.rule) if rule is not None else "<unmatched>"
         status = response.status_code
         if status == 204:  # no body, so no Content-Type (flask-smorest's 204 responses carry one)
             response.headers.pop("Content-Type", None)

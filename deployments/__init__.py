@@ -19,6 +19,10 @@ def init_app(app, api, ctx) -> None:
     store = make_store(ctx.db)
     ctx.add_migrations("deployments", store.migrations)
     ctx.services.deployments = DeploymentsService(store, ctx.config, ctx.clock, ctx.services)
+    ctx.fleet_gauges.append(("mender_deployments", "Deployments by status (all organizations)", "status",
+                             store.deployment_status_counts))
+    ctx.fleet_gauges.append(("mender_deployment_devices", "Devices of unfinished deployments by their "
+                             "deployment status (all organizations)", "status", store.active_device_status_counts))
     from deployments.api import devices, internal as internal_api, management, rollout
     for blp in (devices.blp, management.blp, rollout.blp, internal_api.blp):
         api.register_blueprint(blp)

@@ -13,6 +13,8 @@ def init_app(app, api, ctx) -> None:
     ctx.services.devauth = DevauthService(store, ctx.config, ctx.clock, ctx.services)
     ctx.shutdown_hooks.append(ctx.services.devauth.check_ins.close)
     ctx.authenticators["devices"] = ctx.services.devauth.authenticate
+    ctx.fleet_gauges.append(("mender_devices", "Devices by authentication status (all organizations)",
+                             "status", store.status_counts))
     for blp in (devices.blp, management.blp, internal.blp):
         api.register_blueprint(blp)
     register_cli(app, ctx)

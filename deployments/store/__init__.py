@@ -218,6 +218,15 @@ class DeploymentsStore(ABC):
     def count_device_statuses(self, tenant: str, deployment_id: str) -> dict[str, int]: ...
 
     @abstractmethod
+    def deployment_status_counts(self) -> dict[str, int]:
+        """Deployments by stored status over every tenant (the /metrics gauge)."""
+
+    @abstractmethod
+    def active_device_status_counts(self) -> dict[str, int]:
+        """Devices by device-deployment status in unfinished deployments, over every tenant, from
+        the deployments' counters (the /metrics gauge)."""
+
+    @abstractmethod
     def count_device_statuses_by_phase(self, tenant: str, deployment_id: str) -> dict[int, dict[str, int]]:
         """{phase index: {status: devices}} of the deployment's device deployments that joined a phase."""
 

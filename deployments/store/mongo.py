@@ -462,6 +462,19 @@ class MongoDeploymentsStore(DeploymentsStore):
                     {"$group": {"_id": "$status", "n": {"$sum": 1}}}]
         return {d["_id"]: d["n"] for d in self.dds.aggregate(pipeline)}
 
+    def deployment_status_counts(self):
+        out = dict.fromkeys((m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS, m.DEPLOYMENT_FINISHED), 0)
+        out.update((d["_id"], d["n"]) for d in self.deployments.aggregate([{"$group": {"_id": "$status",
+                                                                                     "n": {"$sum": 1}}}]))
+        return out
+
+    def active_device_status_counts(self):
+        out = dict.fromkeys(m.DEVICE_STATUSES, 0)
+        for doc in self.deployments.find({"status": {"$ne": m.DEPLOYMENT_FINISHED}}, {"stats": 1}):
+            for status, n in (doc.get("stats") or {}).items():
+                out[status] = out.get(status, 0) + int(n)
+        return out
+
     def count_device_statuses_by_phase(self, tenant, deployment_id):
         pipeline = [{"$match": {"tenant_id": tenant, "deployment_id": deployment_id, "phase": {"$ne": None}}},
                     {"$group": {"_id": {"phase": "$phase", "status": "$status"}, "n": {"$sum": 1}}}]

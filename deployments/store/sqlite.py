@@ -80,6 +80,7 @@ _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "art
 _PHASE_DOC_KEYS = ("id", "batch_size", "start_ts", "device_limit", "failure_threshold", "failure_action",
                    "success_threshold")
 _ACTIVE = tuple(sorted(m.ACTIVE))
+_STORED_DEPLOYMENT_STATUSES = (m.DEPLOYMENT_PENDING, m.DEPLOYMENT_INPROGRESS, m.DEPLOYMENT_FINISHED)
 _TERMINAL = tuple(sorted(m.TERMINAL))
 
 
@@ -545,6 +546,18 @@ class SqliteDeploymentsStore(DeploymentsStore):
         rows = self.db.conn.execute("SELECT status, count(*) FROM device_deployments WHERE tenant_id=?"
                                     " AND deployment_id=? GROUP BY status", (tenant, deployment_id)).fetchall()
         return {r[0]: r[1] for r in rows}
+
+    def deployment_status_counts(self):
+        counts = dict.fromkeys(_STORED_DEPLOYMENT_STATUSES, 0)
+        counts.update(self.db.conn.execute("SELECT status, count(*) FROM deployments GROUP BY status"))
+        return counts
+
+    def active_device_status_counts(self):
+        counts = dict.fromkeys(m.DEVICE_STATUSES, 0)
+        counts.update(self.db.conn.execute(
+            "SELECT s.status, sum(s.count) FROM deployments d JOIN deployment_stats s ON s.tenant_id = d.tenant_id"
+            " AND s.deployment_id = d.id WHERE d.status != 'finished' GROUP BY s.status"))
+        return counts
 
     def count_device_statuses_by_phase(self, tenant, deployment_id):
         out: dict[int, dict[str, int]] = {}

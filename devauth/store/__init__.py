@@ -59,6 +59,10 @@ class DevauthStore(ABC):
                       ids: Iterable[str] | None = None) -> int:
         """How many devices match the filters of list_devices."""
 
+    @abstractmethod
+    def status_counts(self) -> dict[str, int]:
+        """Devices by status over every tenant (the /metrics gauge)."""
+
     # auth sets -------------------------------------------------------------
     @abstractmethod
     def insert_auth_set(self, auth_set: AuthSet) -> None:

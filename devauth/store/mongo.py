@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
-from devauth.model import AuthSet, Device, DeviceToken, TokenContext
+from devauth.model import DEVICE_STATUSES, AuthSet, Device, DeviceToken, TokenContext
 from devauth.store import DevauthStore
 
 DEVICES = "devauth_devices"
@@ -38,7 +38,12 @@ def _v1_indexes(db) -> None:
     db[LIMITS].create_index([("tenant_id", ASCENDING), ("name", ASCENDING)], unique=True, name="tenant_name")
 
 
-MIGRATIONS = [_v1_indexes]
+def _v2_status_index(db) -> None:
+    """Devices by status over every tenant (the /metrics gauge) as index counts."""
+    db[DEVICES].create_index([("status", ASCENDING)], name="status")
+
+
+MIGRATIONS = [_v1_indexes, _v2_status_index]
 
 
 _DEVICE_TIMES = ("created_ts", "updated_ts", "check_in_time")
@@ -134,6 +139,10 @@ class MongoDevauthStore(DevauthStore):
         cursor = (self._db[DEVICES].find(self._device_query(tenant, statuses, ids))
                   .sort([("created_ts", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit))
         return [_device(d) for d in cursor]
+
+    def status_counts(self):
+        # a COUNT_SCAN of the status index per status (migration 2)
+        return {s: self._db[DEVICES].count_documents({"status": s}) for s in DEVICE_STATUSES}
 
     def count_devices(self, tenant, statuses=None, ids=None) -> int:
         return self._db[DEVICES].count_documents(self._device_query(tenant, statuses, ids))

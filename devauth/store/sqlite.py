@@ -6,7 +6,7 @@ import sqlite3
 from typing import Iterable
 
 from common.errors import Conflict
-from devauth.model import AuthSet, Device, DeviceToken, TokenContext
+from devauth.model import DEVICE_STATUSES, AuthSet, Device, DeviceToken, TokenContext
 from devauth.store import DevauthStore
 
 MIGRATIONS = [
@@ -132,6 +132,13 @@ class SqliteDevauthStore(DevauthStore):
             f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE {where} ORDER BY created_ts, id LIMIT ? OFFSET ?",
             (*args, limit, skip)).fetchall()
         return [_device(r) for r in rows]
+
+    def status_counts(self):
+        # one pass over the (tenant, status, …) index, never the table
+        counts = dict.fromkeys(DEVICE_STATUSES, 0)
+        counts.update(self._conn.execute(
+            "SELECT status, count(*) FROM devauth_devices INDEXED BY devauth_devices_tenant_status GROUP BY status"))
+        return counts
 
     def count_devices(self, tenant, statuses=None, ids=None) -> int:
         where, args = self._device_filter(tenant, statuses, ids)
