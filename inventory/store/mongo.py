@@ -252,8 +252,10 @@ class MongoInventoryStore(InventoryStore):
             total = self.devices.count_documents(query)
             if total == 0 or skip >= total:
                 return [], total
-            keys = [(_value_path(s.scope, s.name), pymongo.DESCENDING if s.descending else pymongo.ASCENDING)
-                    for s in sort] + [("device_id", pymongo.ASCENDING)]
+            keys = [("device_id" if (s.scope, s.name) == (SCOPE_IDENTITY, "id") else _value_path(s.scope, s.name),
+                     pymongo.DESCENDING if s.descending else pymongo.ASCENDING) for s in sort]
+            if "device_id" not in {k for k, _ in keys}:
+                keys.append(("device_id", pymongo.ASCENDING))
             cursor = self.devices.find(query, {"device_id": 1}).sort(keys).skip(skip).limit(limit)
             return [d["device_id"] for d in cursor], total
         except OperationFailure as exc:

@@ -275,6 +275,9 @@ class SqliteInventoryStore(InventoryStore):
         # one pass: every matching id, sorted; the total is their number
         order, order_params = [], []
         for s in sort:
+            if (s.scope, s.name) == (SCOPE_IDENTITY, "id"):  # the device id itself
+                order.append("m.id" + (" DESC" if s.descending else " ASC"))
+                continue
             agg = "max" if s.descending else "min"
             order.append(f"(SELECT {agg}(coalesce(a.value_num, a.value_str)) FROM inventory_attributes a"
                          " WHERE a.tenant_id = ? AND a.device_id = m.id AND a.scope = ? AND a.name = ?)"

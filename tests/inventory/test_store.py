@@ -206,6 +206,11 @@ def test_text_search_with_predicates(population):
     assert text(population, "gamma") == ["c"] and text(population, "arm") == ["a", "c"]
 
 
+def test_sort_by_device_id(population):
+    assert ids(population, [], [Sort("identity", "id", True)])[0] == ["d", "c", "b", "a"]
+    assert ids(population, [], [Sort("identity", "id", False)], limit=2)[0] == ["a", "b"]
+
+
 def test_search_on_device_id_and_and(population):
     id_in = compile_predicate({"scope": "identity", "attribute": "id", "type": "$in", "value": ["a", "b", "z"]})
     assert ids(population, [id_in]) == (["a", "b"], 2)

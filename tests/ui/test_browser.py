@@ -64,7 +64,8 @@ def test_users_access_tokens_and_settings(page, ui_server):
     page.select_option("#id-scope", "identity")
     page.get_by_role("button", name="Save", exact=True).first.click()
     expect(page.locator(".toast", has_text="Device name attribute saved")).to_be_visible()
-    expect(page.locator("#tenant-settings")).to_have_value(re.compile(r'"attribute": "sn"'))
+    page.reload()
+    expect(page.locator("#id-attribute")).to_have_value("sn")  # kept in the organization settings
     page.shot("settings")
 
 
@@ -78,4 +79,10 @@ def test_api_docs_work_under_their_content_security_policy(page, ui_server):
     page.goto("/api/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Mender-compatible OTA server")
     expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    # the document declares its schemes, so "Authorize" offers bearer tokens and Basic for login
+    page.locator(".auth-wrapper .authorize").click()
+    dialog = page.locator(".auth-container")
+    expect(dialog).to_have_count(3)  # ManagementJWT, DeviceJWT, Login
+    expect(dialog.filter(has_text="Basic")).to_have_count(1)
+    expect(dialog.filter(has_text="bearer")).to_have_count(2)
     # the page fixture fails the test on any CSP violation or script error it saw

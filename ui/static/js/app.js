@@ -1,9 +1,10 @@
 // The single-page app: session check, layout, hash router, login form.
 
 import { ApiError, get, login, logout } from "./api.js";
-import { field, h, replace, spinner, toast } from "./dom.js";
+import { closeDialogs, field, h, replace, spinner, toast } from "./dom.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as devices from "./pages/devices.js";
+import * as fleet from "./pages/fleet.js";
 import * as device from "./pages/device.js";
 import * as artifacts from "./pages/artifacts.js";
 import * as release from "./pages/release.js";
@@ -17,6 +18,7 @@ const ROUTES = [
   [/^$/, dashboard, "dashboard"],
   [/^devices$/, devices, "devices"],
   [/^devices\/([^/]+)$/, device, "devices"],
+  [/^groups$/, fleet, "groups"],
   [/^artifacts$/, artifacts, "artifacts"],
   [/^releases\/(.+)$/, release, "artifacts"],
   [/^deployments$/, deployments, "deployments"],
@@ -29,6 +31,7 @@ const ROUTES = [
 const NAV = [
   ["dashboard", "#/", "Dashboard"],
   ["devices", "#/devices", "Devices"],
+  ["groups", "#/groups", "Groups"],
   ["artifacts", "#/artifacts", "Releases"],
   ["deployments", "#/deployments", "Deployments"],
   ["users", "#/users", "Users"],
@@ -138,6 +141,7 @@ async function start() {
   await route();
 }
 
-window.addEventListener("hashchange", route);
+// a dialog belongs to the page it was opened on: a log or a form must not follow the operator
+window.addEventListener("hashchange", () => { closeDialogs(); route(); });
 window.addEventListener("session-expired", () => { if (me) showLogin("Your session has ended. Please log in again."); });
 start();

@@ -41,6 +41,7 @@ export function fmtDate(value) {
   if (!value) return "—";
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return String(value);
+  if (d.getUTCFullYear() <= 1) return "never"; // Go's zero time: "0001-01-01T00:00:00Z"
   return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
@@ -98,8 +99,8 @@ export function table(columns, rows, { emptyTitle = "Nothing here yet", emptyHin
       h("button", { class: "link-button", type: "button", "aria-sort": active ? sort.order : undefined,
         onclick: () => onSort(col.sortKey) }, col.title + arrow));
   }));
-  const body = rows.map((row) => h("tr", rowAttrs ? rowAttrs(row) : {},
-    columns.map((col) => h("td", { class: col.class }, col.render(row)))));
+  const body = rows.map((row, i) => h("tr", rowAttrs ? rowAttrs(row) : {},
+    columns.map((col) => h("td", { class: col.class }, col.render(row, i)))));
   return h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, head), h("tbody", {}, body)));
 }
 
@@ -108,9 +109,9 @@ export function pager({ page, perPage, total, onChange }) {
   const from = total ? (page - 1) * perPage + 1 : 0;
   const to = Math.min(total, page * perPage);
   return h("div", { class: "pager" },
-    h("span", {}, `${from}–${to} of ${total}`),
+    h("span", {}, `${from.toLocaleString("en-US")}–${to.toLocaleString("en-US")} of ${total.toLocaleString("en-US")}`),
     h("button", { type: "button", class: "btn btn-small", disabled: page <= 1, onclick: () => onChange(page - 1) }, "‹ Prev"),
-    h("span", {}, `page ${page} / ${pages}`),
+    h("span", {}, `page ${page.toLocaleString("en-US")} / ${pages.toLocaleString("en-US")}`),
     h("button", { type: "button", class: "btn btn-small", disabled: page >= pages, onclick: () => onChange(page + 1) }, "Next ›"));
 }
 
@@ -139,6 +140,11 @@ export function toast(message, kind = "info") {
   const item = h("div", { class: `toast toast-${kind}` }, message);
   toastBox.append(item);
   setTimeout(() => item.remove(), kind === "error" ? 8000 : 4000);
+}
+
+// Every open dialog: closed when the operator navigates away (app.js).
+export function closeDialogs() {
+  document.querySelectorAll(".modal-backdrop").forEach((m) => m.remove());
 }
 
 export function modal(title, body, actions, { cancelLabel, wide } = {}) {

@@ -1,7 +1,8 @@
 // Dashboard: devices by status, devices waiting for acceptance, active deployments, recent failures.
 
 import { enc, get, getPage } from "../api.js";
-import { badge, empty, fmtAgo, fmtDate, h, link, replace, section, table, toast } from "../dom.js";
+import { empty, fmtAgo, fmtDate, h, link, replace, section, table, toast } from "../dom.js";
+import { outcomeBadge } from "./deployment.js";
 import { DEVAUTH, DEVICE_STATUSES, identityLabel, setAuthStatus } from "../inventory.js";
 import { DEPLOYMENTS_V1, groupStats, progressCell, statisticsOf, statsOf } from "../deploy.js";
 
@@ -30,7 +31,7 @@ function deploymentTable(items, stats, emptyTitle, emptyHint) {
     { title: "Deployment", render: (d) => link(`#/deployments/${enc(d.id)}`, d.name) },
     { title: "Release", render: (d) => d.artifact_name },
     { title: "Progress", render: (d) => progressCell(statsOf(d, stats), d.device_count) },
-    { title: "Status", render: (d) => badge(d.status) },
+    { title: "Status", render: (d) => outcomeBadge(d, statsOf(d, stats)) },
     { title: "Created", render: (d) => fmtDate(d.created) },
   ], items, { emptyTitle, emptyHint });
 }

@@ -1,7 +1,8 @@
 // Deployments: the list by status, with progress.
 
 import { enc, getPage } from "../api.js";
-import { badge, fmtDate, h, link, navigate, pager, replace, table } from "../dom.js";
+import { fmtDate, h, link, navigate, pager, replace, table } from "../dom.js";
+import { outcomeBadge } from "./deployment.js";
 import { DEPLOYMENTS_V1, progressCell, statisticsOf, statsOf } from "../deploy.js";
 
 const PER_PAGE = 20;
@@ -25,7 +26,7 @@ export async function render(ctx, _params, query) {
         { title: "Release", render: (d) => (d.type === "configuration" ? h("span", { class: "muted" }, "configuration") : d.artifact_name) },
         { title: "Devices", render: (d) => String(d.device_count ?? "—") },
         { title: "Progress", render: (d) => progressCell(statsOf(d, stats), d.device_count) },
-        { title: "Status", render: (d) => badge(d.status) },
+        { title: "Status", render: (d) => outcomeBadge(d, statsOf(d, stats)) },
         { title: "Created", render: (d) => fmtDate(d.created) },
         { title: "Finished", render: (d) => fmtDate(d.finished) },
       ], items, { emptyTitle: "No deployments", emptyHint: status === "finished" ? "" : "Create a deployment to roll a release out to devices.",

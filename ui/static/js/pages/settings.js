@@ -24,30 +24,76 @@ export async function idAttribute() {
   }
 }
 
-function jsonEditor(id, path, value, title) {
-  const area = h("textarea", { id, rows: "10", class: "mono", spellcheck: "false" });
-  area.value = JSON.stringify(value, null, 2);
-  const error = h("div", { class: "alert alert-error", hidden: true });
-  const save = async () => {
-    error.hidden = true;
-    let body;
-    try {
-      body = JSON.parse(area.value);
-      if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("must be a JSON object");
-    } catch (err) { error.textContent = `Not valid: ${err.message}`; error.hidden = false; return; }
-    try { await post(path, body); toast(`${title} saved`, "success"); } catch (err) { error.textContent = err.message; error.hidden = false; }
+// A settings object as a form: one row per setting (name, value), validated as typed. A value
+// that reads as JSON (a number, true/false, an object or array) is stored as such, else as text.
+function parseValue(text) {
+  const t = text.trim();
+  if (/^(-?\d+(\.\d+)?|true|false|null|[[{].*)$/s.test(t)) {
+    try { return { value: JSON.parse(t) }; } catch { if (/^[[{]/.test(t)) return { error: "not valid JSON" }; }
+  }
+  return { value: text };
+}
+
+function showValue(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+export function settingsForm(id, path, value, title, { hidden = [], onSaved } = {}) {
+  const rows = h("div", { class: "kv-rows" });
+  const error = h("div", { class: "field-error", role: "alert" });
+  const save = h("button", { type: "submit", class: "btn btn-primary" }, "Save");
+  const problems = () => {
+    const seen = new Set();
+    for (const row of rows.children) {
+      const name = row.querySelector(".kv-name").value.trim();
+      const val = row.querySelector(".kv-value").value;
+      if (!name && !val) continue;
+      if (!name) return "Every setting needs a name.";
+      if (!/^[A-Za-z0-9_.-]{1,128}$/.test(name)) return `${name}: letters, digits, '.', '-' and '_' only.`;
+      if (seen.has(name)) return `${name}: given twice.`;
+      seen.add(name);
+      const parsed = parseValue(val);
+      if (parsed.error) return `${name}: ${parsed.error}.`;
+    }
+    return "";
   };
-  return h("div", {}, area, error, h("div", { class: "form-actions" },
-    h("button", { type: "button", class: "btn btn-primary", onclick: save }, "Save")));
+  const check = () => { error.textContent = problems(); save.disabled = Boolean(error.textContent); };
+  const addRow = (name = "", val = "") => {
+    const row = h("div", { class: "kv-row" },
+      h("input", { class: "kv-name", "aria-label": "setting name", placeholder: "name", value: name, oninput: check }),
+      h("input", { class: "kv-value", "aria-label": "setting value", placeholder: "value", value: val, oninput: check }),
+      h("button", { type: "button", class: "btn btn-small btn-ghost", "aria-label": "remove setting", onclick: () => { row.remove(); check(); } }, "✕"));
+    rows.append(row);
+  };
+  for (const [k, v] of Object.entries(value || {})) if (!hidden.includes(k)) addRow(k, showValue(v));
+  const form = h("form", { id, class: "settings-form", onsubmit: async (e) => {
+    e.preventDefault();
+    check();
+    if (error.textContent) return;
+    const body = Object.fromEntries(Object.entries(value || {}).filter(([k]) => hidden.includes(k)));
+    for (const row of rows.children) {
+      const name = row.querySelector(".kv-name").value.trim();
+      if (name) body[name] = parseValue(row.querySelector(".kv-value").value).value;
+    }
+    try { await post(path, body); toast(`${title} saved`, "success"); if (onSaved) onSaved(); } catch (err) { error.textContent = err.message; }
+  } }, rows.children.length ? null : h("p", { class: "muted" }, "No settings yet."), rows, error,
+  h("div", { class: "form-actions" }, h("button", { type: "button", class: "btn btn-small", onclick: () => addRow() }, "+ Add setting"), save));
+  return form;
 }
 
 export async function render(ctx) {
   const [tenant, mine] = await Promise.all([load(SETTINGS), load(`${SETTINGS}/me`)]);
   if (!ctx.alive) return;
   const current = tenant.id_attribute || { attribute: "", scope: "identity" };
-  const name = h("input", { id: "id-attribute", placeholder: "e.g. mac or serial_no", value: current.attribute === "id" ? "" : current.attribute || "" });
+  const name = h("input", { id: "id-attribute", placeholder: "e.g. mac or serial_no", list: "id-attribute-names",
+    value: current.attribute === "id" ? "" : current.attribute || "" });
+  const nameError = h("div", { class: "field-error", role: "alert" });
+  name.addEventListener("input", () => {
+    nameError.textContent = name.value.trim() && !/^[^\s]{1,1024}$/.test(name.value.trim()) ? "An attribute name has no spaces." : "";
+  });
   const scope = h("select", { id: "id-scope" }, SCOPES.map((s) => h("option", { value: s, selected: s === (current.scope || "identity") }, s)));
   const saveName = async () => {
+    if (nameError.textContent) return;
     const next = { ...tenant };
     if (name.value.trim()) next.id_attribute = { attribute: name.value.trim(), scope: scope.value };
     else delete next.id_attribute;
@@ -58,8 +104,10 @@ export async function render(ctx) {
     section("Device names",
       h("p", { class: "muted" }, "Which attribute names a device in lists. Empty: its identity attributes."),
       h("div", { class: "inline-form" }, field("Attribute", name), field("Scope", scope),
-        h("button", { type: "button", class: "btn btn-primary", onclick: saveName }, "Save"))),
+        h("button", { type: "button", class: "btn btn-primary", id: "save-id-attribute", onclick: saveName }, "Save")), nameError),
     h("div", { class: "grid-2" },
-      section("Organization settings (JSON)", jsonEditor("tenant-settings", SETTINGS, tenant, "Organization settings")),
-      section("My settings (JSON)", jsonEditor("user-settings", `${SETTINGS}/me`, mine, "My settings"))));
+      section("Organization settings", h("p", { class: "muted small" }, "Shared by every user of the organization."),
+        settingsForm("tenant-settings", SETTINGS, tenant, "Organization settings", { hidden: ["id_attribute"], onSaved: ctx.refresh })),
+      section("My settings", h("p", { class: "muted small" }, "Yours alone."),
+        settingsForm("user-settings", `${SETTINGS}/me`, mine, "My settings", { onSaved: ctx.refresh }))));
 }
