@@ -100,10 +100,13 @@ def test_upload_deploy_until_finished_and_abort_another(page, ui_server, tmp_pat
     expect(page.locator("#deployment-status")).to_have_text("all succeeded", timeout=POLL_TIMEOUT_MS)
     expect(page.locator("[data-status=success] .status-count")).to_have_text("1")
     expect(page.locator(f"tr[data-device-id='{device.id}']")).to_contain_text("success")
+    expect(page.locator("#deployment-target")).to_have_text("1 device")
     page.shot("deployment-finished")
     page.locator(f"tr[data-device-id='{device.id}']").get_by_role("button", name="View log").click()
     expect(page.locator("#device-log")).to_contain_text("installing ui-release-1")
-    page.locator(".modal").get_by_role("button", name="Close").click()
+    page.go_back()  # the browser's Back: the log does not follow the operator to another page
+    expect(page.locator("#deployment-status")).to_have_count(0)
+    expect(page.locator(".modal")).to_have_count(0)
     page.goto(f"/#/devices/{device.id}")
     expect(page.locator("section", has_text="Deployment history").locator("tr", has_text="ui-release-1")).to_contain_text("success")
 
@@ -115,6 +118,7 @@ def test_upload_deploy_until_finished_and_abort_another(page, ui_server, tmp_pat
     page.click("#wizard-next")
     page.click("#wizard-next")
     expect(page.locator("#abort-deployment")).to_be_visible()
+    expect(page.locator("#deployment-target")).to_have_text("all devices")
     second_id = page.url.rsplit("/", 1)[1]
     assigned = device.next_deployment()
     assert assigned and assigned["id"] == second_id
@@ -129,12 +133,33 @@ def test_upload_deploy_until_finished_and_abort_another(page, ui_server, tmp_pat
     assert device.next_deployment() is None
     assert page.probe.dialogs == []
 
+    # a third that fails on its only device: "finished with failures", not a green "finished"
+    r = api.call("POST", "/api/management/v1/deployments/deployments",
+                 json={"name": "doomed", "artifact_name": "ui-release-2", "devices": [device.id]})
+    assert r.status_code == 201, r.text
+    third_id = r.headers["Location"].rsplit("/", 1)[1]
+    assert device.next_deployment()["id"] == third_id
+    assert device.report(third_id, "failure").status_code == 204
+    page.goto(f"/#/deployments/{third_id}")
+    expect(page.locator("#deployment-status")).to_have_text("finished with failures")
+
     page.goto("/#/deployments")
-    expect(page.locator("a.deployment-link")).to_have_count(2)
+    expect(page.locator("a.deployment-link")).to_have_count(3)
+    expect(page.locator("tr", has_text="doomed").locator(".badge")).to_have_text("finished with failures")
     page.shot("deployments")
     page.goto("/#/")
     expect(page.locator(".stat-accepted .stat-value")).not_to_have_text("0")
+    failed = page.locator("section", has_text="Recent failures").locator("tr", has_text="doomed").locator(".badge")
+    expect(failed).to_have_text("finished with failures")
     page.shot("dashboard")
+    # the badge stays on one line in the dashboard's narrow columns (it wrapped to "finish ed"),
+    # side by side, stacked, and on a phone
+    for width in (1360, 1000, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        expect(failed).to_be_visible()
+        height, font = failed.evaluate("b => [b.getBoundingClientRect().height, parseFloat(getComputedStyle(b).fontSize)]")
+        assert height < 2 * font, f"the badge wraps at {width} px"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def upload_with_api(api: Api, path: str) -> None:
@@ -176,11 +201,16 @@ def test_release_notes_tags_group_and_filter_deployments_and_artifact_deletion(p
     expect(page.locator("#target-count")).to_contain_text("2 devices will get this deployment")
     page.click("#wizard-next")
     page.check("#deploy-phased")
-    page.fill(".phase-batch", "50")
+    # the default first batch gives a fleet of two a device (10 % of 2 would be none)
+    expect(page.locator(".phase-batch")).to_have_value("50")
+    expect(page.locator(".phase-size[data-phase='0']")).to_have_text("→ 1 device")
+    expect(page.locator(".phase-size[data-phase='1']")).to_have_text("→ 1 device")
+    expect(page.locator("#phase-error")).to_have_text("")
     page.click("#wizard-next")
     expect(page.locator(".wizard-body")).to_contain_text("1: 50% (1) now; 2: the rest (1) at")
     page.click("#wizard-next")
     expect(page.locator("#deployment-status")).to_be_visible()
+    expect(page.locator("#deployment-target")).to_have_text("group canary")
     group_dep = api.call("GET", f"/api/management/v1/deployments/deployments/{page.url.rsplit('/', 1)[1]}").json()
     assert group_dep["name"] == "canary rollout" and group_dep["artifact_name"] == "ui-release-3"
     assert group_dep.get("groups") == ["canary"]
@@ -197,6 +227,7 @@ def test_release_notes_tags_group_and_filter_deployments_and_artifact_deletion(p
     expect(page.locator(".wizard-body")).to_contain_text(f"inventory.device_type $eq {DEVICE_TYPE}")
     page.click("#wizard-next")
     expect(page.locator("#deployment-status")).to_be_visible()
+    expect(page.locator("#deployment-target")).to_have_text("an inventory filter")
     filter_dep = api.call("GET", f"/api/management/v1/deployments/deployments/{page.url.rsplit('/', 1)[1]}").json()
     assert filter_dep["filter"]["terms"] == [{"scope": "inventory", "attribute": "device_type", "type": "$eq", "value": DEVICE_TYPE}]
 

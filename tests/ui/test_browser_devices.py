@@ -163,3 +163,50 @@ def test_paging_through_pending_devices(page, ui_server):
     expect(page.locator(".pager")).to_contain_text("21–22 of 22")
     expect(page.locator("tr[data-device-id]")).to_have_count(2)
     assert "page=2" in page.url
+
+
+def test_bulk_accept_tag_and_decommission_all_matching_one_request_each(page, ui_server):
+    from tests.ui.test_browser_deploy import Api
+    marker, count = "bulk-test", 21  # one more than a page
+    devices = [HttpDevice(ui_server.url, identity={"mac": f"02:bb:00:00:00:{i:02x}", "batch": marker})
+               for i in range(count)]
+    for d in devices:
+        assert d.auth().status_code == 401
+    writes = []  # every management write but searches
+    page.on("request", lambda r: writes.append((r.method, r.url.split("/api/management/")[1]))
+            if "/api/management/" in r.url and r.method != "GET" and not r.url.endswith("/filters/search") else None)
+    only_batch = quote(json.dumps([{"scope": "identity", "attribute": "batch", "type": "$eq", "value": marker}]))
+
+    def select_all_matching(status: str) -> None:
+        page.goto(f"/#/devices?status={status}&filters={only_batch}")
+        expect(page.locator("#match-count")).to_have_text(f"{count} devices match")
+        page.check("#select-page")
+        page.click("#select-all-matching")
+        expect(page.locator("#selected-count")).to_have_text(f"{count} selected")
+        writes.clear()
+
+    login(page)
+    select_all_matching("pending")
+    page.locator(".bulk-bar").get_by_role("button", name="Accept").click()
+    expect(page.locator(".toast", has_text=f"Accepted: {count} devices")).to_be_visible()
+    assert writes == [("PUT", "v2/devauth/devices/status")]
+    expect(page.locator(".toast")).to_have_count(1)  # one summary, never a toast per device
+    assert all(d.auth().status_code == 200 for d in devices)
+
+    select_all_matching("accepted")
+    page.click("#bulk-tag")
+    page.fill("#bulk-tag-name", "rack")
+    page.fill("#bulk-tag-value", "r7")
+    page.locator(".modal").get_by_role("button", name="Apply").click()
+    expect(page.locator(".toast", has_text=f"Tagged rack: {count} devices")).to_be_visible()
+    assert writes == [("PATCH", "v2/inventory/devices/tags")]
+    page.goto(f"/#/devices/{devices[-1].id}")
+    expect(page.locator(".tag-value")).to_have_value("r7")
+
+    select_all_matching("accepted")
+    page.locator(".bulk-bar").get_by_role("button", name="Decommission").click()
+    page.locator(".modal").get_by_role("button", name="Decommission").click()
+    expect(page.locator(".toast", has_text=f"Decommissioned: {count} devices")).to_be_visible()
+    assert writes == [("DELETE", "v2/devauth/devices")]
+    expect(page.locator(".empty")).to_be_visible()
+    assert all(d.auth().status_code == 401 for d in devices)

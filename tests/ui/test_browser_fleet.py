@@ -38,7 +38,7 @@ def fleet_server(tmp_path_factory):
     """One seeded server for the module: 4,997 devices through the stores' bulk paths, 3 real ones."""
     data_dir = str(tmp_path_factory.mktemp("ui-fleet"))
     create_user_with_cli(data_dir, OPERATOR_EMAIL, OPERATOR_PASSWORD)
-    seed_fleet(data_dir, FLEET - REAL)
+    seeded = seed_fleet(data_dir, FLEET - REAL)
     with GunicornServer(data_dir, workers=1) as server:
         api = Api(server.url)
         real = [HttpDevice(server.url, identity={"mac": f"02:f2:00:00:00:{i:02x}", "sn": f"fleet-real-{i}"},
@@ -47,7 +47,7 @@ def fleet_server(tmp_path_factory):
             api.accept(d)
             d.report_inventory({"device_type": FLEET_TYPE, "artifact_name": "factory-image", "site": "site-0"})
         upload_with_api(api, fleet_artifact(str(tmp_path_factory.mktemp("art")), "fleet-release-1"))
-        server.api, server.real = api, real
+        server.api, server.real, server.seeded = api, real, seeded
         yield server
 
 
@@ -168,13 +168,63 @@ def test_group_5000_in_one_request_then_deploy_in_phases(fleet_page, fleet_serve
     expect(page.locator("[data-status=pending] .status-count")).to_have_text("0")
 
 
+def test_saved_filter_from_a_search_then_the_wizard_pages_through_the_fleet(fleet_page, fleet_server):
+    page = fleet_page
+    login(page)
+    # a search with the filter builder, saved as a filter; the text box is not a filter
+    site3 = quote(json.dumps([{"scope": "inventory", "attribute": "site", "type": "$eq", "value": "site-3"}]))
+    page.goto(f"/#/devices?status=accepted&filters={site3}")
+    expect(page.locator("#match-count")).to_have_text("999 devices match")  # i % 5 == 3 of 4,997
+    page.click("#save-filter")
+    page.fill("#filter-name", "site three")
+    page.locator(".modal").get_by_role("button", name="Save filter").click()
+    expect(page.locator(".toast", has_text='Filter "site three" saved')).to_be_visible()
+    page.fill("#device-search", "fleet-0042")
+    page.click("#device-search-button")
+    expect(page.locator("#match-count")).to_have_text("2 devices match")  # fleet-00423, fleet-00428
+    expect(page.locator("#save-filter")).to_be_disabled()
+
+    # the Groups page counts it live; deploy from there: the wizard has it chosen, with its count
+    page.goto("/#/groups")
+    row = page.locator("tr", has=page.locator("a.filter-link", has_text="site three"))
+    expect(row.locator("td").nth(2)).to_have_text("999")
+    row.get_by_role("link", name="Deploy").click()
+    page.click("#wizard-next")
+    expect(page.locator("#filter-picker input[type=radio]:checked")).to_have_count(1)
+    expect(page.locator("#target-count")).to_have_text("999 devices match now (devices that match later join too)")
+
+    # picked devices: searched and paged through all 5,000
+    page.get_by_label("Selected devices").check()
+    picker = page.locator("#device-picker")
+    expect(picker.locator(".pager")).to_contain_text("1–10 of 5,000")
+    picker.get_by_role("button", name="Next ›").click()
+    expect(picker.locator(".pager")).to_contain_text("11–20 of 5,000")
+    picker.locator(".pick-search").fill("fleet-0421")
+    expect(picker.locator(".pick-item")).to_have_count(10)  # fleet-04210 … fleet-04219
+    expect(picker.locator(".pager")).to_have_count(0)
+    picker.locator(".pick-item", has_text="fleet-04217").locator("input").check()
+    picker.locator(".pick-search").fill("02:f1:00:10:71")  # fleet-04209's MAC (4209 = 0x1071)
+    expect(picker.locator(".pick-item")).to_have_count(1)
+    picker.locator(".pick-item input").check()
+    expect(page.locator("#picked-count")).to_have_text("2 selected")
+    expect(page.locator("#target-count")).to_have_text("2 devices will get this deployment")
+
+
 def test_every_page_without_script_errors_and_390px(fleet_page, fleet_server):
     page = fleet_page
     login(page)
-    for path, ready in (("/#/", ".stat-cards"), ("/#/devices", "#match-count"), ("/#/groups", "h1"),
-                        ("/#/artifacts", "h1"), ("/#/deployments", "#deployment-list"),
-                        ("/#/deployments/new", "#wizard-next"), ("/#/users", "#add-user"),
-                        ("/#/settings", "#tenant-settings"), (f"/#/devices/{fleet_server.real[0].id}", "h1")):
+    # a phased deployment to a few seeded devices (they never ask), for its page
+    r = fleet_server.api.call("POST", "/api/management/v1/deployments/deployments", json={
+        "name": "page check", "artifact_name": "fleet-release-1", "devices": fleet_server.seeded[:4],
+        "phases": [{"batch_size": 50}, {"start_ts": "2099-01-01T00:00:00Z"}]})
+    assert r.status_code == 201, r.text
+    pages = (("/#/", ".stat-cards"), ("/#/devices", "#match-count"), ("/#/groups", "h1"),
+             ("/#/artifacts", "h1"), ("/#/deployments", "#deployment-list"),
+             ("/#/deployments/new", "#wizard-next"), ("/#/users", "#add-user"),
+             ("/#/settings", "#tenant-settings"), (f"/#/devices/{fleet_server.real[0].id}", "h1"),
+             ("/#/releases/fleet-release-1", ".artifact"))
+    pages += ((f"/#/deployments/{r.headers['Location'].rsplit('/', 1)[1]}", "#phase-breakdown"),)
+    for path, ready in pages:
         page.goto(path)
         expect(page.locator(ready).first).to_be_visible()
         expect(page.locator(".loading")).to_have_count(0)
@@ -189,12 +239,18 @@ def test_every_page_without_script_errors_and_390px(fleet_page, fleet_server):
     expect(page.locator(".toast", has_text="My settings saved")).to_be_visible()
     page.shot("settings")
 
+    # on a phone: no page is wider than the screen (tables scroll inside their card, the
+    # navigation sideways), and the wizard's steps fit
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto("/#/devices")
-    expect(page.locator("#match-count")).to_be_visible()
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page is {width} px wide at 390 px"
-    page.shot("devices-390px")
-    page.goto("/#/groups")
-    expect(page.locator("h1")).to_have_text("Groups and filters")
+    for path, ready in pages + (("/#/deployments/new", "#wizard-next"),):
+        page.goto(path)
+        expect(page.locator(ready).first).to_be_visible()
+        expect(page.locator(".loading")).to_have_count(0)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide at 390 px"
+        if path == "/#/devices":
+            page.shot("devices-390px")
+    page.click("#wizard-next")
+    page.get_by_label("Selected devices").check()
+    expect(page.locator("#device-picker .pick-item")).to_have_count(10)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
