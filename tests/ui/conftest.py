@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import expect
@@ -75,12 +76,20 @@ class PageProbe:
             self.csp.append(message.text)
 
 
-@pytest.fixture
-def page(browser, ui_server, screenshot_dir):
-    context = browser.new_context(base_url=ui_server.url, viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(15000)
+@contextmanager
+def browser_page(browser, base_url: str, screenshot_dir: str, *, timeout_ms: int = 15000,
+                 console_errors: bool = False):
+    """A page in a fresh context; on the way out, fails on any script error or CSP violation it saw
+    (and with `console_errors`, on any console error but the 401 of the session check before the
+    login form shows). `page.shot(name)` saves a screenshot."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(timeout_ms)
     page = context.new_page()
     page.probe = PageProbe(page)
+    errors: list[str] = []
+    if console_errors:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                and "status of 401" not in m.text else None)
 
     def shot(name: str) -> None:
         page.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
@@ -91,7 +100,14 @@ def page(browser, ui_server, screenshot_dir):
     probe = page.probe
     context.close()
     assert probe.errors == [], f"script errors: {probe.errors}"
+    assert errors == [], f"console errors: {errors}"
     assert probe.csp == [], f"CSP violations: {probe.csp}"
+
+
+@pytest.fixture
+def page(browser, ui_server, screenshot_dir):
+    with browser_page(browser, ui_server.url, screenshot_dir) as page:
+        yield page
 
 
 def login(page, email: str = OPERATOR_EMAIL, password: str = OPERATOR_PASSWORD) -> None:

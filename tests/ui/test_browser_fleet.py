@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.helpers import GunicornServer
-from tests.ui.conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD, PageProbe, create_user_with_cli, login
+from tests.ui.conftest import OPERATOR_EMAIL, OPERATOR_PASSWORD, browser_page, create_user_with_cli, login
 from tests.ui.device import HttpDevice
 from tests.ui.seed import FLEET_TYPE, seed_fleet
 from tests.ui.test_browser_deploy import Api, upload_with_api
@@ -53,26 +53,8 @@ def fleet_server(tmp_path_factory):
 
 @pytest.fixture
 def fleet_page(browser, fleet_server, screenshot_dir):
-    context = browser.new_context(base_url=fleet_server.url, viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(20000)
-    page = context.new_page()
-    page.probe = PageProbe(page)
-    console_errors: list[str] = []
-    # every console error counts but one: the session check answers 401 before the login form shows
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error"
-            and "status of 401" not in m.text else None)
-
-    def shot(name: str) -> None:
-        page.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
-        page.screenshot(path=os.path.join(screenshot_dir, f"{name}.png"), full_page=True)
-
-    page.shot = shot
-    yield page
-    probe = page.probe
-    context.close()
-    assert probe.errors == [], f"script errors: {probe.errors}"
-    assert console_errors == [], f"console errors: {console_errors}"
-    assert probe.csp == [], f"CSP violations: {probe.csp}"
+    with browser_page(browser, fleet_server.url, screenshot_dir, timeout_ms=20000, console_errors=True) as page:
+        yield page
 
 
 def test_group_5000_in_one_request_then_deploy_in_phases(fleet_page, fleet_server):
