@@ -98,12 +98,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEVAUTH_MAX_PENDING", 10000, int,
             "Pending devices per organization: beyond it, auth requests from new identities get 429 (known "
             "devices are unaffected; -1: unlimited)."),
+    Setting("DEVAUTH_BULK_MAX_DEVICES", 10000, int,
+            "Devices one bulk accept, reject or decommission request may act on (each goes through the "
+            "admission rules on its own); a selection matching more is refused with 400."),
     # --- inventory -------------------------------------------------------------
     Setting("INVENTORY_LIMIT_ATTRIBUTES", 100, int, "Inventory attributes a device may report."),
     Setting("INVENTORY_LIMIT_TAGS", 20, int, "Tags per device."),
     Setting("INVENTORY_BULK_MAX_DEVICES", 100000, int,
-            "Devices one bulk request may act on (group, tags, accept, reject or decommission a selection); a "
-            "selection matching more is refused with 400. Writes go in batches of 500, one transaction each."),
+            "Devices one bulk group or tag request may act on; a selection matching more is refused with 400. "
+            "Group changes are written in batches of 500, one transaction each."),
     # --- deployments -----------------------------------------------------------
     Setting("DEPLOYMENTS_STORAGE_DEFAULT", "filesystem", str,
             "Artifact store: `filesystem` (in the data dir) or `aws` (S3)."),

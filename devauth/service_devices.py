@@ -127,6 +127,11 @@ class DeviceManagement:
     # preference: the one asking now (pending) first.
     BULK_SOURCES = {ACCEPTED: (PENDING, REJECTED), REJECTED: (PENDING, ACCEPTED, PREAUTHORIZED)}
 
+    def _bulk_cap(self) -> tuple[str, int]:
+        """Each device of a bulk admission or decommissioning goes through the state machine on its
+        own (tokens, inventory, deployments): a cap of its own, lower than inventory's."""
+        return "DEVAUTH_BULK_MAX_DEVICES", int(self._config["DEVAUTH_BULK_MAX_DEVICES"])
+
     def set_status_of_selection(self, tenant: str, status: str, selection) -> BulkResult:
         """Accept or reject every selected device (an inventory selection: ids, filters, text):
         its pending auth set, else the one that can move (see BULK_SOURCES), by the transition
@@ -134,7 +139,7 @@ class DeviceManagement:
         alone. BadRequest for another status or a bad selection."""
         if status not in self.BULK_SOURCES:
             raise BadRequest("status: must be accepted or rejected")
-        ids = self._services.inventory.select_device_ids(tenant, selection, extra=("status",))
+        ids = self._services.inventory.select_device_ids(tenant, selection, extra=("status",), cap=self._bulk_cap())
         result = BulkResult(len(ids))
         for start in range(0, len(ids), MAX_ID_FILTER):
             batch = ids[start:start + MAX_ID_FILTER]
@@ -162,7 +167,7 @@ class DeviceManagement:
 
     def decommission_selection(self, tenant: str, selection) -> BulkResult:
         """Decommission every selected device, each as `decommission` does (idempotent steps)."""
-        ids = self._services.inventory.select_device_ids(tenant, selection)
+        ids = self._services.inventory.select_device_ids(tenant, selection, cap=self._bulk_cap())
         result = BulkResult(len(ids))
         for device_id in ids:
             try:

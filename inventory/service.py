@@ -317,20 +317,21 @@ class InventoryService:
         return count
 
     # ------------------------------------------------------------------ bulk (a selection of devices)
-    def select_device_ids(self, tenant: str, selection: Any, extra: Sequence[str] = ()) -> list[str]:
+    def select_device_ids(self, tenant: str, selection: Any, extra: Sequence[str] = (),
+                          cap: tuple[str, int] | None = None) -> list[str]:
         """Ids of the devices a bulk request selects (see inventory.query.parse_selection; `extra`
         names other fields the body may carry). BadRequest for a malformed selection, or one
-        matching more than INVENTORY_BULK_MAX_DEVICES devices."""
+        matching more devices than `cap` (the setting's name and value; by default
+        INVENTORY_BULK_MAX_DEVICES)."""
         if isinstance(selection, dict):
             unknown = set(selection) - set(SELECTION_KEYS) - set(extra)
             if unknown:
                 raise BadRequest(f"{sorted(unknown)[0]}: unknown field")
         conds = parse_selection(selection)
-        cap = int(self.config["INVENTORY_BULK_MAX_DEVICES"])
-        ids, total = self.store.search(tenant, conds, [], 0, cap)
-        if total > cap:
-            raise BadRequest(f"the selection matches {total} devices, more than {cap} "
-                             f"(INVENTORY_BULK_MAX_DEVICES): narrow it")
+        setting, most = cap or ("INVENTORY_BULK_MAX_DEVICES", int(self.config["INVENTORY_BULK_MAX_DEVICES"]))
+        ids, total = self.store.search(tenant, conds, [], 0, most)
+        if total > most:
+            raise BadRequest(f"the selection matches {total} devices, more than {most} ({setting}): narrow it")
         return ids
 
     def group_selection(self, tenant: str, group: str, selection: Any) -> BulkResult:

@@ -332,3 +332,21 @@ def test_bulk_decommission(client, operator, device_factory):
     assert operator.get(f"{BASE}/devices/{keep.id}").status_code == 200
     assert operator.get(f"/api/management/v1/inventory/devices/{gone[0].id}").status_code == 404
     assert operator.delete(f"{BASE}/devices", json={}).status_code == 400
+
+
+def test_bulk_admission_has_its_own_cap(make_app, backend):
+    """Accept, reject and decommission go device by device: DEVAUTH_BULK_MAX_DEVICES, not inventory's cap."""
+    from tests.helpers import Operator
+    app = make_app(backend, DEVAUTH_BULK_MAX_DEVICES=2)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    for i in range(3):
+        pending_device(client, identity={"sn": f"cap-{i}"})
+    for method, body in (("put", {"status": "accepted", "text": "cap-"}), ("delete", {"text": "cap-"})):
+        r = getattr(operator, method)(f"{BASE}/devices" + ("/status" if method == "put" else ""), json=body)
+        assert r.status_code == 400 and "3 devices, more than 2 (DEVAUTH_BULK_MAX_DEVICES)" in r.get_json()["error"]
+    r = operator.put(f"{BASE}/devices/status", json={"status": "accepted", "text": "cap-1"})
+    assert r.status_code == 200 and r.get_json()["updated_count"] == 1
+    # grouping is inventory's: its cap (100,000 by default) lets all three through
+    r = operator.patch("/api/management/v2/inventory/groups/g/devices", json={"text": "cap-"})
+    assert r.status_code == 200 and r.get_json()["matched_count"] == 3
