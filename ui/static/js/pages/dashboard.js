@@ -28,11 +28,12 @@ function pendingList(devices, refresh) {
 
 function deploymentTable(items, stats, emptyTitle, emptyHint) {
   return table([
-    { title: "Deployment", render: (d) => link(`#/deployments/${enc(d.id)}`, d.name) },
-    { title: "Release", render: (d) => d.artifact_name },
+    // no Created column: the half-width card holds name, release, progress and the whole badge
+    // (the deployment list has the dates); the name says when on hover
+    { title: "Deployment", class: "nowrap", render: (d) => link(`#/deployments/${enc(d.id)}`, d.name, { title: `created ${fmtDate(d.created)}` }) },
+    { title: "Release", class: "nowrap", render: (d) => d.artifact_name },
     { title: "Progress", render: (d) => progressCell(statsOf(d, stats), d.device_count) },
     { title: "Status", render: (d) => outcomeBadge(d, statsOf(d, stats)) },
-    { title: "Created", render: (d) => fmtDate(d.created) },
   ], items, { emptyTitle, emptyHint });
 }
 
