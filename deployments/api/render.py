@@ -113,8 +113,8 @@ def deployment(dep: Deployment, status: str) -> dict:
 
 def configuration(text: str) -> str:
     """A configuration deployment's configuration as a deployment shows it (Mender's string of a
-    JSON object): its keys, with every value withheld (values may be secrets, and an operator who
-    may read deployments may not read configurations; deviceconfig's API shows them)."""
+    JSON object): its keys, with every value withheld (values may be secrets, and deployments
+    travel further: lists, exports, integrations; deviceconfig's API shows the values)."""
     return json.dumps({key: "<omitted>" for key in json.loads(text)}, ensure_ascii=False, separators=(",", ":"))
 
 
