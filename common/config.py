@@ -164,6 +164,25 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest file uploaded to or downloaded from a device, in bytes."),
     Setting("DEVICECONNECT_FILE_TRANSFER_TIMEOUT_SECONDS", 60, int,
             "A file transfer fails when the device is silent this long."),
+    # --- iot-manager (webhooks) -------------------------------------------------
+    Setting("IOT_MANAGER_WEBHOOKS_TIMEOUT_SECONDS", 10.0, float,
+            "Longest one webhook delivery attempt may take, from resolving the host to reading the answer."),
+    Setting("IOT_MANAGER_WEBHOOKS_RETRY_BASE_SECONDS", 5.0, float,
+            "Delay after a delivery's first failed attempt; doubled after each further failure, each delay "
+            "drawn from its upper half (jitter)."),
+    Setting("IOT_MANAGER_WEBHOOKS_RETRY_MAX_DELAY_SECONDS", 600.0, float, "Longest delay between two attempts."),
+    Setting("IOT_MANAGER_WEBHOOKS_RETRY_MAX_SECONDS", 3600.0, float,
+            "How long after an event its deliveries are retried (no attempt starts later; the first always happens)."),
+    Setting("IOT_MANAGER_WEBHOOKS_WORKERS", 2, int,
+            "Delivery threads per server process (each serves one integration at a time)."),
+    Setting("IOT_MANAGER_WEBHOOKS_POLL_SECONDS", 1.0, float,
+            "How often idle delivery threads look for due deliveries (an event recorded in the same process "
+            "wakes them at once). 0: this process delivers nothing."),
+    Setting("IOT_MANAGER_DOMAIN_SKIPVERIFY", False, _bool,
+            "Allow webhook deliveries to loopback, private, link-local and other non-public addresses "
+            "(turns the SSRF protection off)."),
+    Setting("IOT_MANAGER_EVENT_EXP_TIMEOUT", 604800, int,
+            "How long events and their delivery records are kept, in seconds."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -5,19 +5,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from dataclasses import replace
 from typing import Any, Iterable
 
+from common.clock import rfc3339_ms
 from common.errors import (BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized,
                            Unprocessable)
 from common.identity import Identity
 from common.jsonbody import parse_json_bytes
 from devauth import crypto
+from devauth.api import render  # event bodies are devauth's wire shapes (the module is Flask-free)
 from devauth.checkins import CheckIns
 from devauth.service_devices import DeviceManagement
 from devauth.tokens import DeviceTokens
 
 from devauth.model import (ACCEPTED, AUTH_SET_STATUSES, DEVICE_STATUSES, NOAUTH, PENDING,  # noqa: F401
                            PREAUTHORIZED, REJECTED, AuthSet, Device, DeviceToken)
+from iotmanager.model import DEVICE_PROVISIONED, DEVICE_STATUS_CHANGED
 
 ALLOW, NOOP, DENY = "allow", "noop", "deny"
 
@@ -170,7 +174,7 @@ class DevauthService(DeviceManagement):
                 raise
             return existing
         self._services.inventory.upsert_identity(tenant, device.id, device.identity)
-        self._services.inventory.set_status(tenant, [device.id], status)
+        self._status_changed(tenant, device.id, status)
         return device
 
     def _new_auth_set(self, tenant: str, device_id: str, id_hash: str, pubkey: str, status: str) -> AuthSet:
@@ -234,6 +238,10 @@ class DevauthService(DeviceManagement):
         if self._store.replace_auth_set_status(tenant, device.id, ACCEPTED, REJECTED, except_id=auth_set.id):
             self.revoke_tokens(tenant, device.id)
         self._store.set_auth_set_status(tenant, auth_set.id, ACCEPTED)
+        if self._store.mark_provisioned(tenant, device.id):  # accepted for the first time
+            self._emit(tenant, DEVICE_PROVISIONED, {
+                "id": device.id, "status": ACCEPTED, "created_ts": rfc3339_ms(device.created_ts),
+                "auth_sets": [render.auth_set(replace(auth_set, status=ACCEPTED), device.identity)]})
         self._sync_device_status(tenant, device)
 
     def _sync_device_status(self, tenant: str, device: Device) -> str:
@@ -242,10 +250,19 @@ class DevauthService(DeviceManagement):
         if status != device.status:
             self._store.update_device(tenant, device.id, {"status": status, "updated_ts": self._clock.now()})
             device.status = status
-            self._services.inventory.set_status(tenant, [device.id], status)
+            self._status_changed(tenant, device.id, status)
             if status == ACCEPTED:  # deviceconfig's record of it (Mender's provisioning)
                 self._services.deviceconfig.provision_device(tenant, device.id)
         return status
+
+    def _status_changed(self, tenant: str, device_id: str, status: str) -> None:
+        """Tell inventory and the integrations (Mender's update_device_status workflow)."""
+        self._services.inventory.set_status(tenant, [device_id], status)
+        self._emit(tenant, DEVICE_STATUS_CHANGED, {"id": device_id, "status": status})
+
+    def _emit(self, tenant: str, event_type: str, data: dict) -> None:
+        # in the caller's transaction where there is one (SQLite): the event commits with the change
+        self._services.iotmanager.emit(tenant, event_type, data)
 
     def _device_and_auth_set(self, tenant: str, device_id: str, auth_set_id: str) -> tuple[Device, AuthSet]:
         device = self._store.get_device(tenant, device_id)

@@ -8,6 +8,7 @@ from common.bulk import BulkResult
 from common.errors import BadRequest, Conflict, NotFound, ServiceError
 from devauth import crypto
 from devauth.model import ACCEPTED, DEVICE_STATUSES, PENDING, PREAUTHORIZED, REJECTED, AuthSet, Device, PreauthorizeResult
+from iotmanager.model import DEVICE_DECOMMISSIONED, DEVICE_STATUS_CHANGED
 
 
 class DeviceExists(Conflict):
@@ -102,6 +103,8 @@ class DeviceManagement:
             if not remaining and device.status == PREAUTHORIZED:
                 self._store.delete_device(tenant, device_id)
                 self._services.inventory.delete_device(tenant, device_id)
+                # as Mender: a preauthorized device that goes away is a status change to "decommissioned"
+                self._emit(tenant, DEVICE_STATUS_CHANGED, {"id": device_id, "status": "decommissioned"})
                 return
             self._sync_device_status(tenant, device)
 
@@ -121,6 +124,7 @@ class DeviceManagement:
         with self._store.transaction():
             self._store.delete_auth_sets_of_device(tenant, device_id)
             self._store.delete_device(tenant, device_id)
+            self._emit(tenant, DEVICE_DECOMMISSIONED, {"id": device_id})
 
     # ------------------------------------------------------------------ bulk
     # Which auth set an operator's "accept" or "reject" of a whole device acts on, in order of

@@ -46,6 +46,11 @@ class DevauthStore(ABC):
         older than `older_than`; returns the ids written."""
 
     @abstractmethod
+    def mark_provisioned(self, tenant: str, device_id: str) -> bool:
+        """Flag the device as provisioned (accepted once, announced to the integrations); True only
+        for the call that set the flag, so one acceptance among concurrent ones announces it."""
+
+    @abstractmethod
     def delete_device(self, tenant: str, device_id: str) -> bool:
         """Delete a device (not its auth sets); False when it did not exist."""
 

@@ -43,7 +43,12 @@ def _v2_status_index(db) -> None:
     db[DEVICES].create_index([("status", ASCENDING)], name="status")
 
 
-MIGRATIONS = [_v1_indexes, _v2_status_index]
+def _v3_provisioned(db) -> None:
+    # accepted once (Mender's `provisioned`): devices accepted before this version count as provisioned
+    db[DEVICES].update_many({"status": "accepted", "provisioned": {"$ne": True}}, {"$set": {"provisioned": True}})
+
+
+MIGRATIONS = [_v1_indexes, _v2_status_index, _v3_provisioned]
 
 
 _DEVICE_TIMES = ("created_ts", "updated_ts", "check_in_time")
@@ -69,7 +74,11 @@ def _fields(doc: dict, times: tuple[str, ...]) -> dict:
 
 
 def _device(doc: dict | None) -> Device | None:
-    return None if doc is None else Device(**_fields(doc, _DEVICE_TIMES))
+    if doc is None:
+        return None
+    out = _fields(doc, _DEVICE_TIMES)
+    out.pop("provisioned", None)  # a flag only mark_provisioned reads
+    return Device(**out)
 
 
 def _auth_set(doc: dict | None) -> AuthSet | None:
@@ -122,6 +131,11 @@ class MongoDevauthStore(DevauthStore):
                 self._db[DEVICES].update_many(dict(query, _id={"$in": ids}), {"$set": {"check_in_time": utc_datetime(ts)}})
                 written += ids
         return written
+
+    def mark_provisioned(self, tenant: str, device_id: str) -> bool:
+        res = self._db[DEVICES].update_one({"_id": device_id, "tenant_id": tenant, "provisioned": {"$ne": True}},
+                                           {"$set": {"provisioned": True}})
+        return res.modified_count > 0
 
     def delete_device(self, tenant: str, device_id: str) -> bool:
         return self._db[DEVICES].delete_one({"_id": device_id, "tenant_id": tenant}).deleted_count > 0

@@ -34,7 +34,13 @@ MIGRATIONS = [
     [
         # the SHA-256 of the issued token: a stored token is recognised without re-verifying its signature
         "ALTER TABLE devauth_tokens ADD COLUMN token_hash TEXT",
-    ]
+    ],
+    [
+        # accepted once (Mender's `provisioned`): the device-provisioned event goes out once per device;
+        # devices accepted before this version count as provisioned
+        "ALTER TABLE devauth_devices ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0",
+        "UPDATE devauth_devices SET provisioned = 1 WHERE status = 'accepted'",
+    ],
 ]
 
 _DEVICE_COLS = "id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time"
@@ -108,6 +114,11 @@ class SqliteDevauthStore(DevauthStore):
                     " AND (check_in_time IS NULL OR check_in_time < ?) RETURNING id",
                     (ts, tenant, *chunk, older_than)).fetchall()]
         return written
+
+    def mark_provisioned(self, tenant: str, device_id: str) -> bool:
+        cur = self._conn.execute("UPDATE devauth_devices SET provisioned = 1"
+                                 " WHERE tenant_id = ? AND id = ? AND provisioned = 0", (tenant, device_id))
+        return cur.rowcount > 0
 
     def delete_device(self, tenant: str, device_id: str) -> bool:
         cur = self._conn.execute("DELETE FROM devauth_devices WHERE tenant_id = ? AND id = ?",
