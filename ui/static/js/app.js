@@ -13,6 +13,7 @@ import * as deploymentNew from "./pages/deployment_new.js";
 import * as deployment from "./pages/deployment.js";
 import * as users from "./pages/users.js";
 import * as settings from "./pages/settings.js";
+import * as integrations from "./pages/integrations.js";
 
 const ROUTES = [
   [/^$/, dashboard, "dashboard"],
@@ -26,6 +27,7 @@ const ROUTES = [
   [/^deployments\/([^/]+)$/, deployment, "deployments"],
   [/^users$/, users, "users"],
   [/^settings$/, settings, "settings"],
+  [/^settings\/integrations$/, integrations, "settings"],
 ];
 
 const NAV = [

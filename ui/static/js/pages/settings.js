@@ -1,7 +1,7 @@
 // Settings: the tenant's settings (the device name attribute among them) and the user's own.
 
 import { ApiError, get, post } from "../api.js";
-import { field, h, replace, section, toast } from "../dom.js";
+import { field, h, link, replace, section, toast } from "../dom.js";
 import { SCOPES } from "../inventory.js";
 
 const SETTINGS = "/api/management/v1/useradm/settings";
@@ -100,7 +100,7 @@ export async function render(ctx) {
     try { await post(SETTINGS, next); toast("Device name attribute saved", "success"); ctx.refresh(); } catch (err) { toast(err.message, "error"); }
   };
   replace(ctx.main,
-    h("div", { class: "page-head" }, h("h1", {}, "Settings")),
+    h("div", { class: "page-head" }, h("h1", {}, "Settings"), link("#/settings/integrations", "Integrations (webhooks) ›", { id: "integrations-link" })),
     section("Device names",
       h("p", { class: "muted" }, "Which attribute names a device in lists. Empty: its identity attributes."),
       h("div", { class: "inline-form" }, field("Attribute", name), field("Scope", scope),
