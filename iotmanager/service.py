@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from common.errors import BadRequest, NotFound
 from iotmanager import egress
 from iotmanager.delivery import DeliveryWorker
+from iotmanager.payloads import DEPLOYMENT_EVENT_TYPES, deployment_event_data
 from iotmanager.model import (CREDENTIALS_HTTP, DEVICE_DECOMMISSIONED, DEVICE_PROVISIONED, DEVICE_STATUS_CHANGED,
                               DEVICE_STATUSES, EVENT_TYPES, PROVIDER_WEBHOOK, PROVIDERS, Event, HTTPCredentials,
                               Integration)
@@ -123,6 +124,17 @@ class IotManagerService:
             return None
         self.worker.notify()
         return event_id
+
+    def deployment_event(self, event) -> None:
+        """deployments' consumer hook (deployments.events.publish_deployment_event): a history entry
+        (`DeploymentEvent`) becomes the matching `deployment-*` event, with the deployment as it is
+        now. Called inside the transaction of the decision it reports (SQLite: it commits with it)."""
+        event_type = DEPLOYMENT_EVENT_TYPES.get(event.type)
+        if event_type is None or not self._store.webhook_ids(event.tenant_id):
+            return  # nothing to announce, or nobody to tell: the deployment is not even read
+        deployments = self._services.deployments
+        dep = deployments.get_deployment(event.tenant_id, event.deployment_id)
+        self.emit(event.tenant_id, event_type, deployment_event_data(dep, deployments.status_of(dep), event))
 
     def list_events(self, tenant: str, integration_id: str | None = None, page: int = 1,
                     per_page: int = 20) -> list[Event]:
