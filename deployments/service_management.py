@@ -427,9 +427,10 @@ class DeploymentManagement:
         for dep in self.store.static_deployments_listing(tenant, device_id):
             dd = self._new_device_deployment(dep, device_id, "", None, status=status)
             dd.finished = now
-            if self.store.insert_device_deployment(dd):
-                after = self.store.adjust_stats(tenant, dep.id, {m.PENDING: -1, status: 1})
-                self._after_change(after, m.PENDING)
+            with self.store.transaction():  # the record, the counters and what they settle: one commit on SQLite
+                if self.store.insert_device_deployment(dd):
+                    after = self.store.adjust_stats(tenant, dep.id, {m.PENDING: -1, status: 1})
+                    self._after_change(after, m.PENDING)
 
     def reset_history(self, tenant: str, device_id: str) -> None:
         """Forget the device's finished device deployments: it is eligible again for active deployments."""
