@@ -11,6 +11,7 @@ from iotmanager.api import empty
 from common.app import ctx, services
 from common.errors import BadRequest
 from common.health import add_health_routes
+from common.identity import tenant_in_path
 from iotmanager.schemas import IotManagerBulkDeviceSchema, IotManagerNewDeviceSchema
 from iotmanager.service import MAX_BULK_DEVICES
 
@@ -24,7 +25,7 @@ class Tenant(MethodView):
     @blp.response(204, description="Every integration, event and delivery of the organization removed.")
     def delete(self, tenant_id):
         """Delete an organization's data"""
-        services().iotmanager.delete_tenant(tenant_id)
+        services().iotmanager.delete_tenant(tenant_in_path(tenant_id))
         return no_content()
 
 
@@ -37,7 +38,7 @@ class TenantDevices(MethodView):
         device_id = body.get("id") or body.get("device_id")
         if not device_id:
             raise BadRequest("missing device ID")
-        services().iotmanager.provision_device(tenant_id, {**body, "id": device_id})
+        services().iotmanager.provision_device(tenant_in_path(tenant_id), {**body, "id": device_id})
         return empty(202)
 
 
@@ -46,7 +47,7 @@ class TenantDevice(MethodView):
     @blp.response(202, description="Accepted: a device-decommissioned event is recorded for delivery.")
     def delete(self, tenant_id, device_id):
         """A device was decommissioned"""
-        services().iotmanager.decommission_device(tenant_id, device_id)
+        services().iotmanager.decommission_device(tenant_in_path(tenant_id), device_id)
         return empty(202)
 
 
@@ -58,5 +59,5 @@ class TenantDevicesStatus(MethodView):
         """Devices changed status (at most 100 per request)"""
         if len(body) > MAX_BULK_DEVICES:
             raise BadRequest(f"too many bulk items: max {MAX_BULK_DEVICES} items per request")
-        services().iotmanager.set_device_statuses(tenant_id, status, [d["id"] for d in body])
+        services().iotmanager.set_device_statuses(tenant_in_path(tenant_id), status, [d["id"] for d in body])
         return empty(202)

@@ -205,6 +205,16 @@ def test_internal_calls_for_an_organization_with_a_webhook(make_app, backend, cl
     assert operator.get(f"{HOOKS}/events").get_json() == []
 
 
+def test_internal_paths_name_the_default_organization_default(hook_app, hook_client, hook_operator, receiver):
+    add_webhook(hook_operator, receiver.url)
+    device = str(uuid.uuid4())
+    assert hook_client.delete(f"{INTERNAL}/tenants/default/devices/{device}").status_code == 202
+    drain(hook_app)
+    assert [(r.json["type"], r.json["data"]) for r in receiver.wait_for(1)] == [("device-decommissioned", {"id": device})]
+    assert hook_client.delete(f"{INTERNAL}/tenants/default").status_code == 204
+    assert hook_operator.get(f"{HOOKS}/integrations").get_json() == []
+
+
 def test_secret_never_logged(make_app, clock, receiver, caplog, monkeypatch):
     """What the service logs (structlog events and stdlib records) never holds a secret or a URL;
     tests/iotmanager/test_gunicorn.py reads a real server's whole log for the same."""
