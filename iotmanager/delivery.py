@@ -90,7 +90,8 @@ class DeliveryWorker:
     def _probe(self, stopped: threading.Event) -> None:
         while not stopped.is_set():
             try:
-                self._ready()
+                # not through the migrations: they hold the database's lock while they wait for an
+                # unreachable server, and this probe must never delay a request (a health check)
                 if self._store.has_integrations():
                     self.start()
                 return

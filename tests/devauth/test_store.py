@@ -163,8 +163,8 @@ def test_limits(store):
 def test_mark_provisioned_once(store):
     d = _device(created=1000.5)
     store.insert_device(d)
-    assert store.mark_provisioned("", d["id"])
-    assert not store.mark_provisioned("", d["id"])  # only the first acceptance announces the device
-    assert not store.mark_provisioned("t2", d["id"])
+    assert store.mark_provisioned("", d.id)
+    assert not store.mark_provisioned("", d.id)  # only the first acceptance announces the device
+    assert not store.mark_provisioned("t2", d.id)
     assert not store.mark_provisioned("", "no-such-device")
-    assert store.get_device("", d["id"]) == d  # the flag is not part of the record
+    assert store.get_device("", d.id) == d  # the flag is not part of the record
