@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import http, metrics
 from common.auth import authenticate_request
+from common.authz import Authorizer
 from common.clock import Clock
 from common.config import Config, load_config
 from common.db import Database, open_database
@@ -41,6 +42,8 @@ class AppContext:
         self.services = SimpleNamespace()
         self.disk_check: Callable[[float], None] = lambda timeout: None  # the data disk's free space (create_app)
         self.authenticators: dict[str, Callable] = {}
+        # every management request and operator websocket is decided here (common.permissions)
+        self.authorizer = Authorizer(self.services)
         self.migrations: list[tuple[str, Any]] = []
         self.health_checks: dict[str, list[Callable[[float], None]]] = {}
         self.startup_hooks: list[Callable[[], None]] = []  # run once by the gunicorn master after migrating
@@ -167,8 +170,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 and not (path.startswith("/api/internal/") and path.endswith(_NO_DB_SUFFIXES))):
             context.ensure_migrated()
 
-    authenticators = context.authenticators
-    http.install(app, [migrate_hook, lambda: authenticate_request(authenticators)], context.body_limits)
+    authenticators, authorizer = context.authenticators, context.authorizer
+    http.install(app, [migrate_hook, lambda: authenticate_request(authenticators, authorizer)],
+                 context.body_limits)
 
     for name in SERVICE_PACKAGES:
         importlib.import_module(name).init_app(app, api, context)
@@ -266,6 +270,21 @@ def _add_cli(app: Flask, context: AppContext) -> None:
         cli_data(context, create=True)
         for service, version in context.migrate_all().items():
             click.echo(f"{service}: schema version {version}")
+
+    @app.cli.command("rbac-table")
+    @click.option("--write", "path", type=click.Path(dir_okay=False),
+                  help="Replace the generated part of this Markdown file (docs/rbac.md) instead of printing.")
+    def rbac_table_command(path) -> None:
+        """Print the permission table (permission sets, built-in roles, every operation) as docs/rbac.md carries it."""
+        from common.permissions import markdown_table, replace_generated
+        if path is None:
+            click.echo(markdown_table())
+            return
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(replace_generated(text, markdown_table()))
+        click.echo(f"{path}: permission table written")
 
     @app.cli.command("config-table")
     def config_table_command() -> None:

@@ -1,8 +1,10 @@
 """The one authentication layer: every /api/management/ route needs a user token, every
-/api/devices/ route a device token, except the few public paths listed here.
+/api/devices/ route a device token, except the few public paths listed here; and every
+management route is decided by the permission table (`common.permissions`) before its view runs.
 
 Verification itself belongs to useradm and devauth, which register an authenticator
-(`token -> Identity`, raising Unauthorized/Forbidden) with the app context.
+(`token -> Identity`, raising Unauthorized/Forbidden) with the app context; the caller's roles
+come from useradm too (`common.authz.Authorizer.grants_of`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from flask import g, request
 
 from common.errors import Forbidden, Unauthorized
 from common.identity import Identity
+from common.permissions import ALLOW_ALL, Access, route_key
 
 MANAGEMENT = "management"
 DEVICES = "devices"
@@ -71,10 +74,12 @@ def realm_of(path: str) -> str | None:
     return None
 
 
-def authenticate_request(authenticators: dict) -> None:
-    """before_request hook: set `g.identity` or raise Unauthorized."""
+def authenticate_request(authenticators: dict, authorizer=None) -> None:
+    """before_request hook: set `g.identity` or raise Unauthorized; for a management route, set
+    `g.access` (the permission table's decision) or raise Forbidden."""
     state = g._get_current_object()
     state.identity = None
+    state.access = None
     req = request._get_current_object()
     if req.url_rule is None:  # 404/405: let routing answer
         return
@@ -91,7 +96,41 @@ def authenticate_request(authenticators: dict) -> None:
     authenticator = authenticators.get(realm)
     if authenticator is None:
         raise Unauthorized("unauthorized")
-    state.identity = authenticator(token)
+    state.identity = identity = authenticator(token)
+    if realm == MANAGEMENT and authorizer is not None:
+        state.access = authorize_request(authorizer, identity, req)
+
+
+# methods decided as another: HEAD is a GET; OPTIONS (Flask's automatic answer, naming the
+# allowed methods) is open to any user
+_AS_METHOD = {"HEAD": "GET"}
+
+
+def authorize_request(authorizer, identity: Identity, req) -> Access:
+    """The permission table's decision for this request (Forbidden when it says no)."""
+    if req.method == "OPTIONS":
+        return ALLOW_ALL
+    method = _AS_METHOD.get(req.method, req.method)
+    return authorizer.authorize(identity, method, _key(method, req.url_rule.rule), req.view_args or {})
+
+
+_KEYS: dict[tuple[str, str], str] = {}
+
+
+def _key(method: str, rule: str) -> str:
+    key = _KEYS.get((method, rule))
+    if key is None:
+        key = _KEYS[(method, rule)] = route_key(method, rule)
+    return key
+
+
+def current_access() -> Access:
+    """The permission table's decision for this management request: `device_groups` and
+    `release_tags` are what the caller may see (None: everything)."""
+    access = getattr(g, "access", None)
+    if access is None:
+        raise Unauthorized("unauthorized")
+    return access
 
 
 def current_identity() -> Identity:

@@ -24,7 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 from common.asgi import deny_websocket
 from common.auth import SESSION_COOKIE
 from common.errors import Forbidden, NotFound, ServiceError
-from deviceconnect import envelope
+from common.permissions import route_key
+from deviceconnect import OPERATOR_CONNECT, PLAYBACK, envelope
 from deviceconnect import protocol as p
 from deviceconnect import service as s
 from deviceconnect.bus import device_subject, session_subject
@@ -99,6 +100,12 @@ def same_origin(scope, headers: dict[bytes, bytes], trusted_proxies: int) -> boo
     theirs = _endpoint(o.scheme, o.netloc) if o.scheme in ("http", "https") else None
     mine = _endpoint(mine_scheme, host) if host else None
     return theirs is not None and theirs == mine
+
+
+# the websocket routes (werkzeug rules); the two management ones are decided by the permission
+# table (common.permissions) as any management route
+OPERATOR_CONNECT_KEY = route_key("GET", OPERATOR_CONNECT)
+PLAYBACK_KEY = route_key("GET", PLAYBACK)
 
 
 async def deny(scope, receive, send, status: int, message: str) -> None:
@@ -198,8 +205,9 @@ class Relay:
                 log.exception("device %s: could not record the disconnection", link.device_id)
 
     # ------------------------------------------------------------------ operators
-    async def _operator(self, scope, receive, send):
-        """(identity, token) of the operator, or None after refusing the handshake."""
+    async def _operator(self, scope, receive, send, key: str, params: dict):
+        """(identity, token, access) of the operator, authenticated and allowed operation `key` by
+        the permission table, or None after refusing the handshake."""
         if not await self._ready(scope, receive, send):
             return None
         hub = self.hub
@@ -222,14 +230,19 @@ class Relay:
         if not identity.is_user:
             await deny(scope, receive, send, 401, "user token required")
             return None
-        return identity, token
+        try:
+            access = await hub.run(hub.context.authorizer.authorize, identity, "GET", key, params)
+        except ServiceError as exc:
+            await deny(scope, receive, send, exc.status if exc.status < 500 else 503, exc.message)
+            return None
+        return identity, token, access
 
     async def operator_connect(self, scope, receive, send, id: str = "", **params) -> None:
         hub = self.hub
-        who = await self._operator(scope, receive, send)
+        who = await self._operator(scope, receive, send, OPERATOR_CONNECT_KEY, {"id": id})
         if who is None:
             return
-        identity, token = who
+        identity, token, _access = who
         device_id = id
         if not device_id or len(device_id) > _MAX_ID or not device_id.isprintable():
             await deny(scope, receive, send, 400, "invalid device id")
@@ -289,10 +302,10 @@ class Relay:
     # ------------------------------------------------------------------ playback
     async def playback(self, scope, receive, send, session_id: str = "", **params) -> None:
         hub = self.hub
-        who = await self._operator(scope, receive, send)
+        who = await self._operator(scope, receive, send, PLAYBACK_KEY, {"session_id": session_id})
         if who is None:
             return
-        identity, _ = who
+        identity, _, _access = who
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         sleep_ms = DEFAULT_PLAYBACK_SLEEP_MS
         if "sleep_ms" in query:

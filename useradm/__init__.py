@@ -15,6 +15,7 @@ def init_app(app, api, ctx) -> None:
                              ensure_migrated=lambda: ctx.db.ensure_migrated("useradm", store.migrations))
     ctx.services.useradm = service
     ctx.authenticators["management"] = service.authenticate
+    ctx.authorizer.grants_of = service.grants_for
     ctx.startup_hooks.append(cli.bootstrap_hook(ctx))
     cli.register(app, ctx)
 

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from common.identity import Identity
+from common import permissions
 from common.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
 from common.text import check_printable
 from useradm import passwords
@@ -207,6 +208,10 @@ class UseradmService:
             self._store.touch_token(tenant, row.id, now)
         return Identity(subject=claims["sub"], tenant=tenant, is_user=True, token_id=claims["jti"],
                         claims=claims)
+
+    def grants_for(self, identity: Identity) -> tuple[permissions.Grant, ...]:
+        """The grants of the caller's roles (every user is an administrator until users carry roles)."""
+        return permissions.role_grants([permissions.PERMIT_ALL])
 
     def _revoke_user_tokens(self, tenant: str, user_id: str | None, except_id: str | None = None) -> None:
         self._store.delete_user_tokens(tenant, user_id, except_id=except_id)

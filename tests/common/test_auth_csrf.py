@@ -3,6 +3,7 @@
 import pytest
 from flask import Blueprint, jsonify
 
+from common import permissions
 from common.auth import current_identity
 from common.identity import Identity
 from common.errors import Unauthorized
@@ -15,7 +16,9 @@ def _authenticate(token: str) -> Identity:
 
 
 @pytest.fixture
-def probe_client(make_app):
+def probe_client(make_app, monkeypatch):
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):  # a test route: the table must name it
+        monkeypatch.setitem(permissions.ROUTES, f"{method} {PATH}", permissions.BASIC_ONLY)
     app = make_app("sqlite")
     app.extensions["mender"].authenticators["management"] = _authenticate
     blp = Blueprint("csrf_probe", __name__, url_prefix="/api/management/v1/probe")
