@@ -25,7 +25,8 @@ from common.db import Database, open_database
 from common.health import data_disk_check
 from common.logging import configure_logging
 
-SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth", "deviceconnect", "deviceconfig", "iotmanager", "ui")
+SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth", "deviceconnect", "deviceconfig", "iotmanager",
+                    "auditlogs", "ui")
 
 # Paths that must answer even when the database does not (or has not been migrated yet).
 _NO_DB_PREFIXES = ("/metrics", "/api/openapi.json", "/api/docs")

@@ -183,6 +183,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(turns the SSRF protection off)."),
     Setting("IOT_MANAGER_EVENT_EXP_TIMEOUT", 604800, int,
             "How long events and their delivery records are kept, in seconds."),
+    # --- auditlogs -------------------------------------------------------------
+    Setting("AUDITLOGS_RETENTION_DAYS", 90, int,
+            "Audit log entries older than this many days are removed (SQLite: by each process at most "
+            "hourly; MongoDB: by its TTL index). 0: kept forever."),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

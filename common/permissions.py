@@ -259,6 +259,10 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags": need(MANAGE_RELEASES),
     "DELETE /api/management/v2/deployments/deployments/releases": need(MANAGE_RELEASES),
 
+    # auditlogs ------------------------------------------------------------------------------------
+    "GET /api/management/v1/auditlogs/logs": need(READ_AUDIT_LOGS),
+    "GET /api/management/v1/auditlogs/logs/export": need(READ_AUDIT_LOGS),
+
     # deviceconnect (the two websockets are served by the ASGI front) -----------------------------
     "GET /api/management/v1/deviceconnect/devices/{id}": need(READ_DEVICES),
     "GET /api/management/v1/deviceconnect/devices/{id}/connect": need(CONNECT_TO_DEVICES),

@@ -1,0 +1,87 @@
+"""What the audit log records for each management operation that changes something, when the
+service did not report richer events itself: the object's type, where its id is, the action.
+
+Every POST/PUT/PATCH/DELETE management route is named here, either with what to record or as
+`READ_ONLY` (a search sent as POST); tests/auditlogs walks the URL map to keep it so.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+SELF = "<caller>"        # the object is the calling user
+LOCATION = "<location>"  # the new object's id is the last segment of the response's Location
+
+
+class Recorded(NamedTuple):
+    object_type: str
+    id_from: str   # a path parameter, SELF, LOCATION, or "" (none)
+    action: str
+
+
+READ_ONLY = None
+
+MUTATIONS: dict[str, Recorded | None] = {
+    # useradm
+    "POST /api/management/v1/useradm/auth/login": Recorded("user", "", "login"),
+    "POST /api/management/v1/useradm/auth/logout": Recorded("user", SELF, "logout"),
+    "PUT /api/management/v1/useradm/users/me": Recorded("user", SELF, "update"),
+    "PUT /api/management/v2/useradm/users/me": Recorded("user", SELF, "update"),
+    "POST /api/management/v1/useradm/settings/me": Recorded("user_settings", SELF, "update"),
+    "POST /api/management/v1/useradm/settings": Recorded("settings", "", "update"),
+    "POST /api/management/v1/useradm/settings/tokens": Recorded("user_access_token", "", "create"),
+    "DELETE /api/management/v1/useradm/settings/tokens/{id}": Recorded("user_access_token", "id", "delete"),
+    "POST /api/management/v1/useradm/users": Recorded("user", LOCATION, "create"),
+    "PUT /api/management/v1/useradm/users/{id}": Recorded("user", "id", "update"),
+    "DELETE /api/management/v1/useradm/users/{id}": Recorded("user", "id", "delete"),
+    # devauth
+    "POST /api/management/v2/devauth/devices": Recorded("device", LOCATION, "preauthorize"),
+    "POST /api/management/v2/devauth/preauthorizations": Recorded("device", "", "preauthorize"),
+    "POST /api/management/v2/devauth/devices/search": READ_ONLY,
+    "PUT /api/management/v2/devauth/devices/{id}/auth/{aid}/status": Recorded("device", "id", "update_status"),
+    "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": Recorded("device", "id", "delete_auth_set"),
+    "DELETE /api/management/v2/devauth/devices/{id}": Recorded("device", "id", "decommission"),
+    "DELETE /api/management/v2/devauth/tokens/{id}": Recorded("device_token", "id", "revoke"),
+    # inventory
+    "DELETE /api/management/v1/inventory/devices/{device_id}": Recorded("device", "device_id", "delete_inventory"),
+    "PUT /api/management/v1/inventory/devices/{device_id}/tags": Recorded("device", "device_id", "set_tags"),
+    "PATCH /api/management/v1/inventory/devices/{device_id}/tags": Recorded("device", "device_id", "update_tags"),
+    "PUT /api/management/v1/inventory/devices/{device_id}/group": Recorded("device", "device_id", "set_group"),
+    "DELETE /api/management/v1/inventory/devices/{device_id}/group/{name}":
+        Recorded("device", "device_id", "remove_group"),
+    "PATCH /api/management/v1/inventory/groups/{name}/devices": Recorded("group", "name", "add_devices"),
+    "DELETE /api/management/v1/inventory/groups/{name}/devices": Recorded("group", "name", "remove_devices"),
+    "DELETE /api/management/v1/inventory/groups/{name}": Recorded("group", "name", "delete"),
+    "POST /api/management/v2/inventory/filters": Recorded("filter", LOCATION, "create"),
+    "DELETE /api/management/v2/inventory/filters/{filter_id}": Recorded("filter", "filter_id", "delete"),
+    "POST /api/management/v2/inventory/filters/search": READ_ONLY,
+    "POST /api/management/v2alpha1/inventory/identities/search": READ_ONLY,
+    # deployments
+    "POST /api/management/v1/deployments/deployments": Recorded("deployment", LOCATION, "create"),
+    "POST /api/management/v2/deployments/deployments": Recorded("deployment", LOCATION, "create"),
+    "POST /api/management/v1/deployments/deployments/group/{name}": Recorded("deployment", LOCATION, "create"),
+    "PUT /api/management/v1/deployments/deployments/{deployment_id}/status":
+        Recorded("deployment", "deployment_id", "abort"),
+    "DELETE /api/management/v1/deployments/deployments/devices/{device_id}":
+        Recorded("device", "device_id", "abort_deployments"),
+    "DELETE /api/management/v1/deployments/deployments/devices/{device_id}/history":
+        Recorded("device", "device_id", "delete_deployment_history"),
+    "POST /api/management/v1/deployments/deployments/statistics/list": READ_ONLY,
+    # artifacts and releases
+    "POST /api/management/v1/deployments/artifacts": Recorded("artifact", LOCATION, "upload"),
+    "POST /api/management/v1/deployments/artifacts/directupload": Recorded("artifact", "", "start_upload"),
+    "POST /api/management/v1/deployments/artifacts/directupload/{upload_id}/complete":
+        Recorded("artifact", "upload_id", "upload"),
+    "POST /api/management/v1/deployments/artifacts/generate": Recorded("artifact", LOCATION, "generate"),
+    "PUT /api/management/v1/deployments/artifacts/{artifact_id}": Recorded("artifact", "artifact_id", "update"),
+    "DELETE /api/management/v1/deployments/artifacts/{artifact_id}": Recorded("artifact", "artifact_id", "delete"),
+    "PATCH /api/management/v2/deployments/deployments/releases/{release_name}":
+        Recorded("release", "release_name", "update"),
+    "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags":
+        Recorded("release", "release_name", "set_tags"),
+    "DELETE /api/management/v2/deployments/deployments/releases": Recorded("release", "", "delete"),
+    # deviceconnect (its hooks report richer events: the file's path, the session)
+    "POST /api/management/v1/deviceconnect/devices/{id}/check-update": Recorded("device", "id", "check_update"),
+    "POST /api/management/v1/deviceconnect/devices/{id}/send-inventory": Recorded("device", "id", "send_inventory"),
+    "PUT /api/management/v1/deviceconnect/devices/{id}/upload": Recorded("device", "id", "upload_file"),
+}

@@ -1,0 +1,19 @@
+"""auditlogs fixtures: a migrated store on each backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditlogs.store import make_store
+
+
+@pytest.fixture
+def ctx(app):
+    context = app.extensions["mender"]
+    context.ensure_migrated()
+    return context
+
+
+@pytest.fixture
+def store(ctx):
+    return make_store(ctx.db)
