@@ -167,8 +167,7 @@ class AuditlogsService:
             a = event.actor
             if a is not None and a.type == "user" and a.email is None and a.id:
                 try:
-                    user = self._services.useradm.get_user(event.tenant or "", a.id)
-                    a.email = user["email"] if isinstance(user, dict) else user.email
+                    a.email = self._services.useradm.get_user(event.tenant or "", a.id).email
                 except Exception:  # noqa: BLE001 - a user gone since: recorded without the email
                     pass
         self.record(self.entries_for(events, tenant="", actor=None))

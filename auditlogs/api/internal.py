@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import jsonify
 from flask.views import MethodView
 
 from common.api import Blueprint
 from common.app import ctx, services
 from common.audit import Actor
 from common.health import add_health_routes
+from common.identity import tenant_in_path
 from auditlogs.api.management import list_response
 from auditlogs.api.render import render_entry
 from auditlogs.schemas import AuditLogNewSchema, LogsQueryArgsSchema
@@ -24,12 +25,6 @@ class AliveMender(MethodView):
     def get(self):
         return None
 
-DEFAULT_TENANT_SEGMENT = "default"
-
-
-def tenant_of(segment: str) -> str:
-    return "" if segment == DEFAULT_TENANT_SEGMENT else segment
-
 
 @blp.route("/tenants/<tenant_id>/logs")
 class TenantLogs(MethodView):
@@ -38,7 +33,7 @@ class TenantLogs(MethodView):
     @blp.alt_response(400, description="Invalid query argument.")
     def get(self, args, tenant_id):
         """List an organization's audit log entries"""
-        return list_response(tenant_of(tenant_id), args)
+        return list_response(tenant_in_path(tenant_id), args)
 
     @blp.arguments(AuditLogNewSchema)
     @blp.response(201, description="The entry is appended.")
@@ -57,7 +52,7 @@ class TenantLogs(MethodView):
             name = (o.get("deployment") or {}).get("name")
         time = body.get("time")
         entry = services().auditlogs.create(
-            tenant_of(tenant_id), actor=Actor(a["type"], a["id"], a.get("email")), action=body["action"],
+            tenant_in_path(tenant_id), actor=Actor(a["type"], a["id"], a.get("email")), action=body["action"],
             object_type=o["type"], object_id=o.get("id", ""), object_name=name, extra=extra,
             change=body["change"], time=time.timestamp() if time is not None else None)
         response = jsonify(render_entry(entry))

@@ -33,7 +33,7 @@ def request_actor(identity, services) -> Actor | None:
     email = getattr(identity, "email", None)
     if email is None:
         try:
-            email = services.useradm.get_user(identity.tenant, identity.subject)["email"]
+            email = services.useradm.get_user(identity.tenant, identity.subject).email
         except Exception:  # noqa: BLE001 - the entry is written without it
             email = None
     return Actor(audit.USER, identity.subject, email, identity.token_id)
