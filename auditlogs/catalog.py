@@ -34,6 +34,12 @@ MUTATIONS: dict[str, Recorded | None] = {
     "POST /api/management/v1/useradm/users": Recorded("user", LOCATION, "create"),
     "PUT /api/management/v1/useradm/users/{id}": Recorded("user", "id", "update"),
     "DELETE /api/management/v1/useradm/users/{id}": Recorded("user", "id", "delete"),
+    "POST /api/management/v1/useradm/roles": Recorded("role", LOCATION, "create"),
+    "POST /api/management/v2/useradm/roles": Recorded("role", LOCATION, "create"),
+    "PUT /api/management/v1/useradm/roles/{id}": Recorded("role", "id", "update"),
+    "PUT /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "update"),
+    "DELETE /api/management/v1/useradm/roles/{id}": Recorded("role", "id", "delete"),
+    "DELETE /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "delete"),
     # devauth
     "POST /api/management/v2/devauth/devices": Recorded("device", LOCATION, "preauthorize"),
     "POST /api/management/v2/devauth/preauthorizations": Recorded("device", "", "preauthorize"),

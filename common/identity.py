@@ -15,6 +15,9 @@ class Identity:
     is_user: bool = False
     token_id: str | None = None
     claims: dict = field(default_factory=dict, compare=False, repr=False)
+    # a user's roles as they are at this request (a personal access token's: the subset it acts
+    # with); None when not known (devices, internal callers)
+    roles: tuple[str, ...] | None = None
 
 
 DEFAULT_TENANT_SEGMENT = "default"

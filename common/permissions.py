@@ -173,6 +173,18 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "GET /api/management/v1/useradm/users/{id}": need(READ_USERS),
     "PUT /api/management/v1/useradm/users/{id}": need(MANAGE_USERS),
     "DELETE /api/management/v1/useradm/users/{id}": need(MANAGE_USERS),
+    # useradm: roles (every user reads them: the UI shows one's own)
+    "GET /api/management/v1/useradm/roles": BASIC_ONLY,
+    "GET /api/management/v2/useradm/roles": BASIC_ONLY,
+    "GET /api/management/v1/useradm/roles/{id}": BASIC_ONLY,
+    "GET /api/management/v2/useradm/roles/{id}": BASIC_ONLY,
+    "GET /api/management/v2/useradm/permission_sets": BASIC_ONLY,
+    "POST /api/management/v1/useradm/roles": need(MANAGE_USERS),
+    "POST /api/management/v2/useradm/roles": need(MANAGE_USERS),
+    "PUT /api/management/v1/useradm/roles/{id}": need(MANAGE_USERS),
+    "PUT /api/management/v2/useradm/roles/{id}": need(MANAGE_USERS),
+    "DELETE /api/management/v1/useradm/roles/{id}": need(MANAGE_USERS),
+    "DELETE /api/management/v2/useradm/roles/{id}": need(MANAGE_USERS),
 
     # devauth --------------------------------------------------------------------------------------
     "GET /api/management/v2/devauth/devices": need(READ_DEVICES),

@@ -226,11 +226,12 @@ class Operator:
 
     @classmethod
     def create(cls, app, client=None, email: str | None = None, password: str = "correct-horse-battery",
-               tenant: str = "") -> "Operator":
-        """Create a user through useradm's service layer and log in over HTTP."""
+               tenant: str = "", roles: list[str] | None = None) -> "Operator":
+        """Create a user (with `roles`; None: an administrator) through useradm's service layer
+        and log in over HTTP."""
         email = email or f"op-{uuid.uuid4().hex[:8]}@example.com"
         with app.app_context():
-            app.extensions["mender"].services.useradm.create_user(email, password, tenant=tenant)
+            app.extensions["mender"].services.useradm.create_user(email, password, tenant=tenant, roles=roles)
         op = cls(client or app.test_client(), email, password)
         op.login()
         return op

@@ -5,7 +5,7 @@
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
     from useradm import cli, ratelimit
-    from useradm.api import internal, login, settings, users
+    from useradm.api import internal, login, roles, settings, users
     from useradm.service import UseradmService
     from useradm.store import make_store
 
@@ -19,6 +19,6 @@ def init_app(app, api, ctx) -> None:
     ctx.startup_hooks.append(cli.bootstrap_hook(ctx))
     cli.register(app, ctx)
 
-    for blp in (login.blp, users.blp, users.blp_v2, settings.blp, internal.blp):
+    for blp in (login.blp, users.blp, users.blp_v2, roles.blp, roles.blp_v2, settings.blp, internal.blp):
         api.register_blueprint(blp)
     ratelimit.install_login_limits(app, ctx, store)

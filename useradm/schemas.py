@@ -17,9 +17,15 @@ class LoginOptionsSchema(Schema):
                              metadata={"description": "Accepted for compatibility; 2FA is not implemented."})
 
 
+_ROLES = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=32),
+                     metadata={"description": "Role names (built-in or the organization's custom roles)."})
+
+
 class UserNewSchema(Schema):
     email = fields.String(required=True)
     password = fields.String(required=True)
+    roles = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=32),
+                        metadata={"description": "Role names; omitted: RBAC_ROLE_PERMIT_ALL (as Mender)."})
 
 
 class UserNewInternalSchema(UserNewSchema):
@@ -30,6 +36,8 @@ class UserUpdateSchema(Schema):
     email = fields.String()
     password = fields.String()
     current_password = fields.String()
+    roles = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=32),
+                        metadata={"description": "Replaces the user's roles (needs ManageUsers)."})
 
 
 class OwnUserUpdateV2Schema(Schema):
@@ -43,6 +51,7 @@ class UserSchema(Schema):
     created_ts = fields.String()
     updated_ts = fields.String()
     login_ts = fields.String()
+    roles = fields.List(fields.String())
 
 
 class UsersQueryArgsSchema(Schema):
@@ -61,6 +70,9 @@ class PersonalAccessTokenRequestSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=256))
     expires_in = fields.Integer(load_default=0, strict=True,
                                 metadata={"description": "Seconds; 0 or omitted: never expires."})
+    roles = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(max=32),
+                        metadata={"description": "The token acts with these of its user's roles only "
+                                                 "(omitted: all of them, as they are at each request)."})
 
 
 class PersonalAccessTokenSchema(Schema):
@@ -69,6 +81,7 @@ class PersonalAccessTokenSchema(Schema):
     last_used = fields.String()
     expiration_date = fields.String(allow_none=True)
     created_ts = fields.String(required=True)
+    roles = fields.List(fields.String(), metadata={"description": "Present when the token is narrower than its user."})
 
 
 class TenantNewSchema(Schema):
@@ -78,3 +91,34 @@ class TenantNewSchema(Schema):
 class RevokeTokensQueryArgsSchema(Schema):
     tenant_id = fields.String(required=True, validate=validate.Length(max=128))
     user_id = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class RoleScopeSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(["DeviceGroups", "ReleaseTags"]))
+    value = fields.List(fields.String(validate=validate.Length(min=1, max=1024)), required=True,
+                        validate=validate.Length(min=1, max=100))
+
+
+class PermissionSetWithScopeSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    scope = fields.Nested(RoleScopeSchema, allow_none=True)
+
+
+class RoleSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    description = fields.String(validate=validate.Length(max=1024))
+    permission_sets_with_scope = fields.List(fields.Nested(PermissionSetWithScopeSchema),
+                                             validate=validate.Length(max=32))
+    # Mender's v1 shape (HTTP rules); only an empty list is accepted: permissions are the table's sets
+    permissions = fields.List(fields.Dict(), validate=validate.Length(max=0),
+                              metadata={"description": "Mender's legacy HTTP permissions: not supported "
+                                                       "(must be empty); use permission_sets_with_scope."})
+
+
+class RoleUpdateSchema(Schema):
+    description = fields.String(validate=validate.Length(max=1024))
+    permission_sets_with_scope = fields.List(fields.Nested(PermissionSetWithScopeSchema),
+                                             validate=validate.Length(max=32))
+    permissions = fields.List(fields.Dict(), validate=validate.Length(max=0))
+    name = fields.String(validate=validate.Length(min=1, max=64),
+                         metadata={"description": "Ignored (the path names the role)."})

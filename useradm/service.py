@@ -9,10 +9,10 @@ from typing import Any
 
 from common.identity import Identity
 from common import permissions
-from common.errors import BadRequest, Conflict, NotFound, Unauthorized, Unprocessable
+from common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from common.text import check_printable
 from useradm import passwords
-from useradm.model import PAT, SESSION, Token, User
+from useradm.model import PAT, SESSION, Role, Token, User
 from useradm.store import UseradmStore
 from useradm.tokens import TokenExpired, UserTokens, new_token_id
 
@@ -21,6 +21,13 @@ MAX_TOKEN_NAME_LENGTH = 256
 MAX_SETTINGS_BYTES = 64 * 1024
 LOGIN_CANDIDATES = 5          # tenants that may share one email address
 PAT_LAST_USED_ACCURACY = 300  # seconds: `last_used` is written at most this often (as Mender)
+MAX_ROLES_PER_USER = 32
+MAX_CUSTOM_ROLES = 200        # per organization
+MAX_ROLE_NAME_LENGTH = 64
+MAX_ROLE_DESCRIPTION_LENGTH = 1024
+MAX_SCOPE_VALUES = 100        # groups or tags in one scope
+MAX_SCOPE_VALUE_LENGTH = 1024
+_ROLE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -31,6 +38,59 @@ def normalize_email(email: Any) -> str:
     if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
         raise BadRequest("email: must be a valid email address")
     return email.lower()
+
+
+LAST_ADMIN = (f"the organization's last user holding {permissions.PERMIT_ALL} cannot be removed or lose "
+              "that role")
+
+
+def _builtin(r: permissions.BuiltinRole) -> Role:
+    return Role(tenant_id="", name=r.name, description=r.description, grants=r.grants)
+
+
+def _check_role_name(name: Any) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_ROLE_NAME_LENGTH or not _ROLE_NAME.fullmatch(name):
+        raise BadRequest(f"name: 1 to {MAX_ROLE_NAME_LENGTH} letters, digits, '_', '.' or '-'")
+    return name
+
+
+def _check_description(description: Any) -> str:
+    if description is None:
+        return ""
+    if not isinstance(description, str) or len(description) > MAX_ROLE_DESCRIPTION_LENGTH:
+        raise BadRequest(f"description: text of at most {MAX_ROLE_DESCRIPTION_LENGTH} characters")
+    check_printable(description, "description", allow_newlines=True)
+    return description
+
+
+def check_grants(items: Any) -> tuple[permissions.Grant, ...]:
+    """Mender's `permission_sets_with_scope` ([{name, scope: {type, value: [..]}}]) as grants;
+    BadRequest for an unknown set, a scope the set does not take, or bad values. SuperUser is
+    for the built-in administrator only."""
+    if not isinstance(items, (list, tuple)) or not items or len(items) > len(permissions.PERMISSION_SETS):
+        raise BadRequest("permission_sets_with_scope: a non-empty list of permission sets")
+    out: list[permissions.Grant] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadRequest("permission_sets_with_scope: each item names a permission set")
+        pset = permissions.PERMISSION_SETS.get(item["name"])
+        if pset is None or pset.name in (permissions.SUPER_USER, permissions.BASIC):
+            raise BadRequest(f"permission_sets_with_scope: no such permission set: {item['name'][:64]}")
+        scope = item.get("scope")
+        if scope in (None, {}):
+            out.append(permissions.Grant(pset.name))
+            continue
+        if not isinstance(scope, dict) or scope.get("type") not in pset.scope_types:
+            allowed = ", ".join(pset.scope_types) or "none"
+            raise BadRequest(f"permission_sets_with_scope: {pset.name} may be limited to: {allowed}")
+        values = scope.get("value")
+        if (not isinstance(values, list) or not 1 <= len(values) <= MAX_SCOPE_VALUES
+                or not all(isinstance(v, str) and 1 <= len(v) <= MAX_SCOPE_VALUE_LENGTH and v.isprintable()
+                           for v in values)):
+            raise BadRequest(f"permission_sets_with_scope: {pset.name}: scope value: 1 to {MAX_SCOPE_VALUES} "
+                             "names")
+        out.append(permissions.Grant(pset.name, scope["type"], frozenset(values)))
+    return tuple(out)
 
 
 class UseradmService:
@@ -49,16 +109,23 @@ class UseradmService:
         self._ensure_migrated()
 
     # users ------------------------------------------------------------------
-    def create_user(self, email: str, password: str, tenant: str = "") -> User:
-        """Create a user; BadRequest (email), Unprocessable (password rules, email taken)."""
+    def create_user(self, email: str, password: str, tenant: str = "", *, roles: Any = None,
+                    caller: Identity | None = None) -> User:
+        """Create a user; BadRequest (email, unknown roles), Forbidden (the caller may not grant
+        a role), Unprocessable (password rules, email taken). Without `roles` the user is an
+        administrator (RBAC_ROLE_PERMIT_ALL), as in Mender."""
         email = normalize_email(email)
+        role_names = [permissions.PERMIT_ALL] if roles is None else self._check_roles(tenant, roles)
+        if caller is not None:
+            self._check_may_grant(caller, [], role_names)
         if not isinstance(password, str):
             raise BadRequest("password: must be a string")
         passwords.check_password_rules(password)
         self._ensure_migrated()
         now = self._clock.now()
         user = User(id=str(uuid.uuid4()), tenant_id=tenant, email=email,
-                    password_hash=passwords.hash_password(password), created_ts=now, updated_ts=now)
+                    password_hash=passwords.hash_password(password), created_ts=now, updated_ts=now,
+                    roles=role_names)
         try:
             self._store.insert_user(user)
         except Conflict:
@@ -82,8 +149,14 @@ class UseradmService:
         return users, total
 
     def update_user(self, caller: Identity, user_id: str, *, email: str | None = None,
-                    password: str | None = None, current_password: str | None = None) -> None:
-        """Change a user's email and/or password.
+                    password: str | None = None, current_password: str | None = None,
+                    roles: Any = None) -> None:
+        """Change a user's email, password and/or roles.
+
+        Roles: the caller needs ManageUsers (checked by the permission table for
+        PUT users/{id}; refused here on /users/me without it), only an administrator grants or
+        takes RBAC_ROLE_PERMIT_ALL, and the organization keeps at least one administrator
+        (Conflict). A role taken away counts at the user's next request, tokens included.
 
         Changing one's own email or password needs the current password; a user cannot set
         another user's password. A password change revokes every other token of that user.
@@ -113,15 +186,29 @@ class UseradmService:
                 raise Unprocessable("current_password: does not match")
         if password is not None:
             fields["password_hash"] = passwords.hash_password(password)
+        new_roles = None
+        if roles is not None:
+            new_roles = self._check_roles(tenant, roles)
+            if not permissions.decide(self.grants_for(caller), permissions.need(permissions.MANAGE_USERS)).allowed:
+                raise Forbidden("forbidden: changing roles requires the permission set ManageUsers")
+            self._check_may_grant(caller, user.roles, new_roles)
+            if new_roles != user.roles:
+                fields["roles"] = new_roles
         if not fields:
             return
         fields["updated_ts"] = self._clock.now()
+        demoting = permissions.PERMIT_ALL in user.roles and new_roles is not None \
+            and permissions.PERMIT_ALL not in new_roles
         try:
             updated = self._store.update_user(tenant, user_id, fields)
         except Conflict:
             raise Unprocessable("user with the same email already exists") from None
         if not updated:
             raise NotFound("user not found")
+        if demoting and self._store.count_role_holders(tenant, permissions.PERMIT_ALL) == 0:
+            # checked after the write: of two administrators demoted at once, never both
+            self._store.update_user(tenant, user_id, {"roles": user.roles})
+            raise Conflict(LAST_ADMIN)
         if password is not None:
             self._revoke_user_tokens(tenant, user_id, except_id=caller.token_id if own else None)
 
@@ -137,8 +224,21 @@ class UseradmService:
         self._revoke_user_tokens(tenant, user.id)
         return user
 
-    def delete_user(self, tenant: str, user_id: str) -> None:
-        """Delete a user with its tokens and settings; idempotent."""
+    def delete_user(self, tenant: str, user_id: str, caller: Identity | None = None) -> None:
+        """Delete a user with its tokens and settings; idempotent. For a `caller` (the management
+        API): Conflict for the organization's last administrator (RBAC_ROLE_PERMIT_ALL),
+        Forbidden when a caller who is no administrator removes one. The internal API and the
+        CLI (no caller) may remove anyone."""
+        user = self._store.get_user(tenant, user_id) if caller is not None else None
+        if user is not None and permissions.PERMIT_ALL in user.roles:
+            self._check_may_grant(caller, user.roles, [])
+            # demoted first, checked after the write (two administrators removed at once: never
+            # both), then removed
+            kept = [r for r in user.roles if r != permissions.PERMIT_ALL]
+            self._store.update_user(tenant, user_id, {"roles": kept})
+            if self._store.count_role_holders(tenant, permissions.PERMIT_ALL) == 0:
+                self._store.update_user(tenant, user_id, {"roles": user.roles})
+                raise Conflict(LAST_ADMIN)
         self._store.delete_user(tenant, user_id)
         self._revoked(tenant, user_id)
 
@@ -198,20 +298,114 @@ class UseradmService:
         Raises TokenExpired (a subclass of Unauthorized) or Unauthorized."""
         claims = self.tokens.verify(token)
         tenant = claims.get("mender.tenant", "")
-        row = self._store.get_live_token(tenant, claims["jti"], claims["sub"])
-        if row is None:
+        found = self._store.get_live_token_and_roles(tenant, claims["jti"], claims["sub"])
+        if found is None:
             raise Unauthorized("token revoked or user removed")
+        row, user_roles = found
         now = self._clock.now()
         if row.exp is not None and row.exp <= now:
             raise TokenExpired()
         if row.kind == PAT and (row.last_used is None or now - row.last_used >= PAT_LAST_USED_ACCURACY):
             self._store.touch_token(tenant, row.id, now)
+        roles = user_roles if row.roles is None else [r for r in row.roles if r in user_roles]
         return Identity(subject=claims["sub"], tenant=tenant, is_user=True, token_id=claims["jti"],
-                        claims=claims)
+                        claims=claims, roles=tuple(roles))
 
     def grants_for(self, identity: Identity) -> tuple[permissions.Grant, ...]:
-        """The grants of the caller's roles (every user is an administrator until users carry roles)."""
-        return permissions.role_grants([permissions.PERMIT_ALL])
+        """The grants of the caller's roles as they are at this request (`Identity.roles`, read
+        with the token); custom roles are read from the store (one query, only when held)."""
+        names = identity.roles
+        if names is None:
+            if not identity.is_user:
+                return ()
+            user = self._store.get_user(identity.tenant, identity.subject)
+            names = tuple(user.roles) if user is not None else ()
+        custom = [n for n in names if n not in permissions.BUILTIN_ROLES]
+        found = {r.name: r.grants for r in self._store.get_roles(identity.tenant, custom)} if custom else {}
+        return permissions.role_grants(names, found)
+
+    def caller_roles(self, identity: Identity) -> list[str]:
+        """The roles the caller acts with now."""
+        if identity.roles is not None:
+            return list(identity.roles)
+        return list(self.get_user(identity.tenant, identity.subject).roles)
+
+    # roles -------------------------------------------------------------------------
+    def _check_roles(self, tenant: str, roles: Any) -> list[str]:
+        """Role names as given (duplicates dropped, order kept); BadRequest unless each is a
+        built-in role or one of the organization's."""
+        if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
+            raise BadRequest("roles: must be a list of role names")
+        names = list(dict.fromkeys(roles))
+        if len(names) > MAX_ROLES_PER_USER:
+            raise BadRequest(f"roles: at most {MAX_ROLES_PER_USER}")
+        custom = [n for n in names if n not in permissions.BUILTIN_ROLES]
+        known = {r.name for r in self._store.get_roles(tenant, custom)} if custom else set()
+        unknown = [n for n in custom if n not in known]
+        if unknown:
+            raise BadRequest(f"roles: no such role: {', '.join(n[:MAX_ROLE_NAME_LENGTH] for n in unknown[:5])}")
+        return names
+
+    def _check_may_grant(self, caller: Identity, before: list[str], after: list[str]) -> None:
+        """Only an administrator grants or takes RBAC_ROLE_PERMIT_ALL (a user manager cannot make
+        itself or anyone an administrator; Mender lets it)."""
+        changes_admin = (permissions.PERMIT_ALL in before) != (permissions.PERMIT_ALL in after)
+        if changes_admin and permissions.PERMIT_ALL not in self.caller_roles(caller):
+            raise Forbidden(f"forbidden: only an administrator grants or takes {permissions.PERMIT_ALL}")
+
+    def list_roles(self, tenant: str) -> list[Role]:
+        """The built-in roles, then the organization's custom roles by name."""
+        return [_builtin(r) for r in permissions.BUILTIN_ROLES.values()] + self._store.get_roles(tenant)
+
+    def get_role(self, tenant: str, name: str) -> Role:
+        """A built-in or custom role; NotFound."""
+        builtin = permissions.BUILTIN_ROLES.get(name)
+        if builtin is not None:
+            return _builtin(builtin)
+        found = self._store.get_roles(tenant, [name]) if isinstance(name, str) else []
+        if not found:
+            raise NotFound("role not found")
+        return found[0]
+
+    def create_role(self, tenant: str, name: Any, description: Any, grants: Any) -> Role:
+        """A new custom role. BadRequest (name, description, permission sets and scopes),
+        Conflict (the name is taken or built-in), Unprocessable (too many roles)."""
+        name = _check_role_name(name)
+        if name in permissions.BUILTIN_ROLES:
+            raise Conflict("role with the same name already exists (a built-in role)")
+        description = _check_description(description)
+        grants = check_grants(grants)
+        if len(self._store.get_roles(tenant)) >= MAX_CUSTOM_ROLES:
+            raise Unprocessable(f"an organization has at most {MAX_CUSTOM_ROLES} custom roles")
+        now = self._clock.now()
+        role = Role(tenant_id=tenant, name=name, description=description, grants=grants, created_ts=now,
+                    updated_ts=now)
+        self._store.insert_role(role)
+        return role
+
+    def update_role(self, tenant: str, name: str, description: Any = None, grants: Any = None) -> Role:
+        """Change a custom role (a built-in role cannot be changed: Conflict); it counts at each
+        holder's next request. NotFound, BadRequest."""
+        if name in permissions.BUILTIN_ROLES:
+            raise Conflict("built-in roles cannot be changed")
+        role = self.get_role(tenant, name)
+        if description is not None:
+            role.description = _check_description(description)
+        if grants is not None:
+            role.grants = check_grants(grants)
+        role.updated_ts = self._clock.now()
+        if not self._store.update_role(role):
+            raise NotFound("role not found")
+        return role
+
+    def delete_role(self, tenant: str, name: str) -> None:
+        """Delete a custom role; idempotent. Conflict for a built-in role or one a user holds."""
+        if name in permissions.BUILTIN_ROLES:
+            raise Conflict("built-in roles cannot be removed")
+        holders = self._store.count_role_holders(tenant, name)
+        if holders:
+            raise Conflict(f"the role is assigned to {holders} user(s): take it from them first")
+        self._store.delete_role(tenant, name)
 
     def _revoke_user_tokens(self, tenant: str, user_id: str | None, except_id: str | None = None) -> None:
         self._store.delete_user_tokens(tenant, user_id, except_id=except_id)
@@ -226,9 +420,11 @@ class UseradmService:
         self._revoke_user_tokens(tenant, user_id)
 
     # personal access tokens -------------------------------------------------
-    def create_personal_token(self, caller: Identity, name: str, expires_in: int = 0) -> str:
-        """A new personal access token of the caller (the JWT, shown only now). BadRequest (name,
-        expiry), Conflict (name taken), Unprocessable (too many tokens)."""
+    def create_personal_token(self, caller: Identity, name: str, expires_in: int = 0, roles: Any = None) -> str:
+        """A new personal access token of the caller (the JWT, shown only now). With `roles` it
+        acts with those of its user's roles only (each request: those the user still holds);
+        BadRequest for a role the caller does not act with now. BadRequest (name, expiry),
+        Conflict (name taken), Unprocessable (too many tokens)."""
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME_LENGTH:
             raise BadRequest(f"name: must be 1 to {MAX_TOKEN_NAME_LENGTH} characters")
         check_printable(name, "name")
@@ -236,6 +432,14 @@ class UseradmService:
         if not isinstance(expires_in, int) or expires_in < 0 or expires_in > limit:
             raise BadRequest(f"expires_in: must be between 0 (never expires) and {limit} seconds")
         tenant, user_id = caller.tenant, caller.subject
+        token_roles = None
+        if roles is not None:
+            token_roles = self._check_roles(tenant, roles)
+            mine = self.caller_roles(caller)
+            beyond = [r for r in token_roles if r not in mine]
+            if beyond:
+                raise BadRequest(f"roles: a token acts with a subset of its user's roles; not held: "
+                                 f"{', '.join(beyond[:5])}")
         now = self._clock.now()
         self._check_outlives_no_caller_pat(caller, expires_in, now)
         if self._store.count_tokens(tenant, user_id, PAT) >= self._config["USERADM_LIMIT_TOKENS_PER_USER"]:
@@ -243,7 +447,7 @@ class UseradmService:
         exp = now + expires_in if expires_in else None
         token_id = new_token_id()
         self._store.insert_token(Token(id=token_id, tenant_id=tenant, user_id=user_id, kind=PAT, created_ts=now,
-                                       name=name, exp=exp))
+                                       name=name, exp=exp, roles=token_roles))
         return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
 
     def _check_outlives_no_caller_pat(self, caller: Identity, expires_in: int, now: float) -> None:

@@ -81,12 +81,13 @@ class PersonalAccessTokens(MethodView):
 
     @blp.arguments(PersonalAccessTokenRequestSchema)
     @blp.response(200, description="The new token (raw JWT, application/jwt); shown only once.")
-    @blp.alt_response(400, description="Invalid body, or expiry beyond the maximum.")
+    @blp.alt_response(400, description="Invalid body, expiry beyond the maximum, or a role its user does not hold.")
     @blp.alt_response(401, description="Missing or invalid token.")
     @blp.alt_response(409, description="The caller has a token with that name.")
     @blp.alt_response(422, description="The caller has the maximum number of tokens.")
     def post(self, body):
-        token = services().useradm.create_personal_token(current_identity(), body["name"], body["expires_in"])
+        token = services().useradm.create_personal_token(current_identity(), body["name"], body["expires_in"],
+                                                         roles=body.get("roles"))
         return Response(token, status=200, content_type="application/jwt")
 
 

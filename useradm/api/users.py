@@ -48,15 +48,19 @@ class Users(MethodView):
     @blp.response(201, description="Created; Location names the new user.")
     @blp.alt_response(400, description="Invalid body or email.")
     @blp.alt_response(401, description="Missing or invalid token.")
+    @blp.alt_response(403, description="The caller's roles do not allow it (only an administrator makes administrators).")
     @blp.alt_response(422, description="Email taken, or password too short or too long.")
     def post(self, body):
-        user = services().useradm.create_user(body["email"], body["password"], tenant=current_identity().tenant)
+        caller = current_identity()
+        user = services().useradm.create_user(body["email"], body["password"], tenant=caller.tenant,
+                                              roles=body.get("roles"), caller=caller)
         return Response(status=201, headers={"Location": f"{USERS_PATH}/{user.id}"})
 
 
 def _update(user_id: str, body: dict) -> Response:
     services().useradm.update_user(current_identity(), user_id, email=body.get("email"),
-                                   password=body.get("password"), current_password=body.get("current_password"))
+                                   password=body.get("password"), current_password=body.get("current_password"),
+                                   roles=body.get("roles"))
     return Response(status=204)
 
 
@@ -92,14 +96,19 @@ class UserById(MethodView):
     @blp.alt_response(400, description="Invalid body or email.")
     @blp.alt_response(401, description="Missing or invalid token.")
     @blp.alt_response(404, description="No such user in the caller's tenant.")
+    @blp.alt_response(403, description="Only an administrator grants or takes RBAC_ROLE_PERMIT_ALL.")
+    @blp.alt_response(409, description="It would leave the organization without a user holding RBAC_ROLE_PERMIT_ALL.")
     @blp.alt_response(422, description="Email taken, password rules, or another user's password.")
     def put(self, body, id):
         return _update(id, body)
 
     @blp.response(204, description="Deleted (idempotent); the user's tokens are revoked.")
     @blp.alt_response(401, description="Missing or invalid token.")
+    @blp.alt_response(403, description="The caller's roles do not allow it (only an administrator removes one).")
+    @blp.alt_response(409, description="The organization's last user holding RBAC_ROLE_PERMIT_ALL.")
     def delete(self, id):
-        services().useradm.delete_user(current_identity().tenant, id)
+        caller = current_identity()
+        services().useradm.delete_user(caller.tenant, id, caller=caller)
         return Response(status=204)
 
 

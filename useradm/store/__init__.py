@@ -9,7 +9,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
-from useradm.model import PAT, SESSION, Token, User  # noqa: F401  (PAT, SESSION: the kinds of tokens)
+from common.permissions import Grant
+from useradm.model import PAT, SESSION, Role, Token, User  # noqa: F401  (PAT, SESSION: the kinds of tokens)
+
+
+def grants_json(grants) -> list[dict]:
+    """A role's grants as stored (both backends)."""
+    return [{"set": g.permission_set, "scope": g.scope_type, "values": sorted(g.values)} for g in grants]
+
+
+def grants_from(data) -> tuple[Grant, ...]:
+    return tuple(Grant(d["set"], d.get("scope"), frozenset(d.get("values") or ())) for d in data or ())
 
 
 class UseradmStore(ABC):
@@ -42,12 +52,16 @@ class UseradmStore(ABC):
 
     @abstractmethod
     def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
-        """Set `fields` (email, password_hash, updated_ts, login_ts) on the user; False if it does not
-        exist. Raises Conflict if the new email is taken in the tenant."""
+        """Set `fields` (email, password_hash, updated_ts, login_ts, roles) on the user; False if it
+        does not exist. Raises Conflict if the new email is taken in the tenant."""
 
     @abstractmethod
     def delete_user(self, tenant: str, user_id: str) -> bool:
         """Delete the user, its tokens and its settings; False if it did not exist."""
+
+    @abstractmethod
+    def count_role_holders(self, tenant: str, role: str) -> int:
+        """How many users of the tenant hold the role (by name)."""
 
     @abstractmethod
     def any_user(self) -> bool:
@@ -61,6 +75,10 @@ class UseradmStore(ABC):
     @abstractmethod
     def get_live_token(self, tenant: str, token_id: str, user_id: str) -> Token | None:
         """The token if it exists, belongs to `user_id`, and that user exists; else None."""
+
+    @abstractmethod
+    def get_live_token_and_roles(self, tenant: str, token_id: str, user_id: str) -> tuple[Token, list[str]] | None:
+        """As get_live_token, with the user's roles (one query where the backend can)."""
 
     @abstractmethod
     def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[Token]:
@@ -88,6 +106,23 @@ class UseradmStore(ABC):
     @abstractmethod
     def touch_token(self, tenant: str, token_id: str, ts: float) -> None:
         """Record that a token was used at `ts`."""
+
+    # custom roles -------------------------------------------------------------
+    @abstractmethod
+    def insert_role(self, role: Role) -> None:
+        """Insert a custom role; Conflict if the tenant has one of that name."""
+
+    @abstractmethod
+    def get_roles(self, tenant: str, names: Sequence[str] | None = None) -> list[Role]:
+        """The tenant's custom roles (those named, when given), by name."""
+
+    @abstractmethod
+    def update_role(self, role: Role) -> bool:
+        """Replace a custom role's description and grants; False if it does not exist."""
+
+    @abstractmethod
+    def delete_role(self, tenant: str, name: str) -> bool:
+        """Delete a custom role; False if it did not exist."""
 
     # settings ---------------------------------------------------------------
     @abstractmethod

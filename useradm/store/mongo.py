@@ -10,13 +10,15 @@ from pymongo.errors import DuplicateKeyError
 
 from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict, PreconditionFailed
-from useradm.model import PAT, SESSION, Token, User
-from useradm.store import UseradmStore
+from common.permissions import PERMIT_ALL
+from useradm.model import PAT, SESSION, Role, Token, User
+from useradm.store import UseradmStore, grants_from, grants_json
 
 USERS = "useradm_users"
 TOKENS = "useradm_tokens"
 SETTINGS = "useradm_settings"
 RATE_LIMITS = "useradm_rate_limits"
+ROLES = "useradm_roles"
 
 _USER_TIMES = ("created_ts", "updated_ts", "login_ts")
 _TOKEN_TIMES = ("created_ts", "exp", "last_used")
@@ -41,21 +43,37 @@ def _m2_rate_limits(db) -> None:
     db[RATE_LIMITS].create_index([("expires_at", 1)], expireAfterSeconds=0, name="expires_ttl")
 
 
-MIGRATIONS = [_m1_indexes, _m2_rate_limits]
+def _m3_roles(db) -> None:
+    # users hold role names (existing users stay administrators, as before roles); custom roles
+    # per organization, unique by name
+    db[USERS].update_many({"roles": {"$exists": False}}, {"$set": {"roles": [PERMIT_ALL]}})
+    db[USERS].create_index([("tenant_id", 1), ("roles", 1)], name="tenant_roles")
+    db[ROLES].create_index([("tenant_id", 1), ("name", 1)], unique=True, name="tenant_name")
+
+
+MIGRATIONS = [_m1_indexes, _m2_rate_limits, _m3_roles]
 
 
 def _user_out(doc: dict | None) -> User | None:
     if doc is None:
         return None
     return User(id=doc["_id"], tenant_id=doc["tenant_id"], email=doc["email"], password_hash=doc["password_hash"],
-                **{key: unix_seconds(doc.get(key)) for key in _USER_TIMES})
+                roles=list(doc.get("roles", [PERMIT_ALL])), **{key: unix_seconds(doc.get(key)) for key in _USER_TIMES})
 
 
 def _token_out(doc: dict | None) -> Token | None:
     if doc is None:
         return None
+    roles = doc.get("roles")
     return Token(id=doc["_id"], tenant_id=doc["tenant_id"], user_id=doc["user_id"], kind=doc["kind"],
-                 name=doc.get("name"), **{key: unix_seconds(doc.get(key)) for key in _TOKEN_TIMES})
+                 name=doc.get("name"), roles=list(roles) if roles is not None else None,
+                 **{key: unix_seconds(doc.get(key)) for key in _TOKEN_TIMES})
+
+
+def _role_out(doc: dict) -> Role:
+    return Role(tenant_id=doc["tenant_id"], name=doc["name"], description=doc.get("description", ""),
+                grants=grants_from(doc.get("grants")), created_ts=unix_seconds(doc["created_ts"]),
+                updated_ts=unix_seconds(doc["updated_ts"]))
 
 
 class MongoUseradmStore(UseradmStore):
@@ -79,7 +97,7 @@ class MongoUseradmStore(UseradmStore):
     # users ------------------------------------------------------------------
     def insert_user(self, user: User) -> None:
         doc = {"_id": user.id, "tenant_id": user.tenant_id, "email": user.email,
-               "password_hash": user.password_hash}
+               "password_hash": user.password_hash, "roles": list(user.roles)}
         for key in _USER_TIMES:
             if getattr(user, key) is not None:
                 doc[key] = utc_datetime(getattr(user, key))
@@ -115,9 +133,10 @@ class MongoUseradmStore(UseradmStore):
         return [_user_out(d) for d in cursor], total
 
     def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
-        allowed = {"email", "password_hash", "updated_ts", "login_ts"}
+        allowed = {"email", "password_hash", "updated_ts", "login_ts", "roles"}
         assert fields and set(fields) <= allowed, fields
-        update = {k: (utc_datetime(v) if k in _USER_TIMES else v) for k, v in fields.items()}
+        update = {k: (utc_datetime(v) if k in _USER_TIMES else list(v) if k == "roles" else v)
+                  for k, v in fields.items()}
         try:
             result = self._users.update_one({"_id": user_id, "tenant_id": tenant}, {"$set": update})
         except DuplicateKeyError:
@@ -130,6 +149,9 @@ class MongoUseradmStore(UseradmStore):
         self._settings.delete_many({"tenant_id": tenant, "user_id": user_id})
         return self._users.delete_one({"_id": user_id, "tenant_id": tenant}).deleted_count > 0
 
+    def count_role_holders(self, tenant: str, role: str) -> int:
+        return self._users.count_documents({"tenant_id": tenant, "roles": role})
+
     def any_user(self) -> bool:
         return self._users.find_one({}, {"_id": 1}) is not None
 
@@ -138,6 +160,8 @@ class MongoUseradmStore(UseradmStore):
         doc = {"_id": token.id, "tenant_id": token.tenant_id, "user_id": token.user_id, "kind": token.kind}
         if token.name is not None:
             doc["name"] = token.name
+        if token.roles is not None:
+            doc["roles"] = list(token.roles)
         for key in _TOKEN_TIMES:
             if getattr(token, key) is not None:
                 doc[key] = utc_datetime(getattr(token, key))
@@ -147,12 +171,17 @@ class MongoUseradmStore(UseradmStore):
             raise Conflict("Personal Access Token with the same name already exists") from None
 
     def get_live_token(self, tenant: str, token_id: str, user_id: str) -> Token | None:
+        found = self.get_live_token_and_roles(tenant, token_id, user_id)
+        return found[0] if found else None
+
+    def get_live_token_and_roles(self, tenant: str, token_id: str, user_id: str) -> tuple[Token, list[str]] | None:
         doc = self._tokens.find_one({"_id": token_id, "tenant_id": tenant, "user_id": user_id})
         if doc is None:
             return None
-        if self._users.find_one({"_id": user_id, "tenant_id": tenant}, {"_id": 1}) is None:
+        user = self._users.find_one({"_id": user_id, "tenant_id": tenant}, {"_id": 1, "roles": 1})
+        if user is None:
             return None
-        return _token_out(doc)
+        return _token_out(doc), list(user.get("roles", [PERMIT_ALL]))
 
     def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[Token]:
         cursor = self._tokens.find({"tenant_id": tenant, "user_id": user_id, "kind": kind}).sort(
@@ -192,6 +221,35 @@ class MongoUseradmStore(UseradmStore):
 
     def touch_token(self, tenant: str, token_id: str, ts: float) -> None:
         self._tokens.update_one({"_id": token_id, "tenant_id": tenant}, {"$set": {"last_used": utc_datetime(ts)}})
+
+    # custom roles -------------------------------------------------------------
+    @property
+    def _roles(self):
+        return self._db.db[ROLES]
+
+    def insert_role(self, role: Role) -> None:
+        try:
+            self._roles.insert_one({"tenant_id": role.tenant_id, "name": role.name, "description": role.description,
+                                    "grants": grants_json(role.grants), "created_ts": utc_datetime(role.created_ts),
+                                    "updated_ts": utc_datetime(role.updated_ts)})
+        except DuplicateKeyError:
+            raise Conflict("role with the same name already exists") from None
+
+    def get_roles(self, tenant: str, names: Sequence[str] | None = None) -> list[Role]:
+        query: dict = {"tenant_id": tenant}
+        if names is not None:
+            if not names:
+                return []
+            query["name"] = {"$in": list(names)}
+        return [_role_out(d) for d in self._roles.find(query).sort("name", 1)]
+
+    def update_role(self, role: Role) -> bool:
+        return self._roles.update_one({"tenant_id": role.tenant_id, "name": role.name},
+                                      {"$set": {"description": role.description, "grants": grants_json(role.grants),
+                                                "updated_ts": utc_datetime(role.updated_ts)}}).matched_count > 0
+
+    def delete_role(self, tenant: str, name: str) -> bool:
+        return self._roles.delete_one({"tenant_id": tenant, "name": name}).deleted_count > 0
 
     # settings ---------------------------------------------------------------
     def get_settings(self, tenant: str, user_id: str) -> tuple[dict, str] | None:

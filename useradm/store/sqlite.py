@@ -7,8 +7,8 @@ import sqlite3
 from typing import Sequence
 
 from common.errors import Conflict, PreconditionFailed
-from useradm.model import PAT, SESSION, Token, User
-from useradm.store import UseradmStore
+from useradm.model import PAT, SESSION, Role, Token, User
+from useradm.store import UseradmStore, grants_from, grants_json
 
 MIGRATIONS = [
     [
@@ -34,10 +34,37 @@ MIGRATIONS = [
         " expires_at REAL NOT NULL)",
         "CREATE INDEX useradm_rate_limits_expiry ON useradm_rate_limits (expires_at)",
     ],
+    [
+        # roles: users hold role names (existing users stay administrators, as before roles);
+        # a personal access token may act with a subset of them; custom roles per organization
+        "ALTER TABLE useradm_users ADD COLUMN roles TEXT NOT NULL DEFAULT '[\"RBAC_ROLE_PERMIT_ALL\"]'",
+        "ALTER TABLE useradm_tokens ADD COLUMN roles TEXT",
+        "CREATE TABLE useradm_roles ("
+        " tenant_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, grants TEXT NOT NULL,"
+        " created_ts REAL NOT NULL, updated_ts REAL NOT NULL, PRIMARY KEY (tenant_id, name))",
+    ],
 ]
 
-_USER_COLS = "id, tenant_id, email, password_hash, created_ts, updated_ts, login_ts"
-_TOKEN_COLS = "id, tenant_id, user_id, kind, name, created_ts, exp, last_used"
+_USER_COLS = "id, tenant_id, email, password_hash, created_ts, updated_ts, login_ts, roles"
+_TOKEN_COLS = "id, tenant_id, user_id, kind, name, created_ts, exp, last_used, roles"
+
+
+def _user(row) -> User:
+    d = dict(row)
+    d["roles"] = json.loads(d["roles"])
+    return User(**d)
+
+
+def _token(row) -> Token:
+    d = dict(row)
+    d["roles"] = json.loads(d["roles"]) if d["roles"] is not None else None
+    return Token(**d)
+
+
+def _role(row) -> Role:
+    return Role(tenant_id=row["tenant_id"], name=row["name"], description=row["description"],
+                grants=grants_from(json.loads(row["grants"])), created_ts=row["created_ts"],
+                updated_ts=row["updated_ts"])
 
 
 class SqliteUseradmStore(UseradmStore):
@@ -54,26 +81,26 @@ class SqliteUseradmStore(UseradmStore):
     def insert_user(self, user: User) -> None:
         try:
             self._conn.execute(
-                f"INSERT INTO useradm_users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO useradm_users ({_USER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (user.id, user.tenant_id, user.email, user.password_hash, user.created_ts, user.updated_ts,
-                 user.login_ts))
+                 user.login_ts, json.dumps(list(user.roles))))
         except sqlite3.IntegrityError:
             raise Conflict("user with the same email already exists") from None
 
     def get_user(self, tenant: str, user_id: str) -> User | None:
         row = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE tenant_id = ? AND id = ?",
                                  (tenant, user_id)).fetchone()
-        return User(**row) if row else None
+        return _user(row) if row else None
 
     def get_user_by_email(self, tenant: str, email: str) -> User | None:
         row = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE tenant_id = ? AND email = ?",
                                  (tenant, email)).fetchone()
-        return User(**row) if row else None
+        return _user(row) if row else None
 
     def find_login_candidates(self, email: str, limit: int) -> list[User]:
         rows = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE email = ?"
                                   " ORDER BY created_ts, id LIMIT ?", (email, limit)).fetchall()
-        return [User(**r) for r in rows]
+        return [_user(r) for r in rows]
 
     def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after=None, created_before=None, updated_after=None, updated_before=None,
@@ -94,15 +121,16 @@ class SqliteUseradmStore(UseradmStore):
         total = self._conn.execute(f"SELECT count(*) FROM useradm_users WHERE {clause}", params).fetchone()[0]
         rows = self._conn.execute(f"SELECT {_USER_COLS} FROM useradm_users WHERE {clause}"
                                   " ORDER BY created_ts, id LIMIT ? OFFSET ?", params + [limit, skip]).fetchall()
-        return [User(**r) for r in rows], total
+        return [_user(r) for r in rows], total
 
     def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
-        allowed = {"email", "password_hash", "updated_ts", "login_ts"}
+        allowed = {"email", "password_hash", "updated_ts", "login_ts", "roles"}
         assert fields and set(fields) <= allowed, fields
         sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [json.dumps(list(v)) if k == "roles" else v for k, v in fields.items()]
         try:
             cur = self._conn.execute(f"UPDATE useradm_users SET {sets} WHERE tenant_id = ? AND id = ?",
-                                     [*fields.values(), tenant, user_id])
+                                     [*values, tenant, user_id])
         except sqlite3.IntegrityError:
             raise Conflict("user with the same email already exists") from None
         return cur.rowcount > 0
@@ -114,6 +142,11 @@ class SqliteUseradmStore(UseradmStore):
             cur = conn.execute("DELETE FROM useradm_users WHERE tenant_id = ? AND id = ?", (tenant, user_id))
             return cur.rowcount > 0
 
+    def count_role_holders(self, tenant: str, role: str) -> int:
+        return self._conn.execute("SELECT count(*) FROM useradm_users u WHERE tenant_id = ?"
+                                  " AND EXISTS (SELECT 1 FROM json_each(u.roles) WHERE value = ?)",
+                                  (tenant, role)).fetchone()[0]
+
     def any_user(self) -> bool:
         return self._conn.execute("SELECT 1 FROM useradm_users LIMIT 1").fetchone() is not None
 
@@ -121,24 +154,33 @@ class SqliteUseradmStore(UseradmStore):
     def insert_token(self, token: Token) -> None:
         try:
             self._conn.execute(
-                f"INSERT INTO useradm_tokens ({_TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO useradm_tokens ({_TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (token.id, token.tenant_id, token.user_id, token.kind, token.name, token.created_ts, token.exp,
-                 token.last_used))
+                 token.last_used, json.dumps(list(token.roles)) if token.roles is not None else None))
         except sqlite3.IntegrityError:
             raise Conflict("Personal Access Token with the same name already exists") from None
 
     def get_live_token(self, tenant: str, token_id: str, user_id: str) -> Token | None:
+        found = self.get_live_token_and_roles(tenant, token_id, user_id)
+        return found[0] if found else None
+
+    def get_live_token_and_roles(self, tenant: str, token_id: str, user_id: str) -> tuple[Token, list[str]] | None:
         row = self._conn.execute(
-            "SELECT t.id, t.tenant_id, t.user_id, t.kind, t.name, t.created_ts, t.exp, t.last_used"
+            "SELECT t.id, t.tenant_id, t.user_id, t.kind, t.name, t.created_ts, t.exp, t.last_used, t.roles,"
+            " u.roles AS user_roles"
             " FROM useradm_tokens t JOIN useradm_users u ON u.tenant_id = t.tenant_id AND u.id = t.user_id"
             " WHERE t.id = ? AND t.tenant_id = ? AND t.user_id = ?", (token_id, tenant, user_id)).fetchone()
-        return Token(**row) if row else None
+        if row is None:
+            return None
+        d = dict(row)
+        user_roles = json.loads(d.pop("user_roles"))
+        return _token(d), user_roles
 
     def list_tokens(self, tenant: str, user_id: str, kind: str) -> list[Token]:
         rows = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM useradm_tokens"
                                   " WHERE tenant_id = ? AND user_id = ? AND kind = ? ORDER BY created_ts, id",
                                   (tenant, user_id, kind)).fetchall()
-        return [Token(**r) for r in rows]
+        return [_token(r) for r in rows]
 
     def count_tokens(self, tenant: str, user_id: str, kind: str) -> int:
         return self._conn.execute("SELECT count(*) FROM useradm_tokens"
@@ -180,6 +222,35 @@ class SqliteUseradmStore(UseradmStore):
     def touch_token(self, tenant: str, token_id: str, ts: float) -> None:
         self._conn.execute("UPDATE useradm_tokens SET last_used = ? WHERE tenant_id = ? AND id = ?",
                            (ts, tenant, token_id))
+
+    # custom roles -------------------------------------------------------------
+    def insert_role(self, role: Role) -> None:
+        try:
+            self._conn.execute("INSERT INTO useradm_roles (tenant_id, name, description, grants, created_ts, updated_ts)"
+                               " VALUES (?, ?, ?, ?, ?, ?)",
+                               (role.tenant_id, role.name, role.description, json.dumps(grants_json(role.grants)),
+                                role.created_ts, role.updated_ts))
+        except sqlite3.IntegrityError:
+            raise Conflict("role with the same name already exists") from None
+
+    def get_roles(self, tenant: str, names: Sequence[str] | None = None) -> list[Role]:
+        sql, params = "SELECT * FROM useradm_roles WHERE tenant_id = ?", [tenant]
+        if names is not None:
+            if not names:
+                return []
+            sql += f" AND name IN ({', '.join('?' * len(names))})"
+            params += list(names)
+        return [_role(r) for r in self._conn.execute(sql + " ORDER BY name", params).fetchall()]
+
+    def update_role(self, role: Role) -> bool:
+        return self._conn.execute("UPDATE useradm_roles SET description = ?, grants = ?, updated_ts = ?"
+                                  " WHERE tenant_id = ? AND name = ?",
+                                  (role.description, json.dumps(grants_json(role.grants)), role.updated_ts,
+                                   role.tenant_id, role.name)).rowcount > 0
+
+    def delete_role(self, tenant: str, name: str) -> bool:
+        return self._conn.execute("DELETE FROM useradm_roles WHERE tenant_id = ? AND name = ?",
+                                  (tenant, name)).rowcount > 0
 
     # settings ---------------------------------------------------------------
     def get_settings(self, tenant: str, user_id: str) -> tuple[dict, str] | None:
