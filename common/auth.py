@@ -133,6 +133,19 @@ def current_access() -> Access:
     return access
 
 
+def visible_device_groups() -> frozenset[str] | None:
+    """The device groups this management request may see (None: every device; also for requests
+    the permission table does not decide, the internal API)."""
+    access = getattr(g, "access", None)
+    return access.device_groups if access is not None else None
+
+
+def visible_release_tags() -> frozenset[str] | None:
+    """The release tags this management request may see (None: every release)."""
+    access = getattr(g, "access", None)
+    return access.release_tags if access is not None else None
+
+
 def current_identity() -> Identity:
     """The authenticated caller of this request; Unauthorized when there is none."""
     identity = getattr(g, "identity", None)

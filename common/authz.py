@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from common import permissions
-from common.errors import Forbidden, Unavailable
+from common.errors import Forbidden, NotFound, Unavailable
 from common.permissions import Access, Grant
 
 
@@ -19,6 +19,10 @@ class Authorizer:
     def __init__(self, services: Any):
         self._services = services
         self.grants_of: Callable[[Any], tuple[Grant, ...]] | None = None
+        # by-id checks of a role limited to groups or tags: kind ("device", "group", "release",
+        # "artifact") -> (tenant, the path parameter's value, access) -> visible?; set by the
+        # services that own the objects (inventory, artifacts)
+        self.checkers: dict[str, Callable[[str, str, Access], bool]] = {}
 
     def authorize(self, identity: Any, method: str, key: str, params: Mapping[str, str] | None = None) -> Access:
         """The caller's access to operation `key` ("METHOD /path/{param}"); Forbidden when the
@@ -31,4 +35,10 @@ class Authorizer:
         access = permissions.decide(self.grants_of(identity), needs)
         if not access.allowed:
             raise Forbidden(f"forbidden: {access.reason}")
+        for kind, param in access.checks:
+            checker = self.checkers.get(kind)
+            if checker is None:
+                raise Unavailable(f"no visibility check for {kind}")
+            if not checker(identity.tenant, (params or {}).get(param, ""), access):
+                raise NotFound(f"{kind} not found")  # as for an id that does not exist
         return access

@@ -15,7 +15,6 @@ tags; the operation's scope column says what such a narrowed grant allows there:
 - `listed`    the service lists, searches and counts only the visible devices (releases);
 - `device:X`  the device named by path parameter X must be in a visible group (404 otherwise);
 - `group:X`   the group named by path parameter X must be visible (404 otherwise);
-- `deployment:X` the deployment X must target only visible devices (404 otherwise);
 - `release:X` / `artifact:X` the release (the artifact's release) X must carry a visible tag;
 - `target`    the service checks the deployment's target (devices, group, filter) and its
               release against the visible groups and tags (403 otherwise).
@@ -125,7 +124,7 @@ ALL = "all"
 ANY = "any"
 LISTED = "listed"
 TARGET = "target"
-_BY_ID = ("device", "group", "deployment", "release", "artifact")
+_BY_ID = ("device", "group", "release", "artifact")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,32 +189,32 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "GET /api/management/v2/devauth/devices": need(READ_DEVICES),
     "POST /api/management/v2/devauth/devices/search": need(READ_DEVICES),
     "GET /api/management/v2/devauth/devices/count": need(READ_DEVICES),
-    "GET /api/management/v2/devauth/devices/{id}": need(READ_DEVICES),
-    "GET /api/management/v2/devauth/devices/{id}/auth/{aid}/status": need(READ_DEVICES),
+    "GET /api/management/v2/devauth/devices/{id}": need(READ_DEVICES, "device:id"),
+    "GET /api/management/v2/devauth/devices/{id}/auth/{aid}/status": need(READ_DEVICES, "device:id"),
     "GET /api/management/v2/devauth/limits/max_devices": need(READ_DEVICES, ANY),
     "POST /api/management/v2/devauth/devices": need(MANAGE_DEVICES),
     "POST /api/management/v2/devauth/preauthorizations": need(MANAGE_DEVICES),
-    "PUT /api/management/v2/devauth/devices/{id}/auth/{aid}/status": need(MANAGE_DEVICES),
-    "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": need(MANAGE_DEVICES),
-    "DELETE /api/management/v2/devauth/devices/{id}": need(MANAGE_DEVICES),
+    "PUT /api/management/v2/devauth/devices/{id}/auth/{aid}/status": need(MANAGE_DEVICES, "device:id"),
+    "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": need(MANAGE_DEVICES, "device:id"),
+    "DELETE /api/management/v2/devauth/devices/{id}": need(MANAGE_DEVICES, "device:id"),
     "DELETE /api/management/v2/devauth/tokens/{id}": need(MANAGE_DEVICES),
 
     # inventory ------------------------------------------------------------------------------------
-    "GET /api/management/v1/inventory/devices": need(READ_DEVICES),
-    "GET /api/management/v1/inventory/devices/{device_id}": need(READ_DEVICES),
-    "GET /api/management/v1/inventory/devices/{device_id}/group": need(READ_DEVICES),
-    "GET /api/management/v1/inventory/groups": need(READ_DEVICES),
-    "GET /api/management/v1/inventory/groups/{name}/devices": need(READ_DEVICES),
+    "GET /api/management/v1/inventory/devices": need(READ_DEVICES, LISTED),
+    "GET /api/management/v1/inventory/devices/{device_id}": need(READ_DEVICES, "device:device_id"),
+    "GET /api/management/v1/inventory/devices/{device_id}/group": need(READ_DEVICES, "device:device_id"),
+    "GET /api/management/v1/inventory/groups": need(READ_DEVICES, LISTED),
+    "GET /api/management/v1/inventory/groups/{name}/devices": need(READ_DEVICES, "group:name"),
     "GET /api/management/v2/inventory/filters": need(READ_DEVICES, ANY),
     "GET /api/management/v2/inventory/filters/{filter_id}": need(READ_DEVICES, ANY),
-    "GET /api/management/v2/inventory/filters/attributes": need(READ_DEVICES),
-    "GET /api/management/v2/inventory/filters/{filter_id}/search": need(READ_DEVICES),
-    "POST /api/management/v2/inventory/filters/search": need(READ_DEVICES),
-    "POST /api/management/v2alpha1/inventory/identities/search": need(READ_DEVICES),
+    "GET /api/management/v2/inventory/filters/attributes": need(READ_DEVICES, ANY),
+    "GET /api/management/v2/inventory/filters/{filter_id}/search": need(READ_DEVICES, LISTED),
+    "POST /api/management/v2/inventory/filters/search": need(READ_DEVICES, LISTED),
+    "POST /api/management/v2alpha1/inventory/identities/search": need(READ_DEVICES, LISTED),
     "GET /api/management/v2/inventory/statistics": need(READ_DEVICES),
-    "DELETE /api/management/v1/inventory/devices/{device_id}": need(MANAGE_DEVICES),
-    "PUT /api/management/v1/inventory/devices/{device_id}/tags": need(MANAGE_DEVICES),
-    "PATCH /api/management/v1/inventory/devices/{device_id}/tags": need(MANAGE_DEVICES),
+    "DELETE /api/management/v1/inventory/devices/{device_id}": need(MANAGE_DEVICES, "device:device_id"),
+    "PUT /api/management/v1/inventory/devices/{device_id}/tags": need(MANAGE_DEVICES, "device:device_id"),
+    "PATCH /api/management/v1/inventory/devices/{device_id}/tags": need(MANAGE_DEVICES, "device:device_id"),
     "PUT /api/management/v1/inventory/devices/{device_id}/group": need(MANAGE_DEVICES),
     "DELETE /api/management/v1/inventory/devices/{device_id}/group/{name}": need(MANAGE_DEVICES),
     "PATCH /api/management/v1/inventory/groups/{name}/devices": need(MANAGE_DEVICES),
@@ -225,38 +224,38 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "DELETE /api/management/v2/inventory/filters/{filter_id}": need(MANAGE_DEVICES),
 
     # deployments ----------------------------------------------------------------------------------
-    "GET /api/management/v1/deployments/deployments": need(READ_DEVICES),
-    "GET /api/management/v2/deployments/deployments": need(READ_DEVICES),
-    "GET /api/management/v1/deployments/deployments/{deployment_id}": need(READ_DEVICES),
-    "GET /api/management/v1/deployments/deployments/{deployment_id}/statistics": need(READ_DEVICES),
-    "POST /api/management/v1/deployments/deployments/statistics/list": need(READ_DEVICES),
+    "GET /api/management/v1/deployments/deployments": need(READ_DEVICES, ANY),
+    "GET /api/management/v2/deployments/deployments": need(READ_DEVICES, ANY),
+    "GET /api/management/v1/deployments/deployments/{deployment_id}": need(READ_DEVICES, ANY),
+    "GET /api/management/v1/deployments/deployments/{deployment_id}/statistics": need(READ_DEVICES, ANY),
+    "POST /api/management/v1/deployments/deployments/statistics/list": need(READ_DEVICES, ANY),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/devices": need(READ_DEVICES),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/devices/list": need(READ_DEVICES),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/device_list": need(READ_DEVICES),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/devices/{device_id}/log":
-        need(READ_DEVICES),
-    "GET /api/management/v1/deployments/deployments/devices/{device_id}": need(READ_DEVICES),
+        need(READ_DEVICES, "device:device_id"),
+    "GET /api/management/v1/deployments/deployments/devices/{device_id}": need(READ_DEVICES, "device:device_id"),
     "POST /api/management/v1/deployments/deployments":
-        need(DEPLOY_TO_DEVICES) + need(READ_RELEASES),
+        need(DEPLOY_TO_DEVICES, TARGET) + need(READ_RELEASES, TARGET),
     "POST /api/management/v2/deployments/deployments":
-        need(DEPLOY_TO_DEVICES) + need(READ_RELEASES),
+        need(DEPLOY_TO_DEVICES, TARGET) + need(READ_RELEASES, TARGET),
     "POST /api/management/v1/deployments/deployments/group/{name}":
-        need(DEPLOY_TO_DEVICES) + need(READ_RELEASES),
+        need(DEPLOY_TO_DEVICES, "group:name") + need(READ_RELEASES, TARGET),
     "PUT /api/management/v1/deployments/deployments/{deployment_id}/status": need(DEPLOY_TO_DEVICES),
-    "DELETE /api/management/v1/deployments/deployments/devices/{device_id}": need(DEPLOY_TO_DEVICES),
-    "DELETE /api/management/v1/deployments/deployments/devices/{device_id}/history": need(MANAGE_DEVICES),
+    "DELETE /api/management/v1/deployments/deployments/devices/{device_id}": need(DEPLOY_TO_DEVICES, "device:device_id"),
+    "DELETE /api/management/v1/deployments/deployments/devices/{device_id}/history": need(MANAGE_DEVICES, "device:device_id"),
 
     # releases and artifacts -----------------------------------------------------------------------
     "GET /api/management/v1/deployments/artifacts": need(READ_RELEASES),
     "GET /api/management/v1/deployments/artifacts/list": need(READ_RELEASES),
     "GET /api/management/v2/deployments/artifacts": need(READ_RELEASES),
-    "GET /api/management/v1/deployments/artifacts/{artifact_id}": need(READ_RELEASES),
-    "GET /api/management/v1/deployments/artifacts/{artifact_id}/download": need(READ_RELEASES),
+    "GET /api/management/v1/deployments/artifacts/{artifact_id}": need(READ_RELEASES, "artifact:artifact_id"),
+    "GET /api/management/v1/deployments/artifacts/{artifact_id}/download": need(READ_RELEASES, "artifact:artifact_id"),
     "GET /api/management/v1/deployments/deployments/releases": need(READ_RELEASES),
     "GET /api/management/v1/deployments/deployments/releases/list": need(READ_RELEASES),
-    "GET /api/management/v2/deployments/deployments/releases": need(READ_RELEASES),
-    "GET /api/management/v2/deployments/deployments/releases/{release_name}": need(READ_RELEASES),
-    "GET /api/management/v2/deployments/releases/all/tags": need(READ_RELEASES),
+    "GET /api/management/v2/deployments/deployments/releases": need(READ_RELEASES, LISTED),
+    "GET /api/management/v2/deployments/deployments/releases/{release_name}": need(READ_RELEASES, "release:release_name"),
+    "GET /api/management/v2/deployments/releases/all/tags": need(READ_RELEASES, ANY),
     "GET /api/management/v2/deployments/releases/all/types": need(READ_RELEASES),
     "GET /api/management/v1alpha1/deployments/software": need(READ_RELEASES),
     "GET /api/management/v1alpha1/deployments/software/tags": need(READ_RELEASES),
@@ -265,9 +264,9 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "POST /api/management/v1/deployments/artifacts/directupload": need(UPLOAD_ARTIFACTS),
     "POST /api/management/v1/deployments/artifacts/directupload/{upload_id}/complete": need(UPLOAD_ARTIFACTS),
     "POST /api/management/v1/deployments/artifacts/generate": need(UPLOAD_ARTIFACTS),
-    "PUT /api/management/v1/deployments/artifacts/{artifact_id}": need(MANAGE_RELEASES),
-    "DELETE /api/management/v1/deployments/artifacts/{artifact_id}": need(MANAGE_RELEASES),
-    "PATCH /api/management/v2/deployments/deployments/releases/{release_name}": need(MANAGE_RELEASES),
+    "PUT /api/management/v1/deployments/artifacts/{artifact_id}": need(MANAGE_RELEASES, "artifact:artifact_id"),
+    "DELETE /api/management/v1/deployments/artifacts/{artifact_id}": need(MANAGE_RELEASES, "artifact:artifact_id"),
+    "PATCH /api/management/v2/deployments/deployments/releases/{release_name}": need(MANAGE_RELEASES, "release:release_name"),
     "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags": need(MANAGE_RELEASES),
     "DELETE /api/management/v2/deployments/deployments/releases": need(MANAGE_RELEASES),
 
@@ -276,13 +275,13 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "GET /api/management/v1/auditlogs/logs/export": need(READ_AUDIT_LOGS),
 
     # deviceconnect (the two websockets are served by the ASGI front) -----------------------------
-    "GET /api/management/v1/deviceconnect/devices/{id}": need(READ_DEVICES),
-    "GET /api/management/v1/deviceconnect/devices/{id}/connect": need(CONNECT_TO_DEVICES),
+    "GET /api/management/v1/deviceconnect/devices/{id}": need(READ_DEVICES, "device:id"),
+    "GET /api/management/v1/deviceconnect/devices/{id}/connect": need(CONNECT_TO_DEVICES, "device:id"),
     "GET /api/management/v1/deviceconnect/sessions/{session_id}/playback": need(CONNECT_TO_DEVICES),
-    "POST /api/management/v1/deviceconnect/devices/{id}/check-update": need(CONNECT_TO_DEVICES),
-    "POST /api/management/v1/deviceconnect/devices/{id}/send-inventory": need(CONNECT_TO_DEVICES),
-    "GET /api/management/v1/deviceconnect/devices/{id}/download": need(CONNECT_TO_DEVICES),
-    "PUT /api/management/v1/deviceconnect/devices/{id}/upload": need(CONNECT_TO_DEVICES),
+    "POST /api/management/v1/deviceconnect/devices/{id}/check-update": need(CONNECT_TO_DEVICES, "device:id"),
+    "POST /api/management/v1/deviceconnect/devices/{id}/send-inventory": need(CONNECT_TO_DEVICES, "device:id"),
+    "GET /api/management/v1/deviceconnect/devices/{id}/download": need(CONNECT_TO_DEVICES, "device:id"),
+    "PUT /api/management/v1/deviceconnect/devices/{id}/upload": need(CONNECT_TO_DEVICES, "device:id"),
 }
 
 
@@ -317,7 +316,7 @@ _INCLUDES = {name: includes(name) for name in PERMISSION_SETS}
 class Access:
     """The decision for one request. When allowed, `device_groups` / `release_tags` are the
     visible groups / tags (None: all), and `checks` the by-id checks still to make:
-    (kind, path parameter, scope type)."""
+    (kind, path parameter): the object the parameter names must be visible."""
 
     allowed: bool
     reason: str = ""

@@ -9,7 +9,7 @@ import math
 import uuid
 from typing import Any
 
-from common.errors import BadRequest, Conflict, NotFound, Unprocessable
+from common.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from deployments import model as m
 from deployments import rollout
 from deployments.artifacts.model import Artifact
@@ -34,7 +34,8 @@ class DeploymentManagement:
                           force_installation: bool = False, failure_threshold: int | None = None,
                           failure_action: str | None = None, success_threshold: int | None = None,
                           maintenance_window: dict | None = None,
-                          update_control_map: dict | None = None) -> Deployment:
+                          update_control_map: dict | None = None, visible_groups: frozenset[str] | None = None,
+                          visible_tags: frozenset[str] | None = None) -> Deployment:
         """Create a deployment to a device list, all accepted devices, a group or an inventory filter,
         with its rollout rules (thresholds, maintenance window, update control map).
 
@@ -59,6 +60,7 @@ class DeploymentManagement:
         artifacts = self._services.artifacts.find_by_name(tenant, artifact_name)
         if not artifacts:
             raise Unprocessable(f"no artifact named {artifact_name!r}")
+        self._check_target(tenant, artifact_name, devices, group, visible_groups, visible_tags)
 
         inventory = self._services.inventory
         now = self.clock.now()
@@ -160,6 +162,26 @@ class DeploymentManagement:
         except DuplicateDeployment:
             raise Conflict("a deployment with this id already exists") from None
         return deployment
+
+    def _check_target(self, tenant: str, artifact_name: str, devices, group, visible_groups, visible_tags) -> None:
+        """A role limited to device groups deploys only to its groups or listed devices of them
+        (never to all devices or a filter, whose devices change); one limited to release tags
+        only releases carrying one of its tags. Forbidden otherwise."""
+        if visible_tags is not None and not self._services.artifacts.release_visible(tenant, artifact_name,
+                                                                                    visible_tags):
+            raise Forbidden("forbidden: the release carries none of the tags the caller may deploy")
+        if visible_groups is None:
+            return
+        if group is not None:
+            if group not in visible_groups:
+                raise Forbidden("forbidden: the caller may not deploy to this group")
+        elif devices:
+            ids = [d for d in devices if isinstance(d, str)]
+            if len(ids) != len(devices) or not self._services.inventory.devices_visible(tenant, ids, visible_groups):
+                raise Forbidden("forbidden: the caller may deploy only to devices of its groups")
+        else:
+            raise Forbidden("forbidden: a role limited to device groups deploys to its groups or to listed "
+                            "devices of them, not to all devices or a filter")
 
     def _all_ids(self, tenant: str, group: str | None) -> list[str]:
         ids: list[str] = []

@@ -11,7 +11,12 @@ def init_app(app, api, ctx) -> None:
 
     store = make_store(ctx.db)
     ctx.add_migrations("inventory", store.migrations)
-    ctx.services.inventory = InventoryService(store, ctx.config, ctx.clock, ctx.services)
+    service = ctx.services.inventory = InventoryService(store, ctx.config, ctx.clock, ctx.services)
+    # a role limited to device groups sees a device (a group) by id only in its groups
+    ctx.authorizer.checkers["device"] = lambda tenant, device_id, access: service.device_visible(
+        tenant, device_id, access.device_groups)
+    ctx.authorizer.checkers["group"] = lambda tenant, name, access: (
+        access.device_groups is None or name in access.device_groups)
     internal_blp = internal.make_blueprint()
     add_health_routes(internal_blp, lambda: ctx.checks_for("inventory"),
                       lambda: ctx.config["MENDER_HEALTH_TIMEOUT_SECONDS"])

@@ -324,6 +324,11 @@ def id_condition(ids: list[str]) -> Cond:
     return Cond(SCOPE_IDENTITY, "id", "in", strs=tuple(ids), on_id=True)
 
 
+def in_groups(groups) -> Cond:
+    """Devices in one of `groups` (a role limited to device groups)."""
+    return Cond(SCOPE_SYSTEM, ATTR_GROUP, "in", strs=tuple(sorted(groups)))
+
+
 def eq(scope: str, name: str, value: str | float) -> Cond:
     if isinstance(value, str):
         return Cond(scope, name, "eq", strs=(value,))

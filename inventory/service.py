@@ -13,7 +13,7 @@ from common.text import check_printable
 from inventory.model import (ATTR_CREATED, ATTR_GROUP, ATTR_STATUS, ATTR_UPDATED, MAX_NAME_LENGTH,
                              SCOPE_IDENTITY, SCOPE_INVENTORY, SCOPE_SYSTEM, SCOPE_TAGS, SCOPES, STATUSES,
                              Attribute, AttributeCount, AttributeValueCount, Device, Filter, check_group_name,
-                             check_value, eq, id_condition, parse_attributes)
+                             check_value, eq, id_condition, in_groups, parse_attributes)
 from inventory.query import SELECTION_KEYS, SearchQuery, compile_filters, parse_selection
 from inventory.store import InventoryStore
 
@@ -256,11 +256,14 @@ class InventoryService:
             raise NotFound("device not found")
         return device
 
-    def search(self, tenant: str, query: SearchQuery) -> tuple[list[Device], int]:
-        """One page of devices (with the attributes the query selects) for a parsed query, and the total."""
-        if query.empty:
+    def search(self, tenant: str, query: SearchQuery, groups: frozenset[str] | None = None
+               ) -> tuple[list[Device], int]:
+        """One page of devices (with the attributes the query selects) for a parsed query, and the
+        total; `groups`: only devices of these groups (a role limited to device groups)."""
+        if query.empty or (groups is not None and not groups):
             return [], 0
-        ids, total = self.store.search(tenant, query.conds, query.sort, (query.page - 1) * query.per_page,
+        conds = query.conds + [in_groups(groups)] if groups is not None else query.conds
+        ids, total = self.store.search(tenant, conds, query.sort, (query.page - 1) * query.per_page,
                                        query.per_page)
         return self.store.get_devices(tenant, ids, query.select), total
 
@@ -279,8 +282,24 @@ class InventoryService:
         if not self.store.clear_group(tenant, group, [device_id]):
             raise NotFound("device not found or not in this group")
 
-    def groups(self, tenant: str, status: str | None = None) -> list[str]:
-        return self.store.groups(tenant, status or None)
+    def groups(self, tenant: str, status: str | None = None, visible: frozenset[str] | None = None) -> list[str]:
+        names = self.store.groups(tenant, status or None)
+        return names if visible is None else [n for n in names if n in visible]
+
+    def device_visible(self, tenant: str, device_id: str, groups: frozenset[str] | None) -> bool:
+        """Whether a role limited to `groups` sees the device (None: every device). A device in no
+        group is visible to unlimited roles only."""
+        return groups is None or self.device_group(tenant, device_id) in groups
+
+    def devices_visible(self, tenant: str, device_ids: list[str], groups: frozenset[str] | None) -> bool:
+        """Whether every listed device is in one of `groups` (None: yes)."""
+        if groups is None:
+            return True
+        if not groups:
+            return False
+        ids = list(dict.fromkeys(device_ids))
+        _, total = self.store.search(tenant, [id_condition(ids), in_groups(groups)], [], 0, 1)
+        return total == len(ids)
 
     def group_devices(self, tenant: str, group: str, page: int, per_page: int) -> tuple[list[str], int]:
         check_group_name(group)
@@ -427,10 +446,11 @@ class InventoryService:
         if not self.store.delete_filter(tenant, filter_id):
             raise NotFound("filter not found")
 
-    def run_filter(self, tenant: str, filter_id: str, page: int, per_page: int) -> tuple[list[Device], int]:
+    def run_filter(self, tenant: str, filter_id: str, page: int, per_page: int,
+                   groups: frozenset[str] | None = None) -> tuple[list[Device], int]:
         saved = self.get_filter(tenant, filter_id)
         return self.search(tenant, SearchQuery(conds=compile_filters(saved.terms, "terms"), page=page,
-                                               per_page=per_page))
+                                               per_page=per_page), groups)
 
     def statistics(self, tenant: str) -> dict[str, dict[str, int]]:
         """Accepted and pending devices per tier (system/tier; devices without one are `standard`):

@@ -5,7 +5,7 @@ from flask.views import MethodView
 
 from common.api import Blueprint
 from common.app import services
-from common.auth import current_identity
+from common.auth import current_identity, visible_device_groups, visible_release_tags
 from common.pagination import Page, paging_headers
 from deployments.schemas import (AbortSchema, DeploymentIdsSchema, DeploymentsQueryArgsSchema,
                                  DeploymentsV2QueryArgsSchema, DeviceDeploymentsQueryArgsSchema,
@@ -39,6 +39,7 @@ def _create(body: dict, **target):
     dep = _svc().create_deployment(
         _tenant(), name=body["name"], artifact_name=body["artifact_name"], phases=phases,
         retries=body.get("retries", 0), force_installation=body.get("force_installation", False),
+        visible_groups=visible_device_groups(), visible_tags=visible_release_tags(),
         **{k: body.get(k) for k in _RULES}, **target)
     location = url_for("deployments_management.Deployment", deployment_id=dep.id, _external=False)
     return Response(status=201, headers={"Location": location})

@@ -53,7 +53,12 @@ def init_app(app, api, ctx) -> None:
     ctx.add_migrations("artifacts", store.migrations)
     signer = _signer_factory(ctx)
     storage = make_storage(ctx.config, ctx.clock, signer)
-    ctx.services.artifacts = ArtifactsService(store, ctx.config, ctx.clock, ctx.services, storage, signer)
+    service = ctx.services.artifacts = ArtifactsService(store, ctx.config, ctx.clock, ctx.services, storage, signer)
+    # a role limited to release tags sees a release (an artifact) by id only with one of its tags
+    ctx.authorizer.checkers["release"] = lambda tenant, name, access: service.release_visible(
+        tenant, name, access.release_tags)
+    ctx.authorizer.checkers["artifact"] = lambda tenant, artifact_id, access: service.artifact_visible(
+        tenant, artifact_id, access.release_tags)
     for blp in (management.blp, releases.v1, releases.v2, software.blp, public.blp, internal.blp):
         api.register_blueprint(blp)
     ctx.health_checks.setdefault("deployments", []).append(storage.check)

@@ -26,8 +26,14 @@ class ReleasesMixin:
 
     def list_releases(self, tenant: str, *, name=None, tags=None, update_type=None, device_type=None,
                       description=None, sort=("name", True), skip: int = 0,
-                      limit: int | None = None) -> tuple[list[Release], int]:
-        """A page of releases (each with its artifacts) and the total."""
+                      limit: int | None = None, visible_tags: frozenset[str] | None = None
+                      ) -> tuple[list[Release], int]:
+        """A page of releases (each with its artifacts) and the total; `visible_tags`: only
+        releases carrying one of them (a role limited to release tags)."""
+        if visible_tags is not None:
+            tags = [t for t in tags if t in visible_tags] if tags else sorted(visible_tags)
+            if not tags:
+                return [], 0
         releases, total = self.store.list_releases(tenant, name=name, tags=tags, update_type=update_type,
                                                    device_type=device_type, description=description,
                                                    sort=sort, skip=skip, limit=limit)
@@ -38,6 +44,23 @@ class ReleasesMixin:
         if release is None:
             raise NotFound("release not found")
         return self._with_artifacts(tenant, [release])[0]
+
+    def release_visible(self, tenant: str, name: str, visible_tags: frozenset[str] | None) -> bool:
+        """Whether a role limited to `visible_tags` sees the release (None: every release)."""
+        if visible_tags is None:
+            return True
+        release = self.store.get_release(tenant, name)
+        return release is not None and not visible_tags.isdisjoint(release.tags)
+
+    def artifact_visible(self, tenant: str, artifact_id: str, visible_tags: frozenset[str] | None) -> bool:
+        """Whether a role limited to `visible_tags` sees the artifact (through its release's tags)."""
+        if visible_tags is None:
+            return True
+        try:
+            artifact = self.get(tenant, artifact_id)
+        except NotFound:
+            return False
+        return self.release_visible(tenant, artifact.name, visible_tags)
 
     def set_release_notes(self, tenant: str, name: str, notes: str) -> None:
         if len(notes) > MAX_NOTES:

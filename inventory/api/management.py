@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from common.api import Blueprint
 from common.app import services
+from common.auth import visible_device_groups
 from common.pagination import page_from_args, paging_headers
 from inventory.api import caller, empty, json_body, query_items, render
 from inventory.query import parse_v1_list
@@ -31,7 +32,7 @@ def make_blueprint() -> Blueprint:
             tenant, _ = caller()
             page = page_from_args()
             query = parse_v1_list(query_items(), page.page, page.per_page)
-            devices, total = services().inventory.search(tenant, query)
+            devices, total = services().inventory.search(tenant, query, visible_device_groups())
             return _paged([render.device(d) for d in devices], page, total)
 
     @blp.route("/devices/<device_id>/tags")
@@ -109,7 +110,7 @@ def make_blueprint() -> Blueprint:
                                        "with that status.")
         def get(self):
             tenant, _ = caller()
-            return jsonify(services().inventory.groups(tenant, request.args.get("status")))
+            return jsonify(services().inventory.groups(tenant, request.args.get("status"), visible_device_groups()))
 
     @blp.route("/groups/<name>")
     class GroupByName(MethodView):

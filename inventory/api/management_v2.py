@@ -10,6 +10,7 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.bulk_api import BULK_RESULT, SELECTION_BODY, SELECTION_PROPERTIES, render_bulk
 from common.app import services
+from common.auth import visible_device_groups
 from common.errors import BadRequest
 from common.pagination import Page, page_from_args, paging_headers
 from inventory.api import caller, empty, json_body, optional_json_body, render
@@ -25,7 +26,7 @@ def _results(items: list[dict], page: Page, total: int):
 
 def search_response(tenant: str, body) -> object:
     query = parse_search_params(body)
-    devices, total = services().inventory.search(tenant, query)
+    devices, total = services().inventory.search(tenant, query, visible_device_groups())
     return _results([render.device(d) for d in devices], Page(query.page, query.per_page), total)
 
 
@@ -92,7 +93,8 @@ def make_blueprint() -> Blueprint:
         def get(self, filter_id):
             tenant, _ = caller()
             page = page_from_args()
-            devices, total = services().inventory.run_filter(tenant, filter_id, page.page, page.per_page)
+            devices, total = services().inventory.run_filter(tenant, filter_id, page.page, page.per_page,
+                                                            visible_device_groups())
             return _results([render.device(d) for d in devices], page, total)
 
     @blp.route("/groups/<name>/devices")
@@ -163,7 +165,7 @@ def make_alpha_blueprint() -> Blueprint:
             query = parse_search_params(rest)
             query.conds.append(Cond(scope, name, "regex", regex="^(?:" + re.escape(prefix) + ")",
                                     on_id=(scope, name) == (SCOPE_IDENTITY, "id")))
-            devices, total = services().inventory.search(tenant, query)
+            devices, total = services().inventory.search(tenant, query, visible_device_groups())
             return _results([render.device(d) for d in devices], Page(query.page, query.per_page), total)
 
     return blp

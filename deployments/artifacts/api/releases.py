@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from common.api import Blueprint, request_json
 from common.app import services
+from common.auth import visible_release_tags
 from common.errors import BadRequest
 from common.pagination import Page, paging_headers
 from deployments.artifacts.api import caller_tenant, names_filter, parse_sort, render, string_filter
@@ -74,7 +75,7 @@ class ReleasesV2(MethodView):
         items, total = services().artifacts.list_releases(
             caller_tenant(), name=("prefix", name) if name else None, tags=args.get("tag") or None,
             update_type=args.get("update_type") or None, sort=parse_sort(args.get("sort"), RELEASE_SORT_FIELDS),
-            skip=page.skip, limit=page.limit)
+            skip=page.skip, limit=page.limit, visible_tags=visible_release_tags())
         return [render.release(r) for r in items], paging_headers(page, len(items), total)
 
     @v2.arguments(ReleaseDeleteQueryArgsSchema, location="query")
