@@ -17,6 +17,12 @@ class Recorded(NamedTuple):
     object_type: str
     id_from: str   # a path parameter, SELF, LOCATION, or "" (none)
     action: str
+    fields: tuple[str, ...] = ()  # JSON body fields summarized in `change` (small values only)
+    name_from: str = ""           # the JSON body field (or path parameter) naming the object
+
+
+# body fields that are never written, only said to have changed
+SECRET_FIELDS = frozenset({"password", "current_password", "token", "pubkey", "key", "secret"})
 
 
 READ_ONLY = None
@@ -25,26 +31,28 @@ MUTATIONS: dict[str, Recorded | None] = {
     # useradm
     "POST /api/management/v1/useradm/auth/login": Recorded("user", "", "login"),
     "POST /api/management/v1/useradm/auth/logout": Recorded("user", SELF, "logout"),
-    "PUT /api/management/v1/useradm/users/me": Recorded("user", SELF, "update"),
-    "PUT /api/management/v2/useradm/users/me": Recorded("user", SELF, "update"),
+    "PUT /api/management/v1/useradm/users/me": Recorded("user", SELF, "update", ("email", "password")),
+    "PUT /api/management/v2/useradm/users/me": Recorded("user", SELF, "update", ("password",)),
     "POST /api/management/v1/useradm/settings/me": Recorded("user_settings", SELF, "update"),
     "POST /api/management/v1/useradm/settings": Recorded("settings", "", "update"),
-    "POST /api/management/v1/useradm/settings/tokens": Recorded("user_access_token", "", "create"),
+    "POST /api/management/v1/useradm/settings/tokens": Recorded("user_access_token", "", "create",
+                                                                  ("expires_in", "roles"), "name"),
     "DELETE /api/management/v1/useradm/settings/tokens/{id}": Recorded("user_access_token", "id", "delete"),
-    "POST /api/management/v1/useradm/users": Recorded("user", LOCATION, "create"),
-    "PUT /api/management/v1/useradm/users/{id}": Recorded("user", "id", "update"),
+    "POST /api/management/v1/useradm/users": Recorded("user", LOCATION, "create", ("roles",), "email"),
+    "PUT /api/management/v1/useradm/users/{id}": Recorded("user", "id", "update", ("email", "password", "roles")),
     "DELETE /api/management/v1/useradm/users/{id}": Recorded("user", "id", "delete"),
-    "POST /api/management/v1/useradm/roles": Recorded("role", LOCATION, "create"),
-    "POST /api/management/v2/useradm/roles": Recorded("role", LOCATION, "create"),
-    "PUT /api/management/v1/useradm/roles/{id}": Recorded("role", "id", "update"),
-    "PUT /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "update"),
-    "DELETE /api/management/v1/useradm/roles/{id}": Recorded("role", "id", "delete"),
-    "DELETE /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "delete"),
+    "POST /api/management/v1/useradm/roles": Recorded("role", LOCATION, "create", ("permission_sets_with_scope",), "name"),
+    "POST /api/management/v2/useradm/roles": Recorded("role", LOCATION, "create", ("permission_sets_with_scope",), "name"),
+    "PUT /api/management/v1/useradm/roles/{id}": Recorded("role", "id", "update", ("permission_sets_with_scope",), "id"),
+    "PUT /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "update", ("permission_sets_with_scope",), "id"),
+    "DELETE /api/management/v1/useradm/roles/{id}": Recorded("role", "id", "delete", (), "id"),
+    "DELETE /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "delete", (), "id"),
     # devauth
     "POST /api/management/v2/devauth/devices": Recorded("device", LOCATION, "preauthorize"),
     "POST /api/management/v2/devauth/preauthorizations": Recorded("device", "", "preauthorize"),
     "POST /api/management/v2/devauth/devices/search": READ_ONLY,
-    "PUT /api/management/v2/devauth/devices/{id}/auth/{aid}/status": Recorded("device", "id", "update_status"),
+    "PUT /api/management/v2/devauth/devices/{id}/auth/{aid}/status": Recorded("device", "id", "update_status",
+                                                                               ("status",)),
     "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": Recorded("device", "id", "delete_auth_set"),
     "DELETE /api/management/v2/devauth/devices/{id}": Recorded("device", "id", "decommission"),
     "DELETE /api/management/v2/devauth/tokens/{id}": Recorded("device_token", "id", "revoke"),
@@ -52,7 +60,8 @@ MUTATIONS: dict[str, Recorded | None] = {
     "DELETE /api/management/v1/inventory/devices/{device_id}": Recorded("device", "device_id", "delete_inventory"),
     "PUT /api/management/v1/inventory/devices/{device_id}/tags": Recorded("device", "device_id", "set_tags"),
     "PATCH /api/management/v1/inventory/devices/{device_id}/tags": Recorded("device", "device_id", "update_tags"),
-    "PUT /api/management/v1/inventory/devices/{device_id}/group": Recorded("device", "device_id", "set_group"),
+    "PUT /api/management/v1/inventory/devices/{device_id}/group": Recorded("device", "device_id", "set_group",
+                                                                          ("group",)),
     "DELETE /api/management/v1/inventory/devices/{device_id}/group/{name}":
         Recorded("device", "device_id", "remove_group"),
     "PATCH /api/management/v1/inventory/groups/{name}/devices": Recorded("group", "name", "add_devices"),
@@ -63,11 +72,14 @@ MUTATIONS: dict[str, Recorded | None] = {
     "POST /api/management/v2/inventory/filters/search": READ_ONLY,
     "POST /api/management/v2alpha1/inventory/identities/search": READ_ONLY,
     # deployments
-    "POST /api/management/v1/deployments/deployments": Recorded("deployment", LOCATION, "create"),
-    "POST /api/management/v2/deployments/deployments": Recorded("deployment", LOCATION, "create"),
-    "POST /api/management/v1/deployments/deployments/group/{name}": Recorded("deployment", LOCATION, "create"),
+    "POST /api/management/v1/deployments/deployments": Recorded("deployment", LOCATION, "create",
+                                                                ("artifact_name", "devices", "all_devices"), "name"),
+    "POST /api/management/v2/deployments/deployments": Recorded("deployment", LOCATION, "create",
+                                                                ("artifact_name", "devices", "all_devices"), "name"),
+    "POST /api/management/v1/deployments/deployments/group/{name}": Recorded("deployment", LOCATION, "create",
+                                                                             ("artifact_name",), "name"),
     "PUT /api/management/v1/deployments/deployments/{deployment_id}/status":
-        Recorded("deployment", "deployment_id", "abort"),
+        Recorded("deployment", "deployment_id", "abort", ("status",)),
     "DELETE /api/management/v1/deployments/deployments/devices/{device_id}":
         Recorded("device", "device_id", "abort_deployments"),
     "DELETE /api/management/v1/deployments/deployments/devices/{device_id}/history":
@@ -82,9 +94,9 @@ MUTATIONS: dict[str, Recorded | None] = {
     "PUT /api/management/v1/deployments/artifacts/{artifact_id}": Recorded("artifact", "artifact_id", "update"),
     "DELETE /api/management/v1/deployments/artifacts/{artifact_id}": Recorded("artifact", "artifact_id", "delete"),
     "PATCH /api/management/v2/deployments/deployments/releases/{release_name}":
-        Recorded("release", "release_name", "update"),
+        Recorded("release", "release_name", "update", ("notes",), "release_name"),
     "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags":
-        Recorded("release", "release_name", "set_tags"),
+        Recorded("release", "release_name", "set_tags", (), "release_name"),
     "DELETE /api/management/v2/deployments/deployments/releases": Recorded("release", "", "delete"),
     # deviceconnect (its hooks report richer events: the file's path, the session)
     "POST /api/management/v1/deviceconnect/devices/{id}/check-update": Recorded("device", "id", "check_update"),

@@ -7,8 +7,8 @@ import re
 import uuid
 from typing import Any
 
+from common import audit, permissions
 from common.identity import Identity
-from common import permissions
 from common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from common.text import check_printable
 from useradm import passwords
@@ -274,6 +274,13 @@ class UseradmService:
         if not candidates:
             passwords.verify_password(None, password)  # same cost as a real check
         if user is None:
+            # recorded in the organization of the account tried (the default one for an unknown
+            # address); the address only when it is one (never what was typed otherwise)
+            tried = candidates[0] if candidates else None
+            audit.emit(audit.AuditEvent(
+                action="login_failed", object_type="user", object_id=tried.id if tried else "",
+                object_name=email, tenant=tried.tenant_id if tried else "",
+                actor=audit.Actor(audit.USER, tried.id if tried else "", email), always=True))
             raise Unauthorized("invalid credentials")
         tenant, now = user.tenant_id, self._clock.now()
         fields: dict[str, Any] = {"login_ts": now}
@@ -285,6 +292,8 @@ class UseradmService:
         self._store.insert_token(Token(id=token_id, tenant_id=tenant, user_id=user.id, kind=SESSION, created_ts=now,
                                        exp=exp))
         self._store.trim_sessions(tenant, user.id, max(1, self._config["USERADM_LIMIT_SESSIONS_PER_USER"]))
+        audit.emit(audit.AuditEvent(action="login", object_type="user", object_id=user.id, object_name=user.email,
+                                    tenant=tenant, actor=audit.Actor(audit.USER, user.id, user.email, token_id)))
         return self.tokens.issue(token_id=token_id, user_id=user.id, tenant=tenant, now=now, exp=exp)
 
     def logout(self, caller: Identity) -> None:
@@ -448,6 +457,9 @@ class UseradmService:
         token_id = new_token_id()
         self._store.insert_token(Token(id=token_id, tenant_id=tenant, user_id=user_id, kind=PAT, created_ts=now,
                                        name=name, exp=exp, roles=token_roles))
+        change = f"expires_in: {expires_in or 'never'}" + (f"; roles: {', '.join(token_roles)}" if token_roles else "")
+        audit.emit(audit.AuditEvent(action="create", object_type="user_access_token", object_id=token_id,
+                                    object_name=name, change=change))
         return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
 
     def _check_outlives_no_caller_pat(self, caller: Identity, expires_in: int, now: float) -> None:

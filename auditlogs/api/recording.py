@@ -17,7 +17,7 @@ from common import audit
 from common.audit import Actor, AuditEvent
 from common.auth import _key
 from common.logging import get_logger
-from auditlogs.catalog import LOCATION, MUTATIONS, SELF
+from auditlogs.catalog import LOCATION, MUTATIONS, SECRET_FIELDS, SELF
 
 log = get_logger("auditlogs")
 MANAGEMENT = "/api/management/"
@@ -52,7 +52,34 @@ def default_event(key: str, response, identity) -> AuditEvent | None:
         object_id = (request.view_args or {}).get(recorded.id_from, "")
     else:
         object_id = ""
-    return AuditEvent(action=recorded.action, object_type=recorded.object_type, object_id=object_id)
+    body = request.get_json(silent=True) if request.is_json and (recorded.fields or recorded.name_from) else None
+    body = body if isinstance(body, dict) else {}
+    name = body.get(recorded.name_from) if recorded.name_from else None
+    if name is None and recorded.name_from:
+        name = (request.view_args or {}).get(recorded.name_from)
+    return AuditEvent(action=recorded.action, object_type=recorded.object_type, object_id=object_id,
+                      object_name=name if isinstance(name, str) else None,
+                      change=body_summary(body, recorded.fields))
+
+
+def body_summary(body: dict, fields) -> str:
+    """`field: value` for each listed field the body sets (a secret: `field changed`, a long list: its
+    length), as one line."""
+    parts = []
+    for key in fields:
+        if key not in body:
+            continue
+        value = body[key]
+        if key in SECRET_FIELDS:
+            parts.append(f"{key} changed")
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            parts.append(f"{key}: {str(value)[:80]}")
+        elif isinstance(value, list):
+            items = [v.get("name", "?") + (f"[{','.join(map(str, (v.get('scope') or {}).get('value', [])))[:80]}]"
+                                          if v.get("scope") else "") if isinstance(v, dict) else str(v)
+                     for v in value[:10]]
+            parts.append(f"{key}: {', '.join(i[:80] for i in items)}" + (f" (+{len(value) - 10})" if len(value) > 10 else ""))
+    return "; ".join(parts)
 
 
 def install(app: Flask, ctx) -> None:

@@ -180,3 +180,26 @@ def test_mongo_ttl_index_follows_the_setting(make_app):
     service.ensure_retention()
     info = ctx.db.db["auditlogs_entries"].index_information()["time_ttl"]
     assert info["expireAfterSeconds"] == 7 * 86400
+
+
+def test_admission_changes_and_remote_access_are_recorded(world):
+    app, client, op = world
+    from tests.helpers import Device
+    device = Device(client)
+    assert device.auth().status_code == 401
+    record = op.find_device(device)
+    aid = record["auth_sets"][0]["id"]
+    r = op.put(f"/api/management/v2/devauth/devices/{record['id']}/auth/{aid}/status", json={"status": "accepted"})
+    assert r.status_code == 204
+    (entry,) = op.get(f"{LOGS}?object_id={record['id']}&object_type=device").get_json()
+    assert entry["action"] == "update_status" and entry["change"] == "status: accepted"
+    assert entry["actor"]["email"] == op.email
+    # deviceconnect's hooks: a terminal session opened outside any HTTP request
+    me = op.get("/api/management/v1/useradm/users/me").get_json()["id"]
+    with app.app_context():
+        app.extensions["mender"].services.deviceconnect.hooks("open_terminal", "", me, record["id"],
+                                                              session_id="sess-1")
+    entries = op.get(f"{LOGS}?object_id={record['id']}&sort=asc").get_json()
+    assert [e["action"] for e in entries] == ["update_status", "open_terminal"]
+    assert entries[1]["actor"] == {"id": me, "type": "user", "email": op.email}
+    assert entries[1]["object"]["device"] == {"session_id": "sess-1"}

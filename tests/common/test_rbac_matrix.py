@@ -14,6 +14,8 @@ import pytest
 
 from common import permissions as p
 from common.app import create_app
+from auditlogs.catalog import MUTATIONS
+from auditlogs.model import EntryFilter
 from common.permissions import route_key
 from tests.deployments.test_api import build_artifact
 from tests.helpers import Operator, accepted_device, backend_config
@@ -94,10 +96,14 @@ def test_every_route_answers_as_the_table_says(world, role):
     user = users[role]
     grants = grants_of(p.PERMIT_ALL if role == "admin" else role)
     wrong = []
+    mutated = {}
     for method, rule, key in management_routes(app):
         allowed = p.decide(grants, p.ROUTES.get(key)).allowed
         kw = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
-        r = user.request(method, concrete(rule), **kw)
+        rid = f"matrix-{uuid.uuid4().hex}"
+        r = user.request(method, concrete(rule), headers={"X-MEN-RequestID": rid}, **kw)
+        if method != "GET" and r.status_code < 400 and MUTATIONS.get(key) is not None:
+            mutated[rid] = key
         if allowed and r.status_code == 403:
             wrong.append(f"{key}: 403 for an allowed role ({r.get_json()})")
         if not allowed:
@@ -105,6 +111,36 @@ def test_every_route_answers_as_the_table_says(world, role):
             if r.status_code != 403 or not body.get("request_id") or not body.get("error"):
                 wrong.append(f"{key}: {r.status_code} for a refused role")
     assert not wrong, "\n".join(wrong)
+    # every change that went through is in the audit log, with its request id
+    entries, _ = app.extensions["mender"].services.auditlogs.list("", EntryFilter(), limit=10_000)
+    logged = {e.request_id for e in entries}
+    assert not {key for rid, key in mutated.items() if rid not in logged}
+
+
+def test_no_secret_reaches_the_audit_log(world):
+    app, client, users, _ = world
+    admin = users["admin"]
+    marker = "S3cret-" + uuid.uuid4().hex
+    r = admin.post("/api/management/v1/useradm/settings/tokens", json={"name": "scan"})
+    pat = r.get_data(as_text=True)
+    email = f"scan-{uuid.uuid4().hex[:6]}@example.com"
+    uid = admin.post("/api/management/v1/useradm/users", json={"email": email, "password": marker}
+                     ).headers["Location"].rsplit("/", 1)[1]
+    bad = Operator(client, email, marker + "-wrong")
+    assert client.post(bad.LOGIN_PATH, headers={"Authorization": "Basic " + __import__("base64").b64encode(
+        f"{email}:{marker}-wrong".encode()).decode()}).status_code == 401
+    ok = Operator(client, email, marker)
+    ok.login()
+    assert ok.put("/api/management/v1/useradm/users/me",
+                  json={"password": marker + "-new", "current_password": marker}).status_code == 204
+    entries, _ = app.extensions["mender"].services.auditlogs.list("", EntryFilter(), limit=10_000)
+    text = repr([(e.actor, e.object_id, e.object_name, e.object_extra, e.change) for e in entries])
+    secrets = [marker, pat, ok.token] + [u.token for u in users.values()]
+    assert not [s for s in secrets if s and s in text]
+    assert "eyJ" not in text and "BEGIN" not in text
+    actions = {(e.action, e.object_id) for e in entries}
+    assert ("login_failed", uid) in actions and ("login", uid) in actions
+    assert any(e.action == "update" and e.object_id == uid and e.change == "password changed" for e in entries), [(e.action, e.change) for e in entries if e.object_id == uid]
 
 
 def ids(r) -> set[str]:
