@@ -15,6 +15,7 @@ from flask import Flask, g, request
 
 from common import audit
 from common.audit import Actor, AuditEvent
+from common.jsonbody import parse_json_bytes
 from common.auth import _key
 from common.logging import get_logger
 from auditlogs.catalog import LOCATION, MUTATIONS, SECRET_FIELDS, SELF
@@ -52,14 +53,23 @@ def default_event(key: str, response, identity) -> AuditEvent | None:
         object_id = (request.view_args or {}).get(recorded.id_from, "")
     else:
         object_id = ""
-    body = request.get_json(silent=True) if request.is_json and (recorded.fields or recorded.name_from) else None
-    body = body if isinstance(body, dict) else {}
-    name = body.get(recorded.name_from) if recorded.name_from else None
-    if name is None and recorded.name_from:
-        name = (request.view_args or {}).get(recorded.name_from)
+    params = request.view_args or {}
+    body = _body() if recorded.fields or (recorded.name_from and recorded.name_from not in params) else {}
+    name = params.get(recorded.name_from) if recorded.name_from in params else body.get(recorded.name_from)
     return AuditEvent(action=recorded.action, object_type=recorded.object_type, object_id=object_id,
                       object_name=name if isinstance(name, str) else None,
                       change=body_summary(body, recorded.fields))
+
+
+def _body() -> dict:
+    """The request's JSON object (the view already accepted it), or {}: never an error."""
+    if not request.is_json:
+        return {}
+    try:
+        body = parse_json_bytes(request.get_data(cache=True))
+    except Exception:  # noqa: BLE001 - whatever the body is, the entry is written without it
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def body_summary(body: dict, fields) -> str:
@@ -101,7 +111,11 @@ def install(app: Flask, ctx) -> None:
         events = [e for e in events if ok or e.always]
         identity = getattr(g, "identity", None)
         if not events and ok and request.method in MUTATING and request.url_rule is not None:
-            event = default_event(_key(request.method, request.url_rule.rule), response, identity)
+            try:
+                event = default_event(_key(request.method, request.url_rule.rule), response, identity)
+            except Exception:  # noqa: BLE001 - the change is done: log what could not be described
+                log.exception("audit log entry could not be built", request_id=g.get("request_id", ""))
+                event = None
             events = [event] if event is not None else []
         if events:
             _write(service, ctx.services, events, identity)
