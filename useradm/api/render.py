@@ -43,4 +43,5 @@ def role(r: Role) -> dict:
 
 
 def permission_set(s: permissions.PermissionSet) -> dict:
-    return {"name": s.name, "description": s.description, "supported_scope_types": list(s.scope_types)}
+    return {"name": s.name, "description": s.description, "supported_scope_types": list(s.scope_types),
+            "includes": sorted(permissions.includes(s.name) - {s.name})}

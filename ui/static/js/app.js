@@ -14,6 +14,8 @@ import * as deployment from "./pages/deployment.js";
 import * as users from "./pages/users.js";
 import * as settings from "./pages/settings.js";
 import * as integrations from "./pages/integrations.js";
+import * as roles from "./pages/roles.js";
+import * as auditlog from "./pages/auditlog.js";
 
 const ROUTES = [
   [/^$/, dashboard, "dashboard"],
@@ -28,6 +30,8 @@ const ROUTES = [
   [/^users$/, users, "users"],
   [/^settings$/, settings, "settings"],
   [/^settings\/integrations$/, integrations, "settings"],
+  [/^roles$/, roles, "roles"],
+  [/^auditlog$/, auditlog, "auditlog"],
 ];
 
 const NAV = [
@@ -37,6 +41,8 @@ const NAV = [
   ["artifacts", "#/artifacts", "Releases"],
   ["deployments", "#/deployments", "Deployments"],
   ["users", "#/users", "Users"],
+  ["roles", "#/roles", "Roles"],
+  ["auditlog", "#/auditlog", "Audit log"],
   ["settings", "#/settings", "Settings"],
 ];
 
