@@ -130,8 +130,10 @@ class SimDevice:
             assert msg.props["offset"] == len(received)
             count += 1
             if not msg.body:
-                self._send(p.ProtoMsg(p.PROTO_FILETRANSFER, p.FT_ACK, sid, {"offset": p.Int64(len(received))}))
+                # stored before the last ack: the server answers the upload on it, and a test
+                # reading `files` right after must find the file
                 self.files[path] = bytes(received)
+                self._send(p.ProtoMsg(p.PROTO_FILETRANSFER, p.FT_ACK, sid, {"offset": p.Int64(len(received))}))
                 return
             received += msg.body
             if count % 10 == 0:
