@@ -85,6 +85,16 @@ MUTATIONS: dict[str, Recorded | None] = {
     "DELETE /api/management/v1/deployments/deployments/devices/{device_id}/history":
         Recorded("device", "device_id", "delete_deployment_history"),
     "POST /api/management/v1/deployments/deployments/statistics/list": READ_ONLY,
+    "POST /api/management/v2/deployments/deployments/{deployment_id}/pause":
+        Recorded("deployment", "deployment_id", "pause"),
+    "POST /api/management/v2/deployments/deployments/{deployment_id}/resume":
+        Recorded("deployment", "deployment_id", "resume"),
+    "POST /api/management/v2/deployments/deployments/{deployment_id}/continue":
+        Recorded("deployment", "deployment_id", "continue"),
+    "PATCH /api/management/v1/deployments/deployments/{deployment_id}":
+        Recorded("deployment", "deployment_id", "update_control_map"),
+    "PATCH /api/management/v1/deployments/deployments/{deployment_id}/devices/{device_id}":
+        Recorded("device", "device_id", "update_control_map"),
     # artifacts and releases
     "POST /api/management/v1/deployments/artifacts": Recorded("artifact", LOCATION, "upload"),
     "POST /api/management/v1/deployments/artifacts/directupload": Recorded("artifact", "", "start_upload"),

@@ -245,6 +245,16 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "DELETE /api/management/v1/deployments/deployments/devices/{device_id}": need(DEPLOY_TO_DEVICES, "device:device_id"),
     "DELETE /api/management/v1/deployments/deployments/devices/{device_id}/history": need(MANAGE_DEVICES, "device:device_id"),
 
+    # rollout control: pause, resume, next phase, update control maps; history and failure insight
+    "POST /api/management/v2/deployments/deployments/{deployment_id}/pause": need(DEPLOY_TO_DEVICES),
+    "POST /api/management/v2/deployments/deployments/{deployment_id}/resume": need(DEPLOY_TO_DEVICES),
+    "POST /api/management/v2/deployments/deployments/{deployment_id}/continue": need(DEPLOY_TO_DEVICES),
+    "PATCH /api/management/v1/deployments/deployments/{deployment_id}": need(DEPLOY_TO_DEVICES),
+    "PATCH /api/management/v1/deployments/deployments/{deployment_id}/devices/{device_id}":
+        need(DEPLOY_TO_DEVICES, "device:device_id"),
+    "GET /api/management/v2/deployments/deployments/{deployment_id}/history": need(READ_DEVICES, ANY),
+    "GET /api/management/v2/deployments/deployments/{deployment_id}/insights": need(READ_DEVICES),
+
     # releases and artifacts -----------------------------------------------------------------------
     "GET /api/management/v1/deployments/artifacts": need(READ_RELEASES),
     "GET /api/management/v1/deployments/artifacts/list": need(READ_RELEASES),
