@@ -108,6 +108,11 @@ MUTATIONS: dict[str, Recorded | None] = {
     "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags":
         Recorded("release", "release_name", "set_tags", (), "release_name"),
     "DELETE /api/management/v2/deployments/deployments/releases": Recorded("release", "", "delete"),
+    # deviceconfig (configuration values may be secrets: never summarized)
+    "PUT /api/management/v1/deviceconfig/configurations/device/{device_id}":
+        Recorded("device", "device_id", "set_configuration"),
+    "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
+        Recorded("device", "device_id", "deploy_configuration"),
     # deviceconnect (its hooks report richer events: the file's path, the session)
     "POST /api/management/v1/deviceconnect/devices/{id}/check-update": Recorded("device", "id", "check_update"),
     "POST /api/management/v1/deviceconnect/devices/{id}/send-inventory": Recorded("device", "id", "send_inventory"),

@@ -280,6 +280,13 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags": need(MANAGE_RELEASES),
     "DELETE /api/management/v2/deployments/deployments/releases": need(MANAGE_RELEASES),
 
+    # deviceconfig -------------------------------------------------------------------------------
+    "GET /api/management/v1/deviceconfig/configurations/device/{device_id}": need(READ_DEVICES, "device:device_id"),
+    "PUT /api/management/v1/deviceconfig/configurations/device/{device_id}":
+        need(CONFIGURE_DEVICES, "device:device_id"),
+    "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
+        need(CONFIGURE_DEVICES, "device:device_id"),
+
     # auditlogs ------------------------------------------------------------------------------------
     "GET /api/management/v1/auditlogs/logs": need(READ_AUDIT_LOGS),
     "GET /api/management/v1/auditlogs/logs/export": need(READ_AUDIT_LOGS),
