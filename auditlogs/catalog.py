@@ -56,6 +56,8 @@ MUTATIONS: dict[str, Recorded | None] = {
     "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": Recorded("device", "id", "delete_auth_set"),
     "DELETE /api/management/v2/devauth/devices/{id}": Recorded("device", "id", "decommission"),
     "DELETE /api/management/v2/devauth/tokens/{id}": Recorded("device_token", "id", "revoke"),
+    "PUT /api/management/v2/devauth/devices/status": Recorded("device", "", "update_status_bulk", ("status",)),
+    "DELETE /api/management/v2/devauth/devices": Recorded("device", "", "decommission_bulk"),
     # inventory
     "DELETE /api/management/v1/inventory/devices/{device_id}": Recorded("device", "device_id", "delete_inventory"),
     "PUT /api/management/v1/inventory/devices/{device_id}/tags": Recorded("device", "device_id", "set_tags"),
@@ -69,6 +71,9 @@ MUTATIONS: dict[str, Recorded | None] = {
     "DELETE /api/management/v1/inventory/groups/{name}": Recorded("group", "name", "delete"),
     "POST /api/management/v2/inventory/filters": Recorded("filter", LOCATION, "create"),
     "DELETE /api/management/v2/inventory/filters/{filter_id}": Recorded("filter", "filter_id", "delete"),
+    "PATCH /api/management/v2/inventory/devices/tags": Recorded("device", "", "update_tags_bulk"),
+    "PATCH /api/management/v2/inventory/groups/{name}/devices": Recorded("group", "name", "add_devices"),
+    "DELETE /api/management/v2/inventory/groups/{name}/devices": Recorded("group", "name", "remove_devices"),
     "POST /api/management/v2/inventory/filters/search": READ_ONLY,
     "POST /api/management/v2alpha1/inventory/identities/search": READ_ONLY,
     # deployments

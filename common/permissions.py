@@ -198,6 +198,9 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": need(MANAGE_DEVICES, "device:id"),
     "DELETE /api/management/v2/devauth/devices/{id}": need(MANAGE_DEVICES, "device:id"),
     "DELETE /api/management/v2/devauth/tokens/{id}": need(MANAGE_DEVICES),
+    # bulk operations on a selection (ids or a search): over all devices
+    "PUT /api/management/v2/devauth/devices/status": need(MANAGE_DEVICES),
+    "DELETE /api/management/v2/devauth/devices": need(MANAGE_DEVICES),
 
     # inventory ------------------------------------------------------------------------------------
     "GET /api/management/v1/inventory/devices": need(READ_DEVICES, LISTED),
@@ -222,12 +225,17 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "DELETE /api/management/v1/inventory/groups/{name}": need(MANAGE_DEVICES),
     "POST /api/management/v2/inventory/filters": need(MANAGE_DEVICES),
     "DELETE /api/management/v2/inventory/filters/{filter_id}": need(MANAGE_DEVICES),
+    # bulk operations on a selection (ids or a search): over all devices
+    "PATCH /api/management/v2/inventory/devices/tags": need(MANAGE_DEVICES),
+    "PATCH /api/management/v2/inventory/groups/{name}/devices": need(MANAGE_DEVICES),
+    "DELETE /api/management/v2/inventory/groups/{name}/devices": need(MANAGE_DEVICES),
 
     # deployments ----------------------------------------------------------------------------------
     "GET /api/management/v1/deployments/deployments": need(READ_DEVICES, ANY),
     "GET /api/management/v2/deployments/deployments": need(READ_DEVICES, ANY),
     "GET /api/management/v1/deployments/deployments/{deployment_id}": need(READ_DEVICES, ANY),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/statistics": need(READ_DEVICES, ANY),
+    "GET /api/management/v1/deployments/deployments/{deployment_id}/statistics/phases": need(READ_DEVICES, ANY),
     "POST /api/management/v1/deployments/deployments/statistics/list": need(READ_DEVICES, ANY),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/devices": need(READ_DEVICES),
     "GET /api/management/v1/deployments/deployments/{deployment_id}/devices/list": need(READ_DEVICES),
