@@ -118,6 +118,15 @@ MUTATIONS: dict[str, Recorded | None] = {
         Recorded("device", "device_id", "set_configuration"),
     "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
         Recorded("device", "device_id", "deploy_configuration"),
+    # iot-manager (credentials never summarized)
+    "POST /api/management/v1/iot-manager/integrations": Recorded("integration", "", "create", ("provider",)),
+    "DELETE /api/management/v1/iot-manager/integrations/{integration_id}":
+        Recorded("integration", "integration_id", "delete"),
+    "PUT /api/management/v1/iot-manager/integrations/{integration_id}/credentials":
+        Recorded("integration", "integration_id", "set_credentials"),
+    "PUT /api/management/v1/iot-manager/devices/{device_id}/state/{integration_id}":
+        Recorded("device", "device_id", "set_integration_state"),
+    "DELETE /api/management/v1/iot-manager/devices/{device_id}": Recorded("device", "device_id", "delete_integration_state"),
     # deviceconnect (its hooks report richer events: the file's path, the session)
     "POST /api/management/v1/deviceconnect/devices/{id}/check-update": Recorded("device", "id", "check_update"),
     "POST /api/management/v1/deviceconnect/devices/{id}/send-inventory": Recorded("device", "id", "send_inventory"),

@@ -295,6 +295,21 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
         need(CONFIGURE_DEVICES, "device:device_id"),
 
+    # iot-manager: integrations hold credentials and send device data out (administrators only);
+    # a device's state at an integration is device data
+    "GET /api/management/v1/iot-manager/integrations": need(SUPER_USER),
+    "POST /api/management/v1/iot-manager/integrations": need(SUPER_USER),
+    "GET /api/management/v1/iot-manager/integrations/{integration_id}": need(SUPER_USER),
+    "DELETE /api/management/v1/iot-manager/integrations/{integration_id}": need(SUPER_USER),
+    "PUT /api/management/v1/iot-manager/integrations/{integration_id}/credentials": need(SUPER_USER),
+    "GET /api/management/v1/iot-manager/events": need(SUPER_USER),
+    "GET /api/management/v1/iot-manager/devices/{device_id}/state": need(READ_DEVICES, "device:device_id"),
+    "GET /api/management/v1/iot-manager/devices/{device_id}/state/{integration_id}":
+        need(READ_DEVICES, "device:device_id"),
+    "PUT /api/management/v1/iot-manager/devices/{device_id}/state/{integration_id}":
+        need(MANAGE_DEVICES, "device:device_id"),
+    "DELETE /api/management/v1/iot-manager/devices/{device_id}": need(MANAGE_DEVICES, "device:device_id"),
+
     # auditlogs ------------------------------------------------------------------------------------
     "GET /api/management/v1/auditlogs/logs": need(READ_AUDIT_LOGS),
     "GET /api/management/v1/auditlogs/logs/export": need(READ_AUDIT_LOGS),
