@@ -120,10 +120,10 @@ export async function render(ctx) {
       h("div", { class: "toolbar" }, h("button", { type: "button", class: "btn btn-primary", id: "new-token-button", onclick: () => newTokenDialog(perms, ctx.me, ctx.refresh) }, "New token")),
       table([
         { title: "Name", render: (t) => t.name },
-        { title: "Acts with", render: (t) => (t.roles ? t.roles.join(", ") : "all my roles") },
         { title: "Created", render: (t) => fmtDate(t.created_ts) },
         { title: "Expires", render: (t) => (t.expiration_date ? fmtDate(t.expiration_date) : "never") },
         { title: "Last used", render: (t) => fmtAgo(t.last_used) },
+        { title: "Acts with", render: (t) => (t.roles ? t.roles.join(", ") : "all my roles") },
         { title: "", class: "col-actions", render: (t) => h("button", { type: "button", class: "btn btn-small btn-danger", onclick: revoke(t) }, "Revoke") },
       ], tokens || [], { emptyTitle: "No access tokens" })));
 }
