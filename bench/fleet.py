@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bench.lib import ROOT, Server, closed_loop, machine
+from bench.seed_fleet import seeded_identity, seeded_key
 
 POLL_S, INVENTORY_S, AUTH_S = 1800.0, 28800.0, 604800.0  # Mender client defaults
 PER_DEVICE_RATE = 1 / POLL_S + 1 / INVENTORY_S + 1 / AUTH_S  # ≈ 5.92e-4 requests/s
@@ -44,11 +45,11 @@ EMAIL, PASSWORD = "bench@example.com", "bench-password-1"
 
 
 class SimDevice:
-    def __init__(self, i: int):
+    def __init__(self, i: int, seeded: bool = False):
+        """Device i, with a fresh key, or (`seeded`) as bench/seed_fleet.py put it in the database."""
         self.i = i
-        self.key = ed25519.Ed25519PrivateKey.generate()
-        self.identity = {"mac": f"02:00:{i >> 24 & 255:02x}:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
-                         "sn": f"fleet-{i}"}
+        self.key = seeded_key(i) if seeded else ed25519.Ed25519PrivateKey.generate()
+        self.identity = seeded_identity(i)
         pub = self.key.public_key().public_bytes(serialization.Encoding.PEM,
                                                  serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         self.pubkey = pub
@@ -89,14 +90,17 @@ async def call(session, stats: Stats, endpoint: str, method: str, url: str, ok=(
     return status, body
 
 
-def provision(url: str, data_dir: str, devices: list[SimDevice]) -> str:
-    """Create the operator (CLI), preauthorize every device (bulk API), return the user token."""
+def provision(url: str, data_dir: str, devices: list[SimDevice], env: dict, preauthorize: bool = True) -> str:
+    """Create the operator (CLI; kept if it exists), preauthorize every device (bulk API; not
+    when they were seeded accepted), return the user token."""
     import requests
-    env = {**os.environ, "MENDER_DATA_DIR": data_dir}
+    env = {**os.environ, "MENDER_DATA_DIR": data_dir, **env}
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user", "--email", EMAIL,
-                    "--password", PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True)
+                    "--password", PASSWORD], cwd=ROOT, env=env, check=not preauthorize, capture_output=True)
     token = requests.post(f"{url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=30).text
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if not preauthorize:
+        return token
     for start in range(0, len(devices), 1000):  # the bulk API takes a file of up to 1 MiB
         rows = [{"identity_data": d.identity, "pubkey": d.pubkey} for d in devices[start:start + 1000]]
         r = requests.post(f"{url}/api/management/v2/devauth/preauthorizations", headers=headers, timeout=300,
@@ -294,6 +298,10 @@ def main() -> None:
     ap.add_argument("--worker-class", default="asgi", help="asgi (the default model) or gthread")
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
+    ap.add_argument("--data-dir", help="the server's MENDER_DATA_DIR (default: a fresh temp dir)")
+    ap.add_argument("--seeded", type=int, default=0,
+                    help="the database holds this many devices seeded by bench/seed_fleet.py: the simulated "
+                         "devices are --devices of them picked at random (their keys derived as the seeder's)")
     ap.add_argument("--enrol-concurrency", type=int, default=32,
                     help="devices authenticating and sending inventory at once before the measured run")
     ap.add_argument("--baseline-seconds", type=float, default=10.0)
@@ -304,7 +312,11 @@ def main() -> None:
     env = {"MENDER_DB_URL": args.db_url} if args.db_url else {}
     print(f"machine: {machine()}", flush=True)
     t = time.monotonic()
-    devices = [SimDevice(i) for i in range(args.devices)]
+    if args.seeded:
+        picked = random.Random(7).sample(range(args.seeded), args.devices)
+        devices = [SimDevice(i, seeded=True) for i in picked]
+    else:
+        devices = [SimDevice(i) for i in range(args.devices)]
     print(f"{len(devices)} device keys in {time.monotonic() - t:.1f}s", flush=True)
     artifact = make_artifact(tmp, "fleet-wave", "fleet-device")
 
@@ -319,11 +331,14 @@ def main() -> None:
                                        server=baseline))
     print(f"baseline bare Flask: {base.rps:.0f} req/s (p99 {base.pct(99):.1f} ms)", flush=True)
 
-    server = Server("wsgi:app", os.path.join(tmp, "server"), workers=args.workers, worker_class=args.worker_class,
+    data_dir = args.data_dir or os.path.join(tmp, "server")
+    server = Server("wsgi:app", data_dir, workers=args.workers, worker_class=args.worker_class,
                     threads=args.threads, env=env)
+    t = time.monotonic()
     with server:
+        print(f"server answering {time.monotonic() - t:.1f}s after its start", flush=True)
         t = time.monotonic()
-        token = provision(server.url, os.path.join(tmp, "server"), devices)
+        token = provision(server.url, data_dir, devices, env, preauthorize=not args.seeded)
         print(f"preauthorized {len(devices)} devices in {time.monotonic() - t:.1f}s", flush=True)
         enrolment, steady = asyncio.run(run_fleet(server.url, devices, args.duration, args.compress, args.wave,
                                                   token, artifact, seed=1, enrol_concurrency=args.enrol_concurrency,
@@ -343,7 +358,7 @@ def main() -> None:
         cap = asyncio.run(closed_loop("poll", poll, connections=16, seconds=args.baseline_seconds, server=server))
 
     report = {
-        "machine": machine(), "devices": args.devices, "compress": args.compress,
+        "machine": machine(), "devices": args.devices, "seeded": args.seeded, "compress": args.compress,
         "workers": args.workers, "worker_class": args.worker_class, "threads": args.threads,
         "offered_rate_rps": round(args.devices * PER_DEVICE_RATE * args.compress, 1),
         "baseline_rps": round(base.rps), "poll_capacity_rps": round(cap.rps),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from devauth.model import AuthSet, Device, DeviceToken, TokenContext
 
@@ -27,6 +27,13 @@ class DevauthStore(ABC):
     @abstractmethod
     def insert_device(self, device: Device) -> None:
         """Insert a device; Conflict when (tenant, id_hash) exists."""
+
+    @abstractmethod
+    def import_devices(self, tenant: str, pairs: Sequence[tuple[Device, AuthSet]]) -> list[str]:
+        """Bulk-insert new devices, each with its one auth set (a fleet seeded or migrated in,
+        not row by row). A device whose identity hash exists already is skipped with its auth
+        set. Returns the ids of the devices inserted. Safe to repeat after a crash: the auth sets
+        go in first, and an auth set without its device is an orphan the auth path discards."""
 
     @abstractmethod
     def get_device(self, tenant: str, device_id: str) -> Device | None:

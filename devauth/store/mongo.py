@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Iterable
 
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
@@ -89,6 +89,18 @@ def _token(doc: dict | None) -> DeviceToken | None:
     return None if doc is None else DeviceToken(**_fields(doc, _TOKEN_TIMES))
 
 
+def _insert_skipping_duplicates(collection, docs: list[dict]) -> set[int]:
+    """insert_many, unordered; the indexes of the documents refused as duplicates (others raise)."""
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors) or exc.details.get("writeConcernErrors"):
+            raise
+        return {e["index"] for e in errors}
+    return set()
+
+
 class MongoDevauthStore(DevauthStore):
     migrations = MIGRATIONS
 
@@ -109,6 +121,29 @@ class MongoDevauthStore(DevauthStore):
             self._db[DEVICES].insert_one(doc)
         except DuplicateKeyError:
             raise Conflict("device already exists") from None
+
+    def import_devices(self, tenant, pairs):
+        # No transaction on a standalone server: auth sets first, then devices, both unordered with
+        # duplicates skipped. A crash in between leaves auth sets whose device is missing; the auth
+        # path discards such an orphan, and a repeated import inserts the devices.
+        inserted: list[str] = []
+        for start in range(0, len(pairs), 1000):
+            chunk = pairs[start:start + 1000]
+            known = {d["id_hash"] for d in self._db[DEVICES].find(
+                {"tenant_id": tenant, "id_hash": {"$in": [d.id_hash for d, _ in chunk]}}, {"id_hash": 1})}
+            fresh, seen = [], set()
+            for device, auth_set in chunk:
+                if device.id_hash not in known and device.id_hash not in seen:
+                    seen.add(device.id_hash)
+                    fresh.append((device, auth_set))
+            if not fresh:
+                continue
+            _insert_skipping_duplicates(self._db[AUTH_SETS], [
+                _doc(replace(a, tenant_id=tenant, device_id=d.id, id_hash=d.id_hash), ("ts",)) for d, a in fresh])
+            failed = _insert_skipping_duplicates(self._db[DEVICES], [
+                _doc(replace(d, tenant_id=tenant), _DEVICE_TIMES, skip=("auth_sets",)) for d, _ in fresh])
+            inserted += [d.id for i, (d, _) in enumerate(fresh) if i not in failed]
+        return inserted
 
     def get_device(self, tenant: str, device_id: str) -> Device | None:
         return _device(self._db[DEVICES].find_one({"_id": device_id, "tenant_id": tenant}))

@@ -84,6 +84,31 @@ class SqliteDevauthStore(DevauthStore):
         except sqlite3.IntegrityError:
             raise Conflict("device already exists") from None
 
+    def import_devices(self, tenant, pairs):
+        # one transaction: the existing identities are read under the writer lock, the rest inserted
+        inserted: list[str] = []
+        with self.transaction() as conn:
+            for start in range(0, len(pairs), 500):
+                chunk = pairs[start:start + 500]
+                hashes = [d.id_hash for d, _ in chunk]
+                known = {r[0] for r in conn.execute(
+                    f"SELECT id_hash FROM devauth_devices WHERE tenant_id = ? AND id_hash IN ({_in(hashes)})",
+                    (tenant, *hashes))}
+                fresh, seen = [], set()
+                for device, auth_set in chunk:
+                    if device.id_hash not in known and device.id_hash not in seen:
+                        seen.add(device.id_hash)
+                        fresh.append((device, auth_set))
+                conn.executemany(
+                    f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(d.id, tenant, d.id_data, d.id_hash, d.status, int(d.decommissioning), d.created_ts,
+                      d.updated_ts, d.check_in_time) for d, _ in fresh])
+                conn.executemany(
+                    f"INSERT INTO devauth_auth_sets ({_AUTH_SET_COLS}) VALUES (?,?,?,?,?,?,?)",
+                    [(a.id, tenant, d.id, d.id_hash, a.pubkey, a.status, a.ts) for d, a in fresh])
+                inserted += [d.id for d, _ in fresh]
+        return inserted
+
     def get_device(self, tenant: str, device_id: str) -> Device | None:
         return _device(self._conn.execute(
             f"SELECT {_DEVICE_COLS} FROM devauth_devices WHERE tenant_id = ? AND id = ?",

@@ -107,15 +107,32 @@ class SqliteInventoryStore(InventoryStore):
             return True
 
     def import_devices(self, tenant, devices, now, etag_factory):
+        # one transaction; the existing ids read under the writer lock, then one executemany per
+        # table for the whole chunk (not a statement per device)
+        devices = list(devices)
         count = 0
         with self.db.transaction() as conn:
-            for device_id, attrs in devices:
-                cur = conn.execute("INSERT INTO inventory_devices (tenant_id, id, created_ts, updated_ts,"
-                                   " tags_etag) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                   (tenant, device_id, now, now, etag_factory()))
-                if cur.rowcount:
-                    self._insert_attrs(conn, tenant, device_id, attrs)
-                    count += 1
+            for start in range(0, len(devices), 500):
+                chunk = devices[start:start + 500]
+                ids = [device_id for device_id, _ in chunk]
+                known = {r[0] for r in conn.execute(
+                    f"SELECT id FROM inventory_devices WHERE tenant_id = ? AND id IN ({','.join('?' * len(ids))})",
+                    (tenant, *ids))}
+                fresh = {}
+                for device_id, attrs in chunk:
+                    if device_id not in known and device_id not in fresh:
+                        fresh[device_id] = attrs
+                if not fresh:
+                    continue
+                conn.executemany("INSERT INTO inventory_devices (tenant_id, id, created_ts, updated_ts, tags_etag)"
+                                 " VALUES (?, ?, ?, ?, ?)",
+                                 [(tenant, device_id, now, now, etag_factory()) for device_id in fresh])
+                rows = [r for device_id, attrs in fresh.items() for a in attrs
+                        for r in attribute_rows(tenant, device_id, a)]
+                if rows:
+                    conn.executemany("INSERT INTO inventory_attributes (tenant_id, device_id, " + _ATTR_COLS +
+                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                count += len(fresh)
         return count
 
     @staticmethod

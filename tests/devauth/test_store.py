@@ -168,3 +168,27 @@ def test_mark_provisioned_once(store):
     assert not store.mark_provisioned("t2", d.id)
     assert not store.mark_provisioned("", "no-such-device")
     assert store.get_device("", d.id) == d  # the flag is not part of the record
+
+
+def test_import_devices_in_bulk_skips_known_identities(store):
+    existing = _device(id_hash="known", created=999.5)
+    store.insert_device(existing)
+    pairs = []
+    for i in range(1203):  # more than one chunk on either backend
+        d = _device(id_hash=f"h{i}", status="accepted", created=1000.5)
+        pairs.append((d, _auth_set(d, pubkey=f"PEM{i}", status="accepted", ts=1000.25)))
+    twin = _device(id_hash="h5", status="accepted")  # the same identity twice in one import
+    clash = _device(id_hash="known", status="accepted")
+    pairs += [(twin, _auth_set(twin, pubkey="other")), (clash, _auth_set(clash))]
+    inserted = store.import_devices("", pairs)
+    assert inserted == [d.id for d, _ in pairs[:1203]]
+    assert store.count_devices("", ["accepted"]) == 1203
+    d7, a7 = pairs[7]
+    assert store.get_device("", d7.id) == d7
+    assert store.get_auth_set_by_key("", "h7", "PEM7") == a7
+    assert store.list_auth_sets("", [twin.id, clash.id]) == []
+    assert store.get_device_by_hash("", "known") == existing
+    # repeated (as after a crash): nothing twice
+    assert store.import_devices("", pairs[:10]) == []
+    assert store.count_devices("") == 1204
+    assert len(store.list_auth_sets("", [d.id for d, _ in pairs[:10]])) == 10

@@ -106,6 +106,15 @@ def test_import_skips_existing(store):
     n = store.import_devices("t1", [("d1", []), ("d2", [Attribute("inventory", "a", "x")])], T, etag)
     assert n == 1
     assert [a.value for a in store.get_device("t1", "d2").attributes] == ["x"]
+    # in bulk, past one chunk, an id twice in one import taken once, another tenant apart
+    many = [(f"m{i:04d}", [Attribute("inventory", "n", float(i)), Attribute("inventory", "l", ["a", "b"])])
+            for i in range(1100)]
+    assert store.import_devices("t1", many + [("m0001", []), ("d2", [])], T, etag) == 1100
+    assert store.import_devices("t2", many[:3], T, etag) == 3
+    assert store.import_devices("t1", many[:3], T, etag) == 0
+    got = store.get_device("t1", "m1099")
+    assert [(a.name, a.value) for a in got.attributes] == [("l", ["a", "b"]), ("n", 1099.0)]
+    assert store.search("t1", [], [], 0, 1)[1] == 1102
 
 
 @pytest.fixture
