@@ -154,7 +154,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db = open_database(cfg.db_url, timeout=cfg["MENDER_DB_TIMEOUT_SECONDS"],
                        mongo_db_name=cfg["MENDER_MONGO_DB_NAME"],
-                       mongo_client_factory=cfg.get("_MONGO_CLIENT_FACTORY"))
+                       mongo_client_factory=cfg.get("_MONGO_CLIENT_FACTORY"),
+                       mongo_operation_timeout=cfg["MENDER_MONGO_OPERATION_TIMEOUT_SECONDS"])
     context = AppContext(cfg, db, cfg.get("_CLOCK") or Clock())
     context.disk_check = data_disk_check(cfg.data_dir, cfg["MENDER_MIN_FREE_BYTES"])
     app.extensions["mender"] = context

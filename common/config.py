@@ -40,6 +40,9 @@ SETTINGS: tuple[Setting, ...] = (
             "MongoDB database name, used when the URL names none."),
     Setting("MENDER_DB_TIMEOUT_SECONDS", 5.0, float,
             "SQLite busy timeout and MongoDB server-selection timeout."),
+    Setting("MENDER_MONGO_OPERATION_TIMEOUT_SECONDS", 10.0, float,
+            "MongoDB: every operation ends within this time (the client's `timeoutMS`, sent as `maxTimeMS` too; "
+            "then 503). Writes wait for a majority of the replica set (`w=majority`); options in the URL win."),
     Setting("MENDER_HEALTH_TIMEOUT_SECONDS", 2.0, float,
             "How long a health check waits for the database and the artifact store."),
     Setting("MENDER_MIN_FREE_BYTES", 64 * MIB, int,

@@ -17,7 +17,7 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from common.errors import ConfigError, Unavailable
 
@@ -342,11 +342,12 @@ class MongoDatabase(Database):
     kind = "mongo"
 
     def __init__(self, url: str, db_name: str = "mender", timeout: float = 5.0,
-                 client_factory: Callable[..., Any] | None = None):
+                 client_factory: Callable[..., Any] | None = None, operation_timeout: float = 10.0):
         self.url = url
         parsed = urlparse(url)
         self.db_name = parsed.path.lstrip("/") or db_name
         self.timeout = timeout
+        self.operation_timeout = operation_timeout
         self._client_factory = client_factory
         self._client = None
         self._pid = None
@@ -364,15 +365,24 @@ class MongoDatabase(Database):
                     if factory is None:
                         import pymongo
                         factory = pymongo.MongoClient
-                    ms = int(self.timeout * 1000)
-                    if self._client_factory is None:
-                        self._client = factory(self.url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
-                                               tz_aware=True, uuidRepresentation="standard",
-                                               connect=False)
-                    else:
-                        self._client = factory(self.url, tz_aware=True)
+                    self._client = factory(self.url, **self.client_options())
                     self._pid = pid
         return self._client
+
+    def client_options(self) -> dict[str, Any]:
+        """MongoClient options: bounded waits and replica-set durability. Every operation ends
+        within `operation_timeout` (client-side timeoutMS, also sent to the server as maxTimeMS: a
+        slow query or a lost primary is a 503, never a hung worker thread); writes are
+        acknowledged by a majority of the replica set (a write a failover rolls back was never
+        acknowledged), single-document writes and reads are retried once across a failover. An
+        option the URL sets itself (`?w=1&timeoutMS=…`) wins."""
+        ms = int(self.timeout * 1000)
+        options: dict[str, Any] = {"serverSelectionTimeoutMS": ms, "connectTimeoutMS": ms,
+                                   "timeoutMS": int(self.operation_timeout * 1000),
+                                   "w": "majority", "retryWrites": True, "retryReads": True,
+                                   "tz_aware": True, "uuidRepresentation": "standard", "connect": False}
+        in_url = {k.lower() for k in parse_qs(urlparse(self.url).query)}
+        return {k: v for k, v in options.items() if k.lower() not in in_url}
 
     @property
     def db(self):
@@ -423,7 +433,8 @@ class MongoDatabase(Database):
 
 
 def open_database(url: str, *, timeout: float = 5.0, mongo_db_name: str = "mender",
-                  mongo_client_factory: Callable[..., Any] | None = None) -> Database:
+                  mongo_client_factory: Callable[..., Any] | None = None,
+                  mongo_operation_timeout: float = 10.0) -> Database:
     """The backend the URL names. Raises ConfigError for any other scheme."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -434,5 +445,5 @@ def open_database(url: str, *, timeout: float = 5.0, mongo_db_name: str = "mende
         return SqliteDatabase(path, timeout=timeout)
     if parsed.scheme in ("mongodb", "mongodb+srv"):
         return MongoDatabase(url, db_name=mongo_db_name, timeout=timeout,
-                             client_factory=mongo_client_factory)
+                             client_factory=mongo_client_factory, operation_timeout=mongo_operation_timeout)
     raise ConfigError(f"MENDER_DB_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or mongodb://)")

@@ -264,8 +264,14 @@ def compile_predicate(pred: Any, where: str = "filters") -> Cond:
         if not isinstance(value, str) or len(value) > MAX_REGEX_LENGTH:
             raise BadRequest(f"{where}.value: $regex takes a string of at most {MAX_REGEX_LENGTH} characters")
         pattern, flags = parse_regex(value)
-        return Cond(scope, name, "regex", regex=pattern, flags=flags, on_id=on_id,
-                    valid_regex=regex_compiles(pattern, flags))
+        valid = regex_compiles(pattern, flags)
+        if valid:  # one that RE2 refuses matches nothing (Mender's behaviour); one PCRE could hang on, 400
+            from inventory.regex import backtracking_risk
+            risk = backtracking_risk(pattern)
+            if risk:
+                raise BadRequest(f"{where}.value: $regex refused: {risk} (a backtracking engine could take "
+                                 "exponential time on it)")
+        return Cond(scope, name, "regex", regex=pattern, flags=flags, on_id=on_id, valid_regex=valid)
     if op in ("$in", "$nin"):
         if not isinstance(value, list):
             raise BadRequest(f"{where}.value: {op} takes an array")

@@ -238,7 +238,12 @@ class InventoryService:
         return self.store.search(tenant, conds, [], (page - 1) * per_page, per_page)
 
     def device_matches(self, tenant: str, device_id: str, filters: list[dict]) -> bool:
-        conds = compile_filters(filters) + [id_condition([device_id])]
+        """Whether the device matches a stored filter (one that is no longer valid, e.g. a pattern
+        saved before backtracking_risk refused it, matches nothing)."""
+        try:
+            conds = compile_filters(filters) + [id_condition([device_id])]
+        except BadRequest:
+            return False
         return self.store.search(tenant, conds, [], 0, 1)[1] > 0
 
     def get_filter(self, tenant: str, filter_id: str) -> Filter:

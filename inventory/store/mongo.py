@@ -11,12 +11,15 @@ import pymongo
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from common.clock import unix_seconds, utc_datetime
-from common.errors import Conflict
+from common.errors import BadRequest, Conflict
 from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, TEXT_SCOPES, Attribute,
                              AttributeCount, AttributeValueCount, Cond, Device, Filter, text_values)
 from inventory.store import InventoryStore
 
 log = logging.getLogger(__name__)
+
+SEARCH_SECONDS = 5.0  # one search (count and page) ends within this, else 503
+_BAD_VALUE, _REGEX_INVALID = 2, 51091  # MongoDB error codes
 
 DEVICES = "inventory_devices"
 FILTERS = "inventory_filters"
@@ -54,7 +57,31 @@ def _m2_text(db) -> None:
         devices.update_one({"_id": doc["_id"], "text": {"$exists": False}}, {"$set": {"text": text_values(attrs)}})
 
 
-MIGRATIONS = [_m1_indexes, _m2_text]
+
+
+def _m3_hot_filter_indexes(db) -> None:
+    """Compound indexes led by tenant_id for the filters every listing and deployment uses
+    (status, group), ending in device_id so that a page in id order is an index range; the
+    group list is a DISTINCT_SCAN of the group index, not a read of every device. On MongoDB 7.0+
+    the wildcard index is compounded with tenant_id too (one tenant's predicates never scan
+    another's keys); older servers keep the plain one."""
+    devices = db[DEVICES]
+    status, group = _value_path(SCOPE_IDENTITY, ATTR_STATUS), _value_path(SCOPE_SYSTEM, ATTR_GROUP)
+    devices.create_index([("tenant_id", 1), (status, 1), ("device_id", 1)], name="tenant_status_device")
+    devices.create_index([("tenant_id", 1), (group, 1), ("device_id", 1)], name="tenant_group_device")
+    devices.create_index([("tenant_id", 1), (status, 1), (group, 1)], name="tenant_status_group")
+    try:
+        devices.create_index([("tenant_id", 1), ("attributes.$**", 1)], name="tenant_attributes_wildcard")
+    except (OperationFailure, NotImplementedError) as exc:  # pragma: no cover - MongoDB < 7.0
+        log.warning("inventory: compound wildcard index not created (MongoDB < 7.0): %s", exc)
+    else:
+        try:
+            devices.drop_index("attributes_wildcard")
+        except OperationFailure:  # pragma: no cover - already gone
+            pass
+
+
+MIGRATIONS = [_m1_indexes, _m2_text, _m3_hot_filter_indexes]
 
 
 def _to_doc(attr: Attribute) -> dict:
@@ -245,22 +272,32 @@ class MongoInventoryStore(InventoryStore):
         return query
 
     def search(self, tenant, conds, sort, skip, limit):
+        """A page of matching ids and the count. Bounded: the whole search ends within
+        SEARCH_SECONDS (client-side deadline, sent to the server as maxTimeMS; past it 503), a sort
+        by attribute may spill to disk (MongoDB's in-memory sort limit is 100 MiB: error 292
+        otherwise). A pattern MongoDB rejects matches nothing, as on SQLite; a sort MongoDB cannot
+        do (two array attributes: parallel arrays) is BadRequest; any other failure propagates."""
         query = self._query(tenant, conds)
         if query is None:
             return [], 0
         try:
-            total = self.devices.count_documents(query)
-            if total == 0 or skip >= total:
-                return [], total
-            keys = [("device_id" if (s.scope, s.name) == (SCOPE_IDENTITY, "id") else _value_path(s.scope, s.name),
-                     pymongo.DESCENDING if s.descending else pymongo.ASCENDING) for s in sort]
-            if "device_id" not in {k for k, _ in keys}:
-                keys.append(("device_id", pymongo.ASCENDING))
-            cursor = self.devices.find(query, {"device_id": 1}).sort(keys).skip(skip).limit(limit)
-            return [d["device_id"] for d in cursor], total
+            with pymongo.timeout(SEARCH_SECONDS):
+                total = self.devices.count_documents(query)
+                if total == 0 or skip >= total:
+                    return [], total
+                keys = [("device_id" if (s.scope, s.name) == (SCOPE_IDENTITY, "id") else _value_path(s.scope, s.name),
+                         pymongo.DESCENDING if s.descending else pymongo.ASCENDING) for s in sort]
+                if "device_id" not in {k for k, _ in keys}:
+                    keys.append(("device_id", pymongo.ASCENDING))
+                cursor = self.devices.find(query, {"device_id": 1}).sort(keys).skip(skip).limit(limit)
+                if sort:
+                    cursor = cursor.allow_disk_use(True)
+                return [d["device_id"] for d in cursor], total
         except OperationFailure as exc:
-            if exc.code == 2 or "regex" in str(exc).lower():  # BadValue: a pattern PCRE rejects
-                return [], 0
+            if exc.code == _REGEX_INVALID or (exc.code == _BAD_VALUE and "regular expression" in str(exc).lower()):
+                return [], 0  # a pattern RE2 accepts and PCRE does not: no match, as RE2's rejects
+            if exc.code == _BAD_VALUE and "parallel arrays" in str(exc):
+                raise BadRequest("sort: cannot sort by two attributes that both hold arrays") from None
             raise
 
     def groups(self, tenant, status=None):

@@ -195,3 +195,21 @@ def test_sqlite_writer_lock_is_reentrant_and_released(tmp_path):
     t.start(); t.join(5)
     assert done == [1]
     assert db.conn.execute("SELECT count(*) FROM things WHERE id = 'r'").fetchone()[0] == 0
+
+
+def test_mongo_client_is_bounded_and_durable():
+    """Every operation has a deadline, writes wait for a majority, a failover is retried once;
+    what the URL sets itself wins."""
+    seen = []
+
+    def factory(url, **kw):
+        seen.append(kw)
+        return object()
+
+    db = open_database("mongodb://h1,h2/x?replicaSet=rs0", timeout=3, mongo_client_factory=factory,
+                       mongo_operation_timeout=7)
+    db.client
+    assert seen[0] | {"w": "majority", "timeoutMS": 7000, "retryWrites": True, "serverSelectionTimeoutMS": 3000,
+                      "connectTimeoutMS": 3000, "tz_aware": True} == seen[0]
+    open_database("mongodb://h1/x?w=1&timeoutMS=100", mongo_client_factory=factory).client
+    assert "w" not in seen[1] and "timeoutMS" not in seen[1] and seen[1]["retryWrites"] is True

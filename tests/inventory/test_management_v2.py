@@ -99,6 +99,10 @@ def test_search_sort_paging_projection(operator, fleet):
     {"filters": [pred("cpu", "$in", ["a", {"b": 1}])]},
     {"filters": [pred("cpu", "$exists", "yes")]},
     {"filters": [pred("cpu", "$regex", 5)]},
+    # patterns a backtracking engine (MongoDB's PCRE) could take exponential time on
+    {"filters": [pred("cpu", "$regex", "(a+)+$")]},
+    {"filters": [pred("cpu", "$regex", "/(a|ab)*c/i")]},
+    {"filters": [pred("cpu", "$regex", ".*a.*b.*c.*d")]},
     {"filters": [pred("cpu", "$eq", "x", scope="nowhere")]},
     {"filters": [{"scope": "inventory", "attribute": "cpu", "type": "$eq"}]},
     {"filters": "cpu=arm"},
@@ -137,7 +141,8 @@ def test_saved_filters(operator, fleet):
     assert r.headers["Location"].endswith(f"/api/management/v2/inventory/filters/{saved['id']}")
     assert operator.post(V2 + "/filters", json={"name": "big arm", "terms": terms}).status_code == 409
     for bad in ({"name": "", "terms": terms}, {"name": "x"}, {"name": "x", "terms": []},
-                {"name": "x", "terms": [pred("a", "$bad", 1)]}, {"name": "x", "terms": terms, "more": 1}):
+                {"name": "x", "terms": [pred("a", "$bad", 1)]}, {"name": "x", "terms": terms, "more": 1},
+                {"name": "x", "terms": [pred("cpu", "$regex", "(x*y?)*z")]}):
         r = operator.post(V2 + "/filters", json=bad)
         assert r.status_code == 400, bad
     assert operator.get(V2 + f"/filters/{saved['id']}").get_json() == saved
