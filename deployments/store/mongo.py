@@ -159,10 +159,10 @@ class MongoDeploymentsStore(DeploymentsStore):
         for p in doc["phases"]:
             p["slots_left"] = p["device_limit"]
         doc["assigning"] = []
-        try:
-            self.deployments.insert_one(doc)
-        except DuplicateKeyError:
-            raise DuplicateDeployment() from None
+        # The targets first, then the deployment: a crash in between leaves targets of a deployment
+        # that does not exist (no device is offered it, candidate_static_deployments skips them),
+        # never a deployment without its targets, which no device could finish and whose
+        # checksum would refuse the operator's retry as a duplicate.
         if targets:
             batch = []
             for device_id in targets:
@@ -173,6 +173,11 @@ class MongoDeploymentsStore(DeploymentsStore):
                     batch = []
             if batch:
                 self.targets.insert_many(batch, ordered=False)
+        try:
+            self.deployments.insert_one(doc)
+        except DuplicateKeyError:
+            self.targets.delete_many({"tenant_id": doc["tenant_id"], "deployment_id": doc["_id"]})
+            raise DuplicateDeployment() from None
 
     def get_deployment(self, tenant, deployment_id, *, counts=True):
         return _dep(self.deployments.find_one({"_id": deployment_id, "tenant_id": tenant}))
@@ -278,7 +283,10 @@ class MongoDeploymentsStore(DeploymentsStore):
     def adjust_stats(self, tenant, deployment_id, changes, retry_pending=0, total_size=0, fetch=True,
                      phase=None, phase_outcomes=None):
         # find_one_and_update returns the document at no extra cost: `fetch` changes nothing here;
-        # the document returned is the one this update produced (the threshold decisions rely on it)
+        # the document returned is the one this update produced (the threshold decisions rely on it).
+        # Not on an aborted deployment: its abort counts the statistics again from the device
+        # deployments once it has closed them (_close_aborted), and a device's move that landed
+        # before that close is in the count; adding its delta too would count it twice.
         inc = {f"stats.{s}": d for s, d in changes.items() if d}
         if phase is not None:
             inc.update({f"phases.{phase}.{k}": d for k, d in (phase_outcomes or {}).items() if d})
@@ -288,9 +296,10 @@ class MongoDeploymentsStore(DeploymentsStore):
             inc["total_size"] = total_size
         if not inc:
             return self.get_deployment(tenant, deployment_id)
-        doc = self.deployments.find_one_and_update({"_id": deployment_id, "tenant_id": tenant}, {"$inc": inc},
+        doc = self.deployments.find_one_and_update({"_id": deployment_id, "tenant_id": tenant,
+                                                    "aborted": {"$ne": True}}, {"$inc": inc},
                                                    return_document=ReturnDocument.AFTER)
-        return _dep(doc)
+        return _dep(doc) if doc is not None else self.get_deployment(tenant, deployment_id)
 
     def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False,
                               failed_at_least=None):
@@ -422,20 +431,21 @@ class MongoDeploymentsStore(DeploymentsStore):
         return [_dd(d) for d in cursor]
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
-        out = []
-        cursor = self.targets.find({"tenant_id": tenant, "device_id": device_id, "active": True,
-                                    "created": {"$gt": created_after}}).sort("created", ASCENDING).limit(limit * 5)
-        for target in cursor:
-            dep = self.get_deployment(tenant, target["deployment_id"])
-            if dep is None or dep.status == m.DEPLOYMENT_FINISHED:
-                continue
-            if self.dds.find_one({"tenant_id": tenant, "deployment_id": dep.id, "device_id": device_id},
-                                 {"_id": 1}) is not None:
-                continue
-            out.append(dep)
-            if len(out) >= limit:
-                break
-        return out
+        # three queries whatever the number of targets: the device's active targets, their
+        # deployments, and the device deployments it has of them
+        targets = list(self.targets.find({"tenant_id": tenant, "device_id": device_id, "active": True,
+                                          "created": {"$gt": created_after}}, {"deployment_id": 1}
+                                         ).sort("created", ASCENDING).limit(limit * 5))
+        if not targets:
+            return []
+        ids = list(dict.fromkeys(t["deployment_id"] for t in targets))
+        deployments = {d["_id"]: d for d in self.deployments.find(
+            {"_id": {"$in": ids}, "tenant_id": tenant, "status": {"$ne": m.DEPLOYMENT_FINISHED}})}
+        have = {d["deployment_id"] for d in self.dds.find(
+            {"tenant_id": tenant, "device_id": device_id, "deployment_id": {"$in": list(deployments)}},
+            {"deployment_id": 1})} if deployments else set()
+        out = [_dep(deployments[i]) for i in ids if i in deployments and i not in have]
+        return out[:limit]
 
     def unfinished_dynamic_deployments(self, tenant, created_after, limit):
         cursor = self.deployments.find({"tenant_id": tenant, "dynamic": True,

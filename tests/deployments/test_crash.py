@@ -46,7 +46,7 @@ class WriteTap:
             monkeypatch.setattr(conn, "execute", tapped_execute)
         else:
             collection = type(store.deployments)
-            for name in ("insert_one", "update_one", "update_many", "find_one_and_update"):
+            for name in ("insert_one", "insert_many", "update_one", "update_many", "find_one_and_update"):
                 method = getattr(collection, name)
                 monkeypatch.setattr(collection, name, self._tap(method))
 
