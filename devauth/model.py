@@ -36,6 +36,9 @@ class Device:
     updated_ts: float
     decommissioning: bool = False
     check_in_time: float | None = None
+    accepted_auth_set: str | None = None  # the auth set the latest accept chose (concurrent accepts: it wins)
+    revision: int = 0          # bumped before each recomputation of `status` (store.next_revision)
+    status_revision: int = 0   # the revision whose recomputation wrote `status`: an older one never overwrites
     auth_sets: list[AuthSet] = field(default_factory=list)
 
     @property

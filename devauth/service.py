@@ -132,21 +132,26 @@ class DevauthService(DeviceManagement):
         if auth_set is not None and device is None:  # orphan left by an interrupted delete: start over
             self._store.delete_auth_set(tenant, auth_set.id)
             auth_set = None
+        created = False
         if device is None:
             device = self._store.get_device_by_hash(tenant, id_hash)
             if device is None:
                 self._check_pending_limit(tenant)
                 device = self._get_or_create_device(tenant, identity, id_hash, PENDING)
+                created = True
         if device.decommissioning:
             raise Unauthorized("device is being decommissioned")
         if auth_set is None:
+            if not created:  # a device killed between its insert and its inventory entry is completed here
+                self._services.inventory.upsert_identity(tenant, device.id, device.identity)
             auth_set = self._new_auth_set(tenant, device.id, id_hash, pubkey, PENDING)
             if auth_set.status == PENDING:
                 self._sync_device_status(tenant, device)
         if auth_set.status == PREAUTHORIZED:
             if device.status != ACCEPTED and not self._limit_allows(tenant):
                 raise Unauthorized("device limit reached")
-            self._accept(tenant, device, auth_set)
+            if not self._accept_within_limit(tenant, device, auth_set):
+                raise Unauthorized("device limit reached")
             auth_set.status = ACCEPTED
         return device, auth_set
 
@@ -226,7 +231,8 @@ class DevauthService(DeviceManagement):
             if status == ACCEPTED:
                 if device.status != ACCEPTED and not self._limit_allows(tenant):
                     raise Unprocessable(f"device limit reached: at most {self.max_devices(tenant)} accepted devices")
-                self._accept(tenant, device, auth_set)
+                if not self._accept_within_limit(tenant, device, auth_set):
+                    raise Unprocessable(f"device limit reached: at most {self.max_devices(tenant)} accepted devices")
                 return
             if auth_set.status == ACCEPTED:
                 self.revoke_tokens(tenant, device_id)
@@ -234,31 +240,67 @@ class DevauthService(DeviceManagement):
             self._sync_device_status(tenant, device)
 
     def _accept(self, tenant: str, device: Device, auth_set: AuthSet) -> None:
-        # one key at a time: the device's other accepted set is rejected and its tokens revoked
-        if self._store.replace_auth_set_status(tenant, device.id, ACCEPTED, REJECTED, except_id=auth_set.id):
-            self.revoke_tokens(tenant, device.id)
+        """One key at a time: the device's other accepted set is rejected and its tokens revoked.
+
+        Several steps on several documents (MongoDB has no transaction on a standalone server), so
+        safe against a concurrent accept of another set of the same device: each accept names its
+        set in the device (the last one written wins), accepts its set, then rejects every accepted
+        set but the winner's. Whatever the interleaving, one set stays accepted, the winner's; the
+        loser is told (Conflict). On SQLite the whole runs in the caller's transaction."""
+        self._store.update_device(tenant, device.id, {"accepted_auth_set": auth_set.id})
         self._store.set_auth_set_status(tenant, auth_set.id, ACCEPTED)
-        if self._store.mark_provisioned(tenant, device.id):  # accepted for the first time
+        current = self._store.get_device(tenant, device.id)
+        winner = current.accepted_auth_set if current is not None else auth_set.id
+        if self._store.replace_auth_set_status(tenant, device.id, ACCEPTED, REJECTED, except_id=winner):
+            self.revoke_tokens(tenant, device.id)
+        if winner == auth_set.id and self._store.mark_provisioned(tenant, device.id):  # accepted for the first time
             self._emit(tenant, DEVICE_PROVISIONED, {
                 "id": device.id, "status": ACCEPTED, "created_ts": rfc3339_ms(device.created_ts),
                 "auth_sets": [render.auth_set(replace(auth_set, status=ACCEPTED), device.identity)]})
         self._sync_device_status(tenant, device)
+        if winner != auth_set.id:
+            raise Conflict("another key of this device was accepted at the same time; it was kept")
+
+    def _accept_within_limit(self, tenant: str, device: Device, auth_set: AuthSet) -> bool:
+        """Accept, then count again: accepts running at once each counted the devices before any
+        of them was accepted, so the limit is checked after the fact too, and an accept that went
+        past it is undone (False). Of concurrent accepts past the limit all may be undone, never
+        one too many kept. (SQLite: the callers' transaction makes the first count exact.)"""
+        was_accepted, previous = device.status == ACCEPTED, auth_set.status
+        self._accept(tenant, device, auth_set)
+        limit = self.max_devices(tenant)
+        if was_accepted or limit < 0 or self._store.count_devices(tenant, [ACCEPTED]) <= limit:
+            return True
+        self._store.set_auth_set_status(tenant, auth_set.id, previous)
+        self._sync_device_status(tenant, device)
+        return False
 
     def _sync_device_status(self, tenant: str, device: Device) -> str:
-        """Recompute the device status from its auth sets; store and propagate a change."""
+        """Recompute the device status from its auth sets; store and propagate it.
+
+        The device's revision is bumped before the auth sets are read, and the status (in devauth
+        and in inventory) is only written over one computed at an older revision: of concurrent
+        recomputations the last to start read the newest auth sets, and its answer stays, whatever
+        order the writes land in (no accepted device left `pending` by a stale recomputation)."""
+        revision = self._store.next_revision(tenant, device.id)
         status = device_status(a.status for a in self._store.list_auth_sets(tenant, [device.id]))
-        if status != device.status:
-            self._store.update_device(tenant, device.id, {"status": status, "updated_ts": self._clock.now()})
-            device.status = status
-            self._status_changed(tenant, device.id, status)
-            if status == ACCEPTED:  # deviceconfig's record of it (Mender's provisioning)
+        if revision is None:  # the device is gone
+            return status
+        if self._store.set_device_status(tenant, device.id, status, revision, self._clock.now()):
+            self._status_changed(tenant, device.id, status, revision, changed=status != device.status)
+            if status == ACCEPTED and device.status != ACCEPTED:  # deviceconfig's record of it (Mender's provisioning)
                 self._services.deviceconfig.provision_device(tenant, device.id)
+        device.status = status
         return status
 
-    def _status_changed(self, tenant: str, device_id: str, status: str) -> None:
-        """Tell inventory and the integrations (Mender's update_device_status workflow)."""
-        self._services.inventory.set_status(tenant, [device_id], status)
-        self._emit(tenant, DEVICE_STATUS_CHANGED, {"id": device_id, "status": status})
+    def _status_changed(self, tenant: str, device_id: str, status: str, revision: int | None = None,
+                        changed: bool = True) -> None:
+        """Tell inventory (only over an older revision) and, when it changed, the integrations
+        (Mender's update_device_status workflow)."""
+        self._services.inventory.set_status(tenant, [device_id], status,
+                                            revisions=None if revision is None else [revision])
+        if changed:
+            self._emit(tenant, DEVICE_STATUS_CHANGED, {"id": device_id, "status": status})
 
     def _emit(self, tenant: str, event_type: str, data: dict) -> None:
         # in the caller's transaction where there is one (SQLite): the event commits with the change

@@ -48,6 +48,15 @@ class DevauthStore(ABC):
         """Set fields of a device; False when it does not exist."""
 
     @abstractmethod
+    def next_revision(self, tenant: str, device_id: str) -> int | None:
+        """Atomically add one to the device's revision and return it (None: no such device)."""
+
+    @abstractmethod
+    def set_device_status(self, tenant: str, device_id: str, status: str, revision: int, updated_ts: float) -> bool:
+        """Write the status computed at `revision` unless one computed at a later revision is
+        stored already (then False: a newer view of the auth sets won)."""
+
+    @abstractmethod
     def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
         """Set check_in_time = ts on each of these devices of the tenant where it is unset or
         older than `older_than`; returns the ids written."""

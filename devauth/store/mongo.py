@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import fields, replace
 from typing import Iterable
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from common.clock import unix_seconds, utc_datetime
@@ -155,6 +155,19 @@ class MongoDevauthStore(DevauthStore):
         update = {k: (utc_datetime(v) if k in _DEVICE_TIMES else v) for k, v in fields.items()}
         res = self._db[DEVICES].update_one({"_id": device_id, "tenant_id": tenant}, {"$set": update})
         return res.matched_count > 0
+
+    def next_revision(self, tenant, device_id):
+        doc = self._db[DEVICES].find_one_and_update({"_id": device_id, "tenant_id": tenant}, {"$inc": {"revision": 1}},
+                                                    projection={"revision": 1}, return_document=ReturnDocument.AFTER)
+        return None if doc is None else doc["revision"]
+
+    def set_device_status(self, tenant, device_id, status, revision, updated_ts):
+        # a document written before revisions existed has none: it counts as 0
+        res = self._db[DEVICES].update_one(
+            {"_id": device_id, "tenant_id": tenant,
+             "$or": [{"status_revision": {"$lt": revision}}, {"status_revision": {"$exists": False}}]},
+            {"$set": {"status": status, "status_revision": revision, "updated_ts": utc_datetime(updated_ts)}})
+        return res.modified_count > 0
 
     def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
         written: list[str] = []

@@ -41,12 +41,19 @@ MIGRATIONS = [
         "ALTER TABLE devauth_devices ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0",
         "UPDATE devauth_devices SET provisioned = 1 WHERE status = 'accepted'",
     ],
+    [
+        # concurrent accepts and status recomputations (devauth/service.py: _accept, _sync_device_status)
+        "ALTER TABLE devauth_devices ADD COLUMN accepted_auth_set TEXT",
+        "ALTER TABLE devauth_devices ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE devauth_devices ADD COLUMN status_revision INTEGER NOT NULL DEFAULT 0",
+    ],
 ]
 
-_DEVICE_COLS = "id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time"
+_DEVICE_COLS = ("id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time,"
+                " accepted_auth_set, revision, status_revision")
 _AUTH_SET_COLS = "id, tenant_id, device_id, id_hash, pubkey, status, ts"
 _TOKEN_COLS = "id, tenant_id, device_id, auth_set_id, iat, exp, token_hash"
-_DEVICE_FIELDS = {"status", "decommissioning", "updated_ts", "check_in_time"}
+_DEVICE_FIELDS = {"status", "decommissioning", "updated_ts", "check_in_time", "accepted_auth_set"}
 
 
 def _device(row) -> Device | None:
@@ -78,9 +85,10 @@ class SqliteDevauthStore(DevauthStore):
     def insert_device(self, device: Device) -> None:
         try:
             self._conn.execute(
-                f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (device.id, device.tenant_id, device.id_data, device.id_hash, device.status,
-                 int(device.decommissioning), device.created_ts, device.updated_ts, device.check_in_time))
+                 int(device.decommissioning), device.created_ts, device.updated_ts, device.check_in_time,
+                 device.accepted_auth_set, device.revision, device.status_revision))
         except sqlite3.IntegrityError:
             raise Conflict("device already exists") from None
 
@@ -100,9 +108,10 @@ class SqliteDevauthStore(DevauthStore):
                         seen.add(device.id_hash)
                         fresh.append((device, auth_set))
                 conn.executemany(
-                    f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO devauth_devices ({_DEVICE_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(d.id, tenant, d.id_data, d.id_hash, d.status, int(d.decommissioning), d.created_ts,
-                      d.updated_ts, d.check_in_time) for d, _ in fresh])
+                      d.updated_ts, d.check_in_time, d.accepted_auth_set, d.revision, d.status_revision)
+                     for d, _ in fresh])
                 conn.executemany(
                     f"INSERT INTO devauth_auth_sets ({_AUTH_SET_COLS}) VALUES (?,?,?,?,?,?,?)",
                     [(a.id, tenant, d.id, d.id_hash, a.pubkey, a.status, a.ts) for d, a in fresh])
@@ -127,6 +136,17 @@ class SqliteDevauthStore(DevauthStore):
         values = [int(v) if k == "decommissioning" else v for k, v in fields.items()]
         cur = self._conn.execute(f"UPDATE devauth_devices SET {cols} WHERE tenant_id = ? AND id = ?",
                                  (*values, tenant, device_id))
+        return cur.rowcount > 0
+
+    def next_revision(self, tenant, device_id):
+        row = self._conn.execute("UPDATE devauth_devices SET revision = revision + 1 WHERE tenant_id = ? AND id = ?"
+                                 " RETURNING revision", (tenant, device_id)).fetchone()
+        return None if row is None else row[0]
+
+    def set_device_status(self, tenant, device_id, status, revision, updated_ts):
+        cur = self._conn.execute("UPDATE devauth_devices SET status = ?, status_revision = ?, updated_ts = ?"
+                                 " WHERE tenant_id = ? AND id = ? AND status_revision < ?",
+                                 (status, revision, updated_ts, tenant, device_id, revision))
         return cur.rowcount > 0
 
     def touch_check_ins(self, tenant: str, device_ids: list[str], ts: float, older_than: float) -> list[str]:
