@@ -62,7 +62,14 @@ def _m2_rollout(db) -> None:
                                          ("status", ASCENDING), ("_id", ASCENDING)], name="tenant_deployment_status_id")
 
 
-MIGRATIONS = [_m1_indexes, _m2_rollout]
+def _m3_history_index(db) -> None:
+    """The poll's history read (a device's newest device deployments, newest first, ties by id)
+    is an index range in sort order: no in-memory SORT stage."""
+    db[DEVICE_DEPLOYMENTS].create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING), ("created", DESCENDING),
+                                         ("_id", DESCENDING)], name="tenant_device_created_id")
+
+
+MIGRATIONS = [_m1_indexes, _m2_rollout, _m3_history_index]
 
 
 def _failed_filter(failed_at_least) -> dict:
@@ -439,8 +446,15 @@ class MongoDeploymentsStore(DeploymentsStore):
         if not targets:
             return []
         ids = list(dict.fromkeys(t["deployment_id"] for t in targets))
-        deployments = {d["_id"]: d for d in self.deployments.find(
-            {"_id": {"$in": ids}, "tenant_id": tenant, "status": {"$ne": m.DEPLOYMENT_FINISHED}})}
+        found = {d["_id"]: d for d in self.deployments.find({"_id": {"$in": ids}, "tenant_id": tenant})}
+        finished = [i for i, d in found.items() if d.get("status") == m.DEPLOYMENT_FINISHED]
+        if finished:
+            # Targets left active by a finish whose update_many did not complete (a failover: it is
+            # not retryable): deactivated here, so they never crowd newer deployments out of the
+            # window above. Idempotent; a deployment never finishes twice.
+            self.targets.update_many({"tenant_id": tenant, "device_id": device_id, "active": True,
+                                      "deployment_id": {"$in": finished}}, {"$set": {"active": False}})
+        deployments = {i: d for i, d in found.items() if d.get("status") != m.DEPLOYMENT_FINISHED}
         have = {d["deployment_id"] for d in self.dds.find(
             {"tenant_id": tenant, "device_id": device_id, "deployment_id": {"$in": list(deployments)}},
             {"deployment_id": 1})} if deployments else set()

@@ -65,3 +65,40 @@ def test_an_abort_between_a_status_move_and_its_counters(mongo_env, report):
     counts = store.count_device_statuses("", dep.id)
     assert got.aborted and nonzero(got.stats) == counts
     assert counts == ({m.ABORTED: 2} if report != "success" else {m.SUCCESS: 1, m.ABORTED: 1})
+
+
+def test_targets_left_active_by_a_failover_are_repaired_and_crowd_nothing_out(mongo_env, monkeypatch):
+    """Finishing a deployment deactivates its targets with update_many, which a failover can cut
+    short (not retryable): the device's poll repairs them and still finds its newer deployments."""
+    from deployments.store import mongo as store_mod
+    from deployments.service_protocol import CANDIDATE_BATCH
+    env = mongo_env
+    env.artifacts.add("app-2")
+    store = env.svc.store
+    collection = type(store.targets)
+    original = collection.update_many
+
+    def lost_on_targets(self, *args, **kwargs):
+        if self.name == store_mod.TARGETS:
+            raise Killed()  # the primary stepped down: the targets stay active
+        return original(self, *args, **kwargs)
+
+    old = []
+    for i in range(CANDIDATE_BATCH * 5 + 1):  # more than the window of targets a poll reads
+        dep = env.create(name=f"old-{i}", devices=["d1", "d2"])
+        env.clock.advance(1)
+        monkeypatch.setattr(collection, "update_many", lost_on_targets)
+        with pytest.raises(Killed):
+            env.svc.abort("", dep.id)
+        monkeypatch.setattr(collection, "update_many", original)
+        old.append(dep.id)
+    assert store.targets.count_documents({"deployment_id": {"$in": old}, "active": True}) == 2 * len(old)
+    new = env.create(name="new", devices=["d1"])
+    assert env.poll("d1") is None  # this poll met a full window of stale targets and repaired them
+    assert env.poll("d1")["id"] == new.id
+    assert store.targets.count_documents({"device_id": "d1", "deployment_id": {"$in": old}, "active": True}) == 0
+
+
+def test_the_history_read_of_a_poll_has_an_index_in_its_sort_order(mongo_env):
+    keys = [[k for k, _ in spec["key"]] for spec in mongo_env.svc.store.dds.index_information().values()]
+    assert ["tenant_id", "device_id", "created", "_id"] in keys
