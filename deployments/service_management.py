@@ -184,18 +184,12 @@ class DeploymentManagement:
                             "devices of them, not to all devices or a filter")
 
     def _all_ids(self, tenant: str, group: str | None) -> list[str]:
-        ids: list[str] = []
-        page = 1
-        while True:
-            batch, total = self._services.inventory.search_device_ids(tenant, group=group, status="accepted",
-                                                                      page=page, per_page=500)
-            ids.extend(batch)
-            if not batch or len(ids) >= total:
-                return list(dict.fromkeys(ids))
-            if len(ids) > m.MAX_DEVICES_PER_LIST_DEPLOYMENT:
-                raise BadRequest(f"a deployment may target at most {m.MAX_DEVICES_PER_LIST_DEPLOYMENT} devices;"
-                                 " use a filter (dynamic) deployment")
-            page += 1
+        ids = self._services.inventory.all_device_ids(tenant, group=group, status="accepted",
+                                                      limit=m.MAX_DEVICES_PER_LIST_DEPLOYMENT + 1)
+        if len(ids) > m.MAX_DEVICES_PER_LIST_DEPLOYMENT:
+            raise BadRequest(f"a deployment may target at most {m.MAX_DEVICES_PER_LIST_DEPLOYMENT} devices;"
+                             " use a filter (dynamic) deployment")
+        return ids
 
     @staticmethod
     def _plan_phases(phases: list[dict] | None, n: int, dynamic: bool, now: float) -> list[Phase]:

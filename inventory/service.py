@@ -237,6 +237,17 @@ class InventoryService:
             conds.append(eq(SCOPE_IDENTITY, ATTR_STATUS, status))
         return self.store.search(tenant, conds, [], (page - 1) * per_page, per_page)
 
+    def all_device_ids(self, tenant: str, *, group: str | None = None, status: str | None = "accepted",
+                       limit: int) -> list[str]:
+        """Ids of the devices of a group (or all) with that status, in id order, at most `limit`
+        (one query, however many there are)."""
+        conds = []
+        if group is not None:
+            conds.append(eq(SCOPE_SYSTEM, ATTR_GROUP, group))
+        if status is not None:
+            conds.append(eq(SCOPE_IDENTITY, ATTR_STATUS, status))
+        return self.store.matching_ids(tenant, conds, limit)
+
     def device_matches(self, tenant: str, device_id: str, filters: list[dict]) -> bool:
         """Whether the device matches a stored filter (one that is no longer valid, e.g. a pattern
         saved before backtracking_risk refused it, matches nothing)."""

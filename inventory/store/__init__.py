@@ -73,6 +73,11 @@ class InventoryStore(ABC):
         """Ids of the devices matching every condition (one page, sorted), and the total count."""
 
     @abstractmethod
+    def matching_ids(self, tenant: str, conds: Sequence[Cond], limit: int) -> list[str]:
+        """Ids of the devices matching every condition, in id order, at most `limit`: one query
+        (a deployment's targets), not a count and a skip per page."""
+
+    @abstractmethod
     def groups(self, tenant: str, status: str | None = None) -> list[str]:
         """Distinct group names, sorted (only of devices with that identity/status, if given)."""
 

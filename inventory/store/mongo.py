@@ -300,6 +300,14 @@ class MongoInventoryStore(InventoryStore):
                 raise BadRequest("sort: cannot sort by two attributes that both hold arrays") from None
             raise
 
+    def matching_ids(self, tenant, conds, limit):
+        # the status and group filters are ranges of the tenant-led indexes in device_id order
+        query = self._query(tenant, conds)
+        if query is None:
+            return []
+        cursor = self.devices.find(query, {"device_id": 1, "_id": 0}).sort("device_id", pymongo.ASCENDING)
+        return [d["device_id"] for d in cursor.limit(limit).batch_size(10_000)]
+
     def groups(self, tenant, status=None):
         query: dict = {"tenant_id": tenant}
         if status is not None:

@@ -306,6 +306,21 @@ class SqliteInventoryStore(InventoryStore):
         ids = list(dict.fromkeys(r[0] for r in rows))  # duplicates (array elements) are adjacent
         return ids[skip:skip + limit], len(ids)
 
+    def matching_ids(self, tenant, conds, limit):
+        conn = self.conn
+        if not conds:
+            sql, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
+        else:
+            def estimate(sql: str, params: list) -> int:
+                return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVITY_CAP})", params).fetchone()[0]
+
+            built = build_search(tenant, conds, estimate)
+            if built is None:
+                return []
+            sql, params = built
+        rows = conn.execute(f"SELECT DISTINCT m.id FROM ({sql}) m ORDER BY m.id LIMIT ?", (*params, limit))
+        return [r[0] for r in rows]
+
     def groups(self, tenant, status=None):
         sql = ("SELECT DISTINCT g.value_str FROM inventory_attributes g WHERE g.tenant_id = ?"
                " AND g.scope = 'system' AND g.name = 'group' AND g.value_str IS NOT NULL")

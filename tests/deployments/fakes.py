@@ -64,6 +64,9 @@ class FakeInventory:
                and self._match(d, filters)]
         return ids[(page - 1) * per_page: page * per_page], len(ids)
 
+    def all_device_ids(self, tenant, *, group=None, status="accepted", limit):
+        return self.search_device_ids(tenant, group=group, status=status, per_page=limit)[0]
+
     def device_group(self, tenant, device_id):
         d = self.devices.get(device_id)
         return d["group"] if d else None

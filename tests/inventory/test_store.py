@@ -115,6 +115,11 @@ def test_import_skips_existing(store):
     got = store.get_device("t1", "m1099")
     assert [(a.name, a.value) for a in got.attributes] == [("l", ["a", "b"]), ("n", 1099.0)]
     assert store.search("t1", [], [], 0, 1)[1] == 1102
+    # all of them in one query, in id order, bounded
+    assert store.matching_ids("t1", [], 5000) == sorted(["d1", "d2"] + [i for i, _ in many])
+    assert store.matching_ids("t1", [eq("inventory", "l", "a")], 3) == ["m0000", "m0001", "m0002"]
+    assert store.matching_ids("t1", [eq("inventory", "n", 7.0)], 10) == ["m0007"]
+    assert store.matching_ids("t2", [], 10) == ["m0000", "m0001", "m0002"]
 
 
 @pytest.fixture
