@@ -102,3 +102,19 @@ def test_targets_left_active_by_a_failover_are_repaired_and_crowd_nothing_out(mo
 def test_the_history_read_of_a_poll_has_an_index_in_its_sort_order(mongo_env):
     keys = [[k for k, _ in spec["key"]] for spec in mongo_env.svc.store.dds.index_information().values()]
     assert ["tenant_id", "device_id", "created", "_id"] in keys
+
+
+def test_all_devices_past_the_list_limit_is_refused_with_one_read(env, monkeypatch):
+    from common.errors import BadRequest
+    env.artifacts.add("app-2")
+    for _ in range(4):
+        env.inventory.add()
+    calls = []
+    original = env.inventory.all_device_ids
+    monkeypatch.setattr(env.inventory, "all_device_ids", lambda *a, **kw: calls.append(kw) or original(*a, **kw))
+    monkeypatch.setattr(m, "MAX_DEVICES_PER_LIST_DEPLOYMENT", 3)
+    with pytest.raises(BadRequest):
+        env.create(all_devices=True)
+    monkeypatch.setattr(m, "MAX_DEVICES_PER_LIST_DEPLOYMENT", 4)
+    assert env.create(all_devices=True).max_devices == 4
+    assert [c["limit"] for c in calls] == [4, 5]
