@@ -15,6 +15,14 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def mongo_test_url(url: str, db_name: str) -> str:
+    """TEST_MONGO_URL with its database replaced by `db_name`, options kept
+    (`mongodb://a,b,c/?replicaSet=rs0` → `mongodb://a,b,c/mender_test_x?replicaSet=rs0`)."""
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + db_name, parts.query, parts.fragment))
+
+
 def backend_config(backend: str, data_dir: str) -> dict:
     """Config for a fresh database on the named backend."""
     cfg = {"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"}
@@ -25,8 +33,7 @@ def backend_config(backend: str, data_dir: str) -> dict:
         cfg["MENDER_DB_URL"] = "mongodb://mongomock.invalid/mender_test"
         cfg["_MONGO_CLIENT_FACTORY"] = lambda url, **kw: mongomock.MongoClient(url, tz_aware=True)
     elif backend == "mongo":
-        base = os.environ["TEST_MONGO_URL"].rstrip("/")
-        cfg["MENDER_DB_URL"] = f"{base}/mender_test_{uuid.uuid4().hex[:12]}"
+        cfg["MENDER_DB_URL"] = mongo_test_url(os.environ["TEST_MONGO_URL"], f"mender_test_{uuid.uuid4().hex[:12]}")
         cfg["_DROP_DB"] = True
     else:
         raise ValueError(backend)

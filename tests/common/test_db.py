@@ -213,3 +213,9 @@ def test_mongo_client_is_bounded_and_durable():
                       "connectTimeoutMS": 3000, "tz_aware": True} == seen[0]
     open_database("mongodb://h1/x?w=1&timeoutMS=100", mongo_client_factory=factory).client
     assert "w" not in seen[1] and "timeoutMS" not in seen[1] and seen[1]["retryWrites"] is True
+
+
+def test_the_real_mongodb_runs_keep_the_urls_options():
+    from tests.helpers import mongo_test_url
+    assert mongo_test_url("mongodb://a,b,c/?replicaSet=rs0", "t1") == "mongodb://a,b,c/t1?replicaSet=rs0"
+    assert mongo_test_url("mongodb://u:p@h:27017", "t1") == "mongodb://u:p@h:27017/t1"
