@@ -1,0 +1,198 @@
+"""What a fleet in the database costs (a script, not a test), on a database seeded by
+bench/seed_fleet.py: size on disk per device, the time of migrations that touch the device
+table, server startup, and through the running server (real HTTP): a dynamic deployment matching
+half the fleet, its statistics and its per-device list, an inventory search with three predicates
+and a sort, and the UI's dashboard and device list measured in Chromium.
+
+    .venv/bin/python -m bench.fleet_data --data-dir /tmp/fleet-1m [--runs 20] [--no-browser]
+
+The database is changed only by what a server does (migrations, the operator, the deployment);
+the migration timings below run inside a transaction that is rolled back. Only 127.0.0.1 is
+targeted; the server is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench.lib import ROOT, Server, machine
+from bench.fleet import EMAIL, PASSWORD, make_artifact
+
+SEARCH = "/api/management/v2/inventory/filters/search"
+DEPLOYMENTS = "/api/management/v1/deployments/deployments"
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1)
+
+
+def timed(fn, runs: int) -> dict:
+    times, last = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        last = fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return {"p50_ms": pct(times, 50), "p95_ms": pct(times, 95), "max_ms": round(max(times), 1), "last": last}
+
+
+def on_disk(data_dir: str) -> dict:
+    path = os.path.join(data_dir, "mender.db")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    devices = conn.execute("SELECT count(*) FROM devauth_devices").fetchone()[0]
+    rows = conn.execute("SELECT count(*) FROM inventory_attributes").fetchone()[0]
+    size = os.path.getsize(path)
+    out = {"devices": devices, "inventory_rows": rows, "database_bytes": size,
+           "bytes_per_device": round(size / devices) if devices else None}
+    # migrations that touch the device table, timed and rolled back: a column added (what devauth's
+    # migration 3 does), an index built over every device, every device row rewritten
+    for name, sql in (("add_column", "ALTER TABLE devauth_devices ADD COLUMN bench_x TEXT"),
+                      ("create_index", "CREATE INDEX bench_idx ON devauth_devices (tenant_id, check_in_time)"),
+                      ("rewrite_every_row", "UPDATE devauth_devices SET updated_ts = updated_ts + 0")):
+        conn.execute("BEGIN IMMEDIATE")
+        t = time.perf_counter()
+        conn.execute(sql)
+        out[f"migration_{name}_s"] = round(time.perf_counter() - t, 2)
+        conn.execute("ROLLBACK")
+    conn.close()
+    return out
+
+
+def migrate(data_dir: str) -> float:
+    """The server's own pending migrations (e.g. devauth 3 on a database seeded before it), timed."""
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "migrate"], cwd=ROOT, check=True,
+                   capture_output=True, env={**os.environ, "MENDER_DATA_DIR": data_dir})
+    return round(time.perf_counter() - t, 2)
+
+
+def browser_loads(url: str, runs: int) -> dict:
+    from playwright.sync_api import sync_playwright
+    from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
+    out = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=url, viewport={"width": 1360, "height": 900})
+        context.set_default_timeout(60000)
+        page = context.new_page()
+        page.goto("/")
+        page.fill("#login-email", EMAIL)
+        page.fill("#login-password", PASSWORD)
+        page.click("form.login-form button[type=submit]")
+        page.wait_for_selector("#logout")
+
+        def load(route: str, ready: str):
+            def go():
+                page.goto("about:blank")
+                page.goto(route)
+                page.wait_for_selector(ready)
+            return go
+
+        out["dashboard"] = timed(load("/#/", ".stat-card.stat-accepted .stat-value:not(:text('—'))"), runs)
+        out["device_list"] = timed(load("/#/devices?status=accepted", "tr[data-device-id]"), runs)
+        for v in out.values():
+            v.pop("last")
+        browser.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--json", help="write the results to this file as well")
+    args = ap.parse_args()
+    import requests
+
+    report: dict = {"machine": machine()}
+    report["migrate_s"] = migrate(args.data_dir)
+    report["disk"] = on_disk(args.data_dir)
+    print(json.dumps(report), flush=True)
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user", "--email", EMAIL,
+                    "--password", PASSWORD], cwd=ROOT, capture_output=True,
+                   env={**os.environ, "MENDER_DATA_DIR": args.data_dir})
+    server = Server("wsgi:app", args.data_dir, workers=args.workers)
+    t = time.monotonic()
+    with server:
+        report["startup_s"] = round(time.monotonic() - t, 2)
+        s = requests.Session()
+        token = s.post(f"{server.url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=60).text
+        s.headers["Authorization"] = f"Bearer {token}"
+        tmp = tempfile.mkdtemp(prefix="fleet-data-")
+        artifact = make_artifact(tmp, "fleet-half", "board-1")
+        r = s.post(f"{server.url}/api/management/v1/deployments/artifacts", files={"artifact": ("a.mender", artifact)},
+                   data={"size": str(len(artifact))}, timeout=120)
+        assert r.status_code in (201, 409), r.text
+
+        half = [{"scope": "system", "attribute": "group", "type": "$in", "value": [f"group-{i}" for i in range(4)]}]
+        t = time.perf_counter()
+        r = s.post(f"{server.url}{DEPLOYMENTS}", json={"name": f"half-{time.time():.0f}", "artifact_name": "fleet-half",
+                                                       "filter": half}, timeout=300)
+        created_ms = (time.perf_counter() - t) * 1000
+        assert r.status_code == 201, r.text
+        dep_id = r.headers["Location"].rsplit("/", 1)[1]
+        dep = s.get(f"{server.url}{DEPLOYMENTS}/{dep_id}", timeout=60).json()
+        report["dynamic_deployment"] = {"create_ms": round(created_ms, 1),
+                                        "initial_device_count": dep.get("initial_device_count")}
+        t = time.perf_counter()
+        r = s.post(f"{server.url}{DEPLOYMENTS}", json={"name": f"all-{time.time():.0f}", "artifact_name": "fleet-half",
+                                                       "all_devices": True}, timeout=300)
+        report["all_devices_deployment"] = {"status": r.status_code, "ms": round((time.perf_counter() - t) * 1000, 1),
+                                            "answer": r.text[:200]}
+
+        def get(path):
+            def go():
+                r = s.get(server.url + path, timeout=60)
+                assert r.status_code == 200, r.text
+                return r.headers.get("X-Total-Count")
+            return go
+
+        report["statistics"] = timed(get(f"{DEPLOYMENTS}/{dep_id}/statistics"), args.runs)
+        report["device_list_first_page"] = timed(get(f"{DEPLOYMENTS}/{dep_id}/devices/list?page=1&per_page=20"),
+                                                 args.runs)
+        report["deployments_list_first_page"] = timed(get(f"{DEPLOYMENTS}?page=1&per_page=20"), args.runs)
+        report["devices_list_first_page"] = timed(get("/api/management/v2/devauth/devices?status=accepted&page=1"
+                                                      "&per_page=20"), args.runs)
+
+        def search():
+            body = {"page": 1, "per_page": 20,
+                    "filters": [{"scope": "inventory", "attribute": "device_type", "type": "$eq", "value": "board-3"},
+                                {"scope": "inventory", "attribute": "mem_total_kB", "type": "$gte", "value": 1024},
+                                {"scope": "tags", "attribute": "site", "type": "$in",
+                                 "value": ["site-1", "site-2", "site-3", "site-4", "site-5"]}],
+                    "sort": [{"scope": "inventory", "attribute": "hostname", "order": "desc"}]}
+            r = s.post(server.url + SEARCH, json=body, timeout=120)
+            assert r.status_code == 200, r.text
+            return r.headers.get("X-Total-Count")
+
+        report["search_three_predicates_sorted"] = timed(search, args.runs)
+
+        def search_one():
+            body = {"page": 1, "per_page": 20, "filters": [
+                {"scope": "inventory", "attribute": "artifact_name", "type": "$eq", "value": "release-7"}]}
+            r = s.post(server.url + SEARCH, json=body, timeout=120)
+            assert r.status_code == 200, r.text
+            return r.headers.get("X-Total-Count")
+
+        report["search_one_predicate"] = timed(search_one, args.runs)
+        if not args.no_browser:
+            report["browser"] = browser_loads(server.url, max(5, args.runs // 2))
+        report["server_cpu_s"] = round(server.cpu_seconds(), 1)
+    print(json.dumps(report, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
