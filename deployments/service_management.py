@@ -20,6 +20,7 @@ from deviceconfig.model import check_configuration
 MAX_RETRIES = 100
 MAX_PHASES = 100
 MAX_LAST_DEVICE_IDS = 1000
+DEVICE_BATCH = 1000  # device deployments read at a time by the unpaged device listing
 
 
 class DeploymentManagement:
@@ -287,6 +288,22 @@ class DeploymentManagement:
                            skip: int = 0, limit: int | None = None) -> tuple[list[DeviceDeployment], int]:
         self.get_deployment(tenant, deployment_id)
         return self.store.list_device_deployments(tenant, deployment_id, _status_filter(status), skip, limit)
+
+    def each_device_deployment(self, tenant: str, deployment_id: str):
+        """Every device deployment of a deployment in device id order, read in batches of
+        DEVICE_BATCH (memory bounded by a batch, not by the deployment's size). NotFound is
+        raised here, before the first batch."""
+        self.get_deployment(tenant, deployment_id)
+
+        def batches():
+            after = ""
+            while True:
+                batch = self.store.device_deployments_after(tenant, deployment_id, after, DEVICE_BATCH)
+                if not batch:
+                    return
+                yield batch
+                after = batch[-1].device_id
+        return batches()
 
     def device_log(self, tenant: str, deployment_id: str, device_id: str) -> list[dict]:
         """The messages `{timestamp, level, message}` of a device's deployment log; NotFound."""

@@ -1,6 +1,8 @@
 """Management API of deployments (v1 and v2)."""
 
-from flask import Response, url_for
+import json
+
+from flask import Response, stream_with_context, url_for
 from flask.views import MethodView
 
 from common.api import Blueprint
@@ -133,9 +135,21 @@ class PhaseStatistics(MethodView):
 class DeploymentDevices(MethodView):
     @blp.response(200)
     def get(self, deployment_id):
-        """Every device of the deployment with its status (not paged; see devices/list)."""
-        dds, _ = _svc().device_deployments(_tenant(), deployment_id, None)
-        return devices_with_image(_tenant(), dds)
+        """Every device of the deployment with its status (not paged; see devices/list). Streamed:
+        the device deployments are read a batch at a time, so a deployment to a million devices
+        costs the worker one batch of memory."""
+        tenant = _tenant()
+        batches = _svc().each_device_deployment(tenant, deployment_id)
+
+        def body():
+            first = True
+            yield "["
+            for batch in batches:
+                for item in devices_with_image(tenant, batch):
+                    yield ("" if first else ",") + json.dumps(item, separators=(",", ":"))
+                    first = False
+            yield "]"
+        return Response(stream_with_context(body()), mimetype="application/json")
 
 
 @blp.route(V1 + "/<string:deployment_id>/devices/list")

@@ -215,6 +215,13 @@ class DeploymentsStore(ABC):
                                 skip: int, limit: int | None) -> tuple[list[DeviceDeployment], int]: ...
 
     @abstractmethod
+    def device_deployments_after(self, tenant: str, deployment_id: str, after_device_id: str,
+                                 limit: int) -> list[DeviceDeployment]:
+        """Up to `limit` device deployments of a deployment whose device id sorts after
+        `after_device_id`, in device id order (a range of the (tenant, deployment, device) index:
+        every batch costs the same however far into the deployment it is)."""
+
+    @abstractmethod
     def count_device_statuses(self, tenant: str, deployment_id: str) -> dict[str, int]: ...
 
     @abstractmethod

@@ -481,6 +481,11 @@ class MongoDeploymentsStore(DeploymentsStore):
             cursor = cursor.limit(limit)
         return [_dd(d) for d in cursor], total
 
+    def device_deployments_after(self, tenant, deployment_id, after_device_id, limit):
+        cursor = self.dds.find({"tenant_id": tenant, "deployment_id": deployment_id,
+                                "device_id": {"$gt": after_device_id}}).sort("device_id", ASCENDING).limit(limit)
+        return [_dd(d) for d in cursor]
+
     def count_device_statuses(self, tenant, deployment_id):
         pipeline = [{"$match": {"tenant_id": tenant, "deployment_id": deployment_id}},
                     {"$group": {"_id": "$status", "n": {"$sum": 1}}}]

@@ -542,6 +542,12 @@ class SqliteDeploymentsStore(DeploymentsStore):
                             " LIMIT ? OFFSET ?", (*args, -1 if limit is None else limit, skip)).fetchall()
         return [self._dd(r) for r in rows], total
 
+    def device_deployments_after(self, tenant, deployment_id, after_device_id, limit):
+        rows = self.db.conn.execute("SELECT * FROM device_deployments WHERE tenant_id=? AND deployment_id=?"
+                                    " AND device_id > ? ORDER BY device_id LIMIT ?",
+                                    (tenant, deployment_id, after_device_id, limit)).fetchall()
+        return [self._dd(r) for r in rows]
+
     def count_device_statuses(self, tenant, deployment_id):
         rows = self.db.conn.execute("SELECT status, count(*) FROM device_deployments WHERE tenant_id=?"
                                     " AND deployment_id=? GROUP BY status", (tenant, deployment_id)).fetchall()

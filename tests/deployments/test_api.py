@@ -252,3 +252,26 @@ def test_artifact_delete_refused_while_deployed(world, operator):
     assert_error(op.delete(f"{MGMT}/artifacts/{artifact_id}"), 409)
     op.put(f"{MGMT}/deployments/{dep_id}/status", json={"status": "aborted"})
     assert op.delete(f"{MGMT}/artifacts/{artifact_id}").status_code == 204
+
+
+def test_the_unpaged_device_listing_streams_every_device(make_app, monkeypatch):
+    from deployments import service_management
+    from tests.helpers import Device, Operator
+    monkeypatch.setattr(service_management, "DEVICE_BATCH", 2)
+    app = make_app("sqlite")
+    client = app.test_client()
+    op = Operator.create(app, client)
+    ctx = app.extensions["mender"]
+    ids = [f"dev-{i}" for i in range(5)]
+    for i in ids:
+        ctx.services.inventory.set_status("", [i], "accepted")
+    from tests.deployments.fakes import FakeArtifacts
+    ctx.services.artifacts = FakeArtifacts()
+    ctx.services.artifacts.add("app-2")
+    dep = ctx.services.deployments.create_deployment("", name="r", artifact_name="app-2", devices=ids)
+    for i in ids:
+        ctx.services.deployments.next_deployment("", i, {"artifact_name": "a", "device_type": "dt"}, "http://x")
+    r = op.get(f"{MGMT}/deployments/{dep.id}/devices")
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    assert [x["id"] for x in r.get_json()] == ids and {x["status"] for x in r.get_json()} == {"pending"}
+    assert op.get(f"{MGMT}/deployments/nope/devices").status_code == 404

@@ -118,3 +118,24 @@ def test_all_devices_past_the_list_limit_is_refused_with_one_read(env, monkeypat
     monkeypatch.setattr(m, "MAX_DEVICES_PER_LIST_DEPLOYMENT", 4)
     assert env.create(all_devices=True).max_devices == 4
     assert [c["limit"] for c in calls] == [4, 5]
+
+
+def test_every_device_of_a_deployment_in_batches_of_the_index(env, monkeypatch):
+    """The unpaged device listing reads keyset batches in device id order: none lost or repeated
+    across a batch boundary, whatever the backend; an unknown deployment is NotFound up front."""
+    from common.errors import NotFound
+    from deployments import service_management
+    env.artifacts.add("app-2")
+    devices = [f"d{i}" for i in (5, 1, 4, 2, 3)]
+    dep = env.create(devices=devices)
+    for d in devices:
+        env.poll(d)
+    store = env.svc.store
+    assert [dd.device_id for dd in store.device_deployments_after("", dep.id, "d2", 2)] == ["d3", "d4"]
+    assert store.device_deployments_after("", dep.id, "d5", 2) == []
+    assert store.device_deployments_after("other", dep.id, "", 10) == []
+    monkeypatch.setattr(service_management, "DEVICE_BATCH", 2)
+    batches = list(env.svc.each_device_deployment("", dep.id))
+    assert [[dd.device_id for dd in b] for b in batches] == [["d1", "d2"], ["d3", "d4"], ["d5"]]
+    with pytest.raises(NotFound):
+        env.svc.each_device_deployment("", "nope")
