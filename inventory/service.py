@@ -471,12 +471,11 @@ class InventoryService:
     def statistics(self, tenant: str) -> dict[str, dict[str, int]]:
         """Accepted and pending devices per tier (system/tier; devices without one are `standard`):
         {status: {tier: count}}."""
+        counts = self.store.status_tier_counts(tenant, ("accepted", "pending"), (SCOPE_SYSTEM, "tier"))
         out = {}
         for status in ("accepted", "pending"):
-            base = [eq(SCOPE_IDENTITY, ATTR_STATUS, status)]
-            total = self.store.search(tenant, base, [], 0, 1)[1]
-            tiers = {t: self.store.search(tenant, base + [eq(SCOPE_SYSTEM, "tier", t)], [], 0, 1)[1]
-                     for t in ("micro", "system")}
+            tiers = {t: counts.get((status, t), 0) for t in ("micro", "system")}
+            total = sum(n for (s, _), n in counts.items() if s == status)
             out[status] = {"standard": total - tiers["micro"] - tiers["system"], **tiers}
         return out
 

@@ -73,6 +73,12 @@ class InventoryStore(ABC):
         """Ids of the devices matching every condition (one page, sorted), and the total count."""
 
     @abstractmethod
+    def status_tier_counts(self, tenant: str, statuses: Sequence[str], tier: tuple[str, str]
+                           ) -> dict[tuple[str, str | None], int]:
+        """How many devices have each identity/status among `statuses` and each (string) value of
+        the `tier` (scope, name) attribute (None: none, or not a string): one query."""
+
+    @abstractmethod
     def matching_ids(self, tenant: str, conds: Sequence[Cond], limit: int) -> list[str]:
         """Ids of the devices matching every condition, in id order, at most `limit`: one query
         (a deployment's targets), not a count and a skip per page."""

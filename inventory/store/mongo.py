@@ -300,6 +300,19 @@ class MongoInventoryStore(InventoryStore):
                 raise BadRequest("sort: cannot sort by two attributes that both hold arrays") from None
             raise
 
+    def status_tier_counts(self, tenant, statuses, tier):
+        status_path, tier_path = _value_path(SCOPE_IDENTITY, ATTR_STATUS), _value_path(*tier)
+        pipeline = [{"$match": {"tenant_id": tenant, status_path: {"$in": list(statuses)}}},
+                    {"$group": {"_id": {"s": f"${status_path}", "t": f"${tier_path}"}, "n": {"$sum": 1}}}]
+        with pymongo.timeout(SEARCH_SECONDS):
+            rows = list(self.devices.aggregate(pipeline))
+        out: dict = {}
+        for r in rows:
+            tier_value = r["_id"].get("t")
+            key = (r["_id"]["s"], tier_value if isinstance(tier_value, str) else None)
+            out[key] = out.get(key, 0) + r["n"]
+        return out
+
     def matching_ids(self, tenant, conds, limit):
         # the status and group filters are ranges of the tenant-led indexes in device_id order
         query = self._query(tenant, conds)

@@ -42,6 +42,8 @@ MIGRATIONS = [
 ]
 
 _ATTR_COLS = "scope, name, pos, value_str, value_num, description, ts"
+# attributes only the server writes, always as one scalar (one row per device)
+_SCALAR = {(SCOPE_IDENTITY, ATTR_STATUS), (SCOPE_SYSTEM, ATTR_STATUS), (SCOPE_SYSTEM, ATTR_GROUP)}
 
 
 def attribute_rows(tenant: str, device_id: str, attr: Attribute) -> list[tuple]:
@@ -289,6 +291,18 @@ class SqliteInventoryStore(InventoryStore):
             if built is None:
                 return [], 0
             matching, params = built
+            if not sort:
+                # the count and one page in SQL, not every matching id through Python (a million
+                # accepted devices: seconds). Attributes the server keeps scalar have one row per
+                # device, so their matches need no DISTINCT (the ids come in index order).
+                scalar = all((c.scope, c.name) in _SCALAR for c in conds)
+                distinct = "" if scalar else "DISTINCT "
+                total = conn.execute(f"SELECT count({distinct}id) FROM ({matching})", params).fetchone()[0]
+                if total == 0 or skip >= total:
+                    return [], total
+                rows = conn.execute(f"SELECT {distinct}m.id FROM ({matching}) m ORDER BY m.id LIMIT ? OFFSET ?",
+                                    (*params, limit, skip)).fetchall()
+                return [r[0] for r in rows], total
         # one pass: every matching id, sorted; the total is their number
         order, order_params = [], []
         for s in sort:
@@ -320,6 +334,15 @@ class SqliteInventoryStore(InventoryStore):
             sql, params = built
         rows = conn.execute(f"SELECT DISTINCT m.id FROM ({sql}) m ORDER BY m.id LIMIT ?", (*params, limit))
         return [r[0] for r in rows]
+
+    def status_tier_counts(self, tenant, statuses, tier):
+        rows = self.conn.execute(
+            "SELECT s.value_str, t.value_str, count(*) FROM inventory_attributes s"
+            " LEFT JOIN inventory_attributes t ON t.tenant_id = s.tenant_id AND t.device_id = s.device_id"
+            " AND t.scope = ? AND t.name = ? AND t.pos = -1"
+            f" WHERE s.tenant_id = ? AND s.scope = ? AND s.name = ? AND s.value_str IN ({','.join('?' * len(statuses))})"
+            " GROUP BY 1, 2", (tier[0], tier[1], tenant, SCOPE_IDENTITY, ATTR_STATUS, *statuses)).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
 
     def groups(self, tenant, status=None):
         sql = ("SELECT DISTINCT g.value_str FROM inventory_attributes g WHERE g.tenant_id = ?"
