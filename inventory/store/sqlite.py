@@ -272,6 +272,14 @@ class SqliteInventoryStore(InventoryStore):
                 [(tenant, d, value, tenant, d, stale_before) for d in device_ids])
 
     # search -------------------------------------------------------------------
+    @staticmethod
+    def _matching(conn, tenant, conds):
+        """The SQL (and its parameters) selecting the ids matching `conds`, or None (nothing can)."""
+        def estimate(sql: str, params: list) -> int:
+            return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVITY_CAP})", params).fetchone()[0]
+
+        return build_search(tenant, conds, estimate)
+
     def search(self, tenant, conds, sort, skip, limit):
         conn = self.conn
         if not conds:
@@ -284,10 +292,7 @@ class SqliteInventoryStore(InventoryStore):
                 return [r[0] for r in rows], total
             matching, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
         else:
-            def estimate(sql: str, params: list) -> int:
-                return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVITY_CAP})", params).fetchone()[0]
-
-            built = build_search(tenant, conds, estimate)
+            built = self._matching(conn, tenant, conds)
             if built is None:
                 return [], 0
             matching, params = built
@@ -325,10 +330,7 @@ class SqliteInventoryStore(InventoryStore):
         if not conds:
             sql, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
         else:
-            def estimate(sql: str, params: list) -> int:
-                return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVITY_CAP})", params).fetchone()[0]
-
-            built = build_search(tenant, conds, estimate)
+            built = self._matching(conn, tenant, conds)
             if built is None:
                 return []
             sql, params = built
