@@ -55,13 +55,14 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
         outcomes = {"failed": int(status == m.FAILURE) - int(old == m.FAILURE),
                     "succeeded": int(status == m.SUCCESS) - int(old == m.SUCCESS)}
         # the device's move, the counters and the threshold decision they may cross: one commit
-        # on SQLite; on MongoDB conditional updates on the deployment's document (see _check_failures)
+        # on SQLite; on MongoDB a move that carries its counter change until the deployment has
+        # it (store.move_device_deployment) and conditional updates (see _check_failures)
         with self.store.transaction():
-            if not self.store.update_device_deployment(tenant, dd.id, old, update):
+            moved, after = self.store.move_device_deployment(tenant, dd, old, update, {old: -1, status: 1},
+                                                             retry_pending=retry_delta, fetch=settles,
+                                                             phase=dd.phase, phase_outcomes=outcomes)
+            if not moved:
                 return False
-            after = self.store.adjust_stats(tenant, dd.deployment_id, {old: -1, status: 1},
-                                            retry_pending=retry_delta, fetch=settles,
-                                            phase=dd.phase, phase_outcomes=outcomes)
             if settles:
                 if not self._after_change(after, old) and status == m.FAILURE:
                     self._check_failures(after, dd.phase)

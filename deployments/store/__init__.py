@@ -100,6 +100,20 @@ class DeploymentsStore(ABC):
         MongoDB the returned document is the one this very update produced, so each of several
         concurrent callers sees the count its own change made."""
 
+    def move_device_deployment(self, tenant: str, dd: DeviceDeployment, expected_status: str, fields: dict,
+                               changes: dict[str, int], retry_pending: int = 0, fetch: bool = True,
+                               phase: int | None = None,
+                               phase_outcomes: dict[str, int] | None = None) -> tuple[bool, Deployment | None]:
+        """update_device_deployment, then adjust_stats of its deployment, as one change: (False,
+        None) when the device deployment was no longer in `expected_status` (nothing changed),
+        else (True, the deployment afterwards as adjust_stats returns it). Here one transaction
+        (SQLite); MongoDB overrides it with a sequence a crash cannot leave half done."""
+        with self.transaction():
+            if not self.update_device_deployment(tenant, dd.id, expected_status, fields):
+                return False, None
+            return True, self.adjust_stats(tenant, dd.deployment_id, changes, retry_pending=retry_pending,
+                                           fetch=fetch, phase=phase, phase_outcomes=phase_outcomes)
+
     @abstractmethod
     def set_deployment_status(self, tenant: str, deployment_id: str, from_statuses: tuple[str, ...],
                               status: str, finished: float | None = None, aborted: bool = False,

@@ -3,6 +3,7 @@ conditional updates, and every hot query has an index."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, fields, replace
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -125,6 +126,7 @@ def _dd(doc: dict | None) -> DeviceDeployment | None:
         return None
     out = dict(doc)
     out["id"] = out.pop("_id")
+    out.pop("pending_inc", None)
     return DeviceDeployment(**out)
 
 
@@ -308,6 +310,47 @@ class MongoDeploymentsStore(DeploymentsStore):
                                                    return_document=ReturnDocument.AFTER)
         return _dep(doc) if doc is not None else self.get_deployment(tenant, deployment_id)
 
+    def move_device_deployment(self, tenant, dd, expected_status, fields, changes, retry_pending=0, fetch=True,
+                               phase=None, phase_outcomes=None):
+        # Two documents, no transaction: the device deployment moves together with a note of the
+        # counter change it owes its deployment (`pending_inc`, under a fresh id); the deployment
+        # applies the change once per id (`applied_moves`), then the note and the id are cleared.
+        # A crash after the move leaves the note, and the next read of that device deployment by
+        # the device (its poll, its status report) applies it: at most once, whatever the step.
+        inc = {f"stats.{s}": d for s, d in changes.items() if d}
+        if phase is not None:
+            inc.update({f"phases.{phase}.{k}": d for k, d in (phase_outcomes or {}).items() if d})
+        if retry_pending:
+            inc["retry_pending"] = retry_pending
+        note = {"id": uuid.uuid4().hex, "deployment_id": dd.deployment_id, "inc": inc}
+        if self.dds.update_one({"_id": dd.id, "tenant_id": tenant, "status": expected_status},
+                               {"$set": {**fields, "pending_inc": note}}).matched_count != 1:
+            return False, None
+        return True, self._settle(tenant, dd.id, note)
+
+    def _settle(self, tenant, dd_id, note) -> Deployment | None:
+        """Apply a device deployment's noted counter change to its deployment, once (not on an
+        aborted one: see adjust_stats), and clear the note; safe to repeat after a crash anywhere."""
+        key = {"_id": note["deployment_id"], "tenant_id": tenant}
+        doc = None
+        if note["inc"]:
+            doc = self.deployments.find_one_and_update(
+                {**key, "aborted": {"$ne": True}, "applied_moves": {"$ne": note["id"]}},
+                {"$inc": note["inc"], "$push": {"applied_moves": note["id"]}}, return_document=ReturnDocument.AFTER)
+        self.dds.update_one({"_id": dd_id, "tenant_id": tenant, "pending_inc.id": note["id"]},
+                            {"$unset": {"pending_inc": ""}})
+        if doc is not None:
+            self.deployments.update_one(key, {"$pull": {"applied_moves": note["id"]}})
+            doc.pop("applied_moves", None)
+            return _dep(doc)
+        return self.get_deployment(tenant, note["deployment_id"])
+
+    def _dd_settled(self, doc: dict | None) -> DeviceDeployment | None:
+        """A device deployment as a device reads it: a counter change a crash left noted is applied first."""
+        if doc is not None and doc.get("pending_inc"):
+            self._settle(doc["tenant_id"], doc["_id"], doc["pending_inc"])
+        return _dd(doc)
+
     def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False,
                               failed_at_least=None):
         update: dict = {"$set": {"status": status}}
@@ -403,7 +446,8 @@ class MongoDeploymentsStore(DeploymentsStore):
         return True
 
     def get_device_deployment(self, tenant, deployment_id, device_id):
-        return _dd(self.dds.find_one({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": device_id}))
+        return self._dd_settled(self.dds.find_one({"tenant_id": tenant, "deployment_id": deployment_id,
+                                                   "device_id": device_id}))
 
     def device_deployments_by_ids(self, tenant, ids):
         if not ids:
@@ -435,7 +479,7 @@ class MongoDeploymentsStore(DeploymentsStore):
     def recent_device_deployments(self, tenant, device_id, limit):
         cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "deleted": None}).sort(
             [("created", DESCENDING), ("_id", DESCENDING)]).limit(limit)
-        return [_dd(d) for d in cursor]
+        return [self._dd_settled(d) for d in cursor]
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         # three queries whatever the number of targets: the device's active targets, their

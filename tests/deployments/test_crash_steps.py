@@ -48,19 +48,19 @@ def test_an_abort_between_a_status_move_and_its_counters(mongo_env, report):
     env.poll("d1")
     env.poll("d2")
     store = env.svc.store
-    original = store.update_device_deployment
+    original = store._settle  # the counters of a move that has landed
     done = []
 
-    def move_then_abort(*args):
-        moved = original(*args)
-        if moved and not done:
+    def abort_then_settle(*args):
+        if not done:
             done.append(1)
             env.svc.abort("", dep.id)
-        return moved
+        return original(*args)
 
-    store.update_device_deployment = move_then_abort
+    store._settle = abort_then_settle
     env.report("d1", dep.id, report)
-    store.update_device_deployment = original
+    store._settle = original
+    assert done
     got = env.dep(dep.id)
     counts = store.count_device_statuses("", dep.id)
     assert got.aborted and nonzero(got.stats) == counts
@@ -139,3 +139,25 @@ def test_every_device_of_a_deployment_in_batches_of_the_index(env, monkeypatch):
     assert [[dd.device_id for dd in b] for b in batches] == [["d1", "d2"], ["d3", "d4"], ["d5"]]
     with pytest.raises(NotFound):
         env.svc.each_device_deployment("", "nope")
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3])
+def test_a_status_report_killed_between_its_writes_counts_once(env, monkeypatch, backend, kill_at):
+    """The device deployment's move and its deployment's counters: one transaction on SQLite (a
+    kill leaves nothing, the retried report does it all); on MongoDB the move carries a note of
+    the counter change, which the device's next request applies once, wherever the kill was."""
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d1", "d2"])
+    env.poll("d1")
+    env.poll("d2")
+    tap = WriteTap(monkeypatch, env.svc.store)
+    tap.around(env.svc.store, "move_device_deployment", kill_after(kill_at))
+    with pytest.raises(Killed):
+        env.report("d1", dep.id, "downloading")
+    env.svc.store.move_device_deployment = type(env.svc.store).move_device_deployment.__get__(env.svc.store)
+    env.report("d1", dep.id, "downloading", "installing", "success")  # the client retries, then goes on
+    env.report("d2", dep.id, "failure")
+    got = env.dep(dep.id)
+    counts = env.svc.store.count_device_statuses("", dep.id)
+    assert counts == {m.SUCCESS: 1, m.FAILURE: 1} and nonzero(got.stats) == counts
+    assert got.status == "finished"
