@@ -233,7 +233,7 @@ def test_two_reports_crossing_together_pause_once(env):
     start(env, dep.id, "a", "b", "c")
     env.report("a", dep.id, "failure")
     if env.ctx.db.kind != "sqlite":  # (on SQLite one transaction: B cannot land in between)
-        interleave(env.svc.store, "adjust_stats", lambda: env.report("c", dep.id, "failure"), after=True)
+        interleave(env.svc.store, "move_device_deployment", lambda: env.report("c", dep.id, "failure"), after=True)
     env.report("b", dep.id, "failure")
     got = env.dep(dep.id)
     assert got.paused and got.stats["failure"] >= 2
@@ -247,7 +247,7 @@ def test_a_count_read_before_another_report_is_not_missed(env):
     dep = env.create(devices=["a", "b", "c", "d"], failure_threshold=50)
     start(env, dep.id, "a", "b")
     if env.ctx.db.kind != "sqlite":
-        interleave(env.svc.store, "adjust_stats", lambda: env.report("b", dep.id, "failure"), after=True)
+        interleave(env.svc.store, "move_device_deployment", lambda: env.report("b", dep.id, "failure"), after=True)
         env.report("a", dep.id, "failure")
     else:
         env.report("a", dep.id, "failure")
