@@ -347,21 +347,33 @@ class SqliteInventoryStore(InventoryStore):
         return {(r[0], r[1]): r[2] for r in rows}
 
     def groups(self, tenant, status=None):
-        sql = ("SELECT DISTINCT g.value_str FROM inventory_attributes g WHERE g.tenant_id = ?"
-               " AND g.scope = 'system' AND g.name = 'group' AND g.value_str IS NOT NULL")
-        params: list = [tenant]
-        if status is not None:
-            sql += (" AND g.device_id IN (SELECT device_id FROM inventory_attributes WHERE tenant_id = ?"
-                    " AND scope = 'identity' AND name = 'status' AND value_str = ?)")
-            params += [tenant, status]
-        return [r[0] for r in self.conn.execute(sql + " ORDER BY 1", params)]
+        # A skip scan of the group index: one seek per distinct group (a fleet has a few groups
+        # and up to millions of devices; DISTINCT read every device's row). With a status, a
+        # group is kept at the first of its devices found with it.
+        conn, out, last = self.conn, [], None
+        while True:
+            row = conn.execute("SELECT min(value_str) FROM inventory_attributes WHERE tenant_id = ? AND scope = ?"
+                               " AND name = ? AND value_str > ?",
+                               (tenant, SCOPE_SYSTEM, ATTR_GROUP, "" if last is None else last)).fetchone()
+            if row is None or row[0] is None:
+                return out
+            last = row[0]
+            if status is None or conn.execute(
+                    "SELECT 1 FROM inventory_attributes g WHERE g.tenant_id = ? AND g.scope = ? AND g.name = ?"
+                    " AND g.value_str = ? AND EXISTS (SELECT 1 FROM inventory_attributes s WHERE s.tenant_id = ?"
+                    " AND s.device_id = g.device_id AND s.scope = ? AND s.name = ? AND +s.value_str = ?) LIMIT 1",
+                    (tenant, SCOPE_SYSTEM, ATTR_GROUP, last, tenant, SCOPE_IDENTITY, ATTR_STATUS, status)).fetchone():
+                out.append(last)
 
     def attribute_counts(self, tenant, sample, limit):
+        # the sampled ids drive the join (CROSS JOIN keeps them the outer loop): one primary-key
+        # range per device, never a scan of every attribute row of the tenant
         rows = self.conn.execute(
-            "SELECT scope, name, count(DISTINCT device_id) AS n FROM inventory_attributes"
-            " WHERE tenant_id = ? AND device_id IN (SELECT id FROM inventory_devices WHERE tenant_id = ?"
-            " ORDER BY id LIMIT ?) GROUP BY scope, name ORDER BY n DESC, scope, name LIMIT ?",
-            (tenant, tenant, sample, limit)).fetchall()
+            "SELECT a.scope, a.name, count(DISTINCT a.device_id) AS n"
+            " FROM (SELECT id FROM inventory_devices WHERE tenant_id = ? ORDER BY id LIMIT ?) s"
+            " CROSS JOIN inventory_attributes a ON a.tenant_id = ? AND a.device_id = s.id"
+            " GROUP BY a.scope, a.name ORDER BY n DESC, a.scope, a.name LIMIT ?",
+            (tenant, sample, tenant, limit)).fetchall()
         return [AttributeCount(r[0], r[1], r[2]) for r in rows]
 
     def attribute_value_counts(self, tenant, device_ids, scope, names):
