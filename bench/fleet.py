@@ -90,11 +90,12 @@ async def call(session, stats: Stats, endpoint: str, method: str, url: str, ok=(
     return status, body
 
 
-def provision(url: str, data_dir: str, devices: list[SimDevice], env: dict, preauthorize: bool = True) -> str:
+def provision(url: str, data_dir: str, devices: list[SimDevice], env: dict | None = None,
+              preauthorize: bool = True) -> str:
     """Create the operator (CLI; kept if it exists), preauthorize every device (bulk API; not
     when they were seeded accepted), return the user token."""
     import requests
-    env = {**os.environ, "MENDER_DATA_DIR": data_dir, **env}
+    env = {**os.environ, "MENDER_DATA_DIR": data_dir, **(env or {})}
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user", "--email", EMAIL,
                     "--password", PASSWORD], cwd=ROOT, env=env, check=not preauthorize, capture_output=True)
     token = requests.post(f"{url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=30).text
