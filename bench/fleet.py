@@ -97,7 +97,7 @@ def provision(url: str, data_dir: str, devices: list[SimDevice], env: dict | Non
     import requests
     env = {**os.environ, "MENDER_DATA_DIR": data_dir, **(env or {})}
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user", "--email", EMAIL,
-                    "--password", PASSWORD], cwd=ROOT, env=env, check=not preauthorize, capture_output=True)
+                    "--password", PASSWORD], cwd=ROOT, env=env, check=preauthorize, capture_output=True)
     token = requests.post(f"{url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=30).text
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if not preauthorize:
