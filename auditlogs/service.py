@@ -172,5 +172,24 @@ class AuditlogsService:
                     pass
         self.record(self.entries_for(events, tenant="", actor=None))
 
+    # Automatic decisions of a deployment's rollout (deployments.events.publish_deployment_event):
+    # operators' own actions are recorded by the request's catalog entry, so only the system's are
+    # written here, straight to the store: one made during an operator's request (a threshold
+    # crossed by a device's abort) must not take the place of that request's entry.
+    def deployment_event(self, event) -> None:
+        if event.actor != "system":
+            return
+        detail = {k: v for k, v in (event.detail or {}).items() if isinstance(v, (str, int, float, bool))}
+        name = None
+        try:
+            name = self._services.deployments.get_deployment(event.tenant_id, event.deployment_id).name
+        except Exception:  # noqa: BLE001 - a deployment deleted since: recorded without its name
+            pass
+        change = ", ".join(f"{k}: {v}" for k, v in sorted(detail.items()))
+        self.record(self.entries_for([AuditEvent(
+            action=event.type, object_type="deployment", object_id=event.deployment_id, object_name=name,
+            change=change, tenant=event.tenant_id,
+            actor=Actor("system", ""))], tenant=event.tenant_id, actor=None))
+
     def delete_tenant(self, tenant: str) -> None:
         self._store.delete_tenant(tenant)

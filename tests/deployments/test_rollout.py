@@ -291,3 +291,20 @@ def test_update_control_map_per_deployment_and_device(env):
     with pytest.raises(NotFound):
         env.svc.update_control_map("", "a", dep.id)  # finished for the device
     assert [e.type for e in env.svc.events("", dep.id, 0, 10)[0]].count(m.EVENT_CONTROL_MAP) == 2
+
+
+def test_automatic_decisions_reach_the_audit_log_and_operator_actions_stay_the_requests(env):
+    from auditlogs.model import EntryFilter
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d0", "d1", "d2", "d3"], failure_threshold=25, failure_action="abort")
+    start(env, dep.id, "d0")
+    env.svc.pause("", dep.id, "op")                  # an operator's action: the request's entry, not this one
+    env.svc.resume("", dep.id, "op")
+    env.report("d0", dep.id, "failure")              # 1 of 4 = 25 %: aborted by the threshold
+    entries, total = env.ctx.services.auditlogs.list("", EntryFilter(object_id=dep.id), newest_first=False)
+    got = [(e.action, e.actor.type, e.object_type, e.object_name) for e in entries]
+    assert ("started", "system", "deployment", "rollout") in got
+    assert ("aborted", "system", "deployment", "rollout") in got
+    assert all(actor == "system" for _, actor, _, _ in got) and total == len(got)
+    aborted = next(e for e in entries if e.action == "aborted")
+    assert "failure_threshold: 25" in aborted.change and "failed: 1" in aborted.change
