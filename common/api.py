@@ -8,11 +8,14 @@ from typing import Any
 
 import flask
 import flask_smorest
+from marshmallow import ValidationError, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import BaseConverter
 
 from common.errors import BadRequest, TooLarge, UnsupportedMediaType
 from common.jsonbody import parse_json_bytes
+from common.tenancy import TENANT_ID_PATTERN, tenant_from_api, tenant_to_api
 
 
 def request_json() -> Any:
@@ -93,3 +96,28 @@ def format_validation_messages(messages: Any, prefix: str = "") -> str:
 
     walk(messages, prefix, top=not prefix)
     return "; ".join(parts) or "invalid request"
+
+
+class TenantConverter(BaseConverter):
+    """`<tenant:name>` in internal paths: an organization id, `default` naming the default
+    organization; the view receives the stored id ("" for the default organization)."""
+
+    regex = TENANT_ID_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return tenant_from_api(value)
+
+    def to_url(self, value: str) -> str:
+        return tenant_to_api(value)
+
+
+class TenantIdField(fields.String):
+    """An organization id in a query or a body: `default` (or empty) is the default organization;
+    loads as the stored id ("" for the default organization)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return tenant_from_api(raw)
+        except BadRequest as exc:
+            raise ValidationError(exc.message) from None

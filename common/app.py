@@ -17,6 +17,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import http, metrics
+from common.api import TenantConverter
 from common.auth import authenticate_request
 from common.authz import Authorizer
 from common.clock import Clock
@@ -24,8 +25,9 @@ from common.config import Config, load_config
 from common.db import Database, open_database
 from common.health import data_disk_check
 from common.logging import configure_logging
+from common.tenancy import TENANT_ID_PATTERN
 
-SERVICE_PACKAGES = ("useradm", "inventory", "deployments", "devauth", "deviceconnect", "deviceconfig", "iotmanager",
+SERVICE_PACKAGES = ("tenantadm", "useradm", "inventory", "deployments", "devauth", "deviceconnect", "deviceconfig", "iotmanager",
                     "auditlogs", "ui")
 
 # Paths that must answer even when the database does not (or has not been migrated yet).
@@ -160,7 +162,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     context.disk_check = data_disk_check(cfg.data_dir, cfg["MENDER_MIN_FREE_BYTES"])
     app.extensions["mender"] = context
 
+    app.url_map.converters["tenant"] = TenantConverter
     api = Api(app)
+    api.register_converter(TenantConverter, lambda converter: {"type": "string", "pattern": TENANT_ID_PATTERN})
     context.api = api
 
     def migrate_hook() -> None:

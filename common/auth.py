@@ -23,6 +23,9 @@ DEVICES = "devices"
 PUBLIC_PATHS = {
     "/api/devices/v1/authentication/auth_requests",
     "/api/management/v1/useradm/auth/login",
+    # organization signup (TENANTADM_SIGNUP); the view verifies a token when one is sent
+    "/api/management/v1/tenantadm/tenants",
+    "/api/management/v2/tenantadm/tenants",
 }
 PUBLIC_PREFIXES = (
     "/api/devices/v1/deployments/download/",

@@ -68,6 +68,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MENDER_UPLOADS_PER_CLIENT", 4, int,
             "Request bodies larger than MENDER_REQUEST_SIZE_LIMIT (artifact uploads) streamed at once from one "
             "client address, per worker (more: 429). A worker streams at most half its threads' worth."),
+    Setting("MENDER_MULTI_TENANT", False, _bool,
+            "Strict multi-tenancy: a device must present its organization's tenant token (an empty one "
+            "is refused). Off: an empty tenant token admits the device to the default organization."),
+    # --- tenantadm -------------------------------------------------------------
+    Setting("TENANTADM_SIGNUP", "closed", str,
+            "Who may create organizations over the management API: `closed` (users of the default "
+            "organization only; the CLI and the internal API always can), `approval` (anyone signs up; the "
+            "organization stays inactive until a user of the default organization activates it), `open` "
+            "(anyone; active at once)."),
+    Setting("TENANTADM_SERVER_PRIV_KEY_PATH", "", str,
+            "PEM private key signing tenant tokens. Empty: generated Ed25519 key in the data dir."),
+    Setting("TENANTADM_SERVER_FALLBACK_PRIV_KEY_PATH", "", str,
+            "Previous tenant-token key, accepted for verification only (key rotation)."),
     # --- useradm ---------------------------------------------------------------
     Setting("USERADM_SERVER_PRIV_KEY_PATH", "", str,
             "PEM private key for user tokens (RSA → RS256, Ed25519 → EdDSA). Empty: generated Ed25519 key in the data dir."),
@@ -85,6 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
             "e.g. `10/minute;100/hour`). Empty: no limit."),
     Setting("USERADM_RATE_LIMIT_STORAGE_URL", "", str,
             "Flask-Limiter storage URI. Empty: the database (shared by all workers)."),
+    Setting("USERADM_MAX_USERS", -1, int,
+            "Default limit of users per organization (-1: unlimited); `flask tenantadm set-limits` sets one "
+            "organization's."),
     Setting("MENDER_ADMIN_EMAIL", "", str, "Bootstrap: create this admin user at first start if no user exists."),
     Setting("MENDER_ADMIN_PASSWORD", "", str, "Bootstrap admin password (with MENDER_ADMIN_EMAIL)."),
     # --- deviceauth ------------------------------------------------------------
@@ -126,6 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS", 60.0, float,
             "How often each server process removes what interrupted uploads left in the artifact storage "
             "(0: only at start)."),
+    Setting("DEPLOYMENTS_STORAGE_LIMIT", 0, int,
+            "Default artifact storage limit per organization, in bytes (0: unlimited); the internal "
+            "`tenants/{id}/limits/storage` operations set one organization's."),
     Setting("DEPLOYMENTS_STORAGE_DOWNLOAD_EXPIRE_SECONDS", 900, int,
             "Lifetime of management download links."),
     Setting("DEPLOYMENTS_STORAGE_UPLOAD_EXPIRE_SECONDS", 3600, int, "Lifetime of direct-upload links."),

@@ -61,6 +61,11 @@ class Database(ABC):
     def close(self) -> None:
         """Close this process's connections."""
 
+    @abstractmethod
+    def delete_tenant_rows(self, names: Sequence[str], tenant: str) -> int:
+        """Delete every row (document) of the organization from these tables (collections), in
+        order; returns how many. A retry after a failure part-way finishes the job."""
+
 
 # --------------------------------------------------------------------------- SQLite
 
@@ -320,6 +325,34 @@ class SqliteDatabase(Database):
                              (service, len(migrations), time.time()))
         return max(current, len(migrations))
 
+    TENANT_DELETE_BATCH = 5000  # rows per write transaction: other writers get turns in between
+
+    def delete_tenant_rows(self, names: Sequence[str], tenant: str) -> int:
+        total = 0
+        for table in names:
+            key = self._row_key(table)
+            sql = (f"DELETE FROM {table} WHERE ({key}) IN"
+                   f" (SELECT {key} FROM {table} WHERE tenant_id = ? LIMIT {self.TENANT_DELETE_BATCH})")
+            while True:
+                with self.transaction() as conn:
+                    deleted = conn.execute(sql, (tenant,)).rowcount
+                total += deleted
+                if deleted < self.TENANT_DELETE_BATCH:
+                    break
+        return total
+
+    def _row_key(self, table: str) -> str:
+        """How a row of `table` is addressed: its rowid, or its primary key (WITHOUT ROWID)."""
+        conn = self.conn
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+        if row is None:
+            raise ValueError(f"no table {table}")
+        if "WITHOUT ROWID" not in row[0].upper():
+            return "rowid"
+        columns = [r[1] for r in sorted(conn.execute(f"PRAGMA table_info({table})").fetchall(), key=lambda r: r[5])
+                   if r[5] > 0]
+        return ", ".join(columns)
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -425,6 +458,9 @@ class MongoDatabase(Database):
                             upsert=True)
             log.info("migrated %s to version %d", service, version)
         return max(current, len(migrations))
+
+    def delete_tenant_rows(self, names: Sequence[str], tenant: str) -> int:
+        return sum(self.db[name].delete_many({"tenant_id": tenant}).deleted_count for name in names)
 
     def close(self) -> None:
         if self._client is not None:

@@ -441,6 +441,10 @@ class DeploymentManagement:
             raise Conflict("deployment is finished")
         return dep
 
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every deployment, device deployment and log of the organization; idempotent."""
+        self.store.delete_tenant(tenant)
+
     def decommission_device(self, tenant: str, device_id: str) -> None:
         """The device is gone: its unfinished device deployments become `decommissioned`, and the
         unfinished deployments that list it count it as such. Idempotent."""

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from common.app import cli_data
 from common.errors import BadRequest
+from common.cli import tenant_option
 
 
 def register_cli(app, ctx) -> None:
@@ -18,7 +19,7 @@ def register_cli(app, ctx) -> None:
     @click.argument("file", type=click.File("rb"))
     @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
                   help="File format (default: from the file name, else from the content).")
-    @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
+    @tenant_option
     @click.option("--quiet", is_flag=True, help="Print only rows that were not created, and the summary.")
     def preauthorize_command(file, fmt, tenant, quiet) -> None:
         """Preauthorize the devices of a CSV or JSON FILE ('-' for stdin): one result per row."""
@@ -50,7 +51,7 @@ def register_cli(app, ctx) -> None:
 
     @group.command("max-devices")
     @click.argument("limit", type=click.IntRange(min=-1), required=False)
-    @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
+    @tenant_option
     @click.option("--clear", is_flag=True, help="Remove the tenant's limit (DEVICEAUTH_MAX_DEVICES applies).")
     def max_devices_command(limit, tenant, clear) -> None:
         """Show, set (LIMIT; -1 unlimited) or --clear a tenant's accepted-device limit."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from common.api import TenantIdField
 from common.pagination import PaginationQueryArgsSchema
 from devauth.model import AUTH_SET_STATUSES, DEVICE_STATUSES
 
@@ -75,7 +76,7 @@ class DevauthSearchSchema(Schema):
 
 
 class DevauthTokensDeleteQueryArgsSchema(Schema):
-    tenant_id = fields.String(required=True)
+    tenant_id = TenantIdField(required=True, metadata={"description": "Organization id (`default`: the default one)."})
     device_id = fields.String()
 
 

@@ -83,9 +83,14 @@ class DevauthService(DeviceManagement):
     def submit_auth_request(self, raw_body: bytes, signature: str | None) -> str:
         """Handle a device's signed auth request. Returns a fresh JWT when the device is admitted.
 
+        The tenant token decides the organization (tenantadm.admit): an empty one is the default
+        organization unless MENDER_MULTI_TENANT is set; a retired (rotated) one only re-admits a
+        key the operator already accepted or preauthorized, and records nothing otherwise.
+
         Raises BadRequest (malformed body, key, identity, missing signature), Unauthorized (bad
-        signature; device not, or not yet, accepted). A validly signed request from an unknown
-        identity or key records a pending auth set before the Unauthorized."""
+        signature; tenant token missing, not ours, of an organization that is not active; device
+        not, or not yet, accepted). A validly signed request from an unknown identity or key
+        records a pending auth set before the Unauthorized."""
         body = parse_json_bytes(raw_body)
         if not isinstance(body, dict):
             raise BadRequest("body must be a JSON object")
@@ -102,16 +107,30 @@ class DevauthService(DeviceManagement):
             raise BadRequest("missing request signature header X-MEN-Signature")
         crypto.verify_signature(key, signature, raw_body)
 
-        tenant = ""  # as open-source Mender: tenant tokens are not issued, so every device is in the default tenant
+        admission = self._services.tenantadm.admit(body.get("tenant_token", ""))
+        tenant = admission.tenant
         pubkey = crypto.normalize_pem(key)
         id_hash = crypto.identity_hash(identity)
+        if not admission.current:
+            approved = self._store.get_auth_set_by_key(tenant, id_hash, pubkey)
+            if approved is None or approved.status not in (ACCEPTED, PREAUTHORIZED):
+                raise Unauthorized("the tenant token was rotated: it only re-admits devices already accepted")
         device, auth_set = self._known(tenant, id_hash, pubkey)
         if device is None:  # something to record: take the write lock only then
             with self._store.transaction():
                 device, auth_set = self._admit(tenant, identity, id_hash, pubkey)
         if auth_set.status != ACCEPTED:
             raise Unauthorized("device unauthorized")
-        return self._issue_token(tenant, device.id, auth_set.id, device.check_in_time)
+        token = self._issue_token(tenant, device.id, auth_set.id, device.check_in_time)
+        if tenant:
+            # the organization may have been suspended since admit() read it; the suspension
+            # revoked the tokens that existed then, this one is refused here
+            try:
+                self._services.tenantadm.check_active(tenant)
+            except Unauthorized:
+                self.revoke_tokens(tenant, device.id)
+                raise
+        return token
 
     def _known(self, tenant: str, id_hash: str, pubkey: str) -> tuple[Device | None, AuthSet | None]:
         """The read-only path of a known key whose answer needs no write (accepted, pending,
@@ -388,6 +407,11 @@ class DevauthService(DeviceManagement):
         if device_id is not None:  # a remote connection opened with a revoked token closes too
             self._services.deviceconnect.disconnect_device(tenant, device_id, "device token revoked")
         return removed
+
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every device, auth set, token and limit of the organization (its inventory and
+        deployments are their services' to remove); idempotent."""
+        self._store.delete_tenant(tenant)
 
     def revoke_token(self, tenant: str, jti: str) -> None:
         """Revoke one token by id; NotFound when the tenant has no such token."""

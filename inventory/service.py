@@ -213,6 +213,10 @@ class InventoryService:
         """Remove the device's inventory; idempotent."""
         self.store.delete_device(tenant, device_id)
 
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every device, attribute and saved filter of the organization; idempotent."""
+        self.store.delete_tenant(tenant)
+
     def record_check_ins(self, tenant: str, device_ids: list[str], ts: float) -> None:
         """system/check_in_time of these devices (one write); a device's time moves at most once
         a minute."""

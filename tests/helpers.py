@@ -238,7 +238,10 @@ class Operator:
         and log in over HTTP."""
         email = email or f"op-{uuid.uuid4().hex[:8]}@example.com"
         with app.app_context():
-            app.extensions["mender"].services.useradm.create_user(email, password, tenant=tenant, roles=roles)
+            services = app.extensions["mender"].services
+            if tenant and not services.tenantadm.exists(tenant):  # an organization with this very id
+                services.tenantadm.create_tenant(tenant, tenant_id=tenant)
+            services.useradm.create_user(email, password, tenant=tenant, roles=roles)
         op = cls(client or app.test_client(), email, password)
         op.login()
         return op

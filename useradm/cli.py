@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
 
 from common.app import cli_data
 from common.errors import ServiceError
 from common.logging import get_logger
+from common.cli import read_password as _read_password, tenant_option
 
 log = get_logger("useradm")
-
-
-def _read_password(password: str | None) -> str:
-    """The --password value, else a hidden prompt on a terminal, else one line of stdin."""
-    if password is not None:
-        return password
-    stdin = sys.stdin
-    if stdin.isatty():
-        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        fd = stdin.fileno()
-    except (AttributeError, OSError, ValueError):  # not a real file (click's test runner)
-        line = stdin.readline()
-    else:
-        line = _read_line(fd)
-    if not line:
-        raise click.ClickException("no password given (use --password or pass it on stdin)")
-    return line.rstrip("\r\n")
-
-
-def _read_line(fd: int, limit: int = 4096) -> str:
-    """One line of a file descriptor, read byte by byte: a buffered `readline` would take the
-    lines after it too, which the next command of a script (`printf 'a\\nb\\n' | (…; …)`) needs."""
-    data = bytearray()
-    while len(data) < limit:
-        byte = os.read(fd, 1)
-        if not byte:
-            break
-        data += byte
-        if byte == b"\n":
-            break
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise click.ClickException("the password on stdin is not UTF-8") from None
 
 
 def register(app, ctx) -> None:
@@ -63,7 +26,7 @@ def register(app, ctx) -> None:
     @click.option("--email", required=True, help="The user's email (login name).")
     @click.option("--password", default=None,
                   help="The password; read from stdin (or prompted) when omitted, which keeps it out of `ps`.")
-    @click.option("--tenant", default="", show_default=False, help="Tenant id (default: the default tenant).")
+    @tenant_option
     def create_user(email: str, password: str | None, tenant: str) -> None:
         """Create a user and print its id."""
         cli_data(ctx, create=True)
@@ -76,7 +39,7 @@ def register(app, ctx) -> None:
     @useradm_group.command("set-password")
     @click.option("--email", required=True, help="The user's email.")
     @click.option("--password", default=None, help="The new password; read from stdin (or prompted) when omitted.")
-    @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
+    @tenant_option
     def set_password(email: str, password: str | None, tenant: str) -> None:
         """Set a user's password and revoke all of that user's tokens."""
         cli_data(ctx, create=False)
@@ -87,7 +50,7 @@ def register(app, ctx) -> None:
         click.echo(f"password changed for {user.email}; its tokens are revoked")
 
     @useradm_group.command("list-users")
-    @click.option("--tenant", default="", help="Tenant id (default: the default tenant).")
+    @tenant_option
     def list_users(tenant: str) -> None:
         """List users: id, email, created, last login (tab-separated)."""
         from common.clock import rfc3339

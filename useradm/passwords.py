@@ -19,6 +19,10 @@ _HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=
 _DUMMY_HASH = _HASHER.hash("not a password: equalises the timing of unknown users")
 
 
+# The stored hash of a user without a password: not a hash, so nothing ever verifies against it.
+NO_PASSWORD = "!"
+
+
 def check_password_rules(password: str) -> None:
     """Raise Unprocessable unless the password is 8..256 characters (and at most 1024 bytes)."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -38,11 +42,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     a missing hash is checked against a dummy so that timing does not reveal unknown users."""
     if len(password) > MAX_PASSWORD_LENGTH or len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
         return False
+    usable = bool(password_hash) and password_hash != NO_PASSWORD
     try:
-        ok = _HASHER.verify(password_hash or _DUMMY_HASH, password.encode("utf-8", "surrogatepass"))
+        ok = _HASHER.verify(password_hash if usable else _DUMMY_HASH, password.encode("utf-8", "surrogatepass"))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-    return ok and password_hash is not None
+    return ok and usable
 
 
 def needs_rehash(password_hash: str) -> bool:

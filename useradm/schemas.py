@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from common.api import TenantIdField
 from common.pagination import MAX_PER_PAGE
 
 
@@ -89,7 +90,7 @@ class TenantNewSchema(Schema):
 
 
 class RevokeTokensQueryArgsSchema(Schema):
-    tenant_id = fields.String(required=True, validate=validate.Length(max=128))
+    tenant_id = TenantIdField(required=True, metadata={"description": "Organization id (`default`: the default one)."})
     user_id = fields.String(validate=validate.Length(min=1, max=128))
 
 

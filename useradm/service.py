@@ -19,7 +19,7 @@ from useradm.tokens import TokenExpired, UserTokens, new_token_id
 MAX_EMAIL_LENGTH = 254
 MAX_TOKEN_NAME_LENGTH = 256
 MAX_SETTINGS_BYTES = 64 * 1024
-LOGIN_CANDIDATES = 5          # tenants that may share one email address
+LOGIN_CANDIDATES = 1          # emails are unique on the server (docs/tenants.md)
 PAT_LAST_USED_ACCURACY = 300  # seconds: `last_used` is written at most this often (as Mender)
 MAX_ROLES_PER_USER = 32
 MAX_CUSTOM_ROLES = 200        # per organization
@@ -109,27 +109,40 @@ class UseradmService:
         self._ensure_migrated()
 
     # users ------------------------------------------------------------------
-    def create_user(self, email: str, password: str, tenant: str = "", *, roles: Any = None,
-                    caller: Identity | None = None) -> User:
-        """Create a user; BadRequest (email, unknown roles), Forbidden (the caller may not grant
-        a role), Unprocessable (password rules, email taken). Without `roles` the user is an
-        administrator (RBAC_ROLE_PERMIT_ALL), as in Mender."""
+    def create_user(self, email: str, password: str | None, tenant: str = "", *, roles: Any = None,
+                    caller: Identity | None = None, user_id: str | None = None) -> User:
+        """Create a user of an organization; BadRequest (email, unknown roles), Forbidden (the
+        caller may not grant a role), NotFound (no such organization), Unprocessable (password
+        rules, email taken: emails are unique on the server, the organization's user limit).
+        Without `roles` the user is an administrator (RBAC_ROLE_PERMIT_ALL), as in Mender.
+        `password` None makes a user who cannot log in until one is set (the internal API)."""
         email = normalize_email(email)
         role_names = [permissions.PERMIT_ALL] if roles is None else self._check_roles(tenant, roles)
         if caller is not None:
             self._check_may_grant(caller, [], role_names)
-        if not isinstance(password, str):
-            raise BadRequest("password: must be a string")
-        passwords.check_password_rules(password)
+        if password is not None:
+            if not isinstance(password, str):
+                raise BadRequest("password: must be a string")
+            passwords.check_password_rules(password)
         self._ensure_migrated()
+        tenantadm = self._services.tenantadm
+        if not tenantadm.exists(tenant):
+            raise NotFound("organization not found")
+        limit = tenantadm.max_users(tenant)
+        if limit >= 0 and self.count_users(tenant) >= limit:
+            raise Unprocessable(f"user limit reached: the organization may have at most {limit} users")
         now = self._clock.now()
-        user = User(id=str(uuid.uuid4()), tenant_id=tenant, email=email,
-                    password_hash=passwords.hash_password(password), created_ts=now, updated_ts=now,
-                    roles=role_names)
+        user = User(id=user_id or str(uuid.uuid4()), tenant_id=tenant, email=email,
+                    password_hash=passwords.hash_password(password) if password is not None else passwords.NO_PASSWORD,
+                    created_ts=now, updated_ts=now, roles=role_names)
         try:
             self._store.insert_user(user)
         except Conflict:
             raise Unprocessable("user with the same email already exists") from None
+        if limit >= 0 and self.count_users(tenant) > limit:
+            # a concurrent creation took the last place: never exceed the limit (both may fail)
+            self._store.delete_user(tenant, user.id)
+            raise Unprocessable(f"user limit reached: the organization may have at most {limit} users")
         return user
 
     def get_user(self, tenant: str, user_id: str) -> User:
@@ -283,6 +296,7 @@ class UseradmService:
                 actor=audit.Actor(audit.USER, tried.id if tried else "", email), always=True))
             raise Unauthorized("invalid credentials")
         tenant, now = user.tenant_id, self._clock.now()
+        self._services.tenantadm.check_active(tenant)  # a suspended organization's users cannot log in
         fields: dict[str, Any] = {"login_ts": now}
         if passwords.needs_rehash(user.password_hash):
             fields["password_hash"] = passwords.hash_password(password)
@@ -311,6 +325,8 @@ class UseradmService:
         if found is None:
             raise Unauthorized("token revoked or user removed")
         row, user_roles = found
+        if tenant:  # kept while the organization is suspended, refused until it is reactivated
+            self._services.tenantadm.check_active(tenant)
         now = self._clock.now()
         if row.exp is not None and row.exp <= now:
             raise TokenExpired()
@@ -422,6 +438,50 @@ class UseradmService:
 
     def _revoked(self, tenant: str, user_id: str | None, token_id: str | None = None) -> None:
         """Every revocation passes here: the place to invalidate a token cache, should one be added."""
+
+    # organizations --------------------------------------------------------------
+    # A user belongs to exactly one organization: `tenant_id` of its record ("" is the default
+    # organization). Login needs no organization (emails are unique on the server); the user's
+    # tokens carry it (`mender.tenant`) and everything done with them is scoped to it.
+    def check_new_user(self, email: Any, password: Any) -> str:
+        """Validate a user about to be created (before its organization exists): the normalized
+        email. BadRequest (email), Unprocessable (password rules), Conflict (email taken)."""
+        email = normalize_email(email)
+        if not isinstance(password, str):
+            raise BadRequest("password: must be a string")
+        passwords.check_password_rules(password)
+        self._ensure_migrated()
+        if self.find_user_by_email(email) is not None:
+            raise Conflict("user with the same email already exists")
+        return email
+
+    def find_user_by_email(self, email: str) -> User | None:
+        """The user with this email in any organization, or None."""
+        try:
+            email = normalize_email(email)
+        except BadRequest:
+            return None
+        found = self._store.find_login_candidates(email, 1)
+        return found[0] if found else None
+
+    def count_users(self, tenant: str) -> int:
+        """How many users the organization has."""
+        return self._store.list_users(tenant, skip=0, limit=1)[1]
+
+    def set_email(self, tenant: str, user_id: str, email: str) -> None:
+        """Change a user's email (internal API). NotFound, BadRequest, Unprocessable (taken)."""
+        fields = {"email": normalize_email(email), "updated_ts": self._clock.now()}
+        try:
+            updated = self._store.update_user(tenant, user_id, fields)
+        except Conflict:
+            raise Unprocessable("user with the same email already exists") from None
+        if not updated:
+            raise NotFound("user not found")
+
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every user of the organization with their tokens and settings; idempotent."""
+        self._store.delete_tenant(tenant)
+        self._revoked(tenant, None)
 
     # internal API -----------------------------------------------------------
     def revoke_tokens(self, tenant: str, user_id: str | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from common.pagination import PaginationQueryArgsSchema
 
@@ -98,3 +98,9 @@ class UploadLinkSchema(LinkSchema):
 class StorageLimitSchema(Schema):
     limit = fields.Integer()
     usage = fields.Integer()
+
+
+class StorageLimitUpdateSchema(Schema):
+    limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=0),
+                           metadata={"description": "Bytes; 0: unlimited."})
+    usage = fields.Integer(metadata={"description": "Ignored (the usage is measured)."})

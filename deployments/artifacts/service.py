@@ -16,7 +16,7 @@ from deployments.artifacts.limits import ReadLimits
 from deployments.artifacts.model import Artifact, ArtifactBrief, DirectUpload, Link
 from deployments.artifacts.parser import ArtifactMeta, InvalidArtifact, drain_tail, parse_artifact
 from deployments.artifacts.releases import ReleasesMixin
-from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, new_object_key, object_key
+from deployments.artifacts.storage import ArtifactStorage, clamp_expiry, new_object_key, object_key, tenant_prefix
 from deployments.artifacts.streams import StreamError, TeeReader, file_chunks
 from deployments.artifacts.strings import MAX_NAME_BYTES, description_problem, string_problem
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DOWNLOAD_PATH = "/api/devices/v1/deployments/download/artifacts/{id}"
 UPLOAD_PATH = "/api/devices/v1/deployments/download/uploads/{id}"
+STORAGE_LIMIT = "storage"  # bytes of artifacts an organization may keep (0: unlimited)
 MAX_DEPENDS_COMBINATIONS = 1024
 MAX_DESCRIPTION = 4096
 
@@ -89,6 +90,59 @@ class ArtifactsService(ReleasesMixin):
     def _too_large(self) -> None:
         raise TooLarge(f"artifact too large (limit {self.max_size} bytes)")
 
+    # ------------------------------------------------------------------ storage limit
+    def storage_limit(self, tenant: str) -> int:
+        """The organization's artifact storage limit in bytes (0: unlimited)."""
+        value = self.store.get_limit(tenant, STORAGE_LIMIT)
+        return int(self.config["DEPLOYMENTS_STORAGE_LIMIT"]) if value is None else value
+
+    def set_storage_limit(self, tenant: str, limit: int) -> None:
+        """Set the organization's storage limit (0: unlimited); BadRequest."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise BadRequest("limit: must be an integer >= 0 (0: unlimited)")
+        self.store.set_limit(tenant, STORAGE_LIMIT, limit)
+
+    def _over_limit(self, tenant: str, limit: int) -> TooLarge:
+        return TooLarge(f"artifact storage limit exceeded: the organization may store {limit} bytes of "
+                        f"artifacts and uses {self.store.storage_usage(tenant)}")
+
+    def _stream_limit(self, tenant: str):
+        """(bytes an upload may have, what to raise past them): the image size limit, or less
+        when the organization's storage limit leaves less room. TooLarge when it leaves none."""
+        limit = self.storage_limit(tenant)
+        if limit <= 0:
+            return self.max_size, self._too_large
+        room = limit - self.store.storage_usage(tenant)
+        if room <= 0:
+            raise self._over_limit(tenant, limit)
+        if room >= self.max_size:
+            return self.max_size, self._too_large
+
+        def over() -> None:
+            raise self._over_limit(tenant, limit)
+        return room, over
+
+    def _insert_within_limit(self, tenant: str, record: Artifact) -> None:
+        """Register an artifact unless the organization's storage limit forbids it (TooLarge):
+        checked with the insert in one transaction (SQLite), and again after it, so that on a
+        backend without transactions concurrent uploads never go past the limit together (both
+        may then be refused). An organization that is no longer active takes no artifact."""
+        self._services.tenantadm.check_active(tenant)
+        limit = self.storage_limit(tenant)
+        with self.store.transaction():
+            if limit > 0 and self.store.storage_usage(tenant) + record.size > limit:
+                raise self._over_limit(tenant, limit)
+            self.store.insert_artifact(tenant, record)
+        if limit > 0 and self.store.storage_usage(tenant) > limit:
+            self.store.delete_artifact(tenant, record.id)
+            raise self._over_limit(tenant, limit)
+
+    def delete_tenant(self, tenant: str) -> None:
+        """Remove every artifact object (unfinished uploads included) and record of the
+        organization; idempotent. Not for the default organization."""
+        self._storage_call(self.storage.delete_prefix, tenant_prefix(tenant))
+        self.store.delete_tenant(tenant)
+
     def _in_use(self, tenant: str, artifact_id: str) -> bool:
         deployments = getattr(self._services, "deployments", None)
         return bool(deployments is not None and deployments.artifact_in_use(tenant, artifact_id))
@@ -104,10 +158,11 @@ class ArtifactsService(ReleasesMixin):
         if self.store.get_artifact(tenant, artifact_id) is not None:
             raise Conflict(f"artifact {artifact_id} already exists")
         key = new_object_key(tenant, artifact_id)
+        limit, on_exceed = self._stream_limit(tenant)
         writer = self._storage_call(self.storage.writer, key)
         committed = False
         try:
-            tee = TeeReader(chunks, writer.write, limit=self.max_size, on_exceed=self._too_large)
+            tee = TeeReader(chunks, writer.write, limit=limit, on_exceed=on_exceed)
             meta = self._parse(tee)
             if declared_size is not None and declared_size > 0 and declared_size != tee.count:
                 raise BadRequest(f"size: {declared_size} does not match the artifact's {tee.count} bytes")
@@ -115,7 +170,7 @@ class ArtifactsService(ReleasesMixin):
             self._check_conflict(tenant, record.name, record.depends_idx)
             self._storage_call(writer.commit)
             committed = True
-            self.store.insert_artifact(tenant, record)
+            self._insert_within_limit(tenant, record)
         except BaseException:
             if committed:
                 self._delete_object(key)
@@ -283,9 +338,10 @@ class ArtifactsService(ReleasesMixin):
     def receive_direct_upload(self, tenant: str, upload_id: str, chunks: Iterator[bytes]) -> None:
         """The body of a filesystem direct-upload link; NotFound unless the upload is pending."""
         upload_id = self._pending_upload(tenant, upload_id)
+        limit, on_exceed = self._stream_limit(tenant)
         writer = self._storage_call(self.storage.writer, object_key(tenant, upload_id) + ".upload")
         try:
-            tee = TeeReader(chunks, writer.write, limit=self.max_size, on_exceed=self._too_large)
+            tee = TeeReader(chunks, writer.write, limit=limit, on_exceed=on_exceed)
             try:
                 tee.drain()
             except StreamError as exc:
@@ -316,9 +372,10 @@ class ArtifactsService(ReleasesMixin):
             self.store.set_upload_status(tenant, upload_id, "pending")
             raise BadRequest("nothing has been uploaded to the link yet")
         try:
+            limit, on_exceed = self._stream_limit(tenant)
             source = self._storage_call(self.storage.open, staging)
             try:
-                tee = TeeReader(file_chunks(source), lambda _: None, limit=self.max_size, on_exceed=self._too_large)
+                tee = TeeReader(file_chunks(source), lambda _: None, limit=limit, on_exceed=on_exceed)
                 meta = self._parse(tee)
             finally:
                 source.close()
@@ -326,7 +383,7 @@ class ArtifactsService(ReleasesMixin):
             self._check_conflict(tenant, record.name, record.depends_idx)
             self._storage_call(self.storage.promote, staging, key)
             try:
-                self.store.insert_artifact(tenant, record)
+                self._insert_within_limit(tenant, record)
             except BaseException:
                 self._delete_object(key)
                 raise

@@ -275,6 +275,12 @@ class DeploymentsStore(ABC):
     @abstractmethod
     def get_log(self, tenant: str, deployment_id: str, device_id: str) -> list[dict] | None: ...
 
+    # -- organizations --------------------------------------------------------------------
+    @abstractmethod
+    def delete_tenant(self, tenant: str) -> None:
+        """Delete every deployment (phases, stats, targets), device deployment and log of the
+        organization; idempotent."""
+
 
 ASSIGNED, NO_SLOT, EXISTS, FINISHED = "assigned", "no_slot", "exists", "finished"
 

@@ -586,3 +586,7 @@ class MongoDeploymentsStore(DeploymentsStore):
     def get_log(self, tenant, deployment_id, device_id):
         doc = self.logs.find_one({"tenant_id": tenant, "deployment_id": deployment_id, "device_id": device_id})
         return doc["messages"] if doc else None
+
+    # ------------------------------------------------------------------ organizations
+    def delete_tenant(self, tenant):
+        self._db.delete_tenant_rows((DEVICE_DEPLOYMENTS, LOGS, TARGETS, DEPLOYMENTS), tenant)

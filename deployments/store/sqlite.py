@@ -609,3 +609,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
         row = self.db.conn.execute("SELECT messages FROM deployment_logs WHERE tenant_id=? AND deployment_id=?"
                                    " AND device_id=?", (tenant, deployment_id, device_id)).fetchone()
         return json.loads(row[0]) if row else None
+
+    # ------------------------------------------------------------------ organizations
+    def delete_tenant(self, tenant):
+        self.db.delete_tenant_rows(("device_deployments", "deployment_logs", "deployment_targets", "deployment_stats",
+                                    "deployment_phases", "deployments"), tenant)

@@ -51,7 +51,7 @@ class Tokens(MethodView):
         return None
 
 
-@blp.route("/tenant/<tenant_id>/limits/max_devices")
+@blp.route("/tenant/<tenant:tenant_id>/limits/max_devices")
 class TenantMaxDevices(MethodView):
     @blp.response(200, DevauthLimitSchema)
     def get(self, tenant_id):
@@ -84,7 +84,7 @@ class Tenants(MethodView):
         return None
 
 
-@blp.route("/tenants/<tid>/devices")
+@blp.route("/tenants/<tenant:tid>/devices")
 class TenantDevices(MethodView):
     @blp.arguments(DevauthInternalDevicesQueryArgsSchema, location="query")
     @blp.response(200, DevauthDeviceSchema(many=True))
@@ -96,7 +96,7 @@ class TenantDevices(MethodView):
         return [render.device(d) for d in devices], 200, paging_headers(page, len(devices), total)
 
 
-@blp.route("/tenants/<tid>/devices/count")
+@blp.route("/tenants/<tenant:tid>/devices/count")
 class TenantDevicesCount(MethodView):
     @blp.arguments(DevauthCountQueryArgsSchema, location="query")
     @blp.response(200, DevauthCountSchema)
@@ -105,7 +105,7 @@ class TenantDevicesCount(MethodView):
         return {"count": services().devauth.count_devices(tid, args.get("status"))}
 
 
-@blp.route("/tenants/<tid>/devices/<did>/status")
+@blp.route("/tenants/<tenant:tid>/devices/<did>/status")
 class TenantDeviceStatus(MethodView):
     @blp.response(200, DevauthStatusSchema)
     def get(self, tid, did):
@@ -113,7 +113,7 @@ class TenantDeviceStatus(MethodView):
         return {"status": services().devauth.device_status_of(tid, did)}
 
 
-@blp.route("/tenants/<tid>/devices/<did>")
+@blp.route("/tenants/<tenant:tid>/devices/<did>")
 class TenantDevice(MethodView):
     @blp.response(201, description="Device deleted (decommissioned); also when it did not exist.")
     def delete(self, tid, did):

@@ -157,6 +157,11 @@ class DevauthStore(ABC):
     def delete_limit(self, tenant: str, name: str) -> None:
         """Remove a tenant's limit (idempotent)."""
 
+    # organizations -----------------------------------------------------------
+    @abstractmethod
+    def delete_tenant(self, tenant: str) -> None:
+        """Delete every token, auth set, device and limit of the organization (idempotent)."""
+
 
 def make_store(db) -> DevauthStore:
     """The store for the configured backend."""

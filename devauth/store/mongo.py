@@ -297,3 +297,7 @@ class MongoDevauthStore(DevauthStore):
 
     def delete_limit(self, tenant: str, name: str) -> None:
         self._db[LIMITS].delete_one({"tenant_id": tenant, "name": name})
+
+    def delete_tenant(self, tenant: str) -> None:
+        # tokens first: a device whose tokens are gone cannot act while the rest goes
+        self._database.delete_tenant_rows((TOKENS, AUTH_SETS, DEVICES, LIMITS), tenant)

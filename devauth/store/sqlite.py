@@ -308,3 +308,8 @@ class SqliteDevauthStore(DevauthStore):
 
     def delete_limit(self, tenant: str, name: str) -> None:
         self._conn.execute("DELETE FROM devauth_limits WHERE tenant_id = ? AND name = ?", (tenant, name))
+
+    def delete_tenant(self, tenant: str) -> None:
+        # tokens first: a device whose tokens are gone cannot act while the rest goes
+        self._db.delete_tenant_rows(("devauth_tokens", "devauth_auth_sets", "devauth_devices", "devauth_limits"),
+                                    tenant)

@@ -38,7 +38,7 @@ def make_blueprint() -> Blueprint:
                 raise BadRequest("tenant_id: must be a string")
             return empty(201)
 
-    @blp.route("/tenants/<tenant_id>/devices")
+    @blp.route("/tenants/<tenant:tenant_id>/devices")
     class TenantDevices(MethodView):
         @blp.response(201, description="Created; Location names the device.")
         @blp.alt_response(400, description="Malformed body.")
@@ -48,7 +48,7 @@ def make_blueprint() -> Blueprint:
             response.headers["Location"] = f"/api/0.1.0/devices/{device_id}"
             return response
 
-    @blp.route("/tenants/<tenant_id>/devices/<device_id>")
+    @blp.route("/tenants/<tenant:tenant_id>/devices/<device_id>")
     class TenantDevice(MethodView):
         @blp.response(204, description="Removed.")
         @blp.alt_response(404, description="No such device.")
@@ -58,7 +58,7 @@ def make_blueprint() -> Blueprint:
             svc.delete_device(tenant_id, device_id)
             return empty(204)
 
-    @blp.route("/tenants/<tenant_id>/devices/status/<status>")
+    @blp.route("/tenants/<tenant:tenant_id>/devices/status/<status>")
     class DevicesStatus(MethodView):
         @blp.response(200, description="Statuses written (devices with a newer revision are left alone).")
         @blp.alt_response(400, description="Malformed body or unknown status.")
@@ -75,7 +75,7 @@ def make_blueprint() -> Blueprint:
                                             revisions=[d.get("revision") for d in body])
             return empty(200)
 
-    @blp.route("/tenants/<tenant_id>/device/<device_id>/attribute/scope/<scope>")
+    @blp.route("/tenants/<tenant:tenant_id>/device/<device_id>/attribute/scope/<scope>")
     class DeviceScopeAttributes(MethodView):
         @blp.response(200, description="Attributes upserted into the scope.")
         @blp.alt_response(400, description="Malformed body or unknown scope.")
@@ -84,7 +84,7 @@ def make_blueprint() -> Blueprint:
             services().inventory.patch_scope(tenant_id, device_id, scope, json_body(), _unmodified_since())
             return empty(200)
 
-    @blp.route("/tenants/<tenant_id>/device/<device_id>/attributes")
+    @blp.route("/tenants/<tenant:tenant_id>/device/<device_id>/attributes")
     class DeviceAttributes(MethodView):
         @blp.response(200, description="Attributes upserted, each into its own scope.")
         @blp.alt_response(400, description="Malformed body.")
@@ -93,14 +93,14 @@ def make_blueprint() -> Blueprint:
             services().inventory.patch_scope(tenant_id, device_id, None, json_body(), _unmodified_since())
             return empty(200)
 
-    @blp.route("/tenants/<tenant_id>/devices/<device_id>/groups")
+    @blp.route("/tenants/<tenant:tenant_id>/devices/<device_id>/groups")
     class DeviceGroups(MethodView):
         @blp.response(200, description="`{\"groups\": [...]}` (at most one).")
         @blp.alt_response(404, description="No such device.")
         def get(self, tenant_id, device_id):
             return jsonify({"groups": services().inventory.device_groups(tenant_id, device_id)})
 
-    @blp.route("/tenants/<tenant_id>/devices/<device_id>/reindex")
+    @blp.route("/tenants/<tenant:tenant_id>/devices/<device_id>/reindex")
     class Reindex(MethodView):
         @blp.response(200, description="Nothing to do: attributes are indexed as they are written.")
         def post(self, tenant_id, device_id):
@@ -113,14 +113,14 @@ def make_v2_blueprint() -> Blueprint:
     blp = Blueprint("inventory_internal_v2", __name__, url_prefix="/api/internal/v2/inventory",
                     description="Device inventory: internal search and statistics.")
 
-    @blp.route("/tenants/<tenant_id>/filters/search")
+    @blp.route("/tenants/<tenant:tenant_id>/filters/search")
     class TenantSearch(MethodView):
         @blp.response(200, description="As the management search, for any tenant.")
         @blp.alt_response(400, description="Malformed body.")
         def post(self, tenant_id):
             return search_response(tenant_id, optional_json_body())
 
-    @blp.route("/tenants/<tenant_id>/statistics")
+    @blp.route("/tenants/<tenant:tenant_id>/statistics")
     class TenantStatistics(MethodView):
         @blp.response(200, description="Accepted and pending devices per tier.")
         def get(self, tenant_id):

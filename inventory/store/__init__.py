@@ -116,6 +116,11 @@ class InventoryStore(ABC):
     def delete_filter(self, tenant: str, filter_id: str) -> bool:
         """True when the filter existed."""
 
+    # organizations -----------------------------------------------------------
+    @abstractmethod
+    def delete_tenant(self, tenant: str) -> None:
+        """Delete every device, attribute and saved filter of the organization (idempotent)."""
+
 
 def make_store(db) -> InventoryStore:
     """The store for the configured backend."""

@@ -384,3 +384,6 @@ class MongoInventoryStore(InventoryStore):
 
     def delete_filter(self, tenant, filter_id):
         return self.filters.delete_one({"tenant_id": tenant, "id": filter_id}).deleted_count > 0
+
+    def delete_tenant(self, tenant: str) -> None:
+        self.db.delete_tenant_rows((DEVICES, FILTERS), tenant)

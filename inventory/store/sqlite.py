@@ -418,3 +418,6 @@ class SqliteInventoryStore(InventoryStore):
     def delete_filter(self, tenant, filter_id):
         cur = self.conn.execute("DELETE FROM inventory_filters WHERE tenant_id = ? AND id = ?", (tenant, filter_id))
         return cur.rowcount > 0
+
+    def delete_tenant(self, tenant: str) -> None:
+        self.db.delete_tenant_rows(("inventory_attributes", "inventory_devices", "inventory_filters"), tenant)

@@ -60,10 +60,18 @@ def test_set_password_revokes_tokens(app, runner):
 
 
 def test_tenants_in_cli(app, runner):
-    runner.invoke(args=["useradm", "create-user", "--email", "t@example.com", "--password", "tenant-pass",
-                        "--tenant", "acme"])
+    org = runner.invoke(args=["tenantadm", "create-org", "--name", "Acme"]).stdout.split("id: ")[1].split()[0]
+    r = runner.invoke(args=["useradm", "create-user", "--email", "t@example.com", "--password", "tenant-pass",
+                            "--tenant", org])
+    assert r.exit_code == 0, r.output
     assert runner.invoke(args=["useradm", "list-users"]).stdout == ""
-    assert "t@example.com" in runner.invoke(args=["useradm", "list-users", "--tenant", "acme"]).stdout
+    assert runner.invoke(args=["useradm", "list-users", "--tenant", "default"]).stdout == ""
+    assert "t@example.com" in runner.invoke(args=["useradm", "list-users", "--tenant", org]).stdout
+    r = runner.invoke(args=["useradm", "create-user", "--email", "u@example.com", "--password", "tenant-pass",
+                            "--tenant", "0123456789abcdef01234567"])
+    assert r.exit_code == 1 and "organization not found" in r.output
+    r = runner.invoke(args=["useradm", "list-users", "--tenant", "no/such"])
+    assert r.exit_code == 2 and "tenant id" in r.output
 
 
 def test_list_users_pages_through_everyone(make_app, backend):

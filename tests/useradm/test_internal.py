@@ -107,7 +107,11 @@ def test_sessions_per_user_limit(make_app, backend):
     assert third.get(f"{USERS}/me").status_code == 200
 
 
-def test_internal_tenant_users(client):
+def test_internal_tenant_users(app, client):
+    assert client.post(f"{INTERNAL}/tenants/t1/users", json={"email": "a@t1.io", "password": "password-1"}
+                       ).status_code == 404  # no such organization
+    with app.app_context():
+        app.extensions["mender"].services.tenantadm.create_tenant("Tenant one", tenant_id="t1")
     assert client.post(f"{INTERNAL}/tenants", json={"tenant_id": "t1"}).status_code == 201
     assert client.post(f"{INTERNAL}/tenants", json={}).status_code == 400
     assert client.post(f"{INTERNAL}/tenants", json={"tenant_id": "t1", "x": 1}).status_code == 400

@@ -29,14 +29,38 @@ def test_user_round_trip_and_tenant_scope(store):
     assert store.get_user_by_email("other", "a@x.io") is None
 
 
-def test_email_unique_per_tenant(store):
+def test_email_unique_on_the_server(store):
     store.insert_user(user(email="dup@x.io"))
     with pytest.raises(Conflict):
         store.insert_user(user(email="dup@x.io"))
-    store.insert_user(user(tenant="t2", email="dup@x.io", ts=2000.0))  # other tenant: allowed
+    with pytest.raises(Conflict):  # in another organization too: login needs no organization
+        store.insert_user(user(tenant="t2", email="dup@x.io", ts=2000.0))
+    store.insert_user(user(tenant="t2", email="other@x.io", ts=2000.0))
     cands = store.find_login_candidates("dup@x.io", 5)
-    assert [c.tenant_id for c in cands] == ["", "t2"]
-    assert len(store.find_login_candidates("dup@x.io", 1)) == 1
+    assert [c.tenant_id for c in cands] == [""]
+    assert [c.tenant_id for c in store.find_login_candidates("other@x.io", 5)] == ["t2"]
+    b = store.list_users("", limit=5)[0][0]
+    with pytest.raises(Conflict):
+        store.update_user("t2", store.list_users("t2")[0][0].id, {"email": b.email})
+
+
+def test_list_users_of_every_organization_and_delete_tenant(store):
+    store.insert_user(user(email="a@x.io"))
+    store.insert_user(user(tenant="t2", email="b@x.io", ts=2000.0))
+    store.insert_user(user(tenant="t3", email="c@x.io", ts=3000.0))
+    users, total = store.list_users(None, skip=0, limit=10)
+    assert total == 3 and [u.email for u in users] == ["a@x.io", "b@x.io", "c@x.io"]
+    assert [u.tenant_id for u in store.list_users(None, emails=["c@x.io"])[0]] == ["t3"]
+    b = store.list_users("t2")[0][0]
+    store.insert_token(token(b, "session"))
+    store.put_settings("t2", "", {"a": 1}, "e1", None)
+    store.put_settings("t2", b.id, {"b": 2}, "e2", None)
+    store.delete_tenant("t2")
+    store.delete_tenant("t2")
+    assert store.list_users("t2") == ([], 0)
+    assert store.list_tokens("t2", b.id, "session") == []
+    assert store.get_settings("t2", "") is None and store.get_settings("t2", b.id) is None
+    assert store.list_users(None)[1] == 2
 
 
 def test_update_user(store):

@@ -68,7 +68,7 @@ class Tenants(MethodView):
         return Response(status=201)
 
 
-@blp.route("/tenants/<string:tenant_id>/users")
+@blp.route("/tenants/<tenant:tenant_id>/users")
 class TenantUsers(MethodView):
     @blp.arguments(UsersQueryArgsSchema, location="query")
     @blp.response(200, description="The tenant's users.")
@@ -79,13 +79,14 @@ class TenantUsers(MethodView):
     @blp.arguments(UserNewInternalSchema)
     @blp.response(201, description="Created.")
     @blp.alt_response(400, description="Invalid body or email.")
-    @blp.alt_response(422, description="Email taken, or password rules.")
+    @blp.alt_response(404, description="No such organization (tenantadm creates them).")
+    @blp.alt_response(422, description="Email taken, or password rules, or the organization's user limit.")
     def post(self, body, tenant_id):
         services().useradm.create_user(body["email"], body["password"], tenant=tenant_id)
         return Response(status=201)
 
 
-@blp.route("/tenants/<string:tenant_id>/users/<string:user_id>")
+@blp.route("/tenants/<tenant:tenant_id>/users/<string:user_id>")
 class TenantUserById(MethodView):
     @blp.response(204, description="Deleted (idempotent), with the user's tokens.")
     def delete(self, tenant_id, user_id):

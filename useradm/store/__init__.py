@@ -28,7 +28,8 @@ class UseradmStore(ABC):
     # users ------------------------------------------------------------------
     @abstractmethod
     def insert_user(self, user: User) -> None:
-        """Insert a new user. Raises Conflict if the email is taken in the tenant."""
+        """Insert a new user. Raises Conflict if the email is taken (in any organization: emails
+        are unique on the server) or the id is."""
 
     @abstractmethod
     def get_user(self, tenant: str, user_id: str) -> User | None:
@@ -40,15 +41,16 @@ class UseradmStore(ABC):
 
     @abstractmethod
     def find_login_candidates(self, email: str, limit: int) -> list[User]:
-        """Users with this email in any tenant, oldest first, at most `limit` (login has no
-        tenant: the only query that is not tenant-scoped)."""
+        """Users with this email in any tenant (at most one: emails are unique on the server),
+        oldest first, at most `limit` (login has no tenant: the query that is not tenant-scoped)."""
 
     @abstractmethod
-    def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
+    def list_users(self, tenant: str | None, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after: float | None = None, created_before: float | None = None,
                    updated_after: float | None = None, updated_before: float | None = None,
                    skip: int = 0, limit: int = 20) -> tuple[list[User], int]:
-        """A page of the tenant's users (by creation time) matching every given filter, and the total."""
+        """A page of the tenant's users (by creation time) matching every given filter, and the total.
+        `tenant` None: users of every organization (the internal API)."""
 
     @abstractmethod
     def update_user(self, tenant: str, user_id: str, fields: dict) -> bool:
@@ -62,6 +64,10 @@ class UseradmStore(ABC):
     @abstractmethod
     def count_role_holders(self, tenant: str, role: str) -> int:
         """How many users of the tenant hold the role (by name)."""
+
+    @abstractmethod
+    def delete_tenant(self, tenant: str) -> None:
+        """Delete every user of the organization with their tokens and settings (idempotent)."""
 
     @abstractmethod
     def any_user(self) -> bool:

@@ -51,7 +51,15 @@ def _m3_roles(db) -> None:
     db[ROLES].create_index([("tenant_id", 1), ("name", 1)], unique=True, name="tenant_name")
 
 
-MIGRATIONS = [_m1_indexes, _m2_rate_limits, _m3_roles]
+
+
+def _m4_unique_email(db) -> None:
+    # one account per email on the whole server, so that login needs no organization (as hosted
+    # Mender); fails if two organizations share an email (docs/tenants.md)
+    db[USERS].create_index([("email", 1)], unique=True, name="email_unique")
+
+
+MIGRATIONS = [_m1_indexes, _m2_rate_limits, _m3_roles, _m4_unique_email]
 
 
 def _user_out(doc: dict | None) -> User | None:
@@ -116,10 +124,10 @@ class MongoUseradmStore(UseradmStore):
         cursor = self._users.find({"email": email}).sort([("created_ts", 1), ("_id", 1)]).limit(limit)
         return [_user_out(d) for d in cursor]
 
-    def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
+    def list_users(self, tenant: str | None, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after=None, created_before=None, updated_after=None, updated_before=None,
                    skip: int = 0, limit: int = 20) -> tuple[list[User], int]:
-        query: dict = {"tenant_id": tenant}
+        query: dict = {"tenant_id": tenant} if tenant is not None else {}
         if ids:
             query["_id"] = {"$in": list(ids)}
         if emails:
@@ -151,6 +159,13 @@ class MongoUseradmStore(UseradmStore):
 
     def count_role_holders(self, tenant: str, role: str) -> int:
         return self._users.count_documents({"tenant_id": tenant, "roles": role})
+
+    def delete_tenant(self, tenant: str) -> None:
+        # users last: a token whose user is gone is refused by get_live_token anyway
+        self._tokens.delete_many({"tenant_id": tenant})
+        self._settings.delete_many({"tenant_id": tenant})
+        self._db.db[ROLES].delete_many({"tenant_id": tenant})
+        self._users.delete_many({"tenant_id": tenant})
 
     def any_user(self) -> bool:
         return self._users.find_one({}, {"_id": 1}) is not None

@@ -43,6 +43,11 @@ MIGRATIONS = [
         " tenant_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, grants TEXT NOT NULL,"
         " created_ts REAL NOT NULL, updated_ts REAL NOT NULL, PRIMARY KEY (tenant_id, name))",
     ],
+    [
+        # one account per email on the whole server, so that login needs no organization (as
+        # hosted Mender); fails if two organizations share an email (docs/tenants.md)
+        "CREATE UNIQUE INDEX useradm_users_email_unique ON useradm_users (email)",
+    ],
 ]
 
 _USER_COLS = "id, tenant_id, email, password_hash, created_ts, updated_ts, login_ts, roles"
@@ -102,10 +107,10 @@ class SqliteUseradmStore(UseradmStore):
                                   " ORDER BY created_ts, id LIMIT ?", (email, limit)).fetchall()
         return [_user(r) for r in rows]
 
-    def list_users(self, tenant: str, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
+    def list_users(self, tenant: str | None, *, ids: Sequence[str] = (), emails: Sequence[str] = (),
                    created_after=None, created_before=None, updated_after=None, updated_before=None,
                    skip: int = 0, limit: int = 20) -> tuple[list[User], int]:
-        where, params = ["tenant_id = ?"], [tenant]
+        where, params = (["tenant_id = ?"], [tenant]) if tenant is not None else (["1"], [])
         if ids:
             where.append(f"id IN ({', '.join('?' * len(ids))})")
             params += list(ids)
@@ -146,6 +151,11 @@ class SqliteUseradmStore(UseradmStore):
         return self._conn.execute("SELECT count(*) FROM useradm_users u WHERE tenant_id = ?"
                                   " AND EXISTS (SELECT 1 FROM json_each(u.roles) WHERE value = ?)",
                                   (tenant, role)).fetchone()[0]
+
+    def delete_tenant(self, tenant: str) -> None:
+        with self._db.transaction() as conn:
+            for table in ("useradm_tokens", "useradm_settings", "useradm_roles", "useradm_users"):
+                conn.execute(f"DELETE FROM {table} WHERE tenant_id = ?", (tenant,))
 
     def any_user(self) -> bool:
         return self._conn.execute("SELECT 1 FROM useradm_users LIMIT 1").fetchone() is not None

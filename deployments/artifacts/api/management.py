@@ -187,5 +187,6 @@ class ArtifactDownload(MethodView):
 class StorageLimit(MethodView):
     @blp.response(200, StorageLimitSchema)
     def get(self):
-        """Storage usage (the limit is 0: unlimited)."""
-        return render.storage_usage(services().artifacts.storage_usage(caller_tenant()))
+        """The organization's storage limit (0: unlimited) and usage, in bytes."""
+        artifacts, tenant = services().artifacts, caller_tenant()
+        return render.storage_usage(artifacts.storage_limit(tenant), artifacts.storage_usage(tenant))

@@ -23,8 +23,8 @@ def direct_upload(u: DirectUpload) -> dict:
     return {"id": u.id, **link(u.link)}
 
 
-def storage_usage(used: int) -> dict:
-    return {"limit": 0, "usage": used}  # limit 0: unlimited
+def storage_usage(limit: int, used: int) -> dict:
+    return {"limit": limit, "usage": used}  # limit 0: unlimited
 
 
 def release(r: Release) -> dict:

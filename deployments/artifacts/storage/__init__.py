@@ -6,6 +6,8 @@ every upload, so a key is never used twice: an artifact deleted and uploaded aga
 id gets another key, and a link signed for the old object can never serve the new one. Artifacts
 stored before nonces existed keep the key `<tenant>/<artifact id>`; every artifact record names
 its key (`storage_key`).
+Everything of an organization is under its prefix `<tenant>/`, which goes with it
+(`delete_prefix`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ from common.errors import ConfigError
 
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NONCE = re.compile(r"[0-9a-f]{16}")
+
+
+def tenant_prefix(tenant: str) -> str:
+    """The key prefix of every object of an organization (not the default one, whose objects
+    sit at the top level); ValueError unless the id is safe."""
+    if not tenant or not _TENANT.match(tenant):
+        raise ValueError("unsafe tenant id")
+    return f"{tenant}/"
 
 
 def object_key(tenant: str, artifact_id: str, nonce: str = "") -> str:
@@ -71,6 +81,11 @@ class ArtifactStorage(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; idempotent."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix` (unfinished uploads included);
+        idempotent. Returns how many objects were removed."""
 
     @abstractmethod
     def promote(self, source: str, target: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 import uuid
 
@@ -91,6 +92,15 @@ class FilesystemStorage(ArtifactStorage):
             os.unlink(self.path(key))
         except FileNotFoundError:
             pass
+
+    def delete_prefix(self, prefix: str) -> int:
+        directory = self.path(prefix.rstrip("/"))
+        removed = sum(len(files) for _root, _dirs, files in os.walk(directory))
+        try:
+            shutil.rmtree(directory)
+        except FileNotFoundError:
+            return 0
+        return removed
 
     def promote(self, source: str, target: str) -> None:
         os.replace(self.path(source), self.path(target))

@@ -170,6 +170,24 @@ class S3Storage(ArtifactStorage):
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to empty the bucket")
+        client, removed = self.client, 0
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if not keys:
+                continue
+            result = client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+            if result.get("Errors"):
+                first = result["Errors"][0]
+                raise Unavailable(f"artifact storage refused to delete {first.get('Key')}: {first.get('Code')}")
+            removed += len(keys)
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        return removed
+
     def promote(self, source: str, target: str) -> None:
         client = self.client
         client.copy({"Bucket": self.bucket, "Key": source}, self.bucket, target)  # multipart copy when large

@@ -7,6 +7,7 @@ artifacts). String filters are `("eq", [values])` or `("prefix", value)`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from typing import Any
 
 from deployments.artifacts.model import Artifact, ArtifactBrief, Release
@@ -101,6 +102,24 @@ class ArtifactsStore(ABC):
 
     @abstractmethod
     def set_upload_status(self, tenant: str, upload_id: str, status: str) -> None: ...
+
+    # limits and organizations --------------------------------------------------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager:
+        """A write transaction where the backend has one (SQLite); a no-op context on MongoDB."""
+
+    @abstractmethod
+    def get_limit(self, tenant: str, name: str) -> int | None:
+        """A limit of the organization (the storage limit), or None when unset."""
+
+    @abstractmethod
+    def set_limit(self, tenant: str, name: str, value: int) -> None:
+        """Create or replace a limit."""
+
+    @abstractmethod
+    def delete_tenant(self, tenant: str) -> None:
+        """Delete every artifact, release, direct-upload intent and limit of the organization
+        (records only; the objects are the storage's). Idempotent."""
 
 
 def make_store(db) -> ArtifactsStore:

@@ -8,6 +8,7 @@ release are reconciled by re-checking the artifact count after writing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pymongo
@@ -21,6 +22,7 @@ from deployments.artifacts.store import ArtifactsStore, Filter, prefix_upper
 ARTIFACTS = "artifacts"
 RELEASES = "artifact_releases"
 UPLOADS = "artifact_uploads"
+LIMITS = "artifact_limits"
 
 
 def _m1_indexes(db) -> None:
@@ -47,7 +49,11 @@ def _m2_storage_keys(db) -> None:
         coll.update_one({"_id": doc["_id"], "storage_key": {"$exists": False}}, {"$set": {"storage_key": key}})
 
 
-MIGRATIONS = [_m1_indexes, _m2_storage_keys]
+def _m3_limits(db) -> None:
+    db[LIMITS].create_index([("tenant_id", 1), ("name", 1)], unique=True, name="tenant_name")
+
+
+MIGRATIONS = [_m1_indexes, _m2_storage_keys, _m3_limits]
 
 _INDEXED = ("id", "name", "description", "device_types", "update_types", "depends_idx", "size", "modified",
             "storage_key")
@@ -245,3 +251,19 @@ class MongoArtifactsStore(ArtifactsStore):
     def set_upload_status(self, tenant, upload_id, status):
         self._db[UPLOADS].update_one({"tenant_id": tenant, "id": upload_id}, {"$set": {"status": status}})
 
+    # limits and organizations --------------------------------------------------
+    def transaction(self):
+        return contextlib.nullcontext()  # single-document writes; the service re-checks limits after them
+
+    def get_limit(self, tenant, name):
+        doc = self._db[LIMITS].find_one({"tenant_id": tenant, "name": name})
+        return None if doc is None else int(doc["value"])
+
+    def set_limit(self, tenant, name, value):
+        try:
+            self._db[LIMITS].update_one({"tenant_id": tenant, "name": name}, {"$set": {"value": value}}, upsert=True)
+        except DuplicateKeyError:  # a concurrent first write won: last writer wins
+            self._db[LIMITS].update_one({"tenant_id": tenant, "name": name}, {"$set": {"value": value}})
+
+    def delete_tenant(self, tenant):
+        self.database.delete_tenant_rows((UPLOADS, RELEASES, ARTIFACTS, LIMITS), tenant)

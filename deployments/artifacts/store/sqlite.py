@@ -44,7 +44,14 @@ MIGRATIONS = [
         "UPDATE artifacts SET storage_key = CASE WHEN tenant_id = '' THEN id ELSE tenant_id || '/' || id END"
         " WHERE storage_key = ''",
     ],
+    [
+        """CREATE TABLE artifact_limits (tenant_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, name))""",
+    ],
 ]
+
+_TENANT_TABLES = ("artifact_uploads", "release_update_types", "release_tags", "releases", "artifact_depends",
+                  "artifact_device_types", "artifacts", "artifact_limits")
 
 _DOC_FIELDS = ("info", "signed", "updates", "provides", "depends", "clears_provides", "depends_idx")
 
@@ -276,3 +283,20 @@ class SqliteArtifactsStore(ArtifactsStore):
     def set_upload_status(self, tenant, upload_id, status):
         self.db.conn.execute("UPDATE artifact_uploads SET status = ? WHERE tenant_id = ? AND id = ?",
                              (status, tenant, upload_id))
+
+    # limits and organizations --------------------------------------------------
+    def transaction(self):
+        return self.db.transaction()
+
+    def get_limit(self, tenant, name):
+        row = self.db.conn.execute("SELECT value FROM artifact_limits WHERE tenant_id = ? AND name = ?",
+                                   (tenant, name)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_limit(self, tenant, name, value):
+        self.db.conn.execute("INSERT INTO artifact_limits (tenant_id, name, value) VALUES (?, ?, ?)"
+                             " ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value",
+                             (tenant, name, value))
+
+    def delete_tenant(self, tenant):
+        self.db.delete_tenant_rows(_TENANT_TABLES, tenant)

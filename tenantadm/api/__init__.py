@@ -1,0 +1,1 @@
+"""tenantadm's blueprints: internal (`internal.py`) and management v1/v2 (`management.py`)."""
