@@ -45,6 +45,16 @@ def create_user(data_dir: str, email: str, password: str, env: dict | None = Non
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def create_org(data_dir: str, name: str, email: str, password: str, env: dict | None = None) -> tuple[str, str]:
+    """Create an organization and its first user with the server's CLI; (its id, its tenant token)."""
+    full_env = {**os.environ, "MENDER_DATA_DIR": data_dir, **(env or {})}
+    r = run([sys.executable, "-m", "flask", "--app", "wsgi", "tenantadm", "create-org", "--name", name,
+             "--admin-email", email], cwd=ROOT, env=full_env, input=password + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    fields = dict(line.split(": ", 1) for line in r.stdout.strip().splitlines())
+    return fields["id"], fields["tenant_token"]
+
+
 class Management:
     """The operator's side, over HTTPS with the server's certificate."""
 
@@ -103,12 +113,12 @@ class MenderDevice:
 
     def __init__(self, workdir: Path, server_url: str, cert: Path, *, device_type: str = "e2e-device",
                  artifact_name: str = "e2e-factory", auth_key_pem: str | None = None,
-                 verify_key: Path | None = None):
+                 verify_key: Path | None = None, tenant_token: str = ""):
         self.dir = workdir
         self.sn = "e2e-" + secrets.token_hex(6)
         for sub in ("etc", "data", "identity", "inventory"):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
-        conf = {"ServerURL": server_url, "ServerCertificate": str(cert), "TenantToken": "",
+        conf = {"ServerURL": server_url, "ServerCertificate": str(cert), "TenantToken": tenant_token,
                 "UpdatePollIntervalSeconds": POLL, "InventoryPollIntervalSeconds": POLL,
                 "RetryPollIntervalSeconds": POLL, "DeviceTypeFile": str(workdir / "data" / "device_type"),
                 "DBus": {"Enabled": False}}

@@ -48,6 +48,7 @@ const NAV = [
 
 const root = document.getElementById("app");
 let me = null;
+let org = null; // the user's organization: {id, name, status, tenant_token}
 let current = null; // the running page's context (timers to stop on navigation)
 
 function parseHash() {
@@ -64,6 +65,8 @@ function pageContext(main) {
     every(ms, fn) { timers.push(setInterval(() => { if (ctx.alive) fn(); }, ms)); },
     stop() { ctx.alive = false; timers.forEach(clearInterval); },
     me,
+    org,
+    setOrg(next) { org = next; ctx.org = next; const el = document.getElementById("org-name"); if (el) el.textContent = next.name; },
     refresh: () => route(),
   };
   return ctx;
@@ -77,7 +80,9 @@ function layout(active) {
     h("header", { class: "topbar" },
       h("a", { class: "brand", href: "#/" }, h("span", { class: "brand-mark" }, "M"), "Mender server"),
       nav,
-      h("div", { class: "user" }, h("span", { class: "user-email" }, me.email),
+      h("div", { class: "user" },
+        org ? h("span", { class: "org-name", id: "org-name", title: "Organization" }, org.name) : null,
+        h("span", { class: "user-email" }, me.email),
         h("button", { type: "button", class: "btn btn-small", id: "logout", onclick: doLogout }, "Log out"))),
     main);
   return main;
@@ -139,7 +144,8 @@ async function doLogout() {
 
 async function start() {
   try {
-    me = await get("/api/management/v1/useradm/users/me");
+    [me, org] = await Promise.all([get("/api/management/v1/useradm/users/me"),
+      get("/api/management/v1/tenantadm/user/tenant")]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) { showLogin(""); return; }
     replace(root, h("div", { class: "alert alert-error" }, `The server did not answer: ${err.message}`));

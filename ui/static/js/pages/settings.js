@@ -1,10 +1,61 @@
-// Settings: the tenant's settings (the device name attribute among them) and the user's own.
+// Settings: the organization (its tenant token: copy, rotate), its settings (the device name
+// attribute among them) and the user's own.
 
 import { ApiError, get, post } from "../api.js";
-import { field, h, link, replace, section, toast } from "../dom.js";
+import { confirmAction, field, h, link, replace, section, toast } from "../dom.js";
 import { SCOPES } from "../inventory.js";
 
 const SETTINGS = "/api/management/v1/useradm/settings";
+const ORGANIZATION = "/api/management/v1/tenantadm/user/tenant";
+
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  // plain HTTP (a lab server): the clipboard API is unavailable, select-and-copy still works
+  const area = h("textarea", { class: "offscreen", readonly: true });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand("copy");
+  area.remove();
+  if (!ok) throw new Error("the browser refused to copy");
+}
+
+function organizationSection(ctx, org) {
+  const token = h("textarea", { id: "tenant-token", class: "mono", rows: "3", readonly: true,
+    "aria-label": "Tenant token", spellcheck: "false" });
+  token.value = org.tenant_token;
+  const copy = async () => {
+    try { await copyText(token.value); toast("Tenant token copied", "success"); } catch (err) {
+      token.select();
+      toast(`Copy failed (${err.message}): the token is selected, copy it with Ctrl+C`, "error");
+    }
+  };
+  const rotate = async () => {
+    const ok = await confirmAction("Rotate the tenant token?",
+      "Devices already accepted keep working with the current token, but it will not admit any new device: " +
+      "new devices need the new token in their mender.conf.", "Rotate", "btn-primary");
+    if (!ok) return;
+    try {
+      const next = await post(`${ORGANIZATION}/tenant_token`);
+      token.value = next.tenant_token;
+      ctx.setOrg(next);
+      toast("Tenant token rotated", "success");
+    } catch (err) { toast(err.message, "error"); }
+  };
+  return section("Organization",
+    h("table", { class: "kv" }, h("tbody", {},
+      h("tr", {}, h("th", {}, "Name"), h("td", { id: "organization-name" }, org.name)),
+      h("tr", {}, h("th", {}, "ID"), h("td", { class: "mono", id: "organization-id" }, org.id)))),
+    h("p", { class: "muted" }, "Devices of this organization authenticate with its tenant token: ",
+      h("code", {}, "\"TenantToken\""), " in their mender.conf."),
+    h("div", { class: "token-box" }, token,
+      h("div", { class: "form-actions" },
+        h("button", { type: "button", class: "btn", id: "copy-tenant-token", onclick: copy }, "Copy"),
+        h("button", { type: "button", class: "btn", id: "rotate-tenant-token", onclick: rotate }, "Rotate"))));
+}
 
 async function load(path) {
   try { return (await get(path)) || {}; } catch (err) {
@@ -82,7 +133,7 @@ export function settingsForm(id, path, value, title, { hidden = [], onSaved } = 
 }
 
 export async function render(ctx) {
-  const [tenant, mine] = await Promise.all([load(SETTINGS), load(`${SETTINGS}/me`)]);
+  const [tenant, mine, org] = await Promise.all([load(SETTINGS), load(`${SETTINGS}/me`), get(ORGANIZATION)]);
   if (!ctx.alive) return;
   const current = tenant.id_attribute || { attribute: "", scope: "identity" };
   const name = h("input", { id: "id-attribute", placeholder: "e.g. mac or serial_no", list: "id-attribute-names",
@@ -101,6 +152,7 @@ export async function render(ctx) {
   };
   replace(ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "Settings"), link("#/settings/integrations", "Integrations (webhooks) ›", { id: "integrations-link" })),
+    organizationSection(ctx, org),
     section("Device names",
       h("p", { class: "muted" }, "Which attribute names a device in lists. Empty: its identity attributes."),
       h("div", { class: "inline-form" }, field("Attribute", name), field("Scope", scope),
