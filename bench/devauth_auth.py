@@ -1,11 +1,13 @@
 """Benchmark (not a test): device authentication requests per second for an accepted RSA-3072
 and an Ed25519 device, next to the cost of one bare signature verification of each kind.
 
-    .venv/bin/python bench/devauth_auth.py [--seconds 5] [--db-url mongodb://host:27017/bench]
+    .venv/bin/python bench/devauth_auth.py [--seconds 5] [--db-url mongodb://host:27017/bench] [--organization]
 
 Requests go through the whole WSGI stack (Flask test client, in-process, one thread) on a
 fresh SQLite database (or the database --db-url names: a real MongoDB); each returns a freshly
-signed token.
+signed token. With --organization, each device is measured twice: in the default organization
+(empty tenant token) and in an organization, presenting its tenant token (verified on each
+request).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def main() -> None:
     parser.add_argument("--server-key", choices=["ed25519", "rsa3072"], default="ed25519",
                         help="device-token signing key: the default generated Ed25519 key (EdDSA), "
                              "or an RSA-3072 key (RS256, as Mender's production docs generate)")
+    parser.add_argument("--organization", action="store_true",
+                        help="also measure devices of an organization presenting its tenant token")
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="devauth-bench-")
@@ -75,15 +79,22 @@ def main() -> None:
     svc = ctx.services.devauth
     server_alg = svc.tokens.keys.algorithm
 
+    orgs = [("", "")]
+    if args.organization:
+        with app.app_context():
+            org = ctx.services.tenantadm.create_tenant("bench")
+        orgs.append((org.id, org.tenant_token))
     rows = []
-    for label, kind in (("RSA-3072", "rsa"), ("Ed25519", "ed25519")):
-        device = Device(client, key_kind=kind)
+    for (label, kind), (tenant, tenant_token) in [(k, o) for k in (("RSA-3072", "rsa"), ("Ed25519", "ed25519"))
+                                                  for o in orgs]:
+        label = f"{label}{' +tenant token' if tenant else ''}"
+        device = Device(client, key_kind=kind, tenant_token=tenant_token)
         assert device.auth().status_code == 401
         with app.app_context():
-            record = next(d for d in svc.list_devices("", per_page=500)[0] if d.identity == device.identity)
-            svc.set_auth_set_status("", record.id, record.auth_sets[0].id, "accepted")
+            record = next(d for d in svc.list_devices(tenant, per_page=500)[0] if d.identity == device.identity)
+            svc.set_auth_set_status(tenant, record.id, record.auth_sets[0].id, "accepted")
         body = device.auth_body()
-        headers = {"X-MEN-Signature": sign_body(device.key, body), "Authorization": "Bearer "}
+        headers = {"X-MEN-Signature": sign_body(device.key, body), "Authorization": f"Bearer {tenant_token}"}
 
         def auth_request():
             r = client.post(Device.AUTH_PATH, data=body, content_type="application/json", headers=headers)
@@ -96,11 +107,11 @@ def main() -> None:
     token_rate, _ = rate(lambda: svc.tokens.issue("", "bench"), args.seconds / 2)
     print(f"database: {cfg['MENDER_DB_URL'].split(':')[0]}; device token algorithm: {server_alg}; one thread; "
           f"{args.seconds:g} s per row; python {sys.version.split()[0]}")
-    print(f"{'device key':<10} | {'auth req/s':>10} | {'µs/auth req':>11} | {'requests':>8} | "
+    print(f"{'device key':<24} | {'auth req/s':>10} | {'µs/auth req':>11} | {'requests':>8} | "
           f"{'bare verify/s':>13} | {'µs/verify':>9} | {'verify share':>12}")
-    print("-" * 92)
+    print("-" * 106)
     for label, auth_rate, auth_n, verify_rate, verify_us, auth_us in rows:
-        print(f"{label:<10} | {auth_rate:>10.0f} | {auth_us:>11.0f} | {auth_n:>8d} | {verify_rate:>13.0f} | "
+        print(f"{label:<24} | {auth_rate:>10.0f} | {auth_us:>11.0f} | {auth_n:>8d} | {verify_rate:>13.0f} | "
               f"{verify_us:>9.1f} | {verify_us / auth_us:>11.1%}")
     print(f"(token signing alone, {server_alg}: {token_rate:.0f}/s = {1e6 / token_rate:.0f} µs)")
 

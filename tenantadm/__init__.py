@@ -10,9 +10,9 @@ def init_app(app, api, ctx) -> None:
 
     store = make_store(ctx.db)
     ctx.add_migrations("tenantadm", store.migrations)
-    ctx.services.tenantadm = TenantadmService(
-        store, ctx.config, ctx.clock, ctx.services,
-        ensure_migrated=lambda: ctx.db.ensure_migrated("tenantadm", store.migrations))
+    # every service's migrations: an organization's creation, limits and removal reach them all
+    ctx.services.tenantadm = TenantadmService(store, ctx.config, ctx.clock, ctx.services,
+                                              ensure_migrated=ctx.ensure_migrated)
     for blp in (internal.blp, management.blp, management.blp_v2):
         api.register_blueprint(blp)
     cli.register(app, ctx)

@@ -132,11 +132,11 @@ class TenantadmService:
         name = check_name(name)
         if tenant_id is not None and (tenant_id == DEFAULT_TENANT_ID or not is_valid_tenant_id(tenant_id)):
             raise BadRequest("id: 1 to 64 letters, digits, '_' or '-', and not 'default'")
+        self._ensure_migrated()
         useradm = self._services.useradm
         if admin_email is not None or admin_password is not None:
             useradm.check_new_user(admin_email, admin_password)
         self._check_limits(max_devices, max_users, storage_limit)
-        self._ensure_migrated()
         now = self._clock.now()
         tenant_id = tenant_id or new_tenant_id()
         token, token_id = self.tokens.issue(tenant_id)
@@ -264,6 +264,17 @@ class TenantadmService:
         if found.status != ACTIVE:
             raise Unauthorized(f"organization {found.status}")
         return Admission(tenant, hmac.compare_digest(token_id.encode(), found.token_id.encode()))
+
+    def require_active(self, tenant: str) -> None:
+        """For writes on an organization's behalf (an artifact upload): NotFound when it does not
+        exist, Conflict unless it is active."""
+        if tenant == DEFAULT_TENANT:
+            return
+        found = self._store.get_tenant(tenant)
+        if found is None:
+            raise NotFound("organization not found")
+        if found.status != ACTIVE:
+            raise Conflict(f"the organization is {found.status}")
 
     def check_active(self, tenant: str) -> None:
         """Unauthorized unless the organization exists and is active (the default one always is)."""

@@ -4,8 +4,8 @@ their configuration for years). The key is loaded once per process."""
 
 from __future__ import annotations
 
-import threading
 import uuid
+from functools import cached_property
 from typing import Any
 
 import jwt
@@ -25,19 +25,13 @@ class TenantTokens:
     def __init__(self, config, clock):
         self._config = config
         self._clock = clock
-        self._keys: TokenKeys | None = None
-        self._lock = threading.Lock()
 
-    @property
+    @cached_property
     def keys(self) -> TokenKeys:
-        if self._keys is None:
-            with self._lock:
-                if self._keys is None:
-                    cfg = self._config
-                    self._keys = TokenKeys.from_config(cfg["TENANTADM_SERVER_PRIV_KEY_PATH"],
-                                                       cfg["TENANTADM_SERVER_FALLBACK_PRIV_KEY_PATH"],
-                                                       cfg.data_dir, "tenantadm.pem")
-        return self._keys
+        """Loaded on first use (two threads may both load it: the key file is written once)."""
+        cfg = self._config
+        return TokenKeys.from_config(cfg["TENANTADM_SERVER_PRIV_KEY_PATH"], cfg["TENANTADM_SERVER_FALLBACK_PRIV_KEY_PATH"],
+                                     cfg.data_dir, "tenantadm.pem")
 
     def issue(self, tenant: str) -> tuple[str, str]:
         """A new token for the organization; returns (token, its jti)."""

@@ -127,7 +127,7 @@ class ArtifactsService(ReleasesMixin):
         checked with the insert in one transaction (SQLite), and again after it, so that on a
         backend without transactions concurrent uploads never go past the limit together (both
         may then be refused). An organization that is no longer active takes no artifact."""
-        self._services.tenantadm.check_active(tenant)
+        self._services.tenantadm.require_active(tenant)
         limit = self.storage_limit(tenant)
         with self.store.transaction():
             if limit > 0 and self.store.storage_usage(tenant) + record.size > limit:
@@ -158,6 +158,7 @@ class ArtifactsService(ReleasesMixin):
         if self.store.get_artifact(tenant, artifact_id) is not None:
             raise Conflict(f"artifact {artifact_id} already exists")
         key = new_object_key(tenant, artifact_id)
+        self._services.tenantadm.require_active(tenant)
         limit, on_exceed = self._stream_limit(tenant)
         writer = self._storage_call(self.storage.writer, key)
         committed = False

@@ -21,6 +21,7 @@ from common.errors import BadRequest, Forbidden
 from common.tenancy import DEFAULT_TENANT
 from tenantadm.api.render import render_tenant
 from tenantadm.model import ACTIVE
+from tenantadm.service import SIGNUP_CLOSED
 from tenantadm.schemas import SignupSchema, TenantStatusSchema, TenantSchema, TenantShortInfoSchema
 
 blp = Blueprint("tenantadm_management", __name__, url_prefix="/api/management/v1/tenantadm",
@@ -79,7 +80,7 @@ def _create() -> object:
     if caller is not None and is_server_admin(caller):
         return svc.create_tenant(body["organization"], admin_email=body["email"], admin_password=body["password"],
                                  status=ACTIVE)
-    if caller is not None and svc.signup_mode == "closed":
+    if caller is not None and svc.signup_mode == SIGNUP_CLOSED:
         raise Forbidden("only the server's administrators (users of the default organization) create organizations")
     return svc.signup(body["organization"], body["email"], body["password"])
 

@@ -148,17 +148,24 @@ def test_authentication_and_tenants(app, client, operator, ma):
 def test_internal_upload_for_a_tenant(app, client, operator, ma):
     data = read_bytes(ma.single_file("internal"))
     url = "/api/internal/v1/deployments/tenants/{}/artifacts"
+    r = client.post(url.format("tenantc"), data={"artifact": (io.BytesIO(data), "a.mender")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 404  # no such organization
+    other = Operator.create(app, client, tenant="tenantc")
     r = client.post(url.format("tenantc"), data={"artifact": (io.BytesIO(data), "a.mender"), "description": "x"},
                     content_type="multipart/form-data")
     assert r.status_code == 201
-    other = Operator.create(app, client, tenant="tenantc")
     assert [a["name"] for a in other.get(UPLOAD).get_json()] == ["internal"]
     r = client.post(url.format("default"), data={"artifact": (io.BytesIO(data), "a.mender")},
                     content_type="multipart/form-data")
     assert r.status_code == 201 and len(operator.get(UPLOAD).get_json()) == 1
     r = client.post(url.format("bad..tenant"), data={"artifact": (io.BytesIO(data), "a.mender")},
                     content_type="multipart/form-data")
-    assert r.status_code == 400
+    assert r.status_code == 404  # not an organization id: no such route
+    client.put("/api/internal/v1/tenantadm/tenants/tenantc/status", json={"status": "suspended"})
+    r = client.post(url.format("tenantc"), data={"artifact": (io.BytesIO(data), "a.mender")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 409 and "suspended" in r.get_json()["error"]
 
 
 def test_storage_down_is_503_not_500(make_app, backend, ma, unique):

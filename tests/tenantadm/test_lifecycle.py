@@ -145,3 +145,23 @@ def test_signup_mode_must_be_known(make_app):
     from common.errors import ConfigError
     with pytest.raises(ConfigError):
         make_app("sqlite", TENANTADM_SIGNUP="sometimes")
+
+
+def test_download_links_are_bound_to_the_organization(app, client):
+    """A link of B's, with A's artifact id put in its place, serves nothing (the signature covers
+    the organization and the object), on the filesystem and on S3."""
+    a, b = create_org(app, client, "A"), create_org(app, client, "B")
+    data_a = populate(client, a.admin, a.tenant_token, a.id, "a")
+    data_b = populate(client, b.admin, b.tenant_token, b.id, "b")
+    link = b.admin.get(f"/api/management/v1/deployments/artifacts/{data_b.artifact_id}/download").get_json()["uri"]
+    guessed = link.replace(data_b.artifact_id, data_a.artifact_id).replace(f"/{b.id}/", f"/{a.id}/")
+    assert guessed != link
+    if "/api/devices/" in link:  # the server's own link (filesystem)
+        parts, forged = urlsplit(link), urlsplit(guessed)
+        assert client.get(f"{parts.path}?{parts.query}").status_code == 200
+        assert client.get(f"{forged.path}?{forged.query}").status_code == 403
+        assert client.get(f"{forged.path}?{forged.query.replace(b.id, a.id)}").status_code == 403
+    else:  # presigned by S3 for B's key
+        assert requests.get(link, timeout=30).status_code == 200
+        assert requests.get(guessed, timeout=30).status_code == 403
+    assert data_a.artifact_id not in link

@@ -167,3 +167,37 @@ def test_storage_limit_applies_to_direct_uploads(app, client, org_factory):
     assert r.status_code == 413
     assert a.admin.get(ARTIFACTS).get_json() == []
     assert stored_objects(app, f"{a.id}/") == []
+
+
+@pytest.mark.parametrize("storage", ["filesystem"])
+def test_device_limit_holds_against_a_concurrent_accept(app, client, org_factory, backend):
+    """Another device accepted between the check and the accept (as on MongoDB, which has no
+    transaction here): the later accept is undone and refused, the limit is never passed."""
+    a = org_factory("A", max_devices=1)
+    first, second = Device(client, tenant_token=a.tenant_token), Device(client, tenant_token=a.tenant_token)
+    first.auth()
+    second.auth()
+    records = {d: a.admin.find_device(d) for d in (first, second)}
+    devauth = app.extensions["mender"].services.devauth
+    original = devauth._limit_allows
+
+    def racing(tenant):
+        allowed = original(tenant)
+        devauth._limit_allows = original
+        rec = records[first]
+        with app.app_context():
+            devauth.set_auth_set_status(tenant, rec["id"], rec["auth_sets"][0]["id"], "accepted")
+        return allowed
+
+    devauth._limit_allows = racing
+    try:
+        rec = records[second]
+        r = a.admin.put(f"/api/management/v2/devauth/devices/{rec['id']}/auth/{rec['auth_sets'][0]['id']}/status",
+                        json={"status": "accepted"})
+    finally:
+        devauth._limit_allows = original
+    assert r.status_code == 422
+    assert a.admin.find_device(second)["status"] == "pending"
+    assert second.auth().status_code == 401
+    # on SQLite the injected accept ran inside the refused request's transaction and went with it
+    assert a.admin.find_device(first)["status"] == ("pending" if backend == "sqlite" else "accepted")
