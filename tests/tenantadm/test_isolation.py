@@ -280,7 +280,11 @@ class World:
 
 @pytest.fixture(scope="module", params=["sqlite", "mongomock"])
 def world(request, tmp_path_factory):
-    app = create_app(backend_config(request.param, str(tmp_path_factory.mktemp(f"iso-{request.param}"))))
+    config = backend_config(request.param, str(tmp_path_factory.mktemp(f"iso-{request.param}")))
+    # check-in times written in each request, not a second later by the batch writer: A's
+    # snapshot must not move while B's calls run
+    config["DEVICEAUTH_CHECK_IN_BATCH_SECONDS"] = "0"
+    app = create_app(config)
     client = app.test_client()
     orgs = []
     for label in ("a", "b"):

@@ -58,7 +58,7 @@ def test_tenant_token_copy_and_rotate(page, ui_server, acme):
     expect(page.locator(".toast", has_text="Tenant token rotated")).to_be_visible()
     expect(token).not_to_have_value(acme["tenant_token"])
     rotated = token.input_value()
-    stored = requests.get(f"{ui_server.url}/api/internal/v1/tenantadm/tenants/{acme['id']}", timeout=10).json()
+    stored = requests.get(f"{ui_server.internal_url}/api/internal/v1/tenantadm/tenants/{acme['id']}", timeout=10).json()
     assert stored["tenant_token"] == rotated
     page.reload()
     expect(page.locator("#tenant-token")).to_have_value(rotated)
