@@ -18,7 +18,7 @@ add_health_routes(blp, lambda: ctx().checks_for("deviceconnect"), lambda: ctx().
 INTERNAL_USER = "internal"  # the user id put in the messages of an internal command
 
 
-@blp.route("/tenants/<tenant_id>")
+@blp.route("/tenants/<tenant:tenant_id>")
 class Tenant(MethodView):
     @blp.response(204, description="The tenant's connection states, sessions and recordings are gone.")
     def delete(self, tenant_id):
@@ -27,7 +27,7 @@ class Tenant(MethodView):
         return no_content()
 
 
-@blp.route("/tenants/<tenant_id>/devices")
+@blp.route("/tenants/<tenant:tenant_id>/devices")
 class TenantDevices(MethodView):
     @blp.arguments(ProvisionDeviceSchema)
     @blp.response(201, description="The device is known (state `unknown` until it connects).")
@@ -37,7 +37,7 @@ class TenantDevices(MethodView):
         return Response(status=201)
 
 
-@blp.route("/tenants/<tenant_id>/devices/<device_id>")
+@blp.route("/tenants/<tenant:tenant_id>/devices/<device_id>")
 class TenantDevice(MethodView):
     @blp.response(202, description="The device is forgotten and its connection closed.")
     def delete(self, tenant_id, device_id):
@@ -51,7 +51,7 @@ def _command(tenant_id: str, device_id: str, command: str):
     return Response(status=202)
 
 
-@blp.route("/tenants/<tenant_id>/devices/<device_id>/check-update")
+@blp.route("/tenants/<tenant:tenant_id>/devices/<device_id>/check-update")
 class TenantCheckUpdate(MethodView):
     @blp.response(202, description="The device was asked to check for an update.")
     @blp.alt_response(404, description="No such device.")
@@ -61,7 +61,7 @@ class TenantCheckUpdate(MethodView):
         return _command(tenant_id, device_id, p.CHECK_UPDATE)
 
 
-@blp.route("/tenants/<tenant_id>/devices/<device_id>/send-inventory")
+@blp.route("/tenants/<tenant:tenant_id>/devices/<device_id>/send-inventory")
 class TenantSendInventory(MethodView):
     @blp.response(202, description="The device was asked to send its inventory.")
     @blp.alt_response(404, description="No such device.")

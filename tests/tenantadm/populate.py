@@ -46,6 +46,7 @@ class OrgData:
     pat: str
     upload_id: str
     device_type: str
+    session_id: str = ""
     markers: list[str] = field(default_factory=list)  # strings that only this organization's data contains
 
 
@@ -54,8 +55,10 @@ def _ok(r, *statuses):
     return r
 
 
-def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str) -> OrgData:
-    """One of everything in the organization of `admin` (label: a short unique word)."""
+def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str, app=None) -> OrgData:
+    """One of everything in the organization of `admin` (label: a short unique word); with `app`,
+    also a remote terminal session with its recording (deviceconnect records them only from
+    websockets, so they are made through its service)."""
     device_type = f"dt-{label}"
     device = Device(client, tenant_token=tenant_token, device_type=device_type)
     device.auth()
@@ -100,15 +103,33 @@ def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str
     _ok(admin.post(f"{USERADM}/settings", json={"setting": f"settings-{label}"}))
     _ok(admin.post(f"{USERADM}/settings/me", json={"mine": f"mysettings-{label}"}))
     upload = _ok(admin.post(f"{DEPLOYMENTS_V1}/artifacts/directupload"), 200).get_json()
+    session_id = _remote_session(app, tenant, admin, device, label) if app is not None else ""
     return OrgData(tenant=tenant, admin=admin, device=device, pending=pending, pending_id=pending_record["id"],
                    auth_set_id=record["auth_sets"][0]["id"],
                    pending_auth_set_id=pending_record["auth_sets"][0]["id"], group=group, filter_id=saved["id"],
                    artifact_id=artifact_id, artifact_name=artifact_name, release=artifact_name,
                    deployment_id=deployment_id, user_id=user_id, pat_id=pat_id, pat=pat, upload_id=upload["id"],
-                   device_type=device_type,
-                   markers=[device.id, pending_record["id"], group, saved["id"], artifact_id, artifact_name,
+                   device_type=device_type, session_id=session_id,
+                   markers=[*([session_id, f"recorded-{label}"] if session_id else []), device.id, pending_record["id"], group, saved["id"], artifact_id, artifact_name,
                             deployment_id, user_id, pat_id, email, label and f"os-{label}", f"tag-{label}",
                             f"settings-{label}", f"log-{label}", device.identity["sn"], upload["id"]])
+
+
+def _remote_session(app, tenant: str, admin: Operator, device: Device, label: str) -> str:
+    """A finished, recorded terminal session with the device (which is left disconnected)."""
+    services = app.extensions["mender"].services
+    if not hasattr(services, "deviceconnect"):
+        return ""
+    user_id = _ok(admin.get(f"{USERADM}/users/me")).get_json()["id"]
+    dc = services.deviceconnect
+    with app.app_context():
+        version = dc.device_connected(tenant, device.id, "populate")
+        session = dc.open_session(tenant, user_id, device.id, "populate")
+        chunk = f"recorded-{label}".encode()
+        dc.append_recording(session, 0, chunk)
+        dc.end_session(session, ["shell"], len(chunk))
+        dc.device_disconnected(tenant, device.id, version)
+    return session.id
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -11,6 +11,7 @@ identical. Runs on both databases.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -214,6 +215,20 @@ ROUTES: dict[tuple[str, str], Call] = {
                                                                      expect=FORBIDDEN),
     ("PUT", f"{M}/v2/tenantadm/tenants/<tenant_id>/status"): Call(
         params={"tenant_id": "tenant"}, json=lambda a, b: {"status": "active"}, expect=FORBIDDEN),
+    # ------------------------------------------------------------------ remote access (deviceconnect)
+    ("GET", f"{M}/v1/deviceconnect/devices/<id>"): Call(params={"id": "device.id"}),
+    ("POST", f"{M}/v1/deviceconnect/devices/<id>/check-update"): Call(params={"id": "device.id"}),
+    ("POST", f"{M}/v1/deviceconnect/devices/<id>/send-inventory"): Call(params={"id": "device.id"}),
+    ("GET", f"{M}/v1/deviceconnect/devices/<id>/download"): Call(
+        params={"id": "device.id"}, query=lambda a, b: {"path": "/etc/mender/mender.conf"}),
+    ("PUT", f"{M}/v1/deviceconnect/devices/<id>/upload"): Call(
+        params={"id": "device.id"}, content_type="multipart/form-data",
+        data=lambda a, b: {"path": "/tmp/x", "file": (io.BytesIO(b"b was here"), "x")}),
+    # websockets: "accepted" or "denied" (the handshake's answer)
+    ("WS", f"{M}/v1/deviceconnect/devices/<id>/connect"): Call(params={"id": "device.id"}, expect={"denied"}),
+    ("WS", f"{M}/v1/deviceconnect/sessions/<session_id>/playback"): Call(
+        params={"session_id": "session_id"}, expect={"denied"}),
+    ("WS", f"{D}/v1/deviceconnect/connect"): list_call(as_="device", expect={"accepted"}),  # B's own connection
     # ------------------------------------------------------------------ the device API
     ("POST", f"{D}/v1/authentication/auth_requests"): list_call(as_="none", expect={401}),  # see auth_request
     # B's device has a deployment of its own: it gets that one, nothing of A's
@@ -241,11 +256,13 @@ ROUTES: dict[tuple[str, str], Call] = {
 
 
 def _routes(app) -> list[tuple[str, str]]:
-    """Every (method, rule) of the management and device APIs, from the app's URL map."""
+    """Every (method, rule) of the management and device APIs, from the app's URL map, and the
+    websocket routes services register ("WS")."""
     out = []
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith((f"{M}/", f"{D}/")):
             out += [(m, rule.rule) for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    out += [("WS", rule) for rule, _ in app.extensions["mender"].websocket_routes if rule.startswith((f"{M}/", f"{D}/"))]
     return sorted(out)
 
 
@@ -289,7 +306,7 @@ def world(request, tmp_path_factory):
     orgs = []
     for label in ("a", "b"):
         org = create_org(app, client, f"Org {label}")
-        orgs.append(populate(client, org.admin, org.tenant_token, org.id, label))
+        orgs.append(populate(client, org.admin, org.tenant_token, org.id, label, app=app))
     yield World(app, client, *orgs)
     ctx = app.extensions["mender"]
     ctx.shutdown()
@@ -380,15 +397,53 @@ def _leaks(response, a: OrgData, sent: str) -> list[str]:
     return [m for m in a.markers if m and m in text and m not in sent]
 
 
+async def _ws_call(world: World, rule: str, call: Call, values: dict[str, str]):
+    """Open one websocket as B (its operator, or its device) through the route's handler:
+    ("accepted" | "denied", what the app sent)."""
+    from tests.deviceconnect.asgi import FakeSocket, wait_until
+    handler = dict(world.app.extensions["mender"].websocket_routes)[rule]
+    token = world.b.device.token if call.as_ == "device" else world.b.admin.token
+    sock = FakeSocket({"Authorization": f"Bearer {token}"})
+    task = asyncio.get_running_loop().create_task(handler(sock.scope, sock.receive, sock.send, **values))
+    await wait_until(lambda: sock.accepted or sock.denied, what=f"the handshake of {rule}")
+    sent = []
+    while not sock._from_app.empty():
+        sent.append(sock._from_app.get_nowait())
+    sock.leave()
+    try:
+        await asyncio.wait_for(task, 5)
+    except asyncio.TimeoutError:
+        task.cancel()
+    return ("accepted" if sock.accepted else "denied"), repr(sent)
+
+
+def _websockets(world: World, calls: list[tuple[str, Call, dict, dict]]) -> list:
+    """Run the websocket calls (with A's ids, then random ids) in one event loop."""
+    async def run_all():
+        out = []
+        for rule, call, values, random_values in calls:
+            out.append((await _ws_call(world, rule, call, values),
+                        await _ws_call(world, rule, call, random_values) if random_values else None))
+        await world.app.extensions["mender"].services.deviceconnect.relay.stop()
+        return out
+    return asyncio.run(run_all())
+
+
 def test_org_b_cannot_reach_org_a(world):
     a = world.a
     before = snapshot(world.app, a.tenant)
     assert before, "organization A has no records"
     failures = []
+    websocket_calls = []
     for method, rule in _routes(world.app):
         call = TABLE.get((method, _normalize(rule)))
         if call is None:
             continue  # reported by test_every_route_is_in_the_table
+        if method == "WS":
+            values = {name: str(_value(a, ref)) for name, ref in call.params.items()}
+            random_values = {k: _random_like(v) for k, v in values.items()} if call.same_as_random and values else {}
+            websocket_calls.append((rule, call, values, random_values))
+            continue
         values = {name: str(_value(a, ref)) for name, ref in call.params.items()}
         response = _request(world, method, rule, call, values)
         problems = []
@@ -407,6 +462,17 @@ def test_org_b_cannot_reach_org_a(world):
                                 "B can tell that A's ids exist")
         if problems:
             failures.append(f"{method} {rule}: " + "; ".join(problems))
+    for (rule, call, values, _), (mine, random_twin) in zip(websocket_calls, _websockets(world, websocket_calls)):
+        problems = []
+        if mine[0] not in call.expect:
+            problems.append(f"{mine[0]} (expected {sorted(call.expect)}): {mine[1][:200]}")
+        leaked = [m for m in a.markers if m and m in mine[1] and m not in " ".join(values.values())]
+        if leaked:
+            problems.append(f"shows A's {leaked}")
+        if random_twin is not None and random_twin[0] != mine[0]:
+            problems.append(f"A's ids get {mine[0]}, random ids {random_twin[0]}")
+        if problems:
+            failures.append(f"WS {rule}: " + "; ".join(problems))
     assert snapshot(world.app, a.tenant) == before, "organization A changed"
     assert not failures, "\n".join(failures)
     # A is still whole and working

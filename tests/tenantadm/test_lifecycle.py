@@ -41,9 +41,9 @@ def test_suspension_refuses_users_and_keeps_their_tokens(app, client, org_factor
 
 def test_delete_removes_everything_of_the_organization_only(app, client, operator):
     a, b = create_org(app, client, "A"), create_org(app, client, "B")
-    data_a = populate(client, a.admin, a.tenant_token, a.id, "a")
-    populate(client, b.admin, b.tenant_token, b.id, "b")
-    populate(client, operator, "", "", "d")
+    data_a = populate(client, a.admin, a.tenant_token, a.id, "a", app=app)
+    populate(client, b.admin, b.tenant_token, b.id, "b", app=app)
+    populate(client, operator, "", "", "d", app=app)
     # an object uploaded to a direct-upload link and never completed is the organization's too
     link = a.admin.post("/api/management/v1/deployments/artifacts/directupload").get_json()["uri"]
     if urlsplit(link).hostname in ("localhost", "127.0.0.1") and "/api/devices/" in link:
