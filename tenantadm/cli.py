@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from common.app import cli_data
 from common.cli import read_password
 from common.clock import rfc3339
 from common.errors import ServiceError
@@ -20,8 +21,11 @@ def register(app, ctx) -> None:
     def group() -> None:
         """Manage organizations (tenants)."""
 
-    def service():
-        ctx.ensure_migrated()  # deleting an organization reaches every service's records
+    def service(create: bool = False):
+        """The service, once the command said which data it works on (only create-org may start
+        a new database) and every service's migrations ran (an organization reaches them all)."""
+        cli_data(ctx, create=create)
+        ctx.ensure_migrated()
         return ctx.services.tenantadm
 
     def run(fn):
@@ -30,14 +34,14 @@ def register(app, ctx) -> None:
         except ServiceError as exc:
             raise click.ClickException(exc.message) from None
 
-    def show(tenant, limits: bool = False) -> None:
+    def show(tenant, svc=None) -> None:
         click.echo(f"id: {tenant_to_api(tenant.id)}")
         click.echo(f"name: {tenant.name}")
         click.echo(f"status: {tenant.status}")
         click.echo(f"created: {rfc3339(tenant.created_ts) if tenant.created_ts else '-'}")
         click.echo(f"tenant_token: {tenant.tenant_token}")
-        if limits:
-            for kind, values in service().limits(tenant.id).items():
+        if svc is not None:
+            for kind, values in svc.limits(tenant.id).items():
                 click.echo(f"{kind}: {values['usage']} of {values['limit']}")
 
     @group.command("create-org")
@@ -53,7 +57,7 @@ def register(app, ctx) -> None:
                   help="Artifact storage limit in bytes (0: unlimited; default DEPLOYMENTS_STORAGE_LIMIT).")
     def create_org(name, admin_email, password, max_devices, max_users, storage_limit) -> None:
         """Create an organization (and its first user); print its id and tenant token."""
-        svc = service()
+        svc = service(create=True)
         secret = read_password(password) if admin_email else None
         tenant = run(lambda: svc.create_tenant(name, admin_email=admin_email, admin_password=secret,
                                                max_devices=max_devices, max_users=max_users,
@@ -79,7 +83,8 @@ def register(app, ctx) -> None:
     @click.argument("org")
     def show_org(org) -> None:
         """Show an organization: status, tenant token, limits and usage."""
-        show(run(lambda: service().find(org)), limits=True)
+        svc = service()
+        show(run(lambda: svc.find(org)), svc)
 
     @group.command("suspend")
     @click.argument("org")

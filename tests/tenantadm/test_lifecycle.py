@@ -108,26 +108,27 @@ def test_cli(app, runner, client):
                             "--max-devices", "3", "--max-users", "2", "--storage-limit", "1000"],
                       input=PASSWORD + "\n")
     assert r.exit_code == 0, r.output
-    tenant_id = r.output.split("id: ")[1].split()[0]
-    token = r.output.split("tenant_token: ")[1].split()[0]
+    tenant_id = r.stdout.split("id: ")[1].split()[0]
+    token = r.stdout.split("tenant_token: ")[1].split()[0]
     assert client.post(LOGIN, headers=basic("boss@acme.io", PASSWORD)).status_code == 200
     r = runner.invoke(args=["tenantadm", "list-orgs"])
-    lines = r.output.strip().splitlines()
+    lines = r.stdout.strip().splitlines()
+    assert "data directory:" in r.stderr
     assert lines[0].startswith("default\tactive\t-\tDefault organization")
     assert lines[1].startswith(f"{tenant_id}\tactive\t") and lines[1].endswith("\tAcme")
     r = runner.invoke(args=["tenantadm", "show", "acme"])  # by name, any case
-    assert r.exit_code == 0 and f"tenant_token: {token}" in r.output
-    assert "devices: 0 of 3" in r.output and "users: 1 of 2" in r.output and "storage: 0 of 1000" in r.output
+    assert r.exit_code == 0 and f"tenant_token: {token}" in r.stdout
+    assert "devices: 0 of 3" in r.stdout and "users: 1 of 2" in r.stdout and "storage: 0 of 1000" in r.stdout
     r = runner.invoke(args=["tenantadm", "set-limits", tenant_id, "--max-users", "5"])
-    assert r.exit_code == 0 and "users: 1 of 5" in r.output
+    assert r.exit_code == 0 and "users: 1 of 5" in r.stdout
     r = runner.invoke(args=["tenantadm", "rotate-token", tenant_id])
-    assert r.exit_code == 0 and r.output.strip() not in ("", token)
+    assert r.exit_code == 0 and r.stdout.strip() not in ("", token)
     r = runner.invoke(args=["tenantadm", "rename", tenant_id, "Acme Inc."])
-    assert r.exit_code == 0 and "Acme Inc." in r.output
+    assert r.exit_code == 0 and "Acme Inc." in r.stdout
     r = runner.invoke(args=["tenantadm", "suspend", tenant_id])
-    assert r.exit_code == 0 and r.output.strip() == f"{tenant_id}: suspended"
+    assert r.exit_code == 0 and r.stdout.strip() == f"{tenant_id}: suspended"
     assert client.post(LOGIN, headers=basic("boss@acme.io", PASSWORD)).status_code == 401
-    assert runner.invoke(args=["tenantadm", "activate", tenant_id]).output.strip() == f"{tenant_id}: active"
+    assert runner.invoke(args=["tenantadm", "activate", tenant_id]).stdout.strip() == f"{tenant_id}: active"
     assert client.post(LOGIN, headers=basic("boss@acme.io", PASSWORD)).status_code == 200
     # errors are one line and a non-zero status
     assert runner.invoke(args=["tenantadm", "suspend", "default"]).exit_code == 1
@@ -142,7 +143,7 @@ def test_cli(app, runner, client):
     assert runner.invoke(args=["tenantadm", "delete", tenant_id], input="n\n").exit_code == 1
     assert client.get(f"{INTERNAL}/tenants/{tenant_id}").status_code == 200
     r = runner.invoke(args=["tenantadm", "delete", tenant_id, "--yes"])
-    assert r.exit_code == 0 and r.output.strip() == f"{tenant_id}: deleted"
+    assert r.exit_code == 0 and r.stdout.strip() == f"{tenant_id}: deleted"
     assert client.get(f"{INTERNAL}/tenants/{tenant_id}").status_code == 404
     assert runner.invoke(args=["tenantadm", "delete", "default", "--yes"]).exit_code == 1
 
