@@ -24,5 +24,9 @@ DEFAULT_TENANT_SEGMENT = "default"
 
 
 def tenant_in_path(segment: str) -> str:
-    """The tenant an internal API path names: `default` (or an empty segment) is the default tenant ''."""
+    """The tenant an internal API path names: `default` (or an empty segment) is the default tenant ''.
+
+    Routes take the organization with the `<tenant:tenant_id>` converter (common.api.TenantConverter),
+    which hands the view the stored id already (tests/tenantadm/test_internal_ids.py insists); this
+    is idempotent on its result."""
     return "" if segment in (DEFAULT_TENANT_SEGMENT, "") else segment

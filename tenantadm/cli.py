@@ -41,8 +41,12 @@ def register(app, ctx) -> None:
         click.echo(f"created: {rfc3339(tenant.created_ts) if tenant.created_ts else '-'}")
         click.echo(f"tenant_token: {tenant.tenant_token}")
         if svc is not None:
-            for kind, values in svc.limits(tenant.id).items():
-                click.echo(f"{kind}: {values['usage']} of {values['limit']}")
+            echo_limits(svc, tenant.id)
+
+    def echo_limits(svc, tenant_id: str) -> None:
+        limits = svc.limits(tenant_id)
+        for kind, u in (("devices", limits.devices), ("users", limits.users), ("storage", limits.storage)):
+            click.echo(f"{kind}: {u.usage} of {u.limit}")
 
     @group.command("create-org")
     @click.option("--name", required=True, help="The organization's name.")
@@ -131,8 +135,7 @@ def register(app, ctx) -> None:
         tenant = run(lambda: svc.find(org))
         run(lambda: svc.set_limits(tenant.id, max_devices=max_devices, max_users=max_users,
                                    storage_limit=storage_limit))
-        for kind, values in svc.limits(tenant.id).items():
-            click.echo(f"{kind}: {values['usage']} of {values['limit']}")
+        echo_limits(svc, tenant.id)
 
     @group.command("delete")
     @click.argument("org")

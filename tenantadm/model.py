@@ -32,3 +32,20 @@ class Admission:
 
     tenant: str
     current: bool
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    """One limit of an organization and how much of it is used."""
+
+    limit: int  # devices and users: -1 unlimited; storage bytes: 0 unlimited (as Mender's APIs)
+    usage: int
+
+
+@dataclass(slots=True, frozen=True)
+class Limits:
+    """An organization's limits with their usage."""
+
+    devices: Usage
+    users: Usage
+    storage: Usage

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from common.errors import BadRequest, ConfigError, Conflict, MethodNotAllowed, NotFound, Unauthorized
 from common.logging import get_logger
 from common.tenancy import DEFAULT_TENANT, DEFAULT_TENANT_ID, is_valid_tenant_id, new_tenant_id
-from tenantadm.model import ACTIVE, INACTIVE, STATUSES, SUSPENDED, Admission, Tenant
+from tenantadm.model import ACTIVE, INACTIVE, STATUSES, SUSPENDED, Admission, Limits, Tenant, Usage
 from tenantadm.store import TenantadmStore
 from tenantadm.tokens import TenantTokens
 
@@ -118,7 +118,7 @@ class TenantadmService:
         ids = None
         if username is not None:
             user = self._services.useradm.find_user_by_email(username)
-            ids = [user["tenant_id"]] if user is not None else []
+            ids = [user.tenant_id] if user is not None else []
         return self._store.list_tenants(ids=ids, q=q or None, skip=skip, limit=limit)
 
     # ------------------------------------------------------------------ creation and changes
@@ -312,13 +312,12 @@ class TenantadmService:
         if storage_limit is not None:
             self._services.artifacts.set_storage_limit(tenant, storage_limit)
 
-    def limits(self, tenant: str) -> dict:
-        """{devices, users, storage}: each {limit, usage} (device and user limits -1 when
-        unlimited, the storage limit 0 when unlimited, as Mender's APIs say)."""
+    def limits(self, tenant: str) -> Limits:
+        """The organization's limits with their usage (device and user limits -1 when unlimited,
+        the storage limit 0 when unlimited, as Mender's APIs say)."""
         services = self._services
-        storage = services.artifacts.storage_usage(tenant)
-        return {"devices": {"limit": services.devauth.max_devices(tenant),
-                            "usage": services.devauth.count_devices(tenant, "accepted")},
-                "users": {"limit": self.max_users(tenant), "usage": services.useradm.count_users(tenant)},
-                "storage": {"limit": storage["limit"], "usage": storage["usage"]}}
+        devauth, artifacts = services.devauth, services.artifacts
+        return Limits(devices=Usage(devauth.max_devices(tenant), devauth.count_devices(tenant, "accepted")),
+                      users=Usage(self.max_users(tenant), services.useradm.count_users(tenant)),
+                      storage=Usage(artifacts.storage_limit(tenant), artifacts.storage_usage(tenant)))
 

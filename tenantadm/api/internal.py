@@ -14,7 +14,7 @@ from common.errors import BadRequest, Unprocessable
 from common.health import add_health_routes
 from common.pagination import Page, paging_headers
 from common.tenancy import tenant_from_api, tenant_to_api
-from tenantadm.api.render import render_tenant, render_user
+from tenantadm.api.render import render_limits, render_tenant, render_user
 from tenantadm.schemas import (LimitsSchema, LimitsUpdateSchema, TenantStatusSchema, TenantadmTenantNewSchema, TenantSchema,
                                TenantsQueryArgsSchema, TenantUpdateSchema, TenantadmUserNewSchema, TenantadmUsersQueryArgsSchema,
                                TenantadmUserSchema, TenantadmUserUpdateSchema)
@@ -127,7 +127,7 @@ class TenantLimits(MethodView):
         """An organization's limits and usage"""
         svc = services().tenantadm
         svc.get_tenant(tenant_id)
-        return svc.limits(tenant_id)
+        return render_limits(svc.limits(tenant_id))
 
     @blp.arguments(LimitsUpdateSchema)
     @blp.response(204, description="The given limits are set.")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Sequence
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from common.clock import unix_seconds, utc_datetime
 from common.errors import Conflict
 from tenantadm.model import Tenant
 from tenantadm.store import TenantadmStore
@@ -26,21 +26,12 @@ def _m1_indexes(db) -> None:
 MIGRATIONS = [_m1_indexes]
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def _ts(value: datetime) -> float:
-    if value.tzinfo is None:  # a client without tz_aware=True returns naive UTC datetimes
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
-
-
 def _out(doc: dict | None) -> Tenant | None:
     if doc is None:
         return None
     return Tenant(id=doc["_id"], name=doc["name"], status=doc["status"], tenant_token=doc["tenant_token"],
-                  token_id=doc["token_id"], created_ts=_ts(doc["created_ts"]), updated_ts=_ts(doc["updated_ts"]))
+                  token_id=doc["token_id"], created_ts=unix_seconds(doc["created_ts"]),
+                  updated_ts=unix_seconds(doc["updated_ts"]))
 
 
 class MongoTenantadmStore(TenantadmStore):
@@ -61,7 +52,7 @@ class MongoTenantadmStore(TenantadmStore):
         # `tenant_id` repeats `_id`: every collection has the field the tenant-scope checks look for
         doc = {"_id": tenant.id, "tenant_id": tenant.id, "name": tenant.name, "name_key": tenant.name.casefold(),
                "status": tenant.status, "tenant_token": tenant.tenant_token, "token_id": tenant.token_id,
-               "created_ts": _dt(tenant.created_ts), "updated_ts": _dt(tenant.updated_ts)}
+               "created_ts": utc_datetime(tenant.created_ts), "updated_ts": utc_datetime(tenant.updated_ts)}
         try:
             self._tenants.insert_one(doc)
         except DuplicateKeyError:
@@ -85,7 +76,7 @@ class MongoTenantadmStore(TenantadmStore):
 
     def update_tenant(self, tenant_id: str, *, updated_ts: float, name: str | None = None,
                       status: str | None = None, expect_status: Sequence[str] | None = None) -> bool:
-        fields: dict = {"updated_ts": _dt(updated_ts)}
+        fields: dict = {"updated_ts": utc_datetime(updated_ts)}
         if name is not None:
             fields.update(name=name, name_key=name.casefold())
         if status is not None:
@@ -97,7 +88,7 @@ class MongoTenantadmStore(TenantadmStore):
 
     def set_token(self, tenant_id: str, tenant_token: str, token_id: str, updated_ts: float) -> bool:
         result = self._tenants.update_one({"_id": tenant_id}, {"$set": {
-            "tenant_token": tenant_token, "token_id": token_id, "updated_ts": _dt(updated_ts)}})
+            "tenant_token": tenant_token, "token_id": token_id, "updated_ts": utc_datetime(updated_ts)}})
         return result.matched_count > 0
 
     def delete_tenant(self, tenant_id: str) -> bool:

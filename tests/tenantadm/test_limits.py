@@ -3,6 +3,7 @@ past a limit nothing is half-written, and other organizations are not affected."
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -45,7 +46,7 @@ def test_user_limit(app, client, org_factory):
 
     def racing_insert(user):
         useradm._store.insert_user = original
-        original({**user, "id": "racer", "email": "racer@a.io"})  # lands between the check and the insert
+        original(dataclasses.replace(user, id="racer", email="racer@a.io"))  # lands between the check and the insert
         original(user)
 
     useradm._store.insert_user = racing_insert
@@ -138,8 +139,8 @@ def test_storage_limit_holds_against_a_concurrent_upload(app, client, org_factor
 
     def racing(tenant, record):
         artifacts.store.insert_artifact = original
-        original(tenant, {**record, "id": "00000000-0000-4000-8000-000000000001", "name": "racer",
-                          "depends_idx": ['{"device_type":"racer"}']})
+        original(tenant, dataclasses.replace(record, id="00000000-0000-4000-8000-000000000001", name="racer",
+                                             depends_idx=['{"device_type":"racer"}']))
         original(tenant, record)
 
     artifacts.store.insert_artifact = racing
