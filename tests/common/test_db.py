@@ -104,7 +104,7 @@ def test_sqlite_transaction_rolls_back(tmp_path):
     assert db.conn.execute("SELECT count(*) FROM things WHERE id='a'").fetchone()[0] == 0
 
 
-@pytest.mark.parametrize("service", ["devauth", "inventory", "deployments", "useradm"])
+@pytest.mark.parametrize("service", ["devauth", "inventory", "deployments", "useradm", "tenantadm"])
 def test_health_503_when_sqlite_file_is_not_a_database(make_app, tmp_path, service):
     bad = tmp_path / "garbage.db"
     bad.write_bytes(os.urandom(8192))
@@ -125,7 +125,7 @@ def test_health_503_when_sqlite_path_is_unusable(make_app, tmp_path):
     assert r.status_code == 503
 
 
-@pytest.mark.parametrize("service", ["devauth", "deployments"])
+@pytest.mark.parametrize("service", ["devauth", "deployments", "tenantadm"])
 def test_health_503_within_3s_when_mongodb_port_is_closed(make_app, tmp_path, service):
     from tests.helpers import free_port
     app = make_app("sqlite", MENDER_DB_URL=f"mongodb://127.0.0.1:{free_port()}/x",
