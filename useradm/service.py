@@ -209,15 +209,9 @@ class UseradmService:
                 fields["roles"] = new_roles
         if not fields:
             return
-        fields["updated_ts"] = self._clock.now()
         demoting = permissions.PERMIT_ALL in user.roles and new_roles is not None \
             and permissions.PERMIT_ALL not in new_roles
-        try:
-            updated = self._store.update_user(tenant, user_id, fields)
-        except Conflict:
-            raise Unprocessable("user with the same email already exists") from None
-        if not updated:
-            raise NotFound("user not found")
+        self._update_user(tenant, user_id, fields)
         if demoting and self._store.count_role_holders(tenant, permissions.PERMIT_ALL) == 0:
             # checked after the write: of two administrators demoted at once, never both
             self._store.update_user(tenant, user_id, {"roles": user.roles})
@@ -470,9 +464,12 @@ class UseradmService:
 
     def set_email(self, tenant: str, user_id: str, email: str) -> None:
         """Change a user's email (internal API). NotFound, BadRequest, Unprocessable (taken)."""
-        fields = {"email": normalize_email(email), "updated_ts": self._clock.now()}
+        self._update_user(tenant, user_id, {"email": normalize_email(email)})
+
+    def _update_user(self, tenant: str, user_id: str, fields: dict[str, Any]) -> None:
+        """Store changed fields of a user (and its `updated_ts`); NotFound, Unprocessable (email taken)."""
         try:
-            updated = self._store.update_user(tenant, user_id, fields)
+            updated = self._store.update_user(tenant, user_id, {**fields, "updated_ts": self._clock.now()})
         except Conflict:
             raise Unprocessable("user with the same email already exists") from None
         if not updated:
