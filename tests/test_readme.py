@@ -43,7 +43,7 @@ from tests.helpers import ROOT
 
 README = os.path.join(ROOT, "README.md")
 HOST_NAME = "mender.example.net"
-STDIN_LINES = ["readme-test-password", "ops-password-1", "ops-password-2"]
+STDIN_LINES = ["readme-test-password", "acme-admin-password", "ops-password-1", "ops-password-2"]
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
 MARKER = re.compile(r"^\s*<!--\s*readme-test:\s*([a-z-]+)(?::\s*(.*?))?\s*-->\s*$")
 FENCE = re.compile(r"^(\s*)```\s*([A-Za-z0-9_-]*)")
