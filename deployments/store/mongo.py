@@ -589,4 +589,4 @@ class MongoDeploymentsStore(DeploymentsStore):
 
     # ------------------------------------------------------------------ organizations
     def delete_tenant(self, tenant):
-        self._db.delete_tenant_rows((DEVICE_DEPLOYMENTS, LOGS, TARGETS, DEPLOYMENTS), tenant)
+        self._db.delete_tenant_rows((DEVICE_DEPLOYMENTS, LOGS, TARGETS, EVENTS, DEPLOYMENTS), tenant)

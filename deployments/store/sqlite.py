@@ -613,4 +613,4 @@ class SqliteDeploymentsStore(DeploymentsStore):
     # ------------------------------------------------------------------ organizations
     def delete_tenant(self, tenant):
         self.db.delete_tenant_rows(("device_deployments", "deployment_logs", "deployment_targets", "deployment_stats",
-                                    "deployment_phases", "deployments"), tenant)
+                                    "deployment_phases", "deployment_events", "deployments"), tenant)

@@ -94,6 +94,9 @@ def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str
     _ok(device.request("PUT", f"{DEVICE_DEPLOYMENTS}/{deployment_id}/status", json={"status": "downloading"}))
     _ok(device.request("PUT", f"{DEVICE_DEPLOYMENTS}/{deployment_id}/log", json={"messages": [
         {"timestamp": "2026-12-01T10:00:00Z", "level": "info", "message": f"log-{label}"}]}))
+    # the deployment's history (rollout events): paused and resumed by its operator
+    _ok(admin.post(f"{DEPLOYMENTS_V2}/deployments/{deployment_id}/pause"), 204)
+    _ok(admin.post(f"{DEPLOYMENTS_V2}/deployments/{deployment_id}/resume"), 204)
 
     email = f"second-{label}-{uuid.uuid4().hex[:6]}@example.com"
     r = _ok(admin.post(f"{USERADM}/users", json={"email": email, "password": "second-user-password"}), 201)

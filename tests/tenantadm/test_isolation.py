@@ -179,6 +179,19 @@ ROUTES: dict[tuple[str, str], Call] = {
         expect={422}),
     ("POST", f"{M}/v1/deployments/deployments/statistics/list"): list_call(
         json=lambda a, b: {"deployment_ids": [a.deployment_id]}, expect={404}),
+    # rollout control (pause, resume, continue, history, insight, update control maps)
+    ("POST", f"{M}/v2/deployments/deployments/<deployment_id>/pause"): Call(params={"deployment_id": "deployment_id"}),
+    ("POST", f"{M}/v2/deployments/deployments/<deployment_id>/resume"): Call(params={"deployment_id": "deployment_id"}),
+    ("POST", f"{M}/v2/deployments/deployments/<deployment_id>/continue"): Call(
+        params={"deployment_id": "deployment_id"}),
+    ("GET", f"{M}/v2/deployments/deployments/<deployment_id>/history"): Call(params={"deployment_id": "deployment_id"}),
+    ("GET", f"{M}/v2/deployments/deployments/<deployment_id>/insights"): Call(
+        params={"deployment_id": "deployment_id"}),
+    ("PATCH", f"{M}/v1/deployments/deployments/<deployment_id>"): Call(
+        params={"deployment_id": "deployment_id"}, json=lambda a, b: {"update_control_map": {"priority": 1}}),
+    ("PATCH", f"{M}/v1/deployments/deployments/<deployment_id>/devices/<device_id>"): Call(
+        params={"deployment_id": "deployment_id", "device_id": "device.id"},
+        json=lambda a, b: {"update_control_map": {"priority": 1}}),
     ("GET", f"{M}/v2/deployments/deployments"): list_call(query=lambda a, b: {"name": "deployment-a"}),
     ("POST", f"{M}/v2/deployments/deployments"): list_call(
         json=lambda a, b: {"name": "b-dyn", "artifact_name": a.artifact_name, "filter_id": a.filter_id},
@@ -244,6 +257,8 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("PUT", f"{D}/v1/deployments/device/deployments/<deployment_id>/log"): Call(
         as_="device", params={"deployment_id": "deployment_id"}, json=lambda a, b: {"messages": [
             {"timestamp": "2026-12-01T10:00:00Z", "level": "info", "message": "b was here"}]}),
+    ("GET", f"{D}/v2/deployments/device/deployments/<deployment_id>/update_control_map"): Call(
+        as_="device", params={"deployment_id": "deployment_id"}),
     ("GET", f"{D}/v1/deployments/download/artifacts/<artifact_id>"): Call(
         as_="link", params={"artifact_id": "artifact_id"}, expect={403}),
     ("PUT", f"{D}/v1/deployments/download/uploads/<upload_id>"): Call(
