@@ -81,7 +81,7 @@ class LastDeviceDeployments(MethodView):
         return {"device_deployment_last_statuses": [render.last_status(dd) for dd in dds]}
 
 
-@blp.route("/tenants/<string:tenant_id>/configuration/deployments/<string:deployment_id>/devices/<string:device_id>")
+@blp.route("/tenants/<tenant:tenant_id>/configuration/deployments/<string:deployment_id>/devices/<string:device_id>")
 class ConfigurationDeployment(MethodView):
     @blp.arguments(ConfigurationDeploymentRequestSchema)
     @blp.response(201, description="The configuration deployment is made (`Location` names it).")
@@ -90,7 +90,7 @@ class ConfigurationDeployment(MethodView):
     def post(self, body, tenant_id, deployment_id, device_id):
         """Deploy a configuration to one device (its artifact is generated when the device downloads it)"""
         dep = services().deployments.create_configuration_deployment(
-            tenant_in_path(tenant_id), deployment_id, device_id, name=body["name"],
+            tenant_id, deployment_id, device_id, name=body["name"],
             configuration=body["configuration"], retries=body["retries"],
             update_control_map=body.get("update_control_map"))
         return Response(status=201, headers={"Location": f"/api/management/v1/deployments/deployments/{dep.id}"})

@@ -94,6 +94,8 @@ def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str
     _ok(device.request("PUT", f"{DEVICE_DEPLOYMENTS}/{deployment_id}/status", json={"status": "downloading"}))
     _ok(device.request("PUT", f"{DEVICE_DEPLOYMENTS}/{deployment_id}/log", json={"messages": [
         {"timestamp": "2026-12-01T10:00:00Z", "level": "info", "message": f"log-{label}"}]}))
+    _ok(admin.put(f"/api/management/v1/deviceconfig/configurations/device/{device.id}",
+                  json={"setting": f"config-{label}"}), 204)
     # the deployment's history (rollout events): paused and resumed by its operator
     _ok(admin.post(f"{DEPLOYMENTS_V2}/deployments/{deployment_id}/pause"), 204)
     _ok(admin.post(f"{DEPLOYMENTS_V2}/deployments/{deployment_id}/resume"), 204)
@@ -113,9 +115,10 @@ def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str
                    artifact_id=artifact_id, artifact_name=artifact_name, release=artifact_name,
                    deployment_id=deployment_id, user_id=user_id, pat_id=pat_id, pat=pat, upload_id=upload["id"],
                    device_type=device_type, session_id=session_id,
-                   markers=[*([session_id, f"recorded-{label}"] if session_id else []), device.id, pending_record["id"], group, saved["id"], artifact_id, artifact_name,
-                            deployment_id, user_id, pat_id, email, label and f"os-{label}", f"tag-{label}",
-                            f"settings-{label}", f"log-{label}", device.identity["sn"], upload["id"]])
+                   markers=[*([session_id, f"recorded-{label}"] if session_id else []), device.id, pending_record["id"],
+                            group, saved["id"], artifact_id, artifact_name, deployment_id, user_id, pat_id, email,
+                            label and f"os-{label}", f"tag-{label}", f"settings-{label}", f"log-{label}",
+                            f"config-{label}", device.identity["sn"], upload["id"]])
 
 
 def _remote_session(app, tenant: str, admin: Operator, device: Device, label: str) -> str:

@@ -196,6 +196,12 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", f"{M}/v2/deployments/deployments"): list_call(
         json=lambda a, b: {"name": "b-dyn", "artifact_name": a.artifact_name, "filter_id": a.filter_id},
         expect={400, 404, 422}),
+    # ------------------------------------------------------------------ device configuration
+    ("GET", f"{M}/v1/deviceconfig/configurations/device/<device_id>"): Call(params={"device_id": "device.id"}),
+    ("PUT", f"{M}/v1/deviceconfig/configurations/device/<device_id>"): Call(
+        params={"device_id": "device.id"}, json=lambda a, b: {"b": "desired"}),
+    ("POST", f"{M}/v1/deviceconfig/configurations/device/<device_id>/deploy"): Call(
+        params={"device_id": "device.id"}, json=lambda a, b: {"retries": 0}),
     # ------------------------------------------------------------------ users and tokens
     ("POST", f"{M}/v1/useradm/auth/login"): list_call(as_="none"),  # with B's credentials: B's token
     ("POST", f"{M}/v1/useradm/auth/logout"): list_call(as_="fresh", expect={202}),
@@ -259,6 +265,12 @@ ROUTES: dict[tuple[str, str], Call] = {
             {"timestamp": "2026-12-01T10:00:00Z", "level": "info", "message": "b was here"}]}),
     ("GET", f"{D}/v2/deployments/device/deployments/<deployment_id>/update_control_map"): Call(
         as_="device", params={"deployment_id": "deployment_id"}),
+    ("GET", f"{D}/v1/deployments/download/configuration/<deployment_id>/<device_type>/<device_id>"): Call(
+        as_="link", params={"deployment_id": "deployment_id", "device_type": "device_type", "device_id": "device.id"},
+        expect={403}),
+    ("GET", f"{D}/v1/deviceconfig/configuration"): list_call(as_="device"),  # B's own
+    ("PUT", f"{D}/v1/deviceconfig/configuration"): list_call(as_="device", json=lambda a, b: {"b": "reported"},
+                                                             expect={204}),
     ("GET", f"{D}/v1/deployments/download/artifacts/<artifact_id>"): Call(
         as_="link", params={"artifact_id": "artifact_id"}, expect={403}),
     ("PUT", f"{D}/v1/deployments/download/uploads/<upload_id>"): Call(
