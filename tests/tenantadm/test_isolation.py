@@ -73,6 +73,9 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("POST", f"{M}/v2/devauth/devices"): list_call(  # the same identity is another device in B
         json=lambda a, b: {"identity_data": a.pending.identity, "pubkey": a.pending.pubkey}, expect={201}),
     ("GET", f"{M}/v2/devauth/devices/<id>"): Call(params={"id": "device.id"}),
+    ("DELETE", f"{M}/v2/devauth/devices"): list_call(json=lambda a, b: {"device_ids": [a.device.id]}),  # matches none
+    ("PUT", f"{M}/v2/devauth/devices/status"): list_call(
+        json=lambda a, b: {"status": "accepted", "device_ids": [a.pending_id]}),
     ("DELETE", f"{M}/v2/devauth/devices/<id>"): Call(params={"id": "device.id"}),
     ("DELETE", f"{M}/v2/devauth/devices/<id>/auth/<aid>"): Call(params={"id": "device.id", "aid": "auth_set_id"}),
     ("GET", f"{M}/v2/devauth/devices/<id>/auth/<aid>/status"): Call(params={"id": "pending_id", "aid": "pending_auth_set_id"}),
@@ -105,6 +108,12 @@ ROUTES: dict[tuple[str, str], Call] = {
         params={"name": "group"}, json=lambda a, b: [a.device.id], expect={200}),
     ("PATCH", f"{M}/v1/inventory/groups/<name>/devices"): Call(
         params={"name": "group"}, json=lambda a, b: [a.device.id], expect={200}),
+    ("PATCH", f"{M}/v2/inventory/groups/<name>/devices"): Call(
+        params={"name": "group"}, json=lambda a, b: {"device_ids": [a.device.id]}, expect={200}),
+    ("DELETE", f"{M}/v2/inventory/groups/<name>/devices"): Call(
+        params={"name": "group"}, json=lambda a, b: {"device_ids": [a.device.id]}, expect={200}),
+    ("PATCH", f"{M}/v2/inventory/devices/tags"): list_call(
+        json=lambda a, b: {"device_ids": [a.device.id], "tags": [{"name": "t", "value": "b"}]}),
     ("GET", f"{M}/v2/inventory/filters"): list_call(),
     ("POST", f"{M}/v2/inventory/filters"): list_call(json=lambda a, b: {"name": "b-filter", "terms": FILTER},
                                                      expect={201}),
@@ -165,6 +174,8 @@ ROUTES: dict[tuple[str, str], Call] = {
     ("GET", f"{M}/v1/deployments/deployments/<deployment_id>/devices/<device_id>/log"): Call(
         params={"deployment_id": "deployment_id", "device_id": "device.id"}),
     ("GET", f"{M}/v1/deployments/deployments/<deployment_id>/statistics"): Call(
+        params={"deployment_id": "deployment_id"}),
+    ("GET", f"{M}/v1/deployments/deployments/<deployment_id>/statistics/phases"): Call(
         params={"deployment_id": "deployment_id"}),
     ("PUT", f"{M}/v1/deployments/deployments/<deployment_id>/status"): Call(
         params={"deployment_id": "deployment_id"}, json=lambda a, b: {"status": "aborted"}),
