@@ -27,8 +27,8 @@ from common.health import data_disk_check
 from common.logging import configure_logging
 from common.tenancy import TENANT_ID_PATTERN
 
-SERVICE_PACKAGES = ("tenantadm", "useradm", "inventory", "deployments", "devauth", "deviceconnect", "deviceconfig", "iotmanager",
-                    "auditlogs", "ui")
+SERVICE_PACKAGES = ("tenantadm", "useradm", "inventory", "deployments", "devauth", "deviceconnect", "deviceconfig",
+                    "iotmanager", "auditlogs", "ui")
 
 # Paths that must answer even when the database does not (or has not been migrated yet).
 _NO_DB_PREFIXES = ("/metrics", "/api/openapi.json", "/api/docs")

@@ -64,6 +64,7 @@ def a_claims(a: OrgData) -> dict:
 
 
 M = "/api/management"
+A_HOOK = "6f3c1d2e-0000-4000-8000-00000000a00c"  # an integration id (A keeps no webhook: no receiver here)
 D = "/api/devices"
 FILTER = [{"scope": "inventory", "attribute": "os", "type": "$eq", "value": "x"}]
 
@@ -213,6 +214,22 @@ ROUTES: dict[tuple[str, str], Call] = {
         params={"device_id": "device.id"}, json=lambda a, b: {"b": "desired"}),
     ("POST", f"{M}/v1/deviceconfig/configurations/device/<device_id>/deploy"): Call(
         params={"device_id": "device.id"}, json=lambda a, b: {"retries": 0}),
+    # ------------------------------------------------------------------ webhooks (iot-manager)
+    ("GET", f"{M}/v1/iot-manager/integrations"): list_call(),
+    ("POST", f"{M}/v1/iot-manager/integrations"): list_call(json=lambda a, b: {}, expect={400}),
+    ("GET", f"{M}/v1/iot-manager/integrations/<integration_id>"): Call(params={"integration_id": lambda a: A_HOOK}),
+    ("DELETE", f"{M}/v1/iot-manager/integrations/<integration_id>"): Call(params={"integration_id": lambda a: A_HOOK}),
+    ("PUT", f"{M}/v1/iot-manager/integrations/<integration_id>/credentials"): Call(
+        params={"integration_id": lambda a: A_HOOK}, json=lambda a, b: {"type": "http", "http": {
+            "url": "https://hooks.example.com/b", "secret": "00" * 16}}, expect={400, 404}),
+    ("GET", f"{M}/v1/iot-manager/events"): list_call(),
+    ("DELETE", f"{M}/v1/iot-manager/devices/<device_id>"): Call(params={"device_id": "device.id"}),
+    ("GET", f"{M}/v1/iot-manager/devices/<device_id>/state"): Call(params={"device_id": "device.id"}),
+    ("GET", f"{M}/v1/iot-manager/devices/<device_id>/state/<integration_id>"): Call(
+        params={"device_id": "device.id", "integration_id": lambda a: A_HOOK}),
+    ("PUT", f"{M}/v1/iot-manager/devices/<device_id>/state/<integration_id>"): Call(
+        params={"device_id": "device.id", "integration_id": lambda a: A_HOOK}, json=lambda a, b: {"desired": {}},
+        expect={400, 404}),
     # ------------------------------------------------------------------ users and tokens
     ("POST", f"{M}/v1/useradm/auth/login"): list_call(as_="none"),  # with B's credentials: B's token
     ("POST", f"{M}/v1/useradm/auth/logout"): list_call(as_="fresh", expect={202}),
