@@ -118,6 +118,13 @@ MUTATIONS: dict[str, Recorded | None] = {
         Recorded("device", "device_id", "set_configuration"),
     "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
         Recorded("device", "device_id", "deploy_configuration"),
+    # tenantadm (the tenant token never summarized)
+    "POST /api/management/v1/tenantadm/user/tenant/tenant_token": Recorded("organization", "", "rotate_tenant_token"),
+    "POST /api/management/v1/tenantadm/tenants": Recorded("organization", "", "create", (), "organization"),
+    "POST /api/management/v2/tenantadm/tenants": Recorded("organization", "", "create", (), "organization"),
+    "DELETE /api/management/v2/tenantadm/tenants/{tenant_id}": Recorded("organization", "tenant_id", "delete"),
+    "PUT /api/management/v2/tenantadm/tenants/{tenant_id}/status": Recorded("organization", "tenant_id", "update_status",
+                                                                     ("status",)),
     # iot-manager (credentials never summarized)
     "POST /api/management/v1/iot-manager/integrations": Recorded("integration", "", "create", ("provider",)),
     "DELETE /api/management/v1/iot-manager/integrations/{integration_id}":

@@ -295,6 +295,16 @@ ROUTES: dict[str, tuple[Need, ...]] = {
     "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
         need(CONFIGURE_DEVICES, "device:device_id"),
 
+    # tenantadm: every user sees its organization (name in the UI's header, tenant token in Settings);
+    # rotating the token and administering organizations is for administrators (the views further
+    # require a user of the default organization for the latter); signup is public (TENANTADM_SIGNUP)
+    "GET /api/management/v1/tenantadm/user/tenant": BASIC_ONLY,
+    "POST /api/management/v1/tenantadm/user/tenant/tenant_token": need(SUPER_USER),
+    "POST /api/management/v1/tenantadm/tenants": OPEN,
+    "POST /api/management/v2/tenantadm/tenants": OPEN,
+    "DELETE /api/management/v2/tenantadm/tenants/{tenant_id}": need(SUPER_USER),
+    "PUT /api/management/v2/tenantadm/tenants/{tenant_id}/status": need(SUPER_USER),
+
     # iot-manager: integrations hold credentials and send device data out (administrators only);
     # a device's state at an integration is device data
     "GET /api/management/v1/iot-manager/integrations": need(SUPER_USER),

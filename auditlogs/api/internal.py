@@ -9,7 +9,6 @@ from common.api import Blueprint
 from common.app import ctx, services
 from common.audit import Actor
 from common.health import add_health_routes
-from common.identity import tenant_in_path
 from auditlogs.api.management import list_response
 from auditlogs.api.render import render_entry
 from auditlogs.schemas import AuditLogNewSchema, LogsQueryArgsSchema
@@ -26,14 +25,14 @@ class AliveMender(MethodView):
         return None
 
 
-@blp.route("/tenants/<tenant_id>/logs")
+@blp.route("/tenants/<tenant:tenant_id>/logs")
 class TenantLogs(MethodView):
     @blp.arguments(LogsQueryArgsSchema, location="query")
     @blp.response(200, description="A page of the organization's entries (`default`: the default organization).")
     @blp.alt_response(400, description="Invalid query argument.")
     def get(self, args, tenant_id):
         """List an organization's audit log entries"""
-        return list_response(tenant_in_path(tenant_id), args)
+        return list_response(tenant_id, args)
 
     @blp.arguments(AuditLogNewSchema)
     @blp.response(201, description="The entry is appended.")
@@ -52,7 +51,7 @@ class TenantLogs(MethodView):
             name = (o.get("deployment") or {}).get("name")
         time = body.get("time")
         entry = services().auditlogs.create(
-            tenant_in_path(tenant_id), actor=Actor(a["type"], a["id"], a.get("email")), action=body["action"],
+            tenant_id, actor=Actor(a["type"], a["id"], a.get("email")), action=body["action"],
             object_type=o["type"], object_id=o.get("id", ""), object_name=name, extra=extra,
             change=body["change"], time=time.timestamp() if time is not None else None)
         response = jsonify(render_entry(entry))

@@ -46,6 +46,7 @@ class OrgData:
     pat: str
     upload_id: str
     device_type: str
+    role: str = ""
     session_id: str = ""
     markers: list[str] = field(default_factory=list)  # strings that only this organization's data contains
 
@@ -107,6 +108,9 @@ def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str
     pat_id = admin.get(f"{USERADM}/settings/tokens").get_json()[0]["id"]
     _ok(admin.post(f"{USERADM}/settings", json={"setting": f"settings-{label}"}))
     _ok(admin.post(f"{USERADM}/settings/me", json={"mine": f"mysettings-{label}"}))
+    role = f"role-{label}"
+    _ok(admin.post(f"{USERADM}/roles", json={"name": role, "description": f"roledesc-{label}",
+                                               "permission_sets_with_scope": [{"name": "ReadReleases"}]}), 201)
     upload = _ok(admin.post(f"{DEPLOYMENTS_V1}/artifacts/directupload"), 200).get_json()
     session_id = _remote_session(app, tenant, admin, device, label) if app is not None else ""
     return OrgData(tenant=tenant, admin=admin, device=device, pending=pending, pending_id=pending_record["id"],
@@ -114,10 +118,10 @@ def populate(client, admin: Operator, tenant_token: str, tenant: str, label: str
                    pending_auth_set_id=pending_record["auth_sets"][0]["id"], group=group, filter_id=saved["id"],
                    artifact_id=artifact_id, artifact_name=artifact_name, release=artifact_name,
                    deployment_id=deployment_id, user_id=user_id, pat_id=pat_id, pat=pat, upload_id=upload["id"],
-                   device_type=device_type, session_id=session_id,
+                   device_type=device_type, session_id=session_id, role=role,
                    markers=[*([session_id, f"recorded-{label}"] if session_id else []), device.id, pending_record["id"],
                             group, saved["id"], artifact_id, artifact_name, deployment_id, user_id, pat_id, email,
-                            label and f"os-{label}", f"tag-{label}", f"settings-{label}", f"log-{label}",
+                            label and f"os-{label}", f"tag-{label}", f"settings-{label}", f"log-{label}", f"roledesc-{label}",
                             f"config-{label}", device.identity["sn"], upload["id"]])
 
 
