@@ -156,7 +156,9 @@ def test_bad_links(stage):
     assert get(**{"x-men-signature": None}).status_code == 400
     assert get(**{"x-men-expire": None}).status_code == 400
     assert get(**{"x-men-expire": "tomorrow"}).status_code == 400
-    assert get(**{"x-men-signature": "A" + query["x-men-signature"][1:]}).status_code == 403
+    signature = query["x-men-signature"]
+    tampered = ("B" if signature[0] == "A" else "A") + signature[1:]  # never the signature itself
+    assert get(**{"x-men-signature": tampered}).status_code == 403
     assert get(tenant_id="another-tenant").status_code == 403
     # the path is signed: another device, device type or deployment is refused
     for path in (parts.path.replace(stage.device.id, str(uuid.uuid4())),
