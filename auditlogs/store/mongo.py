@@ -13,6 +13,7 @@ from auditlogs.store import AuditlogsStore
 
 ENTRIES = "auditlogs_entries"
 TTL_INDEX = "time_ttl"
+INDEX_NOT_FOUND = 27  # MongoDB's error code for collMod on an index that does not exist
 DEFAULT_RETENTION_SECONDS = 90 * 86400
 
 
@@ -123,16 +124,15 @@ class MongoAuditlogsStore(AuditlogsStore):
         self._entries.delete_many({"tenant_id": tenant})
 
     def ensure_retention(self, seconds: float) -> None:
+        """Give the TTL index the configured age in place (collMod: no index rebuild over a large
+        log); create it when it is missing (a server answers IndexNotFound)."""
         seconds = int(seconds)
         current = self._entries.index_information().get(TTL_INDEX, {}).get("expireAfterSeconds")
         if current == seconds:
             return
         try:
-            self._db.db.command("collMod", ENTRIES, index={"name": TTL_INDEX, "expireAfterSeconds": seconds})
-        except (OperationFailure, NotImplementedError, AttributeError, TypeError):
-            # a server (or mongomock) without collMod: rebuild the index
-            try:
-                self._entries.drop_index(TTL_INDEX)
-            except OperationFailure:
-                pass
+            self._db.db.command({"collMod": ENTRIES, "index": {"name": TTL_INDEX, "expireAfterSeconds": seconds}})
+        except OperationFailure as exc:
+            if exc.code != INDEX_NOT_FOUND:
+                raise
             self._entries.create_index([("time", 1)], expireAfterSeconds=seconds, name=TTL_INDEX)

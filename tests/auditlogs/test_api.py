@@ -172,14 +172,64 @@ def test_retention_prunes_old_entries(make_app):
     assert [e["object"]["id"] for e in op.get(LOGS).get_json()] == ["fresh"]
 
 
-def test_mongo_ttl_index_follows_the_setting(make_app):
+class _CollModServer:
+    """mongomock has no collMod: answer it as MongoDB does for a TTL index (change the index's
+    expireAfterSeconds in place, IndexNotFound when it does not exist) and count the calls."""
+
+    def __init__(self, monkeypatch):
+        import mongomock.database
+        from pymongo.errors import OperationFailure
+        self.calls = []
+        original = mongomock.database.Database.command
+
+        def command(db, cmd, **kwargs):
+            if not (isinstance(cmd, dict) and "collMod" in cmd):
+                return original(db, cmd, **kwargs)
+            self.calls.append(cmd)
+            coll, spec = db[cmd["collMod"]], cmd["index"]
+            info = coll.index_information().get(spec["name"])
+            if info is None:
+                raise OperationFailure("index not found", code=27)
+            coll.drop_index(spec["name"])
+            coll.create_index(info["key"], name=spec["name"], expireAfterSeconds=spec["expireAfterSeconds"])
+            return {"ok": 1.0}
+
+        monkeypatch.setattr(mongomock.database.Database, "command", command)
+
+
+def test_mongo_ttl_index_follows_the_setting_in_place(make_app, monkeypatch):
+    server = _CollModServer(monkeypatch)
     app = make_app("mongomock", AUDITLOGS_RETENTION_DAYS=7)
     ctx = app.extensions["mender"]
     ctx.ensure_migrated()
-    service = ctx.services.auditlogs
-    service.ensure_retention()
-    info = ctx.db.db["auditlogs_entries"].index_information()["time_ttl"]
-    assert info["expireAfterSeconds"] == 7 * 86400
+    ctx.services.auditlogs.ensure_retention()
+    entries = ctx.db.db["auditlogs_entries"]
+    assert entries.index_information()["time_ttl"]["expireAfterSeconds"] == 7 * 86400
+    assert [c["index"]["expireAfterSeconds"] for c in server.calls] == [7 * 86400]  # collMod, once
+    ctx.services.auditlogs.ensure_retention()  # already right: nothing asked of the server
+    assert len(server.calls) == 1
+
+    entries.drop_index("time_ttl")  # an index lost: collMod answers IndexNotFound, so it is created
+    ctx.services.auditlogs.ensure_retention()
+    assert entries.index_information()["time_ttl"]["expireAfterSeconds"] == 7 * 86400
+    assert len(server.calls) == 2
+
+
+def test_mongo_ttl_refusal_other_than_a_missing_index_is_not_hidden(make_app, monkeypatch):
+    import mongomock.database
+    from pymongo.errors import OperationFailure
+
+    def refuse(db, cmd, **kwargs):
+        raise OperationFailure("not authorized", code=13)
+
+    monkeypatch.setattr(mongomock.database.Database, "command", refuse)
+    app = make_app("mongomock", AUDITLOGS_RETENTION_DAYS=7)
+    ctx = app.extensions["mender"]
+    ctx.ensure_migrated()
+    with pytest.raises(OperationFailure):
+        ctx.services.auditlogs.ensure_retention()
+    # the index was neither dropped nor rebuilt behind the operator's back
+    assert ctx.db.db["auditlogs_entries"].index_information()["time_ttl"]["expireAfterSeconds"] == 90 * 86400
 
 
 def test_admission_changes_and_remote_access_are_recorded(world):
