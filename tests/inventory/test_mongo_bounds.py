@@ -96,3 +96,46 @@ def test_hot_filters_have_tenant_led_indexes(store):
     assert ["tenant_id", group, "device_id"] in keys.values()
     assert ["tenant_id", status, group] in keys.values()
     assert ["tenant_id", "attributes.$**"] in keys.values()
+
+
+class _NoWildcardServer:
+    """A database whose devices collection refuses wildcard index specs, as MongoDB < 4.2 does
+    (and < 7.0 for a compound wildcard index); every other call goes to mongomock."""
+
+    def __init__(self, db, refuse_compound_only):
+        self._db, self._only_compound = db, refuse_compound_only
+        self.created = []
+
+    def __getitem__(self, name):
+        collection, server = self._db[name], self
+
+        class Devices:
+            def __getattr__(self, attr):
+                return getattr(collection, attr)
+
+            def create_index(self, keys, **kw):
+                wildcard = any(k.endswith("$**") for k, _ in keys)
+                if wildcard and (len(keys) > 1 or not server._only_compound):
+                    raise OperationFailure("bad index key pattern", code=67)
+                server.created.append(kw["name"])
+                return collection.create_index(keys, **kw)
+
+        return Devices()
+
+
+@pytest.mark.parametrize("refuse_compound_only", [True, False])
+def test_migrations_go_on_without_wildcard_indexes(refuse_compound_only, caplog):
+    import mongomock
+
+    from inventory.store.mongo import MIGRATIONS
+    db = _NoWildcardServer(mongomock.MongoClient(tz_aware=True)["t"], refuse_compound_only)
+    with caplog.at_level("WARNING", logger="inventory.store.mongo"):
+        for migration in MIGRATIONS:
+            migration(db)
+    # the hot-filter indexes exist whatever the server; the plain wildcard one only where it can
+    assert {"tenant_device", "tenant_status_device", "tenant_group_device", "tenant_status_group"} <= set(db.created)
+    assert ("attributes_wildcard" in db.created) is refuse_compound_only
+    assert "tenant_attributes_wildcard" not in db.created
+    indexes = set(db["inventory_devices"].index_information())
+    assert ("attributes_wildcard" in indexes) is refuse_compound_only  # kept: no compound one replaced it
+    assert "wildcard index not created" in caplog.text
