@@ -53,6 +53,14 @@ def app(make_app, backend):
 
 
 @pytest.fixture
+def ctx(app):
+    """The app's context, migrated: its services and stores are ready to use."""
+    context = app.extensions["mender"]
+    context.ensure_migrated()
+    return context
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

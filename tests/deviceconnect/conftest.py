@@ -8,13 +8,6 @@ from deviceconnect.store import make_store
 
 
 @pytest.fixture
-def ctx(app):
-    context = app.extensions["mender"]
-    context.ensure_migrated()
-    return context
-
-
-@pytest.fixture
 def store(ctx):
     return make_store(ctx.db)
 

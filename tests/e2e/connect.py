@@ -12,6 +12,7 @@ PATH answers with the PID of this namespace's client, as systemd would on a devi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -20,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.e2e.harness import MENDER, MenderDevice
+from tests.e2e.harness import MENDER, MenderDevice, wait_for
 
 DBUS_DAEMON = "/usr/bin/dbus-daemon"
 MENDER_CONNECT = "/usr/bin/mender-connect"
@@ -161,3 +162,28 @@ class ConnectDevice(MenderDevice):
 
     def logs(self) -> str:
         return "--- mender ---\n" + self.log()[-6000:] + "\n--- mender-connect ---\n" + self.connect_log()[-6000:]
+
+
+@contextlib.contextmanager
+def admitted_connect_device(stack, base: Path, prepare=None, timeout: float = 90):
+    """A ConnectDevice on its own system bus: `prepare(dev)` (mounts, files) before it starts, then
+    admitted by the operator, with its deviceconnect websocket open. The daemons and the bus are
+    stopped on the way out, whatever failed."""
+    from tests.e2e.test_real_clients import admit
+    bus = SystemBus(base / "bus").start()
+    dev = ConnectDevice(base / "device", stack.url, stack.cert, bus)
+    try:
+        if prepare is not None:
+            prepare(dev)
+        dev.start()
+        dev.id = admit(stack, dev)["id"]
+
+        def connected():
+            r = stack.mgmt.get(f"/api/management/v1/deviceconnect/devices/{dev.id}")
+            return r.status_code == 200 and r.json()["status"] == "connected"
+
+        wait_for(connected, timeout, "mender-connect's websocket", on_timeout=dev.logs)
+        yield dev
+    finally:
+        dev.stop()
+        bus.stop()

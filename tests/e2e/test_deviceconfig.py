@@ -22,9 +22,8 @@ import time
 
 import pytest
 
-from tests.e2e.connect import ConnectDevice, SystemBus
+from tests.e2e.connect import admitted_connect_device
 from tests.e2e.harness import wait_for
-from tests.e2e.test_real_clients import admit
 
 TIMEOUT = 90
 ASK_AGAIN = 10  # seconds a deployment may stay pending before the test asks for a check-update again
@@ -50,25 +49,14 @@ def device(stack, tmp_path_factory):
     state.mkdir()
     for mount_point in (CONFIG_DIR, APPLY_DIR):  # empty mount points, as /etc/mender for the harness
         os.makedirs(mount_point, exist_ok=True)
-    bus = SystemBus(base / "bus").start()
-    dev = ConnectDevice(base / "device", stack.url, stack.cert, bus)
-    shutil.copy2(os.path.join(MODULE_FILES, "mender-inventory-mender-configure"), dev.dir / "inventory")
-    dev.mounts = [(modules, MODULES), (apply_dir, APPLY_DIR), (state, CONFIG_DIR)]
-    dev.state = state
-    dev.start()
-    try:
-        record = admit(stack, dev)
-        dev.id = record["id"]
 
-        def connected():
-            r = stack.mgmt.get(f"/api/management/v1/deviceconnect/devices/{dev.id}")
-            return r.status_code == 200 and r.json()["status"] == "connected"
+    def prepare(dev):
+        shutil.copy2(os.path.join(MODULE_FILES, "mender-inventory-mender-configure"), dev.dir / "inventory")
+        dev.mounts = [(modules, MODULES), (apply_dir, APPLY_DIR), (state, CONFIG_DIR)]
+        dev.state = state
 
-        wait_for(connected, TIMEOUT, "mender-connect's websocket", on_timeout=dev.logs)
+    with admitted_connect_device(stack, base, prepare, timeout=TIMEOUT) as dev:
         yield dev
-    finally:
-        dev.stop()
-        bus.stop()
 
 
 def _deploy(stack, dev, config: dict) -> str:

@@ -22,9 +22,9 @@ import pytest
 from websockets.sync.client import connect
 
 from deviceconnect import protocol as p
-from tests.e2e.connect import ConnectDevice, SystemBus
+from tests.e2e.connect import admitted_connect_device
 from tests.e2e.harness import MENDER_CLI, single_file_artifact, wait_for
-from tests.e2e.test_real_clients import admit, upload
+from tests.e2e.test_real_clients import upload
 from tests.helpers import free_port
 
 TIMEOUT = 90
@@ -33,22 +33,8 @@ TIMEOUT = 90
 @pytest.fixture(scope="module")
 def device(stack, tmp_path_factory):
     """One device with both daemons, admitted, its deviceconnect socket open."""
-    base = tmp_path_factory.mktemp("dc-device")
-    bus = SystemBus(base / "bus").start()
-    dev = ConnectDevice(base / "device", stack.url, stack.cert, bus).start()
-    try:
-        record = admit(stack, dev)
-        dev.id = record["id"]
-
-        def connected():
-            r = stack.mgmt.get(f"/api/management/v1/deviceconnect/devices/{dev.id}")
-            return r.status_code == 200 and r.json()["status"] == "connected"
-
-        wait_for(connected, TIMEOUT, "mender-connect's websocket", on_timeout=dev.logs)
+    with admitted_connect_device(stack, tmp_path_factory.mktemp("dc-device"), timeout=TIMEOUT) as dev:
         yield dev
-    finally:
-        dev.stop()
-        bus.stop()
 
 
 def _cli(stack, *args, timeout=120, **kw):

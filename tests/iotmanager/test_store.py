@@ -15,13 +15,6 @@ T = 1_800_000_000.0
 
 
 @pytest.fixture
-def ctx(app):
-    context = app.extensions["mender"]
-    context.ensure_migrated()
-    return context
-
-
-@pytest.fixture
 def store(ctx):
     return make_store(ctx.db)
 
