@@ -42,4 +42,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
-exec .venv/bin/python -m pytest "$@"
+# Parallel by default (pytest-xdist): one worker per core, at most 4 (every test is xdist-safe: own
+# ports, own data directories, shared radosgw refcounted). `-n N` or `-p no:xdist` overrides it.
+workers=()
+case " $* " in
+  *" -n "*|*" -n"[0-9]*|*" --numprocesses"*|*" -p no:xdist "*|*" --collect-only "*|*" --co "*) ;;
+  *) cores=$(nproc 2>/dev/null || echo 2); workers=(-n "$(( cores < 4 ? cores : 4 ))") ;;
+esac
+exec .venv/bin/python -m pytest "${workers[@]}" "$@"
