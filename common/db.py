@@ -361,6 +361,23 @@ class SqliteDatabase(Database):
             self._local.pid = None
 
 
+class SqliteStore:
+    """What every service's SQLite store starts with: the database, this thread's connection, and
+    its write transaction."""
+
+    migrations: list = []
+
+    def __init__(self, db: SqliteDatabase):
+        self._db = db
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self._db.conn
+
+    def transaction(self):
+        return self._db.transaction()
+
+
 # --------------------------------------------------------------------------- MongoDB
 
 

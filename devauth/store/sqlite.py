@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+from common.db import SqliteStore
 from common.errors import Conflict
 from devauth.model import DEVICE_STATUSES, AuthSet, Device, DeviceToken, TokenContext
 from devauth.store import DevauthStore
@@ -68,18 +69,8 @@ def _in(values: list) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteDevauthStore(DevauthStore):
+class SqliteDevauthStore(SqliteStore, DevauthStore):
     migrations = MIGRATIONS
-
-    def __init__(self, db):
-        self._db = db
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn
-
-    def transaction(self):
-        return self._db.transaction()
 
     # devices ---------------------------------------------------------------
     def insert_device(self, device: Device) -> None:

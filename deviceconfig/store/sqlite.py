@@ -4,8 +4,8 @@ never searched)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
+from common.db import SqliteStore
 from deviceconfig.model import DeviceConfiguration
 from deviceconfig.store import DeviceconfigStore
 
@@ -32,15 +32,8 @@ def _record(row) -> DeviceConfiguration | None:
                                row["reported_ts"])
 
 
-class SqliteDeviceconfigStore(DeviceconfigStore):
+class SqliteDeviceconfigStore(SqliteStore, DeviceconfigStore):
     migrations = MIGRATIONS
-
-    def __init__(self, db):
-        self._db = db
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn
 
     def provision_device(self, tenant: str, device_id: str, now: float) -> None:
         self._conn.execute("INSERT INTO deviceconfig_devices (tenant_id, device_id, updated_ts) VALUES (?,?,?)"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Iterator
 
+from common.db import SqliteStore
 from deviceconnect.model import CONNECTED, DISCONNECTED, UNKNOWN, DeviceState, Session
 from deviceconnect.store import DeviceconnectStore
 
@@ -41,15 +41,8 @@ def _state(row) -> DeviceState | None:
                        row["version"], row["holder"])
 
 
-class SqliteDeviceconnectStore(DeviceconnectStore):
+class SqliteDeviceconnectStore(SqliteStore, DeviceconnectStore):
     migrations = MIGRATIONS
-
-    def __init__(self, db):
-        self._db = db
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn
 
     # connection states -----------------------------------------------------
     def provision_device(self, tenant: str, device_id: str, now: float) -> None:

@@ -8,8 +8,8 @@ events' row ids: rows are inserted under the single writer lock, so they commit 
 from __future__ import annotations
 
 import json
-import sqlite3
 
+from common.db import SqliteStore
 from common.errors import Conflict
 from iotmanager.model import FAILED, PENDING, PROVIDER_WEBHOOK, Attempt, Claim, Delivery, Event, HTTPCredentials, Integration
 from iotmanager.store import (IotManagerStore, attempt_doc, attempt_from, credentials_doc,
@@ -67,15 +67,8 @@ def _delivery(row, body: str | None = None) -> Delivery:
                     attempt_count=row["attempt_count"], error=row["error"], body=body)
 
 
-class SqliteIotManagerStore(IotManagerStore):
+class SqliteIotManagerStore(SqliteStore, IotManagerStore):
     migrations = MIGRATIONS
-
-    def __init__(self, db):
-        self._db = db
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn
 
     # integrations -----------------------------------------------------------
     def insert_integration(self, integration: Integration, limit: int) -> None:

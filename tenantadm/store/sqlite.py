@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Sequence
 
+from common.db import SqliteStore
 from common.errors import Conflict
 from tenantadm.model import Tenant
 from tenantadm.store import TenantadmStore
@@ -34,15 +35,8 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqliteTenantadmStore(TenantadmStore):
+class SqliteTenantadmStore(SqliteStore, TenantadmStore):
     migrations = MIGRATIONS
-
-    def __init__(self, db):
-        self._db = db
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        return self._db.conn
 
     def insert_tenant(self, tenant: Tenant) -> None:
         # `tenant_id` repeats `id`: every table has the column the tenant-scope checks look for
