@@ -341,6 +341,11 @@ def eq(scope: str, name: str, value: str | float) -> Cond:
     return Cond(scope, name, "eq", nums=(float(value),))
 
 
+class EstimatedCount(int):
+    """A search total estimated from a sample rather than counted (SQLite, when an exact count
+    would probe more than COUNT_EXACT_CANDIDATES devices); the API says so in a header."""
+
+
 @dataclass(frozen=True)
 class Sort:
     scope: str

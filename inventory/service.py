@@ -279,12 +279,13 @@ class InventoryService:
     def search(self, tenant: str, query: SearchQuery, groups: frozenset[str] | None = None
                ) -> tuple[list[Device], int]:
         """One page of devices (with the attributes the query selects) for a parsed query, and the
-        total; `groups`: only devices of these groups (a role limited to device groups)."""
+        total (an `EstimatedCount` for a large search on SQLite: docs/inventory.md); `groups`: only
+        devices of these groups (a role limited to device groups)."""
         if query.empty or (groups is not None and not groups):
             return [], 0
         conds = query.conds + [in_groups(groups)] if groups is not None else query.conds
         ids, total = self.store.search(tenant, conds, query.sort, (query.page - 1) * query.per_page,
-                                       query.per_page)
+                                       query.per_page, exact=False)
         return self.store.get_devices(tenant, ids, query.select), total
 
     # ------------------------------------------------------------------ groups

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import io
 
-from flask import Response, request
+from flask import Response, jsonify, request
 
 from common.api import request_json
 from common.auth import current_identity
 from common.errors import TooLarge
+from common.pagination import Page, paging_headers
+from inventory.model import EstimatedCount
 
 
 def empty(status: int) -> Response:
     """A response without a body (Mender answers 200 with no body to inventory uploads)."""
     return Response(status=status)
+
+
+def paged(items: list[dict], page: Page, total: int) -> Response:
+    """A page of results with X-Total-Count and Link; a total estimated from a sample (a large
+    search on SQLite, docs/inventory.md) adds `X-Total-Count-Estimated: true`."""
+    response = jsonify(items)
+    response.headers.update(paging_headers(page, len(items), total))
+    if isinstance(total, EstimatedCount):
+        response.headers["X-Total-Count-Estimated"] = "true"
+    return response
 
 
 def caller():

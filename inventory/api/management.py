@@ -8,15 +8,9 @@ from flask.views import MethodView
 from common.api import Blueprint
 from common.app import services
 from common.auth import visible_device_groups
-from common.pagination import page_from_args, paging_headers
-from inventory.api import caller, empty, json_body, query_items, render
+from common.pagination import page_from_args
+from inventory.api import caller, empty, json_body, paged, query_items, render
 from inventory.query import parse_v1_list
-
-
-def _paged(items, page, total):
-    response = jsonify(items)
-    response.headers.update(paging_headers(page, len(items), total))
-    return response
 
 
 def make_blueprint() -> Blueprint:
@@ -33,7 +27,7 @@ def make_blueprint() -> Blueprint:
             page = page_from_args()
             query = parse_v1_list(query_items(), page.page, page.per_page)
             devices, total = services().inventory.search(tenant, query, visible_device_groups())
-            return _paged([render.device(d) for d in devices], page, total)
+            return paged([render.device(d) for d in devices], page, total)
 
     @blp.route("/devices/<device_id>/tags")
     class DeviceTags(MethodView):
@@ -130,7 +124,7 @@ def make_blueprint() -> Blueprint:
             tenant, _ = caller()
             page = page_from_args()
             ids, total = services().inventory.group_devices(tenant, name, page.page, page.per_page)
-            return _paged(ids, page, total)
+            return paged(ids, page, total)
 
         @blp.response(200, description="`{\"updated_count\", \"matched_count\"}`.")
         @blp.alt_response(400, description="Invalid group name or body.")

@@ -12,22 +12,16 @@ from common.bulk_api import BULK_RESULT, SELECTION_BODY, SELECTION_PROPERTIES, r
 from common.app import services
 from common.auth import visible_device_groups
 from common.errors import BadRequest
-from common.pagination import Page, page_from_args, paging_headers
-from inventory.api import caller, empty, json_body, optional_json_body, render
+from common.pagination import Page, page_from_args
+from inventory.api import caller, empty, json_body, optional_json_body, paged, render
 from inventory.model import MAX_NAME_LENGTH, SCOPE_IDENTITY, SCOPE_TAGS, Cond
 from inventory.query import parse_search_params
-
-
-def _results(items: list[dict], page: Page, total: int):
-    response = jsonify(items)
-    response.headers.update(paging_headers(page, len(items), total))
-    return response
 
 
 def search_response(tenant: str, body) -> object:
     query = parse_search_params(body)
     devices, total = services().inventory.search(tenant, query, visible_device_groups())
-    return _results([render.device(d) for d in devices], Page(query.page, query.per_page), total)
+    return paged([render.device(d) for d in devices], Page(query.page, query.per_page), total)
 
 
 def make_blueprint() -> Blueprint:
@@ -57,7 +51,7 @@ def make_blueprint() -> Blueprint:
             tenant, _ = caller()
             page = page_from_args()
             filters, total = services().inventory.list_filters(tenant, page.page, page.per_page)
-            return _results([render.saved_filter(f) for f in filters], page, total)
+            return paged([render.saved_filter(f) for f in filters], page, total)
 
         @blp.response(201, description="Saved; Location names the new filter.")
         @blp.alt_response(400, description="Invalid name or terms.")
@@ -95,7 +89,7 @@ def make_blueprint() -> Blueprint:
             page = page_from_args()
             devices, total = services().inventory.run_filter(tenant, filter_id, page.page, page.per_page,
                                                             visible_device_groups())
-            return _results([render.device(d) for d in devices], page, total)
+            return paged([render.device(d) for d in devices], page, total)
 
     @blp.route("/groups/<name>/devices")
     class GroupSelection(MethodView):
@@ -166,6 +160,6 @@ def make_alpha_blueprint() -> Blueprint:
             query.conds.append(Cond(scope, name, "regex", regex="^(?:" + re.escape(prefix) + ")",
                                     on_id=(scope, name) == (SCOPE_IDENTITY, "id")))
             devices, total = services().inventory.search(tenant, query, visible_device_groups())
-            return _results([render.device(d) for d in devices], Page(query.page, query.per_page), total)
+            return paged([render.device(d) for d in devices], Page(query.page, query.per_page), total)
 
     return blp

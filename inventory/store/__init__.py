@@ -69,8 +69,12 @@ class InventoryStore(ABC):
     # search -------------------------------------------------------------------
     @abstractmethod
     def search(self, tenant: str, conds: Sequence[Cond], sort: Sequence[Sort],
-               skip: int, limit: int) -> tuple[list[str], int]:
-        """Ids of the devices matching every condition (one page, sorted), and the total count."""
+               skip: int, limit: int, exact: bool = True) -> tuple[list[str], int]:
+        """Ids of the devices matching every condition (one page, sorted), and the total count.
+        With `exact=False` the total may be an `EstimatedCount` where counting would probe more
+        than COUNT_EXACT_CANDIDATES devices (SQLite; MongoDB always counts), and the page of a
+        large search may be read by a bounded walk in the sort order instead of sorting every match
+        (same page either way)."""
 
     @abstractmethod
     def status_tier_counts(self, tenant: str, statuses: Sequence[str], tier: tuple[str, str]

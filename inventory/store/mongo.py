@@ -271,7 +271,7 @@ class MongoInventoryStore(InventoryStore):
             query["$and"] = parts
         return query
 
-    def search(self, tenant, conds, sort, skip, limit):
+    def search(self, tenant, conds, sort, skip, limit, exact=True):
         """A page of matching ids and the count. Bounded: the whole search ends within
         SEARCH_SECONDS (client-side deadline, sent to the server as maxTimeMS; past it 503), a sort
         by attribute may spill to disk (MongoDB's in-memory sort limit is 100 MiB: error 292

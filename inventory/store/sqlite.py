@@ -9,10 +9,11 @@ from typing import Iterable, Sequence
 
 from common.errors import Conflict
 from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYSTEM, Attribute, AttributeCount,
-                             AttributeValueCount, Device, Filter)
+                             AttributeValueCount, Device, EstimatedCount, Filter)
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
-from inventory.store.sqlite_search import SELECTIVITY_CAP, TEXT_ROWS, build_search
+from inventory.store.sqlite_search import SELECTIVITY_CAP, TEXT_ROWS, build_search, candidate_filter, value_ranges
+from inventory.store.sqlite_walk import COUNT_EXACT_CANDIDATES, estimated_count, walk_page
 
 MIGRATIONS = [
     [
@@ -57,6 +58,23 @@ def attribute_rows(tenant: str, device_id: str, attr: Attribute) -> list[tuple]:
         return [base + ((i, v, None) if isinstance(v, str) else (i, None, v)) + tail
                 for i, v in enumerate(value)]
     return [base + ((-1, value, None) if isinstance(value, str) else (-1, None, value)) + tail]
+
+
+def _walk_key(sort) -> tuple | None | bool:
+    """What a bounded walk follows for `sort`: None (id order), ("id", descending), the
+    attribute's (scope, name) when sorted by it descending (ties by id), or False: a sort the walk
+    cannot follow (ascending by an attribute puts the devices lacking it first; several keys)."""
+    keys = list(sort)
+    if len(keys) > 1 and (keys[-1].scope, keys[-1].name, keys[-1].descending) == (SCOPE_IDENTITY, "id", False):
+        keys = keys[:-1]  # ties are by ascending id anyway
+    if not keys:
+        return None
+    if len(keys) > 1:
+        return False
+    s = keys[0]
+    if (s.scope, s.name) == (SCOPE_IDENTITY, "id"):
+        return ("id", s.descending)
+    return (s.scope, s.name) if s.descending else False
 
 
 def rows_to_attributes(rows: Iterable[sqlite3.Row]) -> list[Attribute]:
@@ -273,41 +291,65 @@ class SqliteInventoryStore(InventoryStore):
 
     # search -------------------------------------------------------------------
     @staticmethod
-    def _matching(conn, tenant, conds):
+    def _matching(conn, tenant, conds, plan: dict | None = None):
         """The SQL (and its parameters) selecting the ids matching `conds`, or None (nothing can)."""
         def estimate(sql: str, params: list) -> int:
             return conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {SELECTIVITY_CAP})", params).fetchone()[0]
 
-        return build_search(tenant, conds, estimate)
+        return build_search(tenant, conds, estimate, plan)
 
-    def search(self, tenant, conds, sort, skip, limit):
+    def search(self, tenant, conds, sort, skip, limit, exact=True):
         conn = self.conn
-        if not conds:
-            total = conn.execute("SELECT count(*) FROM inventory_devices WHERE tenant_id = ?", (tenant,)).fetchone()[0]
-            if total == 0 or skip >= total:
-                return [], total
-            if not sort:  # the primary key is already in id order
-                rows = conn.execute("SELECT id FROM inventory_devices WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?",
-                                    (tenant, limit, skip)).fetchall()
-                return [r[0] for r in rows], total
-            matching, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
-        else:
-            built = self._matching(conn, tenant, conds)
+        plan: dict = {}
+        if conds:
+            built = self._matching(conn, tenant, conds, plan)
             if built is None:
                 return [], 0
             matching, params = built
-            if not sort:
-                # the count and one page in SQL, not every matching id through Python (a million
-                # accepted devices: seconds). Attributes the server keeps scalar have one row per
-                # device, so their matches need no DISTINCT (the ids come in index order).
-                scalar = all((c.scope, c.name) in _SCALAR for c in conds)
-                distinct = "" if scalar else "DISTINCT "
-                total = conn.execute(f"SELECT count({distinct}id) FROM ({matching})", params).fetchone()[0]
-                if total == 0 or skip >= total:
-                    return [], total
-                rows = conn.execute(f"SELECT {distinct}m.id FROM ({matching}) m ORDER BY m.id LIMIT ? OFFSET ?",
-                                    (*params, limit, skip)).fetchall()
-                return [r[0] for r in rows], total
+        else:
+            matching, params = "SELECT id FROM inventory_devices WHERE tenant_id = ?", [tenant]
+        driver = plan.get("driver")
+        # the driving predicate's rows are many and others filter them: probing every one of them
+        # (for the count, or to sort them) costs more than a bounded walk and an estimate
+        probed = driver is not None and plan["filtered"]
+        large = probed and plan["sizes"][id(driver)] >= COUNT_EXACT_CANDIDATES
+        ids = None
+        key = _walk_key(sort)
+        # a sort over few candidates is cheap as it is; over many (or the whole fleet) walk
+        if not exact and key is not False and (large or (sort and not probed)):
+            where, where_params = candidate_filter(tenant, conds, plan.get("sizes"))
+            ids = walk_page(conn, tenant, where, where_params, key, skip + limit)
+        if ids is not None and len(ids) < skip + limit:  # the walk reached the end: every match seen
+            return ids[skip:], len(ids)
+        if ids is None and sort:
+            return self._sorted(conn, tenant, matching, params, sort, skip, limit)
+        if large and not exact:
+            driver_sql, driver_params = plan["driver_sql"]
+            ranges = value_ranges(tenant, driver)
+            total, estimated = estimated_count(conn, driver_sql, driver_params, matching, params,
+                                               *(ranges or (None, None)))
+            if estimated:
+                total = EstimatedCount(max(len(ids or ()), total))
+        else:
+            total = self._count(conn, conds, matching, params, tenant)
+        if ids is not None:
+            return ids[skip:], total
+        if not isinstance(total, EstimatedCount) and (total == 0 or skip >= total):
+            return [], total
+        # one page in SQL in id order, not every matching id through Python (a million accepted
+        # devices: seconds). Attributes the server keeps scalar have one row per device, so their
+        # matches need no DISTINCT (the ids come in index order).
+        if not conds:
+            rows = conn.execute("SELECT id FROM inventory_devices WHERE tenant_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                                (tenant, limit, skip)).fetchall()
+        else:
+            distinct = "" if all((c.scope, c.name) in _SCALAR for c in conds) else "DISTINCT "
+            rows = conn.execute(f"SELECT {distinct}m.id FROM ({matching}) m ORDER BY m.id LIMIT ? OFFSET ?",
+                                (*params, limit, skip)).fetchall()
+        return [r[0] for r in rows], total
+
+    @staticmethod
+    def _sorted(conn, tenant, matching, params, sort, skip, limit):
         # one pass: every matching id, sorted; the total is their number
         order, order_params = [], []
         for s in sort:
@@ -324,6 +366,13 @@ class SqliteInventoryStore(InventoryStore):
                             (*params, *order_params)).fetchall()
         ids = list(dict.fromkeys(r[0] for r in rows))  # duplicates (array elements) are adjacent
         return ids[skip:skip + limit], len(ids)
+
+    @staticmethod
+    def _count(conn, conds, matching, params, tenant) -> int:
+        if not conds:
+            return conn.execute("SELECT count(*) FROM inventory_devices WHERE tenant_id = ?", (tenant,)).fetchone()[0]
+        distinct = "" if all((c.scope, c.name) in _SCALAR for c in conds) else "DISTINCT "
+        return conn.execute(f"SELECT count({distinct}id) FROM ({matching})", params).fetchone()[0]
 
     def matching_ids(self, tenant, conds, limit):
         conn = self.conn

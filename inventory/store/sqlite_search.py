@@ -135,14 +135,17 @@ def _id_condition(c: Cond) -> tuple[str, list]:
     return f"x.id {_CMP[op]} ?", [c.strs[0]]
 
 
-def build_search(tenant: str, conds: Sequence[Cond],
-                 estimate: Callable[[str, list], int] | None = None) -> tuple[str, list] | None:
+def build_search(tenant: str, conds: Sequence[Cond], estimate: Callable[[str, list], int] | None = None,
+                 plan: dict | None = None) -> tuple[str, list] | None:
     """A query of the ids (column `id`; an id may repeat) of the matching devices, or None when nothing
     can match. `estimate(sql, params)` counts the rows of a subquery up to SELECTIVITY_CAP.
 
     Plan: the smallest positive predicate is the driving index range; other predicates whose
     index range is small are membership tests against it (`x.id [NOT] IN (range)`), large ones
-    are probes on the primary key of the few surviving candidates (`[NOT] EXISTS`)."""
+    are probes on the primary key of the few surviving candidates (`[NOT] EXISTS`). `plan`, when
+    given, receives the driving predicate ("driver", its query "driver_sql" with column
+    `device_id`), every predicate's estimated size ("sizes", by id()) and whether any other
+    predicate filters the driver's rows ("filtered")."""
     for c in conds:
         if c.op == "regex" and not c.valid_regex:
             return None  # an invalid pattern matches nothing (as Mender)
@@ -150,7 +153,9 @@ def build_search(tenant: str, conds: Sequence[Cond],
     sizes = {}
     for c in attr_conds:
         sizes[id(c)] = estimate(*driver_subquery(tenant, c)) if estimate is not None and len(attr_conds) > 1 else 0
-    positives = sorted((c for c in attr_conds if not negated(c)), key=lambda c: sizes[id(c)])
+    # at the estimate's cap, an equality (a range in id order) drives before an $in or a range
+    positives = sorted((c for c in attr_conds if not negated(c)),
+                       key=lambda c: (sizes[id(c)], c.op != "eq", c.op not in ("eq", "in")))
     driver = positives[0] if positives else None
     if driver is not None:
         sql, params = driver_subquery(tenant, driver)
@@ -171,7 +176,42 @@ def build_search(tenant: str, conds: Sequence[Cond],
         else:
             probes.append(_probe(c, tenant))
     clauses = memberships + probes  # cheap membership tests first, probes on the survivors
+    if plan is not None:
+        plan.update(driver=driver, sizes=sizes, filtered=bool(clauses),
+                    driver_sql=driver_subquery(tenant, driver) if driver is not None else None)
     where = " AND ".join(sql for sql, _ in clauses) or "1"
     for _, p in clauses:
         params += p
     return f"SELECT x.id AS id FROM ({source}) x WHERE {where}", params
+
+
+def candidate_filter(tenant: str, conds: Sequence[Cond], sizes: dict | None = None) -> tuple[str, list]:
+    """A condition on `x.id` that holds for the devices matching every condition, for a walk that
+    visits candidates one by one in another index's order: conditions on the id, then small
+    predicates as membership tests, then probes on the primary key, the most selective first (a
+    candidate fails at its first probe most often)."""
+    sizes = sizes or {}
+    ranked = sorted(conds, key=lambda c: (not c.on_id, negated(c), sizes.get(id(c), SELECTIVITY_CAP)))
+    parts: list[tuple[str, list]] = []
+    for c in ranked:
+        if c.on_id:
+            parts.append(_id_condition(c))
+        elif sizes.get(id(c), SELECTIVITY_CAP) < 2000:
+            sub, p = driver_subquery(tenant, c)
+            parts.append((f"x.id {'NOT ' if negated(c) else ''}IN ({sub})", p))
+        else:
+            parts.append(_probe(c, tenant))
+    params: list = []
+    for _, p in parts:
+        params += p
+    return " AND ".join(sql for sql, _ in parts) or "1", params
+
+
+def value_ranges(tenant: str, c: Cond) -> tuple[list, tuple[str, list]] | None:
+    """For an equality or `$in` of one value type: its values and the SQL of one value's index
+    range (its last `?` the value), which lists device ids in id order; None otherwise."""
+    if c.op not in ("eq", "in") or c.on_id or bool(c.strs) == bool(c.nums):
+        return None
+    column, values = ("value_str", list(c.strs)) if c.strs else ("value_num", list(c.nums))
+    return values, (f"SELECT device_id FROM {_ATTRS} a WHERE a.tenant_id = ? AND a.scope = ? AND a.name = ?"
+                    f" AND a.{column} = ?", [tenant, c.scope, c.name])

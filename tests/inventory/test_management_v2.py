@@ -256,3 +256,26 @@ def test_tag_selection_over_the_limit_fails_per_device(operator, fleet):
     body = r.get_json()
     assert body["updated_count"] == 1 and body["failed_count"] == 1
     assert body["failures"][0]["id"] == "a" and "20 tags" in body["failures"][0]["error"]
+
+
+def test_a_large_search_says_its_total_is_estimated(operator, svc, backend, monkeypatch):
+    """Past COUNT_EXACT_CANDIDATES (scaled down here) SQLite estimates the total of a search whose
+    most selective predicate others filter, and says so (X-Total-Count-Estimated); the page is the
+    exact one either way, and MongoDB always counts."""
+    import inventory.store.sqlite as sqlite_store
+    from inventory.model import Attribute
+    import inventory.store.sqlite_walk as walk
+    monkeypatch.setattr(sqlite_store, "COUNT_EXACT_CANDIDATES", 5)
+    monkeypatch.setattr(walk, "COUNT_SAMPLE", 8)
+    for i in range(40):
+        svc.store.create_device("", f"d{i:02d}", 1.0, "e", [Attribute("inventory", "kind", f"k{i % 2}"),
+                                                           Attribute("inventory", "n", float(i * 17 % 40))])
+    body = {"filters": [pred("kind", "$eq", "k1"), pred("n", "$gte", 10)], "page": 1, "per_page": 5,
+            "sort": [{"scope": "inventory", "attribute": "n", "order": "desc"}]}
+    r = search(operator, body)
+    matching = sorted((i * 17 % 40, f"d{i:02d}") for i in range(1, 40, 2) if i * 17 % 40 >= 10)
+    assert ids(r) == [d for _, d in matching[::-1][:5]]
+    assert (r.headers.get("X-Total-Count-Estimated") == "true") == (backend == "sqlite")
+    assert abs(int(r.headers["X-Total-Count"]) - len(matching)) <= 6
+    exact = search(operator, {"filters": [pred("kind", "$eq", "k1")], "page": 1, "per_page": 5})
+    assert "X-Total-Count-Estimated" not in exact.headers and exact.headers["X-Total-Count"] == "20"
