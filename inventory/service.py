@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any, Callable, Sequence
 
@@ -21,6 +22,10 @@ WRITE_RETRIES = 8
 CHECK_IN_DEBOUNCE_SECONDS = 60.0
 FILTER_ATTRIBUTES_SAMPLE = 5000
 FILTER_ATTRIBUTES_LIMIT = 500
+# a full sample (a fleet of 5,000 devices or more) is kept this long per process: the UI asks for
+# it on every device list load, and over a large fleet it costs a few hundred ms and barely moves
+FILTER_ATTRIBUTES_CACHE_SECONDS = 60.0
+_FILTER_ATTRIBUTES_CACHE_TENANTS = 1000
 MAX_VALUE_COUNT_DEVICES = 100_000
 MAX_VALUE_COUNT_NAMES = 100
 MAX_FILTER_NAME = 256
@@ -58,6 +63,7 @@ class InventoryService:
         self.config = config
         self.clock = clock
         self._services = services
+        self._attribute_counts: dict[str, tuple[float, list[AttributeCount]]] = {}
 
     @property
     def attribute_limit(self) -> int:
@@ -428,7 +434,19 @@ class InventoryService:
 
     # ------------------------------------------------------------------ v2 filters
     def filter_attributes(self, tenant: str) -> list[AttributeCount]:
-        return self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)
+        """How many of a sample of the fleet's devices have each attribute. The sample of a fleet
+        of FILTER_ATTRIBUTES_SAMPLE devices or more is reused for FILTER_ATTRIBUTES_CACHE_SECONDS
+        (per process); a smaller fleet's is read every time."""
+        cached = self._attribute_counts.get(tenant)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        counts = self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)
+        if counts and max(c.count for c in counts) >= FILTER_ATTRIBUTES_SAMPLE:
+            if len(self._attribute_counts) >= _FILTER_ATTRIBUTES_CACHE_TENANTS:
+                self._attribute_counts.clear()
+            self._attribute_counts[tenant] = (now + FILTER_ATTRIBUTES_CACHE_SECONDS, counts)
+        return counts
 
     def attribute_value_counts(self, tenant: str, device_ids: Sequence[str], names: Sequence[str] | None = None,
                                scope: str = SCOPE_INVENTORY) -> list[AttributeValueCount]:

@@ -236,3 +236,24 @@ def test_patch_scope_unmodified_since(svc, clock):
         ("monitor", "m"): 1, ("tags", "t"): "v", ("inventory", "i"): "x", ("inventory", "a"): "1"}
     with pytest.raises(BadRequest):
         svc.patch_scope("", "d1", "nope", [{"name": "a", "value": "1"}])
+
+
+def test_filter_attributes_of_a_full_sample_are_reused_for_a_minute(svc, monkeypatch):
+    """A fleet of FILTER_ATTRIBUTES_SAMPLE devices or more (3 here) has its attribute sample kept
+    for FILTER_ATTRIBUTES_CACHE_SECONDS; a smaller fleet's is read every time."""
+    import inventory.service as service
+    monkeypatch.setattr(service, "FILTER_ATTRIBUTES_SAMPLE", 3)
+    clock = [1000.0]
+    monkeypatch.setattr(service.time, "monotonic", lambda: clock[0])
+    names = lambda: {(c.scope, c.name) for c in svc.filter_attributes("")}  # noqa: E731
+    svc.update_device_attributes("", "a", [{"name": "cpu", "value": "arm"}], True)
+    svc.update_device_attributes("", "b", [{"name": "cpu", "value": "arm"}], True)
+    assert ("inventory", "cpu") in names()
+    svc.update_device_attributes("", "a", [{"name": "fresh", "value": 1}], True)
+    assert ("inventory", "fresh") in names()  # two devices: not a full sample, read again
+    svc.update_device_attributes("", "c", [{"name": "cpu", "value": "x86"}], True)
+    assert ("inventory", "fresh") in names()  # three devices with cpu: cached from here
+    svc.update_device_attributes("", "b", [{"name": "later", "value": 1}], True)
+    assert ("inventory", "later") not in names()
+    clock[0] += service.FILTER_ATTRIBUTES_CACHE_SECONDS + 1
+    assert ("inventory", "later") in names()
