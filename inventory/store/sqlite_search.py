@@ -153,9 +153,9 @@ def build_search(tenant: str, conds: Sequence[Cond], estimate: Callable[[str, li
     sizes = {}
     for c in attr_conds:
         sizes[id(c)] = estimate(*driver_subquery(tenant, c)) if estimate is not None and len(attr_conds) > 1 else 0
-    # at the estimate's cap, an equality (a range in id order) drives before an $in or a range
-    positives = sorted((c for c in attr_conds if not negated(c)),
-                       key=lambda c: (sizes[id(c)], c.op != "eq", c.op not in ("eq", "in")))
+    # at the estimate's cap, the first given drives (callers append their status and group
+    # constraints after the operator's predicates, which are usually the more selective)
+    positives = sorted((c for c in attr_conds if not negated(c)), key=lambda c: sizes[id(c)])
     driver = positives[0] if positives else None
     if driver is not None:
         sql, params = driver_subquery(tenant, driver)
