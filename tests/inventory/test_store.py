@@ -416,3 +416,32 @@ def test_large_search_pages_equal_the_full_sort_and_totals_are_estimated(store, 
     assert isinstance(total, EstimatedCount) == sqlite
     # on SQLite pages were read by walks, and some walks gave up (budget, devices lacking the key)
     assert (True in small_walks and False in small_walks) == sqlite
+
+
+def test_counts_of_a_predicate_and_a_status(store):
+    """A predicate and `identity/status = X` (a deployment's filter, the UI's list) count the same
+    whether or not every device has a status (SQLite counts the complement when all have one)."""
+    from inventory.model import Attribute
+    statuses = ["accepted", "pending", "rejected", "accepted", "noauth", "preauthorized"]
+    for i in range(60):
+        store.create_device("t1", f"d{i:02d}", T, "e", [Attribute("system", "group", f"g{i % 4}"),
+                                                       Attribute("inventory", "l", ["x", "y"] if i % 2 else ["x"])])
+        store.set_status("t1", [(f"d{i:02d}", None)], statuses[i % 6])
+    group = Cond("system", "group", "in", strs=("g0", "g1"))
+
+    def expected(status, test):
+        return sum(1 for i in range(60) if statuses[i % 6] == status and test(i))
+
+    for status in ("accepted", "pending", "preauthorized", "decommissioned"):
+        accepted = eq("identity", "status", status)
+        assert store.search("t1", [group, accepted], [], 0, 5)[1] == expected(status, lambda i: i % 4 < 2)
+        assert store.search("t1", [eq("inventory", "l", "x"), accepted], [], 0, 5)[1] == expected(status, lambda i: True)
+        assert store.search("t1", [eq("inventory", "l", "y"), accepted], [], 0, 5)[1] == expected(status, lambda i: i % 2)
+    sqlite = hasattr(store, "_count_by_complement")
+    accepted = [group, eq("identity", "status", "accepted")]
+    if sqlite:
+        assert store._count_by_complement(store.conn, "t1", accepted) == expected("accepted", lambda i: i % 4 < 2)
+    store.create_device("t1", "nostatus", T, "e", [Attribute("system", "group", "g0")])  # no status row
+    assert store.search("t1", accepted, [], 0, 5)[1] == expected("accepted", lambda i: i % 4 < 2)
+    if sqlite:
+        assert store._count_by_complement(store.conn, "t1", accepted) is None
