@@ -48,6 +48,24 @@ MIGRATIONS = [
         "ALTER TABLE devauth_devices ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE devauth_devices ADD COLUMN status_revision INTEGER NOT NULL DEFAULT 0",
     ],
+    [
+        # devices per (tenant, status), kept by triggers in the writing transaction: the dashboard's
+        # and the device list's counts are one row, not an index range of a million entries
+        "CREATE TABLE devauth_status_counts (tenant_id TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
+        " PRIMARY KEY (tenant_id, status)) WITHOUT ROWID",
+        "INSERT INTO devauth_status_counts (tenant_id, status, n)"
+        " SELECT tenant_id, status, count(*) FROM devauth_devices GROUP BY tenant_id, status",
+        "CREATE TRIGGER devauth_status_counts_insert AFTER INSERT ON devauth_devices BEGIN"
+        " INSERT INTO devauth_status_counts (tenant_id, status, n) VALUES (new.tenant_id, new.status, 1)"
+        " ON CONFLICT DO UPDATE SET n = n + 1; END",
+        "CREATE TRIGGER devauth_status_counts_delete AFTER DELETE ON devauth_devices BEGIN"
+        " UPDATE devauth_status_counts SET n = n - 1 WHERE tenant_id = old.tenant_id AND status = old.status; END",
+        "CREATE TRIGGER devauth_status_counts_update AFTER UPDATE OF tenant_id, status ON devauth_devices"
+        " WHEN old.tenant_id IS NOT new.tenant_id OR old.status IS NOT new.status BEGIN"
+        " UPDATE devauth_status_counts SET n = n - 1 WHERE tenant_id = old.tenant_id AND status = old.status;"
+        " INSERT INTO devauth_status_counts (tenant_id, status, n) VALUES (new.tenant_id, new.status, 1)"
+        " ON CONFLICT DO UPDATE SET n = n + 1; END",
+    ],
 ]
 
 _DEVICE_COLS = ("id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time,"
@@ -181,13 +199,20 @@ class SqliteDevauthStore(SqliteStore, DevauthStore):
         return [_device(r) for r in rows]
 
     def status_counts(self):
-        # one pass over the (tenant, status, …) index, never the table
+        # the triggers' counts (migration 5), never the devices
         counts = dict.fromkeys(DEVICE_STATUSES, 0)
-        counts.update(self._conn.execute(
-            "SELECT status, count(*) FROM devauth_devices INDEXED BY devauth_devices_tenant_status GROUP BY status"))
+        counts.update(self._conn.execute("SELECT status, sum(n) FROM devauth_status_counts GROUP BY status"))
         return counts
 
     def count_devices(self, tenant, statuses=None, ids=None) -> int:
+        if ids is None and (statuses is None or statuses):
+            # the triggers' counts (migration 5): a row per status, however many devices
+            sql, args = "SELECT coalesce(sum(n), 0) FROM devauth_status_counts WHERE tenant_id = ?", [tenant]
+            if statuses is not None:
+                statuses = list(dict.fromkeys(statuses))
+                sql += f" AND status IN ({_in(statuses)})"
+                args += statuses
+            return self._conn.execute(sql, args).fetchone()[0]
         where, args = self._device_filter(tenant, statuses, ids)
         return self._conn.execute(f"SELECT count(*) FROM devauth_devices WHERE {where}", args).fetchone()[0]
 

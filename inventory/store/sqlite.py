@@ -16,6 +16,9 @@ from inventory.store.sqlite_search import (SELECTIVITY_CAP, TEXT_ROWS, build_sea
                                            value_ranges)
 from inventory.store.sqlite_walk import COUNT_EXACT_CANDIDATES, estimated_count, walk_page
 
+# a device's status row (one per device, written by the server); {r}: '', 'new.' or 'old.'
+_STATUS_ROW = ("{r}scope = 'identity' AND {r}name = 'status' AND {r}pos = -1 AND {r}value_str IS NOT NULL")
+
 MIGRATIONS = [
     [
         "CREATE TABLE inventory_devices ("
@@ -41,6 +44,40 @@ MIGRATIONS = [
         "CREATE INDEX inventory_attributes_text ON inventory_attributes (tenant_id, lower(value_str))"
         " WHERE " + TEXT_ROWS.replace("{a}.", ""),
     ],
+    [
+        # devices per tenant and per identity/status, kept by triggers in the writing transaction:
+        # the counts of the whole fleet and of a status (the UI's device list) are one row, not an
+        # index range of a million entries (see _count)
+        "CREATE TABLE inventory_device_counts (tenant_id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO inventory_device_counts (tenant_id, n) SELECT tenant_id, count(*) FROM inventory_devices"
+        " GROUP BY tenant_id",
+        "CREATE TRIGGER inventory_device_counts_insert AFTER INSERT ON inventory_devices BEGIN"
+        " INSERT INTO inventory_device_counts (tenant_id, n) VALUES (new.tenant_id, 1)"
+        " ON CONFLICT DO UPDATE SET n = n + 1; END",
+        "CREATE TRIGGER inventory_device_counts_delete AFTER DELETE ON inventory_devices BEGIN"
+        " UPDATE inventory_device_counts SET n = n - 1 WHERE tenant_id = old.tenant_id; END",
+        "CREATE TABLE inventory_status_counts (tenant_id TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
+        " PRIMARY KEY (tenant_id, status)) WITHOUT ROWID",
+        "INSERT INTO inventory_status_counts (tenant_id, status, n) SELECT tenant_id, value_str, count(*)"
+        f" FROM inventory_attributes WHERE {_STATUS_ROW.format(r='')} GROUP BY tenant_id, value_str",
+        "CREATE TRIGGER inventory_status_counts_insert AFTER INSERT ON inventory_attributes"
+        f" WHEN {_STATUS_ROW.format(r='new.')} BEGIN"
+        " INSERT INTO inventory_status_counts (tenant_id, status, n) VALUES (new.tenant_id, new.value_str, 1)"
+        " ON CONFLICT DO UPDATE SET n = n + 1; END",
+        "CREATE TRIGGER inventory_status_counts_delete AFTER DELETE ON inventory_attributes"
+        f" WHEN {_STATUS_ROW.format(r='old.')} BEGIN"
+        " UPDATE inventory_status_counts SET n = n - 1 WHERE tenant_id = old.tenant_id AND status = old.value_str;"
+        " END",
+        # an update is the delete of the old row and the insert of the new one (each if it counts)
+        "CREATE TRIGGER inventory_status_counts_update_old AFTER UPDATE ON inventory_attributes"
+        f" WHEN {_STATUS_ROW.format(r='old.')} BEGIN"
+        " UPDATE inventory_status_counts SET n = n - 1 WHERE tenant_id = old.tenant_id AND status = old.value_str;"
+        " END",
+        "CREATE TRIGGER inventory_status_counts_update_new AFTER UPDATE ON inventory_attributes"
+        f" WHEN {_STATUS_ROW.format(r='new.')} BEGIN"
+        " INSERT INTO inventory_status_counts (tenant_id, status, n) VALUES (new.tenant_id, new.value_str, 1)"
+        " ON CONFLICT DO UPDATE SET n = n + 1; END",
+    ],
 ]
 
 _ATTR_COLS = "scope, name, pos, value_str, value_num, description, ts"
@@ -59,6 +96,13 @@ def attribute_rows(tenant: str, device_id: str, attr: Attribute) -> list[tuple]:
         return [base + ((i, v, None) if isinstance(v, str) else (i, None, v)) + tail
                 for i, v in enumerate(value)]
     return [base + ((-1, value, None) if isinstance(value, str) else (-1, None, value)) + tail]
+
+
+def _status_value(c) -> str | None:
+    """X when `c` is `identity/status = X` (a string), else None."""
+    if (c.scope, c.name) == (SCOPE_IDENTITY, ATTR_STATUS) and c.op == "eq" and len(c.strs) == 1 and not c.nums:
+        return c.strs[0]
+    return None
 
 
 def _walk_key(sort) -> tuple | None | bool:
@@ -370,7 +414,9 @@ class SqliteInventoryStore(InventoryStore):
 
     def _count(self, conn, conds, matching, params, tenant) -> int:
         if not conds:
-            return conn.execute("SELECT count(*) FROM inventory_devices WHERE tenant_id = ?", (tenant,)).fetchone()[0]
+            return self._device_count(conn, tenant)
+        if len(conds) == 1 and _status_value(conds[0]) is not None:
+            return self._status_count(conn, tenant)[0].get(_status_value(conds[0]), 0)
         by_status = self._count_by_complement(conn, tenant, conds)
         if by_status is not None:
             return by_status
@@ -383,18 +429,13 @@ class SqliteInventoryStore(InventoryStore):
         another value (small index ranges), instead of probing the status of each of them (half
         a million random reads for half a fleet). Valid only when every device has a status row
         (the server writes one per device): checked by two counts, else None."""
-        status = [c for c in conds if (c.scope, c.name) == (SCOPE_IDENTITY, ATTR_STATUS) and c.op == "eq"
-                  and len(c.strs) == 1 and not c.nums]
+        status = [c for c in conds if _status_value(c) is not None]
         rest = [c for c in conds if c not in status]
         if len(status) != 1 or len(rest) != 1 or rest[0].on_id or negated(rest[0]) or rest[0].op == "text":
             return None
-        with_status = conn.execute("SELECT count(*) FROM inventory_attributes WHERE tenant_id = ? AND scope = ?"
-                                   " AND name = ? AND pos = -1 AND value_str IS NOT NULL",
-                                   (tenant, SCOPE_IDENTITY, ATTR_STATUS)).fetchone()[0]
-        devices = conn.execute("SELECT count(*) FROM inventory_devices WHERE tenant_id = ?", (tenant,)).fetchone()[0]
-        if with_status != devices:
+        if self._status_count(conn, tenant)[1] != self._device_count(conn, tenant):
             return None
-        value = status[0].strs[0]
+        value = _status_value(status[0])
         total = 0
         for sign, part in ((1, []), (-1, [Cond(SCOPE_IDENTITY, ATTR_STATUS, "lt", strs=(value,))]),
                            (-1, [Cond(SCOPE_IDENTITY, ATTR_STATUS, "gt", strs=(value,))])):
@@ -405,6 +446,17 @@ class SqliteInventoryStore(InventoryStore):
             distinct = "" if (rest[0].scope, rest[0].name) in _SCALAR else "DISTINCT "
             total += sign * conn.execute(f"SELECT count({distinct}id) FROM ({sql})", params).fetchone()[0]
         return total
+
+    @staticmethod
+    def _device_count(conn, tenant) -> int:
+        row = conn.execute("SELECT n FROM inventory_device_counts WHERE tenant_id = ?", (tenant,)).fetchone()
+        return row[0] if row else 0
+
+    @staticmethod
+    def _status_count(conn, tenant) -> tuple[dict[str, int], int]:
+        """({status: devices}, devices with a status row), from the triggers' table."""
+        counts = dict(conn.execute("SELECT status, n FROM inventory_status_counts WHERE tenant_id = ?", (tenant,)))
+        return counts, sum(counts.values())
 
     def matching_ids(self, tenant, conds, limit):
         conn = self.conn

@@ -150,6 +150,20 @@ def build_search(tenant: str, conds: Sequence[Cond], estimate: Callable[[str, li
         if c.op == "regex" and not c.valid_regex:
             return None  # an invalid pattern matches nothing (as Mender)
     attr_conds = [c for c in conds if not c.on_id]
+    id_lists = sorted((c for c in conds if c.on_id and c.op in ("eq", "in") and c.strs), key=lambda c: len(c.strs))
+    if id_lists:
+        # listed ids (a poll asking whether its device matches a dynamic deployment's filter, a
+        # bulk selection) drive: a primary-key seek per id, every other condition probed on them
+        # (a predicate's range would read half a fleet to answer for one device)
+        ids = id_lists[0]
+        source = (f"SELECT id FROM inventory_devices WHERE tenant_id = ? AND id IN ({','.join('?' * len(ids.strs))})")
+        params = [tenant, *ids.strs]
+        clauses = [_id_condition(c) if c.on_id else _probe(c, tenant) for c in conds if c is not ids]
+        if plan is not None:
+            plan.update(driver=None, sizes={id(c): 0 for c in attr_conds}, filtered=bool(clauses), driver_sql=None)
+        for _, p in clauses:
+            params += p
+        return f"SELECT x.id AS id FROM ({source}) x WHERE {' AND '.join(sql for sql, _ in clauses) or '1'}", params
     sizes = {}
     for c in attr_conds:
         sizes[id(c)] = estimate(*driver_subquery(tenant, c)) if estimate is not None and len(attr_conds) > 1 else 0

@@ -192,3 +192,30 @@ def test_import_devices_in_bulk_skips_known_identities(store):
     assert store.import_devices("", pairs[:10]) == []
     assert store.count_devices("") == 1204
     assert len(store.list_auth_sets("", [d.id for d, _ in pairs[:10]])) == 10
+
+
+def test_counts_by_status_follow_every_write(store):
+    """Counts by status (on SQLite a table the triggers keep) equal the devices after inserts,
+    status changes by either path, deletions and bulk imports, per tenant."""
+    import random
+    rnd = random.Random(3)
+    statuses = ["pending", "accepted", "rejected", "preauthorized", "noauth"]
+    devices = []
+    for i in range(40):
+        d = _device(tenant=rnd.choice(["", "t2"]), status=rnd.choice(statuses))
+        store.insert_device(d)
+        devices.append(d)
+    for d in rnd.sample(devices, 15):
+        store.update_device(d.tenant_id, d.id, {"status": rnd.choice(statuses)})
+    for i, d in enumerate(rnd.sample(devices, 10)):
+        store.set_device_status(d.tenant_id, d.id, rnd.choice(statuses), 100 + i, time.time())
+    for d in rnd.sample(devices, 8):
+        store.delete_device(d.tenant_id, d.id)
+    store.import_devices("t2", [(d, _auth_set(d)) for d in (_device(tenant="t2", status="accepted") for _ in range(5))])
+    for tenant in ("", "t2", "t3"):
+        listed = store.list_devices(tenant, limit=1000)
+        assert store.count_devices(tenant) == len(listed)
+        for status in statuses:
+            assert store.count_devices(tenant, [status]) == sum(d.status == status for d in listed), (tenant, status)
+        assert store.count_devices(tenant, ["accepted", "pending", "accepted"]) == sum(
+            d.status in ("accepted", "pending") for d in listed)

@@ -82,3 +82,18 @@ def test_only_negative_predicates_walk_the_devices(conn):
 def test_literal_prefix(pattern, prefix):
     assert literal_prefix(pattern, "") == prefix
     assert literal_prefix(pattern, "i") == ""
+
+
+def test_listed_ids_drive_and_every_predicate_is_probed(conn):
+    """Whether one device matches a dynamic deployment's filter (asked on its polls): its id is a
+    primary-key seek and each predicate a probe of it, never a range of the predicate's devices
+    (half a fleet)."""
+    from inventory.model import id_condition
+    conds = [compile_predicate(pred("group", "$in", ["g0", "g1"], scope="system")),
+             compile_predicate(pred("status", "$eq", "accepted", scope="identity")), id_condition(["dev-1"])]
+    sql, params = build_search("", conds, estimate=lambda sql, params: 10**6)
+    steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    assert any("inventory_devices USING PRIMARY KEY (tenant_id=? AND id=?)" in s for s in steps), steps
+    assert sum(PROBE in s for s in steps) == 2, steps
+    assert not any("inventory_attributes_str" in s for s in steps), steps
+    assert not table_scans(steps), steps

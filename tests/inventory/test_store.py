@@ -445,3 +445,38 @@ def test_counts_of_a_predicate_and_a_status(store):
     assert store.search("t1", accepted, [], 0, 5)[1] == expected("accepted", lambda i: i % 4 < 2)
     if sqlite:
         assert store._count_by_complement(store.conn, "t1", accepted) is None
+
+
+def test_fleet_and_status_counts_follow_every_write(store):
+    """The whole fleet's count and a status's count (on SQLite tables kept by triggers) equal the
+    devices after creates, imports, status changes, attribute writes and deletions, per tenant."""
+    import random
+
+    from inventory.model import Attribute
+    rnd = random.Random(5)
+    statuses = ["accepted", "pending", "rejected"]
+    truth: dict = {}
+    for i in range(30):
+        tenant = rnd.choice(["t1", "t2"])
+        store.create_device(tenant, f"c{i}", T, "e", [Attribute("identity", "status", rnd.choice(statuses))]
+                            if i % 3 else [])
+    store.import_devices("t1", [(f"m{i}", [Attribute("identity", "status", "accepted")]) for i in range(10)], T, etag)
+    for i in range(0, 30, 2):
+        for tenant in ("t1", "t2"):
+            store.set_status(tenant, [(f"c{i}", None)], rnd.choice(statuses))
+    device = store.get_device("t1", "m0")
+    store.apply("t1", "m0", device.version, [Attribute("inventory", "cpu", "arm")], [])
+    device = store.get_device("t1", "m1")
+    store.apply("t1", "m1", device.version, [], [("identity", "status")])
+    for i in range(5):
+        store.delete_device("t1", f"c{i}")
+        store.delete_device("t2", f"c{i}")
+    for tenant in ("t1", "t2", "t3"):
+        every, total = store.search(tenant, [], [], 0, 1000)
+        assert total == len(every)
+        truth = {}
+        for device in store.get_devices(tenant, every):
+            value = next((a.value for a in device.attributes if a.key() == ("identity", "status")), None)
+            truth[value] = truth.get(value, 0) + 1
+        for status in statuses + ["noauth"]:
+            assert store.search(tenant, [eq("identity", "status", status)], [], 0, 1)[1] == truth.get(status, 0)
