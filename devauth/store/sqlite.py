@@ -327,5 +327,5 @@ class SqliteDevauthStore(SqliteStore, DevauthStore):
 
     def delete_tenant(self, tenant: str) -> None:
         # tokens first: a device whose tokens are gone cannot act while the rest goes
-        self._db.delete_tenant_rows(("devauth_tokens", "devauth_auth_sets", "devauth_devices", "devauth_limits"),
-                                    tenant)
+        self._db.delete_tenant_rows(("devauth_tokens", "devauth_auth_sets", "devauth_devices", "devauth_limits",
+                                     "devauth_status_counts"), tenant)

@@ -553,4 +553,5 @@ class SqliteInventoryStore(InventoryStore):
         return cur.rowcount > 0
 
     def delete_tenant(self, tenant: str) -> None:
-        self.db.delete_tenant_rows(("inventory_attributes", "inventory_devices", "inventory_filters"), tenant)
+        self.db.delete_tenant_rows(("inventory_attributes", "inventory_devices", "inventory_filters",
+                                    "inventory_status_counts", "inventory_device_counts"), tenant)
