@@ -18,10 +18,10 @@ from common.jsonbody import parse_json_bytes
 from common.tenancy import TENANT_ID_PATTERN, tenant_from_api, tenant_to_api
 
 
-def request_json() -> Any:
-    """The current request's JSON body (415 when it is not declared as JSON, 400 when malformed,
-    413 when it reaches the size limit)."""
-    req = flask.request._get_current_object()
+def request_json(req=None) -> Any:
+    """The JSON body of `req` (any werkzeug request; the current Flask request by default): 415
+    when it is not declared as JSON, 400 when malformed, 413 when it reaches the size limit."""
+    req = req if req is not None else flask.request._get_current_object()
     raw = _read_body(req)
     if not core.is_json(req.mimetype):
         raise UnsupportedMediaType("Content-Type must be application/json")
@@ -30,7 +30,7 @@ def request_json() -> Any:
     return parse_json_bytes(raw)
 
 
-def _read_body(req: flask.Request) -> bytes:
+def _read_body(req) -> bytes:
     """The body, read once. A body sent without Content-Length (chunked) is cut by Werkzeug at
     the request's limit: one that reaches the limit is refused as too large, not parsed."""
     raw = req.get_data(cache=True)

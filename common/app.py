@@ -23,6 +23,7 @@ from common.authz import Authorizer
 from common.clock import Clock
 from common.config import Config, load_config
 from common.db import Database, open_database
+from common.direct import DirectRoutes
 from common.health import data_disk_check
 from common.logging import configure_logging
 from common.tenancy import TENANT_ID_PATTERN
@@ -51,6 +52,11 @@ class AppContext:
         self.health_checks: dict[str, list[Callable[[float], None]]] = {}
         self.startup_hooks: list[Callable[[], None]] = []  # run once by the gunicorn master after migrating
         self.body_limits: dict[tuple[str, str], int] = {}  # (method, endpoint) -> a body limit other than 1 MiB
+        # Flask-free callables every request runs after authentication (lazy starts of a worker's
+        # threads), on the Flask path and on the direct routes alike
+        self.request_hooks: list[Callable[[], None]] = []
+        # the device routes served without Flask's per-request machinery (common.direct)
+        self.direct_routes = DirectRoutes(self, enabled=bool(config.get("MENDER_DIRECT_ROUTES", True)))
         self.migrated = False
         self.shutdown_hooks: list[Callable[[], None]] = []  # run when a worker stops (and by tests)
         # Websocket routes served by the ASGI front (common.asgi), on the public listener (paths
@@ -149,16 +155,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.json.sort_keys = False
     app.json.compact = True
-    if cfg["MENDER_TRUSTED_PROXIES"] > 0:
-        n = cfg["MENDER_TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
-    app.wsgi_app = http.Guard(app.wsgi_app)
-
     db = open_database(cfg.db_url, timeout=cfg["MENDER_DB_TIMEOUT_SECONDS"],
                        mongo_db_name=cfg["MENDER_MONGO_DB_NAME"],
                        mongo_client_factory=cfg.get("_MONGO_CLIENT_FACTORY"),
                        mongo_operation_timeout=cfg["MENDER_MONGO_OPERATION_TIMEOUT_SECONDS"])
     context = AppContext(cfg, db, cfg.get("_CLOCK") or Clock())
+    # WSGI layers, innermost first: the direct routes in front of Flask, the proxy headers, the guard
+    app.wsgi_app = context.direct_routes.wrap(app.wsgi_app)
+    if cfg["MENDER_TRUSTED_PROXIES"] > 0:
+        n = cfg["MENDER_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+    app.wsgi_app = http.Guard(app.wsgi_app)
     context.disk_check = data_disk_check(cfg.data_dir, cfg["MENDER_MIN_FREE_BYTES"])
     app.extensions["mender"] = context
 
@@ -177,7 +184,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             context.ensure_migrated()
 
     authenticators, authorizer = context.authenticators, context.authorizer
-    http.install(app, [migrate_hook, lambda: authenticate_request(authenticators, authorizer)],
+    def request_hooks() -> None:
+        for hook in context.request_hooks:
+            hook()
+
+    http.install(app, [migrate_hook, lambda: authenticate_request(authenticators, authorizer), request_hooks],
                  context.body_limits)
 
     for name in SERVICE_PACKAGES:

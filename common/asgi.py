@@ -334,23 +334,22 @@ class AsgiFront:
         """Read up to `size` body bytes on the loop within MENDER_BODY_TIMEOUT_SECONDS."""
         parts: list[bytes] = []
         got = 0
-        deadline = self.loop.time() + self.body_timeout
         more = True
-        while more and got < size:
-            remaining = deadline - self.loop.time()
-            if remaining <= 0:
-                raise _Reject(408, "request body timed out")
-            try:
-                message = await asyncio.wait_for(receive(), remaining)
-            except asyncio.TimeoutError:
-                raise _Reject(408, "request body timed out") from None
-            if message["type"] != "http.request":
-                raise _Reject(400, "client went away")
-            chunk = message.get("body", b"")
-            if chunk:
-                parts.append(chunk)
-                got += len(chunk)
-            more = message.get("more_body", False)
+        try:
+            # one timer for the whole body (asyncio.wait_for would wrap every receive in a task of
+            # its own: an extra loop turn per request with a body, ~10 % of a device poll's CPU)
+            async with asyncio.timeout(self.body_timeout):
+                while more and got < size:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        raise _Reject(400, "client went away")
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        parts.append(chunk)
+                        got += len(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            raise _Reject(408, "request body timed out") from None
         if exact and got < size:
             raise _Reject(400, "request body shorter than its Content-Length")
         return b"".join(parts)

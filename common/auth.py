@@ -89,6 +89,15 @@ def authenticate_request(authenticators: dict, authorizer=None) -> None:
     realm = realm_of(req.path)
     if realm is None:
         return
+    state.identity = identity = authenticate_token(authenticators, realm, req)
+    if realm == MANAGEMENT and authorizer is not None:
+        state.access = authorize_request(authorizer, identity, req)
+
+
+def authenticate_token(authenticators: dict, realm: str, req) -> Identity:
+    """The caller of a request to a route of `realm` (any werkzeug request: Flask's, or the
+    direct routes' of common.direct): its bearer token (or the UI's session cookie, which must
+    then pass the CSRF check) verified by the realm's authenticator. Raises Unauthorized."""
     token = bearer_token(req)
     if not token:
         raise Unauthorized("missing or malformed Authorization header",
@@ -99,9 +108,7 @@ def authenticate_request(authenticators: dict, authorizer=None) -> None:
     authenticator = authenticators.get(realm)
     if authenticator is None:
         raise Unauthorized("unauthorized")
-    state.identity = identity = authenticator(token)
-    if realm == MANAGEMENT and authorizer is not None:
-        state.access = authorize_request(authorizer, identity, req)
+    return authenticator(token)
 
 
 # methods decided as another: HEAD is a GET; OPTIONS (Flask's automatic answer, naming the

@@ -86,7 +86,7 @@ def error_response(status: int, message: str, headers: dict | None = None,
     return response
 
 
-def _storage_full(exc: BaseException) -> bool:
+def _storage_full(exc: BaseException, disk_check=None) -> bool:
     """A database error that a full data disk explains: SQLITE_FULL, or an I/O error (SQLite
     reports ENOSPC on its shared-memory and journal files so) while the disk check fails."""
     for err in (exc, exc.__cause__):
@@ -96,24 +96,50 @@ def _storage_full(exc: BaseException) -> bool:
         if code == sqlite3.SQLITE_FULL:
             return True
         if code & 0xFF == sqlite3.SQLITE_IOERR:
-            from common.app import ctx
+            if disk_check is None:
+                from common.app import ctx
+                disk_check = ctx().disk_check
             try:
-                ctx().disk_check(0.0)
+                disk_check(0.0)
             except ServiceError:
                 return True
     return False
 
 
-def _handle_service_error(exc: ServiceError) -> Response:
-    if exc.status == 503 and _storage_full(exc):
-        log.error("storage full", error=exc.message, request_id=request_id())
-        return error_response(503, STORAGE_FULL, {"Retry-After": "60"})
-    if exc.status >= 500:
-        log.warning("service error", status=exc.status, error=exc.message, request_id=request_id())
-    return error_response(exc.status, exc.message, exc.headers, exc.body)
+STORAGE_FULL = "storage full: the server cannot write until disk space is freed"
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_UNAVAILABLE = (sqlite3.DatabaseError,) + tuple(UNAVAILABLE_ERRORS)
 
 
-def _handle_http_exception(exc: HTTPException) -> Response:
+def error_for(exc: BaseException, rid: str, path: str, disk_check=None) -> tuple[int, str, dict, dict | None]:
+    """How an exception raised while serving a request is answered: (status, message, headers,
+    extra body fields), logging what an operator must see. The one mapping of exceptions to HTTP,
+    used by Flask's error handlers and by the direct routes (common.direct)."""
+    if isinstance(exc, ServiceError):
+        if exc.status == 503 and _storage_full(exc, disk_check):
+            log.error("storage full", error=exc.message, request_id=rid)
+            return 503, STORAGE_FULL, {"Retry-After": "60"}, None
+        if exc.status >= 500:
+            log.warning("service error", status=exc.status, error=exc.message, request_id=rid)
+        return exc.status, exc.message, exc.headers, exc.body
+    if isinstance(exc, HTTPException):
+        return _http_exception_error(exc, rid, path)
+    if isinstance(exc, _UNAVAILABLE):
+        if _storage_full(exc, disk_check):
+            log.error("storage full", error=repr(exc), request_id=rid)
+            return 503, STORAGE_FULL, {"Retry-After": "60"}, None
+        log.error("database unavailable", error=repr(exc), request_id=rid)
+        return 503, "service unavailable", {"Retry-After": "1"}, None
+    if isinstance(exc, RecursionError):  # deeply nested input that escaped the JSON parsers' own guard
+        return 400, "malformed input: nested too deeply", {}, None
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:  # a full disk (or quota): the operator can act
+        log.error("storage full", error=repr(exc), request_id=rid)
+        return 503, STORAGE_FULL, {"Retry-After": "60"}, None
+    log.error("unhandled exception", request_id=rid, path=path, exc_info=(type(exc), exc, exc.__traceback__))
+    return 500, "internal error", {}, None
+
+
+def _http_exception_error(exc: HTTPException, rid: str, path: str) -> tuple[int, str, dict, dict | None]:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     if "messages" in data:  # webargs validation failure
@@ -125,45 +151,18 @@ def _handle_http_exception(exc: HTTPException) -> Response:
         # an error Flask wrapped (raised in an after-request hook or an error handler, or an
         # explicit abort(500)): the cause goes to the log, never to the client
         original = getattr(exc, "original_exception", None) or exc
-        log.error("unhandled exception", request_id=request_id(), path=request.path,
+        log.error("unhandled exception", request_id=rid, path=path,
                   exc_info=(type(original), original, original.__traceback__))
         message = "internal error"
     headers = dict(data.get("headers") or {})
     if status == 405 and exc.get_response().headers.get("Allow"):
         headers["Allow"] = exc.get_response().headers["Allow"]
-    return error_response(status, message, headers)
+    return status, message, headers, None
 
 
-STORAGE_FULL = "storage full: the server cannot write until disk space is freed"
-_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-
-
-def _handle_unavailable(exc: Exception) -> Response:
-    if _storage_full(exc):
-        log.error("storage full", error=repr(exc), request_id=request_id())
-        return error_response(503, STORAGE_FULL, {"Retry-After": "60"})
-    log.error("database unavailable", error=repr(exc), request_id=request_id())
-    return error_response(503, "service unavailable", {"Retry-After": "1"})
-
-
-def _handle_os_error(exc: OSError) -> Response:
-    """A full disk (or quota) is a 503 the operator can act on; any other OSError is a 500."""
-    if exc.errno in _FULL_ERRNOS:
-        log.error("storage full", error=repr(exc), request_id=request_id())
-        return error_response(503, STORAGE_FULL, {"Retry-After": "60"})
-    return _handle_unexpected(exc)
-
-
-def _handle_recursion(exc: RecursionError) -> Response:
-    # Deeply nested input that escaped the JSON parsers' own guard
-    return error_response(400, "malformed input: nested too deeply")
-
-
-def _handle_unexpected(exc: Exception) -> Response:
-    if isinstance(exc, HTTPException):
-        return _handle_http_exception(exc)
-    log.exception("unhandled exception", request_id=request_id(), path=request.path)
-    return error_response(500, "internal error")
+def _handle_error(exc: Exception) -> Response:
+    status, message, headers, extra = error_for(exc, request_id(), request.path)
+    return error_response(status, message, headers, extra)
 
 
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-range", "content-disposition",
@@ -311,12 +310,7 @@ def install(app: Flask, before_hooks: list, body_limits: dict | None = None) -> 
                             subject=identity.subject if identity else None)
         return response
 
-    app.register_error_handler(ServiceError, _handle_service_error)
-    app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(sqlite3.OperationalError, _handle_unavailable)
-    app.register_error_handler(sqlite3.DatabaseError, _handle_unavailable)
-    for exc_type in UNAVAILABLE_ERRORS:
-        app.register_error_handler(exc_type, _handle_unavailable)
-    app.register_error_handler(RecursionError, _handle_recursion)
-    app.register_error_handler(OSError, _handle_os_error)
-    app.register_error_handler(Exception, _handle_unexpected)
+    # one handler: common.http.error_for decides (Flask still picks the most specific registration)
+    for exc_type in (ServiceError, HTTPException, sqlite3.OperationalError, sqlite3.DatabaseError,
+                     *UNAVAILABLE_ERRORS, RecursionError, OSError, Exception):
+        app.register_error_handler(exc_type, _handle_error)

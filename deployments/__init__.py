@@ -4,6 +4,8 @@
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
     # imported here: importing the package (e.g. for `deployments.service`) must not import Flask
+    import functools
+
     from common.api import Blueprint
     from common.health import add_health_routes
     from deployments import artifacts
@@ -26,5 +28,7 @@ def init_app(app, api, ctx) -> None:
     from deployments.api import devices, internal as internal_api, management, rollout
     for blp in (devices.blp, management.blp, rollout.blp, internal_api.blp):
         api.register_blueprint(blp)
+    for method, rule, handler in devices.DIRECT_ROUTES:  # the poll, without Flask's per-request work
+        ctx.direct_routes.add(method, rule, functools.partial(handler, ctx))
 
     artifacts.init_app(app, api, ctx)

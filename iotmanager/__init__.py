@@ -13,6 +13,6 @@ def init_app(app, api, ctx) -> None:
                                 resolver=ctx.config.get("_WEBHOOK_RESOLVER"), ready=ctx.ensure_migrated)
     ctx.services.iotmanager = service
     ctx.shutdown_hooks.append(service.worker.stop)
-    app.before_request(service.worker.start_if_needed)
+    ctx.request_hooks.append(service.worker.start_if_needed)
     for blp in (management.blp, internal.blp):
         api.register_blueprint(blp)

@@ -6,11 +6,16 @@ from common.app import ctx, services
 from deployments.api import render
 
 
-def base_url() -> str:
-    """Scheme and host for links handed out in this request (configurable for proxies)."""
-    cfg = ctx().config
-    scheme = cfg["DEPLOYMENTS_PRESIGN_URL_SCHEME"] or request.scheme
-    host = cfg["DEPLOYMENTS_PRESIGN_URL_HOSTNAME"] or request.host
+def base_url(req=None, config=None) -> str:
+    """Scheme and host for links handed out in this request (configurable for proxies); `req`
+    is any werkzeug request (the current Flask request by default)."""
+    cfg = config if config is not None else ctx().config
+    scheme = cfg["DEPLOYMENTS_PRESIGN_URL_SCHEME"]
+    host = cfg["DEPLOYMENTS_PRESIGN_URL_HOSTNAME"]
+    if not (scheme and host):
+        req = req if req is not None else request
+        scheme = scheme or req.scheme
+        host = host or req.host
     return f"{scheme}://{host}"
 
 

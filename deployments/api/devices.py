@@ -5,7 +5,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 
 from common.api import Blueprint, format_validation_messages, json_response, no_content, request_json
-from common.app import services
+from common.app import ctx, services
 from common.auth import current_identity
 from common.errors import BadRequest
 from common.http import error_response
@@ -17,46 +17,87 @@ blp = Blueprint("deployments_devices", __name__, url_prefix="/api/devices",
                 description="Deployments: device API.")
 
 
-def _next(provides: dict, with_control_map: bool = False):
-    # the fleet's hottest path: the response is built here (flask-smorest passes a Response
-    # through untouched), not by the response decorators, which only document it
-    identity = current_identity()
-    instructions = services().deployments.next_deployment(identity.tenant, identity.subject, provides, base_url())
+# The poll is the fleet's hottest request: each handler below takes any werkzeug request and the
+# caller, and returns (status, JSON body or None); the direct routes (common.direct) call it without
+# Flask, the Flask views below (documentation, and MENDER_DIRECT_ROUTES=false) call it too.
+NEXT_V2 = "/v2/deployments/device/deployments/next"
+NEXT_V1 = "/v1/deployments/device/deployments/next"
+
+
+def _next(context, req, identity, provides: dict, with_control_map: bool = False):
+    instructions = context.services.deployments.next_deployment(identity.tenant, identity.subject, provides,
+                                                                base_url(req, context.config))
     if instructions is None:
-        return no_content()
-    return json_response(render.instructions(instructions, with_control_map))
+        return 204, None
+    return 200, render.instructions(instructions, with_control_map)
 
 
-def _provides(nested: bool) -> dict:
+def _provides(req, nested: bool) -> dict:
     try:
-        return provides_from(request_json(), nested=nested)
+        return provides_from(request_json(req), nested=nested)
     except ValidationError as exc:
         raise BadRequest(format_validation_messages(exc.messages)) from None
 
 
-@blp.route("/v2/deployments/device/deployments/next")
+_NEXT_QUERY = NextQueryArgsSchema()
+
+
+def next_v2(context, req, identity):
+    """POST v2: body `{"device_provides": {...}, "update_control_map": bool}`."""
+    return _next(context, req, identity, _provides(req, nested=True), with_control_map=True)
+
+
+def next_v1_post(context, req, identity):
+    """POST v1: a flat map of the device's provides."""
+    return _next(context, req, identity, _provides(req, nested=False))
+
+
+def next_v1_get(context, req, identity):
+    """GET v1: `?artifact_name=…&device_type=…` (other query parameters are ignored; the first of
+    repeated ones counts, as webargs reads them)."""
+    args = req.args
+    try:
+        query = _NEXT_QUERY.load({k: args[k] for k in ("artifact_name", "device_type") if k in args})
+    except ValidationError as exc:
+        raise BadRequest(format_validation_messages(exc.messages)) from None
+    return _next(context, req, identity, {"artifact_name": query["artifact_name"],
+                                          "device_type": query["device_type"]})
+
+
+# (method, path, handler), the paths with the blueprint's prefix
+DIRECT_ROUTES = tuple((method, blp.url_prefix + rule, handler) for method, rule, handler in (
+    ("POST", NEXT_V2, next_v2), ("POST", NEXT_V1, next_v1_post), ("GET", NEXT_V1, next_v1_get)))
+
+
+def _flask(handler):
+    """The Flask view's answer: the same handler, with the current request and caller."""
+    status, body = handler(ctx(), request._get_current_object(), current_identity())
+    return no_content() if body is None else json_response(body, status)
+
+
+@blp.route(NEXT_V2)
 class NextV2(MethodView):
     @blp.response(200, description="Deployment instructions.")
     @blp.alt_response(204, description="No update for the device.")
     def post(self):
         """Get the next deployment (body: device_provides and update_control_map)."""
-        return _next(_provides(nested=True), with_control_map=True)
+        return _flask(next_v2)
 
 
-@blp.route("/v1/deployments/device/deployments/next")
+@blp.route(NEXT_V1)
 class Next(MethodView):
     @blp.arguments(NextQueryArgsSchema, location="query")
     @blp.response(200, description="Deployment instructions.")
     @blp.alt_response(204, description="No update for the device.")
     def get(self, args):
         """Get the next deployment (query: artifact_name, device_type)."""
-        return _next({"artifact_name": args["artifact_name"], "device_type": args["device_type"]})
+        return _flask(next_v1_get)
 
     @blp.response(200, description="Deployment instructions.")
     @blp.alt_response(204, description="No update for the device.")
     def post(self):
         """Get the next deployment (body: a flat map of the device's provides)."""
-        return _next(_provides(nested=False))
+        return _flask(next_v1_post)
 
 
 @blp.route("/v1/deployments/device/deployments/<string:deployment_id>/status")

@@ -64,7 +64,7 @@ def init_app(app, api, ctx) -> None:
     ctx.health_checks.setdefault("deployments", []).append(storage.check)
     ctx.startup_hooks.append(storage.sweep)
     sweeper = PeriodicSweep(storage.sweep, float(ctx.config["DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS"]))
-    app.before_request(sweeper.ensure_started)
+    ctx.request_hooks.append(sweeper.ensure_started)
     ctx.shutdown_hooks.append(sweeper.stop)
 
     # uploads take artifacts up to the image size limit instead of the app's 1 MiB JSON limit;

@@ -1,0 +1,155 @@
+"""Direct routes: the fleet's hottest device requests (the deployment poll) served by a thin WSGI
+layer in front of Flask, with every rule of the Flask path and none of its per-request machinery.
+
+A device poll through Flask paid for a request and an app context, URL matching, six hooks, two
+context-local lookups per attribute and a response object: about as much server CPU as the poll's
+own work (bench/README.md). A direct route is a (method, path) pair that a service registers with
+a handler `handler(req, identity) -> (status, body)` (`req` a plain werkzeug Request, `body` a
+JSON-able value or None for an empty answer). The layer does what common.http's hooks and error
+handlers do, through the same functions:
+
+- the request id (the caller's X-MEN-RequestID when sane, else a new one), echoed on the answer;
+- the listener rule (`/api/internal/...` only on the internal listener), the query string's UTF-8
+  check, the body limit (MENDER_REQUEST_SIZE_LIMIT, 413 before reading);
+- lazy migrations and the per-request hooks every request runs (AppContext.request_hooks);
+- authentication by the realm's authenticator (common.auth.authenticate_token: devices' tokens
+  are checked against their stored row on every request, so revocation applies at once);
+- errors mapped by common.http.error_for into `{"error", "request_id"}`;
+- the Prometheus request metrics and the JSON access line, with the route template as label.
+
+Only device routes (the `devices` realm, which the permission table does not decide and the audit
+log does not record) can be direct; a request with another method or path, or with a path Flask
+would redirect or refuse, goes to Flask unchanged (HEAD, OPTIONS, a trailing slash). The Flask
+view of each route stays registered (the OpenAPI document, and MENDER_DIRECT_ROUTES=false) and
+calls the same handler, so both paths answer alike (tests/common/test_direct.py compares them).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+from werkzeug.wrappers import Request
+
+from common import metrics
+from common.auth import DEVICES, authenticate_token, realm_of
+from common.errors import BadRequest, TooLarge
+from common.http import ENVIRON_REQUEST_ID, REQUEST_ID_HEADER, error_for, request_id_for
+from common.identity import Identity
+from common.listeners import internal_only
+from common.logging import access_log_enabled, get_logger
+
+access_log = get_logger("access")
+
+Handler = Callable[[Request, Identity], tuple[int, Any]]
+
+_STATUS_LINES = {200: "200 OK", 201: "201 CREATED", 204: "204 NO CONTENT"}
+
+
+def status_line(status: int) -> str:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        from http import HTTPStatus
+        try:
+            line = f"{status} {HTTPStatus(status).phrase.upper()}"
+        except ValueError:
+            line = f"{status} UNKNOWN"
+    return line
+
+
+class _Route:
+    __slots__ = ("rule", "label", "handler", "realm")
+
+    def __init__(self, rule: str, handler: Handler, realm: str):
+        self.rule = rule
+        self.label = metrics.route_label(rule)
+        self.handler = handler
+        self.realm = realm
+
+
+class DirectRoutes:
+    """The WSGI layer (AppContext.direct_routes): `add` routes, then it wraps Flask's wsgi_app."""
+
+    def __init__(self, context, enabled: bool = True):
+        self.context = context
+        self.enabled = enabled
+        self.routes: dict[tuple[str, str], _Route] = {}
+        self.app = None  # Flask's wsgi_app, set by `wrap`
+        cfg = context.config
+        self.limit = int(cfg.get("MENDER_REQUEST_SIZE_LIMIT", 1 << 20))
+        self.metrics_enabled = bool(cfg.get("MENDER_METRICS_ENABLED", True))
+
+    def add(self, method: str, rule: str, handler: Handler) -> None:
+        """Serve `method rule` (a path without converters) with `handler`. Raises ValueError for
+        a route outside the device API or with parameters."""
+        if "<" in rule or realm_of(rule) != DEVICES or internal_only(rule):
+            raise ValueError(f"a direct route is a device API path without parameters, not {rule!r}")
+        self.routes[(method.upper(), rule)] = _Route(rule, handler, DEVICES)
+
+    def wrap(self, wsgi_app):
+        self.app = wsgi_app
+        return self
+
+    def __call__(self, environ: dict, start_response):
+        # an exact match of method and path (the rule has no converters, and is not under
+        # /api/internal/, so no listener rule applies); anything else is Flask's
+        route = self.routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))) if self.enabled else None
+        if route is None:
+            return self.app(environ, start_response)
+        return self._serve(route, environ, start_response)
+
+    def _serve(self, route: _Route, environ: dict, start_response):
+        started = time.perf_counter()
+        rid = environ[ENVIRON_REQUEST_ID] = request_id_for(environ.get("HTTP_X_MEN_REQUESTID", ""))
+        req = Request(environ)
+        req.max_content_length = self.limit
+        identity = None
+        try:
+            identity = self._prepare(route, req, environ)
+            status, body = route.handler(req, identity)
+            if body is None:
+                payload = b""
+                headers = [(REQUEST_ID_HEADER, rid)]
+            else:
+                payload = json.dumps(body, separators=(",", ":")).encode()
+                headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+                           (REQUEST_ID_HEADER, rid)]
+        except Exception as exc:  # noqa: BLE001 - mapped as Flask's error handlers map it
+            status, message, extra_headers, extra = error_for(exc, rid, req.path, self.context.disk_check)
+            error = dict(extra or {})
+            error["error"] = message
+            error["request_id"] = rid
+            payload = json.dumps(error, separators=(",", ":")).encode() + b"\n"  # as Flask's jsonify
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+            headers += [(str(k), str(v)) for k, v in extra_headers.items()]
+            headers.append((REQUEST_ID_HEADER, rid))
+        elapsed = time.perf_counter() - started
+        method = environ["REQUEST_METHOD"]
+        if self.metrics_enabled:
+            metrics.observe(method, route.label, status, elapsed)
+        if access_log_enabled():
+            access_log.info("request", method=method, path=req.path, route=route.label, status=status,
+                            duration_ms=round(elapsed * 1000, 2), request_id=rid, remote=req.remote_addr,
+                            subject=identity.subject if identity else None)
+        start_response(status_line(status), headers)
+        return [payload] if payload else []
+
+    def _prepare(self, route: _Route, req: Request, environ: dict) -> Identity:
+        """common.http's before-request checks, authentication, the app's per-request hooks."""
+        query = environ.get("QUERY_STRING", "")
+        if query and not query.isascii():
+            try:  # werkzeug decodes raw (not percent-encoded) query bytes as strict UTF-8
+                query.encode("latin-1").decode()
+            except UnicodeDecodeError:
+                raise BadRequest("malformed query string: not UTF-8") from None
+        length = req.content_length
+        if length is not None and length > self.limit:
+            raise TooLarge(f"request body too large (limit {self.limit} bytes)")
+        context = self.context
+        if not context.migrated:
+            context.ensure_migrated()
+        identity = authenticate_token(context.authenticators, route.realm, req)
+        for hook in context.request_hooks:
+            hook()
+        return identity

@@ -1,0 +1,197 @@
+"""The direct routes (common.direct) answer exactly as the Flask path does: every request below is
+sent twice to the same app, once through the direct layer and once through Flask
+(MENDER_DIRECT_ROUTES off), and the status, body, headers, access line and metrics must match."""
+
+import json
+import sqlite3
+
+import pytest
+
+import common.direct
+import common.http
+from common.clock import FrozenClock
+from tests.deployments.test_api import build_artifact
+from tests.helpers import Operator, accepted_device
+
+NEXT_V2 = "/api/devices/v2/deployments/device/deployments/next"
+NEXT_V1 = "/api/devices/v1/deployments/device/deployments/next"
+PROVIDES = {"artifact_name": "factory-image", "device_type": "test-device"}
+LIMIT = 4096
+
+
+class _AccessLog:
+    def __init__(self):
+        self.lines = []
+
+    def info(self, event, **fields):
+        fields.pop("duration_ms")
+        self.lines.append((event, fields))
+
+
+@pytest.fixture
+def world(make_app, backend, tmp_path, monkeypatch):
+    monkeypatch.setattr(common.http, "access_log_enabled", lambda: True)  # read when the app is made
+    app = make_app(backend, _CLOCK=FrozenClock(1_900_000_000.0), MENDER_REQUEST_SIZE_LIMIT=LIMIT)
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    idle = accepted_device(app, operator, client)
+    updating = accepted_device(app, operator, client)
+    r = operator.post("/api/management/v1/deployments/artifacts", data={
+        "artifact": (__import__("io").BytesIO(build_artifact(tmp_path, "app-2")), "a.mender")},
+        content_type="multipart/form-data")
+    assert r.status_code == 201, r.get_json()
+    r = operator.post("/api/management/v1/deployments/deployments",
+                      json={"name": "d", "artifact_name": "app-2", "devices": [updating.id]})
+    assert r.status_code == 201, r.get_json()
+    log = _AccessLog()
+    for module in (common.http, common.direct):
+        monkeypatch.setattr(module, "access_log", log)
+    monkeypatch.setattr(common.direct, "access_log_enabled", lambda: True)
+    return app, client, idle, updating, log
+
+
+def _both(app, client, log, method, path, **kwargs):
+    """(status, body, headers, access line) through the direct layer, then through Flask."""
+    routes = app.extensions["mender"].direct_routes
+    kwargs["headers"] = {"X-MEN-RequestID": "direct-check-1", **kwargs.get("headers", {})}
+    cookie = kwargs.pop("cookie", None)
+    if cookie is not None:
+        client = app.test_client()
+        client.set_cookie("JWT", cookie)
+    answers = []
+    for enabled in (True, False):
+        routes.enabled = enabled
+        before = len(log.lines)
+        r = client.open(path, method=method, **kwargs)
+        lines = log.lines[before:]
+        body = r.get_data()
+        answers.append((r.status_code, body, sorted((k.lower(), v) for k, v in r.headers.items()), lines))
+    routes.enabled = True
+    return answers
+
+
+def _headers(device, **extra):
+    return {"Authorization": f"Bearer {device.token}", "X-MEN-RequestID": "direct-check-1", **extra}
+
+
+def _cases(idle, updating):
+    body_v2 = {"device_provides": PROVIDES, "update_control_map": True}
+    return [
+        ("POST", NEXT_V2, dict(headers=_headers(idle), json=body_v2), 204),
+        ("POST", NEXT_V2, dict(headers=_headers(updating), json=body_v2), 200),
+        ("POST", NEXT_V1, dict(headers=_headers(updating), json=PROVIDES), 200),
+        ("POST", NEXT_V1, dict(headers=_headers(idle), json=PROVIDES), 204),
+        ("GET", NEXT_V1 + "?artifact_name=factory-image&device_type=test-device&other=1",
+         dict(headers=_headers(idle)), 204),
+        ("GET", NEXT_V1 + "?artifact_name=factory-image&device_type=test-device&device_type=x",
+         dict(headers=_headers(updating)), 200),
+        ("GET", NEXT_V1 + "?artifact_name=factory-image", dict(headers=_headers(idle)), 400),
+        ("GET", NEXT_V1 + "?artifact_name=&device_type=t", dict(headers=_headers(idle)), 400),
+        ("GET", NEXT_V1, dict(headers=_headers(idle), environ_overrides={"QUERY_STRING": "artifact_name=\xff&device_type=t"}), 400),
+        ("POST", NEXT_V2, dict(json=body_v2), 401),
+        ("POST", NEXT_V2, dict(headers={"Authorization": "Bearer not.a.token"}, json=body_v2), 401),
+        ("POST", NEXT_V2, dict(headers={"Authorization": "Basic eDp5"}, json=body_v2), 401),
+        # the session cookie (a browser's) needs the CSRF header on a POST
+        ("POST", NEXT_V2, dict(cookie=idle.token, json=body_v2), 403),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), data=json.dumps(body_v2), content_type="text/plain"), 415),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), data=b"", content_type="application/json"), 400),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), data=b"{", content_type="application/json"), 400),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), data=b"[" * 100_000 + b"]" * 100_000,
+                               content_type="application/json"), 413),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), data=b"[" * 2000 + b"]" * 2000,
+                               content_type="application/json"), 400),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), json={"device_provides": []}), 400),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), json={"device_provides": PROVIDES, "x": 1}), 400),
+        ("POST", NEXT_V2, dict(headers=_headers(idle), json={"device_provides": {"device_type": "t"}}), 400),
+        ("POST", NEXT_V1, dict(headers=_headers(idle), json={"artifact_name": "a", "device_type": True}), 400),
+        ("POST", NEXT_V2, dict(headers=_headers(idle, **{"X-MEN-RequestID": "bad id"}), json=body_v2), 204),
+        # not direct: Flask answers these (redirect or refusal, HEAD, OPTIONS) either way
+        ("PUT", NEXT_V2, dict(headers=_headers(idle), json=body_v2), 405),
+        ("HEAD", NEXT_V1 + "?artifact_name=a&device_type=t", dict(headers=_headers(idle)), 204),
+    ]
+
+
+def test_direct_routes_answer_as_flask(world):
+    app, client, idle, updating, log = world
+    for method, path, kwargs, status in _cases(idle, updating):
+        direct, flask = _both(app, client, log, method, path, **kwargs)
+        assert direct[0] == status, (method, path, direct)
+        if "bad id" in str(kwargs.get("headers")):  # a new request id each time: compare the rest
+            for answer in (direct, flask):
+                assert dict(answer[2])["x-men-requestid"] != "bad id"
+            direct = (direct[0], direct[1], [h for h in direct[2] if h[0] != "x-men-requestid"])
+            flask = (flask[0], flask[1], [h for h in flask[2] if h[0] != "x-men-requestid"])
+            assert direct == flask
+            continue
+        assert direct == flask, (method, path)
+        if status >= 400:
+            body = json.loads(direct[1])
+            assert set(body) == {"error", "request_id"} and body["request_id"] == "direct-check-1"
+
+
+def test_access_line_and_metrics_of_direct_routes(world):
+    app, client, idle, updating, log = world
+    body = {"device_provides": PROVIDES, "update_control_map": True}
+    direct, flask = _both(app, client, log, "POST", NEXT_V2, headers=_headers(idle), json=body)
+    assert direct[3] == flask[3] and len(direct[3]) == 1
+    event, fields = direct[3][0]
+    assert event == "request" and fields["route"] == NEXT_V2 and fields["status"] == 204
+    assert fields["subject"] == idle.id and fields["request_id"] == "direct-check-1"
+
+    def count(status):
+        text = client.get("/metrics").get_data(as_text=True)
+        lines = [l for l in text.splitlines() if l.startswith("mender_http_requests_total{")
+                 and f'route="{NEXT_V2}"' in l and f'status="{status}"' in l and 'method="POST"' in l]
+        return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+    before = count(401)
+    client.post(NEXT_V2, json=body)
+    assert count(401) == before + 1
+
+
+@pytest.mark.parametrize("error, status", [(sqlite3.OperationalError("database is locked"), 503),
+                                           (RuntimeError("boom"), 500)])
+def test_failures_answer_as_flask(world, monkeypatch, error, status):
+    app, client, idle, updating, log = world
+    svc = app.extensions["mender"].services.deployments
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(svc, "next_deployment", fail)
+    direct, flask = _both(app, client, log, "POST", NEXT_V2, headers=_headers(idle),
+                          json={"device_provides": PROVIDES})
+    assert direct[0] == status and direct[:3] == flask[:3]
+    assert json.loads(direct[1])["error"] in ("service unavailable", "internal error")
+
+
+def test_revoked_device_is_refused_on_its_next_direct_poll(world):
+    app, client, idle, updating, log = world
+    op = Operator.create(app, client, email="second@example.com")
+    assert idle.request("POST", NEXT_V2, json={"device_provides": PROVIDES}).status_code == 204
+    record = op.find_device(idle)
+    r = op.delete(f"/api/management/v2/devauth/devices/{record['id']}")
+    assert r.status_code == 204
+    assert idle.request("POST", NEXT_V2, json={"device_provides": PROVIDES}).status_code == 401
+
+
+def test_flask_hooks_are_the_ones_direct_routes_reproduce(sqlite_app):
+    """A direct route runs common.http's checks and AppContext.request_hooks instead of Flask's
+    hooks: a new app-wide Flask hook must be added to both paths (or be one of these)."""
+    names = {kind: [f.__qualname__ for f in funcs.get(None, [])] for kind, funcs in (
+        ("before", sqlite_app.before_request_funcs), ("after", sqlite_app.after_request_funcs),
+        ("teardown", sqlite_app.teardown_request_funcs))}
+    # auditlogs' hooks act on management requests only (a direct route is a device route)
+    assert names == {"before": ["install.<locals>._start", "install.<locals>._collect"],
+                     "after": ["install.<locals>._finish", "install.<locals>._record"],
+                     "teardown": ["install.<locals>._clear"]}
+    assert not sqlite_app.url_value_preprocessors and not sqlite_app.url_default_functions
+
+
+def test_only_device_routes_without_parameters_can_be_direct(sqlite_app):
+    routes = sqlite_app.extensions["mender"].direct_routes
+    for rule in ("/api/management/v1/deployments/deployments", "/api/internal/v1/devauth/tokens/verify",
+                 "/api/devices/v1/deployments/device/deployments/<id>/status",
+                 "/api/devices/v1/authentication/auth_requests"):
+        with pytest.raises(ValueError):
+            routes.add("POST", rule, lambda req, identity: (204, None))
