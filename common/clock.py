@@ -32,6 +32,8 @@ class FrozenClock(Clock):
 def rfc3339(ts: float | datetime) -> str:
     """UTC timestamp as RFC 3339 with second precision and a Z suffix (as Mender prints them)."""
     if not isinstance(ts, datetime):
+        if 0 <= ts < 253402300800:  # years 1970-9999: the C library's gmtime, without datetime objects
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
         ts = datetime.fromtimestamp(ts, tz=timezone.utc)
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -38,13 +38,14 @@ class DeviceProtocol:
         if not isinstance(current, str) or not current:
             raise BadRequest("artifact_name: required")
 
-        # one query tells the device's active deployment, a failure to retry and its newest final one
-        recent = self.store.recent_device_deployments(tenant, device_id, HISTORY_WINDOW)
+        # one read tells the device's active deployment (with its own fields, not its counts: one
+        # query on SQLite), a failure to retry and its newest final one
+        recent, deployments = self.store.poll_history(tenant, device_id, HISTORY_WINDOW)
         active = [d for d in recent if d.status in m.ACTIVE]
         dd = min(active, key=lambda d: (d.created, d.id)) if active else None
         dep = None
-        if dd is not None:  # the device only needs the deployment's own fields, not its counts
-            dep = self.store.get_deployment(tenant, dd.deployment_id, counts=False)
+        if dd is not None:
+            dep = deployments.get(dd.deployment_id)
             if dep.status == m.DEPLOYMENT_FINISHED:
                 # an abort interrupted before it closed this device deployment: finish its work
                 self._close_aborted(tenant, dep)

@@ -10,6 +10,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from deployments import model as m
 from deployments.model import Deployment, DeploymentEvent, DeviceDeployment
 
 
@@ -201,6 +202,19 @@ class DeploymentsStore(ABC):
     def recent_device_deployments(self, tenant: str, device_id: str, limit: int) -> list[DeviceDeployment]:
         """The device's newest `limit` device deployments that are not deleted, newest first
         (one query for everything a poll needs to know about the device's history)."""
+
+    def poll_history(self, tenant: str, device_id: str, limit: int) -> tuple[list[DeviceDeployment],
+                                                                            dict[str, Deployment]]:
+        """recent_device_deployments, and the deployments of the active ones among them by id, as
+        get_deployment(counts=False) reads them (a backend may answer both with one query: every
+        poll asks, and a device with a deployment pending needs both)."""
+        recent = self.recent_device_deployments(tenant, device_id, limit)
+        deployments = {}
+        for deployment_id in dict.fromkeys(d.deployment_id for d in recent if d.status in m.ACTIVE):
+            dep = self.get_deployment(tenant, deployment_id, counts=False)
+            if dep is not None:
+                deployments[deployment_id] = dep
+        return recent, deployments
 
     @abstractmethod
     def candidate_static_deployments(self, tenant: str, device_id: str, created_after: float,

@@ -137,6 +137,19 @@ _STATIC_CANDIDATES = (
 _DYNAMIC_CANDIDATES = (
     "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
     " AND created > ? ORDER BY created, id LIMIT ?")
+# the poll's history: each device deployment (in DeviceDeployment's field order) with the deployment
+# of an active one beside it (NULLs for the others), newest first
+_DD_RECORD_FIELDS = ("id", "tenant_id", "deployment_id", "device_id", "created", "status", "started", "finished",
+                     "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase",
+                     "control_map", "previous_artifact")
+_DEPLOYMENT_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
+                       "dynamic", "max_devices", "device_count", "retry_pending", "total_size", "aborted", "doc",
+                       "paused", "paused_reason", "paused_ts", "current_phase", "failure_ack", "control_map")
+_POLL_HISTORY = (
+    "SELECT " + ", ".join(f"dd.{c}" for c in _DD_RECORD_FIELDS) + ", " + ", ".join(f"d.{c}" for c in _DEPLOYMENT_COLUMNS)
+    + " FROM device_deployments dd LEFT JOIN deployments d ON dd.status IN (" + ", ".join(
+        f"'{s}'" for s in sorted(m.ACTIVE)) + ") AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
+    " WHERE dd.tenant_id=? AND dd.device_id=? AND dd.deleted IS NULL ORDER BY dd.created DESC, dd.id DESC LIMIT ?")
 _OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
                 "max_devices", "device_count", "retry_pending", "total_size", "paused_reason", "paused_ts",
                 "current_phase")
@@ -153,19 +166,19 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     # ------------------------------------------------------------------ helpers
     def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True) -> Deployment:
-        conn = conn or self.db.conn
         doc = json.loads(row["doc"])
         phases = [Phase(**p) for p in doc.pop("phases", None) or []]
         window = doc.pop("window", None)
         # (no `assigning` here: an assignment is one transaction, never in flight after a crash)
+        ack, control_map = row["failure_ack"], row["control_map"]
         dep = Deployment(**{k: row[k] for k in _OWN_COLUMNS}, dynamic=bool(row["dynamic"]),
                          aborted=bool(row["aborted"]), phases=phases,
                          window=MaintenanceWindow(**window) if window else None,
-                         paused=bool(row["paused"]), failure_ack=json.loads(row["failure_ack"] or "{}"),
-                         update_control_map=json.loads(row["control_map"]) if row["control_map"] else None,
-                         **doc)
+                         paused=bool(row["paused"]), failure_ack=json.loads(ack) if ack else {},
+                         update_control_map=json.loads(control_map) if control_map else None, **doc)
         if not counts:
             return dep
+        conn = conn or self.db.conn
         stats = {s: 0 for s in m.DEVICE_STATUSES}
         for r in conn.execute("SELECT status, count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?",
                               (row["tenant_id"], row["id"])):
@@ -512,6 +525,19 @@ class SqliteDeploymentsStore(DeploymentsStore):
             "SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND deleted IS NULL"
             " ORDER BY created DESC, id DESC LIMIT ?", (tenant, device_id, limit)).fetchall()
         return [self._dd(r) for r in rows]
+
+    def poll_history(self, tenant, device_id, limit):
+        recent, deployments = [], {}
+        n = len(_DD_RECORD_FIELDS)
+        for row in self.db.conn.execute(_POLL_HISTORY, (tenant, device_id, limit)):
+            dd = DeviceDeployment(*row[:n])
+            dd.log = bool(dd.log)
+            if dd.control_map is not None:
+                dd.control_map = json.loads(dd.control_map)
+            recent.append(dd)
+            if row[n] is not None and dd.deployment_id not in deployments:
+                deployments[dd.deployment_id] = self._deployment(dict(zip(_DEPLOYMENT_COLUMNS, row[n:])), counts=False)
+        return recent, deployments
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         rows = self.db.conn.execute(_STATIC_CANDIDATES, (tenant, device_id, created_after, limit)).fetchall()

@@ -149,7 +149,7 @@ def test_two_polls_retrying_one_failure(env):
     env.report("d1", dep.id, "failure")
     assert env.dep(dep.id).retry_pending == 1
     won = []
-    interleave(env.svc.store, "recent_device_deployments", lambda: won.append(env.poll("d1")), after=True)
+    interleave(env.svc.store, "poll_history", lambda: won.append(env.poll("d1")), after=True)
     env.poll("d1")
     assert won[0]["id"] == dep.id
     dd = env.svc.store.get_device_deployment("", dep.id, "d1")

@@ -283,6 +283,29 @@ def test_update_device_deployment_is_conditional_on_the_status(store):
     assert store.update_device_deployment("", dd.id, m.DOWNLOADING, {})  # nothing to change
 
 
+def test_poll_history_reads_the_active_deployments_beside_the_history(store):
+    """poll_history: recent_device_deployments, and the deployment of each active one as
+    get_deployment(counts=False) reads it; none for final ones, other devices or tenants."""
+    old = insert(store, deployment(created=T0), ["d1"])
+    mid = insert(store, deployment(created=T0 + 1, phases=[(50, T0 + 1, 1), (None, T0 + 2, None)]), ["d1"])
+    new = insert(store, deployment(created=T0 + 2), ["d1"])
+    a = add_dd(store, old, "d1", status=m.SUCCESS, finished=T0 + 5)
+    b = add_dd(store, mid, "d1", status=m.DOWNLOADING, phase=1)
+    c = add_dd(store, new, "d1")
+    add_dd(store, old, "d2")
+    recent, deployments = store.poll_history("", "d1", 10)
+    assert [view(d) for d in recent] == [view(d) for d in store.recent_device_deployments("", "d1", 10)]
+    assert ids(recent) == [c.id, b.id, a.id]
+    assert sorted(deployments) == sorted([mid.id, new.id])
+    for dep_id, dep in deployments.items():
+        assert view(dep) == view(store.get_deployment("", dep_id, counts=False))
+    assert view(deployments[mid.id])["phases"] == view(store.get_deployment("", mid.id, counts=False))["phases"]
+    assert ids(store.poll_history("", "d1", 1)[0]) == [c.id]
+    assert store.poll_history("t2", "d1", 10) == ([], {})
+    store.update_device_deployment("", b.id, m.DOWNLOADING, {"deleted": T0 + 10})
+    assert sorted(store.poll_history("", "d1", 10)[1]) == [new.id]
+
+
 def test_device_history_queries(store):
     old = insert(store, deployment(created=T0), ["d1"])
     mid = insert(store, deployment(created=T0 + 1), ["d1"])
