@@ -101,6 +101,9 @@ def _cases(idle, updating):
         ("POST", NEXT_V2, dict(headers=_headers(idle), data=b"[" * 2000 + b"]" * 2000,
                                content_type="application/json"), 400),
         ("POST", NEXT_V2, dict(headers=_headers(idle), json={"device_provides": []}), 400),
+        # a body shorter than its Content-Length (the client went away)
+        ("POST", NEXT_V2, dict(headers=_headers(idle), data=b'{"device_provides": {}}', content_type="application/json",
+                               environ_overrides={"CONTENT_LENGTH": "100"}), 400),
         ("POST", NEXT_V2, dict(headers=_headers(idle), json={"device_provides": PROVIDES, "x": 1}), 400),
         ("POST", NEXT_V2, dict(headers=_headers(idle), json={"device_provides": {"device_type": "t"}}), 400),
         ("POST", NEXT_V1, dict(headers=_headers(idle), json={"artifact_name": "a", "device_type": True}), 400),
