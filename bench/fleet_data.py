@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -48,8 +49,9 @@ def exact_total(data_dir: str) -> dict:
 
 
 def pct(values: list[float], p: float) -> float:
+    """The nearest-rank percentile (the p95 of 20 runs is the 19th, not the maximum)."""
     values = sorted(values)
-    return round(values[min(len(values) - 1, int(p / 100 * len(values)))], 1)
+    return round(values[max(0, min(len(values), math.ceil(p / 100 * len(values))) - 1)], 1)
 
 
 def timed(fn, runs: int) -> dict:
