@@ -26,6 +26,7 @@ FILTER_ATTRIBUTES_LIMIT = 500
 # it on every device list load, and over a large fleet it costs a few hundred ms and barely moves
 FILTER_ATTRIBUTES_CACHE_SECONDS = 60.0
 _FILTER_ATTRIBUTES_CACHE_TENANTS = 1000
+_monotonic = time.monotonic  # the cache's clock (a test moves it)
 MAX_VALUE_COUNT_DEVICES = 100_000
 MAX_VALUE_COUNT_NAMES = 100
 MAX_FILTER_NAME = 256
@@ -438,7 +439,7 @@ class InventoryService:
         of FILTER_ATTRIBUTES_SAMPLE devices or more is reused for FILTER_ATTRIBUTES_CACHE_SECONDS
         (per process); a smaller fleet's is read every time."""
         cached = self._attribute_counts.get(tenant)
-        now = time.monotonic()
+        now = _monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
         counts = self.store.attribute_counts(tenant, FILTER_ATTRIBUTES_SAMPLE, FILTER_ATTRIBUTES_LIMIT)

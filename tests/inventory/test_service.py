@@ -244,7 +244,7 @@ def test_filter_attributes_of_a_full_sample_are_reused_for_a_minute(svc, monkeyp
     import inventory.service as service
     monkeypatch.setattr(service, "FILTER_ATTRIBUTES_SAMPLE", 3)
     clock = [1000.0]
-    monkeypatch.setattr(service.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(service, "_monotonic", lambda: clock[0])
     names = lambda: {(c.scope, c.name) for c in svc.filter_attributes("")}  # noqa: E731
     svc.update_device_attributes("", "a", [{"name": "cpu", "value": "arm"}], True)
     svc.update_device_attributes("", "b", [{"name": "cpu", "value": "arm"}], True)
