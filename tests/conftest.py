@@ -8,7 +8,10 @@ import uuid
 import pytest
 
 from common.app import create_app
+from tests import mongomock_collmod
 from tests.helpers import backend_config
+
+mongomock_collmod.install()
 
 BACKENDS = ["sqlite", "mongomock", "mongo"]
 

@@ -14,6 +14,7 @@ import pytest
 from auditlogs.service import MAX_EXPORT, redact
 from common.app import create_app
 from common.clock import FrozenClock
+from tests import mongomock_collmod
 from tests.helpers import Operator, backend_config
 
 LOGS = "/api/management/v1/auditlogs/logs"
@@ -172,47 +173,26 @@ def test_retention_prunes_old_entries(make_app):
     assert [e["object"]["id"] for e in op.get(LOGS).get_json()] == ["fresh"]
 
 
-class _CollModServer:
-    """mongomock has no collMod: answer it as MongoDB does for a TTL index (change the index's
-    expireAfterSeconds in place, IndexNotFound when it does not exist) and count the calls."""
-
-    def __init__(self, monkeypatch):
-        import mongomock.database
-        from pymongo.errors import OperationFailure
-        self.calls = []
-        original = mongomock.database.Database.command
-
-        def command(db, cmd, **kwargs):
-            if not (isinstance(cmd, dict) and "collMod" in cmd):
-                return original(db, cmd, **kwargs)
-            self.calls.append(cmd)
-            coll, spec = db[cmd["collMod"]], cmd["index"]
-            info = coll.index_information().get(spec["name"])
-            if info is None:
-                raise OperationFailure("index not found", code=27)
-            coll.drop_index(spec["name"])
-            coll.create_index(info["key"], name=spec["name"], expireAfterSeconds=spec["expireAfterSeconds"])
-            return {"ok": 1.0}
-
-        monkeypatch.setattr(mongomock.database.Database, "command", command)
-
-
-def test_mongo_ttl_index_follows_the_setting_in_place(make_app, monkeypatch):
-    server = _CollModServer(monkeypatch)
+def test_mongo_ttl_index_follows_the_setting_in_place(make_app):
+    """(mongomock answers collMod through tests/mongomock_collmod.py, as MongoDB does.)"""
+    calls = mongomock_collmod.calls
     app = make_app("mongomock", AUDITLOGS_RETENTION_DAYS=7)
     ctx = app.extensions["mender"]
     ctx.ensure_migrated()
-    ctx.services.auditlogs.ensure_retention()
+    calls.clear()
     entries = ctx.db.db["auditlogs_entries"]
+    entries.drop_index("time_ttl")  # as a fresh database with the default age: changed in place
+    entries.create_index([("time", 1)], name="time_ttl", expireAfterSeconds=90 * 86400)
+    ctx.services.auditlogs.ensure_retention()
     assert entries.index_information()["time_ttl"]["expireAfterSeconds"] == 7 * 86400
-    assert [c["index"]["expireAfterSeconds"] for c in server.calls] == [7 * 86400]  # collMod, once
+    assert [c["index"]["expireAfterSeconds"] for c in calls] == [7 * 86400]  # collMod, once
     ctx.services.auditlogs.ensure_retention()  # already right: nothing asked of the server
-    assert len(server.calls) == 1
+    assert len(calls) == 1
 
     entries.drop_index("time_ttl")  # an index lost: collMod answers IndexNotFound, so it is created
     ctx.services.auditlogs.ensure_retention()
     assert entries.index_information()["time_ttl"]["expireAfterSeconds"] == 7 * 86400
-    assert len(server.calls) == 2
+    assert len(calls) == 2
 
 
 def test_mongo_ttl_refusal_other_than_a_missing_index_is_not_hidden(make_app, monkeypatch):
@@ -222,14 +202,17 @@ def test_mongo_ttl_refusal_other_than_a_missing_index_is_not_hidden(make_app, mo
     def refuse(db, cmd, **kwargs):
         raise OperationFailure("not authorized", code=13)
 
-    monkeypatch.setattr(mongomock.database.Database, "command", refuse)
     app = make_app("mongomock", AUDITLOGS_RETENTION_DAYS=7)
     ctx = app.extensions["mender"]
     ctx.ensure_migrated()
+    entries = ctx.db.db["auditlogs_entries"]
+    entries.drop_index("time_ttl")
+    entries.create_index([("time", 1)], name="time_ttl", expireAfterSeconds=90 * 86400)
+    monkeypatch.setattr(mongomock.database.Database, "command", refuse)
     with pytest.raises(OperationFailure):
         ctx.services.auditlogs.ensure_retention()
     # the index was neither dropped nor rebuilt behind the operator's back
-    assert ctx.db.db["auditlogs_entries"].index_information()["time_ttl"]["expireAfterSeconds"] == 90 * 86400
+    assert entries.index_information()["time_ttl"]["expireAfterSeconds"] == 90 * 86400
 
 
 def test_admission_changes_and_remote_access_are_recorded(world):
