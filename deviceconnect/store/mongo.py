@@ -159,8 +159,8 @@ class MongoDeviceconnectStore(DeviceconnectStore):
                 return
 
     def purge_expired(self, now: float) -> int:
-        # the TTL indexes do this on MongoDB; an explicit pass keeps mongomock (and a lagging TTL
-        # monitor) in line with the documented retention
+        # the TTL indexes do this too, but MongoDB's TTL monitor runs once a minute and may lag
+        # behind under load: an explicit pass holds the documented retention exactly
         removed = 0
         for name in (RECORDINGS, SESSIONS):
             removed += self._c(name).delete_many({"expire_ts": {"$lt": utc_datetime(now)}}).deleted_count

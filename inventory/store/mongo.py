@@ -42,7 +42,7 @@ def _m1_indexes(db) -> None:
         # one index over every attribute value (MongoDB >= 4.2): a predicate on any
         # (scope, name) is an index scan, as Mender's per-attribute indexing intends
         devices.create_index([("attributes.$**", 1)], name="attributes_wildcard")
-    except (OperationFailure, NotImplementedError) as exc:  # servers without wildcard indexes (< 4.2)
+    except OperationFailure as exc:  # servers without wildcard indexes (< 4.2)
         log.warning("inventory: wildcard index not created: %s", exc)
     db[FILTERS].create_index([("tenant_id", 1), ("name", 1)], unique=True, name="tenant_name")
     db[FILTERS].create_index([("tenant_id", 1), ("id", 1)], unique=True, name="tenant_id_id")
@@ -72,7 +72,7 @@ def _m3_hot_filter_indexes(db) -> None:
     devices.create_index([("tenant_id", 1), (status, 1), (group, 1)], name="tenant_status_group")
     try:
         devices.create_index([("tenant_id", 1), ("attributes.$**", 1)], name="tenant_attributes_wildcard")
-    except (OperationFailure, NotImplementedError) as exc:  # MongoDB < 7.0
+    except OperationFailure as exc:  # MongoDB < 7.0
         log.warning("inventory: compound wildcard index not created (MongoDB < 7.0): %s", exc)
     else:
         try:

@@ -7,8 +7,9 @@ made due (`$min`). A crash between steps loses at most that event, or leaves del
 worker finds and delivers, or fails as orphans.
 
 Claims are `find_one_and_update` with the due-and-unleased condition in the filter: atomic on a
-real MongoDB. (mongomock applies it as a read then a write, so the concurrent-claim tests run
-on SQLite and on a real MongoDB; on mongomock they are sequential.)
+MongoDB (the concurrent-claim tests run on SQLite and, with TEST_MONGO_URL, on a real MongoDB;
+the test stand-in for MongoDB runs them one after the other, as it does not apply the filter and
+the update atomically).
 """
 
 from __future__ import annotations
