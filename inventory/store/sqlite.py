@@ -13,7 +13,7 @@ from inventory.model import (ATTR_GROUP, ATTR_STATUS, SCOPE_IDENTITY, SCOPE_SYST
 from inventory.regex import regex_match
 from inventory.store import InventoryStore
 from inventory.store.sqlite_search import (SELECTIVITY_CAP, TEXT_ROWS, build_search, candidate_filter, negated,
-                                           value_ranges)
+                                           sample_search, value_ranges)
 from inventory.store.sqlite_walk import COUNT_EXACT_CANDIDATES, estimated_count, walk_page
 
 # a device's status row (one per device, written by the server); {r}: '', 'new.' or 'old.'
@@ -370,8 +370,11 @@ class SqliteInventoryStore(InventoryStore):
             return self._sorted(conn, tenant, matching, params, sort, skip, limit)
         if large and not exact:
             driver_sql, driver_params = plan["driver_sql"]
+            size = plan["sizes"][id(driver)]
             ranges = value_ranges(tenant, driver)
-            total, estimated = estimated_count(conn, driver_sql, driver_params, matching, params,
+            total, estimated = estimated_count(conn, tenant, self._device_count(conn, tenant), driver_sql,
+                                               driver_params, size if size < SELECTIVITY_CAP else None,
+                                               *sample_search(tenant, conds, driver), matching, params,
                                                *(ranges or (None, None)))
             if estimated:
                 total = EstimatedCount(max(len(ids or ()), total))

@@ -16,6 +16,7 @@ _ATTRS = "inventory_attributes"
 _CMP = {"eq": "=", "ne": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 SELECTIVITY_CAP = 20000  # index entries counted per predicate when planning a search
+PIVOT = object()  # stands for an estimate's pivot among sample_search's parameters
 
 
 def literal_prefix(pattern: str, flags: str) -> str:
@@ -229,3 +230,32 @@ def value_ranges(tenant: str, c: Cond) -> tuple[list, tuple[str, list]] | None:
     column, values = ("value_str", list(c.strs)) if c.strs else ("value_num", list(c.nums))
     return values, (f"SELECT device_id FROM {_ATTRS} a WHERE a.tenant_id = ? AND a.scope = ? AND a.name = ?"
                     f" AND a.{column} = ?", [tenant, c.scope, c.name])
+
+
+def sample_search(tenant: str, conds: Sequence[Cond], driver: Cond) -> tuple[str, list]:
+    """A count of the devices matching `conds` among the driver's rows whose device id is at most
+    a pivot (each PIVOT among the parameters, replaced by the caller): an estimate's sample. Equalities and
+    `$in`s of one value type are membership tests against their own index ranges cut at the same
+    pivot (a few thousand entries read in order, instead of a probe of every sampled device), the
+    others probes of the survivors."""
+    sql, params = driver_subquery(tenant, driver)
+    memberships: list[tuple[str, list]] = []
+    probes: list[tuple[str, list]] = []
+    for c in conds:
+        if c is driver:
+            continue
+        if c.on_id:
+            memberships.insert(0, _id_condition(c))
+        elif c.op in ("eq", "in", "ne", "nin") and bool(c.strs) != bool(c.nums):
+            sub, p = value_clause(c, "a")
+            memberships.append((f"x.id {'NOT ' if negated(c) else ''}IN (SELECT device_id FROM {_ATTRS} a"
+                                f" WHERE a.tenant_id = ? AND a.scope = ? AND a.name = ? AND {sub}"
+                                " AND a.device_id <= ?)", [tenant, c.scope, c.name, *p, PIVOT]))
+        else:
+            probes.append(_probe(c, tenant))
+    where = " AND ".join(s for s, _ in memberships + probes) or "1"
+    out = [*params, PIVOT]
+    for _, p in memberships + probes:
+        out += p
+    return (f"SELECT count(DISTINCT x.id) FROM (SELECT device_id AS id FROM ({sql}) WHERE device_id <= ?) x"
+            f" WHERE {where}"), out

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from inventory.store.sqlite_search import PIVOT
+
 WALK_BUDGET = 60_000  # index entries one walk reads before it gives up (the caller sorts every match)
 COUNT_EXACT_CANDIDATES = 10_000  # the driving predicate's rows up to which a total is counted exactly
 COUNT_SAMPLE = 4_000  # driving-predicate rows probed to estimate a total above that
@@ -54,24 +56,22 @@ def walk_page(conn, tenant: str, filter_sql: str, filter_params: list, sort: tup
                               f" LIMIT {budget}) x WHERE {filter_sql}", params + filter_params)
         last = threshold = None
         try:
-            while True:
-                rows = cursor.fetchmany(64)
-                if not rows:
-                    break
-                for device_id, value in rows:
-                    key = (_value_key(value), device_id)
-                    if last is not None and (key > last if descending else key < last):
-                        return None  # not in index order: never guess
-                    last = key
-                    if threshold is not None and key[0] != threshold:
-                        return _page(seen, need, descending, False)  # the page's last tie group is complete
-                    if device_id in seen:
-                        continue  # the first entry of a device holds its sort value
-                    seen[device_id] = value
-                    if len(seen) == need:
-                        if kind == "id":
-                            return _page(seen, need, descending, True)
-                        threshold = key[0]  # the page ends in this value: read its ties
+            # row by row: the cursor steps SQLite once per row, so the walk reads no entry past the
+            # one that ends the page (fetchmany(n) would run on to n more matches: 3× the probes)
+            for device_id, value in cursor:
+                key = (_value_key(value), device_id)
+                if last is not None and (key > last if descending else key < last):
+                    return None  # not in index order: never guess
+                last = key
+                if threshold is not None and key[0] != threshold:
+                    return _page(seen, need, descending, False)  # the page's last tie group is complete
+                if device_id in seen:
+                    continue  # the first entry of a device holds its sort value
+                seen[device_id] = value
+                if len(seen) == need:
+                    if kind == "id":
+                        return _page(seen, need, descending, True)
+                    threshold = key[0]  # the page ends in this value: read its ties
         finally:
             cursor.close()
         entries = conn.execute(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT {budget + 1})", params).fetchone()[0]
@@ -101,40 +101,48 @@ def _ranked(seen: dict, descending: bool, by_id: bool) -> list[tuple[str, object
     return sorted(items, key=lambda t: _value_key(t[1]), reverse=descending)
 
 
-def estimated_count(conn, driver_sql: str, driver_params: list, matching_sql: str, matching_params: list,
+def estimated_count(conn, tenant: str, fleet: int, driver_sql: str, driver_params: list, driver_size: int | None,
+                    sample_sql: str, sample_params: list, matching_sql: str, matching_params: list,
                     driver_values: Sequence | None, driver_range: tuple[str, list] | None) -> tuple[int, bool]:
-    """How many rows `matching_sql` (column `id`) has, estimated from the devices of an id prefix:
-    the driving predicate's rows (`driver_sql`, column `device_id`) are counted exactly, and the
-    share of them that match is measured on those whose id is at most a pivot chosen so that about
-    COUNT_SAMPLE of them fall below it (device ids are in no relation to attribute values, so the
-    prefix is a fair sample). `driver_values`/`driver_range`: for an equality or `$in` driver,
-    the SQL of one value's index range (`?` for the value) and its parameters before the value:
-    each value's range is in id order, so the pivot is found by a seek, not a sort. Returns
-    (count, estimated): a driver of at most COUNT_SAMPLE rows is counted exactly."""
-    ranges = None
+    """How many devices `matching_sql` (column `id`) has, estimated from those whose id is at most a
+    pivot: the pivot is chosen among the driving predicate's rows (`driver_sql`, column
+    `device_id`) so that about COUNT_SAMPLE of them fall below it, and the share of those that
+    match is measured (`sample_sql`: their count, PIVOT among its parameters; device ids
+    are in no relation to attribute values, so the id prefix is a fair sample).
+
+    `driver_size`: the driver's rows when known exactly (the planner counts up to its cap), else
+    None. Known: total = driver's rows × matching share of the sampled driver rows. Unknown (at
+    least the planner's cap): total = the tenant's `fleet` × matching share of the devices below
+    the pivot, so a driver of half a million rows is never counted (an index count of 100,000
+    entries costs ~10 ms here); the variance is the same (the sample's matches, ~COUNT_SAMPLE ×
+    the driver's matching share). `driver_values`/`driver_range`: for an equality or `$in`
+    driver, the SQL of one value's index range (`?` for the value) and its parameters before the
+    value: each value's range is in id order, so the pivot is found by seeks, not a sort.
+    Returns (count, estimated): a driver of at most COUNT_SAMPLE rows is counted exactly."""
+    pivot = sampled = None
     if driver_values and driver_range and len(driver_values) <= _MAX_VALUE_RANGES:
         range_sql, range_params = driver_range
-        ranges = [(conn.execute(f"SELECT count(*) FROM ({range_sql})", range_params + [v]).fetchone()[0], v)
-                  for v in driver_values]
-        total = sum(n for n, _ in ranges)
+        # each value's k-th id: the smallest of them leaves at least k driver rows below it, about
+        # COUNT_SAMPLE when the values are about as frequent
+        k = -(-COUNT_SAMPLE // len(driver_values))
+        kth = [row[0] for v in driver_values for row in conn.execute(
+            f"SELECT device_id FROM ({range_sql}) ORDER BY device_id LIMIT 1 OFFSET {k - 1}", range_params + [v])]
+        if kth:
+            pivot = min(kth)
+            if len(driver_values) == 1:
+                sampled = k
     else:
-        total = conn.execute(f"SELECT count(*) FROM ({driver_sql})", driver_params).fetchone()[0]
-    if total <= COUNT_SAMPLE:
-        return conn.execute(f"SELECT count(*) FROM ({matching_sql})", matching_params).fetchone()[0], False
-    sampled = None
-    if ranges:
-        size, value = max(ranges, key=lambda r: r[0])
-        offset = max(0, round(COUNT_SAMPLE * size / total) - 1)
-        pivot = conn.execute(f"SELECT device_id FROM ({range_sql}) ORDER BY device_id LIMIT 1 OFFSET {offset}",
-                             range_params + [value]).fetchone()[0]
-        if len(ranges) == 1:
-            sampled = offset + 1
-    else:
-        pivot = conn.execute(f"SELECT max(id) FROM (SELECT device_id AS id FROM ({driver_sql}) ORDER BY +device_id"
-                             f" LIMIT {COUNT_SAMPLE})", driver_params).fetchone()[0]
+        pivot = conn.execute(f"SELECT max(id), count(*) FROM (SELECT device_id AS id FROM ({driver_sql})"
+                             f" ORDER BY +device_id LIMIT {COUNT_SAMPLE})", driver_params).fetchone()
+        pivot = pivot[0] if pivot[1] == COUNT_SAMPLE else None
+    if pivot is None:  # fewer driver rows than a sample
+        return conn.execute(f"SELECT count(DISTINCT id) FROM ({matching_sql})", matching_params).fetchone()[0], False
+    hits = conn.execute(sample_sql, [pivot if p is PIVOT else p for p in sample_params]).fetchone()[0]
+    if driver_size is None:
+        below = conn.execute("SELECT count(*) FROM inventory_devices WHERE tenant_id = ? AND id <= ?",
+                             (tenant, pivot)).fetchone()[0]
+        return (round(fleet * hits / below) if below else 0), True
     if sampled is None:
         sampled = conn.execute(f"SELECT count(*) FROM ({driver_sql}) WHERE device_id <= ?",
                                driver_params + [pivot]).fetchone()[0]
-    hits = conn.execute(f"SELECT count(*) FROM ({matching_sql}) m WHERE m.id <= ?",
-                        matching_params + [pivot]).fetchone()[0]
-    return (round(total * hits / sampled) if sampled else 0), True
+    return (round(driver_size * hits / sampled) if sampled else 0), True
