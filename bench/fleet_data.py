@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -36,16 +37,53 @@ THREE = {"page": 1, "per_page": 20,
          "sort": [{"scope": "inventory", "attribute": "hostname", "order": "desc"}]}
 
 
-def exact_total(data_dir: str) -> dict:
-    """The three-predicate search's exact count (what an estimate is compared with), in-process."""
+def varied(seed: int, run: int) -> dict:
+    """The three-predicate search with other values in every run (a device type, a memory
+    threshold, 5 of the 40 sites, picked from the seed and the run's number): no two runs ask the
+    same (a cache answering repeats would not help), and each invocation asks other ones."""
+    rnd = random.Random(f"{seed}/{run}")
+    body = json.loads(json.dumps(THREE))
+    body["filters"][0]["value"] = f"board-{rnd.randrange(10)}"
+    body["filters"][1]["value"] = rnd.choice([512, 1024, 2048])
+    body["filters"][2]["value"] = [f"site-{k}" for k in sorted(rnd.sample(range(40), 5))]
+    return body
+
+
+def exact_totals(data_dir: str, bodies: list[dict]) -> list[dict]:
+    """The searches' exact counts (what an estimate is compared with), in-process."""
     from common.app import create_app
     from inventory.query import parse_search_params
     app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "error", "MENDER_METRICS_ENABLED": False})
-    query = parse_search_params(THREE)
+    out = []
     with app.app_context():
-        t = time.perf_counter()
-        total = app.extensions["mender"].services.inventory.store.search("", query.conds, [], 0, 1)[1]
-        return {"total": total, "ms": round((time.perf_counter() - t) * 1000, 1)}
+        for body in bodies:
+            query = parse_search_params(body)
+            t = time.perf_counter()
+            total = app.extensions["mender"].services.inventory.store.search("", query.conds, [], 0, 1)[1]
+            out.append({"total": total, "ms": round((time.perf_counter() - t) * 1000, 1)})
+    return out
+
+
+def join_devices(data_dir: str, deployment_id: str, devices: int) -> dict:
+    """`devices` of the seeded devices the dynamic deployment's filter matches (groups 0-3: device
+    i is in group i % 8) join it, in-process, through the store write a poll's join makes (one
+    transaction per device: the device deployment, the deployment's count, its statistics)."""
+    from bench.seed_fleet import seeded_device_id
+    from common.app import create_app
+    app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "error", "MENDER_METRICS_ENABLED": False})
+    svc = app.extensions["mender"].services.deployments
+    t = time.perf_counter()
+    joined = 0
+    with app.app_context():
+        dep = svc.store.get_deployment("", deployment_id)
+        i = 0
+        while joined < devices:
+            if i % 8 < 4:
+                dd = svc._new_device_deployment(dep, seeded_device_id(i), "board-1", None)
+                outcome, _ = svc.store.assign_device("", dep, None, dd)
+                joined += outcome == "assigned"
+            i += 1
+    return {"joined": joined, "s": round(time.perf_counter() - t, 1)}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -138,11 +176,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--seed", type=int, default=int(time.time()), help="of the varied searches (default: the time)")
+    ap.add_argument("--joined", type=int, default=100_000,
+                    help="devices joined to the dynamic deployment before its per-device list is measured again")
     ap.add_argument("--json", help="write the results to this file as well")
     args = ap.parse_args()
     import requests
 
-    report: dict = {"machine": machine()}
+    report: dict = {"machine": machine(), "seed": args.seed}
     report["migrate_s"] = migrate(args.data_dir)
     report["disk"] = on_disk(args.data_dir)
     print(json.dumps(report), flush=True)
@@ -188,6 +229,14 @@ def main() -> None:
         report["statistics"] = timed(get(f"{DEPLOYMENTS}/{dep_id}/statistics"), args.runs)
         report["device_list_first_page"] = timed(get(f"{DEPLOYMENTS}/{dep_id}/devices/list?page=1&per_page=20"),
                                                  args.runs)
+        if args.joined:
+            # the same after `--joined` devices joined it (a list of that many device rows)
+            report["dynamic_deployment"]["join"] = join_devices(args.data_dir, dep_id, args.joined)
+            report["statistics_joined"] = timed(get(f"{DEPLOYMENTS}/{dep_id}/statistics"), args.runs)
+            report["device_list_first_page_joined"] = timed(
+                get(f"{DEPLOYMENTS}/{dep_id}/devices/list?page=1&per_page=20"), args.runs)
+            report["device_list_pending_first_page_joined"] = timed(
+                get(f"{DEPLOYMENTS}/{dep_id}/devices/list?status=pending&page=1&per_page=20"), args.runs)
         report["deployments_list_first_page"] = timed(get(f"{DEPLOYMENTS}?page=1&per_page=20"), args.runs)
         report["devices_list_first_page"] = timed(get("/api/management/v2/devauth/devices?status=accepted&page=1"
                                                       "&per_page=20"), args.runs)
@@ -200,6 +249,11 @@ def main() -> None:
             return go
 
         report["search_three_predicates_sorted"] = timed(search_body(THREE), args.runs)
+        answers: list[str] = []
+        runs = iter(range(args.runs))
+        report["search_three_predicates_sorted_varied"] = timed(
+            lambda: answers.append(search_body(varied(args.seed, next(runs)))()), args.runs)
+        report["search_three_predicates_sorted_varied"]["last"] = answers
         report["search_one_predicate"] = timed(search_body({"page": 1, "per_page": 20, "filters": [
             {"scope": "inventory", "attribute": "artifact_name", "type": "$eq", "value": "release-7"}]}), args.runs)
         accepted = {"scope": "identity", "attribute": "status", "type": "$eq", "value": "accepted"}
@@ -216,7 +270,9 @@ def main() -> None:
         r = s.put(f"{server.url}{DEPLOYMENTS}/{dep_id}/status", json={"status": "aborted"}, timeout=300)
         report["dynamic_deployment"]["abort_status"] = r.status_code
         report["server_cpu_s"] = round(server.cpu_seconds(), 1)
-    report["search_three_predicates_exact_count"] = exact_total(args.data_dir)
+    report["search_three_predicates_exact_count"] = exact_totals(args.data_dir, [THREE])[0]
+    # the varied searches' answers (X-Total-Count) against their exact counts, the first five
+    report["search_varied_exact_counts"] = exact_totals(args.data_dir, [varied(args.seed, k) for k in range(min(5, args.runs))])
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:

@@ -200,13 +200,33 @@ def build_search(tenant: str, conds: Sequence[Cond], estimate: Callable[[str, li
     return f"SELECT x.id AS id FROM ({source}) x WHERE {where}", params
 
 
+def _one_type_equality(c: Cond) -> bool:
+    """An equality or `$in` (or their negations) whose values are all strings or all numbers."""
+    return not c.on_id and c.op in ("eq", "in", "ne", "nin") and bool(c.strs) != bool(c.nums)
+
+
+def _index_probe(c: Cond, tenant: str) -> tuple[str, list]:
+    """A probe of one device for an equality or `$in` of one value type by seeks in the value
+    index ((tenant, scope, name, value, device id): one per value), not in the attribute table:
+    the entries of a few values are a few megabytes that stay cached, where a probe of the table
+    reads a page of its own for every device (the table is most of the database)."""
+    column = "value_str" if c.strs else "value_num"
+    values = list(c.strs or c.nums)
+    probe = (f"EXISTS (SELECT 1 FROM {_ATTRS} a INDEXED BY inventory_attributes_{column[6:]} WHERE a.tenant_id = ?"
+             f" AND a.scope = ? AND a.name = ? AND a.{column} IN ({','.join('?' * len(values))})"
+             " AND a.device_id = x.id)")
+    return ("NOT " + probe if negated(c) else probe), [tenant, c.scope, c.name, *values]
+
+
 def candidate_filter(tenant: str, conds: Sequence[Cond], sizes: dict | None = None) -> tuple[str, list]:
     """A condition on `x.id` that holds for the devices matching every condition, for a walk that
     visits candidates one by one in another index's order: conditions on the id, then small
-    predicates as membership tests, then probes on the primary key, the most selective first (a
-    candidate fails at its first probe most often)."""
+    predicates as membership tests, then probes, the most selective first (a candidate fails at
+    its first probe most often); among predicates of the same (capped) size, equalities first:
+    they probe the value index (_index_probe), the others the attribute table."""
     sizes = sizes or {}
-    ranked = sorted(conds, key=lambda c: (not c.on_id, negated(c), sizes.get(id(c), SELECTIVITY_CAP)))
+    ranked = sorted(conds, key=lambda c: (not c.on_id, negated(c), sizes.get(id(c), SELECTIVITY_CAP),
+                                          not _one_type_equality(c)))
     parts: list[tuple[str, list]] = []
     for c in ranked:
         if c.on_id:
@@ -214,6 +234,8 @@ def candidate_filter(tenant: str, conds: Sequence[Cond], sizes: dict | None = No
         elif sizes.get(id(c), SELECTIVITY_CAP) < 2000:
             sub, p = driver_subquery(tenant, c)
             parts.append((f"x.id {'NOT ' if negated(c) else ''}IN ({sub})", p))
+        elif _one_type_equality(c):
+            parts.append(_index_probe(c, tenant))
         else:
             parts.append(_probe(c, tenant))
     params: list = []
@@ -246,7 +268,7 @@ def sample_search(tenant: str, conds: Sequence[Cond], driver: Cond) -> tuple[str
             continue
         if c.on_id:
             memberships.insert(0, _id_condition(c))
-        elif c.op in ("eq", "in", "ne", "nin") and bool(c.strs) != bool(c.nums):
+        elif _one_type_equality(c):
             sub, p = value_clause(c, "a")
             memberships.append((f"x.id {'NOT ' if negated(c) else ''}IN (SELECT device_id FROM {_ATTRS} a"
                                 f" WHERE a.tenant_id = ? AND a.scope = ? AND a.name = ? AND {sub}"

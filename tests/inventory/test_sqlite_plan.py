@@ -97,3 +97,35 @@ def test_listed_ids_drive_and_every_predicate_is_probed(conn):
     assert sum(PROBE in s for s in steps) == 2, steps
     assert not any("inventory_attributes_str" in s for s in steps), steps
     assert not table_scans(steps), steps
+
+
+def test_a_walk_probes_equalities_in_the_value_index_and_ranges_by_primary_key(conn):
+    """A walk's candidates (in the sort index's order) are probed for an equality or `$in` by
+    seeks in the value index, (value, device id) per value, which stay cached, and for other
+    predicates by primary key; equalities first among predicates of the same size."""
+    from inventory.store.sqlite_search import candidate_filter
+    conds = [compile_predicate(p) for p in (pred("mem", "$gte", 512), pred("cpu", "$eq", "arm"),
+                                            pred("hw", "$in", [1, 2]), pred("site", "$nin", ["a", "b"]))]
+    where, params = candidate_filter("", conds)
+    steps = [r[3] for r in conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT x.id FROM (SELECT id FROM inventory_devices WHERE tenant_id = ?) x WHERE {where}",
+        ["", *params])]
+    assert sum("COVERING INDEX inventory_attributes_str (tenant_id=? AND scope=? AND name=? AND value_str=?"
+               " AND device_id=?)" in s for s in steps) == 2, steps
+    assert sum("COVERING INDEX inventory_attributes_num (tenant_id=? AND scope=? AND name=? AND value_num=?"
+               " AND device_id=?)" in s for s in steps) == 1, steps
+    assert sum(PROBE in s for s in steps) == 1, steps
+    assert where.index("'cpu'") if False else params.index("cpu") < params.index("hw") < params.index("mem")
+    assert not table_scans(steps), steps
+
+
+def test_an_estimates_sample_reads_equalities_as_ranges_cut_at_the_pivot(conn):
+    from inventory.store.sqlite_search import PIVOT, sample_search
+    conds = [compile_predicate(p) for p in (pred("cpu", "$eq", "arm"), pred("mem", "$gte", 512),
+                                            pred("site", "$in", ["a", "b"]))]
+    sql, params = sample_search("", conds, conds[0])
+    assert params.count(PIVOT) == 2
+    steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", ["zz" if p is PIVOT else p for p in params])]
+    assert any(STR_EQ[:-1] + " AND device_id<?)" in s for s in steps), steps
+    assert any(PROBE in s for s in steps), steps
+    assert not table_scans(steps), steps
