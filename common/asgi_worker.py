@@ -7,7 +7,11 @@
   websocket handler can refuse a handshake with 401 or 404 and a JSON body, not only 403;
 - pings from the application (extension `websocket.ping`): it sends `{"type": "websocket.ping"}`
   and from then on receives `{"type": "websocket.pong"}` for each pong, so it can keep idle
-  connections alive through proxies and find peers that are gone (deviceconnect's devices).
+  connections alive through proxies and find peers that are gone (deviceconnect's devices);
+- gunicorn's pure-Python HTTP parser with its two per-byte checks (header names are tokens,
+  header values hold no control characters) done by one regular expression each: the same
+  rules, without a Python loop over every byte of a device's ~420-byte bearer token (~20 µs of
+  a poll). gunicorn picks its C parser (gunicorn_h1c) when one is installed; that one is kept.
 
 `worker_class = "common.asgi_worker.AsgiWorker"` in gunicorn.conf.py.
 """
@@ -15,10 +19,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import resource
 from http import HTTPStatus
 
 import gunicorn.asgi.websocket as _gws
+from gunicorn.asgi.parser import PythonProtocol
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers.gasgi import ASGIWorker
 
@@ -107,6 +113,24 @@ class _WebSocketProtocol(_gws.WebSocketProtocol):
 
 _KNOWN = {s.value for s in HTTPStatus}
 
+# RFC 9110 section 5.6.2: a token is one or more of these (gunicorn's loop: 0x21-0x7e without
+# the delimiters `"(),/:;<=>?@[\]{}`); section 5.5: a field value may not hold NUL-BS, LF-US, DEL
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_INVALID_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
+
+
+class _Parser(PythonProtocol):
+    """gunicorn's Python parser with its per-byte validity checks as regular expressions (the
+    same answers for every input: tests/common/test_asgi_worker.py compares them byte by byte)."""
+
+    __slots__ = ()  # the layout of gunicorn's class, so that a parser it made can become one
+
+    def _is_valid_token(self, data):
+        return _TOKEN(data) is not None
+
+    def _has_invalid_header_chars(self, value):
+        return _INVALID_VALUE(value) is not None
+
 
 class _Protocol(ASGIProtocol):
     """gunicorn's HTTP protocol plus a deadline for a new connection's first request headers."""
@@ -119,6 +143,11 @@ class _Protocol(ASGIProtocol):
         self._header_timer = None
         if self._callback_parser is not None and self.header_timeout > 0:
             self._header_timer = self.worker.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _setup_callback_parser(self):
+        super()._setup_callback_parser()
+        if type(self._callback_parser) is PythonProtocol:  # not the C parser, nor a subclass
+            self._callback_parser.__class__ = _Parser
 
     def _on_headers_complete(self):
         timer = getattr(self, "_header_timer", None)
