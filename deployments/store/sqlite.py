@@ -72,6 +72,9 @@ MIGRATIONS = [
         "DROP INDEX dd_deployment_status",
         "CREATE INDEX dd_deployment_status ON device_deployments (tenant_id, deployment_id, status, id, device_id)",
     ],
+    [   # the poll's history (every poll) in its order, newest first, without sorting it
+        "CREATE INDEX dd_device_history ON device_deployments (tenant_id, device_id, created, id)",
+    ],
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
