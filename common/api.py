@@ -23,7 +23,8 @@ def request_json(req=None) -> Any:
     when it is not declared as JSON, 400 when malformed, 413 when it reaches the size limit."""
     req = req if req is not None else flask.request._get_current_object()
     raw = _read_body(req)
-    if not core.is_json(req.mimetype):
+    # what devices send, needing no parse of the header's parameters (werkzeug's `mimetype` does one)
+    if req.environ.get("CONTENT_TYPE") != "application/json" and not core.is_json(req.mimetype):
         raise UnsupportedMediaType("Content-Type must be application/json")
     if not raw.strip():
         raise BadRequest("missing JSON body")

@@ -4,7 +4,7 @@ status reports and its logs."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from common.errors import BadRequest, Conflict, NotFound
 from deployments import model as m
@@ -27,10 +27,12 @@ class DeviceProtocol:
     """Devices' side of DeploymentsService (uses its store, clock, services and state changes)."""
 
     def next_deployment(self, tenant: str, device_id: str, provides: dict[str, Any],
-                        base_url: str) -> Instructions | None:
+                        base_url: str | Callable[[], str]) -> Instructions | None:
         """What the device should install next, or None (204).
 
-        `provides` holds at least `device_type` and `artifact_name` (BadRequest otherwise)."""
+        `provides` holds at least `device_type` and `artifact_name` (BadRequest otherwise);
+        `base_url` is the scheme and host of the links handed out, or a function telling it (called
+        only when there is a link to make)."""
         device_type = provides.get("device_type")
         current = provides.get("artifact_name")
         if not isinstance(device_type, str) or not device_type:
@@ -122,8 +124,10 @@ class DeviceProtocol:
             dep.current_phase = phase
 
     def _instructions(self, dd: DeviceDeployment, dep: Deployment, provides: dict,
-                      base_url: str) -> Instructions | None:
+                      base_url: str | Callable[[], str]) -> Instructions | None:
         tenant = dd.tenant_id
+        if callable(base_url):
+            base_url = base_url()
         device_type = provides["device_type"]
         if dep.type == m.CONFIGURATION:
             return self._configuration_instructions(dd, dep, device_type, base_url)

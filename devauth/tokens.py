@@ -14,6 +14,7 @@ from common.errors import Forbidden, Unauthorized
 from common.keys import TokenKeys
 
 REQUIRED_CLAIMS = ("jti", "sub", "iss", "iat", "exp")
+_DECODER = json.JSONDecoder()
 
 
 class DeviceTokens:
@@ -62,8 +63,13 @@ class DeviceTokens:
             return None
         try:
             payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+            # the decoder without json.loads' encoding detection and whitespace scans: the tokens we
+            # issue are compact UTF-8 JSON, and any other text only misses this lookup
+            claims, end = _DECODER.raw_decode(text)
         except (ValueError, RecursionError):
+            return None
+        if end != len(text):
             return None
         if (not isinstance(claims, dict) or not isinstance(claims.get("jti"), str)
                 or not isinstance(claims.get("sub"), str) or claims.get("mender.device") is not True

@@ -25,8 +25,9 @@ NEXT_V1 = "/v1/deployments/device/deployments/next"
 
 
 def _next(context, req, identity, provides: dict, with_control_map: bool = False):
+    # the link's host is read from the request only when there is a link to make (not for a 204)
     instructions = context.services.deployments.next_deployment(identity.tenant, identity.subject, provides,
-                                                                base_url(req, context.config))
+                                                                lambda: base_url(req, context.config))
     if instructions is None:
         return 204, None
     return 200, render.instructions(instructions, with_control_map)

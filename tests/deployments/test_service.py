@@ -192,6 +192,25 @@ def test_poll_needs_device_type_and_artifact_name(env):
         env.svc.next_deployment("", "d1", {"device_type": "x"}, BASE)
 
 
+def test_the_links_base_url_is_asked_for_only_when_there_is_a_link(env):
+    """The API passes a function for the links' scheme and host: a poll that answers nothing
+    (the fleet's usual poll) never calls it, one with instructions calls it once."""
+    calls = []
+
+    def base():
+        calls.append(1)
+        return BASE
+
+    provides = {"artifact_name": "app-1", "device_type": "dt"}
+    assert env.svc.next_deployment("", "d1", provides, base) is None
+    env.artifacts.add("app-2")
+    env.create(devices=["d1"])
+    assert env.svc.next_deployment("", "d2", provides, base) is None
+    assert calls == []
+    instructions = render.instructions(env.svc.next_deployment("", "d1", provides, base))
+    assert calls == [1] and instructions["artifact"]["source"]["uri"].startswith(BASE + "/")
+
+
 def test_oldest_deployment_first_and_never_an_older_one_after_a_newer(env):
     env.artifacts.add("app-2")
     env.artifacts.add("app-3")

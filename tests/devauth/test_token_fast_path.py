@@ -61,3 +61,23 @@ def test_expired_token_on_the_fast_path(make_app, backend):
     assert device.request("GET", NEXT).status_code == 401
     r = client.post("/api/internal/v1/devauth/tokens/verify", headers={"Authorization": f"Bearer {device.token}"})
     assert r.status_code == 403  # the internal verify tells an expired token (403) from an unknown one (401)
+
+
+def test_peek_reads_claims_only_from_a_json_object_payload():
+    """peek only finds the row to compare hashes with: a payload that is not exactly one JSON
+    object with the claims' types gives None (the full check then decides)."""
+    from devauth.tokens import DeviceTokens
+
+    def token(raw: bytes) -> str:
+        return "h." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode() + ".s"
+
+    claims = {"jti": "j", "sub": "s", "exp": 5, "mender.device": True, "mender.tenant": "t"}
+    compact = json.dumps(claims, separators=(",", ":")).encode()
+    assert DeviceTokens.peek(token(compact)) == claims
+    assert DeviceTokens.peek(token(json.dumps(claims).encode())) == claims
+    for raw in (b" " + compact, compact + b" ", compact + b"{}", compact[:-1], b"\xff" + compact,
+                "{\"jti\":\"\u00e9\"}".encode("latin-1"), b"[]", b"", b"[" * 5000 + b"]" * 5000,
+                json.dumps({**claims, "exp": True}).encode(), json.dumps({**claims, "mender.device": 1}).encode(),
+                json.dumps({**claims, "mender.tenant": 1}).encode(), json.dumps({**claims, "jti": 1}).encode()):
+        assert DeviceTokens.peek(token(raw)) is None, raw
+    assert DeviceTokens.peek("a.b") is None and DeviceTokens.peek("a.!!!.c") is None
