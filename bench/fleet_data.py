@@ -183,7 +183,7 @@ def main() -> None:
     args = ap.parse_args()
     import requests
 
-    report: dict = {"machine": machine(), "seed": args.seed}
+    report: dict = {"machine": machine(), "seed": args.seed, "load_average_start": os.getloadavg()}
     report["migrate_s"] = migrate(args.data_dir)
     report["disk"] = on_disk(args.data_dir)
     print(json.dumps(report), flush=True)
@@ -273,6 +273,7 @@ def main() -> None:
     report["search_three_predicates_exact_count"] = exact_totals(args.data_dir, [THREE])[0]
     # the varied searches' answers (X-Total-Count) against their exact counts, the first five
     report["search_varied_exact_counts"] = exact_totals(args.data_dir, [varied(args.seed, k) for k in range(min(5, args.runs))])
+    report["load_average_end"] = os.getloadavg()
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w") as f:
