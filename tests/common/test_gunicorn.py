@@ -85,3 +85,20 @@ def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):
             assert time.monotonic() - t0 < 3
             assert r.status_code == 503 and set(r.json()) == {"error", "request_id"}
         assert requests.get(f"{srv.internal_url}/api/internal/v1/devauth/alive", timeout=5).status_code == 204
+
+
+def test_gunicorn_builds_nothing_for_its_access_line():
+    """Any logconfig turns gunicorn's access log on, and its asgi worker then builds an environ
+    and a response record on every request for it; the server's logger says it is off (the app
+    writes the access line), so that work is skipped."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from common.logging import GUNICORN_LOGCONFIG, GunicornLogger
+    cfg = Config()
+    cfg.set("logconfig_dict", GUNICORN_LOGCONFIG)
+    # instances without their setup(), which would configure this process's logging
+    theirs, ours = Logger.__new__(Logger), GunicornLogger.__new__(GunicornLogger)
+    theirs.cfg = ours.cfg = cfg
+    assert theirs.access_log_enabled  # gunicorn's own would build it
+    assert ours.access_log_enabled is False
