@@ -326,13 +326,15 @@ class SqliteInventoryStore(InventoryStore):
             return len(ids)
 
     def record_check_ins(self, tenant, device_ids, value, stale_before):
+        # one statement for the whole batch (the ids as a JSON array): executemany would step once
+        # per device, each step a turn of the GIL taken back while this holds the writer lock
         with self.db.transaction() as conn:
-            conn.executemany(
+            conn.execute(
                 "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
-                " SELECT ?, ?, 'system', 'check_in_time', -1, ? WHERE EXISTS (SELECT 1 FROM inventory_devices"
-                " WHERE tenant_id = ? AND id = ?)"
+                " SELECT ?, ids.value, 'system', 'check_in_time', -1, ? FROM json_each(?) AS ids"
+                " WHERE EXISTS (SELECT 1 FROM inventory_devices WHERE tenant_id = ? AND id = ids.value)"
                 " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
-                [(tenant, d, value, tenant, d, stale_before) for d in device_ids])
+                (tenant, value, json.dumps(list(device_ids)), tenant, stale_before))
 
     # search -------------------------------------------------------------------
     @staticmethod
