@@ -31,6 +31,7 @@ class CheckIns:
         self.interval = interval
         self._lock = threading.Lock()
         self._pending: dict[str, dict[str, float]] = {}  # tenant -> device id -> newest time
+        self._writing = 0  # check-ins taken out of _pending by a flush and not yet written
         self._thread_pid: int | None = None
         self._stop = threading.Event()
 
@@ -44,13 +45,15 @@ class CheckIns:
                 self._start()
 
     def pending(self) -> int:
+        """Check-ins recorded and not yet written (including those a flush is writing now)."""
         with self._lock:
-            return sum(len(d) for d in self._pending.values())
+            return sum(len(d) for d in self._pending.values()) + self._writing
 
     def flush(self) -> None:
         """Write every recorded check-in now."""
         with self._lock:
             batch, self._pending = self._pending, {}
+            self._writing += sum(len(d) for d in batch.values())
         for tenant, devices in batch.items():
             ids = sorted(devices)
             try:
@@ -61,6 +64,9 @@ class CheckIns:
                     mine = self._pending.setdefault(tenant, {})
                     for device_id, ts in devices.items():
                         mine.setdefault(device_id, ts)
+            finally:
+                with self._lock:
+                    self._writing -= len(devices)
 
     def _start(self) -> None:
         self._thread_pid = os.getpid()
