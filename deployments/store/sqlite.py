@@ -131,8 +131,11 @@ def _failed_condition(tenant: str, deployment_id: str, failed_at_least) -> tuple
 
 # The static deployments that list a device and have no device deployment for it yet, and the
 # unfinished dynamic ones (each `... ORDER BY ... LIMIT ?`): every poll asks for both.
+# The device's own rows of the targets index drive (CROSS JOIN fixes SQLite's join order): with
+# statistics from a time of few deployments the planner would read every deployment of the
+# organization on every poll and probe the targets for each.
 _STATIC_CANDIDATES = (
-    "SELECT d.* FROM deployment_targets t JOIN deployments d ON d.tenant_id = t.tenant_id"
+    "SELECT d.* FROM deployment_targets t CROSS JOIN deployments d ON d.tenant_id = t.tenant_id"
     " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
     " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
     " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"

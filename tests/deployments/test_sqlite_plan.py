@@ -21,3 +21,28 @@ def test_the_poll_history_is_read_in_index_order(sqlite_app):
         steps = _plan(conn, sql, ("", "d1", 100))
         assert any("INDEX dd_device_history (tenant_id=? AND device_id=?)" in s for s in steps), steps
         assert not any("TEMP B-TREE" in s for s in steps), steps
+
+
+def test_a_polls_static_candidates_are_the_devices_own_targets(sqlite_app):
+    """A 204 poll asks which static deployments list the device: the device's rows of the targets
+    index drive, whatever the statistics say. Driven by the organization's deployments instead
+    (SQLite's choice when ANALYZE ran while there was one deployment and no target, as on the
+    seeded million-device database), every poll would read every deployment the organization
+    ever made."""
+    ctx = sqlite_app.extensions["mender"]
+    ctx.ensure_migrated()
+    conn = ctx.services.deployments.store.db.conn
+    with ctx.services.deployments.store.db.transaction() as tx:
+        tx.execute("ANALYZE")  # makes sqlite_stat1; then the statistics of that database
+        tx.execute("DELETE FROM sqlite_stat1 WHERE tbl IN ('deployments', 'deployment_targets')")
+        tx.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('deployments', ?, ?)", [
+            ("sqlite_autoindex_deployments_1", "1 1 1"), ("deployments_created", "1 1 1"),
+            ("deployments_status", "1 1 1 1"), ("deployments_artifact", "1 1 1 1"),
+            ("deployments_dynamic", "1 1 1 1 1"), ("deployments_active_checksum", "1 1 1")])
+    conn.execute("ANALYZE sqlite_schema")  # this connection reloads them
+    for sql, params in ((store_sqlite._STATIC_CANDIDATES, ("", "d1", 0.0, 10)),
+                        (f"SELECT * FROM ({store_sqlite._STATIC_CANDIDATES}) UNION ALL"
+                         f" SELECT * FROM ({store_sqlite._DYNAMIC_CANDIDATES})", ("", "d1", 0.0, 10, "", 0.0, 10))):
+        steps = _plan(conn, sql, params)
+        first = next(s for s in steps if s.startswith(("SEARCH", "SCAN")))
+        assert "deployment_targets_device (tenant_id=? AND device_id=?" in first, steps
