@@ -15,9 +15,11 @@ from common.api import request_json
 from common.app import ctx, services
 from common.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf
 from common.errors import BadRequest, Unauthorized
+from ui.assets import IMMUTABLE, Assets
 from useradm.ratelimit import login_address_key
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+ASSETS = Assets(STATIC_DIR)
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -43,11 +45,21 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _page(name: str, policy: str) -> Response:
+    """An HTML page with its static URLs content-addressed (ui/assets.py), revalidated on every
+    load; its policy allows its import map (the one inline script) by hash."""
+    page = ASSETS.page(name)
+    response = Response(page.html, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Content-Security-Policy"] = policy.replace("script-src 'self'",
+                                                                 f"script-src 'self' {page.script_hash}", 1)
+    response.set_etag(page.etag.strip('"'))
+    return response.make_conditional(request)
+
+
 @blp.route("/")
 def index():
-    response = send_from_directory(STATIC_DIR, "index.html", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return _page("index.html", CONTENT_SECURITY_POLICY)
 
 
 # The remote terminal is a page of its own, framed by the device page: xterm.js writes <style>
@@ -61,15 +73,19 @@ TERMINAL_CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; styl
 
 @blp.route("/ui/terminal")
 def terminal():
-    response = send_from_directory(STATIC_DIR, "terminal.html", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["Content-Security-Policy"] = TERMINAL_CONTENT_SECURITY_POLICY
+    response = _page("terminal.html", TERMINAL_CONTENT_SECURITY_POLICY)
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 
 @blp.route("/ui/static/<path:filename>")
 def static(filename: str):
+    """A static file; under its current content hash (`?v=`, as the pages name them) it is kept
+    by the browser for a year, otherwise revalidated on every use."""
+    if ASSETS.is_current(filename, request.args.get("v")):
+        response = send_from_directory(STATIC_DIR, filename, max_age=31536000)
+        response.headers["Cache-Control"] = IMMUTABLE
+        return response
     return send_from_directory(STATIC_DIR, filename, max_age=0)
 
 

@@ -115,3 +115,27 @@ def try_it_out(page, method: str, path: str) -> str:
     expect(response.locator(".response-col_status")).to_have_text("200")
     # the body's own block (the headers are a <pre> too, and may be drawn before the body)
     return response.locator(".response-col_description .highlight-code pre").first.inner_text().strip()
+
+
+def test_a_second_load_takes_every_module_from_the_browser_cache(page):
+    """The pages name their static files by content hash (ui/assets.py): after the first load the
+    browser neither fetches nor revalidates a module, and the page works."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    sent, cached = {}, set()
+    cdp.on("Network.requestWillBeSent", lambda e: sent.__setitem__(e["requestId"], e["request"]["url"]))
+    cdp.on("Network.requestServedFromCache", lambda e: cached.add(e["requestId"]))
+    cdp.on("Network.responseReceived",
+           lambda e: cached.add(e["requestId"]) if e["response"].get("fromDiskCache") else None)
+    login(page)
+    first = {i: u for i, u in sent.items() if "/ui/static/js/" in u}
+    assert any("/ui/static/js/pages/devices.js?v=" in u for u in first.values())
+    page.goto("about:blank")
+    sent.clear()
+    cached.clear()
+    page.goto("/#/devices")
+    page.wait_for_selector("#logout")
+    second = {i: u for i, u in sent.items() if "/ui/static/" in u}
+    assert second, "the page's static files were not requested at all"
+    assert all("?v=" in u for u in second.values()), second
+    assert {i for i in second if i not in cached} == set(), sorted(second.values())

@@ -1,6 +1,10 @@
 """The UI's server side: the shell and static files with security headers, and the cookie session."""
 
+import base64
+import hashlib
+import json
 import os
+import posixpath
 import re
 
 import pytest
@@ -34,7 +38,8 @@ def login(client, email=EMAIL, password=PASSWORD):
 
 
 def assert_security_headers(r):
-    assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    # a page's policy also allows its import map by hash (below); nothing else differs
+    assert re.sub(r" 'sha256-[A-Za-z0-9+/]+=*'", "", r.headers["Content-Security-Policy"]) == CONTENT_SECURITY_POLICY
     assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["X-Frame-Options"] == "DENY"
@@ -46,9 +51,10 @@ def test_shell_is_served_at_root_with_security_headers(sqlite_client):
     assert r.status_code == 200 and r.mimetype == "text/html"
     assert_security_headers(r)
     html = r.get_data(as_text=True)
-    assert '<script type="module" src="/ui/static/js/app.js"></script>' in html
-    # nothing inline: every script has a src, no style elements or attributes, no inline handlers
-    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert re.search(r'<script type="module" src="/ui/static/js/app\.js\?v=[0-9a-f]{20}"></script>', html)
+    # nothing inline but the import map: every other script has a src, no style elements or
+    # attributes, no inline handlers
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == ['<script type="importmap">']
     assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html)
 
 
@@ -58,6 +64,61 @@ def test_static_files_carry_the_headers_and_types(sqlite_client):
     assert_security_headers(r)
     css = sqlite_client.get("/ui/static/app.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
+
+
+def _sha(rel: str) -> str:
+    with open(os.path.join(STATIC_DIR, rel), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:20]
+
+
+def _imports(rel: str) -> set[str]:
+    """The modules `rel` imports (relative specifiers resolved), read independently of ui/assets.py."""
+    with open(os.path.join(STATIC_DIR, rel)) as f:
+        source = f.read()
+    specs = re.findall(r"""(?:from|import)\s*\(?\s*["'](\.{1,2}/[^"']+)["']""", source)
+    return {posixpath.normpath(posixpath.join(posixpath.dirname(rel), s)) for s in specs}
+
+
+@pytest.mark.parametrize("page, entry", [("/", "js/app.js"), ("/ui/terminal", "js/terminal.js")])
+def test_pages_name_static_files_by_content_hash(sqlite_client, page, entry):
+    r = sqlite_client.get(page)
+    html = r.get_data(as_text=True)
+    assert r.headers["Cache-Control"] == "no-cache"
+    urls = re.findall(r'(?:href|src)="/ui/static/([^"?]+)\?v=([0-9a-f]+)"', html)
+    assert urls and all(v == _sha(rel) for rel, v in urls)
+    assert not re.search(r'(?:href|src)="/ui/static/[^"?]+"', html)  # none left without its hash
+    # the import map names every module the entry reaches, each under its content hash, and the
+    # page's policy allows exactly that inline script
+    text = re.search(r'<script type="importmap">(.*?)</script>', html).group(1)
+    mapped = json.loads(text)["imports"]
+    reached, todo = set(), [entry]
+    while todo:
+        rel = todo.pop()
+        if rel not in reached:
+            reached.add(rel)
+            todo += sorted(_imports(rel))
+    assert mapped == {f"/ui/static/{m}": f"/ui/static/{m}?v={_sha(m)}" for m in reached}
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/ui/static/([^"?]+)\?v=', html))
+    assert preloaded == reached
+    assert html.index('type="importmap"') < html.index("modulepreload") < html.index('<script type="module"')
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    assert f"script-src 'self' 'sha256-{digest}';" in r.headers["Content-Security-Policy"]
+    # revalidation: the same page again is a 304
+    again = sqlite_client.get(page, headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+
+
+def test_static_files_under_their_current_hash_are_immutable(sqlite_client):
+    current = _sha("js/api.js")
+    r = sqlite_client.get(f"/ui/static/js/api.js?v={current}")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert_security_headers(r)
+    # another hash (a page of an older or newer server) or none: served, but revalidated
+    for url in ("/ui/static/js/api.js?v=0123456789abcdef0123", "/ui/static/js/api.js"):
+        r = sqlite_client.get(url)
+        assert r.status_code == 200 and "immutable" not in r.headers["Cache-Control"]
+        assert "max-age=0" in r.headers["Cache-Control"]
+    assert sqlite_client.get(f"/ui/static/nope.js?v={current}").status_code == 404
 
 
 @pytest.mark.parametrize("path", ["/ui/static/nope.js", "/ui/static/../views.py", "/ui/static/%2e%2e/views.py",
