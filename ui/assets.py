@@ -4,8 +4,9 @@ A page (`index.html`, `terminal.html`) is served with every static URL it names 
 file's content hash (`/ui/static/app.css?v=…`), an import map that gives each ES module the same
 (modules import each other by relative paths: the browser resolves `../api.js`, then the map
 turns it into `/ui/static/js/api.js?v=…`), and a `modulepreload` link per module the page's entry
-reaches, so that the whole graph is fetched in one round of parallel requests instead of one
-round per level of imports. A URL whose hash is the file's current one is served as immutable for
+imports statically, so that they are fetched in one round of parallel requests instead of one
+round per level of imports (the UI's pages are `import()`ed when first shown: mapped, not
+preloaded). A URL whose hash is the file's current one is served as immutable for
 a year; the page itself is revalidated on every load (`no-cache`), so an upgraded server's new
 hashes are seen at once, and a stale or absent hash is served as before (revalidated).
 
@@ -28,7 +29,8 @@ STATIC_PREFIX = "/ui/static/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 # `import … from "./x.js"`, `export … from "../x.mjs"`, `import("./x.js")`, `import "./x.js"`:
 # relative specifiers only (the UI imports nothing by bare name or absolute URL)
-_IMPORT = re.compile(r"""(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["'](\.\.?/[^"']+)["']""")
+_STATIC_IMPORT = re.compile(r"""(?:\bfrom\s*|\bimport\s+)["'](\.\.?/[^"']+)["']""")
+_DYNAMIC_IMPORT = re.compile(r"""\bimport\s*\(\s*["'](\.\.?/[^"']+)["']""")
 _STATIC_URL = re.compile(r'(\s(?:href|src)=")' + re.escape(STATIC_PREFIX) + r'([^"?#]+)(")')
 
 
@@ -65,8 +67,9 @@ class Assets:
     def is_current(self, rel: str, version: str | None) -> bool:
         return version is not None and self.versions.get(rel) == version
 
-    def module_graph(self, entry: str) -> list[str]:
-        """The modules `entry` reaches through relative imports, entry first, each once."""
+    def module_graph(self, entry: str, dynamic: bool = True) -> list[str]:
+        """The modules `entry` reaches through relative imports (with `dynamic`, `import()`s too),
+        entry first, each once."""
         seen, order, todo = set(), [], [entry]
         while todo:
             rel = todo.pop(0)
@@ -77,7 +80,8 @@ class Assets:
             with open(os.path.join(self.static_dir, rel), encoding="utf-8") as f:
                 source = f.read()
             base = os.path.dirname(rel)
-            for spec in _IMPORT.findall(source):
+            specs = _STATIC_IMPORT.findall(source) + (_DYNAMIC_IMPORT.findall(source) if dynamic else [])
+            for spec in specs:
                 todo.append(os.path.normpath(os.path.join(base, spec)).replace(os.sep, "/"))
         return order
 
@@ -93,13 +97,15 @@ class Assets:
             html = f.read()
         entries = re.findall(r'<script type="module" src="' + re.escape(STATIC_PREFIX) + r'([^"]+)"', html)
         modules: list[str] = []
+        preloads: list[str] = []
         for entry in entries:
             modules += [m for m in self.module_graph(entry) if m not in modules]
+            preloads += [m for m in self.module_graph(entry, dynamic=False) if m not in preloads]
         imports = {STATIC_PREFIX + m: self.url(m) for m in modules}
         import_map = json.dumps({"imports": imports}, separators=(",", ":"), sort_keys=True)
         digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
         head = [f'<script type="importmap">{import_map}</script>']
-        head += [f'<link rel="modulepreload" href="{self.url(m)}">' for m in modules]
+        head += [f'<link rel="modulepreload" href="{self.url(m)}">' for m in preloads]
         html = _STATIC_URL.sub(lambda m: m.group(1) + self.url(m.group(2)) + m.group(3), html)
         # the map must come before the first module script (and the preloads need it to resolve)
         first = html.find('<script type="module"')

@@ -128,8 +128,12 @@ def test_a_second_load_takes_every_module_from_the_browser_cache(page):
     cdp.on("Network.responseReceived",
            lambda e: cached.add(e["requestId"]) if e["response"].get("fromDiskCache") else None)
     login(page)
+    page.goto("/#/devices")
+    page.wait_for_selector("h1:text('Devices')")
     first = {i: u for i, u in sent.items() if "/ui/static/js/" in u}
+    # the pages are modules loaded when first shown
     assert any("/ui/static/js/pages/devices.js?v=" in u for u in first.values())
+    assert not any("/ui/static/js/pages/users.js" in u for u in first.values())
     page.goto("about:blank")
     sent.clear()
     cached.clear()

@@ -71,12 +71,25 @@ def _sha(rel: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()[:20]
 
 
-def _imports(rel: str) -> set[str]:
-    """The modules `rel` imports (relative specifiers resolved), read independently of ui/assets.py."""
+def _imports(rel: str, dynamic: bool = True) -> set[str]:
+    """The modules `rel` imports (relative specifiers resolved; with `dynamic`, its `import()`s
+    too), read independently of ui/assets.py."""
     with open(os.path.join(STATIC_DIR, rel)) as f:
         source = f.read()
-    specs = re.findall(r"""(?:from|import)\s*\(?\s*["'](\.{1,2}/[^"']+)["']""", source)
+    specs = re.findall(r"""(?:from|import)\s*["'](\.{1,2}/[^"']+)["']""", source)
+    if dynamic:
+        specs += re.findall(r"""import\s*\(\s*["'](\.{1,2}/[^"']+)["']""", source)
     return {posixpath.normpath(posixpath.join(posixpath.dirname(rel), s)) for s in specs}
+
+
+def _reached(entry: str, dynamic: bool = True) -> set[str]:
+    reached, todo = set(), [entry]
+    while todo:
+        rel = todo.pop()
+        if rel not in reached:
+            reached.add(rel)
+            todo += sorted(_imports(rel, dynamic))
+    return reached
 
 
 @pytest.mark.parametrize("page, entry", [("/", "js/app.js"), ("/ui/terminal", "js/terminal.js")])
@@ -91,15 +104,10 @@ def test_pages_name_static_files_by_content_hash(sqlite_client, page, entry):
     # page's policy allows exactly that inline script
     text = re.search(r'<script type="importmap">(.*?)</script>', html).group(1)
     mapped = json.loads(text)["imports"]
-    reached, todo = set(), [entry]
-    while todo:
-        rel = todo.pop()
-        if rel not in reached:
-            reached.add(rel)
-            todo += sorted(_imports(rel))
-    assert mapped == {f"/ui/static/{m}": f"/ui/static/{m}?v={_sha(m)}" for m in reached}
+    assert mapped == {f"/ui/static/{m}": f"/ui/static/{m}?v={_sha(m)}" for m in _reached(entry)}
+    # what the entry imports statically is preloaded; the pages it import()s when shown are not
     preloaded = set(re.findall(r'<link rel="modulepreload" href="/ui/static/([^"?]+)\?v=', html))
-    assert preloaded == reached
+    assert preloaded == _reached(entry, dynamic=False)
     assert html.index('type="importmap"') < html.index("modulepreload") < html.index('<script type="module"')
     digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
     assert f"script-src 'self' 'sha256-{digest}';" in r.headers["Content-Security-Policy"]

@@ -2,36 +2,29 @@
 
 import { ApiError, get, login, logout } from "./api.js";
 import { closeDialogs, field, h, replace, spinner, toast } from "./dom.js";
-import * as dashboard from "./pages/dashboard.js";
-import * as devices from "./pages/devices.js";
-import * as fleet from "./pages/fleet.js";
-import * as device from "./pages/device.js";
-import * as artifacts from "./pages/artifacts.js";
-import * as release from "./pages/release.js";
-import * as deployments from "./pages/deployments.js";
-import * as deploymentNew from "./pages/deployment_new.js";
-import * as deployment from "./pages/deployment.js";
-import * as users from "./pages/users.js";
-import * as settings from "./pages/settings.js";
-import * as integrations from "./pages/integrations.js";
-import * as roles from "./pages/roles.js";
-import * as auditlog from "./pages/auditlog.js";
+
+// Each page is a module of its own, loaded when first shown (and kept): a load fetches the shell
+// and the page it opens, not all of them. A failed load is tried again at the next navigation.
+function lazy(load) {
+  let loading = null;
+  return () => (loading ||= load().catch((err) => { loading = null; throw err; }));
+}
 
 const ROUTES = [
-  [/^$/, dashboard, "dashboard"],
-  [/^devices$/, devices, "devices"],
-  [/^devices\/([^/]+)$/, device, "devices"],
-  [/^groups$/, fleet, "groups"],
-  [/^artifacts$/, artifacts, "artifacts"],
-  [/^releases\/(.+)$/, release, "artifacts"],
-  [/^deployments$/, deployments, "deployments"],
-  [/^deployments\/new$/, deploymentNew, "deployments"],
-  [/^deployments\/([^/]+)$/, deployment, "deployments"],
-  [/^users$/, users, "users"],
-  [/^settings$/, settings, "settings"],
-  [/^settings\/integrations$/, integrations, "settings"],
-  [/^roles$/, roles, "roles"],
-  [/^auditlog$/, auditlog, "auditlog"],
+  [/^$/, lazy(() => import("./pages/dashboard.js")), "dashboard"],
+  [/^devices$/, lazy(() => import("./pages/devices.js")), "devices"],
+  [/^devices\/([^/]+)$/, lazy(() => import("./pages/device.js")), "devices"],
+  [/^groups$/, lazy(() => import("./pages/fleet.js")), "groups"],
+  [/^artifacts$/, lazy(() => import("./pages/artifacts.js")), "artifacts"],
+  [/^releases\/(.+)$/, lazy(() => import("./pages/release.js")), "artifacts"],
+  [/^deployments$/, lazy(() => import("./pages/deployments.js")), "deployments"],
+  [/^deployments\/new$/, lazy(() => import("./pages/deployment_new.js")), "deployments"],
+  [/^deployments\/([^/]+)$/, lazy(() => import("./pages/deployment.js")), "deployments"],
+  [/^users$/, lazy(() => import("./pages/users.js")), "users"],
+  [/^settings$/, lazy(() => import("./pages/settings.js")), "settings"],
+  [/^settings\/integrations$/, lazy(() => import("./pages/integrations.js")), "settings"],
+  [/^roles$/, lazy(() => import("./pages/roles.js")), "roles"],
+  [/^auditlog$/, lazy(() => import("./pages/auditlog.js")), "auditlog"],
 ];
 
 const NAV = [
@@ -98,11 +91,13 @@ async function route() {
     replace(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Back to the dashboard")));
     return;
   }
-  const [m, mod] = match;
-  current = pageContext(main);
+  const [m, load] = match;
+  const ctx = current = pageContext(main);
   main.append(spinner());
   try {
-    await mod.render(current, m.slice(1).map(decodeURIComponent), query);
+    const mod = await load();
+    if (current !== ctx) return; // navigated elsewhere while the page's module loaded
+    await mod.render(ctx, m.slice(1).map(decodeURIComponent), query);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     replace(main, h("div", { class: "alert alert-error" }, `Could not load this page: ${err.message}`));
@@ -143,6 +138,9 @@ async function doLogout() {
 }
 
 async function start() {
+  // the page's module loads while the session is checked
+  const first = ROUTES.find(([re]) => re.test(parseHash().path));
+  if (first) first[1]().catch(() => {});
   try {
     [me, org] = await Promise.all([get("/api/management/v1/useradm/users/me"),
       get("/api/management/v1/tenantadm/user/tenant")]);
