@@ -54,9 +54,19 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
         settles = status in m.TERMINAL or old in m.TERMINAL or retry_delta != 0
         outcomes = {"failed": int(status == m.FAILURE) - int(old == m.FAILURE),
                     "succeeded": int(status == m.SUCCESS) - int(old == m.SUCCESS)}
-        # the device's move, the counters and the threshold decision they may cross: one commit
-        # on SQLite; on MongoDB a move that carries its counter change until the deployment has
-        # it (store.move_device_deployment) and conditional updates (see _check_failures)
+        if not settles and not (old == m.PENDING and self._pending(tenant, dd.deployment_id)):
+            # a move between active statuses of a started deployment: the move and its counters
+            # alone (one statement on SQLite, a move carrying its counter change on MongoDB)
+            moved, _ = self.store.move_device_deployment(tenant, dd, old, update, {old: -1, status: 1}, fetch=False)
+            if not moved:
+                return False
+            for name, value in update.items():
+                setattr(dd, name, value)
+            return True
+        # the device's move, the counters and the threshold decision they may cross (or the
+        # deployment's start): one commit on SQLite; on MongoDB a move that carries its counter
+        # change until the deployment has it (store.move_device_deployment) and conditional
+        # updates (see _check_failures)
         with self.store.transaction():
             moved, after = self.store.move_device_deployment(tenant, dd, old, update, {old: -1, status: 1},
                                                              retry_pending=retry_delta, fetch=settles,
@@ -71,6 +81,11 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
         for name, value in update.items():
             setattr(dd, name, value)
         return True
+
+    def _pending(self, tenant: str, deployment_id: str) -> bool:
+        """The deployment has not started (a read: once started, a deployment never returns to pending)."""
+        dep = self.store.get_deployment(tenant, deployment_id, counts=False)
+        return dep is not None and dep.status == m.DEPLOYMENT_PENDING
 
     def _started(self, tenant: str, deployment_id: str) -> None:
         if self.store.set_deployment_status(tenant, deployment_id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS):

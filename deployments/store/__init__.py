@@ -107,8 +107,10 @@ class DeploymentsStore(ABC):
                                phase_outcomes: dict[str, int] | None = None) -> tuple[bool, Deployment | None]:
         """update_device_deployment, then adjust_stats of its deployment, as one change: (False,
         None) when the device deployment was no longer in `expected_status` (nothing changed),
-        else (True, the deployment afterwards as adjust_stats returns it). Here one transaction
-        (SQLite); MongoDB overrides it with a sequence a crash cannot leave half done."""
+        else (True, the deployment afterwards as adjust_stats returns it). Here one transaction;
+        SQLite overrides it with one statement whose trigger counts the move (in a transaction
+        with the rest when there is more to change or to read back), MongoDB with a sequence a
+        crash cannot leave half done."""
         with self.transaction():
             if not self.update_device_deployment(tenant, dd.id, expected_status, fields):
                 return False, None

@@ -75,6 +75,20 @@ MIGRATIONS = [
     [   # the poll's history (every poll) in its order, newest first, without sorting it
         "CREATE INDEX dd_device_history ON device_deployments (tenant_id, device_id, created, id)",
     ],
+    [   # a status move counts itself: move_device_deployment's UPDATE bumps `moves`, and the trigger
+        # moves the deployment's count from the old status to the new in that same statement (a
+        # report is then one statement under the writer lock, not BEGIN, three writes and COMMIT).
+        # Other updates of a device deployment (the contract's update_device_deployment, an abort's
+        # bulk close) leave `moves` alone and the counts to their callers, as before. Adding a
+        # column with a constant default rewrites no row: instant on any database.
+        "ALTER TABLE device_deployments ADD COLUMN moves INTEGER NOT NULL DEFAULT 0",
+        "CREATE TRIGGER dd_move_counts AFTER UPDATE OF moves ON device_deployments"
+        " WHEN new.moves IS NOT old.moves AND new.status IS NOT old.status BEGIN"
+        " INSERT INTO deployment_stats VALUES (new.tenant_id, new.deployment_id, old.status, -1)"
+        " ON CONFLICT DO UPDATE SET count = count - 1;"
+        " INSERT INTO deployment_stats VALUES (new.tenant_id, new.deployment_id, new.status, 1)"
+        " ON CONFLICT DO UPDATE SET count = count + 1; END",
+    ],
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
@@ -156,6 +170,10 @@ _POLL_HISTORY = (
     + " FROM device_deployments dd LEFT JOIN deployments d ON dd.status IN (" + ", ".join(
         f"'{s}'" for s in sorted(m.ACTIVE)) + ") AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
     " WHERE dd.tenant_id=? AND dd.device_id=? AND dd.deleted IS NULL ORDER BY dd.created DESC, dd.id DESC LIMIT ?")
+# a deployment with its counts in one read (the statement after a final report, under the writer lock)
+_WITH_STATS = ("SELECT d.*, (SELECT json_group_object(s.status, s.count) FROM deployment_stats s"
+               " WHERE s.tenant_id = d.tenant_id AND s.deployment_id = d.id) AS stats_json"
+               " FROM deployments d WHERE d.tenant_id=? AND d.id=?")
 _OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
                 "max_devices", "device_count", "retry_pending", "total_size", "paused_reason", "paused_ts",
                 "current_phase")
@@ -171,7 +189,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
         return self.db.transaction()
 
     # ------------------------------------------------------------------ helpers
-    def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True) -> Deployment:
+    def _deployment(self, row: sqlite3.Row, conn=None, counts: bool = True, stats_json: str | None = None) -> Deployment:
         doc = json.loads(row["doc"])
         phases = [Phase(**p) for p in doc.pop("phases", None) or []]
         window = doc.pop("window", None)
@@ -186,9 +204,12 @@ class SqliteDeploymentsStore(DeploymentsStore):
             return dep
         conn = conn or self.db.conn
         stats = {s: 0 for s in m.DEVICE_STATUSES}
-        for r in conn.execute("SELECT status, count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?",
-                              (row["tenant_id"], row["id"])):
-            stats[r["status"]] = r["count"]
+        if stats_json is not None:  # read with the row (_WITH_STATS)
+            stats.update(json.loads(stats_json))
+        else:
+            for r in conn.execute("SELECT status, count FROM deployment_stats WHERE tenant_id=? AND deployment_id=?",
+                                  (row["tenant_id"], row["id"])):
+                stats[r["status"]] = r["count"]
         dep.stats = stats
         if phases:
             counts_of = {r["idx"]: r for r in conn.execute(
@@ -226,7 +247,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     @staticmethod
     def _dd(row: sqlite3.Row) -> DeviceDeployment:
-        dd = DeviceDeployment(**row)
+        dd = DeviceDeployment(*(row[f] for f in _DD_RECORD_FIELDS))  # not `moves`: the store's own
         dd.log = bool(dd.log)
         if dd.control_map is not None:
             dd.control_map = json.loads(dd.control_map)
@@ -381,9 +402,32 @@ class SqliteDeploymentsStore(DeploymentsStore):
                              " WHERE tenant_id=? AND id=?", (retry_pending, total_size, tenant, deployment_id))
             if not fetch:
                 return None
-            row = conn.execute("SELECT * FROM deployments WHERE tenant_id=? AND id=?",
-                               (tenant, deployment_id)).fetchone()
-            return self._deployment(row, conn) if row else None
+            row = conn.execute(_WITH_STATS, (tenant, deployment_id)).fetchone()
+            return self._deployment(row, conn, stats_json=row["stats_json"]) if row else None
+
+    def move_device_deployment(self, tenant, dd, expected_status, fields, changes, retry_pending=0, fetch=True,
+                               phase=None, phase_outcomes=None):
+        # One UPDATE that bumps `moves`: the trigger dd_move_counts moves the count from the old
+        # status to the new in the same statement. With nothing else to change or read back it
+        # commits on its own (one statement under the writer lock, or in the caller's transaction);
+        # otherwise it and the rest are one transaction.
+        status = fields.get("status", expected_status)
+        rest = dict(changes)
+        if status != expected_status:  # what the trigger counts
+            rest[expected_status] = rest.get(expected_status, 0) + 1
+            rest[status] = rest.get(status, 0) - 1
+        rest = {s: n for s, n in rest.items() if n}
+        sets = "".join(f"{k}=?, " for k in fields)
+        update = (f"UPDATE device_deployments SET {sets}moves = moves + 1 WHERE tenant_id=? AND id=? AND status=?",
+                  (*(int(v) if isinstance(v, bool) else v for v in fields.values()), tenant, dd.id, expected_status))
+        outcomes = phase is not None and phase_outcomes and any(phase_outcomes.values())
+        if not (fetch or retry_pending or rest or outcomes):
+            return self.db.conn.execute(*update).rowcount == 1, None
+        with self.db.transaction() as conn:
+            if conn.execute(*update).rowcount != 1:
+                return False, None
+            return True, self.adjust_stats(tenant, dd.deployment_id, rest, retry_pending=retry_pending, fetch=fetch,
+                                           phase=phase, phase_outcomes=phase_outcomes)
 
     def set_deployment_status(self, tenant, deployment_id, from_statuses, status, finished=None, aborted=False,
                               failed_at_least=None):

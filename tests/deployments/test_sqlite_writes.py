@@ -1,0 +1,93 @@
+"""What a device's status report writes on SQLite: every write statement runs under the writer
+lock, and its holder waits for the GIL after each one, so a report writes as few as it can."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.clock import FrozenClock
+from deployments import model as m
+from deployments.store.sqlite import MIGRATIONS
+from tests.deployments.conftest import T0, Env
+
+
+@pytest.fixture
+def env(make_app):
+    return Env(make_app("sqlite", _CLOCK=FrozenClock(T0)))
+
+
+def _writes(conn, action) -> list[str]:
+    """The statements `action` runs on this thread's connection that are not plain reads. (The
+    trace repeats a statement as it enters each program of a trigger it fires: those repeats are
+    one statement, the trigger's writes run inside it.)"""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        action()
+    finally:
+        conn.set_trace_callback(None)
+    statements = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
+    return [" ".join(s.split()) for s in statements if not s.startswith(("SELECT", "--", "PRAGMA"))]
+
+
+def test_a_report_between_active_statuses_is_one_statement(env):
+    """Once the deployment has started, a device's downloading and installing reports are each one
+    UPDATE that commits on its own (no BEGIN/COMMIT): the trigger of migration 5 moves the count
+    in the same statement. The counts stay exact."""
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d1", "d2"])
+    env.poll("d1")
+    env.poll("d2")
+    conn = env.svc.store.db.conn
+    first = _writes(conn, lambda: env.report("d1", dep.id, m.DOWNLOADING))
+    # the first report starts the deployment: its move and the start are one transaction
+    assert first[0] == "BEGIN IMMEDIATE" and first[-1] == "COMMIT"
+    assert any(s.startswith("UPDATE deployments SET status=") for s in first)
+    assert env.dep(dep.id).status == m.DEPLOYMENT_INPROGRESS
+    for device, status in (("d2", m.DOWNLOADING), ("d1", m.INSTALLING), ("d2", m.INSTALLING)):
+        writes = _writes(conn, lambda: env.report(device, dep.id, status))
+        assert len(writes) == 1 and writes[0].startswith("UPDATE device_deployments SET"), writes
+    assert {k: v for k, v in env.stats(dep.id).items() if v} == {m.INSTALLING: 2}
+    assert not conn.in_transaction
+
+
+def test_a_final_report_is_one_transaction_without_counter_writes(env):
+    """A final report moves the device deployment (the trigger counts it) and reads the
+    deployment with its counts back in one statement, all in one transaction: the decision to
+    finish the deployment sees the counts this report produced."""
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d1", "d2"])
+    env.poll("d1")
+    env.poll("d2")
+    env.report("d1", dep.id, m.DOWNLOADING, m.INSTALLING)
+    conn = env.svc.store.db.conn
+    writes = _writes(conn, lambda: env.report("d1", dep.id, m.SUCCESS))
+    assert writes[0] == "BEGIN IMMEDIATE" and writes[-1] == "COMMIT"
+    assert [s for s in writes[1:-1]] == [s for s in writes[1:-1] if s.startswith("UPDATE device_deployments")]
+    assert len(writes) == 3, writes
+    writes = _writes(conn, lambda: env.report("d2", dep.id, m.FAILURE))  # the last one finishes it
+    assert any(s.startswith("UPDATE deployments SET status=") for s in writes)
+    got = env.dep(dep.id)
+    assert got.status == m.DEPLOYMENT_FINISHED
+    assert {k: v for k, v in got.stats.items() if v} == {m.SUCCESS: 1, m.FAILURE: 1}
+
+
+def test_the_migration_counts_moves_of_device_deployments_made_before_it(make_app, tmp_path):
+    """Migration 5 adds the counting trigger to a database whose device deployments exist (their
+    `moves` start at 0): their next moves are counted once, and an update that is not a move
+    (the contract's update_device_deployment) still leaves the counts to its caller."""
+    data_dir = str(tmp_path / "old")
+    app = make_app("sqlite", MENDER_DATA_DIR=data_dir, _CLOCK=FrozenClock(T0))
+    store = app.extensions["mender"].services.deployments.store
+    store.db.migrate("deployments", MIGRATIONS[:4])  # the schema before the trigger
+    env = Env(app)  # migrates the other services, and deployments to the newest version
+    env.artifacts.add("app-2")
+    assert store.db.conn.execute("SELECT version FROM schema_migrations WHERE service='deployments'"
+                                 ).fetchone()[0] == len(MIGRATIONS)
+    dep = env.create(devices=["d1", "d2"])
+    env.poll("d1")
+    env.poll("d2")
+    env.report("d1", dep.id, m.DOWNLOADING, m.INSTALLING)
+    dd = store.get_device_deployment("", dep.id, "d2")
+    assert store.update_device_deployment("", dd.id, m.PENDING, {"status": m.FAILURE})  # not a move: not counted
+    assert {k: v for k, v in env.stats(dep.id).items() if v} == {m.PENDING: 1, m.INSTALLING: 1}
