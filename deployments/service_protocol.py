@@ -56,14 +56,17 @@ class DeviceProtocol:
                 self.store.assign_device(tenant, dep, dd.phase, dd)
             if dd.status == m.PENDING and not rollout.may_start(dep, self.clock.now()):
                 return None  # paused, or outside its maintenance window: devices that have not started wait
+        picked = None
         if dd is None:
-            dd, dep = self._retry_or_new(tenant, device_id, device_type, recent, current)
+            dd, dep, picked = self._retry_or_new(tenant, device_id, provides, recent)
         if dd is None:
             return None
-        return self._instructions(dd, dep, provides, base_url)
+        return self._instructions(dd, dep, provides, base_url, picked)
 
-    def _retry_or_new(self, tenant: str, device_id: str, device_type: str, recent: list[DeviceDeployment],
-                      current_artifact: str | None = None):
+    def _retry_or_new(self, tenant: str, device_id: str, provides: dict, recent: list[DeviceDeployment]):
+        """(device deployment, deployment, the artifact picked for it at its assignment or None),
+        or (None, None, None): nothing to do now."""
+        device_type, current_artifact = provides["device_type"], provides["artifact_name"]
         retryable = [d for d in recent if d.status == m.FAILURE and d.attempts < d.retries]
         failed = min(retryable, key=lambda d: (d.created, d.id)) if retryable else None
         now = self.clock.now()
@@ -71,35 +74,41 @@ class DeviceProtocol:
             dep = self.store.get_deployment(tenant, failed.deployment_id)
             if dep is not None and dep.status != m.DEPLOYMENT_FINISHED:
                 if not rollout.may_start(dep, now):
-                    return None, None  # the retry waits for a resume or the window
+                    return None, None, None  # the retry waits for a resume or the window
                 if self._move(failed, m.PENDING, {"attempts": failed.attempts + 1, "finished": None,
                                                   "substate": None}, retry=True):
-                    return failed, dep
+                    return failed, dep, None
         after = max((d.created for d in recent if d.status in m.TERMINAL), default=0.0)
         for dep in self._candidates(tenant, device_id, after):
             resuming = device_id in dep.assigning  # an interrupted assignment: finish it as it began
             if not resuming and not rollout.may_start(dep, now):
-                return None, None  # the oldest applicable deployment is paused or outside its window
+                return None, None, None  # the oldest applicable deployment is paused or outside its window
             if not resuming and dep.phases:
                 self._promote(dep, rollout.opened_through(dep, now))
             phase = None if resuming else rollout.open_phase(dep, now)
             if phase is False:
-                return None, None  # the oldest applicable deployment is waiting for its next phase
-            outcome, dd = self.store.assign_device(tenant, dep, phase, self._new_device_deployment(
-                dep, device_id, device_type, phase, previous_artifact=current_artifact))
+                return None, None, None  # the oldest applicable deployment is waiting for its next phase
+            new = self._new_device_deployment(dep, device_id, device_type, phase, previous_artifact=current_artifact)
+            # the artifact is chosen first and written with the assignment (its size counted in
+            # the same write): one write transaction per assigning poll, not two
+            picked = None if dep.type == m.CONFIGURATION else self._pick_artifact(tenant, dep.artifact_name, provides)
+            if picked is not None:
+                new.artifact_id = picked.id
+            outcome, dd = self.store.assign_device(tenant, dep, phase, new,
+                                                   int(picked.size or 0) if picked is not None else 0)
             if outcome == ASSIGNED:
-                return dd, dep
+                return dd, dep, picked
             if outcome == FINISHED:  # aborted while it was being assigned
                 self._close_aborted(tenant, dep)
-                return None, None
+                return None, None, None
             if outcome == EXISTS:  # a concurrent poll of this device assigned it first
                 if dd is not None and dd.status in m.ACTIVE:
-                    return dd, dep
+                    return dd, dep, None
                 continue
             if dep.dynamic:
                 continue  # capped at max_devices: move on to newer deployments
-            return None, None  # phase full: wait for the next one
-        return None, None
+            return None, None, None  # phase full: wait for the next one
+        return None, None, None
 
     def _candidates(self, tenant: str, device_id: str, after: float):
         """Deployments the device may get, oldest first: static ones listing it, and dynamic ones
@@ -124,7 +133,8 @@ class DeviceProtocol:
             dep.current_phase = phase
 
     def _instructions(self, dd: DeviceDeployment, dep: Deployment, provides: dict,
-                      base_url: str | Callable[[], str]) -> Instructions | None:
+                      base_url: str | Callable[[], str], picked: Artifact | None = None) -> Instructions | None:
+        """`picked`: the artifact chosen at this poll's assignment (not read again)."""
         tenant = dd.tenant_id
         if callable(base_url):
             base_url = base_url()
@@ -132,7 +142,9 @@ class DeviceProtocol:
         if dep.type == m.CONFIGURATION:
             return self._configuration_instructions(dd, dep, device_type, base_url)
         artifact: Artifact | ArtifactBrief | None
-        if dd.artifact_id:
+        if picked is not None and dd.artifact_id == picked.id:
+            artifact = picked
+        elif dd.artifact_id:
             try:
                 artifact = self._services.artifacts.get_for_device(tenant, dd.artifact_id)
             except NotFound:

@@ -66,11 +66,14 @@ class DeploymentsStore(ABC):
     def unfinished_deployment_with_artifact(self, tenant: str, artifact_name: str) -> bool: ...
 
     @abstractmethod
-    def assign_device(self, tenant: str, deployment: Deployment, phase: int | None, dd: DeviceDeployment) -> tuple[str, DeviceDeployment | None]:
+    def assign_device(self, tenant: str, deployment: Deployment, phase: int | None, dd: DeviceDeployment,
+                      size: int = 0) -> tuple[str, DeviceDeployment | None]:
         """Give the device the deployment: count it into the deployment (and into phase `phase`),
         unless the phase's device_limit or a dynamic deployment's max_devices is reached or the
         deployment is finished, and insert its device deployment `dd` (a dynamic deployment also
-        counts it `pending` in its statistics). Returns (outcome, device deployment):
+        counts it `pending` in its statistics); `size` (of the artifact `dd` names, chosen before
+        the assignment) is added to the deployment's total_size with the device's count.
+        Returns (outcome, device deployment):
 
         - ASSIGNED, the device deployment written (on MongoDB a resumed assignment's, see below);
         - NO_SLOT, None: nothing changed;

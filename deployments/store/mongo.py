@@ -241,18 +241,19 @@ class MongoDeploymentsStore(DeploymentsStore):
         return self.deployments.find_one({"tenant_id": tenant, "artifact_name": artifact_name,
                                           "status": {"$ne": m.DEPLOYMENT_FINISHED}}, {"_id": 1}) is not None
 
-    def assign_device(self, tenant, deployment, phase, dd):
+    def assign_device(self, tenant, deployment, phase, dd, size=0):
         # Three conditional steps, each atomic on one document, each safe to repeat: (1) claim the
         # slot and note the assignment in the deployment; (2) insert the device deployment under
         # the noted id; (3) settle the note (and count the device pending on a dynamic deployment).
         # A crash between them leaves the note; the device's next poll calls this again and resumes.
         deployment_id, device_id = deployment.id, dd.device_id
         key = {"_id": deployment_id, "tenant_id": tenant}
-        claim = {"device_id": device_id, "dd_id": dd.id, "phase": phase}
+        # (the artifact's size is counted with the slot, and noted, so that an undo takes it back)
+        claim = {"device_id": device_id, "dd_id": dd.id, "phase": phase, "size": size}
         query = {**key, "status": {"$ne": m.DEPLOYMENT_FINISHED}, "paused": {"$ne": True},
                  "assigning.device_id": {"$ne": device_id}}
         query.update(_slot_conditions(deployment, phase))
-        if self.deployments.update_one(query, {"$inc": _slot_counts(deployment, phase, 1),
+        if self.deployments.update_one(query, {"$inc": {**_slot_counts(deployment, phase, 1), "total_size": size},
                                                "$push": {"assigning": claim}}).modified_count != 1:
             doc = self.deployments.find_one({**key, "assigning.device_id": device_id}, {"assigning": 1})
             if doc is None:
@@ -267,7 +268,8 @@ class MongoDeploymentsStore(DeploymentsStore):
             if existing is None or existing.id != dd.id:  # the device had one already: undo the claim
                 self.deployments.update_one({**key, "assigning.dd_id": dd.id},
                                             {"$pull": {"assigning": {"dd_id": dd.id}},
-                                             "$inc": _slot_counts(deployment, claim["phase"], -1)})
+                                             "$inc": {**_slot_counts(deployment, claim["phase"], -1),
+                                                      "total_size": -claim.get("size", 0)}})
                 return EXISTS, existing
             dd = existing  # inserted by the interrupted (or a concurrent) run of this assignment
         settle: dict = {"$pull": {"assigning": {"dd_id": dd.id}}}

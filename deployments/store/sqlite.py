@@ -347,7 +347,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
             "SELECT 1 FROM deployments WHERE tenant_id=? AND artifact_name=? AND status != 'finished' LIMIT 1",
             (tenant, artifact_name)).fetchone() is not None
 
-    def assign_device(self, tenant, deployment, phase, dd):
+    def assign_device(self, tenant, deployment, phase, dd, size=0):
         deployment_id = deployment.id
         try:
             with self._atomic() as conn:
@@ -362,10 +362,10 @@ class SqliteDeploymentsStore(DeploymentsStore):
                                        (tenant, deployment_id, phase))
                     if cur.rowcount != 1:
                         raise _NoSlot()
-                cur = conn.execute("UPDATE deployments SET device_count = device_count + 1"
+                cur = conn.execute("UPDATE deployments SET device_count = device_count + 1, total_size = total_size + ?"
                                    " WHERE tenant_id=? AND id=? AND status != 'finished' AND paused = 0"
                                    " AND (dynamic = 0 OR max_devices = 0 OR device_count < max_devices)",
-                                   (tenant, deployment_id))
+                                   (size, tenant, deployment_id))
                 if cur.rowcount != 1:
                     raise _NoSlot()
                 if deployment.dynamic:

@@ -91,3 +91,16 @@ def test_the_migration_counts_moves_of_device_deployments_made_before_it(make_ap
     dd = store.get_device_deployment("", dep.id, "d2")
     assert store.update_device_deployment("", dd.id, m.PENDING, {"status": m.FAILURE})  # not a move: not counted
     assert {k: v for k, v in env.stats(dep.id).items() if v} == {m.PENDING: 1, m.INSTALLING: 1}
+
+
+def test_an_assigning_poll_is_one_write_transaction(env):
+    """A device's first poll of a deployment chooses the artifact, then writes its device
+    deployment naming it and counts it (device and size) into the deployment: one transaction
+    of two writes, not a second one to record the artifact."""
+    artifact = env.artifacts.add("app-2", size=4096)
+    dep = env.create(devices=["d1"])
+    writes = _writes(env.svc.store.db.conn, lambda: env.poll("d1"))
+    assert writes[0] == "BEGIN IMMEDIATE" and writes[-1] == "COMMIT" and len(writes) == 4, writes
+    assert writes[1].startswith("INSERT INTO device_deployments") and writes[2].startswith("UPDATE deployments")
+    assert env.svc.store.get_device_deployment("", dep.id, "d1").artifact_id == artifact.id
+    assert env.dep(dep.id).total_size == 4096

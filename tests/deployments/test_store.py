@@ -504,3 +504,17 @@ def test_failure_insight_reads(store):
     store.save_log("", dep.id, "c", [{"level": "info", "message": "fine"}])
     assert store.logs_of("", dep.id, ["a", "b"]) == [[{"level": "error", "message": "boom"}]]
     assert store.logs_of("", dep.id, []) == [] and store.logs_of("other", dep.id, ["a"]) == []
+
+
+def test_an_assignment_counts_the_size_of_its_artifact_once(store):
+    """The artifact is chosen before the assignment and its size counted with the device (one
+    write): a device assigned again (EXISTS) or refused (NO_SLOT) adds nothing, and the undone
+    claim of a duplicate on MongoDB takes its size back."""
+    dep = insert(store, deployment(targets=1, dynamic=True, max_devices=1), None)
+    outcome, dd = store.assign_device("", dep, None, device_deployment(dep, "d1", artifact_id="a1"), 700)
+    assert outcome == ASSIGNED and dd.artifact_id == "a1"
+    assert store.assign_device("", dep, None, device_deployment(dep, "d1", artifact_id="a1"), 700)[0] == EXISTS
+    assert store.assign_device("", dep, None, device_deployment(dep, "d2", artifact_id="a1"), 700) == (NO_SLOT, None)
+    got = store.get_deployment("", dep.id)
+    assert got.total_size == 700 and got.device_count == 1
+    assert store.get_device_deployment("", dep.id, "d1").artifact_id == "a1"
