@@ -218,10 +218,8 @@ class DevauthService(DeviceManagement):
         row = DeviceToken(id=claims["jti"], tenant_id=tenant, device_id=device_id, auth_set_id=auth_set_id,
                           iat=self._clock.now(),  # precise: pruning keeps the newest
                           exp=claims["exp"], token_hash=token_digest(token, self.tokens.keys.fingerprints[0]))
-        with self._store.transaction():  # one commit (and one turn of the writer lock) per auth request
-            self._store.insert_token(row)
-            self._store.prune_tokens(tenant, device_id, self._clock.now(), TOKENS_PER_DEVICE)
-            self._check_in(tenant, device_id, last_check_in)
+        self._store.issue_token(row, TOKENS_PER_DEVICE)  # the token and the pruning: one write (SQLite)
+        self._check_in(tenant, device_id, last_check_in)  # (batched: no write here)
         return token
 
     def _check_in(self, tenant: str, device_id: str, last: float | None) -> None:

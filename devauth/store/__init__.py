@@ -123,6 +123,14 @@ class DevauthStore(ABC):
     def insert_token(self, token: DeviceToken) -> None:
         """Record an issued token."""
 
+    def issue_token(self, token: DeviceToken, keep: int) -> None:
+        """insert_token, then prune_tokens of its device as of the token's `iat` (its expired
+        tokens go, and all but its `keep` newest, this one included). Here two single writes
+        (MongoDB: each atomic, a crash between them leaves tokens that the next issue prunes);
+        SQLite overrides it with one statement whose trigger prunes."""
+        self.insert_token(token)
+        self.prune_tokens(token.tenant_id, token.device_id, token.iat, keep)
+
     @abstractmethod
     def get_token(self, jti: str) -> DeviceToken | None:
         """The token row by jti (any tenant: the caller checks the tenant), or None."""

@@ -66,6 +66,16 @@ MIGRATIONS = [
         " INSERT INTO devauth_status_counts (tenant_id, status, n) VALUES (new.tenant_id, new.status, 1)"
         " ON CONFLICT DO UPDATE SET n = n + 1; END",
     ],
+    [
+        # an issued token prunes the device's others in its own INSERT (issue_token: one statement
+        # under the writer lock, not BEGIN, INSERT, DELETE and COMMIT); a token inserted without
+        # `keep` (insert_token) prunes nothing. Adding a nullable column rewrites no row.
+        "ALTER TABLE devauth_tokens ADD COLUMN keep INTEGER",
+        "CREATE TRIGGER devauth_tokens_prune AFTER INSERT ON devauth_tokens WHEN new.keep IS NOT NULL BEGIN"
+        " DELETE FROM devauth_tokens WHERE tenant_id = new.tenant_id AND device_id = new.device_id"
+        " AND (exp <= new.iat OR id IN (SELECT id FROM devauth_tokens WHERE tenant_id = new.tenant_id"
+        " AND device_id = new.device_id ORDER BY iat DESC, id DESC LIMIT -1 OFFSET new.keep)); END",
+    ],
 ]
 
 _DEVICE_COLS = ("id, tenant_id, id_data, id_hash, status, decommissioning, created_ts, updated_ts, check_in_time,"
@@ -272,6 +282,12 @@ class SqliteDevauthStore(SqliteStore, DevauthStore):
         self._conn.execute(f"INSERT INTO devauth_tokens ({_TOKEN_COLS}) VALUES (?,?,?,?,?,?,?)",
                            (token.id, token.tenant_id, token.device_id, token.auth_set_id, token.iat, token.exp,
                             token.token_hash))
+
+    def issue_token(self, token: DeviceToken, keep: int) -> None:
+        # one statement: the trigger devauth_tokens_prune deletes the others in it
+        self._conn.execute(f"INSERT INTO devauth_tokens ({_TOKEN_COLS}, keep) VALUES (?,?,?,?,?,?,?,?)",
+                           (token.id, token.tenant_id, token.device_id, token.auth_set_id, token.iat, token.exp,
+                            token.token_hash, keep))
 
     def get_token(self, jti: str) -> DeviceToken | None:
         row = self._conn.execute(f"SELECT {_TOKEN_COLS} FROM devauth_tokens WHERE id = ?", (jti,)).fetchone()

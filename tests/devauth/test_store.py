@@ -148,6 +148,27 @@ def test_tokens_context_revocation_and_pruning(store):
     assert store.delete_tokens("t1") == 1
 
 
+def test_an_issued_token_prunes_the_devices_others(store):
+    """issue_token: the token is recorded and, as of its issue time, the device's expired tokens
+    go and all but the `keep` newest (this one included); other devices' tokens stay, and
+    insert_token alone prunes nothing. (On SQLite one statement: a trigger of migration 6.)"""
+    d, other = _device(tenant="t1"), _device(tenant="t1")
+    store.insert_device(d)
+    store.insert_device(other)
+    base = float(int(time.time()))
+    expired = _token(d, "a", base, base + 5)
+    old = [_token(d, "a", base + i, base + 10_000) for i in range(1, 4)]
+    theirs = _token(other, "b", base, base + 10_000)
+    for tok in (expired, *old, theirs):
+        store.insert_token(tok)
+    assert all(store.get_token(t.id) for t in (expired, *old, theirs))  # insert_token alone pruned nothing
+    new = _token(d, "a", base + 10, base + 10_000)
+    store.issue_token(new, keep=3)
+    kept = {t.id for t in (expired, *old, new, theirs) if store.get_token(t.id)}
+    assert kept == {old[1].id, old[2].id, new.id, theirs.id}
+    assert store.get_token(new.id) == new
+
+
 def test_limits(store):
     assert store.get_limit("", "max_devices") is None
     store.set_limit("", "max_devices", 5)
