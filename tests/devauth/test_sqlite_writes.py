@@ -27,3 +27,31 @@ def test_a_known_devices_authentication_writes_one_statement(sqlite_app):
         assert len(writes) == 1 and writes[0].startswith("INSERT INTO devauth_tokens"), writes
     assert conn.execute("SELECT count(*) FROM devauth_tokens WHERE device_id = ?",
                         (device.id,)).fetchone()[0] == TOKENS_PER_DEVICE
+
+
+def test_a_check_in_batch_is_four_statements_by_primary_key(sqlite_app):
+    """A batch of check-ins: BEGIN, one read of the stale ones, one UPDATE, COMMIT, whatever its
+    size (UPDATE … RETURNING stepped once per device while holding the writer lock), each driven
+    by the devices' primary key (not the organization's indexes: a million devices)."""
+    from devauth.store import sqlite as devauth_sqlite
+    ctx = sqlite_app.extensions["mender"]
+    ctx.ensure_migrated()
+    store = ctx.services.devauth._store
+    conn = ctx.db.conn
+    for sql, params in ((devauth_sqlite._CHECK_INS_STALE, ('["a"]', "", 0.0)),
+                        (devauth_sqlite._CHECK_INS_WRITE, (0.0, "", '["a"]'))):
+        steps = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+        assert any("USING INDEX sqlite_autoindex_devauth_devices_1 (id=?)" in s for s in steps), steps
+        assert not any("tenant" in s for s in steps), steps
+    client = sqlite_app.test_client()
+    operator = Operator.create(sqlite_app, client)
+    ids = [accepted_device(sqlite_app, operator, client).id for _ in range(3)]
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        written = store.touch_check_ins("", ids + ["ghost"], 4e9, 4e9 - 60)
+    finally:
+        conn.set_trace_callback(None)
+    assert sorted(written) == sorted(ids)
+    assert [s.split()[0] for s in seen] == ["BEGIN", "SELECT", "UPDATE", "COMMIT"], seen
+    assert all(store.get_device("", i).check_in_time == 4e9 for i in ids)
