@@ -192,7 +192,14 @@ class _Protocol(ASGIProtocol):
                 self.worker.loop.create_task(websocket._send_close(1001, "server shutting down"))
             return True
         if self._awaiting_request and self._current_request is None and not self._finishing_calls:
+            transport = self.transport
             self._close_transport()
+            if transport is not None and transport.get_extra_info("ssl_object") is not None:
+                # TLS: close() sent our close_notify, then asyncio waits for the peer's (up to its
+                # 30 s ssl_shutdown_timeout), which an idle keep-alive client never sends, nor one
+                # whose FIN this paused connection never read: the worker waited out the whole
+                # graceful timeout. RFC 8446 6.1 does not require waiting for it: drop the socket.
+                transport.abort()
             if self._request_ready is not None:
                 self._request_ready.set()
             return True
