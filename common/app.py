@@ -8,6 +8,7 @@ import importlib
 import inspect
 import os
 import re
+import threading
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
@@ -15,6 +16,7 @@ import click
 from flask import Flask, current_app, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import Rule
 
 from common import http, metrics
 from common.api import TenantConverter
@@ -112,11 +114,30 @@ def services() -> SimpleNamespace:
     return ctx().services
 
 
+class LazyBuilderRule(Rule):
+    """werkzeug's Rule with its two URL builders (url_for's, compiled from generated Python code)
+    made on the first URL built from the rule, not when the rule is added: compiling them for
+    the ~200 routes was 40% of create_app, and only a few rules ever build a URL. Matching
+    requests uses the parsed parts, made at once as before."""
+
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        compiled: list[Callable[..., tuple[str, str]]] = []
+
+        def build(rule: "LazyBuilderRule", *args: Any, **kwargs: Any) -> tuple[str, str]:
+            if not compiled:
+                compiled.append(Rule._compile_builder(rule, append_unknown).__get__(rule, None))
+            return compiled[0](*args, **kwargs)
+
+        return build  # Rule.compile binds it to the rule (`__get__`), as it binds the real one
+
+
 class MenderFlask(Flask):
     """Flask, minus a per-request cost: `ensure_sync` asks `inspect` whether each hook and view is
     a coroutine function on every request (a dozen times per request here); the answer is
     remembered per function instead (the underlying function of a bound method: a method view
     is a new object per request)."""
+
+    url_rule_class = LazyBuilderRule
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -131,6 +152,54 @@ class MenderFlask(Flask):
         if is_async is None:
             is_async = self._is_async[key] = inspect.iscoroutinefunction(func)
         return self.async_to_sync(func) if is_async else func
+
+
+class LazyDocsApi(Api):
+    """flask-smorest's Api, with the OpenAPI document written when it is first read
+    (/api/openapi.json, /api/docs, `flask openapi`, `api.spec` anywhere) instead of at each app
+    creation: documenting the ~200 routes was 40% of create_app, paid by every gunicorn worker,
+    every CLI command and every test app, for a document most processes never serve. Routes are
+    registered with Flask at once, as before; only their documentation waits, in order."""
+
+    def __init__(self, app: Flask):
+        self._pending_docs: list[Callable[[], None]] = []
+        self._writing = False
+        self._docs_lock = threading.RLock()
+        super().__init__(app)
+
+    @property
+    def spec(self):
+        if self._pending_docs or self._writing:  # once written: two attribute reads
+            with self._docs_lock:  # one thread writes it, the others wait for the whole of it
+                if self._pending_docs and not self._writing:  # (a step reading it sees it so far)
+                    self._writing = True
+                    try:
+                        while self._pending_docs:
+                            self._pending_docs.pop(0)()
+                    finally:
+                        self._writing = False
+        return self._spec
+
+    @spec.setter
+    def spec(self, value) -> None:
+        self._spec = value
+
+    def document_later(self, step: Callable[[], None]) -> None:
+        """Run `step` (which writes to `api.spec`) when the document is first read, after the
+        blueprints registered before it."""
+        self._pending_docs.append(step)
+
+    def register_blueprint(self, blp, *, parameters=None, **options) -> None:
+        """Api.register_blueprint, the documentation part deferred (document_later)."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+        def document() -> None:
+            blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
+            self._spec.tag({"name": name, "description": blp.description})
+
+        self.document_later(document)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -170,7 +239,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["mender"] = context
 
     app.url_map.converters["tenant"] = TenantConverter
-    api = Api(app)
+    api = LazyDocsApi(app)
     api.register_converter(TenantConverter, lambda converter: {"type": "string", "pattern": TENANT_ID_PATTERN})
     context.api = api
 
@@ -194,7 +263,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for name in SERVICE_PACKAGES:
         importlib.import_module(name).init_app(app, api, context)
 
-    _declare_security(api)
+    api.document_later(lambda: _declare_security(api))
     _add_docs_assets(app)
     if cfg["MENDER_METRICS_ENABLED"]:
         metrics.init_app(app, context)

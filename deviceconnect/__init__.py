@@ -44,8 +44,8 @@ def _document_websockets(api) -> None:
         responses = {"101": {"description": "Switching to the websocket protocol (Mender's ProtoMsg, msgpack)."},
                      "400": {"description": "Bad request."}, "401": {"description": "Unauthorized."},
                      "404": {"description": "Not found, or the device is not connected."}}
-        api.spec.path(rule=Rule(rule), operations={"get": {"tags": [tag], "summary": summary, "responses": responses,
-                                                          "parameters": list(query or [])}})
+        operations = {"get": {"tags": [tag], "summary": summary, "responses": responses, "parameters": list(query or [])}}
+        api.document_later(lambda: api.spec.path(rule=Rule(rule), operations=operations))
 
     document(DEVICE_CONNECT, "Connect the device (mender-connect keeps this websocket open)", "deviceconnect_devices")
     document(OPERATOR_CONNECT, "Open a session with the device (terminal, port forwarding, file transfer)",
