@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any, Callable
 
 from werkzeug.exceptions import ClientDisconnected
@@ -46,6 +47,23 @@ access_log = get_logger("access")
 Handler = Callable[[Request, Identity], tuple[int, Any]]
 
 _STATUS_LINES = {200: "200 OK", 201: "201 CREATED", 204: "204 NO CONTENT"}
+
+
+def _compact_json() -> Callable[[Any], bytes]:
+    """json.dumps(value, separators=(",", ":")).encode(), the same bytes, with the encoder made
+    once: json.dumps with separators builds a JSONEncoder and its C encoder on every call (~3-5 µs
+    of a 200 poll's ~8 µs of JSON)."""
+    encoder = json.JSONEncoder(separators=(",", ":"))
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return lambda value: encoder.encode(value).encode()
+    # (markers, default, encoder, indent, key separator, item separator, sort_keys, skipkeys, allow_nan):
+    # the arguments JSONEncoder.iterencode passes for these settings, without the circular-reference
+    # markers (the bodies are trees the handlers build)
+    make = c_make_encoder(None, encoder.default, encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda value: "".join(make(value, 0)).encode()
+
+
+compact_json = _compact_json()
 
 
 def status_line(status: int) -> str:
@@ -131,7 +149,7 @@ class DirectRoutes:
                 payload = b""
                 headers = [(REQUEST_ID_HEADER, rid)]
             else:
-                payload = json.dumps(body, separators=(",", ":")).encode()
+                payload = compact_json(body)
                 headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
                            (REQUEST_ID_HEADER, rid)]
         except Exception as exc:  # noqa: BLE001 - mapped as Flask's error handlers map it
@@ -139,7 +157,7 @@ class DirectRoutes:
             error = dict(extra or {})
             error["error"] = message
             error["request_id"] = rid
-            payload = json.dumps(error, separators=(",", ":")).encode() + b"\n"  # as Flask's jsonify
+            payload = compact_json(error) + b"\n"  # as Flask's jsonify
             headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
             headers += [(str(k), str(v)) for k, v in extra_headers.items()]
             headers.append((REQUEST_ID_HEADER, rid))

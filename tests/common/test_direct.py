@@ -198,3 +198,21 @@ def test_only_device_routes_without_parameters_can_be_direct(sqlite_app):
                  "/api/devices/v1/authentication/auth_requests"):
         with pytest.raises(ValueError):
             routes.add("POST", rule, lambda req, identity: (204, None))
+
+
+def test_the_direct_layers_json_is_json_dumps_compact():
+    """The layer's encoder (made once) writes exactly json.dumps(value, separators=(",", ":")),
+    and refuses what json.dumps refuses."""
+    values = [{"id": "x", "artifact": {"source": {"uri": "http://h/p?a=b&c=%2F", "expire": "2030-01-01T00:00:00Z"},
+                                       "device_types_compatible": ["t1", "t\u00e9", "\u2603", "\ud83d"]}},
+              {"error": "bad \"quote\" \\ \n\t\x00", "request_id": "r"}, [1, 2.5, -0.0, 1e300, None, True, False],
+              {"nan": float("nan"), "inf": float("-inf"), "big": 2 ** 70, 1: "int key", None: 0}, "", [], {}]
+    for value in values:
+        assert common.direct.compact_json(value) == json.dumps(value, separators=(",", ":")).encode()
+    for bad in ({"x": object()}, {(1, 2): 1}, [b"bytes"]):
+        with pytest.raises(TypeError):
+            json.dumps(bad)
+        with pytest.raises(TypeError):
+            common.direct.compact_json(bad)
+    shared = {"a": [1, 2]}  # the same object twice is not a cycle
+    assert common.direct.compact_json([shared, shared]) == b'[{"a":[1,2]},{"a":[1,2]}]'
