@@ -40,9 +40,9 @@ class DeviceProtocol:
         if not isinstance(current, str) or not current:
             raise BadRequest("artifact_name: required")
 
-        # one read tells the device's active deployment (with its own fields, not its counts: one
-        # query on SQLite), a failure to retry and its newest final one
-        recent, deployments = self.store.poll_history(tenant, device_id, HISTORY_WINDOW)
+        # one read tells the device's active deployment (with its own fields, not its counts) and
+        # its artifact (one query on SQLite), a failure to retry and its newest final one
+        recent, deployments, briefs = self.store.poll_history(tenant, device_id, HISTORY_WINDOW)
         active = [d for d in recent if d.status in m.ACTIVE]
         dd = min(active, key=lambda d: (d.created, d.id)) if active else None
         dep = None
@@ -61,7 +61,7 @@ class DeviceProtocol:
             dd, dep, picked = self._retry_or_new(tenant, device_id, provides, recent)
         if dd is None:
             return None
-        return self._instructions(dd, dep, provides, base_url, picked)
+        return self._instructions(dd, dep, provides, base_url, briefs, picked)
 
     def _retry_or_new(self, tenant: str, device_id: str, provides: dict, recent: list[DeviceDeployment]):
         """(device deployment, deployment, the artifact picked for it at its assignment or None),
@@ -133,8 +133,11 @@ class DeviceProtocol:
             dep.current_phase = phase
 
     def _instructions(self, dd: DeviceDeployment, dep: Deployment, provides: dict,
-                      base_url: str | Callable[[], str], picked: Artifact | None = None) -> Instructions | None:
-        """`picked`: the artifact chosen at this poll's assignment (not read again)."""
+                      base_url: str | Callable[[], str], briefs: dict[str, ArtifactBrief],
+                      picked: Artifact | None = None) -> Instructions | None:
+        """The instructions for `dd`. `briefs`: artifacts the store read with the history (any
+        other is asked of the artifacts service: a missing one is deleted); `picked`: the artifact
+        chosen at this poll's assignment (not read again)."""
         tenant = dd.tenant_id
         if callable(base_url):
             base_url = base_url()
@@ -145,10 +148,12 @@ class DeviceProtocol:
         if picked is not None and dd.artifact_id == picked.id:
             artifact = picked
         elif dd.artifact_id:
-            try:
-                artifact = self._services.artifacts.get_for_device(tenant, dd.artifact_id)
-            except NotFound:
-                artifact = None
+            artifact = briefs.get(dd.artifact_id)
+            if artifact is None:
+                try:
+                    artifact = self._services.artifacts.get_for_device(tenant, dd.artifact_id)
+                except NotFound:
+                    artifact = None
         else:
             artifact = self._pick_artifact(tenant, dep.artifact_name, provides)
             if artifact is None:

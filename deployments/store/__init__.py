@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from deployments import model as m
+from deployments.artifacts.model import ArtifactBrief
 from deployments.model import Deployment, DeploymentEvent, DeviceDeployment
 
 
@@ -208,18 +209,24 @@ class DeploymentsStore(ABC):
         """The device's newest `limit` device deployments that are not deleted, newest first
         (one query for everything a poll needs to know about the device's history)."""
 
-    def poll_history(self, tenant: str, device_id: str, limit: int) -> tuple[list[DeviceDeployment],
-                                                                            dict[str, Deployment]]:
-        """recent_device_deployments, and the deployments of the active ones among them by id, as
-        get_deployment(counts=False) reads them (a backend may answer both with one query: every
-        poll asks, and a device with a deployment pending needs both)."""
+    def poll_history(self, tenant: str, device_id: str, limit: int) -> tuple[
+            list[DeviceDeployment], dict[str, Deployment], dict[str, ArtifactBrief]]:
+        """recent_device_deployments, the deployments of the active ones among them by id, as
+        get_deployment(counts=False) reads them, and the briefs of the artifacts assigned to the
+        active ones that the backend read with them, by artifact id (a backend may answer all
+        with one query: every poll asks, and a device with a deployment pending needs them).
+
+        The briefs are the artifacts service's own records of the same database, read in the same
+        statement (SQLite: deployments and its artifacts share one database, as Mender's
+        deployments service keeps images beside deployments); an artifact that is not among them
+        (deleted, or not read by this backend) is asked of the artifacts service, which decides."""
         recent = self.recent_device_deployments(tenant, device_id, limit)
         deployments = {}
         for deployment_id in dict.fromkeys(d.deployment_id for d in recent if d.status in m.ACTIVE):
             dep = self.get_deployment(tenant, deployment_id, counts=False)
             if dep is not None:
                 deployments[deployment_id] = dep
-        return recent, deployments
+        return recent, deployments, {}
 
     @abstractmethod
     def candidate_static_deployments(self, tenant: str, device_id: str, created_after: float,

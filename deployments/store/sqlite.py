@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 from deployments import model as m
+from deployments.artifacts.store import sqlite as artifacts_sqlite
 from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, MaintenanceWindow, Phase
 from deployments.store import (ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DeploymentsStore,
                                DuplicateDeployment)
@@ -157,19 +158,24 @@ _STATIC_CANDIDATES = (
 _DYNAMIC_CANDIDATES = (
     "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
     " AND created > ? ORDER BY created, id LIMIT ?")
-# the poll's history: each device deployment (in DeviceDeployment's field order) with the deployment
-# of an active one beside it (NULLs for the others), newest first
+# the poll's history: each device deployment (in DeviceDeployment's field order) with, for an
+# active one, its deployment and the brief of its assigned artifact beside it (NULLs for the
+# others, and for an artifact that is gone), newest first
 _DD_RECORD_FIELDS = ("id", "tenant_id", "deployment_id", "device_id", "created", "status", "started", "finished",
                      "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase",
                      "control_map", "previous_artifact")
 _DEPLOYMENT_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
                        "dynamic", "max_devices", "device_count", "retry_pending", "total_size", "aborted", "doc",
                        "paused", "paused_reason", "paused_ts", "current_phase", "failure_ack", "control_map")
+_ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(m.ACTIVE)) + ")"
 _POLL_HISTORY = (
     "SELECT " + ", ".join(f"dd.{c}" for c in _DD_RECORD_FIELDS) + ", " + ", ".join(f"d.{c}" for c in _DEPLOYMENT_COLUMNS)
-    + " FROM device_deployments dd LEFT JOIN deployments d ON dd.status IN (" + ", ".join(
-        f"'{s}'" for s in sorted(m.ACTIVE)) + ") AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
+    + ", " + ", ".join(f"a.{c}" for c in artifacts_sqlite.BRIEF_COLUMNS)
+    + " FROM device_deployments dd LEFT JOIN deployments d ON dd.status IN " + _ACTIVE_SQL
+    + " AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
+    " LEFT JOIN artifacts a ON dd.status IN " + _ACTIVE_SQL + " AND a.tenant_id = dd.tenant_id AND a.id = dd.artifact_id"
     " WHERE dd.tenant_id=? AND dd.device_id=? AND dd.deleted IS NULL ORDER BY dd.created DESC, dd.id DESC LIMIT ?")
+_POLL_BRIEF_AT = len(_DD_RECORD_FIELDS) + len(_DEPLOYMENT_COLUMNS)
 # a deployment with its counts in one read (the statement after a final report, under the writer lock)
 _WITH_STATS = ("SELECT d.*, (SELECT json_group_object(s.status, s.count) FROM deployment_stats s"
                " WHERE s.tenant_id = d.tenant_id AND s.deployment_id = d.id) AS stats_json"
@@ -577,8 +583,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
         return [self._dd(r) for r in rows]
 
     def poll_history(self, tenant, device_id, limit):
-        recent, deployments = [], {}
-        n = len(_DD_RECORD_FIELDS)
+        recent, deployments, briefs = [], {}, {}
+        n, b = len(_DD_RECORD_FIELDS), _POLL_BRIEF_AT
         for row in self.db.conn.execute(_POLL_HISTORY, (tenant, device_id, limit)):
             dd = DeviceDeployment(*row[:n])
             dd.log = bool(dd.log)
@@ -586,8 +592,10 @@ class SqliteDeploymentsStore(DeploymentsStore):
                 dd.control_map = json.loads(dd.control_map)
             recent.append(dd)
             if row[n] is not None and dd.deployment_id not in deployments:
-                deployments[dd.deployment_id] = self._deployment(dict(zip(_DEPLOYMENT_COLUMNS, row[n:])), counts=False)
-        return recent, deployments
+                deployments[dd.deployment_id] = self._deployment(dict(zip(_DEPLOYMENT_COLUMNS, row[n:b])), counts=False)
+            if row[b] is not None:
+                briefs[row[b]] = artifacts_sqlite.brief(row[b:])
+        return recent, deployments, briefs
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         rows = self.db.conn.execute(_STATIC_CANDIDATES, (tenant, device_id, created_after, limit)).fetchall()

@@ -254,6 +254,25 @@ def test_artifact_delete_refused_while_deployed(world, operator):
     assert op.delete(f"{MGMT}/artifacts/{artifact_id}").status_code == 204
 
 
+def test_a_deployments_artifact_deleted_under_it_fails_the_device_at_its_next_poll(world, app):
+    """An artifact deleted while a device's deployment names it (the deletion raced the device's
+    assignment: the delete's in-use check had passed) is never handed out again: the device's
+    next poll answers 204 and its deployment fails as "artifact deleted". The poll reads the
+    artifact with the device's history (one statement on SQLite): that read sees the deletion."""
+    op, devices = world
+    d = devices[0]
+    artifact_id = op.get(f"{MGMT}/artifacts").get_json()[0]["id"]
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    assert poll(d).get_json()["artifact"]["id"] == artifact_id
+    assert poll(d).get_json()["artifact"]["id"] == artifact_id  # a repeat reads the recorded artifact
+    artifacts = app.extensions["mender"].services.artifacts
+    assert artifacts.store.delete_artifact("", artifact_id) is not None  # past the delete's in-use check
+    assert poll(d).status_code == 204
+    listed = op.get(f"{MGMT}/deployments/{dep_id}/devices").get_json()
+    assert [(x["id"], x["status"], x["substate"]) for x in listed] == [(d.id, "failure", "artifact deleted")]
+    assert poll(d).status_code == 204
+
+
 def test_the_unpaged_device_listing_streams_every_device(make_app, monkeypatch):
     from deployments import service_management
     from tests.helpers import Device, Operator

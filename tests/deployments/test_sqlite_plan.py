@@ -21,6 +21,10 @@ def test_the_poll_history_is_read_in_index_order(sqlite_app):
         steps = _plan(conn, sql, ("", "d1", 100))
         assert any("INDEX dd_device_history (tenant_id=? AND device_id=?)" in s for s in steps), steps
         assert not any("TEMP B-TREE" in s for s in steps), steps
+    # beside each entry: its deployment and its artifact, each by its primary key
+    steps = _plan(conn, store_sqlite._POLL_HISTORY, ("", "d1", 100))
+    assert any("SEARCH d USING INDEX sqlite_autoindex_deployments_1 (tenant_id=? AND id=?)" in s for s in steps), steps
+    assert any("SEARCH a USING INDEX sqlite_autoindex_artifacts_1 (tenant_id=? AND id=?)" in s for s in steps), steps
 
 
 def test_a_polls_static_candidates_are_the_devices_own_targets(sqlite_app):

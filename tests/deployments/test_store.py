@@ -293,7 +293,8 @@ def test_poll_history_reads_the_active_deployments_beside_the_history(store):
     b = add_dd(store, mid, "d1", status=m.DOWNLOADING, phase=1)
     c = add_dd(store, new, "d1")
     add_dd(store, old, "d2")
-    recent, deployments = store.poll_history("", "d1", 10)
+    recent, deployments, briefs = store.poll_history("", "d1", 10)
+    assert briefs == {}  # no artifact assigned
     assert [view(d) for d in recent] == [view(d) for d in store.recent_device_deployments("", "d1", 10)]
     assert ids(recent) == [c.id, b.id, a.id]
     assert sorted(deployments) == sorted([mid.id, new.id])
@@ -301,9 +302,44 @@ def test_poll_history_reads_the_active_deployments_beside_the_history(store):
         assert view(dep) == view(store.get_deployment("", dep_id, counts=False))
     assert view(deployments[mid.id])["phases"] == view(store.get_deployment("", mid.id, counts=False))["phases"]
     assert ids(store.poll_history("", "d1", 1)[0]) == [c.id]
-    assert store.poll_history("t2", "d1", 10) == ([], {})
+    assert store.poll_history("t2", "d1", 10) == ([], {}, {})
     store.update_device_deployment("", b.id, m.DOWNLOADING, {"deleted": T0 + 10})
     assert sorted(store.poll_history("", "d1", 10)[1]) == [new.id]
+
+
+def test_poll_history_reads_the_assigned_artifacts_of_active_device_deployments(make_app, backend):
+    """poll_history's briefs: what the artifacts service's get_for_device answers for the artifact
+    assigned to an active device deployment, read in the same statement where the backend can
+    (SQLite; MongoDB leaves them to the artifacts service); never one of a final device
+    deployment, of another organization, or one deleted (then the service decides)."""
+    from deployments.artifacts.model import Artifact
+    ctx = make_app(backend).extensions["mender"]
+    ctx.ensure_migrated()
+    store, artifacts = ctx.services.deployments.store, ctx.services.artifacts
+
+    def artifact(tenant, name, artifact_id=None):
+        a = Artifact(id=artifact_id or str(uuid.uuid4()), name=name, description="", device_types=["dt", "dt2"],
+                     update_types=["single-file"], info={"format": "mender", "version": 3}, signed=False,
+                     updates=[], provides={"artifact_name": name}, depends={"device_type": ["dt", "dt2"]},
+                     clears_provides=[], depends_idx=[], size=4096, modified=T0, storage_key=f"{name}.key")
+        artifacts.store.insert_artifact(tenant, a)
+        return a
+
+    current, old = artifact("", "app-2"), artifact("", "app-1")
+    artifact("t2", "other-org", artifact_id=current.id)  # the same id in another organization
+    add_dd(store, insert(store, deployment(created=T0), ["d1"]), "d1", status=m.SUCCESS, finished=T0 + 5,
+           artifact_id=old.id)
+    active = add_dd(store, insert(store, deployment(created=T0 + 1, name="r2"), ["d1"]), "d1",
+                    status=m.DOWNLOADING, artifact_id=current.id)
+    recent, deployments, briefs = store.poll_history("", "d1", 10)
+    assert ids(recent)[0] == active.id and sorted(deployments) == [active.deployment_id]
+    expected = {current.id: artifacts.get_for_device("", current.id)}
+    assert briefs == (expected if backend == "sqlite" else {})
+    assert view(expected[current.id]) == {"id": current.id, "name": "app-2", "device_types": ["dt", "dt2"],
+                                          "size": 4096, "storage_key": "app-2.key"}
+    assert store.poll_history("t2", "d1", 10) == ([], {}, {})
+    artifacts.store.delete_artifact("", current.id)
+    assert store.poll_history("", "d1", 10)[2] == {}
 
 
 def test_device_history_queries(store):

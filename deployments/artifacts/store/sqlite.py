@@ -9,6 +9,18 @@ from common.errors import Conflict
 from deployments.artifacts.model import Artifact, ArtifactBrief, Release
 from deployments.artifacts.store import ArtifactsStore, Filter, prefix_upper
 
+# what a device's poll names of an artifact (ArtifactBrief), in its field order: read here, and by
+# the deployments store beside a device's history (one statement per poll; see
+# DeploymentsStore.poll_history)
+BRIEF_COLUMNS = ("id", "name", "device_types", "size", "storage_key")
+
+
+def brief(values) -> ArtifactBrief:
+    """An ArtifactBrief from the BRIEF_COLUMNS of a row, in that order."""
+    artifact_id, name, device_types, size, storage_key = values
+    return ArtifactBrief(artifact_id, name, json.loads(device_types), size, storage_key)
+
+
 MIGRATIONS = [
     [
         """CREATE TABLE artifacts (
@@ -65,6 +77,9 @@ def _like_range(column: str, flt: Filter, params: list) -> str:
     return f"{column} IN ({','.join('?' * len(value))})"
 
 
+_BRIEF = f"SELECT {', '.join(BRIEF_COLUMNS)} FROM artifacts WHERE tenant_id = ? AND id = ?"
+
+
 class SqliteArtifactsStore(ArtifactsStore):
     migrations = MIGRATIONS
 
@@ -110,12 +125,8 @@ class SqliteArtifactsStore(ArtifactsStore):
         return self._artifact(row) if row else None
 
     def get_artifact_brief(self, tenant, artifact_id):
-        row = self.db.conn.execute("SELECT id, name, device_types, size, storage_key FROM artifacts"
-                                   " WHERE tenant_id = ? AND id = ?", (tenant, artifact_id)).fetchone()
-        if row is None:
-            return None
-        return ArtifactBrief(id=row["id"], name=row["name"], device_types=json.loads(row["device_types"]),
-                             size=row["size"], storage_key=row["storage_key"])
+        row = self.db.conn.execute(_BRIEF, (tenant, artifact_id)).fetchone()
+        return None if row is None else brief(row)
 
     def artifacts_by_names(self, tenant, names):
         if not names:
