@@ -131,6 +131,7 @@ class GunicornServer:
 
 # --------------------------------------------------------------------------- actors
 import base64
+import contextlib
 import json as _json
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -220,6 +221,29 @@ class Device:
         return self.client.open(path, method=method, headers=headers, **kwargs)
 
 
+_PASSWORD_HASHES: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def _password_hashed_once():
+    """useradm's argon2id hash of an operator's password (~70 ms of CPU, most of a test's own
+    setup) made once per test process for each password and reused: a real hash of that password,
+    which the login verifies as always, only not salted anew for each test's operator."""
+    from useradm import passwords
+    real = passwords.hash_password
+
+    def hash_once(password: str) -> str:
+        if password not in _PASSWORD_HASHES:
+            _PASSWORD_HASHES[password] = real(password)
+        return _PASSWORD_HASHES[password]
+
+    passwords.hash_password = hash_once
+    try:
+        yield
+    finally:
+        passwords.hash_password = real
+
+
 class Operator:
     """A logged-in operator (user token), speaking the management API through a Flask test client."""
 
@@ -237,7 +261,7 @@ class Operator:
         """Create a user (with `roles`; None: an administrator) through useradm's service layer
         and log in over HTTP."""
         email = email or f"op-{uuid.uuid4().hex[:8]}@example.com"
-        with app.app_context():
+        with app.app_context(), _password_hashed_once():
             services = app.extensions["mender"].services
             if tenant and not services.tenantadm.exists(tenant):  # an organization with this very id
                 services.tenantadm.create_tenant(tenant, tenant_id=tenant)
