@@ -2,11 +2,14 @@
 `expireAfterSeconds` changed in place), so the suite teaches mongomock that form, answered as
 MongoDB answers it (IndexNotFound, code 27, for an index that does not exist). `calls` lists the
 commands it was given. Every mongomock app of a test worker shares one database, so any app's
-startup may meet a TTL that an earlier test changed."""
+startup may meet a TTL that an earlier test changed. It also spares mongomock's filter the
+documents that cannot match a query (below)."""
 
 from __future__ import annotations
 
+import mongomock.collection
 import mongomock.database
+from mongomock.filtering import filter_applies
 from pymongo.errors import OperationFailure
 
 _original = mongomock.database.Database.command
@@ -28,3 +31,39 @@ def _command(db, cmd, **kwargs):
 
 def install() -> None:
     mongomock.database.Database.command = _command
+    mongomock.collection.Collection._iter_documents = _iter_documents
+
+
+# mongomock runs its whole filter on every document of a collection for every query, and for
+# every unique index at every insert: a 1,200-device import into a fresh collection took 20 s.
+# Documents are first passed over where one of the filter's top-level equalities (in `$and` too)
+# on a string or an integer cannot hold: the field is missing or a scalar of another value, which
+# MongoDB never matches either (an array or a subdocument is left to the filter). mongomock's
+# filter then decides on the rest, as before.
+_original_iter_documents = mongomock.collection.Collection._iter_documents
+_MISSING = object()
+_NESTED = (list, tuple, dict)
+
+
+def _iter_documents(collection, filter):
+    if not isinstance(filter, dict):
+        return _original_iter_documents(collection, filter)
+    equalities = list(_equalities(filter))
+    if not equalities or collection._store.is_empty:
+        return _original_iter_documents(collection, filter)
+    candidates = list(collection._store.documents)
+    for key, value in equalities:  # `found == value` is False for _MISSING
+        candidates = [document for document in candidates
+                      if (found := document.get(key, _MISSING)) == value or isinstance(found, _NESTED)]
+    return (document for document in candidates if filter_applies(filter, document))
+
+
+def _equalities(filter: dict):
+    """The filter's top-level equalities on a string or an integer, those of `$and` included."""
+    for key, value in filter.items():
+        if key == "$and" and isinstance(value, list):
+            for part in value:
+                if isinstance(part, dict):
+                    yield from _equalities(part)
+        elif type(value) in (str, int) and "." not in key and not key.startswith("$"):
+            yield key, value
