@@ -175,6 +175,12 @@ def on_exit(server):
         shutil.rmtree(path, ignore_errors=True)
 
 
+def post_worker_init(worker):
+    # the app is loaded: its objects stay for the worker's life, out of every full collection
+    from common.heap import freeze_startup_heap
+    freeze_startup_heap()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)
