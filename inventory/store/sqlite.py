@@ -81,6 +81,7 @@ MIGRATIONS = [
 ]
 
 _ATTR_COLS = "scope, name, pos, value_str, value_num, description, ts"
+_ROWS_PER_STATEMENT = 500  # rows of one multi-row INSERT/DELETE (9 bound values each: under SQLite's 32,766)
 # attributes only the server writes, always as one scalar (one row per device)
 _SCALAR = {(SCOPE_IDENTITY, ATTR_STATUS), (SCOPE_SYSTEM, ATTR_STATUS), (SCOPE_SYSTEM, ATTR_GROUP)}
 
@@ -156,10 +157,13 @@ class SqliteInventoryStore(InventoryStore):
 
     # devices ------------------------------------------------------------------
     def _insert_attrs(self, conn, tenant: str, device_id: str, attrs: Sequence[Attribute]) -> None:
+        # one INSERT of many rows (bound values: no executemany, whose every row is a step, and a
+        # turn of the GIL taken back, under the writer lock)
         rows = [r for a in attrs for r in attribute_rows(tenant, device_id, a)]
-        if rows:
-            conn.executemany("INSERT INTO inventory_attributes (tenant_id, device_id, " + _ATTR_COLS +
-                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start:start + _ROWS_PER_STATEMENT]
+            conn.execute("INSERT INTO inventory_attributes (tenant_id, device_id, " + _ATTR_COLS + ") VALUES "
+                         + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)), [v for r in chunk for v in r])
 
     def create_device(self, tenant, device_id, now, etag, attributes=()):
         with self.db.transaction() as conn:
@@ -254,8 +258,11 @@ class SqliteInventoryStore(InventoryStore):
             if cur.rowcount == 0:
                 return False
             keys = list(unset) + [a.key() for a in set_attrs]
-            conn.executemany("DELETE FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
-                             " AND scope = ? AND name = ?", [(tenant, device_id, s, n) for s, n in keys])
+            for start in range(0, len(keys), _ROWS_PER_STATEMENT):  # one DELETE for the keys
+                chunk = keys[start:start + _ROWS_PER_STATEMENT]
+                conn.execute("DELETE FROM inventory_attributes WHERE tenant_id = ? AND device_id = ?"
+                             " AND (scope, name) IN (VALUES " + ", ".join(["(?, ?)"] * len(chunk)) + ")",
+                             (tenant, device_id, *(v for k in chunk for v in k)))
             self._insert_attrs(conn, tenant, device_id, set_attrs)
             return True
 
@@ -328,13 +335,13 @@ class SqliteInventoryStore(InventoryStore):
     def record_check_ins(self, tenant, device_ids, value, stale_before):
         # one statement for the whole batch (the ids as a JSON array): executemany would step once
         # per device, each step a turn of the GIL taken back while this holds the writer lock
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
-                " SELECT ?, ids.value, 'system', 'check_in_time', -1, ? FROM json_each(?) AS ids"
-                " WHERE EXISTS (SELECT 1 FROM inventory_devices WHERE tenant_id = ? AND id = ids.value)"
-                " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
-                (tenant, value, json.dumps(list(device_ids)), tenant, stale_before))
+        # (one statement: it commits on its own, no BEGIN/COMMIT around it)
+        self.db.conn.execute(
+            "INSERT INTO inventory_attributes (tenant_id, device_id, scope, name, pos, value_str)"
+            " SELECT ?, ids.value, 'system', 'check_in_time', -1, ? FROM json_each(?) AS ids"
+            " WHERE EXISTS (SELECT 1 FROM inventory_devices WHERE tenant_id = ? AND id = ids.value)"
+            " ON CONFLICT DO UPDATE SET value_str = excluded.value_str WHERE value_str < ?",
+            (tenant, value, json.dumps(list(device_ids)), tenant, stale_before))
 
     # search -------------------------------------------------------------------
     @staticmethod

@@ -129,3 +129,31 @@ def test_an_estimates_sample_reads_equalities_as_ranges_cut_at_the_pivot(conn):
     assert any(STR_EQ[:-1] + " AND device_id<?)" in s for s in steps), steps
     assert any(PROBE in s for s in steps), steps
     assert not table_scans(steps), steps
+
+
+def test_an_inventory_upload_writes_a_statement_per_step_not_per_attribute(sqlite_app):
+    """A device's upload that changes several attributes, lists among them: BEGIN, the version's
+    UPDATE, one DELETE of the changed keys, one multi-row INSERT, COMMIT, whatever the number of
+    attributes or rows (executemany stepped once per row, each step a turn of the GIL taken back
+    under the writer lock); what is stored reads back as sent, NUL and all."""
+    ctx = sqlite_app.extensions["mender"]
+    ctx.ensure_migrated()
+    svc = ctx.services.inventory
+    conn = svc.store.db.conn
+    first = [{"name": "a", "value": "1"}, {"name": "b", "value": ["x", "y"]}, {"name": "c", "value": 3}]
+    svc.update_device_attributes("", "d1", first, replace=True)
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        svc.update_device_attributes("", "d1", [{"name": "a", "value": "2\x00z"}, {"name": "b", "value": [1.5, 2, 3]},
+                                                {"name": "c", "value": 3}, {"name": "d", "value": ["p", "q"]}],
+                                     replace=True)
+    finally:
+        conn.set_trace_callback(None)
+    # (the trace repeats a statement as it enters each of its subprograms: one statement)
+    writes = [s.split()[0] for i, s in enumerate(seen)
+              if (i == 0 or s != seen[i - 1]) and not s.startswith(("SELECT", "--"))]
+    assert writes == ["BEGIN", "UPDATE", "DELETE", "INSERT", "COMMIT"], seen
+    device = svc.store.get_device("", "d1", ("inventory",))
+    got = {a.name: a.value for a in device.attributes if a.scope == "inventory"}
+    assert got == {"a": "2\x00z", "b": [1.5, 2.0, 3.0], "c": 3.0, "d": ["p", "q"]}
