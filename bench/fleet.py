@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import json
+import multiprocessing
 import os
 import random
 import resource
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bench.lib import ROOT, Server, closed_loop, machine
+from common.asgi import DEFAULT_THREADS
 from bench.seed_fleet import seeded_identity, seeded_key
 
 POLL_S, INVENTORY_S, AUTH_S = 1800.0, 28800.0, 604800.0  # Mender client defaults
@@ -296,9 +298,12 @@ def main() -> None:
                     help="time compression: intervals are divided by this (600: polls every 3 s)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of simulated traffic")
     ap.add_argument("--wave", type=float, default=0.10, help="share of the fleet in the deployment wave")
-    ap.add_argument("--workers", type=int, default=2)
+    # the server's own defaults (gunicorn.conf.py, common/asgi.py): the configuration an operator runs
+    ap.add_argument("--workers", type=int, default=2 * multiprocessing.cpu_count(),
+                    help="gunicorn workers (default: the server's, WEB_CONCURRENCY = 2 × cores)")
     ap.add_argument("--worker-class", default="asgi", help="asgi (the default model) or gthread")
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                    help="app threads per worker (default: the server's, MENDER_WORKER_THREADS)")
     ap.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
     ap.add_argument("--data-dir", help="the server's MENDER_DATA_DIR (default: a fresh temp dir)")
     ap.add_argument("--seeded", type=int, default=0,

@@ -40,6 +40,7 @@ WebSocketHandler = Callable[..., Awaitable[None]]
 _FIRST_BYTES = 64 * 1024  # response bytes gathered in the first hand-off before streaming starts
 _CHUNK_BYTES = 256 * 1024  # bytes read from a streamed response (or a file) per hand-off
 SWITCH_INTERVAL = 0.001  # seconds; see AsgiFront._start
+DEFAULT_THREADS = 8  # the app's pool per worker process (MENDER_WORKER_THREADS)
 
 _current: contextvars.ContextVar["AsgiFront"] = contextvars.ContextVar("mender_asgi_front")
 
@@ -133,7 +134,7 @@ class AsgiFront:
         self.body_timeout = float(cfg["MENDER_BODY_TIMEOUT_SECONDS"])
         self.uploads_per_client = int(cfg["MENDER_UPLOADS_PER_CLIENT"])
         self.trusted_proxies = int(cfg["MENDER_TRUSTED_PROXIES"])
-        self.threads = threads or int(os.environ.get("MENDER_WORKER_THREADS", "8"))
+        self.threads = threads or int(os.environ.get("MENDER_WORKER_THREADS", str(DEFAULT_THREADS)))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None
         self._uploads_by_client: dict[str, int] = {}
