@@ -9,7 +9,11 @@ threads each loop over a JSON round trip of a poll-sized document and an indexed
 cases alternate, round after round, in the same process (the ratio is what the machine's other
 load cannot skew much); every figure is the median over the rounds.
 
-    .venv/bin/python -m bench.writer_lock --rounds 9 --seconds 1
+`--shape trigger` writes the same change as one statement: the UPDATE of the row, whose trigger
+moves the counters (what deployments' migration 5 does for a status report), committing on its
+own; `--shape both` alternates the two shapes, each alone and beside the busy threads.
+
+    .venv/bin/python -m bench.writer_lock --rounds 9 --seconds 1 [--shape both]
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ def _setup(path: str) -> SqliteDatabase:
         "CREATE TABLE stats (dep TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,"
         " PRIMARY KEY (dep, status)) WITHOUT ROWID",
         "CREATE TABLE deps (id TEXT PRIMARY KEY, name TEXT, n INTEGER NOT NULL DEFAULT 0)",
+    ], [
+        "ALTER TABLE dd ADD COLUMN moves INTEGER NOT NULL DEFAULT 0",
+        "CREATE TRIGGER dd_moves AFTER UPDATE OF moves ON dd WHEN new.status IS NOT old.status BEGIN"
+        " INSERT INTO stats VALUES (new.dep, old.status, -1) ON CONFLICT DO UPDATE SET n = n - 1;"
+        " INSERT INTO stats VALUES (new.dep, new.status, 1) ON CONFLICT DO UPDATE SET n = n + 1; END",
     ]])
     with db.transaction() as conn:
         if conn.execute("SELECT count(*) FROM dd").fetchone()[0] == 0:
@@ -56,6 +65,14 @@ def _write(db: SqliteDatabase, i: int) -> None:
         conn.execute("SELECT * FROM deps WHERE id = ?", (dep,)).fetchone()
 
 
+def _write_one_statement(db: SqliteDatabase, i: int) -> None:
+    db.conn.execute("UPDATE dd SET status = ?, ts = ?, moves = moves + 1 WHERE id = ?",
+                    (("downloading", "installing")[i % 2], time.time(), i % ROWS))
+
+
+SHAPES = {"report": _write, "trigger": _write_one_statement}
+
+
 def _busy(db: SqliteDatabase, stop: threading.Event) -> None:
     doc = {"id": "x" * 36, "artifact": {"artifact_name": "a" * 20, "source": {"uri": "u" * 300}},
            "attributes": [{"name": f"n{k}", "value": "v" * 20} for k in range(30)]}
@@ -64,14 +81,14 @@ def _busy(db: SqliteDatabase, stop: threading.Event) -> None:
         db.conn.execute("SELECT status FROM dd WHERE id = ?", (7,)).fetchone()
 
 
-def _round(db: SqliteDatabase, writers: int, busy: int, seconds: float) -> float:
+def _round(db: SqliteDatabase, writers: int, busy: int, seconds: float, write=_write) -> float:
     stop = threading.Event()
     counts = [0] * writers
 
     def writer(w: int) -> None:
         i = w
         while not stop.is_set():
-            _write(db, i)
+            write(db, i)
             counts[w] += 1
             i += writers
 
@@ -92,20 +109,23 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--writers", type=int, default=6, help="threads writing (a worker's requests that write)")
     ap.add_argument("--busy", type=int, default=3, help="threads running Python meanwhile (polls, the event loop)")
+    ap.add_argument("--shape", choices=("report", "trigger", "both"), default="report",
+                    help="the write: a transaction of four statements, one statement with a trigger, or both")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="writer-lock-")
     sys.setswitchinterval(0.001)  # common.asgi's, as in a worker
     db = _setup(os.path.join(tmp, "w.db"))
-    rates: dict[int, list[float]] = {0: [], args.busy: []}
+    shapes = ("report", "trigger") if args.shape == "both" else (args.shape,)
+    rates: dict[tuple[str, int], list[float]] = {(s, b): [] for s in shapes for b in (0, args.busy)}
     for _ in range(args.rounds):
-        for busy in rates:
-            rates[busy].append(_round(db, args.writers, busy, args.seconds))
+        for shape, busy in rates:
+            rates[shape, busy].append(_round(db, args.writers, busy, args.seconds, SHAPES[shape]))
     print(f"{args.writers} writer threads, {args.rounds} rounds of {args.seconds} s; "
           f"load average {os.getloadavg()[0]:.1f}")
-    alone = statistics.median(rates[0])
-    for busy, r in rates.items():
-        print(f"{busy} busy threads: {statistics.median(r):6.0f} writes/s ({min(r):.0f}-{max(r):.0f}), "
-              f"{statistics.median(r) / alone:.2f} x")
+    base = statistics.median(rates[shapes[0], 0])
+    for (shape, busy), r in rates.items():
+        print(f"{shape:8} {busy} busy threads: {statistics.median(r):6.0f} writes/s ({min(r):.0f}-{max(r):.0f}), "
+              f"{statistics.median(r) / base:.2f} x")
 
 
 if __name__ == "__main__":
