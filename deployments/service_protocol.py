@@ -88,6 +88,8 @@ class DeviceProtocol:
             phase = None if resuming else rollout.open_phase(dep, now)
             if phase is False:
                 return None, None, None  # the oldest applicable deployment is waiting for its next phase
+            if not resuming and dep.dynamic and dep.max_devices and dep.device_count >= dep.max_devices:
+                continue  # capped at max_devices (as the store's claim would say): no artifact to choose
             new = self._new_device_deployment(dep, device_id, device_type, phase, previous_artifact=current_artifact)
             # the artifact is chosen first and written with the assignment (its size counted in
             # the same write): one write transaction per assigning poll, not two

@@ -85,6 +85,22 @@ def test_the_last_slot_of_a_dynamic_deployment_goes_to_one_device(env):
     assert env.dep(dep.id).status == "finished"
 
 
+def test_a_full_dynamic_deployment_is_passed_over_without_choosing_an_artifact(env):
+    """The artifact is chosen before a slot is claimed; a dynamic deployment at its max_devices is
+    passed over before that, so the 204 polls of the devices it no longer takes read no artifact."""
+    env.artifacts.add("app-2")
+    a, b = env.inventory.add(region="eu"), env.inventory.add(region="eu")
+    dep = env.create(filter_terms=[{"scope": "inventory", "attribute": "region", "type": "$eq", "value": "eu"}],
+                     max_devices=1)
+    assert env.poll(a)["id"] == dep.id
+    reads = []
+    original = env.artifacts.find_by_name
+    env.artifacts.find_by_name = lambda *args: reads.append(args) or original(*args)
+    assert env.poll(b) is None
+    assert reads == [] and env.svc.store.get_device_deployment("", dep.id, b) is None
+    assert env.dep(dep.id).device_count == 1
+
+
 def test_a_full_phase_refuses_the_second_device(env):
     env.artifacts.add("app-2")
     devices = [f"d{i}" for i in range(4)]
