@@ -38,7 +38,7 @@ _STATIC_URL = re.compile(r'(\s(?:href|src)=")' + re.escape(STATIC_PREFIX) + r'([
 class Page:
     html: bytes
     script_hash: str  # the CSP source of the page's import map: 'sha256-…'
-    etag: str
+    etag: str  # unquoted (werkzeug quotes it)
 
 
 class Assets:
@@ -113,4 +113,4 @@ class Assets:
             first = html.find("</head>")
         html = html[:first] + "\n  ".join(head) + "\n  " + html[first:]
         body = html.encode()
-        return Page(body, f"'sha256-{digest}'", '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+        return Page(body, f"'sha256-{digest}'", hashlib.sha256(body).hexdigest()[:20])

@@ -53,7 +53,7 @@ def _page(name: str, policy: str) -> Response:
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = policy.replace("script-src 'self'",
                                                                  f"script-src 'self' {page.script_hash}", 1)
-    response.set_etag(page.etag.strip('"'))
+    response.set_etag(page.etag)
     return response.make_conditional(request)
 
 
