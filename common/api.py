@@ -54,6 +54,19 @@ def json_response(body: Any, status: int = 200) -> flask.Response:
                                             mimetype="application/json")
 
 
+def flask_response(status: int, body: Any) -> flask.Response:
+    """A direct route handler's answer (common.direct: None, a `Raw` body or a JSON-able value)
+    as the Flask view that calls the same handler returns it."""
+    from common.direct import Raw  # (common.direct imports this module through common.http)
+    if body is None:
+        response = no_content()
+        response.status_code = status
+        return response
+    if type(body) is Raw:
+        return flask.current_app.response_class(body.data, status=status, content_type=body.content_type)
+    return json_response(body, status)
+
+
 class MenderParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 

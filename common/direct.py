@@ -3,23 +3,28 @@ layer in front of Flask, with every rule of the Flask path and none of its per-r
 
 A device poll through Flask paid for a request and an app context, URL matching, six hooks, two
 context-local lookups per attribute and a response object: about as much server CPU as the poll's
-own work (bench/README.md). A direct route is a (method, path) pair that a service registers with
-a handler `handler(req, identity) -> (status, body)` (`req` a plain werkzeug Request, `body` a
-JSON-able value or None for an empty answer). The layer does what common.http's hooks and error
-handlers do, through the same functions:
+own work (bench/README.md). A direct route is a (method, rule) pair that a service registers with
+a handler `handler(req, identity, **params) -> (status, body)` (`req` a plain werkzeug Request;
+`identity` None on a public route; `params` the rule's `<name>` segments, decoded as werkzeug
+decodes a path; `body` a JSON-able value, a `Raw` body with its content type, or None for an
+empty answer). The layer does what common.http's hooks and error handlers do, through the same
+functions:
 
 - the request id (the caller's X-MEN-RequestID when sane, else a new one), echoed on the answer;
 - the listener rule (`/api/internal/...` only on the internal listener), the query string's UTF-8
   check, the body limit (MENDER_REQUEST_SIZE_LIMIT, 413 before reading);
 - lazy migrations and the per-request hooks every request runs (AppContext.request_hooks);
 - authentication by the realm's authenticator (common.auth.authenticate_token: devices' tokens
-  are checked against their stored row on every request, so revocation applies at once);
+  are checked against their stored row on every request, so revocation applies at once), except
+  on the device API's public paths (the signed auth request);
 - errors mapped by common.http.error_for into `{"error", "request_id"}`;
 - the Prometheus request metrics and the JSON access line, with the route template as label.
 
-Only device routes (the `devices` realm, which the permission table does not decide and the audit
-log does not record) can be direct; a request with another method or path, or with a path Flask
-would redirect or refuse, goes to Flask unchanged (HEAD, OPTIONS, a trailing slash). The Flask
+Only device routes (under /api/devices/: the `devices` realm or its public paths, which the
+permission table does not decide and the audit log does not record) can be direct; a rule's
+`<name>` segment matches what werkzeug's default (`string`) converter matches, one non-empty path
+segment. A request with another method or path, or with a path Flask would redirect or refuse,
+goes to Flask unchanged (HEAD, OPTIONS, a trailing slash, a double slash). The Flask
 view of each route stays registered (the OpenAPI document, and MENDER_DIRECT_ROUTES=false) and
 calls the same handler, so both paths answer alike (tests/common/test_direct.py compares them).
 """
@@ -27,6 +32,7 @@ calls the same handler, so both paths answer alike (tests/common/test_direct.py 
 from __future__ import annotations
 
 import json
+import re
 import time
 from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any, Callable
@@ -35,7 +41,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request
 
 from common import metrics
-from common.auth import DEVICES, authenticate_token, realm_of
+from common.auth import DEVICES, PUBLIC_PATHS, PUBLIC_PREFIXES, authenticate_token, realm_of
 from common.errors import BadRequest, TooLarge
 from common.http import ENVIRON_REQUEST_ID, REQUEST_ID_HEADER, error_for, request_id_for
 from common.identity import Identity
@@ -44,7 +50,18 @@ from common.logging import access_log_enabled, get_logger
 
 access_log = get_logger("access")
 
-Handler = Callable[[Request, Identity], tuple[int, Any]]
+Handler = Callable[..., tuple[int, Any]]
+_SEGMENT = re.compile(r"<(?:string:)?([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+class Raw:
+    """A handler's body that is not JSON: the bytes and their Content-Type, sent as they are."""
+
+    __slots__ = ("data", "content_type")
+
+    def __init__(self, data: bytes, content_type: str):
+        self.data = data
+        self.content_type = content_type
 
 _STATUS_LINES = {200: "200 OK", 201: "201 CREATED", 204: "204 NO CONTENT"}
 
@@ -96,13 +113,14 @@ class DirectRequest(Request):
 
 
 class _Route:
-    __slots__ = ("rule", "label", "handler", "realm")
+    __slots__ = ("rule", "label", "handler", "realm", "pattern")
 
-    def __init__(self, rule: str, handler: Handler, realm: str):
+    def __init__(self, rule: str, handler: Handler, realm: str | None, pattern: re.Pattern | None = None):
         self.rule = rule
         self.label = metrics.route_label(rule)
         self.handler = handler
         self.realm = realm
+        self.pattern = pattern
 
 
 class DirectRoutes:
@@ -112,31 +130,51 @@ class DirectRoutes:
         self.context = context
         self.enabled = enabled
         self.routes: dict[tuple[str, str], _Route] = {}
+        self.patterns: dict[str, list[_Route]] = {}  # method -> the routes of rules with <name> segments
         self.app = None  # Flask's wsgi_app, set by `wrap`
         cfg = context.config
         self.limit = int(cfg.get("MENDER_REQUEST_SIZE_LIMIT", 1 << 20))
         self.metrics_enabled = bool(cfg.get("MENDER_METRICS_ENABLED", True))
 
     def add(self, method: str, rule: str, handler: Handler) -> None:
-        """Serve `method rule` (a path without converters) with `handler`. Raises ValueError for
-        a route outside the device API or with parameters."""
-        if "<" in rule or realm_of(rule) != DEVICES or internal_only(rule):
-            raise ValueError(f"a direct route is a device API path without parameters, not {rule!r}")
-        self.routes[(method.upper(), rule)] = _Route(rule, handler, DEVICES)
+        """Serve `method rule` with `handler`: `rule` as the Flask view's (its metrics label), its
+        parameters `<name>` or `<string:name>`. Raises ValueError for a route outside the device
+        API, with another converter, or whose parameters could reach a public path."""
+        realm = realm_of(rule)
+        if not rule.startswith("/api/devices/") or internal_only(rule) or realm not in (DEVICES, None):
+            raise ValueError(f"a direct route is a device API path, not {rule!r}")
+        if "<" not in rule:
+            self.routes[(method.upper(), rule)] = _Route(rule, handler, realm)
+            return
+        literal = rule[:rule.index("<")]
+        if (_SEGMENT.sub("", rule).count("<") or realm != DEVICES
+                or any(p.startswith(literal) for p in (*PUBLIC_PATHS, *PUBLIC_PREFIXES))):
+            raise ValueError(f"a direct route's parameters are <name> segments of a device path, not {rule!r}")
+        regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)"
+                        for i, part in enumerate(_SEGMENT.split(rule)))
+        self.patterns.setdefault(method.upper(), []).append(_Route(rule, handler, realm, re.compile(regex)))
 
     def wrap(self, wsgi_app):
         self.app = wsgi_app
         return self
 
     def __call__(self, environ: dict, start_response):
-        # an exact match of method and path (the rule has no converters, and is not under
+        # an exact match of method and path, else a rule with <name> segments (none is under
         # /api/internal/, so no listener rule applies); anything else is Flask's
-        route = self.routes.get((environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))) if self.enabled else None
-        if route is None:
+        if not self.enabled:
             return self.app(environ, start_response)
-        return self._serve(route, environ, start_response)
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        route = self.routes.get((method, path))
+        if route is not None:
+            return self._serve(route, environ, start_response, {})
+        for route in self.patterns.get(method, ()):
+            match = route.pattern.fullmatch(path or "")
+            if match is not None:  # each segment as werkzeug decodes the path (UTF-8, replacing)
+                params = {k: v.encode("latin-1").decode(errors="replace") for k, v in match.groupdict().items()}
+                return self._serve(route, environ, start_response, params)
+        return self.app(environ, start_response)
 
-    def _serve(self, route: _Route, environ: dict, start_response):
+    def _serve(self, route: _Route, environ: dict, start_response, params: dict):
         started = time.perf_counter()
         rid = environ[ENVIRON_REQUEST_ID] = request_id_for(environ.get("HTTP_X_MEN_REQUESTID", ""))
         req = DirectRequest(environ)
@@ -144,10 +182,14 @@ class DirectRoutes:
         identity = None
         try:
             identity = self._prepare(route, req, environ)
-            status, body = route.handler(req, identity)
+            status, body = route.handler(req, identity, **params)
             if body is None:
                 payload = b""
                 headers = [(REQUEST_ID_HEADER, rid)]
+            elif type(body) is Raw:
+                payload = body.data
+                headers = [("Content-Type", body.content_type), ("Content-Length", str(len(payload))),
+                           (REQUEST_ID_HEADER, rid)]
             else:
                 payload = compact_json(body)
                 headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
@@ -172,7 +214,7 @@ class DirectRoutes:
         start_response(status_line(status), headers)
         return [payload] if payload else []
 
-    def _prepare(self, route: _Route, req: Request, environ: dict) -> Identity:
+    def _prepare(self, route: _Route, req: Request, environ: dict) -> Identity | None:
         """common.http's before-request checks, authentication, the app's per-request hooks."""
         query = environ.get("QUERY_STRING", "")
         if query and not query.isascii():
@@ -186,7 +228,7 @@ class DirectRoutes:
         context = self.context
         if not context.migrated:
             context.ensure_migrated()
-        identity = authenticate_token(context.authenticators, route.realm, req)
+        identity = authenticate_token(context.authenticators, route.realm, req) if route.realm else None
         for hook in context.request_hooks:
             hook()
         return identity

@@ -3,6 +3,8 @@
 
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints, migrations and authenticator."""
+    import functools
+
     from devauth.api import devices, internal, management
     from devauth.cli import register_cli
     from devauth.service import DevauthService
@@ -17,4 +19,6 @@ def init_app(app, api, ctx) -> None:
                              "status", store.status_counts))
     for blp in (devices.blp, management.blp, internal.blp):
         api.register_blueprint(blp)
+    for method, rule, handler in devices.DIRECT_ROUTES:  # the signed auth request, without Flask's per-request work
+        ctx.direct_routes.add(method, rule, functools.partial(handler, ctx))
     register_cli(app, ctx)

@@ -4,6 +4,8 @@
 def init_app(app, api, ctx) -> None:
     """Build the service, register its blueprints and migrations."""
     # imported here: importing the package (e.g. for `inventory.service`) must not import Flask
+    import functools
+
     from common.health import add_health_routes
     from inventory.api import devices, internal, management, management_v2
     from inventory.service import InventoryService
@@ -23,3 +25,5 @@ def init_app(app, api, ctx) -> None:
     for blp in (devices.make_blueprint(), management.make_blueprint(), management_v2.make_blueprint(),
                 management_v2.make_alpha_blueprint(), internal_blp, internal.make_v2_blueprint()):
         api.register_blueprint(blp)
+    for method, rule, handler in devices.DIRECT_ROUTES:  # the upload, without Flask's per-request work
+        ctx.direct_routes.add(method, rule, functools.partial(handler, ctx))

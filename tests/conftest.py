@@ -28,6 +28,16 @@ def backend(request):
     return request.param
 
 
+@pytest.fixture(params=["direct", "flask"])
+def both_paths(request, monkeypatch):
+    """Each way a device endpoint served as a direct route (common.direct) can be reached: through
+    the direct layer, and through its Flask view (MENDER_DIRECT_ROUTES=false). A module or test
+    that uses it (`pytest.mark.usefixtures("both_paths")`) runs once each way; every app it makes
+    reads the setting from the environment."""
+    monkeypatch.setenv("MENDER_DIRECT_ROUTES", "true" if request.param == "direct" else "false")
+    return request.param
+
+
 @pytest.fixture
 def make_app(tmp_path, request):
     """Factory: make_app(backend="sqlite", **config) -> a Flask app on a fresh data dir/database."""

@@ -3,12 +3,16 @@
 from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
+from webargs import core
 
-from common.api import Blueprint, format_validation_messages, json_response, no_content, request_json
+from common.api import (Blueprint, _read_body, flask_response, format_validation_messages, json_response,
+                        request_json)
 from common.app import ctx, services
 from common.auth import current_identity
-from common.errors import BadRequest
+from common.errors import BadRequest, UnsupportedMediaType
 from common.http import error_response
+from common.jsonbody import parse_json_bytes
+from deployments import model as m
 from deployments.api import base_url, render
 from deployments.artifacts.strings import content_disposition
 from deployments.schemas import DeploymentLogSchema, DeviceStatusSchema, NextQueryArgsSchema, provides_from
@@ -65,15 +69,53 @@ def next_v1_get(context, req, identity):
                                           "device_type": query["device_type"]})
 
 
+STATUS = "/v1/deployments/device/deployments/<string:deployment_id>/status"
+_STATUS_SCHEMA = DeviceStatusSchema()
+_STATUS_FIELDS = frozenset(("status", "substate"))
+_REPORTABLE = frozenset(m.REPORTABLE)
+_MAX_SUBSTATE = 1024  # DeviceStatusSchema's
+
+
+def status_body(req) -> dict:
+    """The status report's body, read as webargs reads it for DeviceStatusSchema (the Flask
+    view's declaration, kept for the document): an empty body is `{}`, a body that is not
+    declared as JSON 415, malformed JSON 400, unknown fields 400. What a device sends (an object
+    with a reportable `status` and at most a short `substate`) is accepted here; anything else
+    goes through the schema itself, so every error message is the schema's."""
+    raw = _read_body(req)
+    if not raw.strip():
+        data = {}
+    elif req.environ.get("CONTENT_TYPE") != "application/json" and not core.is_json(req.mimetype):
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    else:
+        data = parse_json_bytes(raw)
+    if type(data) is dict and data.keys() <= _STATUS_FIELDS:
+        status, substate = data.get("status"), data.get("substate", "")
+        if type(status) is str and status in _REPORTABLE and type(substate) is str and len(substate) <= _MAX_SUBSTATE:
+            return data
+    try:
+        return _STATUS_SCHEMA.load(data)
+    except ValidationError as exc:  # as webargs names the location, and flask-smorest answers it
+        raise BadRequest(format_validation_messages({"json": exc.messages})) from None
+
+
+def report_status(context, req, identity, deployment_id: str):
+    """PUT v1 …/{id}/status: `{"status", "substate"}`; 204 (409 once the deployment is aborted)."""
+    body = status_body(req)
+    context.services.deployments.report_status(identity.tenant, identity.subject, deployment_id,
+                                               body["status"], body.get("substate"))
+    return 204, None
+
+
 # (method, path, handler), the paths with the blueprint's prefix
 DIRECT_ROUTES = tuple((method, blp.url_prefix + rule, handler) for method, rule, handler in (
-    ("POST", NEXT_V2, next_v2), ("POST", NEXT_V1, next_v1_post), ("GET", NEXT_V1, next_v1_get)))
+    ("POST", NEXT_V2, next_v2), ("POST", NEXT_V1, next_v1_post), ("GET", NEXT_V1, next_v1_get),
+    ("PUT", STATUS, report_status)))
 
 
-def _flask(handler):
+def _flask(handler, **params):
     """The Flask view's answer: the same handler, with the current request and caller."""
-    status, body = handler(ctx(), request._get_current_object(), current_identity())
-    return no_content() if body is None else json_response(body, status)
+    return flask_response(*handler(ctx(), request._get_current_object(), current_identity(), **params))
 
 
 @blp.route(NEXT_V2)
@@ -101,16 +143,15 @@ class Next(MethodView):
         return _flask(next_v1_post)
 
 
-@blp.route("/v1/deployments/device/deployments/<string:deployment_id>/status")
+@blp.route(STATUS)
 class Status(MethodView):
+    # webargs parses the body first here (the document's declaration, and the reference the
+    # direct route's answers are compared with in tests/common/test_direct.py); the handler reads it again
     @blp.arguments(DeviceStatusSchema)
     @blp.response(204, description="Status recorded.")
     def put(self, body, deployment_id):
         """Report the status of the device's deployment (409 once it is aborted)."""
-        identity = current_identity()
-        services().deployments.report_status(identity.tenant, identity.subject, deployment_id,
-                                             body["status"], body.get("substate"))
-        return no_content()
+        return _flask(report_status, deployment_id=deployment_id)
 
 
 @blp.route("/v2/deployments/device/deployments/<string:deployment_id>/update_control_map")

@@ -38,15 +38,16 @@ def query_items():
     return list(request.args.items(multi=True))
 
 
-def _check_chunked_size() -> None:
+def _check_chunked_size(req=None) -> None:
     """Enforce the size limit on chunked bodies too.
 
     A chunked body has no Content-Length, and Werkzeug then silently truncates it at
     MAX_CONTENT_LENGTH (the JSON would fail to parse: a 400 instead of the 413 it deserves).
     So read one byte past the limit from the server's input first."""
-    limit = request.max_content_length
-    environ = request.environ
-    if (limit is not None and request.content_length is None and environ.get("wsgi.input_terminated")
+    req = req if req is not None else request
+    limit = req.max_content_length
+    environ = req.environ
+    if (limit is not None and req.content_length is None and environ.get("wsgi.input_terminated")
             and not environ.get("inventory.body_checked")):
         data = environ["wsgi.input"].read(limit + 1)
         if len(data) > limit:
@@ -55,10 +56,11 @@ def _check_chunked_size() -> None:
         environ["inventory.body_checked"] = True
 
 
-def json_body():
-    """The request's JSON body (415 when not JSON, 400 when malformed, 413 when too large)."""
-    _check_chunked_size()
-    return request_json()
+def json_body(req=None):
+    """The JSON body of `req` (any werkzeug request; the current Flask request by default): 415
+    when not JSON, 400 when malformed, 413 when too large."""
+    _check_chunked_size(req)
+    return request_json(req)
 
 
 def optional_json_body():

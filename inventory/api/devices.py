@@ -2,37 +2,64 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 
-from common.api import Blueprint
-from common.app import services
-from inventory.api import caller, empty, json_body
+from common.api import Blueprint, flask_response
+from common.app import ctx
+from common.auth import current_identity
+from common.direct import Raw
+from inventory.api import json_body
+
+PREFIX = "/api/devices/v1/inventory"
+ATTRIBUTES = "/device/attributes"
+# Mender answers an upload 200 with no body; the Flask view always sent Flask's default type with it
+_EMPTY_200 = Raw(b"", "text/html; charset=utf-8")
+
+
+# An upload is one of the wave's device requests: the handlers below take any werkzeug request and
+# the caller and return (status, body); the direct routes (common.direct) call them without Flask,
+# the Flask views (documentation, and MENDER_DIRECT_ROUTES=false) call them too.
+def _update(context, req, identity, replace: bool):
+    body = json_body(req)
+    # the check-in time moves with devauth's token check, batched, like every device request's
+    context.services.inventory.update_device_attributes(identity.tenant, identity.subject, body, replace=replace)
+    return 200, _EMPTY_200
+
+
+def replace_attributes(context, req, identity):
+    """PUT: the inventory scope now holds exactly these attributes."""
+    return _update(context, req, identity, replace=True)
+
+
+def merge_attributes(context, req, identity):
+    """PATCH: the attributes are merged into the inventory scope."""
+    return _update(context, req, identity, replace=False)
+
+
+DIRECT_ROUTES = (("PUT", PREFIX + ATTRIBUTES, replace_attributes), ("PATCH", PREFIX + ATTRIBUTES, merge_attributes))
+
+
+def _flask(handler):
+    return flask_response(*handler(ctx(), request._get_current_object(), current_identity()))
 
 
 def make_blueprint() -> Blueprint:
-    blp = Blueprint("inventory_devices", __name__, url_prefix="/api/devices/v1/inventory",
+    blp = Blueprint("inventory_devices", __name__, url_prefix=PREFIX,
                     description="Device inventory: attributes reported by devices.")
 
-    @blp.route("/device/attributes")
+    @blp.route(ATTRIBUTES)
     class DeviceAttributes(MethodView):
-        def _update(self, replace: bool):
-            tenant, device_id = caller()
-            body = json_body()
-            svc = services().inventory
-            # the check-in time moves with devauth's token check, batched, like every device request's
-            svc.update_device_attributes(tenant, device_id, body, replace=replace)
-            return empty(200)
-
         @blp.response(200, description="Attributes replaced (the inventory scope now holds exactly these).")
         @blp.alt_response(400, description="Invalid attributes or a limit exceeded.")
         @blp.alt_response(413, description="Request body larger than MENDER_REQUEST_SIZE_LIMIT.")
         def put(self):
-            return self._update(replace=True)
+            return _flask(replace_attributes)
 
         @blp.response(200, description="Attributes merged into the inventory scope.")
         @blp.alt_response(400, description="Invalid attributes or a limit exceeded.")
         @blp.alt_response(413, description="Request body larger than MENDER_REQUEST_SIZE_LIMIT.")
         def patch(self):
-            return self._update(replace=False)
+            return _flask(merge_attributes)
 
     return blp

@@ -11,7 +11,7 @@ import common.direct
 import common.http
 from common.clock import FrozenClock
 from tests.deployments.test_api import build_artifact
-from tests.helpers import Operator, accepted_device
+from tests.helpers import Device, Operator, accepted_device, sign_body
 
 NEXT_V2 = "/api/devices/v2/deployments/device/deployments/next"
 NEXT_V1 = "/api/devices/v1/deployments/device/deployments/next"
@@ -43,6 +43,7 @@ def world(make_app, backend, tmp_path, monkeypatch):
     r = operator.post("/api/management/v1/deployments/deployments",
                       json={"name": "d", "artifact_name": "app-2", "devices": [updating.id]})
     assert r.status_code == 201, r.get_json()
+    updating.deployment_id = r.headers["Location"].rsplit("/", 1)[1]
     log = _AccessLog()
     for module in (common.http, common.direct):
         monkeypatch.setattr(module, "access_log", log)
@@ -132,6 +133,147 @@ def test_direct_routes_answer_as_flask(world):
             assert set(body) == {"error", "request_id"} and body["request_id"] == "direct-check-1"
 
 
+STATUS = "/api/devices/v1/deployments/device/deployments/{}/status"
+ATTRIBUTES = "/api/devices/v1/inventory/device/attributes"
+AUTH = "/api/devices/v1/authentication/auth_requests"
+JSON = "application/json"
+_CHUNKED = {"wsgi.input_terminated": True}  # as the ASGI front passes a chunked body: no Content-Length
+
+
+def _chunked(device, body: bytes):
+    return dict(headers=_headers(device, **{"Transfer-Encoding": "chunked"}), data=body, content_type=JSON,
+                environ_overrides=_CHUNKED)
+
+
+def _write_cases(idle, updating):
+    """The wave's device writes; each case answers the same twice in a row (repeating a status
+    is allowed, uploads are idempotent), so the direct and the Flask answer can be compared."""
+    dep = updating.deployment_id
+    status = STATUS.format(dep)
+    big = {"status": "downloading", "substate": "x" * LIMIT}
+    cases = [
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading"}), 204),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading", "substate": "s" * 1024}), 204),
+        ("PUT", status, dict(headers=_headers(updating), json={"substate": "x"}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={}), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b"", content_type=JSON), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b"  ", content_type="text/plain"), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b'{"status": "downloading"}', content_type="text/plain"), 415),
+        ("PUT", status, dict(headers=_headers(updating), data=b'{"status": "downloading"}',
+                             content_type="application/merge-patch+json"), 204),
+        ("PUT", status, dict(headers=_headers(updating), data=b"{", content_type=JSON), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b"\xff", content_type=JSON), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b"[" * 2000 + b"]" * 2000, content_type=JSON), 400),
+        ("PUT", status, dict(headers=_headers(updating), json=["downloading"]), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b"null", content_type=JSON), 400),
+        ("PUT", status, dict(headers=_headers(updating), data=b'"downloading"', content_type=JSON), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": 1}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": None}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "bogus"}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "DOWNLOADING"}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "pending"}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading", "x": 1}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading", "json": 1}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading", "substate": None}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading", "substate": 5}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "downloading", "substate": "x" * 1025}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json={"status": "bogus", "substate": "x" * 1025, "y": 1}), 400),
+        ("PUT", status, dict(headers=_headers(updating), json=big), 413),
+        ("PUT", status, _chunked(updating, json.dumps(big).encode()), 413),
+        ("PUT", status, _chunked(updating, b'{"status": "downloading"}'), 204),
+        ("PUT", status, dict(headers=_headers(updating), data=b'{"status": "downloading"}', content_type=JSON,
+                             environ_overrides={"CONTENT_LENGTH": "100"}), 400),
+        ("PUT", status, dict(json={"status": "downloading"}), 401),
+        ("PUT", status, dict(headers={"Authorization": "Bearer not.a.token"}, json={"status": "downloading"}), 401),
+        ("PUT", status, dict(cookie=updating.token, json={"status": "downloading"}), 403),
+        # not this device's deployment; no such deployment; an id that is not UTF-8
+        ("PUT", status, dict(headers=_headers(idle), json={"status": "downloading"}), 404),
+        ("PUT", STATUS.format("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"), dict(headers=_headers(updating),
+                                                                             json={"status": "downloading"}), 404),
+        ("PUT", STATUS.format("x"), dict(headers=_headers(updating), json={"status": "bogus"}), 400),
+        ("PUT", STATUS.format("x"), dict(headers=_headers(updating), json={"status": "downloading"},
+                                         environ_overrides={"PATH_INFO": STATUS.format("\xff\xc3")}), 404),
+        # not direct: Flask answers these either way
+        ("GET", status, dict(headers=_headers(updating)), 405),
+        ("PUT", status + "/", dict(headers=_headers(updating), json={"status": "downloading"}), 404),
+        ("PUT", STATUS.format(""), dict(headers=_headers(updating), json={"status": "downloading"}), 404),
+    ]
+    attributes = [{"name": "rootfs-image.version", "value": "v1"}, {"name": "mem", "value": 512}]
+    for method in ("PATCH", "PUT"):
+        cases += [
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json=attributes), 200),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json=[]), 200),
+            (method, ATTRIBUTES, _chunked(idle, json.dumps(attributes).encode()), 200),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json={"name": "a", "value": 1}), 400),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json=[{"name": "a"}]), 400),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json=[{"name": 1, "value": "v"}]), 400),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json=[{"name": "a", "value": {"x": 1}}]), 400),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), data=b"", content_type=JSON), 400),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), data=b"[", content_type=JSON), 400),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), data=json.dumps(attributes), content_type="text/plain"), 415),
+            (method, ATTRIBUTES, dict(headers=_headers(idle), json=[{"name": "a", "value": "x" * LIMIT}]), 413),
+            (method, ATTRIBUTES, _chunked(idle, json.dumps([{"name": "a", "value": "x" * LIMIT}]).encode()), 413),
+            (method, ATTRIBUTES, dict(json=attributes), 401),
+            (method, ATTRIBUTES, dict(headers={"Authorization": "Bearer not.a.token"}, json=attributes), 401),
+            (method, ATTRIBUTES, dict(cookie=idle.token, json=attributes), 403),
+        ]
+    body = updating.auth_body()
+    signature = sign_body(updating.key, body)
+    auth = {"X-MEN-Signature": signature, "X-MEN-RequestID": "direct-check-1"}
+    stranger = Device(None)
+    stranger_body = stranger.auth_body()
+    cases += [
+        ("POST", AUTH, dict(headers=auth, data=body, content_type=JSON), 200),
+        ("POST", AUTH, dict(headers=auth, data=body, content_type="application/json; charset=utf-8"), 200),
+        # a device token in the header changes nothing on this public path
+        ("POST", AUTH, dict(headers={**auth, "Authorization": "Bearer not.a.token"}, data=body, content_type=JSON), 200),
+        ("POST", AUTH, dict(headers={"X-MEN-Signature": sign_body(stranger.key, stranger_body)}, data=stranger_body,
+                            content_type=JSON), 401),
+        ("POST", AUTH, dict(headers=auth, data=body + b" ", content_type=JSON), 401),
+        ("POST", AUTH, dict(headers={"X-MEN-Signature": "@@@"}, data=body, content_type=JSON), 401),
+        ("POST", AUTH, dict(data=body, content_type=JSON), 400),
+        ("POST", AUTH, dict(headers=auth, data=body, content_type="text/plain"), 415),
+        ("POST", AUTH, dict(headers=auth, data=body), 415),
+        ("POST", AUTH, dict(headers=auth, data=b"", content_type=JSON), 400),
+        ("POST", AUTH, dict(headers=auth, data=b"[]", content_type=JSON), 400),
+        ("POST", AUTH, dict(headers=auth, data=b'{"id_data": 1, "pubkey": "k"}', content_type=JSON), 400),
+        ("POST", AUTH, dict(headers=auth, data=b'{"pubkey": "k"}', content_type=JSON), 400),
+        ("POST", AUTH, dict(headers=auth, data=b"[" * 2000 + b"]" * 2000, content_type=JSON), 400),
+        ("POST", AUTH, dict(headers=auth, data=b" " * (LIMIT + 1), content_type=JSON), 413),
+        ("POST", AUTH, dict(headers={**auth, "Transfer-Encoding": "chunked"}, data=b" " * (LIMIT + 1),
+                            content_type=JSON, environ_overrides=_CHUNKED), 413),
+        ("POST", AUTH, dict(headers={**auth, "Transfer-Encoding": "chunked"}, data=body, content_type=JSON,
+                            environ_overrides=_CHUNKED), 200),
+        ("POST", AUTH, dict(headers=auth, data=body, content_type=JSON, environ_overrides={"CONTENT_LENGTH": "3000"}), 400),
+        # not direct
+        ("GET", AUTH, dict(headers=auth), 405),
+        ("POST", AUTH + "/", dict(headers=auth, data=body, content_type=JSON), 404),
+    ]
+    return cases
+
+
+def test_device_writes_answer_as_flask(world):
+    """The status report, the inventory upload and the auth request: each case through the direct
+    layer and through Flask (webargs and flask-smorest for the status report), compared."""
+    app, client, idle, updating, log = world
+    assert updating.request("POST", NEXT_V1, json=PROVIDES).status_code == 200  # its deployment is assigned
+    for method, path, kwargs, status in _write_cases(idle, updating):
+        direct, flask = _both(app, client, log, method, path, **kwargs)
+        assert direct[0] == status, (method, path, direct)
+        if status == 200 and path == AUTH:  # a new token each time: both valid, the rest alike
+            for answer in (direct, flask):
+                token = answer[1].decode()
+                r = client.post(NEXT_V2, headers={"Authorization": f"Bearer {token}"},
+                                json={"device_provides": PROVIDES})
+                assert r.status_code == 200, r.get_json()
+            assert len(direct[1]) == len(flask[1])
+            direct, flask = (direct[0], direct[2], direct[3]), (flask[0], flask[2], flask[3])
+        assert direct == flask, (method, path, kwargs)
+        if status >= 400:
+            body = json.loads(direct[1])
+            assert set(body) == {"error", "request_id"} and body["request_id"] == "direct-check-1"
+
+
 def test_access_line_and_metrics_of_direct_routes(world):
     app, client, idle, updating, log = world
     body = {"device_provides": PROVIDES, "update_control_map": True}
@@ -191,13 +333,45 @@ def test_flask_hooks_are_the_ones_direct_routes_reproduce(sqlite_app):
     assert not sqlite_app.url_value_preprocessors and not sqlite_app.url_default_functions
 
 
-def test_only_device_routes_without_parameters_can_be_direct(sqlite_app):
+def test_only_device_routes_can_be_direct(sqlite_app):
     routes = sqlite_app.extensions["mender"].direct_routes
     for rule in ("/api/management/v1/deployments/deployments", "/api/internal/v1/devauth/tokens/verify",
-                 "/api/devices/v1/deployments/device/deployments/<id>/status",
-                 "/api/devices/v1/authentication/auth_requests"):
+                 "/api/management/v1/deployments/deployments/<id>/status", "/metrics",
+                 # another converter than string's; a parameter that could reach a public path
+                 "/api/devices/v1/deployments/device/deployments/<int:id>/status",
+                 "/api/devices/v1/deployments/<path:rest>", "/api/devices/v1/deployments/<kind>/x"):
         with pytest.raises(ValueError):
             routes.add("POST", rule, lambda req, identity: (204, None))
+    for rule in ("/api/devices/v1/authentication/auth_requests",  # public: no identity
+                 "/api/devices/v1/deployments/device/deployments/<string:id>/other/<name>"):
+        routes.add("POST", rule, lambda req, identity, **params: (204, None))
+
+
+def test_direct_routes_match_what_flask_routes(sqlite_app):
+    """Each direct route is the Flask view of the same method and path: for paths with a
+    parameter, every path the layer takes is routed by Flask to the same rule, with the same
+    parameter; paths Flask would redirect (a double or trailing slash) are left to Flask."""
+    routes = sqlite_app.extensions["mender"].direct_routes
+    adapter = sqlite_app.url_map.bind("localhost")
+    direct = [(m, r.rule) for (m, _), r in routes.routes.items()]
+    direct += [(m, r.rule) for m, rs in routes.patterns.items() for r in rs]
+    assert ("PUT", "/api/devices/v1/deployments/device/deployments/<string:deployment_id>/status") in direct
+    assert {("PUT", "/api/devices/v1/inventory/device/attributes"), ("PATCH", "/api/devices/v1/inventory/device/attributes"),
+            ("POST", "/api/devices/v1/authentication/auth_requests")} <= set(direct)
+    for method, rule in direct:
+        for value in ("abc", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "next", "a%20b", "\xc3\xa9", "\xff"):
+            path = rule.replace("<string:deployment_id>", value)
+            found = routes.routes.get((method, path)) or next(
+                (r for r in routes.patterns.get(method, ()) if r.pattern.fullmatch(path)), None)
+            assert found is not None and found.rule == rule, path
+            flask_rule, args = adapter.match(path.encode("latin-1").decode(errors="replace"), method, return_rule=True)
+            assert flask_rule.rule == rule and set(args.values()) <= {path.split("/")[-2].encode("latin-1").decode(errors="replace")}
+    status = routes.patterns["PUT"][0]
+    for path in ("/api/devices/v1/deployments/device/deployments//status",
+                 "/api/devices/v1/deployments/device/deployments/a/b/status",
+                 "/api/devices/v1/deployments/device/deployments/a/status/",
+                 "/api/devices/v1//deployments/device/deployments/a/status"):
+        assert status.pattern.fullmatch(path) is None
 
 
 def test_the_direct_layers_json_is_json_dumps_compact():

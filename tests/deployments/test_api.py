@@ -120,6 +120,7 @@ def test_unknown_deployment_is_404(world):
     assert_error(op.put(f"{MGMT}/deployments/{uuid.uuid4()}/status", json={"status": "aborted"}), 404)
 
 
+@pytest.mark.usefixtures("both_paths")  # the status report: direct route and Flask view
 def test_device_cycle_over_http(world):
     op, devices = world
     d = devices[0]
@@ -152,6 +153,7 @@ def test_device_cycle_over_http(world):
     assert history[0]["deployment"]["id"] == dep_id and history[0]["device"]["status"] == "success"
 
 
+@pytest.mark.usefixtures("both_paths")  # the status report: direct route and Flask view
 def test_device_protocol_errors(world):
     op, devices = world
     d, other = devices[0], devices[1]
@@ -172,6 +174,7 @@ def test_device_protocol_errors(world):
     assert op.client.get(f"{MGMT}/deployments", headers=d.headers).status_code == 401
 
 
+@pytest.mark.usefixtures("both_paths")  # the status report: direct route and Flask view
 def test_abort_and_logs(world):
     op, devices = world
     d = devices[0]

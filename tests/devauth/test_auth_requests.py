@@ -9,6 +9,9 @@ import pytest
 
 from tests.helpers import Device, generate_device_key, sign_body
 
+# every test here runs through the direct route and through the Flask view (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 AUTH = Device.AUTH_PATH
 VERIFY = "/api/internal/v1/devauth/tokens/verify"
 KINDS = ["rsa2048", "rsa", "ec256", "ec384", "ed25519"]

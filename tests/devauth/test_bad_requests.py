@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 from tests.helpers import Device, generate_device_key, public_pem, sign_body
 
+# every test here runs through the direct route and through the Flask view (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 AUTH = Device.AUTH_PATH
 
 

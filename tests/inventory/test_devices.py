@@ -9,6 +9,9 @@ import pytest
 
 from tests.inventory.conftest import attrs_of
 
+# every test here runs through the direct route and through the Flask view (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 URL = "/api/devices/v1/inventory/device/attributes"
 V1 = "/api/management/v1/inventory"
 
