@@ -7,8 +7,8 @@ loop first (a client sending it at one byte per second holds no thread, and is c
 `MENDER_BODY_TIMEOUT_SECONDS`); the whole response of a small request crosses back in one hand-off;
 a large response (an artifact download) is read from the app in the pool a chunk at a time and
 written on the loop, so a slow reader holds no thread either. Only a body larger than that
-(an artifact upload, up to 10 GiB) is streamed to the app from its thread, and such uploads are
-bounded per client address and per worker so they cannot take every thread.
+(an artifact upload, up to 10 GiB) is streamed to the app from a thread of a pool of its own, and
+such uploads are bounded per client address and per worker.
 """
 
 from __future__ import annotations
@@ -133,10 +133,12 @@ class AsgiFront:
         self.small_limit = int(cfg["MENDER_REQUEST_SIZE_LIMIT"])
         self.body_timeout = float(cfg["MENDER_BODY_TIMEOUT_SECONDS"])
         self.uploads_per_client = int(cfg["MENDER_UPLOADS_PER_CLIENT"])
+        self.uploads_per_worker = max(1, int(cfg["MENDER_UPLOADS_PER_WORKER"]))
         self.trusted_proxies = int(cfg["MENDER_TRUSTED_PROXIES"])
         self.threads = threads or int(os.environ.get("MENDER_WORKER_THREADS", str(DEFAULT_THREADS)))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None
+        self.upload_pool: ThreadPoolExecutor | None = None
         self._uploads_by_client: dict[str, int] = {}
         self._upload_slots: asyncio.Semaphore | None = None
         self._ws_map: Map | None = None
@@ -156,8 +158,11 @@ class AsgiFront:
         # is busy with other connections (measured on the poll benchmark: half the throughput).
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="mender-app")
-        # uploads may take at most half the threads: the rest keeps serving everyone else
-        self._upload_slots = asyncio.Semaphore(max(1, self.threads // 2))
+        # A streamed upload holds its thread for as long as the client sends (hours on a slow
+        # link): uploads run in threads of their own, so they never take the app threads, and
+        # the app threads can be as few as the CPU work wants (see DEFAULT_THREADS).
+        self.upload_pool = ThreadPoolExecutor(max_workers=self.uploads_per_worker, thread_name_prefix="mender-upload")
+        self._upload_slots = asyncio.Semaphore(self.uploads_per_worker)
         self._build_websocket_map()
         if self.context is not None:  # for services whose threads reach the loop (deviceconnect's bus)
             self.context.loop = self.loop
@@ -231,25 +236,26 @@ class AsgiFront:
                 return
 
     async def _open_connections(self) -> None:
-        """Open every app thread's SQLite connection at start: on a full disk a new connection to
-        a WAL database can fail (SQLite cannot grow its shared-memory file) while open ones go on
-        reading, so a worker that filled its pool later would lose reads then."""
+        """Open every app and upload thread's SQLite connection at start: on a full disk a new
+        connection to a WAL database can fail (SQLite cannot grow its shared-memory file) while
+        open ones go on reading, so a worker that filled its pool later would lose reads then."""
         db = getattr(self.context, "db", None)
         if getattr(db, "kind", None) != "sqlite":
             return
-        barrier = threading.Barrier(self.threads)
+        for pool, size in ((self.pool, self.threads), (self.upload_pool, self.uploads_per_worker)):
+            barrier = threading.Barrier(size)
 
-        def connect() -> None:
-            try:
-                db.conn
-            except Exception:  # the database is down: requests will say so
-                pass
-            try:
-                barrier.wait(timeout=10)  # hold this thread so that the next task gets another
-            except threading.BrokenBarrierError:
-                pass
+            def connect(barrier=barrier) -> None:
+                try:
+                    db.conn
+                except Exception:  # the database is down: requests will say so
+                    pass
+                try:
+                    barrier.wait(timeout=10)  # hold this thread so that the next task gets another
+                except threading.BrokenBarrierError:
+                    pass
 
-        await asyncio.gather(*(self.loop.run_in_executor(self.pool, connect) for _ in range(self.threads)))
+            await asyncio.gather(*(self.loop.run_in_executor(pool, connect) for _ in range(size)))
 
     async def shutdown(self) -> None:
         """Run the app's shutdown hooks (batched check-ins are written) and stop the pool."""
@@ -265,6 +271,7 @@ class AsgiFront:
         if self.pool is not None:
             await self.loop.run_in_executor(self.pool, hooks)
             self.pool.shutdown(wait=False)
+            self.upload_pool.shutdown(wait=False)
         else:
             hooks()
 
@@ -433,8 +440,9 @@ class AsgiFront:
 
     async def _respond(self, environ, receive, send, streaming: bool) -> None:
         loop = self.loop
+        pool = self.upload_pool if streaming else self.pool
         try:
-            status, headers, first, rest, result = await loop.run_in_executor(self.pool, self._call_app, environ)
+            status, headers, first, rest, result = await loop.run_in_executor(pool, self._call_app, environ)
         except Exception:
             log.exception("application error outside the app's own error handling")
             await _send_json_error(send, 500, "internal error", {}, ())
@@ -449,7 +457,7 @@ class AsgiFront:
             try:
                 await send({"type": "http.response.body", "body": first, "more_body": True})
                 while not gone.is_set():
-                    chunk = await loop.run_in_executor(self.pool, _next_chunk, rest)
+                    chunk = await loop.run_in_executor(pool, _next_chunk, rest)
                     if not chunk:
                         break
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -460,7 +468,7 @@ class AsgiFront:
         finally:
             close = getattr(result, "close", None)
             if close is not None:
-                await loop.run_in_executor(self.pool, close)
+                await loop.run_in_executor(pool, close)
 
     def _call_app(self, environ):
         """In a pool thread: run the app; return the status, headers, the first body bytes and

@@ -71,7 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
             "upload may not stall longer than this."),
     Setting("MENDER_UPLOADS_PER_CLIENT", 4, int,
             "Request bodies larger than MENDER_REQUEST_SIZE_LIMIT (artifact uploads) streamed at once from one "
-            "client address, per worker (more: 429). A worker streams at most half its threads' worth."),
+            "client address, per worker (more: 429)."),
+    Setting("MENDER_UPLOADS_PER_WORKER", 4, int,
+            "Large uploads (artifacts) one worker streams at once, each in a thread of its own beside the app "
+            "threads (`MENDER_WORKER_THREADS`); more wait up to MENDER_BODY_TIMEOUT_SECONDS for one, then 503."),
     Setting("MENDER_MULTI_TENANT", False, _bool,
             "Strict multi-tenancy: a device must present its organization's tenant token (an empty one "
             "is refused). Off: an empty tenant token admits the device to the default organization."),

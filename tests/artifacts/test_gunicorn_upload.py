@@ -26,10 +26,10 @@ EMAIL = "cli@example.com"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("gunicorn-artifacts"))
-    # threads and upload slots enough for the sweep test's six uploads in flight from one address,
-    # whichever worker accepts them (a worker streams at most half its threads' worth of uploads)
+    # upload threads enough for the sweep test's six uploads in flight from one address, whichever
+    # worker accepts them
     env = {"DEPLOYMENTS_STORAGE_MAX_IMAGE_SIZE": str(MAX_SIZE), "DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS": "1",
-           "MENDER_WORKER_THREADS": "16", "MENDER_UPLOADS_PER_CLIENT": "8"}
+           "MENDER_UPLOADS_PER_WORKER": "8", "MENDER_UPLOADS_PER_CLIENT": "8"}
     app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
     with app.app_context():
         app.extensions["mender"].ensure_migrated()

@@ -185,3 +185,50 @@ def test_concurrent_uploads_are_bounded_per_client_address(world):
         assert b"too many concurrent uploads" in reply
     finally:
         first.close()
+
+
+@pytest.fixture(scope="module")
+def one_thread(tmp_path_factory):
+    """A worker with one app thread and two upload threads."""
+    from common.app import create_app
+    data_dir = str(tmp_path_factory.mktemp("asgi1"))
+    app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    device = accepted_device(app, operator, client)
+    app.extensions["mender"].shutdown()
+    app.extensions["mender"].db.close()
+    env = {"MENDER_WORKER_THREADS": "1", "MENDER_UPLOADS_PER_WORKER": "2", "MENDER_UPLOADS_PER_CLIENT": "4",
+           "MENDER_BODY_TIMEOUT_SECONDS": "20"}
+    with GunicornServer(data_dir, env=env, workers=1) as server:
+        yield server, operator, device
+
+
+def test_uploads_take_threads_of_their_own(one_thread):
+    """Two uploads stalled half-way hold the worker's two upload threads; its one app thread still
+    answers polls while they wait. (Before, an upload ran on an app thread: the polls waited until
+    the stalled upload gave up, 20 s here.)"""
+    server, operator, device = one_thread
+    token = requests.post(server.url + operator.LOGIN_PATH, auth=(operator.email, operator.password),
+                          timeout=10).text
+    head = (f"POST {UPLOAD} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {5 << 20}\r\n\r\n"
+            f'--B\r\nContent-Disposition: form-data; name="artifact"; filename="a.mender"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    stalled = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(2)]
+    try:
+        for sock in stalled:
+            sock.sendall(head + b"\0" * 100)
+        time.sleep(0.5)
+        session = requests.Session()
+        for _ in range(5):
+            r = session.post(server.url + NEXT, json=POLL_BODY, timeout=60,
+                             headers={"Authorization": f"Bearer {device.token}"})
+            assert r.status_code == 204, r.text
+        for sock in stalled:  # both uploads are still waiting for their bodies: no answer yet
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(4096)
+    finally:
+        for sock in stalled:
+            sock.close()
