@@ -39,7 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MENDER_MONGO_DB_NAME", "mender", str,
             "MongoDB database name, used when the URL names none."),
     Setting("MENDER_DB_TIMEOUT_SECONDS", 5.0, float,
-            "SQLite busy timeout and MongoDB server-selection timeout."),
+            "SQLite busy timeout; MongoDB connection timeout, and how long migrations (at startup, on a worker's "
+            "first request) wait for a reachable server before giving up (health 503 meanwhile)."),
     Setting("MENDER_MONGO_OPERATION_TIMEOUT_SECONDS", 10.0, float,
             "MongoDB: every operation ends within this time (the client's `timeoutMS`, sent as `maxTimeMS` too; "
             "then 503). Writes wait for a majority of the replica set (`w=majority`); options in the URL win."),

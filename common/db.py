@@ -461,6 +461,11 @@ class MongoDatabase(Database):
             self._migrated.add(service)
 
     def migrate(self, service: str, migrations: Sequence[Callable[[Any], None]]) -> int:
+        # pymongo's client-side timeoutMS (the operation timeout) replaces serverSelectionTimeoutMS:
+        # without this, an unreachable server held startup (gunicorn's master migrates before it
+        # starts the workers) and a worker's first request for the operation timeout instead of
+        # MENDER_DB_TIMEOUT_SECONDS. Unavailable when no server answers within `timeout`.
+        self.ping(self.timeout)
         db = self.db
         info = db["migration_info"]
         doc = info.find_one({"_id": service}) or {}

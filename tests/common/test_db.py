@@ -137,6 +137,24 @@ def test_health_503_within_3s_when_mongodb_port_is_closed(make_app, tmp_path, se
     assert set(r.get_json()) == {"error", "request_id"}
 
 
+def test_mongo_migration_gives_up_within_the_db_timeout_when_the_server_is_unreachable():
+    """pymongo's client-side timeoutMS (the operation timeout) replaces its server-selection
+    timeout: a migration's first read waited the operation timeout for a server (the gunicorn
+    master's startup with it), whatever MENDER_DB_TIMEOUT_SECONDS said. It is refused as
+    Unavailable, bounded by the DB timeout (0.5 s) rather than the operation timeout (60 s)."""
+    from tests.helpers import free_port
+    db = open_database(f"mongodb://127.0.0.1:{free_port()}/x", timeout=0.5, mongo_operation_timeout=60)
+    calls = []
+    t0 = time.monotonic()
+    with pytest.raises(Unavailable):
+        db.migrate("svc", mongo_migrations(calls))
+    with pytest.raises(Unavailable):
+        db.ensure_migrated("svc", mongo_migrations(calls))
+    # a hang bound, not a measurement: only waiting out the operation timeout reaches it
+    assert time.monotonic() - t0 < 60
+    assert calls == []
+
+
 def _slow_writer(path, barrier, rounds, errors):
     """Hold a write transaction for a while, then write outside one, many times over."""
     import threading

@@ -76,8 +76,11 @@ def test_logs_are_json_lines_with_request_ids(server):
 
 def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):
     url = f"mongodb://127.0.0.1:{free_port()}/mender"
-    with GunicornServer(str(tmp_path / "d"), env={"MENDER_DB_URL": url, "MENDER_DB_TIMEOUT_SECONDS": "1"},
-                        workers=1) as srv:
+    # the operation timeout far above the DB timeout: the master's startup migration waited it
+    # out before starting a worker (pymongo's timeoutMS replaces server selection's timeout), and
+    # the server did not answer within GunicornServer.start's 30 s
+    env = {"MENDER_DB_URL": url, "MENDER_DB_TIMEOUT_SECONDS": "1", "MENDER_MONGO_OPERATION_TIMEOUT_SECONDS": "120"}
+    with GunicornServer(str(tmp_path / "d"), env=env, workers=1) as srv:
         for service in SERVICES:
             # bounded by MENDER_DB_TIMEOUT_SECONDS (1 s), not pymongo's 30 s server selection: a
             # check that ignored the setting would outlast this client's timeout (no clock read
