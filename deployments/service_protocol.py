@@ -57,15 +57,17 @@ class DeviceProtocol:
             if dd.status == m.PENDING and not rollout.may_start(dep, self.clock.now()):
                 return None  # paused, or outside its maintenance window: devices that have not started wait
         picked = None
+        chosen = False
         if dd is None:
-            dd, dep, picked = self._retry_or_new(tenant, device_id, provides, recent)
+            dd, dep, picked, chosen = self._retry_or_new(tenant, device_id, provides, recent)
         if dd is None:
             return None
-        return self._instructions(dd, dep, provides, base_url, briefs, picked)
+        return self._instructions(dd, dep, provides, base_url, briefs, picked, chosen)
 
     def _retry_or_new(self, tenant: str, device_id: str, provides: dict, recent: list[DeviceDeployment]):
-        """(device deployment, deployment, the artifact picked for it at its assignment or None),
-        or (None, None, None): nothing to do now."""
+        """(device deployment, deployment, the artifact picked for it at its assignment or None,
+        whether that pick was made: None then means that no artifact fits), or (None, None, None,
+        False): nothing to do now."""
         device_type, current_artifact = provides["device_type"], provides["artifact_name"]
         retryable = [d for d in recent if d.status == m.FAILURE and d.attempts < d.retries]
         failed = min(retryable, key=lambda d: (d.created, d.id)) if retryable else None
@@ -74,20 +76,20 @@ class DeviceProtocol:
             dep = self.store.get_deployment(tenant, failed.deployment_id)
             if dep is not None and dep.status != m.DEPLOYMENT_FINISHED:
                 if not rollout.may_start(dep, now):
-                    return None, None, None  # the retry waits for a resume or the window
+                    return None, None, None, False  # the retry waits for a resume or the window
                 if self._move(failed, m.PENDING, {"attempts": failed.attempts + 1, "finished": None,
                                                   "substate": None}, retry=True):
-                    return failed, dep, None
+                    return failed, dep, None, False
         after = max((d.created for d in recent if d.status in m.TERMINAL), default=0.0)
         for dep in self._candidates(tenant, device_id, after):
             resuming = device_id in dep.assigning  # an interrupted assignment: finish it as it began
             if not resuming and not rollout.may_start(dep, now):
-                return None, None, None  # the oldest applicable deployment is paused or outside its window
+                return None, None, None, False  # the oldest applicable deployment is paused or outside its window
             if not resuming and dep.phases:
                 self._promote(dep, rollout.opened_through(dep, now))
             phase = None if resuming else rollout.open_phase(dep, now)
             if phase is False:
-                return None, None, None  # the oldest applicable deployment is waiting for its next phase
+                return None, None, None, False  # the oldest applicable deployment is waiting for its next phase
             if not resuming and dep.dynamic and dep.max_devices and dep.device_count >= dep.max_devices:
                 continue  # capped at max_devices (as the store's claim would say): no artifact to choose
             new = self._new_device_deployment(dep, device_id, device_type, phase, previous_artifact=current_artifact)
@@ -99,18 +101,18 @@ class DeviceProtocol:
             outcome, dd = self.store.assign_device(tenant, dep, phase, new,
                                                    int(picked.size or 0) if picked is not None else 0)
             if outcome == ASSIGNED:
-                return dd, dep, picked
+                return dd, dep, picked, dep.type != m.CONFIGURATION
             if outcome == FINISHED:  # aborted while it was being assigned
                 self._close_aborted(tenant, dep)
-                return None, None, None
+                return None, None, None, False
             if outcome == EXISTS:  # a concurrent poll of this device assigned it first
                 if dd is not None and dd.status in m.ACTIVE:
-                    return dd, dep, None
+                    return dd, dep, None, False
                 continue
             if dep.dynamic:
                 continue  # capped at max_devices: move on to newer deployments
-            return None, None, None  # phase full: wait for the next one
-        return None, None, None
+            return None, None, None, False  # phase full: wait for the next one
+        return None, None, None, False
 
     def _candidates(self, tenant: str, device_id: str, after: float):
         """Deployments the device may get, oldest first: static ones listing it, and dynamic ones
@@ -136,10 +138,11 @@ class DeviceProtocol:
 
     def _instructions(self, dd: DeviceDeployment, dep: Deployment, provides: dict,
                       base_url: str | Callable[[], str], briefs: dict[str, ArtifactBrief],
-                      picked: Artifact | None = None) -> Instructions | None:
+                      picked: Artifact | None = None, chosen: bool = False) -> Instructions | None:
         """The instructions for `dd`. `briefs`: artifacts the store read with the history (any
         other is asked of the artifacts service: a missing one is deleted); `picked`: the artifact
-        chosen at this poll's assignment (not read again)."""
+        chosen at this poll's assignment (not read again); `chosen`: that choice was made (None
+        then means that none fits: not chosen again)."""
         tenant = dd.tenant_id
         if callable(base_url):
             base_url = base_url()
@@ -157,7 +160,7 @@ class DeviceProtocol:
                 except NotFound:
                     artifact = None
         else:
-            artifact = self._pick_artifact(tenant, dep.artifact_name, provides)
+            artifact = picked if chosen else self._pick_artifact(tenant, dep.artifact_name, provides)
             if artifact is None:
                 self._move(dd, m.NOARTIFACT)
                 return None

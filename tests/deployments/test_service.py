@@ -162,9 +162,14 @@ def test_reports_after_the_end(env):
 def test_noartifact_when_no_compatible_artifact(env):
     env.artifacts.add("app-2", device_types=("other",))
     dep = env.create(devices=["d1"])
+    reads = []
+    original = env.artifacts.find_by_name
+    env.artifacts.find_by_name = lambda *args: reads.append(args) or original(*args)
     assert env.poll("d1") is None
     assert env.dd_status(dep.id, "d1") == "noartifact"
     assert env.dep(dep.id).status == "finished"
+    # the poll that found no artifact fitting at the assignment does not look again
+    assert len(reads) == 1
 
 
 def test_depends_must_be_satisfied_by_provides(env):
