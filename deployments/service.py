@@ -3,6 +3,7 @@ devices' side (service_protocol) around the state changes both make. Plain Pytho
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 from deployments import model as m
@@ -14,6 +15,8 @@ from deployments.service_management import DeploymentManagement
 from deployments.service_protocol import DeviceProtocol
 from deployments.store import DeploymentsStore
 
+STARTED_MEMORY = 4096  # deployments a process remembers it saw started (see DeploymentsService._pending)
+
 
 class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
     """The rules of deployments. Cross-service: inventory (targets), artifacts (what to hand out)."""
@@ -23,6 +26,8 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
         self.config = config
         self.clock = clock
         self._services = services
+        self._started_ids: dict[tuple[str, str], None] = {}  # oldest first
+        self._started_lock = threading.Lock()
 
     @staticmethod
     def _new_device_deployment(dep: Deployment, device_id: str, device_type: str, phase: int | None,
@@ -78,14 +83,30 @@ class DeploymentsService(DeploymentManagement, DeviceProtocol, FailureInsight):
                     self._check_failures(after, dd.phase)
             elif old == m.PENDING:  # the first device to start makes the deployment in progress
                 self._started(tenant, dd.deployment_id)
+                self._remember_started(tenant, dd.deployment_id)
         for name, value in update.items():
             setattr(dd, name, value)
         return True
 
     def _pending(self, tenant: str, deployment_id: str) -> bool:
-        """The deployment has not started (a read: once started, a deployment never returns to pending)."""
+        """The deployment has not started: a read, unless this process saw it started. Once started
+        a deployment never returns to pending, so after the first device's report has started it,
+        the first reports of the others (one per device) need not read it again."""
+        if (tenant, deployment_id) in self._started_ids:
+            return False
         dep = self.store.get_deployment(tenant, deployment_id, counts=False)
-        return dep is not None and dep.status == m.DEPLOYMENT_PENDING
+        if dep is None:
+            return False
+        if dep.status == m.DEPLOYMENT_PENDING:
+            return True
+        self._remember_started(tenant, deployment_id)
+        return False
+
+    def _remember_started(self, tenant: str, deployment_id: str) -> None:
+        with self._started_lock:
+            self._started_ids[(tenant, deployment_id)] = None
+            if len(self._started_ids) > STARTED_MEMORY:
+                del self._started_ids[next(iter(self._started_ids))]
 
     def _started(self, tenant: str, deployment_id: str) -> None:
         if self.store.set_deployment_status(tenant, deployment_id, (m.DEPLOYMENT_PENDING,), m.DEPLOYMENT_INPROGRESS):

@@ -172,6 +172,25 @@ def test_noartifact_when_no_compatible_artifact(env):
     assert len(reads) == 1
 
 
+def test_a_started_deployment_is_not_read_again_at_each_devices_first_report(env):
+    """Once started a deployment never returns to pending: after the report that started it, the
+    first reports of the other devices do not read the deployment to find that out."""
+    env.artifacts.add("app-2")
+    dep = env.create(devices=["d1", "d2", "d3"])
+    for device in ("d1", "d2", "d3"):
+        env.poll(device)
+    env.report("d1", dep.id, "downloading")  # reads it: pending, so this report starts it
+    reads = []
+    original = env.svc.store.get_deployment
+    env.svc.store.get_deployment = lambda *args, **kw: reads.append(args) or original(*args, **kw)
+    env.report("d2", dep.id, "downloading")
+    env.report("d3", dep.id, "downloading")
+    env.svc.store.get_deployment = original
+    assert reads == []
+    assert env.dep(dep.id).status == "inprogress"
+    assert {k: v for k, v in env.stats(dep.id).items() if v} == {"downloading": 3}
+
+
 def test_depends_must_be_satisfied_by_provides(env):
     needs = env.artifacts.add("app-2", size=100, depends={"rootfs-image.version": ["v1"]})
     plain = env.artifacts.add("app-2", size=5000)
