@@ -54,9 +54,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MENDER_LOG_LEVEL", "info", str, "Log level: debug, info, warning, error."),
     Setting("MENDER_METRICS_ENABLED", True, _bool, "Serve Prometheus metrics at `/metrics`."),
     Setting("MENDER_DIRECT_ROUTES", True, _bool,
-            "Serve the device's deployment poll (`deployments/next`) in a thin layer in front of Flask: the "
-            "same authentication, limits, errors, metrics and access line without Flask's per-request "
-            "machinery (docs/ARCHITECTURE.md). `false`: through Flask like every other route."),
+            "Serve the device's hot requests (the deployment poll, the status report, the inventory upload, "
+            "the auth request) in a thin layer in front of Flask: the same authentication, limits, errors, "
+            "metrics and access line without Flask's per-request machinery (docs/ARCHITECTURE.md). "
+            "`false`: through Flask like every other route."),
     Setting("MENDER_METRICS_FLEET_SECONDS", 30.0, float,
             "How long each worker reuses the fleet gauges of `/metrics` (devices, deployments and device "
             "deployments by status) before counting again."),
