@@ -83,3 +83,87 @@ def test_the_worker_protocol_parses_with_it():
         assert type(protocol._callback_parser) is _Parser
         with pytest.raises(ParseError):
             protocol._callback_parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n")
+
+
+def _outcome(cls, raw: bytes, splits: list[int], limits: dict):
+    """Everything a parser of `cls` makes of `raw` fed in pieces cut at `splits`: the request's
+    fields, the callbacks' calls and the bytes left, or the first error (type and message) and
+    the piece that raised it."""
+    calls = []
+    parser = cls(on_header=lambda n, v: calls.append(("header", n, v)),
+                 on_headers_complete=lambda: calls.append("headers") and False,
+                 on_body=lambda chunk: calls.append(("body", chunk)),
+                 on_message_complete=lambda: calls.append("complete"), **limits)
+    edges = [0] + sorted(splits) + [len(raw)]
+    for index, (start, stop) in enumerate(zip(edges, edges[1:])):
+        try:
+            parser.feed(raw[start:stop])
+        except ParseError as exc:
+            return "error", index, type(exc), str(exc), calls
+    return (parser.method, parser.path, parser.http_version, parser.headers, parser.content_length,
+            parser.is_chunked, parser.should_keep_alive, parser.is_complete, parser.remaining(), calls,
+            parser._header_count)
+
+
+def _header_lines(rng: random.Random) -> list[bytes]:
+    names = [b"Host", b"Authorization", b"Content-Type", b"Content-Length", b"Accept", b"X-MEN-RequestID",
+             b"Connection", b"Transfer-Encoding", b"User-Agent", b"x", b"A-B_C.d~e!f"]
+    values = [b"a", b"", b" padded\t ", b"Bearer eyJ" + b"k" * 420, b"application/json", b"2", b"close",
+              b"keep-alive", b"chunked", b"caf\xe9", b"gzip, deflate", b"a:b:c", b"\t", b"12"]
+    lines = []
+    for _ in range(rng.randrange(0, 9)):
+        line = rng.choice(names) + b":" + rng.choice([b"", b" ", b"  ", b"\t"]) + rng.choice(values)
+        if rng.random() < 0.15:  # one byte of any value anywhere: a rule broken (or not)
+            at = rng.randrange(len(line) + 1)
+            line = line[:at] + bytes([rng.randrange(256)]) + line[at:]
+        if rng.random() < 0.03:
+            line = rng.choice([b"", b" Leading: space", b"No colon", b"Name : space", b"X:\r", b"X: a\nb"])
+        lines.append(line)
+    return lines
+
+
+def test_header_blocks_parse_as_with_gunicorns_parser_whole_and_in_pieces():
+    """The parser's whole-block path (a complete, valid block within the limits) and its
+    fallback to gunicorn's line by line: the same fields, callbacks, remaining bytes and errors
+    as gunicorn's parser, for requests fed whole, split anywhere, and one byte at a time, with
+    the server's limits and with limits small enough to be hit."""
+    rng = random.Random(2108)
+    limit_sets = [dict(limit_request_line=8190, limit_request_fields=100, limit_request_field_size=8190),
+                  dict(limit_request_line=8190, limit_request_fields=3, limit_request_field_size=60),
+                  dict(limit_request_line=8190, limit_request_fields=0, limit_request_field_size=0)]
+    compared = 0
+    for case in range(3000):
+        lines = _header_lines(rng)
+        request_line = rng.choice([b"GET / HTTP/1.1", b"GET /x HTTP/1.0",
+                                   b"POST /api/devices/v2/deployments/device/deployments/next HTTP/1.1"])
+        head = b"\r\n".join([request_line] + lines) + b"\r\n\r\n"
+        if rng.random() < 0.05:
+            head = head.replace(b"\r\n", b"\n", 1 + rng.randrange(2))  # bare LFs
+        raw = head + rng.choice([b"", b"{}", b"GET / HTTP/1.1\r\n\r\n", b"\r\n\r\nX: y\r\n\r\n"])
+        limits = limit_sets[case % len(limit_sets)]
+        cuts = [[], [rng.randrange(1, len(raw))], sorted(rng.sample(range(1, len(raw)), min(4, len(raw) - 1)))]
+        if case % 50 == 0:
+            cuts.append(list(range(1, len(raw))))  # one byte at a time
+        for splits in cuts:
+            assert _outcome(_Parser, raw, splits, limits) == _outcome(PythonProtocol, raw, splits, limits), \
+                (raw, splits, limits)
+            compared += 1
+    assert compared > 9000
+
+
+def test_the_whole_block_path_serves_a_device_poll():
+    """A poll's request (its ~420-byte bearer token) takes the whole-block path, not the loop."""
+    raw = (b"POST /api/devices/v2/deployments/device/deployments/next HTTP/1.1\r\nHost: a\r\n"
+           b"Authorization: Bearer " + b"e" * 420 + b"\r\nContent-Type: application/json\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+    parser = _Parser(on_headers_complete=lambda: False)
+    looped = []
+    parser_class = type("Counting", (_Parser,), {
+        "__slots__": (),
+        "_has_invalid_header_chars":
+            lambda self, value: looped.append(value) or _Parser._has_invalid_header_chars(self, value)})
+    parser.__class__ = parser_class
+    parser.feed(raw)
+    assert parser.is_complete and looped == []
+    assert parser.headers == [(b"host", b"a"), (b"authorization", b"Bearer " + b"e" * 420),
+                              (b"content-type", b"application/json"), (b"content-length", b"2")]
