@@ -232,3 +232,83 @@ def test_uploads_take_threads_of_their_own(one_thread):
     finally:
         for sock in stalled:
             sock.close()
+
+
+class _Request:
+    content_length = 9
+    chunked = False
+
+
+class _Connection:
+    _closed = False
+    cfg = None
+
+    def _maybe_resume_reading(self):
+        pass
+
+    def _safe_write(self, data):
+        pass
+
+
+def _front(body_timeout: float):
+    from flask import Flask
+
+    from common.asgi import AsgiFront
+    front = AsgiFront(Flask(__name__))
+    front.body_timeout = body_timeout
+    return front
+
+
+def test_a_body_already_received_is_read_without_a_timer(monkeypatch):
+    """gunicorn's receiver holding the whole body (a poll's body comes with its headers): read
+    at once, no timer armed; one still arriving is read under MENDER_BODY_TIMEOUT_SECONDS."""
+    from gunicorn.asgi.protocol import BodyReceiver
+
+    from common.asgi import _Reject
+    front = _front(0.2)
+    timers = []
+    real_timeout = asyncio.timeout
+    monkeypatch.setattr(asyncio, "timeout", lambda delay: timers.append(delay) or real_timeout(delay))
+
+    async def scenario():
+        whole = BodyReceiver(_Request(), _Connection())
+        whole.feed(b"{\"a\":")
+        whole.feed(b"1}\n\n\n")
+        whole.set_complete()
+        assert await front._read_small(whole.receive, 9) == b'{"a":1}\n\n\n'
+        assert timers == []
+        # a body with bytes still to come: under the timer, and complete when they come
+        arriving = BodyReceiver(_Request(), _Connection())
+        arriving.feed(b"{\"a\":")
+        asyncio.get_running_loop().call_later(0.02, lambda: (arriving.feed(b"1}\n\n\n"), arriving.set_complete()))
+        assert await front._read_small(arriving.receive, 9) == b'{"a":1}\n\n\n'
+        assert timers == [0.2]
+        # ... and they never come: 408 after the timeout
+        stalled = BodyReceiver(_Request(), _Connection())
+        stalled.feed(b"{\"a\":")
+        with pytest.raises(_Reject) as rejected:
+            await front._read_small(stalled.receive, 9)
+        assert rejected.value.status == 408 and timers == [0.2, 0.2]
+        # a body complete but short of its Content-Length: 400, as before
+        short = BodyReceiver(_Request(), _Connection())
+        short.feed(b"{}")
+        short.set_complete()
+        with pytest.raises(_Reject) as rejected:
+            await front._read_small(short.receive, 9)
+        assert rejected.value.status == 400 and len(timers) == 2
+
+    asyncio.run(scenario())
+
+
+def test_another_servers_receive_is_read_under_the_timer():
+    from common.asgi import _Reject
+
+    async def never():
+        await asyncio.sleep(10)
+
+    async def scenario():
+        with pytest.raises(_Reject) as rejected:
+            await _front(0.05)._read_small(never, 4)
+        assert rejected.value.status == 408
+
+    asyncio.run(scenario())
