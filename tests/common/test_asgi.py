@@ -312,3 +312,92 @@ def test_another_servers_receive_is_read_under_the_timer():
         assert rejected.value.status == 408
 
     asyncio.run(scenario())
+
+
+def _started_front(threads: int = 8):
+    """A front with its pool, on the running loop."""
+    from flask import Flask
+
+    from common.asgi import AsgiFront
+    front = AsgiFront(Flask(__name__), threads=threads)
+    front._start()
+    return front
+
+
+def _with_thread(x):
+    return x, threading.get_ident()
+
+
+def test_pool_calls_cross_back_with_their_results_and_exceptions():
+    async def scenario():
+        front = _started_front()
+        try:
+            assert await front._in_pool(front.pool, lambda x: x * 2, 21) == 42
+            with pytest.raises(KeyError):
+                await front._in_pool(front.pool, lambda x: {}[x], "missing")
+            with pytest.raises(RuntimeError):  # a StopIteration cannot be a future's exception
+                await front._in_pool(front.pool, lambda x: next(iter(())), None)
+            # many at once from every thread: each gets its own result, none is lost
+            results = await asyncio.gather(*(front._in_pool(front.pool, _with_thread, i)
+                                             for i in range(2000)))
+            assert [r[0] for r in results] == list(range(2000))
+            assert len({r[1] for r in results}) > 1
+        finally:
+            front.pool.shutdown()
+            front.upload_pool.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_pool_calls_finishing_together_wake_the_loop_once(monkeypatch):
+    """Calls that finish while the loop is busy are settled by one wake-up of the loop, not
+    one each (run_in_executor writes to the loop's self-pipe for every call)."""
+    async def scenario():
+        front = _started_front()
+        loop = asyncio.get_running_loop()
+        wakeups = []
+        real = loop.call_soon_threadsafe
+        monkeypatch.setattr(loop, "call_soon_threadsafe", lambda *a: wakeups.append(a) or real(*a))
+        done = []
+        try:
+            futures = [front._in_pool(front.pool, lambda x: done.append(x) or x, i) for i in range(8)]
+            deadline = time.monotonic() + 10
+            while len(done) < 8 and time.monotonic() < deadline:  # the loop is busy: it does not turn
+                time.sleep(0.001)
+            assert len(done) == 8
+            assert await asyncio.gather(*futures) == list(range(8))
+            assert len(wakeups) == 1
+        finally:
+            front.pool.shutdown()
+            front.upload_pool.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_a_pool_call_cancelled_before_it_starts_does_not_run():
+    """As with run_in_executor: cancelled while queued, it never runs; cancelled while it runs,
+    it finishes and its outcome is dropped (the loop goes on settling the others)."""
+    async def scenario():
+        front = _started_front(threads=2)
+        release, started = threading.Event(), threading.Event()
+        ran = []
+        try:
+            busy = [front._in_pool(front.pool, lambda _: release.wait(10), None) for _ in range(2)]
+            queued = front._in_pool(front.pool, ran.append, "queued")
+            await asyncio.sleep(0.05)
+            queued.cancel()
+            release.set()
+            assert await asyncio.gather(*busy) == [True, True]
+            running = front._in_pool(front.pool, lambda _: started.set() or time.sleep(0.1) or ran.append("running"),
+                                     None)
+            assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+            running.cancel()
+            assert await front._in_pool(front.pool, lambda x: x, "after") == "after"
+            await asyncio.sleep(0.2)
+            assert running.cancelled() and queued.cancelled()
+        finally:
+            front.pool.shutdown()
+            front.upload_pool.shutdown()
+        assert ran == ["running"]
+
+    asyncio.run(scenario())
