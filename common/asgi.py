@@ -469,10 +469,11 @@ class AsgiFront:
             ENVIRON_KEY: listener,
         }
         for name, value in headers.items():
-            if name == b"content-length" or name == b"transfer-encoding":
-                continue
-            key = "CONTENT_TYPE" if name == b"content-type" else "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
-            environ[key] = value.decode("latin-1")
+            key = _ENVIRON_KEYS.get(name, _UNSEEN)
+            if key is _UNSEEN:
+                key = _environ_key(name)
+            if key is not None:
+                environ[key] = value.decode("latin-1")
         if length is not None:
             environ["CONTENT_LENGTH"] = str(length)
         return environ
@@ -548,6 +549,20 @@ class AsgiFront:
                 close()
             result = None
         return int(status[:3]), raw_headers, b"".join(parts), rest, result
+
+
+# a header's environ key by its name (the names requests use are few; at most _KEYS_KEPT kept)
+_ENVIRON_KEYS: dict[bytes, str | None] = {b"content-length": None, b"transfer-encoding": None,
+                                          b"content-type": "CONTENT_TYPE"}
+_KEYS_KEPT = 256
+_UNSEEN = object()
+
+
+def _environ_key(name: bytes) -> str:
+    key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    if len(_ENVIRON_KEYS) < _KEYS_KEPT:
+        _ENVIRON_KEYS[name] = key
+    return key
 
 
 async def _collect(receive, size: int) -> tuple[int, bytes]:

@@ -5,6 +5,7 @@ the others, the read timeouts and the bound on concurrent uploads per client add
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import threading
@@ -401,3 +402,23 @@ def test_a_pool_call_cancelled_before_it_starts_does_not_run():
         assert ran == ["running"]
 
     asyncio.run(scenario())
+
+
+def test_environ_header_keys_are_remembered_within_a_bound():
+    """The environ's header keys come from a bounded memo: the same keys as computed, whatever
+    the number of distinct names clients send."""
+    import common.asgi as front_module
+    front = _front(1.0)
+    scope = {"type": "http", "method": "POST", "path": "/x", "raw_path": b"/x", "query_string": b"",
+             "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1)}
+    for round_ in range(2):
+        for i in range(400):
+            headers = {b"content-type": b"application/json", b"content-length": b"2", b"transfer-encoding": b"x",
+                       b"x-name-%d" % i: b"v%d" % i, b"authorization": b"Bearer t"}
+            environ = front._environ(scope, headers, io.BytesIO(b"{}"), 2, "public")
+            assert environ["HTTP_X_NAME_%d" % i] == "v%d" % i
+            assert environ["CONTENT_TYPE"] == "application/json" and environ["CONTENT_LENGTH"] == "2"
+            assert environ["HTTP_AUTHORIZATION"] == "Bearer t"
+            assert "HTTP_CONTENT_TYPE" not in environ and "HTTP_CONTENT_LENGTH" not in environ
+            assert "HTTP_TRANSFER_ENCODING" not in environ
+        assert len(front_module._ENVIRON_KEYS) <= front_module._KEYS_KEPT
