@@ -54,6 +54,16 @@ _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Confi
 """
 
 
+# mender-connect starts once the client owns its name on the bus, as systemd orders them on a
+# device (mender-connect.service: After=mender-client.service). Started at the same instant, the
+# D-Bus proxy mender-connect makes for a name that is being acquired could miss the owner, and then
+# every JwtTokenStateChange signal of the client: its websocket never opened (1 device in 15 here).
+_WAIT_FOR_CLIENT_ON_BUS = (
+    "i=0; until dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus "
+    "org.freedesktop.DBus.NameHasOwner string:io.mender.AuthenticationManager 2>/dev/null | grep -q 'boolean true'"
+    " || [ $i -ge 600 ]; do sleep 0.1; i=$((i+1)); done")
+
+
 class SystemBus:
     """A private D-Bus system bus on a socket of its own; stopped by PID."""
 
@@ -122,6 +132,7 @@ class ConnectDevice(MenderDevice):
                  + "".join(f"mount --bind {q(src)} {q(dst)} && " for src, dst in self.mounts) +
                  f"{{ {MENDER} --no-syslog -l debug -c {q(w / 'etc' / 'mender.conf')} "
                  f"-b {q(w / 'data' / 'mender.conf')} -d {q(w / 'data')} daemon & echo $! > {q(self.pid_file)}; }} && "
+                 f"{_WAIT_FOR_CLIENT_ON_BUS} && "
                  f"{{ PATH={q(self.shim)}:$PATH {MENDER_CONNECT} --debug -c {q(w / 'etc' / 'mender-connect.conf')} "
                  f"-b {q(w / 'data' / 'mender-connect-fallback.conf')} daemon > {q(self.connect_log_path)} 2>&1 & }} && "
                  f"wait")
