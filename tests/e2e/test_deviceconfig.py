@@ -119,9 +119,21 @@ def test_configuration_arrives_and_is_reported_back(stack, device):
     assert body["deployment_id"] == deployment_id and body["reported_ts"]
 
 
+def _reported(stack, device) -> dict:
+    """The device's configuration state with a configuration applied and reported: one is applied
+    here when no earlier test of this module ran on this process (pytest-xdist may give the
+    module's tests to different workers, each with its own stack and device)."""
+    body = stack.mgmt.get(f"{BASE}/{device.id}").json()
+    if body["reported"]:
+        return body
+    config = {"motd": "applied first"}
+    _deploy(stack, device, config)
+    return wait_for(lambda: (lambda b: b["reported"] == config and b)(stack.mgmt.get(f"{BASE}/{device.id}").json()),
+                    TIMEOUT, "the device to report its first configuration", on_timeout=device.logs)
+
+
 def test_a_refused_configuration_fails_and_is_rolled_back(stack, device):
-    before = stack.mgmt.get(f"{BASE}/{device.id}").json()
-    assert before["reported"], "runs after the first test"
+    before = _reported(stack, device)
     applied = json.loads(_device_file(device, "device-config.json"))
     deployment_id = _deploy(stack, device, {**applied, "motd": "must not stay", "fail": "yes"})
     stats = stack.mgmt.get(f"/api/management/v1/deployments/deployments/{deployment_id}/statistics").json()
