@@ -78,7 +78,7 @@ def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):
     url = f"mongodb://127.0.0.1:{free_port()}/mender"
     # the operation timeout far above the DB timeout: the master's startup migration waited it
     # out before starting a worker (pymongo's timeoutMS replaces server selection's timeout), and
-    # the server did not answer within GunicornServer.start's 30 s
+    # the server did not answer within GunicornServer.start's 90 s
     env = {"MENDER_DB_URL": url, "MENDER_DB_TIMEOUT_SECONDS": "1", "MENDER_MONGO_OPERATION_TIMEOUT_SECONDS": "120"}
     with GunicornServer(str(tmp_path / "d"), env=env, workers=1) as srv:
         for service in SERVICES:
