@@ -22,16 +22,21 @@ def request_json(req=None) -> Any:
     """The JSON body of `req` (any werkzeug request; the current Flask request by default): 415
     when it is not declared as JSON, 400 when malformed, 413 when it reaches the size limit."""
     req = req if req is not None else flask.request._get_current_object()
-    raw = _read_body(req)
-    # what devices send, needing no parse of the header's parameters (werkzeug's `mimetype` does one)
-    if req.environ.get("CONTENT_TYPE") != "application/json" and not core.is_json(req.mimetype):
-        raise UnsupportedMediaType("Content-Type must be application/json")
+    raw = read_body(req)
+    require_json_type(req)
     if not raw.strip():
         raise BadRequest("missing JSON body")
     return parse_json_bytes(raw)
 
 
-def _read_body(req) -> bytes:
+def require_json_type(req) -> None:
+    """415 unless the body is declared as JSON (`application/json` exactly, what devices send,
+    needs no parse of the header's parameters: werkzeug's `mimetype` does one)."""
+    if req.environ.get("CONTENT_TYPE") != "application/json" and not core.is_json(req.mimetype):
+        raise UnsupportedMediaType("Content-Type must be application/json")
+
+
+def read_body(req) -> bytes:
     """The body, read once. A body sent without Content-Length (chunked) is cut by Werkzeug at
     the request's limit: one that reaches the limit is refused as too large, not parsed."""
     raw = req.get_data(cache=True)
@@ -67,11 +72,21 @@ def flask_response(status: int, body: Any) -> flask.Response:
     return json_response(body, status)
 
 
+def handler_view(handler, public: bool = False, **params) -> flask.Response:
+    """A Flask view's answer from a direct route's handler (common.direct): the same handler,
+    called with the app context, the current request and caller (None on a public path) and the
+    route's parameters, so both paths answer alike."""
+    from common.app import ctx  # (imports this module)
+    from common.auth import current_identity
+    identity = None if public else current_identity()
+    return flask_response(*handler(ctx(), flask.request._get_current_object(), identity, **params))
+
+
 class MenderParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def _raw_load_json(self, req: flask.Request) -> Any:
-        raw = _read_body(req)
+        raw = read_body(req)
         if not raw.strip():
             return core.missing
         if not core.is_json(req.mimetype):

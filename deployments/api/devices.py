@@ -3,13 +3,12 @@
 from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError
-from webargs import core
 
-from common.api import (Blueprint, _read_body, flask_response, format_validation_messages, json_response,
-                        request_json)
-from common.app import ctx, services
+from common.api import (Blueprint, format_validation_messages, handler_view, json_response, read_body,
+                        request_json, require_json_type)
+from common.app import services
 from common.auth import current_identity
-from common.errors import BadRequest, UnsupportedMediaType
+from common.errors import BadRequest
 from common.http import error_response
 from common.jsonbody import parse_json_bytes
 from deployments import model as m
@@ -82,12 +81,11 @@ def status_body(req) -> dict:
     declared as JSON 415, malformed JSON 400, unknown fields 400. What a device sends (an object
     with a reportable `status` and at most a short `substate`) is accepted here; anything else
     goes through the schema itself, so every error message is the schema's."""
-    raw = _read_body(req)
+    raw = read_body(req)
     if not raw.strip():
         data = {}
-    elif req.environ.get("CONTENT_TYPE") != "application/json" and not core.is_json(req.mimetype):
-        raise UnsupportedMediaType("Content-Type must be application/json")
     else:
+        require_json_type(req)
         data = parse_json_bytes(raw)
     if type(data) is dict and data.keys() <= _STATUS_FIELDS:
         status, substate = data.get("status"), data.get("substate", "")
@@ -113,18 +111,13 @@ DIRECT_ROUTES = tuple((method, blp.url_prefix + rule, handler) for method, rule,
     ("PUT", STATUS, report_status)))
 
 
-def _flask(handler, **params):
-    """The Flask view's answer: the same handler, with the current request and caller."""
-    return flask_response(*handler(ctx(), request._get_current_object(), current_identity(), **params))
-
-
 @blp.route(NEXT_V2)
 class NextV2(MethodView):
     @blp.response(200, description="Deployment instructions.")
     @blp.alt_response(204, description="No update for the device.")
     def post(self):
         """Get the next deployment (body: device_provides and update_control_map)."""
-        return _flask(next_v2)
+        return handler_view(next_v2)
 
 
 @blp.route(NEXT_V1)
@@ -134,13 +127,13 @@ class Next(MethodView):
     @blp.alt_response(204, description="No update for the device.")
     def get(self, args):
         """Get the next deployment (query: artifact_name, device_type)."""
-        return _flask(next_v1_get)
+        return handler_view(next_v1_get)
 
     @blp.response(200, description="Deployment instructions.")
     @blp.alt_response(204, description="No update for the device.")
     def post(self):
         """Get the next deployment (body: a flat map of the device's provides)."""
-        return _flask(next_v1_post)
+        return handler_view(next_v1_post)
 
 
 @blp.route(STATUS)
@@ -151,7 +144,7 @@ class Status(MethodView):
     @blp.response(204, description="Status recorded.")
     def put(self, body, deployment_id):
         """Report the status of the device's deployment (409 once it is aborted)."""
-        return _flask(report_status, deployment_id=deployment_id)
+        return handler_view(report_status, deployment_id=deployment_id)
 
 
 @blp.route("/v2/deployments/device/deployments/<string:deployment_id>/update_control_map")

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
-from webargs import core
 
-from common.api import Blueprint, _read_body, flask_response
-from common.app import ctx
+from common.api import Blueprint, handler_view, read_body, require_json_type
 from common.direct import Raw
-from common.errors import UnsupportedMediaType
 
 blp = Blueprint("devauth_devices", __name__, url_prefix="/api/devices/v1/authentication",
                 description="Device authentication: devices ask for a token.")
@@ -19,9 +15,8 @@ AUTH_REQUESTS = "/auth_requests"
 def auth_request(context, req, identity):
     """POST: the signed request (a public path: `identity` is None). The signature is checked
     over the body's bytes exactly as received; the answer is the raw token."""
-    if req.environ.get("CONTENT_TYPE") != "application/json" and not core.is_json(req.mimetype):
-        raise UnsupportedMediaType("Content-Type must be application/json")
-    raw = _read_body(req)  # a chunked body is cut at the limit: reaching it is a 413, not a parse error
+    require_json_type(req)
+    raw = read_body(req)  # a chunked body is cut at the limit: reaching it is a 413, not a parse error
     token = context.services.devauth.submit_auth_request(raw, req.headers.get("X-MEN-Signature"))
     return 200, Raw(token.encode(), "application/jwt")
 
@@ -48,4 +43,4 @@ class AuthRequests(MethodView):
                         "413": {"description": "Body too large."},
                         "415": {"description": "Body is not JSON."}})
     def post(self):
-        return flask_response(*auth_request(ctx(), request._get_current_object(), None))
+        return handler_view(auth_request, public=True)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask.views import MethodView
 
-from common.api import Blueprint, flask_response
-from common.app import ctx
-from common.auth import current_identity
+from common.api import Blueprint, handler_view
 from common.direct import Raw
 from inventory.api import json_body
 
@@ -40,10 +37,6 @@ def merge_attributes(context, req, identity):
 DIRECT_ROUTES = (("PUT", PREFIX + ATTRIBUTES, replace_attributes), ("PATCH", PREFIX + ATTRIBUTES, merge_attributes))
 
 
-def _flask(handler):
-    return flask_response(*handler(ctx(), request._get_current_object(), current_identity()))
-
-
 def make_blueprint() -> Blueprint:
     blp = Blueprint("inventory_devices", __name__, url_prefix=PREFIX,
                     description="Device inventory: attributes reported by devices.")
@@ -54,12 +47,12 @@ def make_blueprint() -> Blueprint:
         @blp.alt_response(400, description="Invalid attributes or a limit exceeded.")
         @blp.alt_response(413, description="Request body larger than MENDER_REQUEST_SIZE_LIMIT.")
         def put(self):
-            return _flask(replace_attributes)
+            return handler_view(replace_attributes)
 
         @blp.response(200, description="Attributes merged into the inventory scope.")
         @blp.alt_response(400, description="Invalid attributes or a limit exceeded.")
         @blp.alt_response(413, description="Request body larger than MENDER_REQUEST_SIZE_LIMIT.")
         def patch(self):
-            return _flask(merge_attributes)
+            return handler_view(merge_attributes)
 
     return blp

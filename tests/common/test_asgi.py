@@ -22,21 +22,27 @@ NEXT = "/api/devices/v2/deployments/device/deployments/next"
 POLL_BODY = {"device_provides": {"device_type": "test-device", "artifact_name": "a"}}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """One server (one worker, four app threads, short read timeouts), an operator and a device."""
+def _server(tmp_path_factory, name: str, env: dict, **kwargs):
+    """A gunicorn server of one worker over a fresh data dir with an operator and an accepted
+    device (yields the three)."""
     from common.app import create_app
-    data_dir = str(tmp_path_factory.mktemp("asgi"))
+    data_dir = str(tmp_path_factory.mktemp(name))
     app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
     client = app.test_client()
     operator = Operator.create(app, client)
     device = accepted_device(app, operator, client)
     app.extensions["mender"].shutdown()
     app.extensions["mender"].db.close()
-    env = {"MENDER_WORKER_THREADS": "4", "MENDER_HEADER_TIMEOUT_SECONDS": "3",
-           "MENDER_BODY_TIMEOUT_SECONDS": "3", "MENDER_UPLOADS_PER_CLIENT": "1"}
-    with GunicornServer(data_dir, env=env, workers=1, app="tests.ws_app:app") as server:
+    with GunicornServer(data_dir, env=env, workers=1, **kwargs) as server:
         yield server, operator, device
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One server (one worker, four app threads, short read timeouts), an operator and a device."""
+    yield from _server(tmp_path_factory, "asgi", {"MENDER_WORKER_THREADS": "4", "MENDER_HEADER_TIMEOUT_SECONDS": "3",
+                                                  "MENDER_BODY_TIMEOUT_SECONDS": "3", "MENDER_UPLOADS_PER_CLIENT": "1"},
+                       app="tests.ws_app:app")
 
 
 def _ws(url: str) -> str:
@@ -191,18 +197,8 @@ def test_concurrent_uploads_are_bounded_per_client_address(world):
 @pytest.fixture(scope="module")
 def one_thread(tmp_path_factory):
     """A worker with one app thread and two upload threads."""
-    from common.app import create_app
-    data_dir = str(tmp_path_factory.mktemp("asgi1"))
-    app = create_app({"MENDER_DATA_DIR": data_dir, "MENDER_LOG_LEVEL": "warning"})
-    client = app.test_client()
-    operator = Operator.create(app, client)
-    device = accepted_device(app, operator, client)
-    app.extensions["mender"].shutdown()
-    app.extensions["mender"].db.close()
-    env = {"MENDER_WORKER_THREADS": "1", "MENDER_UPLOADS_PER_WORKER": "2", "MENDER_UPLOADS_PER_CLIENT": "4",
-           "MENDER_BODY_TIMEOUT_SECONDS": "20"}
-    with GunicornServer(data_dir, env=env, workers=1) as server:
-        yield server, operator, device
+    yield from _server(tmp_path_factory, "asgi1", {"MENDER_WORKER_THREADS": "1", "MENDER_UPLOADS_PER_WORKER": "2",
+                                                   "MENDER_UPLOADS_PER_CLIENT": "4", "MENDER_BODY_TIMEOUT_SECONDS": "20"})
 
 
 def test_uploads_take_threads_of_their_own(one_thread):
