@@ -12,6 +12,11 @@ Reports sustained requests/s, latency per endpoint, errors, its own CPU and the 
 in the same run, a bare Flask endpoint under the same gunicorn settings (the baseline) and the
 server's closed-loop poll capacity.
 
+The simulator shares the machine with the server, so it measures its own share: its CPU per
+request, and its event loop's lag (a callback scheduled every 10 ms, how late it runs), per 5 s
+window beside the latencies. A request sent, or an answer read, while the loop is that late
+counts the loop's delay as the server's: a window's p99 within its lag p99 is not the server's.
+
     .venv/bin/python -m bench.fleet --devices 10000 --compress 100 --duration 60
 
 Only 127.0.0.1 is targeted; every process started here is stopped by PID.
@@ -60,6 +65,37 @@ class SimDevice:
         self.signature = base64.b64encode(self.key.sign(self.body)).decode()
         self.token = ""
         self.artifact = "factory-image"
+
+
+class LoopLag:
+    """How late the event loop runs a callback scheduled every `interval` seconds, bucketed per
+    5 s window from `t0` (the Stats' clock). When the loop is idle the wait itself rounds up to
+    the millisecond (epoll's resolution), so the floor is ~0-1 ms."""
+
+    def __init__(self, t0: float, interval: float = 0.01):
+        self.t0, self.interval = t0, interval
+        self.lags: dict[int, list[float]] = defaultdict(list)
+        self._handle = None
+
+    def start(self) -> "LoopLag":
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + self.interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+        return self
+
+    def _tick(self) -> None:
+        now = self._loop.time()  # time.monotonic, the clock of the windows
+        self.lags[int((now - self.t0) // 5)].append(max(0.0, now - self._due))
+        self._due = now + self.interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        if self._handle:
+            self._handle.cancel()
+
+    def summary(self, values: list[float]) -> dict:
+        return {"loop_lag_p50_ms": round(pct(values, 50), 1), "loop_lag_p99_ms": round(pct(values, 99), 1),
+                "loop_lag_max_ms": round(max(values, default=0.0) * 1000, 1)}
 
 
 class Stats:
@@ -211,12 +247,15 @@ class Phase:
 
     def __init__(self, server_cpu):
         self.stats = Stats()
+        self.lag = LoopLag(self.stats.t0).start()
         self._server_cpu = server_cpu
-        self.t0, self.c0, self.s0 = time.monotonic(), _cpu(), server_cpu()
+        self.t0, self.c0, self.sys0, self.s0 = time.monotonic(), _cpu(), _cpu(system=True), server_cpu()
 
     def end(self) -> "Phase":
         self.seconds = time.monotonic() - self.t0
+        self.lag.stop()
         self.client_cpu = _cpu() - self.c0
+        self.client_sys = _cpu(system=True) - self.sys0
         self.server_cpu = self._server_cpu() - self.s0
         return self
 
@@ -227,12 +266,16 @@ class Phase:
             "errors": sum(stats.errors.values()), "fleet_equivalent": int(rate / PER_DEVICE_RATE),
             "server_cpu_share": round(self.server_cpu / self.seconds, 2),
             "client_cpu_share": round(self.client_cpu / self.seconds, 2),
+            "client_cpu_us_per_request": round(1e6 * self.client_cpu / max(1, stats.count)),
+            "client_sys_us_per_request": round(1e6 * self.client_sys / max(1, stats.count)),
+            **self.lag.summary([x for v in self.lag.lags.values() for x in v]),
             "endpoints": {k: {"count": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1),
                               "p99_ms": round(pct(v, 99), 1), "max_ms": round(max(v) * 1000, 1),
                               "errors": stats.errors.get(k, 0), "statuses": dict(stats.codes[k])}
                           for k, v in sorted(stats.lat.items())},
             "timeline_5s": [{"t": b * 5, "requests": len(v), "p50_ms": round(pct(v, 50), 1),
-                             "p99_ms": round(pct(v, 99), 1)} for b, v in sorted(stats.timeline.items())],
+                             "p99_ms": round(pct(v, 99), 1), **self.lag.summary(self.lag.lags.get(b, []))}
+                            for b, v in sorted(stats.timeline.items())],
         }
 
 
@@ -274,9 +317,11 @@ async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: 
         return enrolment, steady.end()
 
 
-def _cpu() -> float:
+def _cpu(system: bool = False) -> float:
+    """The simulator's CPU so far (user + system), or its system part alone (the kernel's: its
+    sockets, and on loopback the TCP work of the server's receiving side done in the sender's call)."""
     u = resource.getrusage(resource.RUSAGE_SELF)
-    return u.ru_utime + u.ru_stime
+    return u.ru_stime if system else u.ru_utime + u.ru_stime
 
 
 def _device_id(d: SimDevice) -> str:
@@ -374,13 +419,18 @@ def main() -> None:
         "enrolment": enrolment.report(), "steady": steady.report(),
     }
     print(json.dumps(report, indent=1))
+    print("5 s windows of the steady mix: p99 of the answers / the client loop's lag p99, max (ms): " + ", ".join(
+        f"{w['t']}s {w['p99_ms']:g} / {w['loop_lag_p99_ms']:g}, {w['loop_lag_max_ms']:g}"
+        for w in report["steady"]["timeline_5s"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
     st = report["steady"]
     print(f"steady: {st['rate_rps']} req/s of {report['offered_rate_rps']} offered "
           f"(= {st['fleet_equivalent']:,} devices at Mender's intervals), {st['errors']} errors, "
-          f"server {st['server_cpu_share']} cores, load generator {st['client_cpu_share']} cores; "
+          f"server {st['server_cpu_share']} cores, load generator {st['client_cpu_share']} cores "
+          f"({st['client_cpu_us_per_request']} µs a request, {st['client_sys_us_per_request']} of it in the kernel, its loop's lag p50/p99/max "
+          f"{st['loop_lag_p50_ms']}/{st['loop_lag_p99_ms']}/{st['loop_lag_max_ms']} ms); "
           + ", ".join(f"{k} p50/p99 {v['p50_ms']}/{v['p99_ms']} ms" for k, v in st["endpoints"].items()))
 
 
