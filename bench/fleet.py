@@ -37,11 +37,13 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from bench.http1 import Pool, request_bytes
 from bench.lib import ROOT, Server, closed_loop, machine
 from common.asgi import DEFAULT_THREADS
 from bench.seed_fleet import seeded_identity, seeded_key
@@ -49,6 +51,10 @@ from bench.seed_fleet import seeded_identity, seeded_key
 POLL_S, INVENTORY_S, AUTH_S = 1800.0, 28800.0, 604800.0  # Mender client defaults
 PER_DEVICE_RATE = 1 / POLL_S + 1 / INVENTORY_S + 1 / AUTH_S  # ≈ 5.92e-4 requests/s
 EMAIL, PASSWORD = "bench@example.com", "bench-password-1"
+AUTH_PATH = "/api/devices/v1/authentication/auth_requests"
+NEXT_PATH = "/api/devices/v2/deployments/device/deployments/next"
+INVENTORY_PATH = "/api/devices/v1/inventory/device/attributes"
+JSON = ("Content-Type", "application/json")
 
 
 class SimDevice:
@@ -65,6 +71,14 @@ class SimDevice:
         self.signature = base64.b64encode(self.key.sign(self.body)).decode()
         self.token = ""
         self.artifact = "factory-image"
+        self._requests: dict[str, tuple[tuple, bytes]] = {}
+
+    def request(self, kind: str, key: tuple, build) -> bytes:
+        """The request of `kind` as bytes, built again only when `key` (its token, its artifact) changed."""
+        got = self._requests.get(kind)
+        if got is None or got[0] != key:
+            got = self._requests[kind] = (key, build())
+        return got[1]
 
 
 class LoopLag:
@@ -116,16 +130,32 @@ class Stats:
             self.errors[endpoint] += 1
 
 
-async def call(session, stats: Stats, endpoint: str, method: str, url: str, ok=(200, 204), **kw):
+class Target:
+    """The server the devices talk to: its address, and the pool of keep-alive connections they
+    share (bench/http1.py; at most 512 open, as the aiohttp connector the simulator used)."""
+
+    def __init__(self, url: str, pool: Pool):
+        parts = urlsplit(url)
+        self.url, self.host, self.port, self.pool = url, parts.netloc, parts.port, pool
+
+
+async def call(target: Target, stats: Stats, endpoint: str, data: bytes, ok=(200, 204), port: int | None = None):
+    """One request (its bytes whole), timed from the wait for a connection to the answer's last byte."""
     t0 = time.perf_counter()
     try:
-        async with session.request(method, url, **kw) as r:
-            body = await r.read()
-            status = r.status
+        status, body = await target.pool.request(port or target.port, data)
     except Exception:
         status, body = -1, b""
     stats.add(endpoint, time.perf_counter() - t0, status, status in ok)
     return status, body
+
+
+def _json(value) -> bytes:
+    return json.dumps(value).encode()  # as aiohttp's json=: the default separators
+
+
+def _bearer(d: SimDevice) -> tuple[str, str]:
+    return ("Authorization", f"Bearer {d.token}")
 
 
 def provision(url: str, data_dir: str, devices: list[SimDevice], env: dict | None = None,
@@ -165,10 +195,10 @@ def make_artifact(tmp: str, name: str, device_type: str) -> bytes:
         return f.read()
 
 
-async def authenticate(d: SimDevice, url: str, session, stats: Stats) -> bool:
-    status, body = await call(session, stats, "auth", "POST", f"{url}/api/devices/v1/authentication/auth_requests",
-                              ok=(200,), data=d.body,
-                              headers={"Content-Type": "application/json", "X-MEN-Signature": d.signature})
+async def authenticate(d: SimDevice, target: Target, stats: Stats) -> bool:
+    data = d.request("auth", (), lambda: request_bytes(
+        "POST", target.host, AUTH_PATH, (JSON, ("X-MEN-Signature", d.signature)), d.body))
+    status, body = await call(target, stats, "auth", data, ok=(200,))
     if status == 200:
         d.token = body.decode()
     return status == 200
@@ -179,30 +209,30 @@ def inventory_of(d: SimDevice) -> list[dict]:
             {"name": "mender_client_version", "value": "3.4.0"}, {"name": "os", "value": "fleet-sim"}]
 
 
-async def put_inventory(d: SimDevice, url: str, session, stats: Stats) -> int:
-    status, _ = await call(session, stats, "inventory", "PUT", f"{url}/api/devices/v1/inventory/device/attributes",
-                           ok=(200,), json=inventory_of(d), headers={"Authorization": f"Bearer {d.token}"})
+async def put_inventory(d: SimDevice, target: Target, stats: Stats) -> int:
+    data = d.request("inventory", (d.token, d.artifact), lambda: request_bytes(
+        "PUT", target.host, INVENTORY_PATH, (_bearer(d), JSON), _json(inventory_of(d))))
+    status, _ = await call(target, stats, "inventory", data, ok=(200,))
     return status
 
 
-async def enrol(devices: list[SimDevice], url: str, session, stats: Stats, concurrency: int) -> None:
+async def enrol(devices: list[SimDevice], target: Target, stats: Stats, concurrency: int) -> None:
     """Bring the fleet into service: every device authenticates and sends its inventory, as a
     client does on its first start, `concurrency` devices at a time (as fast as the server takes)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(d):
         async with gate:
-            if await authenticate(d, url, session, stats):
-                await put_inventory(d, url, session, stats)
+            if await authenticate(d, target, stats):
+                await put_inventory(d, target, stats)
 
     await asyncio.gather(*(one(d) for d in devices))
 
 
-async def device_life(d: SimDevice, url: str, session, stats: Stats, stop_at: float, scale: float, rng):
+async def device_life(d: SimDevice, target: Target, stats: Stats, stop_at: float, scale: float, rng):
     """A device in service: polls every POLL_S, sends its inventory every INVENTORY_S and renews
     its token every AUTH_S (all divided by `scale`), each timer at a random phase, as a fleet
     whose devices came up at different times; installs a deployment when the poll offers one."""
-    next_url = f"{url}/api/devices/v2/deployments/device/deployments/next"
     now = time.monotonic()
     next_poll = now + rng.uniform(0, POLL_S / scale)
     next_inventory = now + rng.uniform(0, INVENTORY_S / scale)
@@ -214,32 +244,37 @@ async def device_life(d: SimDevice, url: str, session, stats: Stats, stop_at: fl
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         if due == next_auth:
             next_auth += AUTH_S / scale
-            await authenticate(d, url, session, stats)
+            await authenticate(d, target, stats)
             continue
         if due == next_inventory:
             next_inventory += INVENTORY_S / scale
-            if await put_inventory(d, url, session, stats) == 401:
-                await authenticate(d, url, session, stats)
+            if await put_inventory(d, target, stats) == 401:
+                await authenticate(d, target, stats)
             continue
         next_poll += POLL_S / scale * rng.uniform(0.9, 1.1)
-        headers = {"Authorization": f"Bearer {d.token}"}
-        status, body = await call(session, stats, "next", "POST", next_url, headers=headers, json={
-            "device_provides": {"artifact_name": d.artifact, "device_type": "fleet-device"},
-            "update_control_map": True})
+        data = d.request("next", (d.token, d.artifact), lambda: request_bytes(
+            "POST", target.host, NEXT_PATH, (_bearer(d), JSON), _json({
+                "device_provides": {"artifact_name": d.artifact, "device_type": "fleet-device"},
+                "update_control_map": True})))
+        status, body = await call(target, stats, "next", data)
         if status == 401:
-            await authenticate(d, url, session, stats)
+            await authenticate(d, target, stats)
         elif status == 200:
             instr = json.loads(body)
-            dep, uri = instr["id"], instr["artifact"]["source"]["uri"]
-            st_url = f"{url}/api/devices/v1/deployments/device/deployments/{dep}/status"
-            await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "downloading"})
-            await call(session, stats, "download", "GET", uri, ok=(200,))
-            await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "installing"})
-            await authenticate(d, url, session, stats)  # the real client re-authenticates at commit
-            headers = {"Authorization": f"Bearer {d.token}"}
-            await call(session, stats, "status", "PUT", st_url, headers=headers, json={"status": "success"})
+            dep, uri = instr["id"], urlsplit(instr["artifact"]["source"]["uri"])
+            st_path = f"/api/devices/v1/deployments/device/deployments/{dep}/status"
+
+            def report(status: str) -> bytes:
+                return request_bytes("PUT", target.host, st_path, (_bearer(d), JSON), _json({"status": status}))
+
+            await call(target, stats, "status", report("downloading"))
+            download = request_bytes("GET", uri.netloc, f"{uri.path}?{uri.query}" if uri.query else uri.path)
+            await call(target, stats, "download", download, ok=(200,), port=uri.port)
+            await call(target, stats, "status", report("installing"))
+            await authenticate(d, target, stats)  # the real client re-authenticates at commit
+            await call(target, stats, "status", report("success"))
             d.artifact = instr["artifact"]["artifact_name"]
-            await put_inventory(d, url, session, stats)  # and reports the new artifact name
+            await put_inventory(d, target, stats)  # and reports the new artifact name
 
 
 class Phase:
@@ -284,37 +319,44 @@ async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: 
                     ) -> tuple[Phase, Phase]:
     """Enrolment, then `duration` seconds of the steady mix with the wave at a third of it."""
     rng = random.Random(seed)
-    connector = aiohttp.TCPConnector(limit=512)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    target = Target(url, Pool(limit=512, keepalive=15.0, timeout=60.0))
+    try:
         enrolment = Phase(server_cpu)
-        await enrol(devices, url, session, enrolment.stats, enrol_concurrency)
+        await enrol(devices, target, enrolment.stats, enrol_concurrency)
         enrolment.end()
         print(f"enrolled {len(devices)} devices in {enrolment.seconds:.1f}s", flush=True)
 
         steady = Phase(server_cpu)
         stats = steady.stats
         stop_at = steady.t0 + duration
-        tasks = [asyncio.create_task(device_life(d, url, session, stats, stop_at, scale, rng))
+        tasks = [asyncio.create_task(device_life(d, target, stats, stop_at, scale, rng))
                  for d in devices if d.token]
         if wave > 0:
             await asyncio.sleep(duration / 3)
-            headers = {"Authorization": f"Bearer {token}"}
-            form = aiohttp.FormData()
-            form.add_field("size", str(len(artifact)))
-            form.add_field("description", "wave")
-            form.add_field("artifact", artifact, filename="wave.mender", content_type="application/octet-stream")
-            async with session.post(f"{url}/api/management/v1/deployments/artifacts", data=form,
-                                    headers=headers) as r:
-                # 409: uploaded by an earlier run on the same (seeded) database
-                assert r.status in (201, 409), await r.text()
-            targets = [d for d in devices if d.token]
-            chosen = rng.sample(targets, max(1, int(len(targets) * wave))) if targets else []
-            async with session.post(f"{url}/api/management/v1/deployments/deployments", headers=headers, json={
-                    "name": "wave", "artifact_name": "fleet-wave", "devices": [_device_id(d) for d in chosen]}) as r:
-                assert r.status == 201, await r.text()
+            await start_wave(url, token, artifact, [d for d in devices if d.token], wave, rng)
         await asyncio.gather(*tasks)
         return enrolment, steady.end()
+    finally:
+        target.pool.close()
+
+
+async def start_wave(url: str, token: str, artifact: bytes, targets: list[SimDevice], wave: float, rng) -> None:
+    """The operator's part (aiohttp: two requests, not measured): the artifact, and a deployment
+    to `wave` of the devices."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        headers = {"Authorization": f"Bearer {token}"}
+        form = aiohttp.FormData()
+        form.add_field("size", str(len(artifact)))
+        form.add_field("description", "wave")
+        form.add_field("artifact", artifact, filename="wave.mender", content_type="application/octet-stream")
+        async with session.post(f"{url}/api/management/v1/deployments/artifacts", data=form,
+                                headers=headers) as r:
+            # 409: uploaded by an earlier run on the same (seeded) database
+            assert r.status in (201, 409), await r.text()
+        chosen = rng.sample(targets, max(1, int(len(targets) * wave))) if targets else []
+        async with session.post(f"{url}/api/management/v1/deployments/deployments", headers=headers, json={
+                "name": "wave", "artifact_name": "fleet-wave", "devices": [_device_id(d) for d in chosen]}) as r:
+            assert r.status == 201, await r.text()
 
 
 def _cpu(system: bool = False) -> float:
