@@ -113,6 +113,32 @@ class LoopLag:
                 "loop_lag_max_ms": round(max(values, default=0.0) * 1000, 1)}
 
 
+class GcTime:
+    """The garbage collector's pauses while installed (they hold the loop too): how many, their total and the longest."""
+
+    def __init__(self):
+        self.count, self.total, self.longest, self._t = 0, 0.0, 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._t
+            self.count, self.total, self.longest = self.count + 1, self.total + took, max(self.longest, took)
+
+    def start(self) -> "GcTime":
+        gc.callbacks.append(self)
+        return self
+
+    def stop(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+    def summary(self) -> dict:
+        return {"client_gc_collections": self.count, "client_gc_ms": round(self.total * 1000, 1),
+                "client_gc_longest_ms": round(self.longest * 1000, 1)}
+
+
 class Stats:
     def __init__(self):
         self.lat: dict[str, list[float]] = defaultdict(list)
@@ -284,12 +310,14 @@ class Phase:
     def __init__(self, server_cpu):
         self.stats = Stats()
         self.lag = LoopLag(self.stats.t0).start()
+        self.gc = GcTime().start()
         self._server_cpu = server_cpu
         self.t0, self.c0, self.sys0, self.s0 = time.monotonic(), _cpu(), _cpu(system=True), server_cpu()
 
     def end(self) -> "Phase":
         self.seconds = time.monotonic() - self.t0
         self.lag.stop()
+        self.gc.stop()
         self.client_cpu = _cpu() - self.c0
         self.client_sys = _cpu(system=True) - self.sys0
         self.server_cpu = self._server_cpu() - self.s0
@@ -304,7 +332,7 @@ class Phase:
             "client_cpu_share": round(self.client_cpu / self.seconds, 2),
             "client_cpu_us_per_request": round(1e6 * self.client_cpu / max(1, stats.count)),
             "client_sys_us_per_request": round(1e6 * self.client_sys / max(1, stats.count)),
-            **self.lag.summary([x for v in self.lag.lags.values() for x in v]),
+            **self.lag.summary([x for v in self.lag.lags.values() for x in v]), **self.gc.summary(),
             "endpoints": {k: {"count": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1),
                               "p99_ms": round(pct(v, 99), 1), "max_ms": round(max(v) * 1000, 1),
                               "errors": stats.errors.get(k, 0), "statuses": dict(stats.codes[k])}
@@ -480,7 +508,8 @@ def main() -> None:
           f"(= {st['fleet_equivalent']:,} devices at Mender's intervals), {st['errors']} errors, "
           f"server {st['server_cpu_share']} cores, load generator {st['client_cpu_share']} cores "
           f"({st['client_cpu_us_per_request']} µs a request, {st['client_sys_us_per_request']} of it in the kernel, its loop's lag p50/p99/max "
-          f"{st['loop_lag_p50_ms']}/{st['loop_lag_p99_ms']}/{st['loop_lag_max_ms']} ms); "
+          f"{st['loop_lag_p50_ms']}/{st['loop_lag_p99_ms']}/{st['loop_lag_max_ms']} ms, "
+          f"{st['client_gc_collections']} garbage collections {st['client_gc_ms']} ms, the longest {st['client_gc_longest_ms']}); "
           + ", ".join(f"{k} p50/p99 {v['p50_ms']}/{v['p99_ms']} ms" for k, v in st["endpoints"].items()))
 
 

@@ -48,3 +48,4 @@ def test_a_short_simulation_with_its_wave_against_a_real_server(tmp_path):
     assert report["client_cpu_us_per_request"] > 0
     assert 0 <= report["loop_lag_p50_ms"] <= report["loop_lag_p99_ms"] <= report["loop_lag_max_ms"]
     assert all("loop_lag_p99_ms" in window for window in report["timeline_5s"])
+    assert report["client_gc_collections"] >= 0 and report["client_gc_longest_ms"] <= report["client_gc_ms"] + 0.1
