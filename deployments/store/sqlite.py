@@ -90,6 +90,19 @@ MIGRATIONS = [
         " INSERT INTO deployment_stats VALUES (new.tenant_id, new.deployment_id, new.status, 1)"
         " ON CONFLICT DO UPDATE SET count = count + 1; END",
     ],
+    [   # a 204 poll's candidates in their order (created, then id) straight from an index: the two
+        # `ORDER BY ... LIMIT` sorted into a temporary B-tree each, made, paged and dropped on every
+        # poll, most of them empty (~10 % of a 204 poll's instructions). The device's targets: the
+        # index it had, extended by the deployment id (every other query keeps its plan). The open
+        # dynamic deployments: a partial index of just those (a handful), which the candidates read
+        # by name (the statistics of a database that ran ANALYZE, such as the seeded million-device
+        # one, made SQLite pick `deployments_dynamic` and sort); on that database this migration took 0.2 s.
+        "CREATE INDEX deployment_targets_device_order ON deployment_targets (tenant_id, device_id, created,"
+        " deployment_id)",
+        "DROP INDEX deployment_targets_device",
+        "CREATE INDEX deployments_dynamic_open ON deployments (tenant_id, created, id)"
+        " WHERE dynamic = 1 AND status IN ('pending', 'inprogress')",
+    ],
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
@@ -154,10 +167,10 @@ _STATIC_CANDIDATES = (
     " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
     " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
     " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
-    " ORDER BY t.created, d.id LIMIT ?")
+    " ORDER BY t.created, t.deployment_id LIMIT ?")  # (t.deployment_id is d.id: the order of the targets' index)
 _DYNAMIC_CANDIDATES = (
-    "SELECT * FROM deployments WHERE tenant_id=? AND dynamic=1 AND status IN ('pending', 'inprogress')"
-    " AND created > ? ORDER BY created, id LIMIT ?")
+    "SELECT * FROM deployments INDEXED BY deployments_dynamic_open WHERE tenant_id=? AND dynamic = 1"
+    " AND status IN ('pending', 'inprogress') AND created > ? ORDER BY created, id LIMIT ?")
 # the poll's history: each device deployment (in DeviceDeployment's field order) with, for an
 # active one, its deployment and the brief of its assigned artifact beside it (NULLs for the
 # others, and for an artifact that is gone), newest first

@@ -49,4 +49,21 @@ def test_a_polls_static_candidates_are_the_devices_own_targets(sqlite_app):
                          f" SELECT * FROM ({store_sqlite._DYNAMIC_CANDIDATES})", ("", "d1", 0.0, 10, "", 0.0, 10))):
         steps = _plan(conn, sql, params)
         first = next(s for s in steps if s.startswith(("SEARCH", "SCAN")))
-        assert "deployment_targets_device (tenant_id=? AND device_id=?" in first, steps
+        assert "deployment_targets_device_order (tenant_id=? AND device_id=?" in first, steps
+        assert not any("TEMP B-TREE" in s for s in steps), steps
+
+
+def test_a_polls_candidates_are_read_in_index_order(sqlite_app):
+    """Both lists of candidates (`ORDER BY ... LIMIT`) come in the order of an index (migration 6):
+    a temporary B-tree to sort them was made, paged and dropped on every 204 poll, with or
+    without a row in it. The open dynamic deployments come from their own partial index whatever
+    the statistics say (test above: those of the seeded million-device database)."""
+    ctx = sqlite_app.extensions["mender"]
+    ctx.ensure_migrated()
+    conn = ctx.services.deployments.store.db.conn
+    steps = _plan(conn, f"SELECT * FROM ({store_sqlite._STATIC_CANDIDATES}) UNION ALL"
+                        f" SELECT * FROM ({store_sqlite._DYNAMIC_CANDIDATES})", ("", "d1", 0.0, 10, "", 0.0, 10))
+    assert any("INDEX deployment_targets_device_order (tenant_id=? AND device_id=? AND created>?)" in s
+               for s in steps), steps
+    assert any("INDEX deployments_dynamic_open (tenant_id=? AND created>?)" in s for s in steps), steps
+    assert not any("TEMP B-TREE" in s for s in steps), steps
