@@ -67,3 +67,16 @@ def test_a_polls_candidates_are_read_in_index_order(sqlite_app):
                for s in steps), steps
     assert any("INDEX deployments_dynamic_open (tenant_id=? AND created>?)" in s for s in steps), steps
     assert not any("TEMP B-TREE" in s for s in steps), steps
+
+
+def test_the_poll_history_makes_no_temporary_table(sqlite_app):
+    """The history's joins test "active" by comparisons: `status IN (seven statuses)` made SQLite
+    build a temporary B-tree of the list on every poll of a device with a history (twice)."""
+    ctx = sqlite_app.extensions["mender"]
+    ctx.ensure_migrated()
+    conn = ctx.services.deployments.store.db.conn
+    for sql, params in ((store_sqlite._POLL_HISTORY, ("", "d1", 100)),
+                        (f"SELECT * FROM ({store_sqlite._STATIC_CANDIDATES}) UNION ALL"
+                         f" SELECT * FROM ({store_sqlite._DYNAMIC_CANDIDATES})", ("", "d1", 0.0, 10, "", 0.0, 10))):
+        opcodes = [r[1] for r in conn.execute(f"EXPLAIN {sql}", params)]
+        assert "OpenEphemeral" not in opcodes and "SorterOpen" not in opcodes, opcodes
