@@ -366,9 +366,13 @@ class DevauthService(DeviceManagement):
         # full check. Revocation is the row itself, so it applies on the very next request.
         claims = self.tokens.peek(token)
         row = self._store.get_token_context(claims["jti"]) if claims else None
-        if row is None or not row.token_hash or not any(
-                hmac.compare_digest(row.token_hash, token_digest(token, fp))
-                for fp in self.tokens.keys.fingerprints):
+        issued = False
+        if row is not None and row.token_hash:
+            for fp in self.tokens.keys.fingerprints:  # (a loop: any() over a generator closes it by an exception)
+                if hmac.compare_digest(row.token_hash, token_digest(token, fp)):
+                    issued = True
+                    break
+        if not issued:
             try:
                 claims = self.tokens.check(token)
             except Forbidden:
