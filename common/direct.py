@@ -38,6 +38,8 @@ from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any, Callable
 
 from werkzeug.exceptions import ClientDisconnected
+from werkzeug.sansio.utils import get_content_length
+from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request
 
 from common import metrics
@@ -99,6 +101,13 @@ class DirectRequest(Request):
     against the limit, and werkzeug's guarded stream costs more than a poll's JSON parse."""
 
     _body: bytes | None = None
+
+    @cached_property
+    def content_length(self) -> int | None:
+        """werkzeug's, from the environ's two values directly (through its headers, the absent
+        Transfer-Encoding was a KeyError raised and caught on every request)."""
+        environ = self.environ
+        return get_content_length(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING"))
 
     def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
         length = self.content_length

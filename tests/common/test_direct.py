@@ -390,3 +390,17 @@ def test_the_direct_layers_json_is_json_dumps_compact():
             common.direct.compact_json(bad)
     shared = {"a": [1, 2]}  # the same object twice is not a cycle
     assert common.direct.compact_json([shared, shared]) == b'[{"a":[1,2]},{"a":[1,2]}]'
+
+
+@pytest.mark.parametrize("length", [None, "0", "12", "0012", "-1", "12abc", " 12", "１２", ""])
+@pytest.mark.parametrize("encoding", [None, "chunked", "gzip, chunked", "gzip", "Chunked"])
+def test_the_direct_requests_content_length_is_werkzeugs(length, encoding):
+    """DirectRequest reads Content-Length and Transfer-Encoding from the environ itself: the same
+    answer as werkzeug's Request for every pair."""
+    from werkzeug.wrappers import Request
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "wsgi.input": None}
+    if length is not None:
+        environ["CONTENT_LENGTH"] = length
+    if encoding is not None:
+        environ["HTTP_TRANSFER_ENCODING"] = encoding
+    assert common.direct.DirectRequest(dict(environ)).content_length == Request(dict(environ)).content_length
