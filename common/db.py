@@ -69,7 +69,13 @@ class Database(ABC):
 
 # --------------------------------------------------------------------------- SQLite
 
-SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: pages come from the OS page cache
+# No memory-mapped reads. In WAL mode SQLite drops a connection's page cache, and unmaps its whole
+# mapping, at the start of every read transaction that follows another connection's commit
+# (pager.c: pagerBeginReadTransaction → sqlite3OsUnfetch(fd, 0, 0)); under a stream of writes
+# that is nearly every read: an munmap of up to SQLITE_MMAP_BYTES (a TLB shoot-down of the other
+# cores), an mmap, and a page fault for every page read again. `pread` into the page cache
+# costs less then (bench/README.md, issue 21: the wave's syscalls).
+SQLITE_MMAP_BYTES = 0
 SQLITE_CACHE_KIB = 16 * 1024  # per connection
 
 # Statements that never write; everything else outside a transaction takes the writer lock.
@@ -211,9 +217,8 @@ class SqliteDatabase(Database):
                 log.warning("sqlite journal_mode is %s, not wal", mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            # Reads through the OS page cache, shared by every connection and worker, instead of
-            # copying pages into each connection's 2 MB cache (large inventory searches, the
-            # token and deployment lookups of a big fleet); a bigger private cache on top.
+            # a private cache larger than SQLite's 2 MB default (large inventory searches); see
+            # SQLITE_MMAP_BYTES for why pages are read rather than mapped
             conn.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
             conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         except (sqlite3.Error, OSError) as exc:

@@ -64,6 +64,22 @@ def test_sqlite_uses_wal(make_app):
     assert db.conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
 
 
+def test_sqlite_reads_do_not_map_the_database_file(tmp_path):
+    """Pages are read, never memory-mapped: in WAL mode SQLite unmaps a connection's whole mapping
+    at every read transaction that follows another connection's commit (common/db.py,
+    SQLITE_MMAP_BYTES), which under a stream of writes cost an munmap, an mmap and page faults
+    per read (the fleet's wave: bench/README.md, issue 21)."""
+    path = str(tmp_path / "m.db")
+    writer, reader = SqliteDatabase(path), SqliteDatabase(path)
+    writer.migrate("svc", SQL_MIGRATIONS)
+    assert reader.conn.execute("PRAGMA mmap_size").fetchone()[0] == 0
+    for i in range(3):
+        writer.conn.execute("INSERT INTO things (id, n) VALUES (?, ?)", (f"t{i}", i))
+        assert reader.conn.execute("SELECT count(*) FROM things").fetchone()[0] == i + 2
+    with open("/proc/self/maps") as maps:
+        assert not [line for line in maps if line.rstrip().endswith(path)]
+
+
 def _migrate_in_process(path, barrier):
     db = SqliteDatabase(path)
     barrier.wait()
