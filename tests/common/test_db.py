@@ -110,6 +110,27 @@ def test_sqlite_connection_per_thread(tmp_path):
     assert seen[0] is not db.conn
 
 
+def _use_in_child(db, parent_conn_id):
+    # the connection inherited through fork is the parent's: the child opens its own
+    conn = db.conn
+    assert id(conn) != parent_conn_id and db.conn is conn
+    conn.execute("INSERT INTO things (id, n) VALUES ('child', 2)")
+    os._exit(0)
+
+
+def test_sqlite_connection_is_new_in_a_forked_child(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "f.db"))
+    db.migrate("svc", SQL_MIGRATIONS)
+    parent = db.conn
+    ctx = multiprocessing.get_context("fork")
+    p = ctx.Process(target=_use_in_child, args=(db, id(parent)))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0
+    assert db.conn is parent
+    assert parent.execute("SELECT n FROM things WHERE id = 'child'").fetchone()[0] == 2
+
+
 def test_sqlite_transaction_rolls_back(tmp_path):
     db = SqliteDatabase(str(tmp_path / "t.db"))
     db.migrate("svc", SQL_MIGRATIONS)
