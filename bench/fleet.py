@@ -193,7 +193,10 @@ def provision(url: str, data_dir: str, devices: list[SimDevice], env: dict | Non
     env = {**os.environ, "MENDER_DATA_DIR": data_dir, **(env or {})}
     subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "useradm", "create-user", "--email", EMAIL,
                     "--password", PASSWORD], cwd=ROOT, env=env, check=preauthorize, capture_output=True)
-    token = requests.post(f"{url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=30).text
+    r = requests.post(f"{url}/api/management/v1/useradm/auth/login", auth=(EMAIL, PASSWORD), timeout=30)
+    if r.status_code != 200:  # e.g. 429: the login limit counts failed logins from 127.0.0.1 in the database
+        raise RuntimeError(f"the operator's login: {r.status_code} {r.text[:300]}")
+    token = r.text
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     if not preauthorize:
         return token
