@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from common.config import load_config
+from common.config import default_workers, load_config
 from common.listeners import parse_bind
 from common.gunicorn_errors import install_server_error_writer
 from common.logging import GUNICORN_LOGCONFIG
@@ -26,7 +26,7 @@ _internal = parse_bind(_settings["MENDER_INTERNAL_BIND"])
 _internal_bind = _settings["MENDER_INTERNAL_BIND"].strip()
 
 bind = [os.environ.get("MENDER_BIND", "0.0.0.0:8080")]
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count()))
+workers = int(os.environ.get("WEB_CONCURRENCY", default_workers(_settings, multiprocessing.cpu_count())))
 
 # The worker model. `asgi` (the default): gunicorn's asyncio worker serving common.asgi's front;
 # a connection costs a socket and a coroutine, a thread from the pool only while the Flask app

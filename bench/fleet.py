@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bench.http1 import Pool, request_bytes
 from bench.lib import ROOT, Server, closed_loop, machine
-from common.asgi import DEFAULT_THREADS
+from common.config import default_threads, default_workers, load_config
 from bench.seed_fleet import seeded_identity, seeded_key
 
 POLL_S, INVENTORY_S, AUTH_S = 1800.0, 28800.0, 604800.0  # Mender client defaults
@@ -425,11 +425,13 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of simulated traffic")
     ap.add_argument("--wave", type=float, default=0.10, help="share of the fleet in the deployment wave")
     # the server's own defaults (gunicorn.conf.py, common/asgi.py): the configuration an operator runs
-    ap.add_argument("--workers", type=int, default=2 * multiprocessing.cpu_count(),
-                    help="gunicorn workers (default: the server's, WEB_CONCURRENCY = 2 × cores)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="gunicorn workers (default: the server's, WEB_CONCURRENCY: 4 × cores on SQLite, "
+                         "2 × cores on MongoDB)")
     ap.add_argument("--worker-class", default="asgi", help="asgi (the default model) or gthread")
-    ap.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                    help="app threads per worker (default: the server's, MENDER_WORKER_THREADS)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="app threads per worker (default: the server's, MENDER_WORKER_THREADS: 2 on SQLite, "
+                         "8 on MongoDB)")
     ap.add_argument("--db-url", default="", help="MENDER_DB_URL (default: SQLite in a temp dir)")
     ap.add_argument("--data-dir", help="the server's MENDER_DATA_DIR (default: a fresh temp dir)")
     ap.add_argument("--seeded", type=int, default=0,
@@ -440,6 +442,9 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=10.0)
     ap.add_argument("--json", help="write the results to this file as well")
     args = ap.parse_args()
+    server_cfg = load_config({"MENDER_DB_URL": args.db_url}, environ={})
+    args.workers = args.workers or default_workers(server_cfg, multiprocessing.cpu_count())
+    args.threads = args.threads or default_threads(server_cfg)
 
     tmp = tempfile.mkdtemp(prefix="fleet-")
     env = {"MENDER_DB_URL": args.db_url} if args.db_url else {}

@@ -30,7 +30,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wsgi import FileWrapper
 
-from common.config import SETTINGS
+from common.config import SETTINGS, default_threads
 from common.http import request_id_for
 from common.listeners import ENVIRON_KEY, INTERNAL, ListenerMap, internal_only
 
@@ -41,7 +41,6 @@ WebSocketHandler = Callable[..., Awaitable[None]]
 _FIRST_BYTES = 64 * 1024  # response bytes gathered in the first hand-off before streaming starts
 _CHUNK_BYTES = 256 * 1024  # bytes read from a streamed response (or a file) per hand-off
 SWITCH_INTERVAL = 0.001  # seconds; see AsgiFront._start
-DEFAULT_THREADS = 8  # the app's pool per worker process (MENDER_WORKER_THREADS)
 
 _current: contextvars.ContextVar["AsgiFront"] = contextvars.ContextVar("mender_asgi_front")
 
@@ -136,7 +135,7 @@ class AsgiFront:
         self.uploads_per_client = int(cfg["MENDER_UPLOADS_PER_CLIENT"])
         self.uploads_per_worker = max(1, int(cfg["MENDER_UPLOADS_PER_WORKER"]))
         self.trusted_proxies = int(cfg["MENDER_TRUSTED_PROXIES"])
-        self.threads = threads or int(os.environ.get("MENDER_WORKER_THREADS", str(DEFAULT_THREADS)))
+        self.threads = threads or int(os.environ.get("MENDER_WORKER_THREADS") or default_threads(cfg))
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPoolExecutor | None = None
         self.upload_pool: ThreadPoolExecutor | None = None
@@ -164,7 +163,7 @@ class AsgiFront:
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="mender-app")
         # A streamed upload holds its thread for as long as the client sends (hours on a slow
         # link): uploads run in threads of their own, so they never take the app threads, and
-        # the app threads can be as few as the CPU work wants (see DEFAULT_THREADS).
+        # the app threads can be as few as the CPU work wants (common.config.default_threads).
         self.upload_pool = ThreadPoolExecutor(max_workers=self.uploads_per_worker, thread_name_prefix="mender-upload")
         self._upload_slots = asyncio.Semaphore(self.uploads_per_worker)
         self._build_websocket_map()

@@ -234,6 +234,34 @@ class Config(dict):
     def db_url(self) -> str:
         return self["MENDER_DB_URL"] or "sqlite:///" + os.path.join(self.data_dir, "mender.db")
 
+    @property
+    def embedded_db(self) -> bool:
+        """The database is SQLite (the default), not MongoDB."""
+        return self.db_url.startswith("sqlite:")
+
+
+# The process model's defaults, by database (WEB_CONCURRENCY and MENDER_WORKER_THREADS override).
+# SQLite admits one writer at a time, across every process (common.db's writer lock), and its
+# holder takes its process's GIL back after every statement, behind the process's other threads:
+# with 8 app threads per worker a hold's 90th percentile was 7-17 ms for 0.02-0.13 ms of SQLite
+# work (bench/README.md, issue 21). Fewer threads per process and more processes keep the holds
+# short (bench/writer_handover.py: 4 processes x 2 threads commit 8 x what 1 x 8 does beside busy
+# threads) and the million-device wave's p99 followed. On MongoDB requests wait on the network
+# and there is no such lock: more threads per process overlap the waits.
+SQLITE_WORKERS_PER_CORE, SQLITE_THREADS = 4, 2
+MONGO_WORKERS_PER_CORE, MONGO_THREADS = 2, 8
+
+
+def default_workers(config: Config, cores: int) -> int:
+    """gunicorn workers when WEB_CONCURRENCY is not set."""
+    return max(1, cores) * (SQLITE_WORKERS_PER_CORE if config.embedded_db else MONGO_WORKERS_PER_CORE)
+
+
+def default_threads(config: Mapping[str, Any]) -> int:
+    """App threads per worker (common.asgi's pool) when MENDER_WORKER_THREADS is not set."""
+    url = config.get("MENDER_DB_URL") or ""
+    return SQLITE_THREADS if not url or url.startswith("sqlite:") else MONGO_THREADS
+
 
 def load_config(overrides: Mapping[str, Any] | None = None,
                 environ: Mapping[str, str] | None = None) -> Config:

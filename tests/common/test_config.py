@@ -43,3 +43,25 @@ def test_readme_documents_every_setting():
     missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
     assert not missing, f"README lacks: {missing}"
     assert markdown_table() in readme, "README's config table is out of date: run `flask --app wsgi config-table`"
+
+
+def test_process_model_defaults_follow_the_database(monkeypatch):
+    """SQLite: more workers with fewer app threads each (its writer lock's holder waits for its
+    process's GIL after every statement); MongoDB: the previous 2 x cores x 8."""
+    from flask import Flask
+
+    from common.asgi import AsgiFront
+    from common.config import default_threads, default_workers
+
+    sqlite, mongo = load_config({}, environ={}), load_config({"MENDER_DB_URL": "mongodb://db/x"}, environ={})
+    assert (default_workers(sqlite, 2), default_threads(sqlite)) == (8, 2)
+    assert (default_workers(mongo, 2), default_threads(mongo)) == (4, 8)
+    assert default_workers(sqlite, 0) == 4  # cpu_count() may say 0 or None: one core's worth
+
+    monkeypatch.delenv("MENDER_WORKER_THREADS", raising=False)
+    assert AsgiFront(Flask(__name__)).threads == 2
+    app = Flask(__name__)
+    app.config["MENDER_DB_URL"] = "mongodb://db/x"
+    assert AsgiFront(app).threads == 8
+    monkeypatch.setenv("MENDER_WORKER_THREADS", "5")
+    assert AsgiFront(app).threads == 5
