@@ -17,6 +17,7 @@ import requests
 
 from bench.fleet import SimDevice, make_artifact, provision
 from bench.lib import Server, closed_loop, interleaved, machine, table
+from common.config import default_threads, load_config
 
 NEXT = "/api/devices/v2/deployments/device/deployments/next"
 
@@ -28,9 +29,11 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--worker-class", default="asgi", help="asgi (the default model) or gthread")
-    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=0,
+                    help="app threads per worker (default: the server's, MENDER_WORKER_THREADS)")
     ap.add_argument("--db-url", default="")
     args = ap.parse_args()
+    args.threads = args.threads or default_threads(load_config({"MENDER_DB_URL": args.db_url}, environ={}))
     if os.cpu_count() and os.cpu_count() >= 2:
         os.sched_setaffinity(0, {1})
         cpus = [0]

@@ -246,7 +246,7 @@ class Config(dict):
 # with 8 app threads per worker a hold's 90th percentile was 7-17 ms for 0.02-0.13 ms of SQLite
 # work (bench/README.md, issue 21). Fewer threads per process and more processes keep the holds
 # short (bench/writer_handover.py: 4 processes x 2 threads commit 8 x what 1 x 8 does beside busy
-# threads); in the million-device wave 8 x 2 kept every endpoint's p99 under 100 ms in 5 of 5
+# threads); in the million-device wave 8 x 2 kept every endpoint's p99 under 100 ms in 5 of 7
 # runs, 4 x 8 in 6 of 11. On MongoDB requests wait on the network and there is no such lock: more
 # threads per process overlap the waits.
 SQLITE_WORKERS_PER_CORE, SQLITE_THREADS = 4, 2
