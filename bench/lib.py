@@ -51,7 +51,7 @@ class Server:
     """gunicorn -c gunicorn.conf.py APP on 127.0.0.1, optionally pinned to some CPUs."""
 
     def __init__(self, app: str, data_dir: str, *, workers: int = 1, worker_class: str = "asgi",
-                 threads: int = 8, cpus: list[int] | None = None, env: dict | None = None,
+                 threads: int = 0, cpus: list[int] | None = None, env: dict | None = None,
                  probe: str | None = None):
         bare = app.startswith("bench.bare_app")
         if worker_class == "asgi":  # the same front for the server and the baseline
@@ -63,6 +63,9 @@ class Server:
         self.probe = probe or ("/hello" if bare else "/api/internal/v1/useradm/alive")
         self.probe_url = (self.url if bare or probe else self.internal_url) + self.probe
         os.makedirs(data_dir, exist_ok=True)
+        if not threads:  # the server's default for its database
+            from common.config import default_threads
+            threads = default_threads({"MENDER_DB_URL": (env or {}).get("MENDER_DB_URL", "")})
         self.env = {**os.environ, "MENDER_DATA_DIR": data_dir, "WEB_CONCURRENCY": str(workers),
                     "MENDER_WORKER_CLASS": worker_class, "MENDER_WORKER_THREADS": str(threads),
                     "MENDER_INTERNAL_BIND": f"127.0.0.1:{self.internal_port}",

@@ -251,11 +251,16 @@ class Config(dict):
 # threads per process overlap the waits.
 SQLITE_WORKERS_PER_CORE, SQLITE_THREADS = 4, 2
 MONGO_WORKERS_PER_CORE, MONGO_THREADS = 2, 8
+# SQLite's writes go one at a time whatever the number of processes: past this many workers a big
+# box only adds ~90 MB of memory per worker (a 64-core machine would otherwise start 256)
+SQLITE_MAX_WORKERS = 32
 
 
 def default_workers(config: Config, cores: int) -> int:
     """gunicorn workers when WEB_CONCURRENCY is not set."""
-    return max(1, cores) * (SQLITE_WORKERS_PER_CORE if config.embedded_db else MONGO_WORKERS_PER_CORE)
+    if config.embedded_db:
+        return min(SQLITE_MAX_WORKERS, max(1, cores) * SQLITE_WORKERS_PER_CORE)
+    return max(1, cores) * MONGO_WORKERS_PER_CORE
 
 
 def default_threads(config: Mapping[str, Any]) -> int:

@@ -57,6 +57,7 @@ def test_process_model_defaults_follow_the_database(monkeypatch):
     assert (default_workers(sqlite, 2), default_threads(sqlite)) == (8, 2)
     assert (default_workers(mongo, 2), default_threads(mongo)) == (4, 8)
     assert default_workers(sqlite, 0) == 4  # cpu_count() may say 0 or None: one core's worth
+    assert default_workers(sqlite, 64) == 32 and default_workers(mongo, 64) == 128  # one writer: capped
 
     monkeypatch.delenv("MENDER_WORKER_THREADS", raising=False)
     assert AsgiFront(Flask(__name__)).threads == 2
