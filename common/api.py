@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -20,7 +21,7 @@ from common.tenancy import TENANT_ID_PATTERN, tenant_from_api, tenant_to_api
 
 def request_json(req=None) -> Any:
     """The JSON body of `req` (any werkzeug request; the current Flask request by default): 415
-    when it is not declared as JSON, 400 when malformed, 413 when it reaches the size limit."""
+    when it is not declared as JSON, 400 when malformed, 413 when it is over the size limit."""
     req = req if req is not None else flask.request._get_current_object()
     raw = read_body(req)
     require_json_type(req)
@@ -37,13 +38,32 @@ def require_json_type(req) -> None:
 
 
 def read_body(req) -> bytes:
-    """The body, read once. A body sent without Content-Length (chunked) is cut by Werkzeug at
-    the request's limit: one that reaches the limit is refused as too large, not parsed."""
-    raw = req.get_data(cache=True)
+    """The body, read once, within the request's limit (`check_chunked_size` for a chunked one)."""
+    check_chunked_size(req)
+    return req.get_data(cache=True)
+
+
+_BODY_CHECKED = "mender.body_checked"
+
+
+def check_chunked_size(req) -> None:
+    """Enforce the size limit on a chunked body (no Content-Length) as on a declared one.
+
+    Werkzeug stops reading such a body at `max_content_length` without saying whether more was
+    sent (a JSON cut there would fail to parse: a 400 instead of the 413 it deserves). So the
+    server's input is read one byte past the limit first: longer than the limit is a 413, and a
+    body of exactly the limit is accepted, as with a Content-Length of the limit (the ASGI front
+    reads a chunked body to a small route one byte past its limit too). Done once per request,
+    before anything reads the body."""
     limit = req.max_content_length
-    if limit is not None and req.content_length is None and len(raw) >= limit:
-        raise TooLarge(f"request body too large (limit {limit} bytes)")
-    return raw
+    environ = req.environ
+    if (limit is not None and req.content_length is None and environ.get("wsgi.input_terminated")
+            and not environ.get(_BODY_CHECKED)):
+        data = environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise TooLarge(f"request body too large (limit {limit} bytes)")
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ[_BODY_CHECKED] = True
 
 
 def no_content() -> flask.Response:

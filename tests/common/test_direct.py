@@ -145,6 +145,11 @@ def _chunked(device, body: bytes):
                 environ_overrides=_CHUNKED)
 
 
+def _padded(body: bytes, size: int) -> bytes:
+    """`body` with trailing JSON whitespace up to `size` bytes."""
+    return body + b" " * (size - len(body))
+
+
 def _write_cases(idle, updating):
     """The wave's device writes; each case answers the same twice in a row (repeating a status
     is allowed, uploads are idempotent), so the direct and the Flask answer can be compared."""
@@ -181,6 +186,13 @@ def _write_cases(idle, updating):
         ("PUT", status, dict(headers=_headers(updating), json=big), 413),
         ("PUT", status, _chunked(updating, json.dumps(big).encode()), 413),
         ("PUT", status, _chunked(updating, b'{"status": "downloading"}'), 204),
+        # a body of exactly the limit is accepted whether chunked or declared; a byte more is a 413 either way
+        ("PUT", status, _chunked(updating, _padded(b'{"status": "downloading"}', LIMIT)), 204),
+        ("PUT", status, dict(headers=_headers(updating), data=_padded(b'{"status": "downloading"}', LIMIT),
+                             content_type=JSON), 204),
+        ("PUT", status, _chunked(updating, _padded(b'{"status": "downloading"}', LIMIT + 1)), 413),
+        ("PUT", status, dict(headers=_headers(updating), data=_padded(b'{"status": "downloading"}', LIMIT + 1),
+                             content_type=JSON), 413),
         ("PUT", status, dict(headers=_headers(updating), data=b'{"status": "downloading"}', content_type=JSON,
                              environ_overrides={"CONTENT_LENGTH": "100"}), 400),
         ("PUT", status, dict(json={"status": "downloading"}), 401),
@@ -204,6 +216,8 @@ def _write_cases(idle, updating):
             (method, ATTRIBUTES, dict(headers=_headers(idle), json=attributes), 200),
             (method, ATTRIBUTES, dict(headers=_headers(idle), json=[]), 200),
             (method, ATTRIBUTES, _chunked(idle, json.dumps(attributes).encode()), 200),
+            (method, ATTRIBUTES, _chunked(idle, _padded(json.dumps(attributes).encode(), LIMIT)), 200),
+            (method, ATTRIBUTES, _chunked(idle, _padded(json.dumps(attributes).encode(), LIMIT + 1)), 413),
             (method, ATTRIBUTES, dict(headers=_headers(idle), json={"name": "a", "value": 1}), 400),
             (method, ATTRIBUTES, dict(headers=_headers(idle), json=[{"name": "a"}]), 400),
             (method, ATTRIBUTES, dict(headers=_headers(idle), json=[{"name": 1, "value": "v"}]), 400),
