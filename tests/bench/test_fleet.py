@@ -4,6 +4,7 @@ end to end, every request answered as a device expects, and the report's own sha
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import requests
 
@@ -18,6 +19,7 @@ def test_a_short_simulation_with_its_wave_against_a_real_server(tmp_path):
         token = provision(server.url, data_dir, devices)
         artifact = make_artifact(str(tmp_path), "fleet-wave", "fleet-device")
         # polls every 0.5 s (1800 s / 3600), inventory every 8 s; the wave (4 devices) at 1.5 s
+        thresholds = gc.get_threshold()
         enrolment, steady = asyncio.run(run_fleet(server.url, devices, duration=4.5, scale=3600, wave=0.25,
                                                   token=token, artifact=artifact, seed=1, enrol_concurrency=4,
                                                   server_cpu=lambda: 0.0))
@@ -49,3 +51,5 @@ def test_a_short_simulation_with_its_wave_against_a_real_server(tmp_path):
     assert 0 <= report["loop_lag_p50_ms"] <= report["loop_lag_p99_ms"] <= report["loop_lag_max_ms"]
     assert all("loop_lag_p99_ms" in window for window in report["timeline_5s"])
     assert report["client_gc_collections"] >= 0 and report["client_gc_longest_ms"] <= report["client_gc_ms"] + 0.1
+    # no full collection holds the loop during the run, and the collector's settings are restored after it
+    assert report["client_gc_full_collections"] == 0 and gc.get_threshold() == thresholds
