@@ -314,6 +314,7 @@ class Phase:
 
     def __init__(self, server_cpu):
         self.stats = Stats()
+        self.operator_ms: dict = {}  # the wave's operator requests, when there is a wave
         self.lag = LoopLag(self.stats.t0).start()
         self.gc = GcTime().start()
         self._server_cpu = server_cpu
@@ -338,6 +339,7 @@ class Phase:
             "client_cpu_us_per_request": round(1e6 * self.client_cpu / max(1, stats.count)),
             "client_sys_us_per_request": round(1e6 * self.client_sys / max(1, stats.count)),
             **self.lag.summary([x for v in self.lag.lags.values() for x in v]), **self.gc.summary(),
+            "wave_operator_ms": self.operator_ms,
             "endpoints": {k: {"count": len(v), "p50_ms": round(pct(v, 50), 1), "p95_ms": round(pct(v, 95), 1),
                               "p99_ms": round(pct(v, 99), 1), "max_ms": round(max(v) * 1000, 1),
                               "errors": stats.errors.get(k, 0), "statuses": dict(stats.codes[k])}
@@ -382,7 +384,7 @@ async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: 
         try:
             if wave > 0:
                 await asyncio.sleep(duration / 3)
-                await start_wave(url, token, artifact, [d for d in devices if d.token], wave, rng)
+                steady.operator_ms = await start_wave(url, token, artifact, [d for d in devices if d.token], wave, rng)
             await asyncio.gather(*tasks)
         finally:
             gc.set_threshold(*thresholds)
@@ -391,23 +393,29 @@ async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: 
         target.pool.close()
 
 
-async def start_wave(url: str, token: str, artifact: bytes, targets: list[SimDevice], wave: float, rng) -> None:
-    """The operator's part (aiohttp: two requests, not measured): the artifact, and a deployment
-    to `wave` of the devices."""
+async def start_wave(url: str, token: str, artifact: bytes, targets: list[SimDevice], wave: float, rng) -> dict:
+    """The operator's part (aiohttp: two requests, not counted with the devices'): the artifact,
+    and a deployment to `wave` of the devices; returns how long each took (ms)."""
+    took = {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         headers = {"Authorization": f"Bearer {token}"}
         form = aiohttp.FormData()
         form.add_field("size", str(len(artifact)))
         form.add_field("description", "wave")
         form.add_field("artifact", artifact, filename="wave.mender", content_type="application/octet-stream")
+        t = time.perf_counter()
         async with session.post(f"{url}/api/management/v1/deployments/artifacts", data=form,
                                 headers=headers) as r:
             # 409: uploaded by an earlier run on the same (seeded) database
             assert r.status in (201, 409), await r.text()
+        took["artifact_upload_ms"] = round((time.perf_counter() - t) * 1000, 1)
         chosen = rng.sample(targets, max(1, int(len(targets) * wave))) if targets else []
+        t = time.perf_counter()
         async with session.post(f"{url}/api/management/v1/deployments/deployments", headers=headers, json={
                 "name": "wave", "artifact_name": "fleet-wave", "devices": [_device_id(d) for d in chosen]}) as r:
             assert r.status == 201, await r.text()
+        took["deployment_create_ms"] = round((time.perf_counter() - t) * 1000, 1)
+    return took
 
 
 def _cpu(system: bool = False) -> float:
@@ -531,6 +539,8 @@ def main() -> None:
           f"{st['loop_lag_p50_ms']}/{st['loop_lag_p99_ms']}/{st['loop_lag_max_ms']} ms, "
           f"{st['client_gc_collections']} garbage collections ({st['client_gc_full_collections']} full) {st['client_gc_ms']} ms, the longest {st['client_gc_longest_ms']}); "
           + ", ".join(f"{k} p50/p99 {v['p50_ms']}/{v['p99_ms']} ms" for k, v in st["endpoints"].items()))
+    if st["wave_operator_ms"]:
+        print("the wave's operator requests: " + ", ".join(f"{k} {v}" for k, v in st["wave_operator_ms"].items()))
 
 
 if __name__ == "__main__":

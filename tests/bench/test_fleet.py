@@ -53,3 +53,4 @@ def test_a_short_simulation_with_its_wave_against_a_real_server(tmp_path):
     assert report["client_gc_collections"] >= 0 and report["client_gc_longest_ms"] <= report["client_gc_ms"] + 0.1
     # no full collection holds the loop during the run, and the collector's settings are restored after it
     assert report["client_gc_full_collections"] == 0 and gc.get_threshold() == thresholds
+    assert set(report["wave_operator_ms"]) == {"artifact_upload_ms", "deployment_create_ms"}
