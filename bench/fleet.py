@@ -363,28 +363,29 @@ async def run_fleet(url: str, devices: list[SimDevice], duration: float, scale: 
         print(f"enrolled {len(devices)} devices in {enrolment.seconds:.1f}s", flush=True)
 
         gc.collect()  # the enrolment's garbage, before the measured run
-        steady = Phase(server_cpu)
-        stats = steady.stats
-        stop_at = steady.t0 + duration
-        tasks = []
-        for d in (d for d in devices if d.token):
-            tasks.append(asyncio.create_task(device_life(d, target, stats, stop_at, scale, rng)))
-            if len(tasks) % 200 == 0:  # a loop iteration per 200 devices' start (10,000 at once: ~0.2 s of lag)
-                await asyncio.sleep(0)
-        # the devices, their keys and tasks live as long as the run: a full collection traversed them
-        # all (~200,000 objects: 0.1-0.4 s, the loop held) whenever enough survivors had piled up
-        gc.freeze()
-        # and no automatic full collection during the run: with the heap frozen, each one still
+        # no automatic full collection during the run: with the heap frozen (below), each one still
         # traversed what the run had kept since (its requests' survivors) and held the loop 70-200 ms
-        # while collecting nothing (measured with a gc callback: 4-5 per run, 0 objects freed), so
-        # every request in flight counted the pause as the server's. The young generations are
-        # still collected (the run's cycles are freed as they come); full collections resume after.
+        # while freeing nothing (measured with a gc callback: 4-5 a run, 0 objects freed), so every
+        # request in flight counted the pause as the server's. The young generations are still
+        # collected (the run's cycles are freed as they come); full collections resume after it.
         thresholds = gc.get_threshold()
         gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
         try:
+            steady = Phase(server_cpu)
+            stats = steady.stats
+            stop_at = steady.t0 + duration
+            tasks = []
+            for d in (d for d in devices if d.token):
+                tasks.append(asyncio.create_task(device_life(d, target, stats, stop_at, scale, rng)))
+                if len(tasks) % 200 == 0:  # a loop iteration per 200 devices' start (10,000 at once: ~0.2 s of lag)
+                    await asyncio.sleep(0)
+            # the devices, their keys and tasks live as long as the run: a full collection traversed them
+            # all (~200,000 objects: 0.1-0.4 s, the loop held) whenever enough survivors had piled up
+            gc.freeze()
             if wave > 0:
                 await asyncio.sleep(duration / 3)
-                steady.operator_ms = await start_wave(url, token, artifact, [d for d in devices if d.token], wave, rng)
+                steady.operator_ms = await start_wave(url, token, artifact, [d for d in devices if d.token], wave,
+                                                      rng)
             await asyncio.gather(*tasks)
         finally:
             gc.set_threshold(*thresholds)
