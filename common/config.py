@@ -43,7 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
             "first request) wait for a reachable server before giving up (health 503 meanwhile)."),
     Setting("MENDER_MONGO_OPERATION_TIMEOUT_SECONDS", 10.0, float,
             "MongoDB: every operation ends within this time (the client's `timeoutMS`, sent as `maxTimeMS` too; "
-            "then 503). Writes wait for a majority of the replica set (`w=majority`); options in the URL win."),
+            "then 503), except migrations' (an index build over a large collection takes what it takes). Writes "
+            "wait for a majority of the replica set (`w=majority`); options in the URL win."),
     Setting("MENDER_HEALTH_TIMEOUT_SECONDS", 2.0, float,
             "How long a health check waits for the database and the artifact store."),
     Setting("MENDER_MIN_FREE_BYTES", 64 * MIB, int,

@@ -492,8 +492,14 @@ class MongoDatabase(Database):
         if current > len(migrations):
             raise ConfigError(f"{service}: database schema version {current} is newer than this "
                               f"server knows ({len(migrations)})")
+        import pymongo
         for version in range(current + 1, len(migrations) + 1):
-            migrations[version - 1](db)
+            log.info("migrating %s to version %d", service, version)
+            # without the operation timeout: an index build over a large fleet's collection takes
+            # minutes, and cut at 10 s (the server aborts the build at its maxTimeMS) it would fail
+            # the same way at every start. A lost server still ends it (a network error).
+            with pymongo.timeout(0):  # 0: no deadline (the CSOT specification's infinite timeout)
+                migrations[version - 1](db)
             # $max: two workers migrating at once both end on the highest version
             info.update_one({"_id": service}, {"$max": {"version": version}, "$set": {"ts": time.time()}},
                             upsert=True)

@@ -179,6 +179,24 @@ def test_health_503_within_its_timeout_when_mongodb_port_is_closed(make_app, tmp
     assert time.monotonic() - t0 < 60
 
 
+def test_mongo_migrations_run_without_the_operation_deadline(make_app):
+    """An index build over a large fleet's collection takes minutes: a migration cut at the
+    operation timeout (10 s: pymongo sends it as the build's maxTimeMS) failed the same way at
+    every start. Migrations run with no deadline; the store's own operations keep theirs."""
+    from pymongo import _csot  # the driver's deadline for the operation in progress (no public reader)
+
+    db = make_app("mongomock", MENDER_MONGO_OPERATION_TIMEOUT_SECONDS=7).extensions["mender"].db
+    seen = []
+
+    def m1(database):
+        seen.append((_csot.get_timeout(), _csot.remaining()))
+        database["things"].create_index("n")
+
+    assert db.migrate("svc", [m1]) == 1
+    assert seen == [(0, None)]  # pymongo.timeout(0): no deadline, no maxTimeMS
+    assert db.client_options()["timeoutMS"] == 7000  # every other operation keeps the client's timeout
+
+
 def test_mongo_migration_gives_up_within_the_db_timeout_when_the_server_is_unreachable():
     """pymongo's client-side timeoutMS (the operation timeout) replaces its server-selection
     timeout: a migration's first read waited the operation timeout for a server (the gunicorn
