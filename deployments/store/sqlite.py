@@ -4,6 +4,7 @@ concurrent reports from many workers keep the statistics exact."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sqlite3
 from sys import intern
@@ -200,6 +201,25 @@ _WITH_STATS = ("SELECT d.*, (SELECT json_group_object(s.status, s.count) FROM de
 _OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
                 "max_devices", "device_count", "retry_pending", "total_size", "paused_reason", "paused_ts",
                 "current_phase")
+# the poll's deployment records, kept per store by the values of their row (_polled_deployment)
+_POLLED_KEPT = 256          # records kept (then the memo starts again)
+_POLLED_DOC_BYTES = 16384   # a deployment whose document is longer is built every time
+_DEPLOYMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Deployment))
+
+
+def _fresh(value):
+    """A copy of a record's field value sharing nothing mutable with it (JSON values, phases, a
+    maintenance window: what a deployment record holds)."""
+    kind = type(value)
+    if kind is list:
+        return [_fresh(v) for v in value] if value else []
+    if kind is dict:
+        return {k: _fresh(v) for k, v in value.items()} if value else {}
+    if kind is Phase:
+        return Phase(*(getattr(value, f) for f in Phase.__slots__))
+    if kind is MaintenanceWindow:
+        return MaintenanceWindow(value.start, value.end, value.timezone)
+    return value
 
 
 class SqliteDeploymentsStore(DeploymentsStore):
@@ -207,6 +227,9 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     def __init__(self, db):
         self.db = db
+        # {the _DEPLOYMENT_COLUMNS' values of a row: (the record's field values, the positions of
+        # the mutable ones)}
+        self._polled: dict[tuple, tuple[tuple, tuple[int, ...]]] = {}
 
     def transaction(self):
         return self.db.transaction()
@@ -612,10 +635,46 @@ class SqliteDeploymentsStore(DeploymentsStore):
                 dd.control_map = json.loads(dd.control_map)
             recent.append(dd)
             if row[n] is not None and dd.deployment_id not in deployments:
-                deployments[dd.deployment_id] = self._deployment(dict(zip(_DEPLOYMENT_COLUMNS, row[n:b])), counts=False)
+                deployments[dd.deployment_id] = self._polled_deployment(row[n:b])
             if row[b] is not None:
                 briefs[row[b]] = artifacts_sqlite.brief(row[b:])
         return recent, deployments, briefs
+
+    def _polled_deployment(self, values: tuple) -> Deployment:
+        """The record `_deployment(counts=False)` builds from a deployment row's values (the
+        _DEPLOYMENT_COLUMNS'), a new one on every call, from a memo keyed by those values.
+
+        A device polling with its deployment pending reads the same row on every poll until the
+        row changes, and building its record (the document's JSON, ~37 fields) was the largest
+        part of a repeated 200 poll's own work. The key is every value the record is built from
+        (the tenant and the id among them; SQLite keeps each column's type, so equal values are
+        equal records), so a changed row is a new key and the answer is exactly what
+        `_deployment` gives; each call returns its own record whose lists, dicts, phases and
+        window are copies (the service may change what it is given). Rows read by another
+        statement, and records with their counts, are built as before."""
+        kept = self._polled.get(values)
+        if kept is None:
+            row = dict(zip(_DEPLOYMENT_COLUMNS, values))
+            dep = self._deployment(row, counts=False)
+            if len(row["doc"]) > _POLLED_DOC_BYTES:
+                return dep
+            fields = [getattr(dep, f) for f in _DEPLOYMENT_FIELDS]
+            mutable = []
+            for i, value in enumerate(fields):
+                copy = _fresh(value)  # the memo's own copy: the record returned is the caller's
+                if copy is not value:
+                    fields[i] = copy
+                    mutable.append(i)
+            if len(self._polled) >= _POLLED_KEPT:
+                self._polled.clear()
+            self._polled[values] = (tuple(fields), tuple(mutable))
+            return dep
+        fields, mutable = kept
+        if mutable:
+            fields = list(fields)
+            for i in mutable:
+                fields[i] = _fresh(fields[i])
+        return Deployment(*fields)
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         rows = self.db.conn.execute(_STATIC_CANDIDATES, (tenant, device_id, created_after, limit)).fetchall()

@@ -307,6 +307,46 @@ def test_poll_history_reads_the_active_deployments_beside_the_history(store):
     assert sorted(store.poll_history("", "d1", 10)[1]) == [new.id]
 
 
+def test_poll_history_gives_each_poll_its_own_record_of_the_row_as_it_is(store):
+    """A device polling again gets its deployment as the row is at that poll (SQLite keeps the
+    records it built by the row's values): equal to get_deployment(counts=False), a changed row
+    at the next poll, and nothing mutable shared between two polls' records (phases, window,
+    filter, control map, lists)."""
+    from deployments.model import MaintenanceWindow
+    dep = deployment(created=T0, dynamic=True, max_devices=5, phases=[(50, T0 + 1, 1), (None, T0 + 2, None)])
+    dep.window = MaintenanceWindow("22:00", "04:00", "Europe/Oslo")
+    dep.update_control_map = {"priority": 1, "states": {"ArtifactInstall_Enter": {"action": "pause"}}}
+    dep.groups = ["g1"]
+    insert(store, dep)
+    plain = insert(store, deployment(created=T0 + 1, name="plain"), ["d1"])
+    add_dd(store, dep, "d1", status=m.DOWNLOADING, phase=0)
+    add_dd(store, plain, "d2")
+
+    def polled(device="d1", dep_id=dep.id):
+        return store.poll_history("", device, 10)[1][dep_id]
+
+    first, second = polled(), polled()
+    expected = view(store.get_deployment("", dep.id, counts=False))
+    assert view(first) == view(second) == expected
+    assert first is not second
+    # the service may change what it was given: the next poll does not see it
+    first.phases[0].device_count = 99
+    first.window.start = "00:00"
+    first.filter["terms"].append({"changed": True})
+    first.update_control_map["states"].clear()
+    first.groups.append("g2")
+    first.artifacts.append("a2")
+    first.current_phase = 7
+    assert view(polled()) == expected
+    assert view(polled("d2", plain.id)) == view(store.get_deployment("", plain.id, counts=False))
+    # a changed row: the next poll reads it
+    assert store.pause_deployment("", dep.id, "operator", T0 + 3)
+    assert store.promote_phase("", dep.id, 1)
+    again = view(polled())
+    assert again == view(store.get_deployment("", dep.id, counts=False)) != expected
+    assert (again["paused"], again["paused_reason"], again["current_phase"]) == (True, "operator", 1)
+
+
 def test_poll_history_reads_the_assigned_artifacts_of_active_device_deployments(make_app, backend):
     """poll_history's briefs: what the artifacts service's get_for_device answers for the artifact
     assigned to an active device deployment, read in the same statement where the backend can
