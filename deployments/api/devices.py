@@ -8,6 +8,7 @@ from common.api import (Blueprint, format_validation_messages, handler_view, jso
                         request_json, require_json_type)
 from common.app import services
 from common.auth import current_identity
+from common.direct import Raw
 from common.errors import BadRequest
 from common.http import error_response
 from common.jsonbody import parse_json_bytes
@@ -33,7 +34,7 @@ def _next(context, req, identity, provides: dict, with_control_map: bool = False
                                                                 lambda: base_url(req, context.config))
     if instructions is None:
         return 204, None
-    return 200, render.instructions(instructions, with_control_map)
+    return 200, Raw(render.instructions_json(instructions, with_control_map), "application/json")
 
 
 def _provides(req, nested: bool) -> dict:

@@ -235,6 +235,38 @@ def test_the_links_base_url_is_asked_for_only_when_there_is_a_link(env):
     assert calls == [1] and instructions["artifact"]["source"]["uri"].startswith(BASE + "/")
 
 
+def test_the_instructions_body_is_their_compact_json_whether_kept_or_not():
+    """render.instructions_json: json.dumps(render.instructions(...), compact) byte for byte, for
+    bodies it keeps (the same deployment, artifact and link: devices polling in the same second)
+    and for any change of what a body is made of (another link, expiry, name, device type,
+    deployment; a control map, never kept); names that JSON must escape included."""
+    import json
+
+    from deployments.artifacts.model import ArtifactBrief, Link
+    from deployments.model import Instructions
+
+    def expected(i, with_map=False):
+        return json.dumps(render.instructions(i, with_map), separators=(",", ":")).encode()
+
+    base = Instructions("dep-1", ArtifactBrief("a-1", "app-2", ["dt"], 10), Link(BASE + "/x?s=1", T0))
+    variants = [
+        base,
+        replace(base, link=Link(BASE + "/x?s=2", T0)),
+        replace(base, link=Link(BASE + "/x?s=1", T0 + 1)),
+        replace(base, deployment_id="dep-2"),
+        replace(base, artifact=ArtifactBrief("a-1", 'app "2" \\ é\n', ["dt"], 10)),
+        replace(base, artifact=ArtifactBrief("a-1", "app-2", ["dt", "dt-2"], 10)),
+        replace(base, artifact=ArtifactBrief("a-1", "app-2", [], 10)),
+        replace(base, artifact=ArtifactBrief("a-1", "app-2", ["d\u00e9", "x\"y"], 10)),
+    ]
+    for _ in range(2):  # built, then kept
+        for i in variants:
+            assert render.instructions_json(i) == render.instructions_json(i, True) == expected(i)
+    mapped = replace(base, update_control_map={"id": "dep-1", "priority": 1, "states": {}})
+    assert render.instructions_json(mapped, True) == expected(mapped, True) != expected(base)
+    assert render.instructions_json(mapped) == expected(base)
+
+
 def test_oldest_deployment_first_and_never_an_older_one_after_a_newer(env):
     env.artifacts.add("app-2")
     env.artifacts.add("app-3")
