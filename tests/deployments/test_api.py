@@ -297,3 +297,37 @@ def test_the_unpaged_device_listing_streams_every_device(make_app, monkeypatch):
     assert r.status_code == 200 and r.mimetype == "application/json"
     assert [x["id"] for x in r.get_json()] == ids and {x["status"] for x in r.get_json()} == {"pending"}
     assert op.get(f"{MGMT}/deployments/nope/devices").status_code == 404
+
+
+def test_the_links_base_is_werkzeugs_scheme_and_host_whether_kept_or_not():
+    """deployments.api.base_url keeps the bases it computed by the values they come from: each
+    answer is what werkzeug's `scheme` and `host` give for that request (the Host header, else
+    the server's address; characters werkzeug refuses give an empty host), the configured scheme
+    and host win, and a request with trusted hosts is asked every time."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from deployments.api import base_url
+
+    none = {"DEPLOYMENTS_PRESIGN_URL_SCHEME": "", "DEPLOYMENTS_PRESIGN_URL_HOSTNAME": ""}
+    variants = [("http", "example.com"), ("http", "example.com:8080"), ("https", "example.com"),
+                ("https", "example.com:443"), ("http", "[::1]:80"), ("http", "bad host\"x"), ("http", None)]
+    for _ in range(2):  # computed, then kept
+        for scheme, host in variants:
+            environ = EnvironBuilder(path="/x", base_url=f"{scheme}://server.local:81").get_environ()
+            if host is None:
+                del environ["HTTP_HOST"]
+            else:
+                environ["HTTP_HOST"] = host
+            fresh = Request(environ)
+            assert base_url(Request(environ), none) == f"{fresh.scheme}://{fresh.host}"
+            assert base_url(Request(environ), {"DEPLOYMENTS_PRESIGN_URL_SCHEME": "https",
+                                               "DEPLOYMENTS_PRESIGN_URL_HOSTNAME": "cdn.example"}) \
+                == "https://cdn.example"
+            assert base_url(Request(environ), {**none, "DEPLOYMENTS_PRESIGN_URL_SCHEME": "https"}) \
+                == f"https://{fresh.host}"
+    environ = EnvironBuilder(path="/x", base_url="http://example.com").get_environ()
+    trusting = Request(environ)
+    trusting.trusted_hosts = ["other.example"]
+    with pytest.raises(Exception, match="not trusted"):
+        base_url(trusting, none)
