@@ -15,8 +15,8 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 from urllib.parse import parse_qs, urlparse
 
 from common.errors import ConfigError, Unavailable
@@ -74,6 +74,10 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Close this process's connections."""
+
+    def read(self) -> ContextManager[Any]:
+        """Group a request's reads (SqliteDatabase.read); a no-op where reads need no grouping."""
+        return nullcontext()
 
     @abstractmethod
     def delete_tenant_rows(self, names: Sequence[str], tenant: str) -> int:
@@ -171,19 +175,45 @@ class WriterLockTimeout(Unavailable):
         super().__init__("database busy, retry later", headers={"Retry-After": "1"})
 
 
+_in_transaction = sqlite3.Connection.in_transaction.__get__
+
+
 class _Connection(sqlite3.Connection):
-    """A connection whose writes outside an explicit transaction take the writer lock."""
+    """A connection whose writes outside an explicit transaction take the writer lock.
+
+    `in_transaction` means a write transaction here: a read transaction (`SqliteDatabase.read`)
+    is not one, and the first statement that is not a SELECT ends it (a write never upgrades a
+    read transaction: that would write without the writer lock, or fail with SQLITE_BUSY_SNAPSHOT
+    after another connection's commit)."""
 
     writer: _WriterLock
+    reading = False  # a read transaction of `SqliteDatabase.read` is open
+
+    @property
+    def in_transaction(self) -> bool:  # type: ignore[override]
+        return _in_transaction(self) and not self.reading
+
+    def end_read(self) -> None:
+        """End the read transaction `SqliteDatabase.read` opened (a no-op without one)."""
+        if self.reading:
+            self.reading = False
+            if _in_transaction(self):
+                super().execute("COMMIT")
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        if self.in_transaction or sql.startswith(_READ_ONLY):
+        if sql.startswith(_READ_ONLY):
+            return super().execute(sql, parameters)
+        if self.reading:
+            self.end_read()
+        if _in_transaction(self):
             return super().execute(sql, parameters)
         with self.writer:
             return super().execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
-        if self.in_transaction:
+        if self.reading:
+            self.end_read()
+        if _in_transaction(self):
             return super().executemany(sql, parameters)
         with self.writer:
             return super().executemany(sql, parameters)
@@ -266,6 +296,27 @@ class SqliteDatabase(Database):
             local.conn = self._connect()
             local.pid = pid
         return local.conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction around several reads: they see one snapshot, and SQLite checks the
+        WAL for other connections' commits (and empties this connection's page cache after one,
+        so that the B-trees' upper pages are read again), and takes its read lock on the `-shm`,
+        once instead of at every statement. Keep it to a request's reads: an open read
+        transaction pins the WAL (no checkpoint goes past it), so never around I/O. A statement
+        that is not a SELECT, or `transaction()`, ends it first (the reads after that run in
+        their own implicit transactions, as outside it). Nested in a transaction or another
+        read, it joins that."""
+        conn = self.conn
+        if conn.reading or _in_transaction(conn):
+            yield conn
+            return
+        sqlite3.Connection.execute(conn, "BEGIN")
+        conn.reading = True
+        try:
+            yield conn
+        finally:
+            conn.end_read()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

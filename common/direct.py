@@ -53,6 +53,8 @@ from common.logging import access_log_enabled, get_logger
 access_log = get_logger("access")
 
 Handler = Callable[..., tuple[int, Any]]
+# a direct route's reads in one read transaction (DirectRoutes._serve); False only to measure without
+READ_TRANSACTION = True
 _SEGMENT = re.compile(r"<(?:string:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
@@ -190,8 +192,22 @@ class DirectRoutes:
         req.max_content_length = self.limit
         identity = None
         try:
-            identity = self._prepare(route, req, environ)
-            status, body = route.handler(req, identity, **params)
+            if READ_TRANSACTION and "HTTP_TRANSFER_ENCODING" not in environ:
+                # the request's reads in one read transaction (common.db's SqliteDatabase.read):
+                # the token's, the handler's; a write ends it. The body (of known length, checked
+                # against the limit first) is read before, so no socket read happens inside it
+                self._check(req, environ)
+                if req.content_length:
+                    try:
+                        req.get_data()
+                    except ClientDisconnected:
+                        pass  # raised again where the handler reads it (after authentication, as Flask)
+                with self.context.db.read():
+                    identity = self._prepare(route, req, environ, checked=True)
+                    status, body = route.handler(req, identity, **params)
+            else:
+                identity = self._prepare(route, req, environ)
+                status, body = route.handler(req, identity, **params)
             if body is None:
                 payload = b""
                 headers = [(REQUEST_ID_HEADER, rid)]
@@ -223,8 +239,20 @@ class DirectRoutes:
         start_response(status_line(status), headers)
         return [payload] if payload else []
 
-    def _prepare(self, route: _Route, req: Request, environ: dict) -> Identity | None:
+    def _prepare(self, route: _Route, req: Request, environ: dict, checked: bool = False) -> Identity | None:
         """common.http's before-request checks, authentication, the app's per-request hooks."""
+        if not checked:
+            self._check(req, environ)
+        context = self.context
+        if not context.migrated:
+            context.ensure_migrated()
+        identity = authenticate_token(context.authenticators, route.realm, req) if route.realm else None
+        for hook in context.request_hooks:
+            hook()
+        return identity
+
+    def _check(self, req: Request, environ: dict) -> None:
+        """The query string's encoding and the body's announced length."""
         query = environ.get("QUERY_STRING", "")
         if query and not query.isascii():
             try:  # werkzeug decodes raw (not percent-encoded) query bytes as strict UTF-8
@@ -234,10 +262,3 @@ class DirectRoutes:
         length = req.content_length
         if length is not None and length > self.limit:
             raise TooLarge(f"request body too large (limit {self.limit} bytes)")
-        context = self.context
-        if not context.migrated:
-            context.ensure_migrated()
-        identity = authenticate_token(context.authenticators, route.realm, req) if route.realm else None
-        for hook in context.request_hooks:
-            hook()
-        return identity
