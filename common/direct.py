@@ -17,6 +17,8 @@ functions:
 - authentication by the realm's authenticator (common.auth.authenticate_token: devices' tokens
   are checked against their stored row on every request, so revocation applies at once), except
   on the device API's public paths (the signed auth request);
+- the request's reads in one read transaction (`Database.read`; its body, of known length, read
+  before it), which its first write ends;
 - errors mapped by common.http.error_for into `{"error", "request_id"}`;
 - the Prometheus request metrics and the JSON access line, with the route template as label.
 
