@@ -106,20 +106,21 @@ def test_an_assigning_poll_is_one_write_transaction(env):
     assert env.dep(dep.id).total_size == 4096
 
 
-def test_a_deployment_to_a_device_list_writes_its_targets_in_one_statement(env):
-    """The operator's deployment to many devices runs in the middle of a fleet's writes: its
-    targets go in as one statement under the writer lock (an executemany took the GIL back from
-    the worker's other threads for every row: ~0.2 s for 1,000 devices under load), and every
-    target is there, each once."""
-    env.artifacts.add("app-2")
-    ids = [f"dev-{i:04d}" for i in range(500)] + ["dev-0001", "dev-\u00e9\u2603"]
-    conn = env.svc.store.db.conn
-    dep = None
+def _created(env, **kw):
+    got = []
+    return got, lambda: got.append(env.create(**kw))
 
-    def create():
-        nonlocal dep
-        dep = env.create(devices=ids)
+
+def test_a_deployment_to_a_device_list_writes_its_targets_in_one_statement(env):
+    """The operator's deployment runs in the middle of a fleet's writes: its counters and
+    targets go in as one statement each under the writer lock (an executemany took the GIL back
+    from the worker's other threads for every row), and every target is there, once."""
+    env.artifacts.add("app-2")
+    ids = [f"dev-{i:04d}" for i in range(200)] + ["dev-0001", "dev-\u00e9\u2603"]
+    conn = env.svc.store.db.conn
+    got, create = _created(env, devices=ids)
     writes = _writes(conn, create)
+    dep = got[0]
     # BEGIN, the deployment, its counters, its targets, COMMIT (no phases here)
     assert [s.split(" (")[0].split(" SELECT")[0].split(" VALUES")[0] for s in writes] == [
         "BEGIN IMMEDIATE", "INSERT INTO deployments", "INSERT INTO deployment_stats", "INSERT INTO deployment_targets",
@@ -127,5 +128,55 @@ def test_a_deployment_to_a_device_list_writes_its_targets_in_one_statement(env):
     rows = conn.execute("SELECT device_id, created FROM deployment_targets WHERE tenant_id='' AND deployment_id=?",
                         (dep.id,)).fetchall()
     assert sorted(r[0] for r in rows) == sorted(set(ids)) and {r[1] for r in rows} == {dep.created}
-    assert env.stats(dep.id)[m.PENDING] == 501
+    assert env.stats(dep.id)[m.PENDING] == 201
     assert env.poll("dev-\u00e9\u2603") is not None  # a target like any other
+
+
+def test_a_deployment_to_many_devices_writes_its_targets_first_a_statement_each_part(env, monkeypatch):
+    """Past TARGETS_PER_TRANSACTION devices, the targets go in a statement (one hold of the writer
+    lock) per part, then the deployment in its own transaction: the fleet's writes go on between
+    them. No device is offered it before the last one; a duplicate leaves no targets behind."""
+    from deployments.store import sqlite as store_sqlite
+    monkeypatch.setattr(store_sqlite, "TARGETS_PER_TRANSACTION", 100)
+    env.artifacts.add("app-2")
+    ids = [f"dev-{i:04d}" for i in range(250)]
+    conn = env.svc.store.db.conn
+    got, create = _created(env, devices=ids)
+    writes = _writes(conn, create)
+    dep = got[0]
+    kinds = [s.split(" (")[0].split(" SELECT")[0].split(" VALUES")[0] for s in writes]
+    assert kinds == ["INSERT INTO deployment_targets"] * 3 + [
+        "BEGIN IMMEDIATE", "INSERT INTO deployments", "INSERT INTO deployment_stats", "COMMIT"], writes
+    assert not conn.in_transaction
+    assert env.stats(dep.id)[m.PENDING] == 250
+    assert [d for d in ids if env.poll(d) is None] == []  # every listed device is offered it
+    # the same deployment again: refused before any target is written
+    writes = _writes(conn, lambda: pytest.raises(Exception, env.create, devices=ids))
+    assert writes == []
+    # a race the first check cannot see: the deployment's insert refuses it, its targets are deleted
+    other = [f"new-{i:04d}" for i in range(250)]
+    env.create(devices=other)
+    monkeypatch.setattr(conn, "execute", _first_read_finds_nothing(conn.execute), raising=False)
+    before = conn.execute("SELECT count(*) FROM deployment_targets").fetchone()[0]
+    with pytest.raises(Exception, match="same parameters"):
+        env.create(devices=other)
+    assert conn.execute("SELECT count(*) FROM deployment_targets").fetchone()[0] == before
+
+
+def test_targets_of_a_deployment_that_was_never_written_are_offered_to_no_device(env):
+    """A crash between a large deployment's targets and its own row leaves targets of a deployment
+    that does not exist: no device is offered anything for them."""
+    env.artifacts.add("app-2")
+    conn = env.svc.store.db.conn
+    conn.execute("INSERT INTO deployment_targets VALUES ('', 'never-written', 'dev-1', 1.0)")
+    assert env.poll("dev-1") is None
+
+
+def _first_read_finds_nothing(execute):
+    """`execute` with the duplicate check before a large deployment's targets answering "none" (as
+    when another request inserts the same deployment right after it)."""
+    def patched(sql, *args):
+        if sql.startswith("SELECT 1 FROM deployments WHERE tenant_id=? AND active_checksum=?"):
+            return execute("SELECT 1 WHERE 0")
+        return execute(sql, *args)
+    return patched
