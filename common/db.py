@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Any, Callable, ContextManager, Iterator, Sequence
 from urllib.parse import parse_qs, urlparse
 
@@ -255,32 +256,36 @@ class SqliteDatabase(Database):
                                    isolation_level=None, check_same_thread=False)
             conn.writer = _WriterLock(self.path + "-writer.lock", self.lock_timeout)
             conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
-            mode = self._set_wal(conn, timeout or self.timeout)
+            # the connection's settings write nothing: not under the writer lock (a thread's first
+            # read waited for it, and was a 503 while another program held it); switching a new
+            # file to WAL is decided by SQLite's own locks (_set_wal)
+            pragma = partial(sqlite3.Connection.execute, conn)
+            pragma(f"PRAGMA busy_timeout = {int((timeout or self.timeout) * 1000)}")
+            mode = self._set_wal(pragma, timeout or self.timeout)
             if mode.lower() != "wal":
                 log.warning("sqlite journal_mode is %s, not wal", mode)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            pragma("PRAGMA synchronous = NORMAL")
+            pragma("PRAGMA foreign_keys = ON")
             # a private cache larger than SQLite's 2 MB default (large inventory searches); see
             # SQLITE_MMAP_BYTES for why pages are read rather than mapped
-            conn.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
-            conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            pragma(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
+            pragma(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         except (sqlite3.Error, OSError) as exc:
             raise SqliteUnavailable(f"database unavailable: {exc}") from exc
         return conn
 
     @staticmethod
-    def _set_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    def _set_wal(execute: Callable[[str], sqlite3.Cursor], timeout: float) -> str:
         # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY
         # there without calling the busy handler when several processes open it at once: retry.
         deadline = time.monotonic() + timeout
         while True:
             try:
                 # already WAL (the usual case): only read it, which works on a full disk too
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                mode = execute("PRAGMA journal_mode").fetchone()[0]
                 if mode.lower() == "wal":
                     return mode
-                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                return execute("PRAGMA journal_mode = WAL").fetchone()[0]
             except sqlite3.OperationalError as exc:
                 if getattr(exc, "sqlite_errorcode", None) not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
                         or time.monotonic() >= deadline:

@@ -55,3 +55,34 @@ def test_a_lock_held_elsewhere_gives_quick_503_then_recovery(make_app, holder):
     r = Device(client).auth()
     assert r.status_code == 401, r.data  # recovered: the new device is pending
     assert operator.get("/api/management/v2/devauth/devices").status_code == 200
+
+
+def test_a_new_connection_reads_while_another_process_holds_the_writer_lock(tmp_path):
+    """Opening a connection sets pragmas, which write nothing: a thread's first read is served
+    while another process holds the writer lock (it waited for the lock, then was a 503)."""
+    import threading
+
+    from common.db import SqliteDatabase
+    db = SqliteDatabase(str(tmp_path / "x.db"), timeout=5, lock_timeout=0.3)
+    db.conn.execute("CREATE TABLE t (x)")
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_WRITER_FLOCK, db.path], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        got: list = []
+
+        def first_read():  # a new thread: a new connection
+            try:
+                got.append(db.conn.execute("SELECT count(*) FROM t").fetchone()[0])
+            except Exception as exc:  # noqa: BLE001 - the test's answer
+                got.append(exc)
+
+        reader = threading.Thread(target=first_read)
+        reader.start()
+        reader.join(30)
+        assert got == [0]
+    finally:
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        proc.wait(10)
+        db.close()
