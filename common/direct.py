@@ -55,8 +55,6 @@ from common.logging import access_log_enabled, get_logger
 access_log = get_logger("access")
 
 Handler = Callable[..., tuple[int, Any]]
-# a direct route's reads in one read transaction (DirectRoutes._serve); False only to measure without
-READ_TRANSACTION = True
 _SEGMENT = re.compile(r"<(?:string:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
 
@@ -194,7 +192,7 @@ class DirectRoutes:
         req.max_content_length = self.limit
         identity = None
         try:
-            if READ_TRANSACTION and "HTTP_TRANSFER_ENCODING" not in environ:
+            if "HTTP_TRANSFER_ENCODING" not in environ:
                 # the request's reads in one read transaction (common.db's SqliteDatabase.read):
                 # the token's, the handler's; a write ends it. The body (of known length, checked
                 # against the limit first) is read before, so no socket read happens inside it

@@ -40,6 +40,17 @@ def backend_config(backend: str, data_dir: str) -> dict:
     return cfg
 
 
+def traced_statements(conn, action) -> list[str]:
+    """The statements `action` runs on this SQLite connection, as SQLite's trace reports them."""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        action()
+    finally:
+        conn.set_trace_callback(None)
+    return seen
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

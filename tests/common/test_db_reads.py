@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from common.db import SqliteDatabase, WriterLockTimeout
-from tests.helpers import Device, Operator
+from tests.helpers import Device, Operator, traced_statements
 
 SCHEMA = [["CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)", "INSERT INTO kv VALUES ('a', 1)"]]
 
@@ -139,13 +139,7 @@ def test_a_read_context_joins_a_write_transaction_and_a_read_context(db):
 
 
 def _statements(conn, action) -> list[str]:
-    seen: list[str] = []
-    conn.set_trace_callback(seen.append)
-    try:
-        action()
-    finally:
-        conn.set_trace_callback(None)
-    return [" ".join(s.split()) for s in seen]
+    return [" ".join(s.split()) for s in traced_statements(conn, action)]
 
 
 def test_a_direct_device_route_reads_in_one_read_transaction(make_app):

@@ -9,6 +9,7 @@ from common.clock import FrozenClock
 from deployments import model as m
 from deployments.store.sqlite import MIGRATIONS
 from tests.deployments.conftest import T0, Env
+from tests.helpers import traced_statements
 
 
 @pytest.fixture
@@ -20,12 +21,7 @@ def _writes(conn, action) -> list[str]:
     """The statements `action` runs on this thread's connection that are not plain reads. (The
     trace repeats a statement as it enters each program of a trigger it fires: those repeats are
     one statement, the trigger's writes run inside it.)"""
-    seen: list[str] = []
-    conn.set_trace_callback(seen.append)
-    try:
-        action()
-    finally:
-        conn.set_trace_callback(None)
+    seen = traced_statements(conn, action)
     statements = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
     return [" ".join(s.split()) for s in statements if not s.startswith(("SELECT", "--", "PRAGMA"))]
 
