@@ -16,11 +16,17 @@
   goes line by line through gunicorn's own code, which raises its own errors. gunicorn picks its
   C parser (gunicorn_h1c) when one is installed; that one is kept.
 
+The worker's event loop is gunicorn's `asgi_loop`, which gunicorn.conf.py sets from
+`MENDER_EVENT_LOOP`: `asyncio` (the default) or `uvloop` (libuv's; not a requirement: measured
+at 5-8 % less server CPU per request, bench/README.md "Session 11: uvloop"); a worker that cannot
+import uvloop runs on asyncio's and says so in a warning (`event_loop()`).
+
 `worker_class = "common.asgi_worker.AsgiWorker"` in gunicorn.conf.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import resource
@@ -50,6 +56,25 @@ def raise_fd_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit to %s: %r", hard, exc)
     return soft
+
+
+def event_loop(choice: str) -> tuple[asyncio.AbstractEventLoop, str]:
+    """A new event loop for a worker (after the fork) and its name: `uvloop` or gunicorn's `auto`
+    → uvloop's; `asyncio` → asyncio's own. uvloop asked for but not importable: asyncio's, with a
+    warning (`auto` falls back without one, as gunicorn's own worker does)."""
+    if choice in ("uvloop", "auto"):
+        try:
+            import uvloop
+        except ImportError as exc:
+            if choice == "uvloop":
+                log.warning("MENDER_EVENT_LOOP=uvloop but uvloop cannot be imported (%s): this worker "
+                            "runs on asyncio's event loop", exc)
+        else:
+            return uvloop.new_event_loop(), "uvloop " + uvloop.__version__
+    elif choice != "asyncio":
+        raise ValueError(f"unknown event loop {choice!r} (uvloop, asyncio)")
+    return asyncio.new_event_loop(), "asyncio"
+
 
 _DENIAL = "websocket.http.response"
 _PING = "websocket.ping"
@@ -259,6 +284,14 @@ class AsgiWorker(ASGIWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.protocols: set[_Protocol] = set()
+        self.loop_name = ""
+
+    def _setup_event_loop(self):
+        """gunicorn's, with event_loop()'s choice and fallback (gunicorn's own falls back for
+        `auto` without a word) and a log line naming the loop."""
+        self.loop, self.loop_name = event_loop(getattr(self.cfg, "asgi_loop", "auto"))
+        asyncio.set_event_loop(self.loop)
+        self.log.info("worker %s: event loop %s", self.pid, self.loop_name)
 
     def init_process(self):
         raise_fd_limit()

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import struct
 from abc import ABC, abstractmethod
 from typing import Callable
@@ -180,9 +181,23 @@ class EmbeddedBus(Bus):
             if entry.endswith(".peer") and entry[:-5] != self.name:
                 await self._connect(entry[:-5])
 
+    @staticmethod
+    async def _open(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A stream to an abstract-namespace socket. Connected by a socket of our own: uvloop's
+        `open_unix_connection(path)` hands the path to libuv, which cuts it at its leading NUL
+        (EINVAL), while `sock_connect` passes the whole address to connect(2) on either loop."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, address)
+            return await asyncio.open_unix_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+
     async def _connect(self, name: str) -> _Peer | None:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(self._address(name)), 2.0)
+            reader, writer = await asyncio.wait_for(self._open(self._address(name)), 2.0)
         except (OSError, asyncio.TimeoutError):
             # a process that died without cleaning up: forget it
             try:

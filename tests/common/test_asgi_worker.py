@@ -1,16 +1,22 @@
 """common.asgi_worker's parser: gunicorn's pure-Python HTTP parser with its per-byte checks as
 regular expressions must answer exactly as gunicorn's own loops, for every byte and for whole
-requests, and the worker's protocol must use it (the checks over real HTTP: tests/common/test_asgi.py)."""
+requests, and the worker's protocol must use it (the checks over real HTTP: tests/common/test_asgi.py).
+The worker's event loop: uvloop's, asyncio's when asked, asyncio's with a warning when uvloop is
+missing (over a real gunicorn: tests/common/test_gunicorn.py)."""
 
+import asyncio
 import itertools
+import logging
 import random
+import sys
+import types
 
 import pytest
 from gunicorn.asgi.parser import ParseError, PythonProtocol
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.config import Config
 
-from common.asgi_worker import _Parser, _Protocol
+from common.asgi_worker import _Parser, _Protocol, event_loop
 
 _BYTES = [bytes([b]) for b in range(256)]
 
@@ -167,3 +173,50 @@ def test_the_whole_block_path_serves_a_device_poll():
     assert parser.is_complete and looped == []
     assert parser.headers == [(b"host", b"a"), (b"authorization", b"Bearer " + b"e" * 420),
                               (b"content-type", b"application/json"), (b"content-length", b"2")]
+
+
+
+def _loop_module(loop) -> str:
+    return type(loop).__module__.split(".")[0]
+
+
+class _StubLoop(asyncio.SelectorEventLoop):
+    """What the stand-in uvloop module below makes (uvloop is not installed with the server)."""
+
+
+def _stub_uvloop() -> types.ModuleType:
+    module = types.ModuleType("uvloop")
+    module.__version__ = "0.0-stub"
+    module.new_event_loop = _StubLoop
+    return module
+
+
+def test_event_loop_asyncio_and_uvloop_when_it_imports(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "uvloop", _stub_uvloop())
+    for choice, loop_class, name in (("asyncio", asyncio.BaseEventLoop, "asyncio"),
+                                     ("uvloop", _StubLoop, "uvloop 0.0-stub"),
+                                     ("auto", _StubLoop, "uvloop 0.0-stub")):
+        loop, got = event_loop(choice)
+        try:
+            assert isinstance(loop, loop_class) and got == name, (choice, loop, got)
+            assert (type(loop) is _StubLoop) == (choice != "asyncio")
+            assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+        finally:
+            loop.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    with pytest.raises(ValueError, match="unknown event loop"):
+        event_loop("trio")
+
+
+def test_event_loop_falls_back_to_asyncio_with_a_warning_without_uvloop(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
+    with caplog.at_level(logging.WARNING, logger="mender.asgi"):
+        loop, name = event_loop("uvloop")
+        loop.close()
+    assert name == "asyncio" and _loop_module(loop) == "asyncio"
+    assert [r for r in caplog.records if r.levelno == logging.WARNING and "uvloop cannot be imported" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mender.asgi"):
+        loop, name = event_loop("auto")  # gunicorn's own `auto`: quietly
+        loop.close()
+    assert name == "asyncio" and not caplog.records

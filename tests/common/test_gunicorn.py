@@ -74,6 +74,35 @@ def test_logs_are_json_lines_with_request_ids(server):
     assert not [p for p in parsed if p.get("logger") == "gunicorn.access"]
 
 
+def _event_loops(log: str) -> list[str]:
+    return [json.loads(line)["event"].split(": event loop ", 1)[1]
+            for line in log.splitlines() if ": event loop " in line]
+
+
+def test_workers_run_on_asyncio_by_default(server):
+    loops = _event_loops(server.log())
+    assert len(loops) >= 2 and set(loops) == {"asyncio"}, loops  # a line per worker
+    for pid in server.worker_pids():
+        with open(f"/proc/{pid}/maps") as f:
+            assert "uvloop" not in f.read()  # not even imported (gunicorn's `auto` would take it)
+
+
+def test_mender_event_loop_uvloop(tmp_path):
+    """uvloop when it is installed; else the warning and asyncio's loop (it is not a requirement)."""
+    import importlib.util
+    installed = importlib.util.find_spec("uvloop") is not None
+    with GunicornServer(str(tmp_path / "d"), env={"MENDER_EVENT_LOOP": "uvloop"}, workers=1) as srv:
+        r = requests.get(f"{srv.url}/api/nowhere", timeout=30)
+        assert r.status_code == 404 and set(r.json()) == {"error", "request_id"}
+        loops = _event_loops(srv.log())
+        if installed:
+            import uvloop
+            assert loops == ["uvloop " + uvloop.__version__], loops
+        else:
+            assert loops == ["asyncio"], loops
+            assert "MENDER_EVENT_LOOP=uvloop but uvloop cannot be imported" in srv.log()
+
+
 def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):
     url = f"mongodb://127.0.0.1:{free_port()}/mender"
     # the operation timeout far above the DB timeout: the master's startup migration waited it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import multiprocessing
 import os
 
@@ -56,6 +57,28 @@ def test_embedded_bus_between_two_buses(tmp_path):
     d = str(tmp_path / "bus")
     asyncio.run(_exchange(lambda: EmbeddedBus(d), lambda: EmbeddedBus(d)))
     assert os.listdir(d) == []  # both left the registry
+
+
+class _LibuvLikeLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop connecting to a unix path as uvloop 0.23's does: libuv takes the path as a C
+    string, so an abstract-namespace address (leading NUL) fails with EINVAL (uvloop issue 528)."""
+
+    async def create_unix_connection(self, protocol_factory, path=None, **kwargs):
+        if path is not None and str(path).startswith("\0"):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return await super().create_unix_connection(protocol_factory, path, **kwargs)
+
+
+def test_embedded_bus_on_a_loop_that_cannot_connect_to_abstract_paths(tmp_path):
+    """The worker's loop may be uvloop's (MENDER_EVENT_LOOP=uvloop): the bus connects to its peers
+    with a socket of its own, so they are not taken for dead and forgotten."""
+    d = str(tmp_path / "bus")
+    loop = _LibuvLikeLoop()
+    try:
+        loop.run_until_complete(_exchange(lambda: EmbeddedBus(d), lambda: EmbeddedBus(d)))
+    finally:
+        loop.close()
+    assert os.listdir(d) == []
 
 
 def test_nats_bus(tmp_path):
