@@ -51,6 +51,23 @@ def traced_statements(conn, action) -> list[str]:
     return seen
 
 
+def stop_process(proc: subprocess.Popen, *, grace: float, group: bool = False) -> None:
+    """Stop a child started in a session of its own (`start_new_session=True`): SIGTERM to it, or
+    to its whole process group when `group`; SIGKILL to the group if it is still running after
+    `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    try:
+        (os.killpg if group else os.kill)(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,16 +139,7 @@ class GunicornServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, grace=15, group=True)
         self._log.close()
         self.proc = None
 

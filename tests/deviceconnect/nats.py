@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
-from tests.helpers import free_port
+from tests.helpers import free_port, stop_process
 
 NATS_SERVER = "/usr/sbin/nats-server"
 
@@ -42,12 +41,6 @@ class NatsServer:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, grace=10)
         self._log.close()
         self.proc = None

@@ -16,12 +16,12 @@ import contextlib
 import json
 import os
 import shlex
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tests.e2e.harness import MENDER, MenderDevice, wait_for
+from tests.helpers import stop_process
 
 DBUS_DAEMON = "/usr/bin/dbus-daemon"
 MENDER_CONNECT = "/usr/bin/mender-connect"
@@ -92,10 +92,8 @@ class SystemBus:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=10)
         if self.proc is not None:
+            stop_process(self.proc, grace=10)
             self._log.close()
         self.proc = None
 
@@ -149,16 +147,7 @@ class ConnectDevice(MenderDevice):
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, grace=15, group=True)
         self._log.close()
         self.proc = None
 

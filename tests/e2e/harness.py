@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, stop_process
 
 MENDER = "/usr/bin/mender"
 MENDER_ARTIFACT = "/usr/bin/mender-artifact"
@@ -163,13 +163,7 @@ class MenderDevice:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, grace=10)
         self._log.close()
         self.proc = None
 
