@@ -3,9 +3,13 @@
 MongoDB answers it (IndexNotFound, code 27, for an index that does not exist). `calls` lists the
 commands it was given. Every mongomock app of a test worker shares one database, so any app's
 startup may meet a TTL that an earlier test changed. It also spares mongomock's filter the
-documents that cannot match a query (below)."""
+documents that cannot match a query, and serializes mongomock's operations (both below)."""
 
 from __future__ import annotations
+
+import functools
+import inspect
+import threading
 
 import mongomock.collection
 import mongomock.database
@@ -30,8 +34,39 @@ def _command(db, cmd, **kwargs):
 
 
 def install() -> None:
+    if getattr(mongomock.collection.Collection, "_suite_installed", False):
+        return
     mongomock.database.Database.command = _command
     mongomock.collection.Collection._iter_documents = _iter_documents
+    _serialize_operations()
+    mongomock.collection.Collection._suite_installed = True
+
+
+# mongomock is not safe for threads: an update changes the stored document in place (a `$inc` of
+# a new counter adds a key to it) while another thread's query filters or copies that same
+# document ("dictionary changed size during iteration", seen in the concurrent status reports'
+# test on a loaded machine). MongoDB applies each operation to a document atomically; the suite
+# gets the same by running each mongomock operation under one lock per process: every public
+# method of a collection, and a cursor's computation of its results (queries run lazily, at the
+# first document asked for).
+_OPERATIONS = threading.RLock()
+
+
+def _serialized(fn):
+    @functools.wraps(fn)
+    def operation(*args, **kwargs):
+        with _OPERATIONS:
+            return fn(*args, **kwargs)
+    return operation
+
+
+def _serialize_operations() -> None:
+    collection = mongomock.collection.Collection
+    for name, value in list(vars(collection).items()):
+        if not name.startswith("_") and inspect.isfunction(value):
+            setattr(collection, name, _serialized(value))
+    cursor = mongomock.collection.Cursor
+    cursor._compute_results = _serialized(cursor._compute_results)
 
 
 # mongomock runs its whole filter on every document of a collection for every query, and for

@@ -138,8 +138,11 @@ def test_a_refused_configuration_fails_and_is_rolled_back(stack, device):
     deployment_id = _deploy(stack, device, {**applied, "motd": "must not stay", "fail": "yes"})
     stats = stack.mgmt.get(f"/api/management/v1/deployments/deployments/{deployment_id}/statistics").json()
     assert stats["failure"] == 1, stats
-    log = stack.mgmt.get(f"/api/management/v1/deployments/deployments/{deployment_id}/devices/{device.id}/log")
-    assert log.status_code == 200 and "fail=yes" in log.text, log.text
+    # the client uploads its log after it reports the failure (mender-client-trace.md 2.6)
+    log = wait_for(lambda: (lambda r: r.status_code == 200 and r)(stack.mgmt.get(
+        f"/api/management/v1/deployments/deployments/{deployment_id}/devices/{device.id}/log")),
+        TIMEOUT, "the deployment log", on_timeout=device.logs)
+    assert "fail=yes" in log.text, log.text
 
     # the module put the previous configuration back and applied it again
     assert json.loads(_device_file(device, "device-config.json")) == applied
