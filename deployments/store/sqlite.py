@@ -15,6 +15,15 @@ from deployments.model import Deployment, DeploymentEvent, DeviceDeployment, Mai
 from deployments.store import (ASSIGNED, EXISTS, NO_SLOT, DeploymentQuery, DeploymentsStore,
                                DuplicateDeployment)
 
+# a deployment's columns that change at every assignment, read with the row by the poll (not
+# part of the revision, see migration 7)
+_COUNTERS = ("device_count", "retry_pending", "total_size")
+# every other column of the deployments table (tests/deployments/test_sqlite_revision.py checks the
+# list against the table): an UPDATE naming one moves the row's revision on
+_REVISED_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
+                    "dynamic", "max_devices", "aborted", "active_checksum", "doc", "paused", "paused_reason",
+                    "paused_ts", "current_phase", "failure_ack", "control_map")
+
 MIGRATIONS = [
     [
         """CREATE TABLE deployments (
@@ -105,6 +114,17 @@ MIGRATIONS = [
         "CREATE INDEX deployments_dynamic_open ON deployments (tenant_id, created, id)"
         " WHERE dynamic = 1 AND status IN ('pending', 'inprogress')",
     ],
+    [   # a deployment row's revision: the poll's reads (the history, the candidates) read it and the
+        # three counters instead of every column, and find the rest of the record in a memo keyed
+        # by (tenant, id, revision) (SqliteDeploymentsStore._polled_deployment). Any UPDATE naming a
+        # column other than the counters and the revision moves it on (this trigger; an INSERT
+        # starts it at random: see _insert_deployment_row); the counters change at every assignment
+        # and are read with the row instead. Adding a column with a constant default rewrites no row.
+        "ALTER TABLE deployments ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+        "CREATE TRIGGER deployments_revision AFTER UPDATE OF " + ", ".join(_REVISED_COLUMNS)
+        + " ON deployments WHEN new.revision IS old.revision BEGIN"
+        " UPDATE deployments SET revision = old.revision + 1 WHERE rowid = new.rowid; END",
+    ],
 ]
 
 _DOC_KEYS = ("groups", "filter", "phases", "retries", "force_installation", "artifacts",
@@ -169,21 +189,37 @@ _INSERT_TARGETS = "INSERT INTO deployment_targets SELECT ?, ?, value, ? FROM jso
 # the targets of a deployment written per statement when it lists more (insert_deployment)
 TARGETS_PER_TRANSACTION = 250
 
+# each candidate as its row's id, revision and counters, and its counts (a JSON object of the
+# statuses' counts, a JSON array of the phases' [idx, device_count, failed, succeeded]): the rest of
+# the record comes from the memo (_polled_deployment), the row read again only when its revision is new
+_CANDIDATE_COLUMNS = (
+    "{d}.id, {d}.revision, {d}.device_count, {d}.retry_pending, {d}.total_size,"
+    " (SELECT json_group_object(s.status, s.count) FROM deployment_stats s WHERE s.tenant_id = {d}.tenant_id"
+    " AND s.deployment_id = {d}.id),"
+    " (SELECT json_group_array(json_array(p.idx, p.device_count, p.failed, p.succeeded)) FROM deployment_phases p"
+    " WHERE p.tenant_id = {d}.tenant_id AND p.deployment_id = {d}.id)")
 _STATIC_CANDIDATES = (
-    "SELECT d.* FROM deployment_targets t CROSS JOIN deployments d ON d.tenant_id = t.tenant_id"
+    "SELECT " + _CANDIDATE_COLUMNS.format(d="d") + " FROM deployment_targets t CROSS JOIN deployments d"
+    " ON d.tenant_id = t.tenant_id"
     " AND d.id = t.deployment_id WHERE t.tenant_id=? AND t.device_id=? AND t.created > ?"
     " AND d.status != 'finished' AND NOT EXISTS (SELECT 1 FROM device_deployments dd"
     " WHERE dd.tenant_id = t.tenant_id AND dd.deployment_id = t.deployment_id AND dd.device_id = t.device_id)"
     " ORDER BY t.created, t.deployment_id LIMIT ?")  # (t.deployment_id is d.id: the order of the targets' index)
 _DYNAMIC_CANDIDATES = (
-    "SELECT * FROM deployments INDEXED BY deployments_dynamic_open WHERE tenant_id=? AND dynamic = 1"
-    " AND status IN ('pending', 'inprogress') AND created > ? ORDER BY created, id LIMIT ?")
-# the poll's history: each device deployment (in DeviceDeployment's field order) with, for an
-# active one, its deployment and the brief of its assigned artifact beside it (NULLs for the
-# others, and for an artifact that is gone), newest first
+    "SELECT " + _CANDIDATE_COLUMNS.format(d="d") + " FROM deployments d INDEXED BY deployments_dynamic_open"
+    " WHERE d.tenant_id=? AND d.dynamic = 1"
+    " AND d.status IN ('pending', 'inprogress') AND d.created > ? ORDER BY d.created, d.id LIMIT ?")
+# the poll's history: each device deployment (DeviceDeployment's fields but the tenant and the
+# device, which the statement asks for, and `deleted`, NULL in every row it reads) with, for an
+# active one, its deployment's revision and counters (the record from _polled_deployment) and the
+# brief of its assigned artifact beside it (NULLs for the others, and for an artifact that is
+# gone), newest first. Every column costs every row a round trip of Python's sqlite3 (the GIL
+# released and taken again, the value decoded), NULL or not: 47 columns were 23 fewer.
 _DD_RECORD_FIELDS = ("id", "tenant_id", "deployment_id", "device_id", "created", "status", "started", "finished",
                      "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase",
                      "control_map", "previous_artifact")
+_HISTORY_DD_FIELDS = ("id", "deployment_id", "created", "status", "started", "finished", "substate", "device_type",
+                      "artifact_id", "attempts", "retries", "log", "phase", "control_map", "previous_artifact")
 _DEPLOYMENT_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
                        "dynamic", "max_devices", "device_count", "retry_pending", "total_size", "aborted", "doc",
                        "paused", "paused_reason", "paused_ts", "current_phase", "failure_ack", "control_map")
@@ -192,13 +228,17 @@ _DEPLOYMENT_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "f
 # device with a history: the two joins below), where seven comparisons cost next to nothing
 _DD_ACTIVE = "(" + " OR ".join(f"dd.status = '{s}'" for s in sorted(m.ACTIVE)) + ")"
 _POLL_HISTORY = (
-    "SELECT " + ", ".join(f"dd.{c}" for c in _DD_RECORD_FIELDS) + ", " + ", ".join(f"d.{c}" for c in _DEPLOYMENT_COLUMNS)
-    + ", " + ", ".join(f"a.{c}" for c in artifacts_sqlite.BRIEF_COLUMNS)
+    "SELECT " + ", ".join(f"dd.{c}" for c in _HISTORY_DD_FIELDS) + ", d.revision, "
+    + ", ".join(f"d.{c}" for c in _COUNTERS)
+    + ", " + ", ".join(f"a.{c}" for c in artifacts_sqlite.BRIEF_COLUMNS[1:])
     + " FROM device_deployments dd LEFT JOIN deployments d ON " + _DD_ACTIVE
     + " AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
     " LEFT JOIN artifacts a ON " + _DD_ACTIVE + " AND a.tenant_id = dd.tenant_id AND a.id = dd.artifact_id"
     " WHERE dd.tenant_id=? AND dd.device_id=? AND dd.deleted IS NULL ORDER BY dd.created DESC, dd.id DESC LIMIT ?")
-_POLL_BRIEF_AT = len(_DD_RECORD_FIELDS) + len(_DEPLOYMENT_COLUMNS)
+_POLL_REVISION_AT = len(_HISTORY_DD_FIELDS)
+_POLL_BRIEF_AT = _POLL_REVISION_AT + 1 + len(_COUNTERS)
+# a deployment's row as the memo builds its record, with its revision (a poll's memo miss)
+_POLLED_ROW = ("SELECT " + ", ".join(_DEPLOYMENT_COLUMNS) + ", revision FROM deployments WHERE tenant_id=? AND id=?")
 # a deployment with its counts in one read (the statement after a final report, under the writer lock)
 _WITH_STATS = ("SELECT d.*, (SELECT json_group_object(s.status, s.count) FROM deployment_stats s"
                " WHERE s.tenant_id = d.tenant_id AND s.deployment_id = d.id) AS stats_json"
@@ -206,10 +246,11 @@ _WITH_STATS = ("SELECT d.*, (SELECT json_group_object(s.status, s.count) FROM de
 _OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished", "status", "start_ts",
                 "max_devices", "device_count", "retry_pending", "total_size", "paused_reason", "paused_ts",
                 "current_phase")
-# the poll's deployment records, kept per store by the values of their row (_polled_deployment)
-_POLLED_KEPT = 256          # records kept (then the memo starts again)
+# the poll's deployment records, kept per store by their row's tenant, id and revision (_polled_deployment)
+_POLLED_KEPT = 1024         # records kept (then the oldest kept goes first)
 _POLLED_DOC_BYTES = 16384   # a deployment whose document is longer is built every time
 _DEPLOYMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Deployment))
+_COUNTER_AT = tuple(_DEPLOYMENT_FIELDS.index(c) for c in _COUNTERS)  # the counters' places in a record
 
 
 def _fresh(value):
@@ -232,8 +273,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     def __init__(self, db):
         self.db = db
-        # {the _DEPLOYMENT_COLUMNS' values of a row: (the record's field values, the positions of
-        # the mutable ones)}
+        # {(tenant, deployment id, revision): (the record's field values, the positions of the
+        # mutable ones)}
         self._polled: dict[tuple, tuple[tuple, tuple[int, ...]]] = {}
 
     def transaction(self):
@@ -354,8 +395,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
             cur = conn.execute(
                 "INSERT INTO deployments (tenant_id, id, name, artifact_name, created, finished, status,"
                 " start_ts, dynamic, max_devices, device_count, retry_pending, total_size, aborted,"
-                " active_checksum, doc, paused, paused_reason, paused_ts, current_phase, failure_ack, control_map)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " active_checksum, doc, paused, paused_reason, paused_ts, current_phase, failure_ack, control_map,"
+                " revision) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?, random() & 4611686018427387903)"
                 " ON CONFLICT (tenant_id, active_checksum) WHERE active_checksum IS NOT NULL DO NOTHING",
                 (d.tenant_id, d.id, d.name, d.artifact_name, d.created, d.finished, d.status, d.start_ts,
                  int(d.dynamic), d.max_devices, d.device_count, d.retry_pending, d.total_size, 0, d.checksum, doc,
@@ -363,6 +404,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
                  _json_or_none(d.update_control_map)))
             if cur.rowcount != 1:  # the unique index deployments_active_checksum
                 raise DuplicateDeployment()
+            # (the revision starts at random, below 2**62: a deployment deleted with its organization
+            # and made again with the same id is not taken for the old one by a poll's memo)
             # each table's rows in one statement over a JSON value, not an executemany: under the
             # writer lock, each row of those took the GIL back from the worker's other threads
             conn.execute("INSERT INTO deployment_stats SELECT ?, ?, key, value FROM json_each(?)",
@@ -669,34 +712,43 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     def poll_history(self, tenant, device_id, limit):
         recent, deployments, briefs = [], {}, {}
-        n, b = len(_DD_RECORD_FIELDS), _POLL_BRIEF_AT
+        r, b = _POLL_REVISION_AT, _POLL_BRIEF_AT
         for row in self.db.conn.execute(_POLL_HISTORY, (tenant, device_id, limit)):
-            dd = DeviceDeployment(*row[:n])
+            # (the statement's order: _HISTORY_DD_FIELDS)
+            dd = DeviceDeployment(row[0], tenant, row[1], device_id, *row[2:12], None, *row[12:15])
             dd.log = bool(dd.log)
             if dd.control_map is not None:
                 dd.control_map = json.loads(dd.control_map)
             recent.append(dd)
-            if row[n] is not None and dd.deployment_id not in deployments:
-                deployments[dd.deployment_id] = self._polled_deployment(row[n:b])
+            if row[r] is not None and dd.deployment_id not in deployments:
+                dep = self._polled_deployment(tenant, dd.deployment_id, row[r], row[r + 1:b])
+                if dep is not None:
+                    deployments[dd.deployment_id] = dep
             if row[b] is not None:
-                briefs[row[b]] = artifacts_sqlite.brief(row[b:])
+                briefs[dd.artifact_id] = artifacts_sqlite.brief((dd.artifact_id, *row[b:]))
         return recent, deployments, briefs
 
-    def _polled_deployment(self, values: tuple) -> Deployment:
-        """The record `_deployment(counts=False)` builds from a deployment row's values (the
-        _DEPLOYMENT_COLUMNS'), a new one on every call, from a memo keyed by those values.
+    def _polled_deployment(self, tenant: str, deployment_id: str, revision: int, counters: tuple) -> Deployment | None:
+        """The record `_deployment(counts=False)` builds from the deployment's row, whose revision
+        and counters (_COUNTERS' values) the caller read, a new one on every call; None if the row
+        is gone.
 
         A device polling with its deployment pending reads the same row on every poll until the
         row changes, and building its record (the document's JSON, ~37 fields) was the largest
-        part of a repeated 200 poll's own work. The key is every value the record is built from
-        (the tenant and the id among them; SQLite keeps each column's type, so equal values are
-        equal records), so a changed row is a new key and the answer is exactly what
-        `_deployment` gives; each call returns its own record whose lists, dicts, phases and
-        window are copies (the service may change what it is given). Rows read by another
-        statement, and records with their counts, are built as before."""
-        kept = self._polled.get(values)
+        part of a repeated 200 poll's own work; reading its 21 columns in every row of the history
+        (and every candidate's) was most of the rest. The poll's statements read the row's
+        revision and counters only; the memo keeps each record by (tenant, id, revision). The
+        revision moves on at every UPDATE that names any other column (the trigger
+        deployments_revision) and starts at random on an INSERT, so a record kept under a key was
+        built from the values every column but the counters still has; the counters are the
+        caller's. On a miss the row is read (one statement by its key) and kept under the revision
+        read with it. Each call returns its own record whose lists, dicts, phases and window are
+        copies (the service may change what it is given)."""
+        kept = self._polled.get((tenant, deployment_id, revision))
         if kept is None:
-            row = dict(zip(_DEPLOYMENT_COLUMNS, values))
+            row = self.db.conn.execute(_POLLED_ROW, (tenant, deployment_id)).fetchone()
+            if row is None:
+                return None
             dep = self._deployment(row, counts=False)
             if len(row["doc"]) > _POLLED_DOC_BYTES:
                 return dep
@@ -708,29 +760,50 @@ class SqliteDeploymentsStore(DeploymentsStore):
                     fields[i] = copy
                     mutable.append(i)
             if len(self._polled) >= _POLLED_KEPT:
-                self._polled.clear()
-            self._polled[values] = (tuple(fields), tuple(mutable))
+                del self._polled[next(iter(self._polled))]
+            self._polled[(tenant, deployment_id, row["revision"])] = (tuple(fields), tuple(mutable))
             return dep
         fields, mutable = kept
-        if mutable:
-            fields = list(fields)
-            for i in mutable:
-                fields[i] = _fresh(fields[i])
+        fields = list(fields)
+        for i in mutable:
+            fields[i] = _fresh(fields[i])
+        for i, value in zip(_COUNTER_AT, counters):
+            fields[i] = value
         return Deployment(*fields)
 
+    def _candidates(self, tenant: str, rows) -> list[Deployment]:
+        """The records of a candidates statement's rows (_CANDIDATE_COLUMNS) with their counts, as
+        `_deployment` builds them from the whole row."""
+        out = []
+        for deployment_id, revision, *counters, stats_json, phases_json in rows:
+            dep = self._polled_deployment(tenant, deployment_id, revision, counters)
+            if dep is None:
+                continue
+            stats = {s: 0 for s in m.DEVICE_STATUSES}
+            stats.update(json.loads(stats_json))
+            dep.stats = stats
+            if dep.phases:
+                phases = dep.phases
+                for idx, device_count, failed, succeeded in json.loads(phases_json):
+                    if 0 <= idx < len(phases):
+                        phase = phases[idx]
+                        phase.device_count, phase.failed, phase.succeeded = device_count, failed, succeeded
+            out.append(dep)
+        return out
+
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
-        rows = self.db.conn.execute(_STATIC_CANDIDATES, (tenant, device_id, created_after, limit)).fetchall()
-        return [self._deployment(r) for r in rows]
+        return self._candidates(tenant, self.db.conn.execute(_STATIC_CANDIDATES,
+                                                             (tenant, device_id, created_after, limit)).fetchall())
 
     def unfinished_dynamic_deployments(self, tenant, created_after, limit):
-        rows = self.db.conn.execute(_DYNAMIC_CANDIDATES, (tenant, created_after, limit)).fetchall()
-        return [self._deployment(r) for r in rows]
+        return self._candidates(tenant, self.db.conn.execute(_DYNAMIC_CANDIDATES,
+                                                             (tenant, created_after, limit)).fetchall())
 
     def candidate_deployments(self, tenant, device_id, created_after, static_limit, dynamic_limit):
         rows = self.db.conn.execute(
             f"SELECT * FROM ({_STATIC_CANDIDATES}) UNION ALL SELECT * FROM ({_DYNAMIC_CANDIDATES})",
             (tenant, device_id, created_after, static_limit, tenant, created_after, dynamic_limit)).fetchall()
-        return sorted((self._deployment(r) for r in rows), key=lambda d: (d.created, d.id))
+        return sorted(self._candidates(tenant, rows), key=lambda d: (d.created, d.id))
 
     def static_deployments_listing(self, tenant, device_id):
         return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)
@@ -817,5 +890,6 @@ class SqliteDeploymentsStore(DeploymentsStore):
 
     # ------------------------------------------------------------------ organizations
     def delete_tenant(self, tenant):
+        self._polled.clear()  # (the revisions of rows made again are random: this only frees memory)
         self.db.delete_tenant_rows(("device_deployments", "deployment_logs", "deployment_targets", "deployment_stats",
                                     "deployment_phases", "deployment_events", "deployments"), tenant)
