@@ -247,7 +247,7 @@ _OWN_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "finished
                 "max_devices", "device_count", "retry_pending", "total_size", "paused_reason", "paused_ts",
                 "current_phase")
 # the poll's deployment records, kept per store by their row's tenant, id and revision (_polled_deployment)
-_POLLED_KEPT = 1024         # records kept (then the oldest kept goes first)
+_POLLED_KEPT = 256          # records kept (then the memo starts again)
 _POLLED_DOC_BYTES = 16384   # a deployment whose document is longer is built every time
 _DEPLOYMENT_FIELDS = tuple(f.name for f in dataclasses.fields(Deployment))
 _COUNTER_AT = tuple(_DEPLOYMENT_FIELDS.index(c) for c in _COUNTERS)  # the counters' places in a record
@@ -760,7 +760,7 @@ class SqliteDeploymentsStore(DeploymentsStore):
                     fields[i] = copy
                     mutable.append(i)
             if len(self._polled) >= _POLLED_KEPT:
-                del self._polled[next(iter(self._polled))]
+                self._polled.clear()  # (not the oldest alone: another thread may be changing the dict)
             self._polled[(tenant, deployment_id, row["revision"])] = (tuple(fields), tuple(mutable))
             return dep
         fields, mutable = kept
