@@ -37,10 +37,10 @@ _requested = os.environ.get("MENDER_WORKER_CLASS", "asgi")
 worker_class = _WORKER_CLASSES.get(_requested, _requested)
 _is_asgi = worker_class == _WORKER_CLASSES["asgi"]
 wsgi_app = "asgi:app" if _is_asgi else "wsgi:app"
-# asgi: the worker's event loop, asyncio's unless MENDER_EVENT_LOOP=uvloop (docs/process-model.md;
-# uvloop is not a requirement, and a worker without it warns and runs on asyncio's). Named here,
-# not gunicorn's `auto`: that one switches to uvloop whenever the package happens to be installed.
-asgi_loop = os.environ.get("MENDER_EVENT_LOOP", "asyncio").strip().lower() or "asyncio"
+# asgi: the worker's event loop, uvloop's unless MENDER_EVENT_LOOP=asyncio (docs/process-model.md;
+# a worker that cannot import uvloop warns and runs on asyncio's). Named here, not gunicorn's
+# `auto`, which picks whichever happens to be importable.
+asgi_loop = os.environ.get("MENDER_EVENT_LOOP", "uvloop").strip().lower() or "uvloop"
 # asgi: the size of each worker's pool running the Flask app (read by common.asgi);
 # gthread: threads per worker, each holding one connection
 threads = 1 if _is_asgi else int(os.environ.get("MENDER_WORKER_THREADS", "4"))

@@ -181,7 +181,7 @@ def _loop_module(loop) -> str:
 
 
 class _StubLoop(asyncio.SelectorEventLoop):
-    """What the stand-in uvloop module below makes (uvloop is not installed with the server)."""
+    """What the stand-in uvloop module below makes (so that the selection is tested apart from uvloop)."""
 
 
 def _stub_uvloop() -> types.ModuleType:

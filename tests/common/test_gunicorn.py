@@ -79,28 +79,21 @@ def _event_loops(log: str) -> list[str]:
             for line in log.splitlines() if ": event loop " in line]
 
 
-def test_workers_run_on_asyncio_by_default(server):
+def test_workers_run_on_uvloop_by_default(server):
+    import uvloop  # a requirement
     loops = _event_loops(server.log())
-    assert len(loops) >= 2 and set(loops) == {"asyncio"}, loops  # a line per worker
-    for pid in server.worker_pids():
-        with open(f"/proc/{pid}/maps") as f:
-            assert "uvloop" not in f.read()  # not even imported (gunicorn's `auto` would take it)
+    assert len(loops) >= 2 and set(loops) == {"uvloop " + uvloop.__version__}, loops  # a line per worker
 
 
-def test_mender_event_loop_uvloop(tmp_path):
-    """uvloop when it is installed; else the warning and asyncio's loop (it is not a requirement)."""
-    import importlib.util
-    installed = importlib.util.find_spec("uvloop") is not None
-    with GunicornServer(str(tmp_path / "d"), env={"MENDER_EVENT_LOOP": "uvloop"}, workers=1) as srv:
+def test_mender_event_loop_asyncio(tmp_path):
+    """MENDER_EVENT_LOOP=asyncio: asyncio's own loop, uvloop not even imported."""
+    with GunicornServer(str(tmp_path / "d"), env={"MENDER_EVENT_LOOP": "asyncio"}, workers=1) as srv:
         r = requests.get(f"{srv.url}/api/nowhere", timeout=30)
         assert r.status_code == 404 and set(r.json()) == {"error", "request_id"}
-        loops = _event_loops(srv.log())
-        if installed:
-            import uvloop
-            assert loops == ["uvloop " + uvloop.__version__], loops
-        else:
-            assert loops == ["asyncio"], loops
-            assert "MENDER_EVENT_LOOP=uvloop but uvloop cannot be imported" in srv.log()
+        assert _event_loops(srv.log()) == ["asyncio"]
+        for pid in srv.worker_pids():
+            with open(f"/proc/{pid}/maps") as f:
+                assert "uvloop" not in f.read()
 
 
 def test_health_503_fast_when_mongodb_is_unreachable(tmp_path):
