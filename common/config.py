@@ -166,6 +166,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEPLOYMENTS_AWS_FORCE_PATH_STYLE", True, _bool, "Path-style S3 addressing."),
     Setting("DEPLOYMENTS_AWS_AUTH_KEY", "", str, "S3 access key id."),
     Setting("DEPLOYMENTS_AWS_AUTH_SECRET", "", str, "S3 secret access key."),
+    Setting("DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS", 60.0, float,
+            "How long a server process takes an artifact's S3 object as still there after checking it "
+            "(a HEAD) before handing out a download link (0: check for every link)."),
     Setting("DEPLOYMENTS_PRESIGN_SECRET", "", str,
             "Base64 HMAC secret for the server's own signed download links. Empty: generated in the data dir."),
     Setting("DEPLOYMENTS_PRESIGN_URL_HOSTNAME", "", str,

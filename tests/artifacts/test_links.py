@@ -10,8 +10,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from tests.artifacts.helpers import UPLOAD, read_bytes, stored_ids, stored_objects, upload_file
+from tests.artifacts.helpers import UPLOAD, read_bytes, s3_client, stored_ids, stored_objects, upload_file
 from tests.artifacts.tools import craft
+from tests.helpers import accepted_device
+
+NEXT = "/api/devices/v1/deployments/device/deployments/next"
 
 
 def fetch(app, uri: str, headers=None):
@@ -51,6 +54,51 @@ def test_device_link_is_what_the_deployments_service_gets(app, operator, ma, svc
         uri = uri.replace("https://ota.example.com:443", "http://localhost")
     status, body, _ = fetch(app, uri)
     assert status == 200 and len(body) == a["size"]
+
+
+def head_requests(storage) -> list[str]:
+    """The keys of every HEAD the storage sends to S3 from now on (botocore's event hooks)."""
+    keys: list[str] = []
+    storage.client.meta.events.register("before-parameter-build.s3.HeadObject",
+                                        lambda params, **_: keys.append(params["Key"]))
+    return keys
+
+
+@pytest.mark.parametrize("storage", ["s3"])
+def test_a_200_poll_checks_the_object_once_per_ttl(app, operator, ma, clock):
+    """A pending deployment's polls do not HEAD the artifact's object each time: once, then again
+    after DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS; an object removed behind the server's back is
+    noticed then, one this process deletes at once."""
+    ttl = app.config["DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS"]
+    upload_file(operator, ma.single_file("polled", device_types=("test-device",)))
+    device = accepted_device(app, operator)
+    assert operator.post("/api/management/v1/deployments/deployments", json={
+        "name": "d", "artifact_name": "polled", "devices": [device.id]}).status_code == 201
+    storage = app.extensions["mender"].services.artifacts.storage
+    heads = head_requests(storage)
+
+    def poll():
+        return device.request("GET", NEXT, query_string={"artifact_name": "factory-image",
+                                                         "device_type": "test-device"}).status_code
+
+    assert [poll() for _ in range(5)] == [200] * 5
+    assert len(heads) == 1
+    key = heads[0]
+    clock.advance(ttl - 1)
+    assert poll() == 200 and heads == [key]
+    clock.advance(1)
+    assert poll() == 200 and heads == [key, key]
+
+    s3_client(storage.uri).delete_object(Bucket=storage.bucket, Key=key)  # another process, or by hand
+    assert poll() == 200 and len(heads) == 2  # still taken as there, for at most the TTL
+    clock.advance(ttl)
+    assert poll() == 503 and len(heads) == 3  # no link to an object that is gone
+    assert poll() == 503 and len(heads) == 4  # a miss is not remembered
+
+    storage.writer(key).commit()  # back (empty), seen again
+    assert poll() == 200 and len(heads) == 5
+    storage.delete(key)  # this process deletes it: forgotten at once
+    assert poll() == 503 and len(heads) == 6
 
 
 def test_expired_and_tampered_links_are_refused(app, operator, ma, clock, svc):

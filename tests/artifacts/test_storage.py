@@ -10,6 +10,7 @@ import uuid
 from urllib.parse import parse_qs
 
 import pytest
+from botocore.exceptions import ClientError
 
 from common.clock import FrozenClock
 from common.config import load_config
@@ -17,7 +18,7 @@ from common.errors import BadRequest, Forbidden, NotFound, Unavailable
 from deployments.artifacts.links import LinkSigner
 from deployments.artifacts.storage import new_object_key, object_key
 from deployments.artifacts.storage.filesystem import FilesystemStorage
-from deployments.artifacts.storage.s3 import PART_SIZE, S3Storage
+from deployments.artifacts.storage.s3 import PART_SIZE, S3Storage, _SeenObjects
 from tests.artifacts.conftest import _drop_bucket, s3_config
 from tests.artifacts.helpers import s3_client
 
@@ -163,6 +164,59 @@ def test_s3_multipart_upload_and_abort(s3):
     assert not s3.exists(key) and s3.open(key + ".moved").read() == data
     with pytest.raises(NotFound):
         s3.open(key)
+
+
+def test_s3_remembers_objects_it_saw_for_a_while(radosgw, unique):
+    """download_link checks the object (a HEAD) once per DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS per
+    key; a key is forgotten when this process deletes, empties a prefix or moves the object; the
+    memo is bounded; 0 checks every time."""
+    clock, bucket = FrozenClock(), unique("st").lower()
+    s3 = S3Storage(load_config({**s3_config(radosgw, bucket), "DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS": "30"}), clock)
+    try:
+        heads = []
+        s3.client.meta.events.register("before-parameter-build.s3.HeadObject",
+                                       lambda params, **_: heads.append(params["Key"]))
+
+        def link(key):
+            return s3.download_link(key, tenant="t", filename="a.mender", expires_in=60, base_url="", path="")
+
+        keys = [object_key(tenant, str(uuid.uuid4())) for tenant in ("t", "t", "u")]
+        for key in keys:
+            s3.writer(key).commit()
+        for _ in range(3):
+            for key in keys:
+                link(key)
+        assert heads == keys
+        clock.advance(29)
+        link(keys[0])
+        assert heads == keys
+        clock.advance(1)
+        link(keys[0])
+        assert heads == keys + keys[:1]
+        link(keys[1]), link(keys[2])  # every key fresh again
+        s3.delete(keys[0])
+        s3.promote(keys[1], keys[1] + ".moved")
+        s3.delete_prefix("u/")
+        del heads[:]  # (a copy HEADs its source)
+        for key in keys:
+            with pytest.raises(ClientError):
+                link(key)
+        assert heads == keys
+
+        s3.seen = _SeenObjects(30, clock, size=2)
+        for key in keys:
+            s3.writer(key).commit()
+            link(key)
+        del heads[:]
+        link(keys[2]), link(keys[1]), link(keys[0])
+        assert heads == keys[:1]  # the oldest was forgotten
+
+        s3.seen = _SeenObjects(0, clock)
+        del heads[:]
+        link(keys[0]), link(keys[0])
+        assert heads == keys[:1] * 2
+    finally:
+        _drop_bucket(radosgw, bucket)
 
 
 def test_s3_sweep_aborts_dead_multipart_uploads(s3):

@@ -2,13 +2,15 @@
 
 Uploads stream into a multipart upload (8 MiB parts) that only becomes visible on completion.
 Links are SigV4 presigned against the device-facing endpoint (`DEPLOYMENTS_AWS_EXTERNAL_URI`),
-signed at the time of the injected clock.
+signed at the time of the injected clock. Before signing a download link the object is checked
+with a HEAD, remembered per process for `DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS` (`_SeenObjects`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, urlsplit
 
@@ -26,6 +28,7 @@ from deployments.artifacts.strings import content_disposition
 PART_SIZE = 8 * 1024 * 1024
 ARTIFACT_CONTENT_TYPE = "application/vnd.mender-artifact"
 STALE_MULTIPART_SECONDS = 86400
+SEEN_OBJECTS_MAX = 4096
 
 
 class _ClockedQueryAuth(S3SigV4QueryAuth):
@@ -41,6 +44,42 @@ class _ClockedQueryAuth(S3SigV4QueryAuth):
         canonical = self.canonical_request(request)
         signature = self.signature(self.string_to_sign(request, canonical), request)
         self._inject_signature_to_request(request, signature)
+
+
+class _SeenObjects:
+    """The keys this process found in the bucket, and when. Every device poll that answers 200 asks
+    for a link to its artifact's object, and Mender checks the object with a HEAD each time: a
+    round trip to S3 per device per poll while a deployment is pending. A key seen less than `ttl`
+    seconds ago (by the injected clock) is taken as still there; this process forgets a key as
+    soon as it deletes it, others notice within `ttl`. At most `size` keys, the oldest forgotten
+    first; `ttl` 0 remembers nothing."""
+
+    def __init__(self, ttl: float, clock, size: int = SEEN_OBJECTS_MAX):
+        self._ttl, self._clock, self._size = ttl, clock, size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fresh(self, key: str) -> bool:
+        seen = self._seen.get(key)
+        return seen is not None and 0 <= self._clock.now() - seen < self._ttl
+
+    def add(self, key: str) -> None:
+        if self._ttl <= 0:
+            return
+        with self._lock:
+            self._seen[key] = self._clock.now()
+            self._seen.move_to_end(key)
+            while len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+
+    def forget_prefix(self, prefix: str) -> None:
+        with self._lock:
+            for key in [k for k in self._seen if k.startswith(prefix)]:
+                del self._seen[key]
 
 
 class _S3Writer(ObjectWriter):
@@ -102,6 +141,7 @@ class S3Storage(ArtifactStorage):
         self._lock = threading.Lock()
         self._clients: dict = {}
         self._bucket_ready_pid = None
+        self.seen = _SeenObjects(config["DEPLOYMENTS_AWS_EXISTS_CACHE_SECONDS"], clock)
 
     # clients are per process (boto3 clients must not cross a fork) ---------------------------
     def _client(self, timeout: float | None = None):
@@ -169,6 +209,7 @@ class S3Storage(ArtifactStorage):
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+        self.seen.forget(key)
 
     def delete_prefix(self, prefix: str) -> int:
         if not prefix:
@@ -186,12 +227,14 @@ class S3Storage(ArtifactStorage):
         for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
             for upload in page.get("Uploads", []):
                 client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        self.seen.forget_prefix(prefix)
         return removed
 
     def promote(self, source: str, target: str) -> None:
         client = self.client
         client.copy({"Bucket": self.bucket, "Key": source}, self.bucket, target)  # multipart copy when large
         client.delete_object(Bucket=self.bucket, Key=source)
+        self.seen.forget(source)
 
     # links ------------------------------------------------------------------------------------
     def _presign(self, method: str, key: str, expires_in: int, params: dict) -> tuple[str, float]:
@@ -208,7 +251,9 @@ class S3Storage(ArtifactStorage):
         return request.prepare().url, float(now + expires_in)
 
     def download_link(self, key, *, tenant, filename, expires_in, base_url, path):
-        self.client.head_object(Bucket=self.bucket, Key=key)
+        if not self.seen.fresh(key):
+            self.client.head_object(Bucket=self.bucket, Key=key)  # 404: the object is gone, no link
+            self.seen.add(key)
         return self._presign("GET", key, expires_in, {
             "response-content-type": ARTIFACT_CONTENT_TYPE,
             "response-content-disposition": content_disposition(filename)})
