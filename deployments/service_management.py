@@ -286,8 +286,11 @@ class DeploymentManagement:
 
     def device_deployments(self, tenant: str, deployment_id: str, status: str | None,
                            skip: int = 0, limit: int | None = None) -> tuple[list[DeviceDeployment], int]:
-        self.get_deployment(tenant, deployment_id)
-        return self.store.list_device_deployments(tenant, deployment_id, _status_filter(status), skip, limit)
+        statuses = _status_filter(status)
+        known = _rows_by_counters(self.get_deployment(tenant, deployment_id), statuses)
+        dds, counted = self.store.list_device_deployments(tenant, deployment_id, statuses, skip, limit,
+                                                          count=known is None)
+        return dds, counted if known is None else known
 
     def each_device_deployment(self, tenant: str, deployment_id: str):
         """Every device deployment of a deployment in device id order, read in batches of
@@ -486,6 +489,18 @@ def _check_name(field: str, value: Any) -> str:
     if len(value) > m.MAX_NAME_LENGTH:
         raise BadRequest(f"{field}: at most {m.MAX_NAME_LENGTH} characters")
     return value
+
+
+def _rows_by_counters(dep: Deployment, statuses: frozenset[str] | None) -> int | None:
+    """How many device deployments the deployment has (with one of `statuses`; None: any), from
+    its counters, when they tell exactly; None when they cannot (the rows must be counted). A
+    device deployment is counted under its status as it is written or moves. A dynamic
+    deployment's counters are its rows. A static one counts its listed devices that never asked,
+    which have no row, as pending (once it is aborted: as aborted), so its other statuses only."""
+    wanted = m.DEVICE_STATUSES if statuses is None else statuses
+    if not dep.dynamic and (m.PENDING in wanted or m.ABORTED in wanted):
+        return None
+    return sum(max(0, dep.stats.get(s, 0)) for s in wanted)
 
 
 def _status_filter(status: str | None) -> frozenset[str] | None:

@@ -252,7 +252,11 @@ class DeploymentsStore(ABC):
 
     @abstractmethod
     def list_device_deployments(self, tenant: str, deployment_id: str, statuses: frozenset[str] | None,
-                                skip: int, limit: int | None) -> tuple[list[DeviceDeployment], int]: ...
+                                skip: int, limit: int | None,
+                                count: bool = True) -> tuple[list[DeviceDeployment], int | None]:
+        """A page of the deployment's device deployments (with one of `statuses`; None: any) in
+        device id order, and how many there are in all (None unless `count`: counting reads every
+        matching index entry, and the deployment's counters answer most listings)."""
 
     @abstractmethod
     def device_deployments_after(self, tenant: str, deployment_id: str, after_device_id: str,

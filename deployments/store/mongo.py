@@ -517,11 +517,11 @@ class MongoDeploymentsStore(DeploymentsStore):
     def static_deployments_listing(self, tenant, device_id):
         return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)
 
-    def list_device_deployments(self, tenant, deployment_id, statuses, skip, limit):
+    def list_device_deployments(self, tenant, deployment_id, statuses, skip, limit, count=True):
         query: dict = {"tenant_id": tenant, "deployment_id": deployment_id}
         if statuses is not None:
             query["status"] = {"$in": sorted(statuses)}
-        total = self.dds.count_documents(query)
+        total = self.dds.count_documents(query) if count else None
         cursor = self.dds.find(query).sort("device_id", ASCENDING).skip(skip)
         if limit is not None:
             cursor = cursor.limit(limit)

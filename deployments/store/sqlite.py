@@ -808,14 +808,15 @@ class SqliteDeploymentsStore(DeploymentsStore):
     def static_deployments_listing(self, tenant, device_id):
         return self.candidate_static_deployments(tenant, device_id, -1.0, 1000)
 
-    def list_device_deployments(self, tenant, deployment_id, statuses, skip, limit):
+    def list_device_deployments(self, tenant, deployment_id, statuses, skip, limit, count=True):
         where, args = ["tenant_id=?", "deployment_id=?"], [tenant, deployment_id]
         if statuses is not None:
             where.append(f"status IN ({_in(statuses)})")
             args += sorted(statuses)
         clause = " AND ".join(where)
         conn = self.db.conn
-        total = conn.execute(f"SELECT count(*) FROM device_deployments WHERE {clause}", args).fetchone()[0]
+        total = (conn.execute(f"SELECT count(*) FROM device_deployments WHERE {clause}", args).fetchone()[0]
+                 if count else None)
         rows = conn.execute(f"SELECT * FROM device_deployments WHERE {clause} ORDER BY device_id"
                             " LIMIT ? OFFSET ?", (*args, -1 if limit is None else limit, skip)).fetchall()
         return [self._dd(r) for r in rows], total

@@ -10,6 +10,7 @@ from common.errors import BadRequest, Conflict, NotFound, Unprocessable
 from deployments import model as m
 from deployments.api import render
 from deployments.model import Deployment
+from deployments.service_management import _status_filter
 from deployments.store import DeploymentQuery
 from inventory.model import Filter
 from tests.deployments.conftest import BASE, T0
@@ -561,3 +562,54 @@ def test_candidate_deployments_in_one_query_match_the_two_lists(env):
         [static_old.id, dynamic.id]  # each list keeps its own limit
     assert env.poll(d1)["id"] == static_old.id  # taken: no longer a candidate
     assert [d.id for d in store.candidate_deployments("", d1, 0.0, 50, 50)] == [dynamic.id, static_new.id]
+
+
+def test_the_device_list_total_is_its_rows_through_a_deployment_life(env, monkeypatch):
+    """devices/list's X-Total-Count (device_deployments' total) equals the rows counted, for every
+    status filter, through a deployment's life; the rows are counted only where the deployment's
+    counters cannot tell (a static deployment's pending and aborted: its devices that never asked
+    have no row)."""
+    env.artifacts.add("app-2")
+    store = env.svc.store
+    counted = []
+    listing = store.list_device_deployments
+
+    def spy(*args, count=True):
+        counted.append(count)
+        return listing(*args, count=count)
+
+    monkeypatch.setattr(store, "list_device_deployments", spy)
+    filters = [None, *m.DEVICE_STATUSES, *m.STATUS_GROUPS]
+
+    def check(dep_id, dynamic):
+        for status in filters:
+            del counted[:]
+            statuses = _status_filter(status)
+            rows, total = listing("", dep_id, statuses, 0, None)
+            assert env.svc.device_deployments("", dep_id, status, 0, 1)[1] == len(rows) == total, status
+            assert counted == [not dynamic and bool({m.PENDING, m.ABORTED} & (statuses or {m.PENDING}))], status
+
+    for dynamic in (False, True):
+        region = "eu" if dynamic else "us"
+        devices = [env.inventory.add(region=region) for _ in range(6)]
+        if dynamic:
+            dep = env.create(name="dyn", filter_terms=[{"scope": "inventory", "attribute": "region", "type": "$eq",
+                                                        "value": region}])
+        else:
+            dep = env.create(devices=devices)
+        check(dep.id, dynamic)  # nobody asked yet
+        for d in devices[:5]:
+            assert env.poll(d)["id"] == dep.id
+        check(dep.id, dynamic)
+        env.report(devices[0], dep.id, "downloading")
+        env.report(devices[1], dep.id, "downloading", "installing", "rebooting", "success")
+        env.report(devices[2], dep.id, "downloading", "failure")
+        check(dep.id, dynamic)
+        env.svc.decommission_device("", devices[3])  # asked: its row becomes decommissioned
+        env.svc.decommission_device("", devices[5])  # never asked (listed: a row is written)
+        check(dep.id, dynamic)
+        env.svc.abort("", dep.id)
+        check(dep.id, dynamic)
+        for d in devices:
+            env.svc.reset_history("", d)
+        check(dep.id, dynamic)

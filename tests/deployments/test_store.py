@@ -444,6 +444,8 @@ def test_device_deployments_of_a_deployment_and_their_counts(store):
     assert ([view(d)["device_id"] for d in found], total) == (["d1", "d2", "d3", "d4"], 4)
     found, total = store.list_device_deployments("", dep.id, frozenset(m.TERMINAL), 1, 1)
     assert ([view(d)["device_id"] for d in found], total) == (["d3"], 2)
+    found, total = store.list_device_deployments("", dep.id, frozenset(m.TERMINAL), 1, 1, count=False)
+    assert ([view(d)["device_id"] for d in found], total) == (["d3"], None)  # the page only
     assert store.count_device_statuses("", dep.id) == {m.SUCCESS: 1, m.PENDING: 1, m.DOWNLOADING: 1,
                                                           m.FAILURE: 1}
     assert store.count_device_statuses("t2", dep.id) == {}
