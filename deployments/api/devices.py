@@ -98,9 +98,11 @@ def status_body(req) -> dict:
         raise BadRequest(format_validation_messages({"json": exc.messages})) from None
 
 
-def report_status(context, req, identity, deployment_id: str):
-    """PUT v1 …/{id}/status: `{"status", "substate"}`; 204 (409 once the deployment is aborted)."""
-    body = status_body(req)
+def report_status(context, req, identity, deployment_id: str, body: dict | None = None):
+    """PUT v1 …/{id}/status: `{"status", "substate"}`; 204 (409 once the deployment is aborted).
+    `body`: the body as the Flask view's webargs parsed it (the direct route parses it here)."""
+    if body is None:
+        body = status_body(req)
     context.services.deployments.report_status(identity.tenant, identity.subject, deployment_id,
                                                body["status"], body.get("substate"))
     return 204, None
@@ -139,13 +141,13 @@ class Next(MethodView):
 
 @blp.route(STATUS)
 class Status(MethodView):
-    # webargs parses the body first here (the document's declaration, and the reference the
-    # direct route's answers are compared with in tests/common/test_direct.py); the handler reads it again
+    # webargs parses the body here (the document's declaration, and the reference the direct
+    # route's answers are compared with in tests/common/test_direct.py); the handler takes it as parsed
     @blp.arguments(DeviceStatusSchema)
     @blp.response(204, description="Status recorded.")
     def put(self, body, deployment_id):
         """Report the status of the device's deployment (409 once it is aborted)."""
-        return handler_view(report_status, deployment_id=deployment_id)
+        return handler_view(report_status, deployment_id=deployment_id, body=body)
 
 
 @blp.route("/v2/deployments/device/deployments/<string:deployment_id>/update_control_map")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 
@@ -118,6 +119,29 @@ def test_unknown_deployment_is_404(world):
     for path in ("", "/statistics", "/devices", "/devices/list", "/device_list"):
         assert_error(op.get(f"{MGMT}/deployments/{uuid.uuid4()}{path}"), 404)
     assert_error(op.put(f"{MGMT}/deployments/{uuid.uuid4()}/status", json={"status": "aborted"}), 404)
+
+
+@pytest.mark.usefixtures("both_paths")  # the status report: direct route and Flask view
+def test_a_status_report_body_is_parsed_once(world, monkeypatch):
+    """Regression: through the Flask view (MENDER_DIRECT_ROUTES=false) webargs parsed the body,
+    then the handler parsed it again."""
+    op, devices = world
+    dep_id = create(op, devices=[devices[0].id]).headers["Location"].rsplit("/", 1)[1]
+    assert poll(devices[0]).status_code == 200
+    body = b'{"status": "downloading", "substate": "parsed-once"}'
+    parsed = []
+    loads = json.loads
+
+    def counting(raw, *args, **kwargs):
+        if raw == body:
+            parsed.append(raw)
+        return loads(raw, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting)
+    r = devices[0].request("PUT", f"{DEV}/{dep_id}/status", data=body, content_type="application/json")
+    assert r.status_code == 204, r.data
+    assert len(parsed) == 1
+    assert op.get(f"{MGMT}/deployments/{dep_id}/devices/list").get_json()[0]["substate"] == "parsed-once"
 
 
 @pytest.mark.usefixtures("both_paths")  # the status report: direct route and Flask view
