@@ -51,6 +51,19 @@ def traced_statements(conn, action) -> list[str]:
     return seen
 
 
+def once_each(traced: list[str]) -> list[str]:
+    """A trace's statements once each: SQLite's trace repeats a statement as it enters each program
+    of a trigger it fires (those repeats are one statement; the trigger's writes run inside it)."""
+    return [s for i, s in enumerate(traced) if i == 0 or s != traced[i - 1]]
+
+
+def traced_writes(conn, action) -> list[str]:
+    """The statements `action` runs on this SQLite connection that are not plain reads (SELECT,
+    PRAGMA, comments), once each, their whitespace collapsed."""
+    return [" ".join(s.split()) for s in once_each(traced_statements(conn, action))
+            if not s.startswith(("SELECT", "--", "PRAGMA"))]
+
+
 def stop_process(proc: subprocess.Popen, *, grace: float, group: bool = False) -> None:
     """Stop a child started in a session of its own (`start_new_session=True`): SIGTERM to it, or
     to its whole process group when `group`; SIGKILL to the group if it is still running after

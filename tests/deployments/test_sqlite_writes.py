@@ -9,21 +9,12 @@ from common.clock import FrozenClock
 from deployments import model as m
 from deployments.store.sqlite import MIGRATIONS
 from tests.deployments.conftest import T0, Env
-from tests.helpers import traced_statements
+from tests.helpers import traced_writes
 
 
 @pytest.fixture
 def env(make_app):
     return Env(make_app("sqlite", _CLOCK=FrozenClock(T0)))
-
-
-def _writes(conn, action) -> list[str]:
-    """The statements `action` runs on this thread's connection that are not plain reads. (The
-    trace repeats a statement as it enters each program of a trigger it fires: those repeats are
-    one statement, the trigger's writes run inside it.)"""
-    seen = traced_statements(conn, action)
-    statements = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
-    return [" ".join(s.split()) for s in statements if not s.startswith(("SELECT", "--", "PRAGMA"))]
 
 
 def test_a_report_between_active_statuses_is_one_statement(env):
@@ -35,13 +26,13 @@ def test_a_report_between_active_statuses_is_one_statement(env):
     env.poll("d1")
     env.poll("d2")
     conn = env.svc.store.db.conn
-    first = _writes(conn, lambda: env.report("d1", dep.id, m.DOWNLOADING))
+    first = traced_writes(conn, lambda: env.report("d1", dep.id, m.DOWNLOADING))
     # the first report starts the deployment: its move and the start are one transaction
     assert first[0] == "BEGIN IMMEDIATE" and first[-1] == "COMMIT"
     assert any(s.startswith("UPDATE deployments SET status=") for s in first)
     assert env.dep(dep.id).status == m.DEPLOYMENT_INPROGRESS
     for device, status in (("d2", m.DOWNLOADING), ("d1", m.INSTALLING), ("d2", m.INSTALLING)):
-        writes = _writes(conn, lambda: env.report(device, dep.id, status))
+        writes = traced_writes(conn, lambda: env.report(device, dep.id, status))
         assert len(writes) == 1 and writes[0].startswith("UPDATE device_deployments SET"), writes
     assert {k: v for k, v in env.stats(dep.id).items() if v} == {m.INSTALLING: 2}
     assert not conn.in_transaction
@@ -57,11 +48,11 @@ def test_a_final_report_is_one_transaction_without_counter_writes(env):
     env.poll("d2")
     env.report("d1", dep.id, m.DOWNLOADING, m.INSTALLING)
     conn = env.svc.store.db.conn
-    writes = _writes(conn, lambda: env.report("d1", dep.id, m.SUCCESS))
+    writes = traced_writes(conn, lambda: env.report("d1", dep.id, m.SUCCESS))
     assert writes[0] == "BEGIN IMMEDIATE" and writes[-1] == "COMMIT"
     assert [s for s in writes[1:-1]] == [s for s in writes[1:-1] if s.startswith("UPDATE device_deployments")]
     assert len(writes) == 3, writes
-    writes = _writes(conn, lambda: env.report("d2", dep.id, m.FAILURE))  # the last one finishes it
+    writes = traced_writes(conn, lambda: env.report("d2", dep.id, m.FAILURE))  # the last one finishes it
     assert any(s.startswith("UPDATE deployments SET status=") for s in writes)
     got = env.dep(dep.id)
     assert got.status == m.DEPLOYMENT_FINISHED
@@ -95,7 +86,7 @@ def test_an_assigning_poll_is_one_write_transaction(env):
     of two writes, not a second one to record the artifact."""
     artifact = env.artifacts.add("app-2", size=4096)
     dep = env.create(devices=["d1"])
-    writes = _writes(env.svc.store.db.conn, lambda: env.poll("d1"))
+    writes = traced_writes(env.svc.store.db.conn, lambda: env.poll("d1"))
     assert writes[0] == "BEGIN IMMEDIATE" and writes[-1] == "COMMIT" and len(writes) == 4, writes
     assert writes[1].startswith("INSERT INTO device_deployments") and writes[2].startswith("UPDATE deployments")
     assert env.svc.store.get_device_deployment("", dep.id, "d1").artifact_id == artifact.id
@@ -115,7 +106,7 @@ def test_a_deployment_to_a_device_list_writes_its_targets_in_one_statement(env):
     ids = [f"dev-{i:04d}" for i in range(200)] + ["dev-0001", "dev-\u00e9\u2603"]
     conn = env.svc.store.db.conn
     got, create = _created(env, devices=ids)
-    writes = _writes(conn, create)
+    writes = traced_writes(conn, create)
     dep = got[0]
     # BEGIN, the deployment, its counters, its targets, COMMIT (no phases here)
     assert [s.split(" (")[0].split(" SELECT")[0].split(" VALUES")[0] for s in writes] == [
@@ -138,7 +129,7 @@ def test_a_deployment_to_many_devices_writes_its_targets_first_a_statement_each_
     ids = [f"dev-{i:04d}" for i in range(250)]
     conn = env.svc.store.db.conn
     got, create = _created(env, devices=ids)
-    writes = _writes(conn, create)
+    writes = traced_writes(conn, create)
     dep = got[0]
     kinds = [s.split(" (")[0].split(" SELECT")[0].split(" VALUES")[0] for s in writes]
     assert kinds == ["INSERT INTO deployment_targets"] * 3 + [
@@ -147,7 +138,7 @@ def test_a_deployment_to_many_devices_writes_its_targets_first_a_statement_each_
     assert env.stats(dep.id)[m.PENDING] == 250
     assert [d for d in ids if env.poll(d) is None] == []  # every listed device is offered it
     # the same deployment again: refused before any target is written
-    writes = _writes(conn, lambda: pytest.raises(Exception, env.create, devices=ids))
+    writes = traced_writes(conn, lambda: pytest.raises(Exception, env.create, devices=ids))
     assert writes == []
     # a race the first check cannot see: the deployment's insert refuses it, its targets are deleted
     other = [f"new-{i:04d}" for i in range(250)]

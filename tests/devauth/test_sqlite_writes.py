@@ -4,7 +4,7 @@ lock, whose holder waits for the GIL after each one)."""
 from __future__ import annotations
 
 from devauth.service import TOKENS_PER_DEVICE
-from tests.helpers import Operator, accepted_device
+from tests.helpers import Operator, accepted_device, once_each, traced_statements
 
 
 def test_a_known_devices_authentication_writes_one_statement(sqlite_app):
@@ -16,18 +16,14 @@ def test_a_known_devices_authentication_writes_one_statement(sqlite_app):
     device = accepted_device(sqlite_app, operator, client)
     conn = sqlite_app.extensions["mender"].db.conn  # the test client runs the app on this thread
     for _ in range(TOKENS_PER_DEVICE + 2):
-        seen: list[str] = []
-        conn.set_trace_callback(seen.append)
-        try:
-            assert device.auth().status_code == 200
-        finally:
-            conn.set_trace_callback(None)
+        answers = []
+        seen = traced_statements(conn, lambda: answers.append(device.auth()))
+        assert answers[0].status_code == 200
         # the request's reads run in a read transaction (common.direct): its plain BEGIN and the
         # COMMIT that ends it, before the write, take no lock and write nothing
         assert seen[0] == "BEGIN" and seen[seen.index("COMMIT") - 1].startswith("SELECT"), seen
         seen = seen[1:seen.index("COMMIT")] + seen[seen.index("COMMIT") + 1:]
-        writes = [s for i, s in enumerate(seen) if (i == 0 or s != seen[i - 1])
-                  and not s.startswith(("SELECT", "--", "PRAGMA"))]
+        writes = [s for s in once_each(seen) if not s.startswith(("SELECT", "--", "PRAGMA"))]
         assert len(writes) == 1 and writes[0].startswith("INSERT INTO devauth_tokens"), writes
     assert conn.execute("SELECT count(*) FROM devauth_tokens WHERE device_id = ?",
                         (device.id,)).fetchone()[0] == TOKENS_PER_DEVICE
@@ -50,12 +46,8 @@ def test_a_check_in_batch_is_four_statements_by_primary_key(sqlite_app):
     client = sqlite_app.test_client()
     operator = Operator.create(sqlite_app, client)
     ids = [accepted_device(sqlite_app, operator, client).id for _ in range(3)]
-    seen: list[str] = []
-    conn.set_trace_callback(seen.append)
-    try:
-        written = store.touch_check_ins("", ids + ["ghost"], 4e9, 4e9 - 60)
-    finally:
-        conn.set_trace_callback(None)
+    written = []
+    seen = traced_statements(conn, lambda: written.extend(store.touch_check_ins("", ids + ["ghost"], 4e9, 4e9 - 60)))
     assert sorted(written) == sorted(ids)
     assert [s.split()[0] for s in seen] == ["BEGIN", "SELECT", "UPDATE", "COMMIT"], seen
     assert all(store.get_device("", i).check_in_time == 4e9 for i in ids)

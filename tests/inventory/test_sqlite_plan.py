@@ -6,6 +6,7 @@ import pytest
 
 from inventory.model import compile_predicate
 from inventory.store.sqlite_search import build_search, literal_prefix
+from tests.helpers import traced_writes
 from tests.inventory.conftest import pred
 
 
@@ -142,18 +143,10 @@ def test_an_inventory_upload_writes_a_statement_per_step_not_per_attribute(sqlit
     conn = svc.store.db.conn
     first = [{"name": "a", "value": "1"}, {"name": "b", "value": ["x", "y"]}, {"name": "c", "value": 3}]
     svc.update_device_attributes("", "d1", first, replace=True)
-    seen: list[str] = []
-    conn.set_trace_callback(seen.append)
-    try:
-        svc.update_device_attributes("", "d1", [{"name": "a", "value": "2\x00z"}, {"name": "b", "value": [1.5, 2, 3]},
-                                                {"name": "c", "value": 3}, {"name": "d", "value": ["p", "q"]}],
-                                     replace=True)
-    finally:
-        conn.set_trace_callback(None)
-    # (the trace repeats a statement as it enters each of its subprograms: one statement)
-    writes = [s.split()[0] for i, s in enumerate(seen)
-              if (i == 0 or s != seen[i - 1]) and not s.startswith(("SELECT", "--"))]
-    assert writes == ["BEGIN", "UPDATE", "DELETE", "INSERT", "COMMIT"], seen
+    writes = traced_writes(conn, lambda: svc.update_device_attributes(
+        "", "d1", [{"name": "a", "value": "2\x00z"}, {"name": "b", "value": [1.5, 2, 3]},
+                   {"name": "c", "value": 3}, {"name": "d", "value": ["p", "q"]}], replace=True))
+    assert [s.split()[0] for s in writes] == ["BEGIN", "UPDATE", "DELETE", "INSERT", "COMMIT"], writes
     device = svc.store.get_device("", "d1", ("inventory",))
     got = {a.name: a.value for a in device.attributes if a.scope == "inventory"}
     assert got == {"a": "2\x00z", "b": [1.5, 2.0, 3.0], "c": 3.0, "d": ["p", "q"]}
