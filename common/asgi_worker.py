@@ -17,9 +17,9 @@
   C parser (gunicorn_h1c) when one is installed; that one is kept.
 
 The worker's event loop is gunicorn's `asgi_loop`, which gunicorn.conf.py sets from
-`MENDER_EVENT_LOOP`: `uvloop` (libuv's, the default: ~20 % less server CPU in the fleet's
-deployment wave, bench/README.md "Session 11") or `asyncio`; a worker that cannot import uvloop
-runs on asyncio's and says so in a warning (`event_loop()`).
+`MENDER_EVENT_LOOP`: `uvloop` (libuv's, the default: 5-9 % less server CPU per request,
+bench/README.md "Session 11: uvloop") or `asyncio`; a worker that cannot import uvloop runs on
+asyncio's and says so in a warning (`event_loop()`).
 
 `worker_class = "common.asgi_worker.AsgiWorker"` in gunicorn.conf.py.
 """
