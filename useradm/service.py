@@ -489,7 +489,8 @@ class UseradmService:
     def create_personal_token(self, caller: Identity, name: str, expires_in: int = 0, roles: Any = None) -> str:
         """A new personal access token of the caller (the JWT, shown only now). With `roles` it
         acts with those of its user's roles only (each request: those the user still holds);
-        BadRequest for a role the caller does not act with now. BadRequest (name, expiry),
+        BadRequest for a role the caller does not act with now. Made by a narrowed token without
+        `roles`, it is narrowed to that token's roles. BadRequest (name, expiry),
         Conflict (name taken), Unprocessable (too many tokens)."""
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_TOKEN_NAME_LENGTH:
             raise BadRequest(f"name: must be 1 to {MAX_TOKEN_NAME_LENGTH} characters")
@@ -498,6 +499,7 @@ class UseradmService:
         if not isinstance(expires_in, int) or expires_in < 0 or expires_in > limit:
             raise BadRequest(f"expires_in: must be between 0 (never expires) and {limit} seconds")
         tenant, user_id = caller.tenant, caller.subject
+        calling = self._store.get_live_token(tenant, caller.token_id, user_id) if caller.token_id else None
         token_roles = None
         if roles is not None:
             token_roles = self._check_roles(tenant, roles)
@@ -506,8 +508,12 @@ class UseradmService:
             if beyond:
                 raise BadRequest(f"roles: a token acts with a subset of its user's roles; not held: "
                                  f"{', '.join(beyond[:5])}")
+        elif calling is not None and calling.roles is not None:
+            # made by a narrowed token: as narrow as it (else a leaked read-only token would mint
+            # one acting with every role of its user)
+            token_roles = list(calling.roles)
         now = self._clock.now()
-        self._check_outlives_no_caller_pat(caller, expires_in, now)
+        self._check_outlives_no_caller_pat(calling, expires_in, now)
         if self._store.count_tokens(tenant, user_id, PAT) >= self._config["USERADM_LIMIT_TOKENS_PER_USER"]:
             raise Unprocessable("maximum number of personal access tokens reached for this user")
         exp = now + expires_in if expires_in else None
@@ -519,13 +525,12 @@ class UseradmService:
                                     object_name=name, change=change))
         return self.tokens.issue(token_id=token_id, user_id=user_id, tenant=tenant, now=now, exp=exp)
 
-    def _check_outlives_no_caller_pat(self, caller: Identity, expires_in: int, now: float) -> None:
-        """A personal access token may create tokens, but none that outlives it: whoever holds a
-        leaked 60-second token must not turn it into a permanent one (Mender does not check
-        this). BadRequest names the longest lifetime still allowed. A login session may create
-        any token (a PAT outliving the session that made it is what PATs are for)."""
-        row = self._store.get_live_token(caller.tenant, caller.token_id, caller.subject) \
-            if caller.token_id else None
+    @staticmethod
+    def _check_outlives_no_caller_pat(row: Token | None, expires_in: int, now: float) -> None:
+        """A personal access token (`row`, the caller's token) may create tokens, but none that
+        outlives it: whoever holds a leaked 60-second token must not turn it into a permanent one
+        (Mender does not check this). BadRequest names the longest lifetime still allowed. A login
+        session may create any token (a PAT outliving the session that made it is what PATs are for)."""
         if row is None or row.kind != PAT or row.exp is None:
             return
         remaining = int(row.exp - now)

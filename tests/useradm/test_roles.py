@@ -180,3 +180,32 @@ def test_personal_access_tokens_act_with_their_users_roles(world):
     # given back, the narrowed token works again (it never held more than CI)
     assert admin.put(f"{V1}/users/{uid}", json={"roles": ["RBAC_ROLE_CI"]}).status_code == 204
     assert pat.get("/api/management/v1/deployments/artifacts").status_code == 200
+
+
+def test_a_narrowed_token_mints_no_wider_token(world):
+    """A token narrowed to some roles creates tokens as narrow at most: one it makes without
+    `roles` keeps its own narrowing (else a leaked read-only token became a user manager's)."""
+    app, client, admin = world
+    uid, email = new_user(admin, ["RBAC_ROLE_OBSERVER", "RBAC_ROLE_USER_MANAGER"])
+    user = login(client, email)
+    r = user.post(f"{V1}/settings/tokens", json={"name": "read", "roles": ["RBAC_ROLE_OBSERVER"]})
+    assert r.status_code == 200
+    narrow = Operator(client, email, PW)
+    narrow.token = r.get_data(as_text=True)
+    body = {"email": f"x-{uuid.uuid4().hex[:8]}@example.com", "password": PW, "roles": []}
+    assert narrow.post(f"{V1}/users", json=body).status_code == 403
+    r = narrow.post(f"{V1}/settings/tokens", json={"name": "minted"})
+    assert r.status_code == 200
+    minted = Operator(client, email, PW)
+    minted.token = r.get_data(as_text=True)
+    assert minted.post(f"{V1}/users", json=body).status_code == 403
+    assert minted.get(f"{V1}/users").status_code == 200  # ReadUsers: the observer's
+    listed = {t["name"]: t for t in user.get(f"{V1}/settings/tokens").get_json()}
+    assert listed["minted"]["roles"] == ["RBAC_ROLE_OBSERVER"]
+    r = narrow.post(f"{V1}/settings/tokens", json={"name": "wider", "roles": ["RBAC_ROLE_USER_MANAGER"]})
+    assert r.status_code == 400 and "subset" in r.get_json()["error"]
+    # the user's own session still makes a token with all of the user's roles
+    r = user.post(f"{V1}/settings/tokens", json={"name": "full"})
+    full = Operator(client, email, PW)
+    full.token = r.get_data(as_text=True)
+    assert full.post(f"{V1}/users", json=body).status_code == 201
