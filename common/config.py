@@ -83,9 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
             "is refused). Off: an empty tenant token admits the device to the default organization."),
     # --- tenantadm -------------------------------------------------------------
     Setting("TENANTADM_SIGNUP", "closed", str,
-            "Who may create organizations over the management API: `closed` (users of the default "
+            "Who may create organizations over the management API: `closed` (administrators of the default "
             "organization only; the CLI and the internal API always can), `approval` (anyone signs up; the "
-            "organization stays inactive until a user of the default organization activates it), `open` "
+            "organization stays inactive until an administrator of the default organization activates it), `open` "
             "(anyone; active at once)."),
     Setting("TENANTADM_SERVER_PRIV_KEY_PATH", "", str,
             "PEM private key signing tenant tokens. Empty: generated Ed25519 key in the data dir."),

@@ -3,8 +3,8 @@ organizations (v1 and v2 `tenants`: signup, or a server administrator), approvin
 organizations (v2 `tenants/{id}`, `tenants/{id}/status`). Hosted Mender's commerce (billing,
 trials, cancellation, plan upgrades) is not part of it.
 
-Server administrators are the users of the default organization (docs/tenants.md); creating an
-organization needs one unless TENANTADM_SIGNUP opens signup.
+Server administrators are the administrators (RBAC_ROLE_PERMIT_ALL) of the default organization
+(docs/tenants.md); creating an organization needs one unless TENANTADM_SIGNUP opens signup.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 from webargs import core
 
+from common import permissions
 from common.api import Blueprint, format_validation_messages, request_json
 from common.app import ctx, services
 from common.auth import Identity, bearer_token, check_csrf, current_identity
@@ -37,13 +38,17 @@ _SIGNUP_DOC = {"requestBody": {"required": True, "content": {
 
 
 def is_server_admin(identity: Identity | None) -> bool:
-    """Whether the caller administers the server: a user of the default organization."""
-    return identity is not None and identity.is_user and identity.tenant == DEFAULT_TENANT
+    """Whether the caller administers the server: a user of the default organization acting as its
+    administrator (SuperUser: RBAC_ROLE_PERMIT_ALL); its other users are no server administrators."""
+    if identity is None or not identity.is_user or identity.tenant != DEFAULT_TENANT:
+        return False
+    grants = services().useradm.grants_for(identity)
+    return permissions.decide(grants, permissions.need(permissions.SUPER_USER)).allowed
 
 
 def require_server_admin() -> None:
     if not is_server_admin(current_identity()):
-        raise Forbidden("only the server's administrators (users of the default organization) may do this")
+        raise Forbidden("only the server's administrators (administrators of the default organization) may do this")
 
 
 def _optional_identity() -> Identity | None:
@@ -81,7 +86,7 @@ def _create() -> object:
         return svc.create_tenant(body["organization"], admin_email=body["email"], admin_password=body["password"],
                                  status=ACTIVE)
     if caller is not None and svc.signup_mode == SIGNUP_CLOSED:
-        raise Forbidden("only the server's administrators (users of the default organization) create organizations")
+        raise Forbidden("only the server's administrators (administrators of the default organization) create organizations")
     return svc.signup(body["organization"], body["email"], body["password"])
 
 

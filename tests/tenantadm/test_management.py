@@ -38,7 +38,7 @@ def test_closed_signup_admins_create_organizations(client, operator, org_factory
     assert other.admin.post(f"{MGMT_V1}/tenants", json=SIGNUP).status_code == 403
     assert client.post(f"{MGMT_V1}/tenants", json=SIGNUP, headers={"Authorization": "Bearer junk"}).status_code == 401
     assert login_status(client, "founder@newco.io") == 401
-    # a user of the default organization administers the server
+    # an administrator of the default organization administers the server
     r = operator.post(f"{MGMT_V1}/tenants", json=SIGNUP)
     assert r.status_code == 202 and r.data == b""
     assert login_status(client, "founder@newco.io") == 200
@@ -112,3 +112,24 @@ def test_remove_organizations(client, operator, org_factory):
     assert operator.delete(url).status_code == 404
     assert login_status(client, acme.admin.email) == 401
     assert other.admin.get(f"{MGMT_V1}/user/tenant").status_code == 200
+
+
+def test_only_administrators_of_the_default_organization_create_organizations(app, client, operator):
+    """A server administrator is a user of the default organization holding RBAC_ROLE_PERMIT_ALL
+    (as for removing and approving organizations): its read-only users do not create any."""
+    for roles in (["RBAC_ROLE_OBSERVER"], ["RBAC_ROLE_USER_MANAGER"], []):
+        user = Operator.create(app, client, roles=roles)
+        for path in (f"{MGMT_V1}/tenants", f"{MGMT_V2}/tenants"):
+            r = user.post(path, json=SIGNUP)
+            assert r.status_code == 403, (roles, path, r.data)
+            assert set(r.get_json()) == {"error", "request_id"}
+    assert login_status(client, "founder@newco.io") == 401
+    assert operator.post(f"{MGMT_V1}/tenants", json=SIGNUP).status_code == 202
+
+
+def test_approval_signup_by_a_read_only_user_awaits_approval(approval_app):
+    client = approval_app.test_client()
+    observer = Operator.create(approval_app, client, roles=["RBAC_ROLE_OBSERVER"])
+    r = observer.post(f"{MGMT_V2}/tenants", json=SIGNUP)
+    assert r.status_code == 200
+    assert client.get(f"{INTERNAL}/tenants/{r.get_json()['id']}").get_json()["status"] == "inactive"
