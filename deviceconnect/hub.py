@@ -18,7 +18,8 @@ import threading
 import time
 from typing import Any, Awaitable, Callable
 
-from deviceconnect import envelope
+from common.permissions import route_key
+from deviceconnect import OPERATOR_CONNECT, envelope
 from deviceconnect import protocol as p
 from deviceconnect.bus import Bus, make_bus, session_subject
 
@@ -29,6 +30,7 @@ BEAT_SECONDS = 15.0
 HOLDER_TTL = 120.0  # a process that has not beaten for this long is dead: its devices are released
 RELEASE_SECONDS = 60.0
 REAUTH_SECONDS = 60.0
+OPERATOR_CONNECT_KEY = route_key("GET", OPERATOR_CONNECT)
 
 
 class Hub:
@@ -241,17 +243,28 @@ class Hub:
                 loop.create_task(ws.ping())
 
     async def _reauthenticate(self, link) -> None:
-        """An operator whose token was revoked (logout, user removed) loses the session."""
-        from common.errors import Unauthorized, Forbidden
+        """An operator whose token was revoked (logout, user removed) loses the session; so does
+        one the permission table no longer lets open it (a role taken away, the device moved out
+        of the groups a limited role reaches), as the handshake would be refused now."""
+        from common.errors import NotFound, Unauthorized, Forbidden
         token = link.token
         authenticate = self.authenticators.get("management")
         if not token or authenticate is None:
             return
         try:
-            await self.run(authenticate, token)
+            identity = await self.run(authenticate, token)
         except (Unauthorized, Forbidden):
             link.end_reason = "token revoked"
             link.close_soon(p.CLOSE_POLICY, "token no longer valid")
+            return
+        except Exception:
+            return
+        try:
+            await self.run(self.context.authorizer.authorize, identity, "GET", OPERATOR_CONNECT_KEY,
+                           {"id": link.session.device_id})
+        except (Forbidden, NotFound) as exc:
+            link.end_reason = "permission withdrawn"
+            link.close_soon(p.CLOSE_POLICY, exc.message)
         except Exception:
             pass
 

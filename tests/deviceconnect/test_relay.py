@@ -349,6 +349,45 @@ def test_a_hook_refusing_a_terminal_closes_the_session(world):
     run(scenario())
 
 
+def test_a_permission_taken_away_ends_the_operators_session(world, monkeypatch):
+    """The session is re-decided by the permission table as the token is re-checked: an operator
+    whose ConnectToDevices was taken away (a role changed, the device moved out of the groups a
+    limited role reaches) loses the open session, as the next request would be refused."""
+    import deviceconnect.hub as hub_module
+    monkeypatch.setattr(hub_module, "SWEEP_SECONDS", 0.1)
+    monkeypatch.setattr(hub_module, "REAUTH_SECONDS", 0.2)
+    w = world()
+    lab = w.device()
+    w.operator.put(f"/api/management/v1/inventory/devices/{lab.id}/group", json={"group": "lab"})
+    role = {"name": "lab-terminal", "permission_sets_with_scope": [
+        {"name": "ConnectToDevices", "scope": {"type": "DeviceGroups", "value": ["lab"]}}]}
+    assert w.operator.post("/api/management/v2/useradm/roles", json=role).status_code == 201
+    troubleshooter = Operator.create(w.app, w.client, roles=["RBAC_ROLE_REMOTE_TERMINAL"])
+    limited = Operator.create(w.app, w.client, roles=["lab-terminal"])
+    users = {u["email"]: u["id"] for u in w.operator.get("/api/management/v1/useradm/users").get_json()}
+
+    async def call(fn):
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    async def scenario():
+        dev = await w.connect_device(lab)
+        by_role = await w.connect_operator(lab.id, {"Authorization": f"Bearer {troubleshooter.token}"})
+        by_group = await w.connect_operator(lab.id, {"Authorization": f"Bearer {limited.token}"})
+        assert by_role.accepted and by_group.accepted
+        r = await call(lambda: w.operator.put(f"/api/management/v1/useradm/users/{users[troubleshooter.email]}",
+                                              json={"roles": ["RBAC_ROLE_OBSERVER"]}))
+        assert r.status_code == 204, r.data
+        assert await by_role.closed(5) == 1008
+        assert by_group.close_code is None  # still allowed
+        r = await call(lambda: w.operator.put(f"/api/management/v1/inventory/devices/{lab.id}/group",
+                                              json={"group": "elsewhere"}))
+        assert r.status_code == 204, r.data
+        assert await by_group.closed(5) == 1008
+        await w.finish()
+
+    run(scenario())
+
+
 def test_a_logout_ends_the_operators_session_and_an_expired_device_token_its_connection(world, monkeypatch):
     import deviceconnect.hub as hub_module
     monkeypatch.setattr(hub_module, "SWEEP_SECONDS", 0.1)
