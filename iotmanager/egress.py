@@ -73,12 +73,25 @@ def parse_url(url: str) -> SplitResult:
     return parts
 
 
+# IPv6 forms that reach an IPv4 address (Python's is_global takes them for public): NAT64's
+# well-known prefix (RFC 6052; a NAT64 gateway, as AWS's, forwards 64:ff9b::10.0.0.5 to the
+# private 10.0.0.5) and the deprecated IPv4-compatible ::a.b.c.d, both judged by the IPv4 address
+# in their last 32 bits; NAT64's local-use prefix (RFC 8215) and the deprecated site-local
+# fec0::/10 (RFC 3879) are not global at all.
+_EMBEDS_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+_NOT_GLOBAL_V6 = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec0::/10"))
+
+
 def is_public(address: str) -> bool:
-    """Whether an address is a public unicast address (IPv4-mapped and 6to4 IPv6 judged by the
-    IPv4 address they carry)."""
+    """Whether an address is a public unicast address (IPv6 forms carrying an IPv4 address —
+    IPv4-mapped, 6to4, NAT64, IPv4-compatible — judged by the IPv4 address they carry)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6:
+        if any(ip in net for net in _NOT_GLOBAL_V6):
+            return False
         embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and any(ip in net for net in _EMBEDS_IPV4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             ip = embedded
     return ip.is_global and not ip.is_multicast

@@ -213,7 +213,9 @@ def test_private_destinations_refused_by_default(make_app, backend, clock, recei
     app = make_app(backend, IOT_MANAGER_WEBHOOKS_POLL_SECONDS=0, _CLOCK=clock, _WEBHOOK_RESOLVER=resolver)
     operator = Operator.create(app, app.test_client())
     for url in (receiver.url, f"http://localhost:{receiver.port}/", "http://[::1]/", "http://10.1.2.3/",
-                "http://169.254.169.254/latest/meta-data", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/"):
+                "http://169.254.169.254/latest/meta-data", "http://[::ffff:127.0.0.1]/", "http://0.0.0.0/",
+                "http://[64:ff9b::a00:1]/", "http://[64:ff9b::a9fe:a9fe]/latest/meta-data", "http://[::7f00:1]/",
+                "http://[fec0::1]/"):
         r = operator.post(f"{HOOKS}/integrations", json={
             "provider": "webhook", "credentials": {"type": "http", "http": {"url": url}}})
         assert r.status_code == 400, url
@@ -245,6 +247,9 @@ def test_private_destinations_allowed_by_the_setting(make_app, clock, receiver):
     ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("224.0.0.1", False),
     ("255.255.255.255", False), ("::1", False), ("fe80::1", False), ("fc00::1", False), ("::", False),
     ("::ffff:127.0.0.1", False), ("::ffff:93.184.216.34", True), ("2002:7f00:1::", False), ("ff02::1", False),
+    ("64:ff9b::a00:1", False), ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::7f00:1", False),
+    ("64:ff9b::5db8:d822", True), ("64:ff9b:1::5db8:d822", False), ("::7f00:1", False), ("::a00:1", False),
+    ("fec0::1", False),
 ])
 def test_public_address_table(address, public):
     from iotmanager.egress import is_public
