@@ -126,7 +126,7 @@ MUTATIONS: dict[str, Recorded | None] = {
     "PUT /api/management/v2/tenantadm/tenants/{tenant_id}/status": Recorded("organization", "tenant_id", "update_status",
                                                                      ("status",)),
     # iot-manager (credentials never summarized)
-    "POST /api/management/v1/iot-manager/integrations": Recorded("integration", "", "create", ("provider",)),
+    "POST /api/management/v1/iot-manager/integrations": Recorded("integration", LOCATION, "create", ("provider",)),
     "DELETE /api/management/v1/iot-manager/integrations/{integration_id}":
         Recorded("integration", "integration_id", "delete"),
     "PUT /api/management/v1/iot-manager/integrations/{integration_id}/credentials":

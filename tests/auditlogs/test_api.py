@@ -134,6 +134,20 @@ def test_a_request_is_recorded_with_its_caller_id_and_address(world):
     assert op.get(LOGS).headers["X-Total-Count"] == before
 
 
+def test_a_new_integration_is_recorded_with_its_id(world):
+    """Which webhook was added (it sends the organization's device data out) is in its entry, as
+    for every object created with a Location."""
+    app, client, op = world
+    r = op.post("/api/management/v1/iot-manager/integrations", json={
+        "provider": "webhook", "credentials": {"type": "http", "http": {
+            "url": "https://hooks.example.com/audit", "secret": "00112233445566778899aabbccddeeff"}}})
+    assert r.status_code == 201, r.data
+    new_id = r.headers["Location"].rsplit("/", 1)[1]
+    (entry,) = op.get(f"{LOGS}?object_type=integration&object_id={new_id}").get_json()
+    assert entry["action"] == "create" and entry["change"] == "provider: webhook"
+    assert "00112233445566778899aabbccddeeff" not in str(entry)
+
+
 def test_internal_api(world):
     app, client, op = world
     tenant = "t" + uuid.uuid4().hex[:10]
