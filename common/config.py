@@ -127,6 +127,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEVAUTH_MAX_PENDING", 10000, int,
             "Pending devices per organization: beyond it, auth requests from new identities get 429 (known "
             "devices are unaffected; -1: unlimited)."),
+    Setting("DEVAUTH_MAX_PENDING_KEYS", 8, int,
+            "Pending auth sets (keys awaiting a decision) per device: beyond it, auth requests with a new key "
+            "for that identity get 429 (-1: unlimited)."),
     Setting("DEVAUTH_BULK_MAX_DEVICES", 10000, int,
             "Devices one bulk accept, reject or decommission request may act on (each goes through the "
             "admission rules on its own); a selection matching more is refused with 400."),

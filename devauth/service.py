@@ -162,6 +162,7 @@ class DevauthService(DeviceManagement):
             raise Unauthorized("device is being decommissioned")
         if auth_set is None:
             if not created:  # a device killed between its insert and its inventory entry is completed here
+                self._check_pending_keys_limit(tenant, device)
                 self._services.inventory.upsert_identity(tenant, device.id, device.identity)
             auth_set = self._new_auth_set(tenant, device.id, id_hash, pubkey, PENDING)
             if auth_set.status == PENDING:
@@ -181,6 +182,19 @@ class DevauthService(DeviceManagement):
         limit = int(self._config["DEVAUTH_MAX_PENDING"])
         if limit >= 0 and self._store.count_devices(tenant, [PENDING]) >= limit:
             raise TooManyRequests(f"too many pending devices in this organization (limit {limit}): "
+                                  f"accept, reject or remove some", headers={"Retry-After": "300"})
+
+    def _check_pending_keys_limit(self, tenant: str, device: Device) -> None:
+        """A new key of a known identity would add a pending auth set: refuse beyond
+        DEVAUTH_MAX_PENDING_KEYS pending ones on the device (DEVAUTH_MAX_PENDING bounds new
+        identities only; anyone who knows or guesses an identity could otherwise add auth sets to
+        its device without end). Raises TooManyRequests."""
+        limit = int(self._config["DEVAUTH_MAX_PENDING_KEYS"])
+        if limit < 0:
+            return
+        pending = sum(1 for a in self._store.list_auth_sets(tenant, [device.id]) if a.status == PENDING)
+        if pending >= limit:
+            raise TooManyRequests(f"too many pending keys for this device (limit {limit}): "
                                   f"accept, reject or remove some", headers={"Retry-After": "300"})
 
     def _get_or_create_device(self, tenant: str, identity: dict, id_hash: str, status: str) -> Device:

@@ -56,3 +56,43 @@ def test_minus_one_is_unlimited(make_app):
     app = make_app("sqlite", DEVAUTH_MAX_PENDING="-1")
     client = app.test_client()
     assert all(Device(client).auth().status_code == 401 for _ in range(CAP + 5))
+
+
+KEYS_CAP = 3
+
+
+def test_a_flood_of_new_keys_for_a_known_identity_stops_at_the_cap(make_app, backend):
+    """DEVAUTH_MAX_PENDING_KEYS: DEVAUTH_MAX_PENDING counts identities, so new keys for one known
+    identity (unauthenticated, anyone who knows it) added auth sets to its device without end
+    (300 requests: 301 auth sets)."""
+    app = make_app(backend, DEVAUTH_MAX_PENDING_KEYS=str(KEYS_CAP))
+    client = app.test_client()
+    operator = Operator.create(app, client)
+    accepted = accepted_device(app, operator, client)
+    statuses = {}
+    for _ in range(20):
+        r = Device(client, identity=accepted.identity).auth()
+        statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        if r.status_code == 429:
+            body = r.get_json()
+            assert set(body) == {"error", "request_id"} and f"limit {KEYS_CAP}" in body["error"]
+            assert r.headers["Retry-After"]
+    assert statuses == {401: KEYS_CAP, 429: 20 - KEYS_CAP}
+    record = operator.find_device(accepted)
+    assert sorted(a["status"] for a in record["auth_sets"]) == ["accepted"] + ["pending"] * KEYS_CAP
+    # the device's known keys are unaffected
+    assert accepted.auth().status_code == 200
+    # room again once the operator removes a pending key
+    pending = next(a for a in record["auth_sets"] if a["status"] == "pending")
+    assert operator.delete(f"/api/management/v2/devauth/devices/{record['id']}/auth/{pending['id']}"
+                           ).status_code == 204
+    assert Device(client, identity=accepted.identity).auth().status_code == 401
+    assert Device(client, identity=accepted.identity).auth().status_code == 429
+
+
+def test_pending_keys_minus_one_is_unlimited(make_app):
+    app = make_app("sqlite", DEVAUTH_MAX_PENDING_KEYS="-1")
+    client = app.test_client()
+    first = Device(client)
+    assert first.auth().status_code == 401
+    assert all(Device(client, identity=first.identity).auth().status_code == 401 for _ in range(12))
