@@ -373,8 +373,13 @@ class ArtifactsService(ReleasesMixin):
             self.store.set_upload_status(tenant, upload_id, "pending")
             raise BadRequest("nothing has been uploaded to the link yet")
         try:
+            # the object moves to the artifact's key first, and the parser reads it there: a PUT
+            # through the link still in flight then commits to the staging key, never over the
+            # bytes parsed (parsed at the staging key and moved after, such a PUT's unparsed
+            # bytes became the artifact)
+            self._storage_call(self.storage.promote, staging, key)
             limit, on_exceed = self._stream_limit(tenant)
-            source = self._storage_call(self.storage.open, staging)
+            source = self._storage_call(self.storage.open, key)
             try:
                 tee = TeeReader(file_chunks(source), lambda _: None, limit=limit, on_exceed=on_exceed)
                 meta = self._parse(tee)
@@ -382,13 +387,9 @@ class ArtifactsService(ReleasesMixin):
                 source.close()
             record = self._record(meta, upload_id, "", tee.count, key)
             self._check_conflict(tenant, record.name, record.depends_idx)
-            self._storage_call(self.storage.promote, staging, key)
-            try:
-                self._insert_within_limit(tenant, record)
-            except BaseException:
-                self._delete_object(key)
-                raise
+            self._insert_within_limit(tenant, record)
         except BaseException:
+            self._delete_object(key)
             self._delete_object(staging)
             self.store.set_upload_status(tenant, upload_id, "aborted")
             raise

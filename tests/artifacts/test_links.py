@@ -244,3 +244,33 @@ def test_own_links_answer_head_and_bad_ranges(make_app, backend, ma):
     assert r.status_code == 416 and r.get_json()["request_id"]
     r = client.put(parts.path + "?" + parts.query, data=b"x")
     assert r.status_code == 405
+
+
+def test_a_put_landing_while_complete_parses_is_never_the_artifact(app, operator, ma, svc, monkeypatch):
+    """The link's PUT still in flight when `complete` runs commits to the staging key while the
+    parser reads the bytes put before: those parsed bytes are the artifact, never the late ones
+    (the staging key used to be parsed, then moved: the late PUT's unparsed bytes became the
+    artifact, under the metadata and size of the parsed ones)."""
+    link = operator.post(UPLOAD + "/directupload").get_json()
+    data = read_bytes(ma.single_file("parsed"))
+    assert put_to(app, link["uri"], data) == 200
+    from deployments.artifacts.storage import object_key
+    storage = svc.storage
+    staging = object_key("", link["id"]) + ".upload"
+    assert storage.exists(staging)
+    real_open = storage.open
+
+    def open_then_late_put(key):
+        source = real_open(key)
+        writer = storage.writer(staging)  # what the late PUT's commit does, now
+        writer.write(b"never parsed")
+        writer.commit()
+        return source
+
+    monkeypatch.setattr(storage, "open", open_then_late_put)
+    assert operator.post(f"{UPLOAD}/directupload/{link['id']}/complete").status_code == 202
+    monkeypatch.undo()
+    a = operator.get(f"{UPLOAD}/{link['id']}").get_json()
+    assert a["name"] == "parsed" and a["size"] == len(data)
+    status, body, _ = fetch(app, operator.get(f"{UPLOAD}/{link['id']}/download").get_json()["uri"])
+    assert status == 200 and body == data
