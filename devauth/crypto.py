@@ -19,6 +19,10 @@ from common.errors import BadRequest, Unauthorized
 
 RSA_MIN_BITS = 2048
 RSA_MAX_BITS = 4096
+# Go's crypto/rsa (Mender's) refuses a larger public exponent. OpenSSL takes any up to 3072-bit
+# moduli, and verifying with one as long as the modulus costs ~100 times the CPU (10 ms against
+# 0.1 ms at RSA-3072) of an auth request anyone can send.
+RSA_MAX_EXPONENT = (1 << 31) - 1
 EC_CURVES = (ec.SECP256R1, ec.SECP384R1)
 MAX_PUBKEY_CHARS = 8 * 1024  # an RSA-4096 SPKI PEM is ~800 characters
 MAX_ID_DATA_BYTES = 64 * 1024
@@ -49,6 +53,8 @@ def parse_public_key(pem: str) -> Any:
     if isinstance(key, rsa.RSAPublicKey):
         if not RSA_MIN_BITS <= key.key_size <= RSA_MAX_BITS:
             raise BadRequest(f"pubkey: RSA keys must have {RSA_MIN_BITS} to {RSA_MAX_BITS} bits")
+        if key.public_numbers().e > RSA_MAX_EXPONENT:
+            raise BadRequest(f"pubkey: RSA public exponent larger than {RSA_MAX_EXPONENT}")
     elif isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, EC_CURVES):
             raise BadRequest("pubkey: unsupported elliptic curve (use P-256 or P-384)")

@@ -48,6 +48,25 @@ def test_rsa_4096_accepted():
     assert verifies(parsed, sign_body(key, b"{}"), b"{}")
 
 
+def _rsa_pem_with_exponent(e: int) -> str:
+    n = rsa.generate_private_key(public_exponent=65537, key_size=3072).public_key().public_numbers().n
+    return public_pem_of(rsa.RSAPublicNumbers(e, n).public_key())
+
+
+def public_pem_of(public_key) -> str:
+    return public_key.public_bytes(serialization.Encoding.PEM,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_rsa_public_exponent_at_most_go_s():
+    """As Go's crypto/rsa: an exponent above 2^31-1 is refused (one as long as the modulus made
+    every unauthenticated auth request's verification cost ~100 times the CPU)."""
+    assert crypto.parse_public_key(_rsa_pem_with_exponent((1 << 31) - 1))
+    for e in ((1 << 31) + 1, (1 << 3000) + 1):
+        with pytest.raises(BadRequest, match="exponent"):
+            crypto.parse_public_key(_rsa_pem_with_exponent(e))
+
+
 def _pem(key) -> str:
     return public_pem(key)
 
