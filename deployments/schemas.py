@@ -149,6 +149,11 @@ class DeviceDeploymentIdsQueryArgsSchema(Schema):
     id = fields.List(fields.String(validate=validate.Length(max=128)), validate=validate.Length(max=500))
 
 
+def _shown(key: str) -> str:
+    """A key as an error message names it: a device's key may be as long as its body."""
+    return key if len(key) <= 64 else key[:64] + "\u2026"
+
+
 def provides_from(body, *, nested: bool) -> dict:
     """The device's provides from a `next` body: v2 `{"device_provides": {...}}` or v1's flat map.
     Values must be strings (numbers are tolerated and turned into strings)."""
@@ -158,7 +163,7 @@ def provides_from(body, *, nested: bool) -> dict:
     if nested:
         unknown = set(body) - {"device_provides", "update_control_map"}
         if unknown:
-            raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+            raise ValidationError(f"unknown field(s): {', '.join(_shown(k) for k in sorted(unknown)[:10])}")
     if not isinstance(provides, dict):
         raise ValidationError("device_provides: must be an object")
     if len(provides) > 1000:
@@ -166,9 +171,9 @@ def provides_from(body, *, nested: bool) -> dict:
     out = {}
     for key, value in provides.items():
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValidationError(f"device_provides.{key}: must be a string")
+            raise ValidationError(f"device_provides.{_shown(key)}: must be a string")
         if len(key) > 1024 or len(str(value)) > 4096:
-            raise ValidationError(f"device_provides.{key}: too long")
+            raise ValidationError(f"device_provides.{_shown(key)}: too long")
         out[key] = str(value)
     return out
 

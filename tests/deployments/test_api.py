@@ -177,6 +177,20 @@ def test_device_cycle_over_http(world):
     assert history[0]["deployment"]["id"] == dep_id and history[0]["device"]["status"] == "success"
 
 
+def test_a_poll_error_names_a_long_key_in_brief(world):
+    """The message names a device's key by its first 64 characters: it echoed the whole key,
+    a 1 MiB body's worth."""
+    _, devices = world
+    d = devices[0]
+    long_key = "k" * 900_000
+    for body in ({"device_provides": {"device_type": "dt", "artifact_name": "x", long_key: "v"}},
+                 {"device_provides": {"device_type": "dt", "artifact_name": "x", long_key: {}}},
+                 {"device_provides": {"device_type": "dt", "artifact_name": "x"}, long_key: 1}):
+        r = d.request("POST", NEXT_V2, json=body)
+        assert_error(r, 400)
+        assert "k" * 64 + "\u2026" in r.get_json()["error"] and len(r.data) < 1024
+
+
 @pytest.mark.usefixtures("both_paths")  # the status report: direct route and Flask view
 def test_device_protocol_errors(world):
     op, devices = world
