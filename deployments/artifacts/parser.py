@@ -85,6 +85,30 @@ def _fail(message: str) -> None:
     raise InvalidArtifact(f"invalid artifact: {message}")
 
 
+# How deep a header's JSON document may nest. json.loads takes what the recursion limit lets
+# through at the parser's depth in the stack, about 966 levels: such an artifact was stored (201),
+# then every deeper reader of its metadata failed (creating a deployment of it: 400 "nested too
+# deeply"). Artifacts nest a few levels.
+MAX_JSON_DEPTH = 64
+
+
+def _nests_deeper(value, limit: int) -> bool:
+    """Whether a parsed JSON value nests objects and arrays more than `limit` levels (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _json_object(raw: bytes, what: str, allow_empty: bool = False) -> dict:
     if allow_empty and not raw.strip():
         return {}
@@ -96,6 +120,8 @@ def _json_object(raw: bytes, what: str, allow_empty: bool = False) -> dict:
         _fail(f"{what} is not valid JSON")
     if not isinstance(value, dict):
         _fail(f"{what} must be a JSON object")
+    if _nests_deeper(value, MAX_JSON_DEPTH):
+        _fail(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 
 import pytest
@@ -252,3 +253,28 @@ def test_single_bit_flips_never_let_altered_payload_through(ma, signing_keys):
         assert meta.updates == original.updates and meta.name == original.name
         assert meta.provides == original.provides and meta.depends == original.depends
     assert refused > 200
+
+
+def _nested(depth: int) -> str:
+    """A JSON array nesting `depth` levels."""
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("member", ["header-info", "headers/0000/type-info", "headers/0000/meta-data"])
+def test_header_json_nests_at_most_64_levels(member):
+    """json.loads took ~966 levels at the parser's stack depth; stored so, the metadata then failed
+    deeper readers (creating a deployment of such an artifact: 400 "nested too deeply")."""
+    def artifact(depth: int) -> bytes:
+        docs = {"header-info": {"payloads": [{"type": "single-file"}], "artifact_provides": {"artifact_name": "n"},
+                                "artifact_depends": {"device_type": ["dt1"]}},
+                "headers/0000/type-info": {"type": "single-file"},
+                "headers/0000/meta-data": {}}
+        text = {name: json.dumps(doc) for name, doc in docs.items()}
+        # the document itself is level 1: a member nesting `depth - 1` levels below it
+        text[member] = text[member][:-1] + (", " if docs[member] else "") + f'"deep": {_nested(depth - 1)}}}'
+        return craft(name="n", header_members=[(name, doc.encode()) for name, doc in text.items()])
+
+    meta = parse_artifact(io.BytesIO(artifact(64)))
+    assert meta.name == "n"
+    for depth in (65, 900):
+        _bad(artifact(depth), f"{member} nests deeper than 64 levels")
