@@ -416,12 +416,21 @@ class DevauthService(DeviceManagement):
             raise Unauthorized("token expired") from None
 
     def revoke_tokens(self, tenant: str, device_id: str | None = None, jti: str | None = None) -> int:
-        """Every revocation goes through here: one token (jti), one device's, or a tenant's."""
+        """Every revocation goes through here: one token (jti), one device's, or a tenant's. A
+        remote connection (deviceconnect) of a device whose token is revoked closes too: it was
+        opened with that token, or the device must authenticate again anyway."""
+        deviceconnect = self._services.deviceconnect
         if jti is not None:
-            return int(self._store.delete_token(tenant, jti))
+            row = self._store.get_token_context(jti)
+            removed = int(self._store.delete_token(tenant, jti))
+            if removed and row is not None and row.tenant_id == tenant:
+                deviceconnect.disconnect_device(tenant, row.device_id, "device token revoked")
+            return removed
         removed = self._store.delete_tokens(tenant, device_id)
-        if device_id is not None:  # a remote connection opened with a revoked token closes too
-            self._services.deviceconnect.disconnect_device(tenant, device_id, "device token revoked")
+        if device_id is not None:
+            deviceconnect.disconnect_device(tenant, device_id, "device token revoked")
+        else:
+            deviceconnect.disconnect_tenant(tenant, "device token revoked")
         return removed
 
     def delete_tenant(self, tenant: str) -> None:

@@ -146,6 +146,11 @@ class DeviceconnectService:
         if state is not None and state.status == CONNECTED:
             self._close_device(tenant, device_id, reason)
 
+    def disconnect_tenant(self, tenant: str, reason: str) -> None:
+        """Close every connection of the tenant's devices (all their tokens were revoked)."""
+        for device_id in self._store.connected_devices(tenant):
+            self._close_device(tenant, device_id, reason)
+
     def _close_device(self, tenant: str, device_id: str, reason: str) -> None:
         if self.relay is None:
             return

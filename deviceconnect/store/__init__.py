@@ -39,6 +39,10 @@ class DeviceconnectStore(ABC):
         their (tenant, device id)."""
 
     @abstractmethod
+    def connected_devices(self, tenant: str) -> list[str]:
+        """Ids of the tenant's devices marked connected."""
+
+    @abstractmethod
     def delete_device(self, tenant: str, device_id: str) -> None:
         """Forget the device's state (idempotent)."""
 

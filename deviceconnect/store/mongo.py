@@ -103,6 +103,10 @@ class MongoDeviceconnectStore(DeviceconnectStore):
     def delete_device(self, tenant: str, device_id: str) -> None:
         self._c(DEVICES).delete_one({"tenant_id": tenant, "device_id": device_id})
 
+    def connected_devices(self, tenant: str) -> list[str]:
+        return [doc["device_id"] for doc in self._c(DEVICES).find({"tenant_id": tenant, "status": CONNECTED},
+                                                                  {"device_id": 1, "_id": 0})]
+
     def delete_tenant(self, tenant: str) -> None:
         for name in (DEVICES, SESSIONS, RECORDINGS):
             self._c(name).delete_many({"tenant_id": tenant})

@@ -83,6 +83,10 @@ class SqliteDeviceconnectStore(SqliteStore, DeviceconnectStore):
         self._conn.execute("DELETE FROM deviceconnect_devices WHERE tenant_id = ? AND device_id = ?",
                            (tenant, device_id))
 
+    def connected_devices(self, tenant: str) -> list[str]:
+        return [row[0] for row in self._conn.execute(
+            "SELECT device_id FROM deviceconnect_devices WHERE tenant_id = ? AND status = ?", (tenant, CONNECTED))]
+
     def delete_tenant(self, tenant: str) -> None:
         with self._db.transaction() as conn:
             for table in ("deviceconnect_devices", "deviceconnect_sessions", "deviceconnect_recordings"):

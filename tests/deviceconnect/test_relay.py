@@ -5,6 +5,8 @@ decommissioning. The same scenarios run against real gunicorn workers in test_re
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 
 import pytest
@@ -270,6 +272,33 @@ def test_device_leaving_ends_its_sessions_and_check_update_and_decommission(worl
         r = await loop.run_in_executor(None, lambda: w.operator.delete(f"/api/management/v2/devauth/devices/{device.id}"))
         assert r.status_code == 204
         assert await second.closed() == 1008 and second.close_reason == "device decommissioned"
+        await w.finish()
+
+    run(scenario())
+
+
+def test_a_revoked_token_closes_the_devices_connection(world):
+    """However a device's token is revoked — by its id (management and internal API), or with
+    all of its organization's (the internal API, a suspended organization) — its connection
+    closes, as for a decommissioned device; it had stayed open until the token's expiry."""
+    w = world()
+    device, other = w.device(), w.device()
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        dev = await w.connect_device(device)
+        jti = json.loads(base64.urlsafe_b64decode(device.token.split(".")[1] + "=="))["jti"]
+        r = await loop.run_in_executor(None, lambda: w.operator.delete(f"/api/management/v2/devauth/tokens/{jti}"))
+        assert r.status_code == 204, r.data
+        assert await dev.closed() == 1008 and dev.close_reason == "device token revoked"
+        await wait_until(lambda: w.service.get_device("", device.id).status == "disconnected")
+
+        assert (await loop.run_in_executor(None, device.auth)).status_code == 200  # a new token
+        first, second = await w.connect_device(device), await w.connect_device(other)
+        r = await loop.run_in_executor(None, lambda: w.client.delete("/api/internal/v1/devauth/tokens?tenant_id=default"))
+        assert r.status_code == 204, r.data
+        assert await first.closed() == 1008 and first.close_reason == "device token revoked"
+        assert await second.closed() == 1008 and second.close_reason == "device token revoked"
         await w.finish()
 
     run(scenario())

@@ -83,6 +83,18 @@ def test_sessions_and_recordings(store):
     assert list(store.recording_chunks("", sid)) == []
 
 
+def test_connected_devices(store):
+    tenant = _id()
+    on, off, never = _id(), _id(), _id()
+    store.set_connected(tenant, on, "w", 1.0)
+    version = store.set_connected(tenant, off, "w", 1.0)
+    store.set_disconnected(tenant, off, version, 2.0)
+    store.provision_device(tenant, never, 1.0)
+    store.set_connected(_id(), _id(), "w", 1.0)  # another tenant's
+    assert store.connected_devices(tenant) == [on]
+    assert store.connected_devices(_id()) == []
+
+
 def test_purge_and_delete_tenant(store):
     old, new = _id(), _id()
     now = time.time()
