@@ -169,7 +169,8 @@ class UseradmService:
         Roles: the caller needs ManageUsers (checked by the permission table for
         PUT users/{id}; refused here on /users/me without it), only an administrator grants or
         takes RBAC_ROLE_PERMIT_ALL, and the organization keeps at least one administrator
-        (Conflict). A role taken away counts at the user's next request, tokens included.
+        (Conflict). A role taken away counts at the user's next request, tokens included. Only an
+        administrator changes another administrator's email (Forbidden): it is what they log in with.
 
         Changing one's own email or password needs the current password; a user cannot set
         another user's password. A password change revokes every other token of that user.
@@ -192,6 +193,11 @@ class UseradmService:
                 raise Unprocessable("cannot change another user's password")
             passwords.check_password_rules(password)
         own = user_id == caller.subject
+        if "email" in fields and not own and permissions.PERMIT_ALL in user.roles \
+                and permissions.PERMIT_ALL not in self.caller_roles(caller):
+            # users log in by email: changing an administrator's locks the administrator out
+            raise Forbidden(f"forbidden: only an administrator changes the email of a holder of "
+                            f"{permissions.PERMIT_ALL}")
         if own and (password is not None or "email" in fields):
             if not current_password:
                 raise Unprocessable("current_password: required to change the email or password")

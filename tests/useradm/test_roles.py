@@ -136,6 +136,15 @@ def test_only_an_administrator_makes_or_removes_administrators(world):
     assert manager.put(f"{V1}/users/{other}", json={"roles": ["RBAC_ROLE_CI"]}).status_code == 204
     admin_id = admin.get(f"{V1}/users/me").get_json()["id"]
     assert manager.delete(f"{V1}/users/{admin_id}").status_code == 403
+    # nor locks one out by changing the email it logs in with
+    r = manager.put(f"{V1}/users/{admin_id}", json={"email": f"taken-{uuid.uuid4().hex[:6]}@example.com"})
+    assert r.status_code == 403 and set(r.get_json()) == {"error", "request_id"}
+    assert admin.get(f"{V1}/users/me").get_json()["email"] == admin.email
+    assert manager.put(f"{V1}/users/{other}", json={"email": f"o-{uuid.uuid4().hex[:6]}@example.com"}).status_code == 204
+    second, second_email = new_user(admin)  # another administrator may
+    new_email = f"a-{uuid.uuid4().hex[:6]}@example.com"
+    assert admin.put(f"{V1}/users/{second}", json={"email": new_email}).status_code == 204
+    assert admin.delete(f"{V1}/users/{second}").status_code == 204
     assert manager.delete(f"{V1}/users/{other}").status_code == 204
 
 
