@@ -40,7 +40,7 @@ WebSocketHandler = Callable[..., Awaitable[None]]
 
 _FIRST_BYTES = 64 * 1024  # response bytes gathered in the first hand-off before streaming starts
 _CHUNK_BYTES = 256 * 1024  # bytes read from a streamed response (or a file) per hand-off
-SWITCH_INTERVAL = 0.0002  # seconds; see AsgiFront._start
+SWITCH_INTERVAL = 0.001  # seconds; see AsgiFront._start
 
 _current: contextvars.ContextVar["AsgiFront"] = contextvars.ContextVar("mender_asgi_front")
 
@@ -159,10 +159,6 @@ class AsgiFront:
         # The loop thread and the app threads hand each request over twice; with CPython's 5 ms
         # default a thread woken for a hand-off waits up to that long for the GIL while the loop
         # is busy with other connections (measured on the poll benchmark: half the throughput).
-        # And SQLite runs each statement without the GIL: a writer holding the writer lock waits
-        # for it again after every statement, up to this interval, while every other process's
-        # writers wait for the lock. 0.2 ms rather than 1 ms: the million-device wave under load
-        # (bench/README.md, issue 21, session 12) drained where 1 ms built backlogs of seconds.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="mender-app")
         # A streamed upload holds its thread for as long as the client sends (hours on a slow
