@@ -51,6 +51,15 @@ def login(client, email) -> Operator:
     return op
 
 
+def new_token(maker: Operator, body: dict) -> Operator:
+    """A personal access token `maker` creates with `body` (200 required), as an operator."""
+    r = maker.post(f"{V1}/settings/tokens", json=body)
+    assert r.status_code == 200, r.data
+    op = Operator(maker.client, maker.email, PW)
+    op.token = r.get_data(as_text=True)
+    return op
+
+
 def test_roles_api(world):
     app, client, admin = world
     listed = admin.get(f"{V2}/roles").get_json()
@@ -167,19 +176,14 @@ def test_personal_access_tokens_act_with_their_users_roles(world):
     app, client, admin = world
     uid, email = new_user(admin, ["RBAC_ROLE_OBSERVER", "RBAC_ROLE_CI"])
     user = login(client, email)
-    r = user.post(f"{V1}/settings/tokens", json={"name": "ci", "roles": ["RBAC_ROLE_CI"]})
-    assert r.status_code == 200
-    pat = Operator(client, email, PW)
-    pat.token = r.get_data(as_text=True)
+    pat = new_token(user, {"name": "ci", "roles": ["RBAC_ROLE_CI"]})
     assert user.get(f"{V1}/settings/tokens").get_json()[0]["roles"] == ["RBAC_ROLE_CI"]
     assert pat.get("/api/management/v1/deployments/artifacts").status_code == 200
     assert pat.get("/api/management/v1/inventory/devices").status_code == 403  # narrower than its user
     assert user.get("/api/management/v1/inventory/devices").status_code == 200
     r = user.post(f"{V1}/settings/tokens", json={"name": "wider", "roles": ["RBAC_ROLE_PERMIT_ALL"]})
     assert r.status_code == 400 and "subset" in r.get_json()["error"]
-    r = user.post(f"{V1}/settings/tokens", json={"name": "full"})
-    full = Operator(client, email, PW)
-    full.token = r.get_data(as_text=True)
+    full = new_token(user, {"name": "full"})
     assert full.get("/api/management/v1/inventory/devices").status_code == 200
     # a role taken from the user counts at each token's next request
     assert admin.put(f"{V1}/users/{uid}", json={"roles": ["RBAC_ROLE_OBSERVER"]}).status_code == 204
@@ -197,16 +201,10 @@ def test_a_narrowed_token_mints_no_wider_token(world):
     app, client, admin = world
     uid, email = new_user(admin, ["RBAC_ROLE_OBSERVER", "RBAC_ROLE_USER_MANAGER"])
     user = login(client, email)
-    r = user.post(f"{V1}/settings/tokens", json={"name": "read", "roles": ["RBAC_ROLE_OBSERVER"]})
-    assert r.status_code == 200
-    narrow = Operator(client, email, PW)
-    narrow.token = r.get_data(as_text=True)
+    narrow = new_token(user, {"name": "read", "roles": ["RBAC_ROLE_OBSERVER"]})
     body = {"email": f"x-{uuid.uuid4().hex[:8]}@example.com", "password": PW, "roles": []}
     assert narrow.post(f"{V1}/users", json=body).status_code == 403
-    r = narrow.post(f"{V1}/settings/tokens", json={"name": "minted"})
-    assert r.status_code == 200
-    minted = Operator(client, email, PW)
-    minted.token = r.get_data(as_text=True)
+    minted = new_token(narrow, {"name": "minted"})
     assert minted.post(f"{V1}/users", json=body).status_code == 403
     assert minted.get(f"{V1}/users").status_code == 200  # ReadUsers: the observer's
     listed = {t["name"]: t for t in user.get(f"{V1}/settings/tokens").get_json()}
@@ -214,7 +212,5 @@ def test_a_narrowed_token_mints_no_wider_token(world):
     r = narrow.post(f"{V1}/settings/tokens", json={"name": "wider", "roles": ["RBAC_ROLE_USER_MANAGER"]})
     assert r.status_code == 400 and "subset" in r.get_json()["error"]
     # the user's own session still makes a token with all of the user's roles
-    r = user.post(f"{V1}/settings/tokens", json={"name": "full"})
-    full = Operator(client, email, PW)
-    full.token = r.get_data(as_text=True)
+    full = new_token(user, {"name": "full"})
     assert full.post(f"{V1}/users", json=body).status_code == 201
