@@ -38,3 +38,28 @@ def validate_printable(text: str) -> None:
     from marshmallow import ValidationError
     if isinstance(text, str) and not is_printable(text):
         raise ValidationError("only printable characters are allowed")
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every character `is_printable` refuses written as a backslash escape (`\\n`,
+    `\\r`, `\\t`, `\\xNN`, `\\uNNNN`, `\\UNNNNNNNN`) and the backslash itself doubled: one line of
+    text whatever it holds (no CR/LF, terminal escape or bidirectional override reaches a reader),
+    and the original recoverable."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable() or unicodedata.category(ch) not in _NOT_PRINTABLE:
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return "".join(out)

@@ -1,5 +1,8 @@
 """Request and query schemas of the deployments API."""
 
+import re
+from datetime import datetime
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from common.pagination import PaginationQueryArgsSchema
@@ -124,15 +127,33 @@ class DeviceStatusSchema(Schema):
     substate = fields.String(validate=validate.Length(max=1024))
 
 
+# RFC 3339's date-time (the spec's `format: date-time`), as Go's time.Time reads it from JSON
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
+
+
+def validate_date_time(text: str) -> None:
+    """A marshmallow validator: an RFC 3339 date-time (`2026-01-01T10:00:00.123456789Z`)."""
+    if not _RFC3339.fullmatch(text):
+        raise ValidationError("must be an RFC 3339 date-time (e.g. 2026-01-01T10:00:00Z)")
+    try:  # the values: month 13 or February 30 match the pattern
+        datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError("must be an RFC 3339 date-time (e.g. 2026-01-01T10:00:00Z)") from None
+
+
 class LogMessageSchema(Schema):
-    timestamp = fields.String(required=True, validate=validate.Length(max=64))
-    level = fields.String(required=True, validate=validate.Length(max=32))
-    message = fields.String(required=True, validate=validate.Length(max=64 * 1024))
+    """One line of a deployment log (the spec's DeploymentLogMessagesInner, Mender's LogMessage: all three
+    required and not empty). The level is one word (`info`, `error`…); the message any text, which
+    the operator's text rendering escapes (`common.text.escape_controls`)."""
+    timestamp = fields.String(required=True, validate=[validate.Length(max=64), validate_date_time])
+    level = fields.String(required=True, validate=[validate.Length(min=1, max=32), validate.Regexp(
+        r"\A[^\s:]+\Z", error="must be one word of printable characters"), validate_printable])
+    message = fields.String(required=True, validate=validate.Length(min=1, max=m.MAX_LOG_MESSAGE_LENGTH))
 
 
 class DeploymentLogSchema(Schema):
     messages = fields.List(fields.Nested(LogMessageSchema), required=True,
-                           validate=validate.Length(max=m.MAX_LOG_MESSAGES))
+                           validate=validate.Length(min=1, max=m.MAX_LOG_MESSAGES))
 
 
 class NextQueryArgsSchema(Schema):

@@ -266,8 +266,8 @@ class DeviceProtocol:
         dd = self.store.get_device_deployment(tenant, deployment_id, device_id)
         if dd is None or dd.deleted:
             raise NotFound("deployment not found for this device")
-        if len(messages) > m.MAX_LOG_MESSAGES:
-            raise BadRequest(f"messages: at most {m.MAX_LOG_MESSAGES}")
+        if not messages or len(messages) > m.MAX_LOG_MESSAGES:  # an empty upload would erase the log
+            raise BadRequest(f"messages: 1 to {m.MAX_LOG_MESSAGES} entries")
         self.store.save_log(tenant, deployment_id, device_id, messages)
         self.store.update_device_deployment(tenant, dd.id, dd.status, {"log": True})
 

@@ -8,6 +8,7 @@ import json
 
 from common.clock import rfc3339
 from common.direct import compact_json
+from common.text import escape_controls
 from deployments import model as m
 from deployments.artifacts.api import render as artifacts_render
 from deployments.artifacts.model import Artifact
@@ -149,9 +150,11 @@ def last_status(dd: DeviceDeployment) -> dict:
 
 
 def log_text(messages: list[dict]) -> str:
-    """A deployment log as the text operators read."""
-    return "".join(f"{msg.get('timestamp', '')} {msg.get('level', '')}: {msg.get('message', '')}\n"
-                   for msg in messages)
+    """A deployment log as the text operators read: one line per message, `<timestamp> <level>:
+    <message>`, each field's control characters escaped (`common.text.escape_controls`) so that no
+    message writes a line of its own (or a terminal sequence), whatever a device stored."""
+    return "".join(f"{escape_controls(str(msg.get('timestamp', '')))} {escape_controls(str(msg.get('level', '')))}: "
+                   f"{escape_controls(str(msg.get('message', '')))}\n" for msg in messages)
 
 
 def instructions(i: Instructions, with_control_map: bool = False) -> dict:

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from common.text import is_printable
+from common.text import escape_controls, is_printable
 from tests.artifacts.tools import craft
 from tests.common.test_http import assert_error
 
@@ -80,3 +80,11 @@ def test_deployment_filter_and_token_names(operator):
 def test_emails_with_a_trailing_newline(operator):
     r = operator.post("/api/management/v1/useradm/users", json={"email": "new@example.com\n", "password": "12345678x"})
     assert_error(r, 400)
+
+
+@pytest.mark.parametrize("text,shown", [("plain é 日本", "plain é 日本"), ("a\r\nb", "a\\r\\nb"), ("\x1b[2J", "\\x1b[2J"),
+                                        ("C:\\tmp", "C:\\\\tmp"), ("\\n", "\\\\n"), ("a\u2028b\u202e", "a\\u2028b\\u202e"),
+                                        ("\x85\x00", "\\x85\\x00"), ("\U000e0001", "\\U000e0001"), ("a\tb", "a\\tb")])
+def test_escape_controls_makes_one_unambiguous_line(text, shown):
+    assert escape_controls(text) == shown
+    assert is_printable(escape_controls(text))

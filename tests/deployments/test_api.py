@@ -235,6 +235,63 @@ def test_abort_and_logs(world):
     assert_error(devices[1].request("PUT", f"{DEV}/{dep_id}/log", json=log), 404)
 
 
+LOG_LINE = {"timestamp": "2026-11-23T02:42:10.123456789Z", "level": "info", "message": "ok"}
+
+
+@pytest.mark.parametrize("bad", [
+    {"messages": []},  # would replace a stored log with nothing
+    {"messages": [{**LOG_LINE, "timestamp": "not a time"}]},
+    {"messages": [{**LOG_LINE, "timestamp": "2026-02-30T00:00:00Z"}]},
+    {"messages": [{**LOG_LINE, "timestamp": "2026-01-01 00:00:00"}]},  # no zone, no T
+    {"messages": [{**LOG_LINE, "timestamp": "2026-01-01T00:00:00Z\n"}]},
+    {"messages": [{**LOG_LINE, "level": ""}]},
+    {"messages": [{**LOG_LINE, "level": "info\r\n2026-01-01T00:00:00Z error"}]},
+    {"messages": [{**LOG_LINE, "level": "a b"}]},
+    {"messages": [{**LOG_LINE, "level": "x" * 33}]},
+    {"messages": [{**LOG_LINE, "message": ""}]},
+    {"messages": [{**LOG_LINE, "message": "x" * (64 * 1024 + 1)}]},
+    {"messages": [{"timestamp": LOG_LINE["timestamp"], "level": "info"}]},
+])
+def test_log_upload_refuses_what_mender_refuses_and_keeps_the_stored_log(world, bad):
+    op, devices = world
+    d = devices[0]
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    poll(d)
+    assert d.request("PUT", f"{DEV}/{dep_id}/log", json={"messages": [LOG_LINE]}).status_code == 204
+    assert_error(d.request("PUT", f"{DEV}/{dep_id}/log", json=bad), 400)
+    r = op.get(f"{MGMT}/deployments/{dep_id}/devices/{d.id}/log")
+    assert r.get_data(as_text=True) == "2026-11-23T02:42:10.123456789Z info: ok\n"
+
+
+def test_log_text_has_one_line_per_message_whatever_the_message_holds(world):
+    op, devices = world
+    d = devices[0]
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    poll(d)
+    forged = "ok\r\n2026-01-01T00:00:00Z info: forged\x1b[2J\u2028\u202e\x85 C:\\tmp\tend"
+    messages = [{"timestamp": "2026-11-23T02:42:10+01:00", "level": "ERROR", "message": forged},
+                {"timestamp": "2026-11-23T02:42:11z", "level": "info", "message": "last"}]
+    assert d.request("PUT", f"{DEV}/{dep_id}/log", json={"messages": messages}).status_code == 204
+    text = op.get(f"{MGMT}/deployments/{dep_id}/devices/{d.id}/log").get_data(as_text=True)
+    assert text == ("2026-11-23T02:42:10+01:00 ERROR: ok\\r\\n2026-01-01T00:00:00Z info: forged\\x1b[2J"
+                    "\\u2028\\u202e\\x85 C:\\\\tmp\\tend\n"
+                    "2026-11-23T02:42:11z info: last\n")
+    assert len(text.splitlines()) == 2
+
+
+def test_log_stored_before_validation_is_rendered_escaped(app, world):
+    """A log stored by an earlier version (no field checked) still renders one line per message."""
+    op, devices = world
+    d = devices[0]
+    dep_id = create(op, devices=[d.id]).headers["Location"].rsplit("/", 1)[1]
+    poll(d)
+    with app.app_context():
+        app.extensions["mender"].services.deployments.store.save_log(
+            "", dep_id, d.id, [{"timestamp": "x\ny", "level": "a\rb", "message": "\x1b]0;t\x07"}])
+    text = op.get(f"{MGMT}/deployments/{dep_id}/devices/{d.id}/log").get_data(as_text=True)
+    assert text == "x\\ny a\\rb: \\x1b]0;t\\x07\n"
+
+
 def test_abort_device_history_and_internal(world):
     op, devices = world
     d = devices[0]
