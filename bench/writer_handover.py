@@ -28,11 +28,12 @@ import threading
 import time
 
 from bench.writer_lock import SHAPES, _busy, _setup
+from common.asgi import SWITCH_INTERVAL
 from common.db import SqliteDatabase
 
 
 def _process(path: str, writers: int, busy: int, seconds: float, offset: int, out) -> None:
-    sys.setswitchinterval(0.001)  # common.asgi's, as in a worker
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as in a worker
     db = SqliteDatabase(path)
     write = SHAPES["trigger"]
     db.conn.execute("SELECT 1").fetchone()

@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 
+from common.asgi import SWITCH_INTERVAL
 from common.db import SqliteDatabase
 
 ROWS = 50_000
@@ -113,7 +114,7 @@ def main() -> None:
                     help="the write: a transaction of four statements, one statement with a trigger, or both")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="writer-lock-")
-    sys.setswitchinterval(0.001)  # common.asgi's, as in a worker
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as in a worker
     db = _setup(os.path.join(tmp, "w.db"))
     shapes = ("report", "trigger") if args.shape == "both" else (args.shape,)
     rates: dict[tuple[str, int], list[float]] = {(s, b): [] for s in shapes for b in (0, args.busy)}
