@@ -194,6 +194,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEVICECONNECT_PING_INTERVAL_SECONDS", 50, int,
             "Ping every device and operator socket this often (proxies see traffic); a ping unanswered "
             "for as long closes the socket (its peer is gone). 0: no pings."),
+    Setting("DEVICECONNECT_OPERATOR_RECHECK_SECONDS", 60.0, float,
+            "An open operator session or playback is re-decided this often: a revoked token, a role taken "
+            "away or the device moved out of a limited role's groups closes it (1008)."),
+    Setting("DEVICECONNECT_MAX_SESSIONS_PER_USER", 32, int,
+            "Operator websockets (terminal/port-forward/file-transfer sessions and playbacks) one user may "
+            "hold open in one worker process; one more is refused with 429. 0: no limit."),
     Setting("DEVICECONNECT_RECORDING_LIMIT", 8 * MIB, int,
             "Terminal output recorded per session, in bytes; a session that reaches it is ended (as Mender)."),
     Setting("DEVICECONNECT_RECORDING_RETENTION_SECONDS", 30 * 86400, int,

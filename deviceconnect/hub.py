@@ -18,8 +18,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable
 
-from common.permissions import route_key
-from deviceconnect import OPERATOR_CONNECT, envelope
+from deviceconnect import envelope
 from deviceconnect import protocol as p
 from deviceconnect.bus import Bus, make_bus, session_subject
 
@@ -29,8 +28,6 @@ SWEEP_SECONDS = 5.0
 BEAT_SECONDS = 15.0
 HOLDER_TTL = 120.0  # a process that has not beaten for this long is dead: its devices are released
 RELEASE_SECONDS = 60.0
-REAUTH_SECONDS = 60.0
-OPERATOR_CONNECT_KEY = route_key("GET", OPERATOR_CONNECT)
 
 
 class Hub:
@@ -45,6 +42,10 @@ class Hub:
         self.holder = ""
         self.devices: dict[tuple[str, str], Any] = {}  # (tenant, device id) -> DeviceLink
         self.sessions: dict[str, Any] = {}  # session id -> OperatorLink
+        self.playbacks: set[Any] = set()  # PlaybackLink
+        # operator sockets (sessions and playbacks) this process holds per (tenant, user id)
+        self.per_user: dict[tuple[str, str], int] = {}
+        self.recheck_seconds = float(self.config["DEVICECONNECT_OPERATOR_RECHECK_SECONDS"])
         self._run_blocking: Callable[..., Awaitable[Any]] | None = None
         self._sweeper: asyncio.Task | None = None
         self._start_lock = threading.Lock()
@@ -96,7 +97,7 @@ class Hub:
             return
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for link in list(self.devices.values()) + list(self.sessions.values()):
+        for link in list(self.devices.values()) + list(self.sessions.values()) + list(self.playbacks):
             link.close_soon(p.CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.sleep(0)
         try:
@@ -165,6 +166,25 @@ class Hub:
         future.add_done_callback(_log_failure)
 
     # ------------------------------------------------------------------ registries
+    def claim_operator_socket(self, tenant: str, user_id: str) -> bool:
+        """Count one more operator socket (session or playback) of the user in this process; False
+        (nothing counted) when the user holds DEVICECONNECT_MAX_SESSIONS_PER_USER already."""
+        limit = int(self.config["DEVICECONNECT_MAX_SESSIONS_PER_USER"])
+        key = (tenant, user_id)
+        held = self.per_user.get(key, 0)
+        if limit > 0 and held >= limit:
+            return False
+        self.per_user[key] = held + 1
+        return True
+
+    def release_operator_socket(self, tenant: str, user_id: str) -> None:
+        key = (tenant, user_id)
+        held = self.per_user.get(key, 0) - 1
+        if held > 0:
+            self.per_user[key] = held
+        else:
+            self.per_user.pop(key, None)
+
     def add_device(self, link) -> None:
         key = (link.tenant, link.device_id)
         old = self.devices.get(key)
@@ -204,8 +224,9 @@ class Hub:
                         link.close_soon(p.CLOSE_NORMAL, "session idle timeout")
                     elif link.recorder.dirty:
                         link.recorder.flush_soon()
+                for link in list(self.sessions.values()) + list(self.playbacks):
                     if now >= link.next_reauth:
-                        link.next_reauth = now + REAUTH_SECONDS
+                        link.next_reauth = now + self.recheck_seconds
                         loop.create_task(self._reauthenticate(link))
                 wall = self.service._clock.now()
                 for link in list(self.devices.values()):
@@ -243,9 +264,9 @@ class Hub:
                 loop.create_task(ws.ping())
 
     async def _reauthenticate(self, link) -> None:
-        """An operator whose token was revoked (logout, user removed) loses the session; so does
-        one the permission table no longer lets open it (a role taken away, the device moved out
-        of the groups a limited role reaches), as the handshake would be refused now."""
+        """An operator whose token was revoked (logout, user removed) loses the session or the
+        playback; so does one the permission table no longer lets open it (a role taken away, the
+        device moved out of the groups a limited role reaches), as the handshake would be refused now."""
         from common.errors import NotFound, Unauthorized, Forbidden
         token = link.token
         authenticate = self.authenticators.get("management")
@@ -259,9 +280,9 @@ class Hub:
             return
         except Exception:
             return
+        key, params = link.permission()
         try:
-            await self.run(self.context.authorizer.authorize, identity, "GET", OPERATOR_CONNECT_KEY,
-                           {"id": link.session.device_id})
+            await self.run(self.context.authorizer.authorize, identity, "GET", key, params)
         except (Forbidden, NotFound) as exc:
             link.end_reason = "permission withdrawn"
             link.close_soon(p.CLOSE_POLICY, exc.message)

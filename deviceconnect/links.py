@@ -10,7 +10,8 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from deviceconnect import envelope
+from common.permissions import route_key
+from deviceconnect import OPERATOR_CONNECT, PLAYBACK, envelope
 from deviceconnect import protocol as p
 from deviceconnect.bus import device_subject, session_subject
 from deviceconnect.recording import Recorder
@@ -26,6 +27,8 @@ log = logging.getLogger("mender.deviceconnect")
 DEVICE_READ_LIMIT = 8192
 MAX_SESSIONS_PER_DEVICE = 256  # sessions a device socket keeps track of (mender-connect's shells: 16)
 QUEUE_LIMIT = 4 * 1024 * 1024  # bytes waiting for a slow reader before its socket is closed (1013)
+OPERATOR_CONNECT_KEY = route_key("GET", OPERATOR_CONNECT)
+PLAYBACK_KEY = route_key("GET", PLAYBACK)
 
 
 class WebSocket:
@@ -277,9 +280,12 @@ class OperatorLink(Link):
         self.types: list[str] = []
         self.recorder = Recorder(hub, session)
         self.device_subject = device_subject(session.tenant_id, session.device_id)
-        from deviceconnect.hub import REAUTH_SECONDS
-        self.next_reauth = hub.loop.time() + REAUTH_SECONDS
+        self.next_reauth = hub.loop.time() + hub.recheck_seconds
         self.end_reason = ""
+
+    def permission(self) -> tuple[str, dict[str, str]]:
+        """The operation and path parameters the permission table re-decides while it is open."""
+        return OPERATOR_CONNECT_KEY, {"id": self.session.device_id}
 
     def on_bus(self, data: bytes) -> None:
         kind = data[0]
@@ -381,3 +387,35 @@ class OperatorLink(Link):
                                            b"user disconnected")))
         out.append(p.encode(p.ProtoMsg(p.PROTO_CONTROL, p.CLOSE, sid, props)))
         return out
+
+
+class PlaybackLink:
+    """A recording's playback while it streams: what the sweeper re-decides (the operator's token,
+    the permission table) as it does an operator session's, and how it is told to stop."""
+
+    __slots__ = ("identity", "token", "session_id", "next_reauth", "end_reason", "closing", "_wake")
+
+    def __init__(self, hub: "Hub", identity, token: str, session_id: str):
+        self.identity = identity
+        self.token = token
+        self.session_id = session_id
+        self.next_reauth = hub.loop.time() + hub.recheck_seconds
+        self.end_reason = ""
+        self.closing: tuple[int, str] | None = None
+        self._wake = asyncio.Event()
+
+    def permission(self) -> tuple[str, dict[str, str]]:
+        return PLAYBACK_KEY, {"session_id": self.session_id}
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Stop after the message being sent (idempotent); a pause between messages ends at once."""
+        if self.closing is None:
+            self.closing = (code, reason)
+        self._wake.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the playback is told to stop (or its reader left)."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass

@@ -29,7 +29,7 @@ from deviceconnect import OPERATOR_CONNECT, PLAYBACK, envelope
 from deviceconnect import protocol as p
 from deviceconnect import service as s
 from deviceconnect.bus import device_subject, session_subject
-from deviceconnect.links import DeviceLink, OperatorLink, WebSocket
+from deviceconnect.links import DeviceLink, OperatorLink, PlaybackLink, WebSocket
 from deviceconnect.recording import playback_messages
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ SUBPROTOCOL = "protomsg/msgpack"
 DEFAULT_PLAYBACK_SLEEP_MS = 100
 MAX_PLAYBACK_SLEEP_MS = 10_000
 _MAX_ID = 128
+TOO_MANY = "too many open sessions for this user (DEVICECONNECT_MAX_SESSIONS_PER_USER)"
 
 
 def _headers(scope) -> dict[bytes, bytes]:
@@ -238,12 +239,20 @@ class Relay:
         return identity, token, access
 
     async def operator_connect(self, scope, receive, send, id: str = "", **params) -> None:
-        hub = self.hub
         who = await self._operator(scope, receive, send, OPERATOR_CONNECT_KEY, {"id": id})
         if who is None:
             return
         identity, token, _access = who
-        device_id = id
+        if not self.hub.claim_operator_socket(identity.tenant, identity.subject):
+            await deny(scope, receive, send, 429, TOO_MANY)
+            return
+        try:
+            await self._operator_session(scope, receive, send, identity, token, id)
+        finally:
+            self.hub.release_operator_socket(identity.tenant, identity.subject)
+
+    async def _operator_session(self, scope, receive, send, identity, token: str, device_id: str) -> None:
+        hub = self.hub
         if not device_id or len(device_id) > _MAX_ID or not device_id.isprintable():
             await deny(scope, receive, send, 400, "invalid device id")
             return
@@ -301,11 +310,20 @@ class Relay:
 
     # ------------------------------------------------------------------ playback
     async def playback(self, scope, receive, send, session_id: str = "", **params) -> None:
-        hub = self.hub
         who = await self._operator(scope, receive, send, PLAYBACK_KEY, {"session_id": session_id})
         if who is None:
             return
-        identity, _, _access = who
+        identity, token, _access = who
+        if not self.hub.claim_operator_socket(identity.tenant, identity.subject):
+            await deny(scope, receive, send, 429, TOO_MANY)
+            return
+        try:
+            await self._playback(scope, receive, send, identity, token, session_id)
+        finally:
+            self.hub.release_operator_socket(identity.tenant, identity.subject)
+
+    async def _playback(self, scope, receive, send, identity, token: str, session_id: str) -> None:
+        hub = self.hub
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         sleep_ms = DEFAULT_PLAYBACK_SLEEP_MS
         if "sleep_ms" in query:
@@ -330,22 +348,27 @@ class Relay:
         ws = await self._accept(scope, receive, send)
         if ws is None:
             return
+        # re-decided by the sweeper as an operator session is (token, permission table)
+        link = PlaybackLink(hub, identity, token, session.id)
+        hub.playbacks.add(link)
         gone = asyncio.get_running_loop().create_task(self._wait_closed(ws))
+        gone.add_done_callback(lambda _: link.close_soon(p.CLOSE_NORMAL, "reader left"))
         messages = playback_messages(service.recording_chunks(identity.tenant, session.id), session.id)
         try:
-            while not gone.done():
+            while link.closing is None:
                 frame = await hub.run(next, messages, None)
-                if frame is None:
+                if frame is None or link.closing is not None:
                     break
                 await ws.send(frame)
                 if sleep_ms:
-                    await asyncio.sleep(sleep_ms / 1000)
-            await ws.close(p.CLOSE_NORMAL, "end of recording")
+                    await link.pause(sleep_ms / 1000)
+            await ws.close(*(link.closing or (p.CLOSE_NORMAL, "end of recording")))
         except Exception:
             if not gone.done():
                 log.exception("playback of session %s failed", session.id)
                 await ws.close(p.CLOSE_INTERNAL, "internal error")
         finally:
+            hub.playbacks.discard(link)
             gone.cancel()
 
     @staticmethod

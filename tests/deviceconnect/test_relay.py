@@ -384,8 +384,7 @@ def test_a_permission_taken_away_ends_the_operators_session(world, monkeypatch):
     limited role reaches) loses the open session, as the next request would be refused."""
     import deviceconnect.hub as hub_module
     monkeypatch.setattr(hub_module, "SWEEP_SECONDS", 0.1)
-    monkeypatch.setattr(hub_module, "REAUTH_SECONDS", 0.2)
-    w = world()
+    w = world(DEVICECONNECT_OPERATOR_RECHECK_SECONDS=0.2)
     lab = w.device()
     w.operator.put(f"/api/management/v1/inventory/devices/{lab.id}/group", json={"group": "lab"})
     role = {"name": "lab-terminal", "permission_sets_with_scope": [
@@ -420,8 +419,7 @@ def test_a_permission_taken_away_ends_the_operators_session(world, monkeypatch):
 def test_a_logout_ends_the_operators_session_and_an_expired_device_token_its_connection(world, monkeypatch):
     import deviceconnect.hub as hub_module
     monkeypatch.setattr(hub_module, "SWEEP_SECONDS", 0.1)
-    monkeypatch.setattr(hub_module, "REAUTH_SECONDS", 0.2)
-    w = world(DEVICEAUTH_JWT_EXP_TIMEOUT=3)
+    w = world(DEVICEAUTH_JWT_EXP_TIMEOUT=3, DEVICECONNECT_OPERATOR_RECHECK_SECONDS=0.2)
     device = w.device()
 
     async def scenario():
@@ -432,6 +430,56 @@ def test_a_logout_ends_the_operators_session_and_an_expired_device_token_its_con
         assert r.status_code == 202, r.data
         assert await op.closed(5) == 1008 and op.close_reason == "token no longer valid"
         assert await dev.closed(10) == 1008 and dev.close_reason == "token expired"
+        await w.finish()
+
+    run(scenario())
+
+
+def test_a_playback_is_re_decided_as_a_session_is(world, monkeypatch):
+    """A recording's playback streams for as long as the recording lasts (sleep_ms up to 10 s
+    between messages): an operator whose token was revoked or whose ConnectToDevices was taken
+    away loses it at the next re-check (1008), as an operator session does; one still allowed
+    keeps playing."""
+    import deviceconnect.hub as hub_module
+    monkeypatch.setattr(hub_module, "SWEEP_SECONDS", 0.1)
+    w = world(DEVICECONNECT_OPERATOR_RECHECK_SECONDS=0.2)
+    w.operator_id = w.operator.get("/api/management/v1/useradm/users/me").get_json()["id"]
+    device = w.device()
+    troubleshooter = Operator.create(w.app, w.client, roles=["RBAC_ROLE_REMOTE_TERMINAL"])
+    leaving = Operator.create(w.app, w.client, roles=["RBAC_ROLE_REMOTE_TERMINAL"])
+    staying = Operator.create(w.app, w.client, roles=["RBAC_ROLE_REMOTE_TERMINAL"])
+    users = {u["email"]: u["id"] for u in w.operator.get("/api/management/v1/useradm/users").get_json()}
+
+    async def call(fn):
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    async def scenario():
+        dev = await w.connect_device(device)
+        op = await w.connect_operator(device.id)
+        sid = await _open_shell(w, dev, op)
+        for n in range(20):
+            dev.send_msg(p.ProtoMsg(p.PROTO_SHELL, p.SHELL_DATA, sid, {"status": p.Int64(1)}, b"line %d\r\n" % n))
+            await op.recv()
+        op.leave()
+        await wait_until(lambda: w.service.get_session("", sid).end_ts is not None, what="the session's end")
+
+        def play(who):
+            sock = FakeSocket({"Authorization": f"Bearer {who.token}"}, query="sleep_ms=10000")
+            w._run(w.relay.playback, sock, session_id=sid)
+            return sock
+
+        by_role, by_token, kept = play(troubleshooter), play(leaving), play(staying)
+        for sock in (by_role, by_token, kept):
+            assert await sock.recv() is not None  # streaming, 10 s to the next message
+        r = await call(lambda: w.operator.put(f"/api/management/v1/useradm/users/{users[troubleshooter.email]}",
+                                              json={"roles": ["RBAC_ROLE_OBSERVER"]}))
+        assert r.status_code == 204, r.data
+        r = await call(lambda: leaving.post("/api/management/v1/useradm/auth/logout"))
+        assert r.status_code == 202, r.data
+        assert await by_role.closed(5) == 1008 and by_role.close_reason.startswith("forbidden")
+        assert await by_token.closed(5) == 1008 and by_token.close_reason == "token no longer valid"
+        assert kept.close_code is None
+        assert len(w.hub.playbacks) == 1
         await w.finish()
 
     run(scenario())

@@ -204,3 +204,66 @@ def test_without_its_nats_server_deviceconnect_answers_503_and_the_rest_works(tm
         r = requests.get(server.internal_url + "/api/internal/v1/deviceconnect/health", timeout=30)
         assert r.status_code == 503
         assert requests.get(server.internal_url + "/api/internal/v1/inventory/health", timeout=10).status_code == 204
+
+
+def _playback_socket(base: str, token: str, session_id: str, sleep_ms: int):
+    from websockets.sync.client import connect
+    from tests.deviceconnect.live import ws_url
+    return connect(ws_url(base, f"/api/management/v1/deviceconnect/sessions/{session_id}/playback?sleep_ms={sleep_ms}"),
+                   additional_headers={"Authorization": f"Bearer {token}"}, max_size=None)
+
+
+def test_operator_sockets_per_user_are_limited_and_a_playback_ends_with_its_token(tmp_path):
+    """A user holds at most DEVICECONNECT_MAX_SESSIONS_PER_USER operator websockets (sessions and
+    playbacks) per worker: one more is refused before the upgrade with 429 and a JSON error, a
+    closed one frees its place, another user is not affected. A playback whose token is revoked
+    (logout) is closed with 1008 at the next re-check, between two messages 10 s apart."""
+    data_dir = str(tmp_path / "data")
+    create_user(data_dir)
+    env = {"DEVICECONNECT_MAX_SESSIONS_PER_USER": "2", "DEVICECONNECT_OPERATOR_RECHECK_SECONDS": "1"}
+    with GunicornServer(data_dir, workers=1, env=env) as server:
+        mgmt = Mgmt(server.url)
+        dev = mgmt.device()
+        with device_socket(server.url, dev.token) as dws:
+            while mgmt.state(dev.id) != "connected":
+                time.sleep(0.05)
+            with operator_socket(server.url, mgmt.token, dev.id) as op:
+                sid = echo_exchange(dws, op, b"a line to play back")
+            recv(dws), recv(dws)  # the session's end reaches the device
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(operator_socket(server.url, mgmt.token, dev.id))
+                second = stack.enter_context(_playback_socket(server.url, mgmt.token, sid, 10_000))
+                second.recv(timeout=10)  # playing: the next message in 10 s
+                for refused in (lambda: operator_socket(server.url, mgmt.token, dev.id),
+                                lambda: _playback_socket(server.url, mgmt.token, sid, 0)):
+                    with pytest.raises(InvalidStatus) as exc:
+                        refused()
+                    response = exc.value.response
+                    assert response.status_code == 429
+                    body = __import__("json").loads(response.body)
+                    assert "DEVICECONNECT_MAX_SESSIONS_PER_USER" in body["error"] and body["request_id"]
+                other = Mgmt(server.url)  # another login of the same user: the same user
+                with pytest.raises(InvalidStatus) as exc:
+                    operator_socket(server.url, other.token, dev.id)
+                assert exc.value.response.status_code == 429
+                r = mgmt.post("/api/management/v1/useradm/users", json={"email": "second@example.com",
+                                                                        "password": "another-long-password"})
+                assert r.status_code == 201, r.text
+                with operator_socket(server.url, Mgmt(server.url, "second@example.com", "another-long-password").token,
+                                     dev.id):
+                    pass  # another user is not affected
+                second.close()  # its place is free
+                deadline = time.monotonic() + 10
+                while True:  # the server counts it free once its handler returned
+                    try:
+                        playback = stack.enter_context(_playback_socket(server.url, other.token, sid, 10_000))
+                        break
+                    except InvalidStatus as exc:
+                        assert exc.value.response.status_code == 429 and time.monotonic() < deadline
+                        time.sleep(0.1)
+                playback.recv(timeout=10)  # the first message; the next one in 10 s
+                r = other.post("/api/management/v1/useradm/auth/logout")
+                assert r.status_code == 202, r.text
+                with pytest.raises(ConnectionClosed) as closed:
+                    playback.recv(timeout=30)  # the sweeper runs every 5 s
+                assert closed.value.rcvd.code == 1008
