@@ -15,7 +15,7 @@ from deployments.model import Deployment, DeviceDeployment, Instructions
 from deployments.store import ASSIGNED, EXISTS, FINISHED
 
 CANDIDATE_BATCH = 20
-HISTORY_WINDOW = 100  # device deployments read per poll: a device has few active ones, the newest matter
+POLL_ROWS = 100  # at most this many device deployments read per poll: its newest final one and its active ones
 MAX_DYNAMIC_CANDIDATES = 50
 MAX_SUBSTATE = 1024
 REPORT_RETRIES = 5
@@ -41,8 +41,8 @@ class DeviceProtocol:
             raise BadRequest("artifact_name: required")
 
         # one read tells the device's active deployment (with its own fields, not its counts) and
-        # its artifact (one query on SQLite), a failure to retry and its newest final one
-        recent, deployments, briefs = self.store.poll_history(tenant, device_id, HISTORY_WINDOW)
+        # its artifact (one query on SQLite), and its newest final one (a failure to retry?)
+        recent, deployments, briefs = self.store.poll_history(tenant, device_id, POLL_ROWS)
         active = [d for d in recent if d.status in m.ACTIVE]
         dd = min(active, key=lambda d: (d.created, d.id)) if active else None
         dep = None
@@ -67,10 +67,16 @@ class DeviceProtocol:
     def _retry_or_new(self, tenant: str, device_id: str, provides: dict, recent: list[DeviceDeployment]):
         """(device deployment, deployment, the artifact picked for it at its assignment or None,
         whether that pick was made: None then means that no artifact fits), or (None, None, None,
-        False): nothing to do now."""
+        False): nothing to do now.
+
+        As Mender's deployments service, a retry is of the device's newest final device
+        deployment: a failure with retries left is retried at the device's next poll (or the poll
+        waits, if its deployment is paused or outside its window), so no newer one has ended
+        before it; and a deployment is assigned only if it is newer than that one."""
         device_type, current_artifact = provides["device_type"], provides["artifact_name"]
-        retryable = [d for d in recent if d.status == m.FAILURE and d.attempts < d.retries]
-        failed = min(retryable, key=lambda d: (d.created, d.id)) if retryable else None
+        final = [d for d in recent if d.status in m.TERMINAL]
+        last = max(final, key=lambda d: (d.created, d.id)) if final else None
+        failed = last if last is not None and last.status == m.FAILURE and last.attempts < last.retries else None
         now = self.clock.now()
         if failed is not None:
             dep = self.store.get_deployment(tenant, failed.deployment_id)
@@ -80,7 +86,7 @@ class DeviceProtocol:
                 if self._move(failed, m.PENDING, {"attempts": failed.attempts + 1, "finished": None,
                                                   "substate": None}, retry=True):
                     return failed, dep, None, False
-        after = max((d.created for d in recent if d.status in m.TERMINAL), default=0.0)
+        after = last.created if last is not None else 0.0
         for dep in self._candidates(tenant, device_id, after):
             resuming = device_id in dep.assigning  # an interrupted assignment: finish it as it began
             if not resuming and not rollout.may_start(dep, now):

@@ -205,13 +205,15 @@ class DeploymentsStore(ABC):
                                      include_deleted: bool, skip: int, limit: int) -> tuple[list[DeviceDeployment], int]: ...
 
     @abstractmethod
-    def recent_device_deployments(self, tenant: str, device_id: str, limit: int) -> list[DeviceDeployment]:
-        """The device's newest `limit` device deployments that are not deleted, newest first
-        (one query for everything a poll needs to know about the device's history)."""
+    def poll_device_deployments(self, tenant: str, device_id: str, limit: int) -> list[DeviceDeployment]:
+        """The device deployments a poll decides by, none deleted: the device's newest final one
+        (by `created`, then id) first if it has one, then its active ones, in no particular
+        order; at most `limit` in all. Never the rest of the device's history: a poll's cost must
+        not grow with the deployments the device has had (a fleet updated monthly for years)."""
 
     def poll_history(self, tenant: str, device_id: str, limit: int) -> tuple[
             list[DeviceDeployment], dict[str, Deployment], dict[str, ArtifactBrief]]:
-        """recent_device_deployments, the deployments of the active ones among them by id, as
+        """poll_device_deployments, the deployments of the active ones among them by id, as
         get_deployment(counts=False) reads them, and the briefs of the artifacts assigned to the
         active ones that the backend read with them, by artifact id (a backend may answer all
         with one query: every poll asks, and a device with a deployment pending needs them).
@@ -220,7 +222,7 @@ class DeploymentsStore(ABC):
         statement (SQLite: deployments and its artifacts share one database, as Mender's
         deployments service keeps images beside deployments); an artifact that is not among them
         (deleted, or not read by this backend) is asked of the artifacts service, which decides."""
-        recent = self.recent_device_deployments(tenant, device_id, limit)
+        recent = self.poll_device_deployments(tenant, device_id, limit)
         deployments = {}
         for deployment_id in dict.fromkeys(d.deployment_id for d in recent if d.status in m.ACTIVE):
             dep = self.get_deployment(tenant, deployment_id, counts=False)

@@ -70,7 +70,15 @@ def _m3_history_index(db) -> None:
                                          ("_id", DESCENDING)], name="tenant_device_created_id")
 
 
-MIGRATIONS = [_m1_indexes, _m2_rollout, _m3_history_index]
+def _m4_pending_inc_index(db) -> None:
+    """A poll reads the device deployments of the device that a crash left owing their deployment
+    a counter change (poll_device_deployments) from an index of those alone: none, but for crashes."""
+    db[DEVICE_DEPLOYMENTS].create_index([("tenant_id", ASCENDING), ("device_id", ASCENDING)],
+                                        name="tenant_device_pending_inc",
+                                        partialFilterExpression={"pending_inc": {"$exists": True}})
+
+
+MIGRATIONS = [_m1_indexes, _m2_rollout, _m3_history_index, _m4_pending_inc_index]
 
 
 def _failed_filter(failed_at_least) -> dict:
@@ -478,10 +486,24 @@ class MongoDeploymentsStore(DeploymentsStore):
         cursor = self.dds.find(query).sort([("created", DESCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit)
         return [_dd(d) for d in cursor], total
 
-    def recent_device_deployments(self, tenant, device_id, limit):
-        cursor = self.dds.find({"tenant_id": tenant, "device_id": device_id, "deleted": None}).sort(
-            [("created", DESCENDING), ("_id", DESCENDING)]).limit(limit)
-        return [self._dd_settled(d) for d in cursor]
+    def poll_device_deployments(self, tenant, device_id, limit):
+        # Two queries whatever the device's past: its newest final device deployment (the history
+        # index from its newest end, past the active ones at most), then its active ones (the
+        # status index) together with any device deployment of it a crash left owing its
+        # deployment a counter change (`pending_inc`: its own partial index, empty but for
+        # crashes), whose change this read applies (see move_device_deployment) and which is
+        # returned only if it is active.
+        key = {"tenant_id": tenant, "device_id": device_id}
+        final = [self._dd_settled(d) for d in self.dds.find(
+            {**key, "deleted": None, "status": {"$nin": _ACTIVE}}).sort(
+            [("created", DESCENDING), ("_id", DESCENDING)]).hint("tenant_device_created_id").limit(1)]
+        active = []
+        for doc in self.dds.find({"$or": [{**key, "status": {"$in": _ACTIVE}, "deleted": None},
+                                          {**key, "pending_inc": {"$exists": True}}]}).limit(limit):
+            dd = self._dd_settled(doc)
+            if dd.status in m.ACTIVE and dd.deleted is None:
+                active.append(dd)
+        return (final + active)[:limit]
 
     def candidate_static_deployments(self, tenant, device_id, created_after, limit):
         # three queries whatever the number of targets: the device's active targets, their

@@ -209,12 +209,12 @@ _DYNAMIC_CANDIDATES = (
     "SELECT " + _CANDIDATE_COLUMNS.format(d="d") + " FROM deployments d INDEXED BY deployments_dynamic_open"
     " WHERE d.tenant_id=? AND d.dynamic = 1"
     " AND d.status IN ('pending', 'inprogress') AND d.created > ? ORDER BY d.created, d.id LIMIT ?")
-# the poll's history: each device deployment (DeviceDeployment's fields but the tenant and the
-# device, which the statement asks for, and `deleted`, NULL in every row it reads) with, for an
-# active one, its deployment's revision and counters (the record from _polled_deployment) and the
-# brief of its assigned artifact beside it (NULLs for the others, and for an artifact that is
-# gone), newest first. Every column costs every row a round trip of Python's sqlite3 (the GIL
-# released and taken again, the value decoded), NULL or not: 47 columns were 23 fewer.
+# the poll's history: the device deployments a poll decides by (DeviceDeployment's fields but the
+# tenant and the device, which the statement asks for, and `deleted`, NULL in every row it reads)
+# with, for an active one, its deployment's revision and counters (the record from
+# _polled_deployment) and the brief of its assigned artifact beside it (NULLs for the others, and
+# for an artifact that is gone). Every column costs every row a round trip of Python's sqlite3 (the
+# GIL released and taken again, the value decoded), NULL or not: 47 columns were 23 fewer.
 _DD_RECORD_FIELDS = ("id", "tenant_id", "deployment_id", "device_id", "created", "status", "started", "finished",
                      "substate", "device_type", "artifact_id", "attempts", "retries", "log", "deleted", "phase",
                      "control_map", "previous_artifact")
@@ -227,14 +227,42 @@ _DEPLOYMENT_COLUMNS = ("tenant_id", "id", "name", "artifact_name", "created", "f
 # through a temporary B-tree of the list, made on each statement that tests a row (every poll of a
 # device with a history: the two joins below), where seven comparisons cost next to nothing
 _DD_ACTIVE = "(" + " OR ".join(f"dd.status = '{s}'" for s in sorted(m.ACTIVE)) + ")"
+# Which rows: the newest final one (a range of the history index read from its newest end, past
+# the active ones at most), then the active ones: a range of the status index per run of active
+# statuses in the statuses' order (three: `status IN (...)` would make a temporary B-tree of the
+# list, as above, and `OR` is made an IN). The rowids come out of one
+# subquery (its LIMIT keeps SQLite from copying the joins into each of its parts) and each row is
+# read once. Whatever the device's past, a poll reads one final row and its active ones: a device
+# that had installed 75 deployments read 75 rows, 750 µs against 20 for one.
+def _active_runs() -> list[tuple[str, str]]:
+    """The runs of consecutive active statuses among all statuses in SQLite's order: (first, last)."""
+    runs: list[list[str]] = []
+    previous_active = False
+    for status in sorted(m.DEVICE_STATUSES):
+        if status in m.ACTIVE:
+            if previous_active:
+                runs[-1].append(status)
+            else:
+                runs.append([status])
+        previous_active = status in m.ACTIVE
+    return [(run[0], run[-1]) for run in runs]
+
+
+_POLL_ROWS = (
+    "SELECT r FROM (SELECT dd.rowid AS r FROM device_deployments dd INDEXED BY dd_device_history"
+    " WHERE dd.tenant_id=?1 AND dd.device_id=?2 AND dd.deleted IS NULL AND NOT " + _DD_ACTIVE
+    + " ORDER BY dd.created DESC, dd.id DESC LIMIT 1)"
+    + "".join(" UNION ALL SELECT rowid FROM device_deployments INDEXED BY dd_device WHERE tenant_id=?1 AND device_id=?2"
+              + (f" AND status = '{first}'" if first == last else f" AND status BETWEEN '{first}' AND '{last}'")
+              + " AND deleted IS NULL" for first, last in _active_runs())
+    + " LIMIT ?3")
 _POLL_HISTORY = (
     "SELECT " + ", ".join(f"dd.{c}" for c in _HISTORY_DD_FIELDS) + ", d.revision, "
     + ", ".join(f"d.{c}" for c in _COUNTERS)
     + ", " + ", ".join(f"a.{c}" for c in artifacts_sqlite.BRIEF_COLUMNS[1:])
-    + " FROM device_deployments dd LEFT JOIN deployments d ON " + _DD_ACTIVE
-    + " AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
-    " LEFT JOIN artifacts a ON " + _DD_ACTIVE + " AND a.tenant_id = dd.tenant_id AND a.id = dd.artifact_id"
-    " WHERE dd.tenant_id=? AND dd.device_id=? AND dd.deleted IS NULL ORDER BY dd.created DESC, dd.id DESC LIMIT ?")
+    + " FROM (" + _POLL_ROWS + ") p CROSS JOIN device_deployments dd ON dd.rowid = p.r"
+    " LEFT JOIN deployments d ON " + _DD_ACTIVE + " AND d.tenant_id = dd.tenant_id AND d.id = dd.deployment_id"
+    " LEFT JOIN artifacts a ON " + _DD_ACTIVE + " AND a.tenant_id = dd.tenant_id AND a.id = dd.artifact_id")
 _POLL_REVISION_AT = len(_HISTORY_DD_FIELDS)
 _POLL_BRIEF_AT = _POLL_REVISION_AT + 1 + len(_COUNTERS)
 # a deployment's row as the memo builds its record, with its revision (a poll's memo miss)
@@ -704,11 +732,8 @@ class SqliteDeploymentsStore(DeploymentsStore):
                             " LIMIT ? OFFSET ?", (*args, limit, skip)).fetchall()
         return [self._dd(r) for r in rows], total
 
-    def recent_device_deployments(self, tenant, device_id, limit):
-        rows = self.db.conn.execute(
-            "SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND deleted IS NULL"
-            " ORDER BY created DESC, id DESC LIMIT ?", (tenant, device_id, limit)).fetchall()
-        return [self._dd(r) for r in rows]
+    def poll_device_deployments(self, tenant, device_id, limit):
+        return self.poll_history(tenant, device_id, limit)[0]
 
     def poll_history(self, tenant, device_id, limit):
         recent, deployments, briefs = [], {}, {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deployments import model as m
 from deployments.store import sqlite as store_sqlite
 
 
@@ -9,22 +10,29 @@ def _plan(conn, sql: str, params: tuple) -> list[str]:
     return [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
 
-def test_the_poll_history_is_read_in_index_order(sqlite_app):
-    """Every poll reads the device's newest device deployments: a range of the history index,
-    newest first, with no sort of its own (migration 4)."""
+def test_the_poll_history_is_read_from_indexes_whatever_the_devices_past(sqlite_app):
+    """Every poll reads the device's newest final device deployment (a range of the history index,
+    newest first, with no sort of its own: migration 4) and its active ones (ranges of the status
+    index), then each of those rows by its rowid, with its deployment and
+    its artifact by their primary keys: never the device's whole history."""
     ctx = sqlite_app.extensions["mender"]
     ctx.ensure_migrated()
     conn = ctx.services.deployments.store.db.conn
-    for sql in (store_sqlite._POLL_HISTORY,
-                "SELECT * FROM device_deployments WHERE tenant_id=? AND device_id=? AND deleted IS NULL"
-                " ORDER BY created DESC, id DESC LIMIT ?"):  # recent_device_deployments
-        steps = _plan(conn, sql, ("", "d1", 100))
-        assert any("INDEX dd_device_history (tenant_id=? AND device_id=?)" in s for s in steps), steps
-        assert not any("TEMP B-TREE" in s for s in steps), steps
-    # beside each entry: its deployment and its artifact, each by its primary key
     steps = _plan(conn, store_sqlite._POLL_HISTORY, ("", "d1", 100))
+    assert any("INDEX dd_device_history (tenant_id=? AND device_id=?)" in s for s in steps), steps
+    ranges = [s for s in steps if "USING INDEX dd_device (tenant_id=? AND device_id=? AND status" in s]
+    assert len(ranges) == len(store_sqlite._active_runs()) == 3, steps
+    assert any("SEARCH dd USING INTEGER PRIMARY KEY (rowid=?)" in s for s in steps), steps
     assert any("SEARCH d USING INDEX sqlite_autoindex_deployments_1 (tenant_id=? AND id=?)" in s for s in steps), steps
     assert any("SEARCH a USING INDEX sqlite_autoindex_artifacts_1 (tenant_id=? AND id=?)" in s for s in steps), steps
+    assert not any("TEMP B-TREE" in s or s.startswith("SCAN dd") for s in steps), steps
+
+
+def test_the_active_runs_cover_the_active_statuses_alone():
+    """The status index's ranges the poll reads hold every active status and no final one."""
+    statuses = sorted(m.DEVICE_STATUSES)
+    covered = {s for first, last in store_sqlite._active_runs() for s in statuses if first <= s <= last}
+    assert covered == set(m.ACTIVE)
 
 
 def test_a_polls_static_candidates_are_the_devices_own_targets(sqlite_app):

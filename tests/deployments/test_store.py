@@ -284,8 +284,9 @@ def test_update_device_deployment_is_conditional_on_the_status(store):
 
 
 def test_poll_history_reads_the_active_deployments_beside_the_history(store):
-    """poll_history: recent_device_deployments, and the deployment of each active one as
-    get_deployment(counts=False) reads it; none for final ones, other devices or tenants."""
+    """poll_history: poll_device_deployments (the newest final device deployment first, then the
+    active ones), and the deployment of each active one as get_deployment(counts=False) reads it;
+    none for final ones, other devices or tenants."""
     old = insert(store, deployment(created=T0), ["d1"])
     mid = insert(store, deployment(created=T0 + 1, phases=[(50, T0 + 1, 1), (None, T0 + 2, None)]), ["d1"])
     new = insert(store, deployment(created=T0 + 2), ["d1"])
@@ -295,16 +296,41 @@ def test_poll_history_reads_the_active_deployments_beside_the_history(store):
     add_dd(store, old, "d2")
     recent, deployments, briefs = store.poll_history("", "d1", 10)
     assert briefs == {}  # no artifact assigned
-    assert [view(d) for d in recent] == [view(d) for d in store.recent_device_deployments("", "d1", 10)]
-    assert ids(recent) == [c.id, b.id, a.id]
+    assert [view(d) for d in recent] == [view(d) for d in store.poll_device_deployments("", "d1", 10)]
+    assert ids(recent[:1]) == [a.id] and sorted(ids(recent[1:])) == sorted([b.id, c.id])
     assert sorted(deployments) == sorted([mid.id, new.id])
     for dep_id, dep in deployments.items():
         assert view(dep) == view(store.get_deployment("", dep_id, counts=False))
     assert view(deployments[mid.id])["phases"] == view(store.get_deployment("", mid.id, counts=False))["phases"]
-    assert ids(store.poll_history("", "d1", 1)[0]) == [c.id]
+    assert ids(store.poll_history("", "d1", 1)[0]) == [a.id]  # the final one comes first
     assert store.poll_history("t2", "d1", 10) == ([], {}, {})
     store.update_device_deployment("", b.id, m.DOWNLOADING, {"deleted": T0 + 10})
     assert sorted(store.poll_history("", "d1", 10)[1]) == [new.id]
+
+
+def test_a_poll_reads_the_newest_final_device_deployment_and_the_active_ones_alone(store):
+    """Whatever a device's past, a poll reads its newest final device deployment (by `created`,
+    then id; not a deleted one) and its active ones, in every active status: not the 40 older
+    final ones (a device that installed 75 deployments read 75 rows on every poll)."""
+    deps = [insert(store, deployment(created=T0 + i), ["d1"]) for i in range(50)]
+    finals = [m.SUCCESS, m.FAILURE, m.ABORTED, m.NOARTIFACT, m.ALREADY_INSTALLED, m.DECOMMISSIONED]
+    for i, dep in enumerate(deps[:40]):
+        add_dd(store, dep, "d1", status=finals[i % len(finals)], finished=T0 + 100 + i)
+    active = [add_dd(store, dep, "d1", status=status)
+              for dep, status in zip(deps[40:], sorted(m.ACTIVE))]  # older and newer than a final one
+    newest_final = add_dd(store, deps[47], "d1", status=m.FAILURE, created=T0 + 45.5)
+    tie = add_dd(store, deps[48], "d1", status=m.SUCCESS, created=T0 + 45.5)  # the same time: the larger id wins
+    add_dd(store, deps[49], "d1", status=m.SUCCESS, created=T0 + 60, deleted=T0 + 61)  # deleted: not read
+    add_dd(store, deps[49], "d2", status=m.SUCCESS, created=T0 + 70)  # another device
+    got = store.poll_device_deployments("", "d1", 100)
+    expected_final = max([newest_final, tie], key=lambda d: d.id)
+    assert ids(got[:1]) == [expected_final.id]
+    assert sorted(ids(got[1:])) == sorted(ids(active))
+    assert {view(d)["status"] for d in got[1:]} == set(m.ACTIVE)
+    assert ids(store.poll_device_deployments("", "d1", 3)[:1]) == [expected_final.id]
+    assert len(store.poll_device_deployments("", "d1", 3)) == 3
+    assert store.poll_device_deployments("", "nobody", 100) == []
+    assert store.poll_device_deployments("t2", "d1", 100) == []
 
 
 def test_poll_history_gives_each_poll_its_own_record_of_the_row_as_it_is(store):
@@ -372,7 +398,7 @@ def test_poll_history_reads_the_assigned_artifacts_of_active_device_deployments(
     active = add_dd(store, insert(store, deployment(created=T0 + 1, name="r2"), ["d1"]), "d1",
                     status=m.DOWNLOADING, artifact_id=current.id)
     recent, deployments, briefs = store.poll_history("", "d1", 10)
-    assert ids(recent)[0] == active.id and sorted(deployments) == [active.deployment_id]
+    assert ids(recent)[1:] == [active.id] and sorted(deployments) == [active.deployment_id]
     expected = {current.id: artifacts.get_for_device("", current.id)}
     assert briefs == (expected if backend == "sqlite" else {})
     assert view(expected[current.id]) == {"id": current.id, "name": "app-2", "device_types": ["dt", "dt2"],
@@ -392,8 +418,8 @@ def test_device_history_queries(store):
     add_dd(store, old, "d2")
     assert view(store.oldest_active_device_deployment("", "d1"))["id"] == b.id
     assert store.oldest_active_device_deployment("t2", "d1") is None
-    assert ids(store.recent_device_deployments("", "d1", 10)) == [c.id, b.id, a.id]
-    assert ids(store.recent_device_deployments("", "d1", 2)) == [c.id, b.id]
+    assert ids(store.poll_device_deployments("", "d1", 10)[:1]) == [a.id]
+    assert sorted(ids(store.poll_device_deployments("", "d1", 10)[1:])) == sorted([c.id, b.id])
     found, total = store.device_deployments_of_device("", "d1", None, False, 0, 10)
     assert (ids(found), total) == ([c.id, b.id, a.id], 3)
     found, total = store.device_deployments_of_device("", "d1", frozenset(m.ACTIVE), False, 1, 1)
@@ -404,7 +430,7 @@ def test_device_history_queries(store):
     store.soft_delete_history("", "d1", T0 + 9)
     assert view(store.get_device_deployment("", old.id, "d1"))["deleted"] == T0 + 9
     assert view(store.get_device_deployment("", mid.id, "d1"))["deleted"] is None
-    assert ids(store.recent_device_deployments("", "d1", 10)) == [c.id, b.id]
+    assert sorted(ids(store.poll_device_deployments("", "d1", 10))) == sorted([c.id, b.id])  # a is deleted
     assert store.device_deployments_of_device("", "d1", None, False, 0, 10)[1] == 2
     assert store.device_deployments_of_device("", "d1", None, True, 0, 10)[1] == 3
     store.update_device_deployment("", b.id, m.DOWNLOADING, {"deleted": T0 + 10})
