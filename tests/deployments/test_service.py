@@ -482,6 +482,33 @@ def test_retries(env):
     assert nonzero(env.stats(dep.id)) == {"failure": 1}
 
 
+def test_a_device_with_a_long_history_gets_its_next_deployment_and_its_retry(env):
+    """The poll decides by the device's newest final device deployment and its active ones alone
+    (store.poll_device_deployments): after 30 deployments ended every way, the device still gets
+    the next one and a failure with retries left is retried."""
+    env.artifacts.add("app-2")
+    outcomes = ["success", "failure", "already-installed"]
+    for i in range(30):
+        env.clock.advance(1)
+        dep = env.create(name=f"old-{i}", devices=["d1"])
+        assert env.poll("d1")["id"] == dep.id
+        if i % 4 == 3:
+            env.svc.abort("", dep.id)
+        else:
+            env.report("d1", dep.id, outcomes[i % 3])
+    env.clock.advance(1)
+    retried = env.create(name="retried", devices=["d1"], retries=2)
+    assert env.poll("d1")["id"] == retried.id
+    env.report("d1", retried.id, "downloading", "failure")
+    assert env.poll("d1")["id"] == retried.id  # the retry, after 30 final ones
+    env.report("d1", retried.id, "downloading", "success")
+    assert env.poll("d1") is None
+    env.clock.advance(1)
+    last = env.create(name="last", devices=["d1"])
+    assert env.poll("d1")["id"] == last.id
+    assert nonzero(env.stats(retried.id)) == {"success": 1}
+
+
 def test_dynamic_deployment_by_filter(env):
     env.artifacts.add("app-2")
     a = env.inventory.add(region="eu")
