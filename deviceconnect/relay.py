@@ -239,7 +239,13 @@ class Relay:
         return identity, token, access
 
     async def operator_connect(self, scope, receive, send, id: str = "", **params) -> None:
-        who = await self._operator(scope, receive, send, OPERATOR_CONNECT_KEY, {"id": id})
+        await self._counted(scope, receive, send, OPERATOR_CONNECT_KEY, {"id": id}, self._operator_session, id)
+
+    async def _counted(self, scope, receive, send, key: str, path_params: dict, serve, target: str) -> None:
+        """An operator socket (a session or a playback) the permission table allows, counted
+        against the user's DEVICECONNECT_MAX_SESSIONS_PER_USER while `serve` holds it (one more:
+        429 before the upgrade)."""
+        who = await self._operator(scope, receive, send, key, path_params)
         if who is None:
             return
         identity, token, _access = who
@@ -247,7 +253,7 @@ class Relay:
             await deny(scope, receive, send, 429, TOO_MANY)
             return
         try:
-            await self._operator_session(scope, receive, send, identity, token, id)
+            await serve(scope, receive, send, identity, token, target)
         finally:
             self.hub.release_operator_socket(identity.tenant, identity.subject)
 
@@ -310,17 +316,7 @@ class Relay:
 
     # ------------------------------------------------------------------ playback
     async def playback(self, scope, receive, send, session_id: str = "", **params) -> None:
-        who = await self._operator(scope, receive, send, PLAYBACK_KEY, {"session_id": session_id})
-        if who is None:
-            return
-        identity, token, _access = who
-        if not self.hub.claim_operator_socket(identity.tenant, identity.subject):
-            await deny(scope, receive, send, 429, TOO_MANY)
-            return
-        try:
-            await self._playback(scope, receive, send, identity, token, session_id)
-        finally:
-            self.hub.release_operator_socket(identity.tenant, identity.subject)
+        await self._counted(scope, receive, send, PLAYBACK_KEY, {"session_id": session_id}, self._playback, session_id)
 
     async def _playback(self, scope, receive, send, identity, token: str, session_id: str) -> None:
         hub = self.hub
