@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from typing import Any
@@ -116,6 +117,27 @@ class MenderParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = MenderParser()
+
+    def response(self, status_code, schema=None, **kwargs):
+        """flask-smorest's response decorator; a view without a response schema that returns
+        None answers with no body and no Content-Type (Mender's 201/202 "nothing to say"), where
+        flask-smorest would send the JSON `null`."""
+        decorate = super().response(status_code, schema, **kwargs)
+        if schema is not None:
+            return decorate
+        status = int(status_code)
+
+        def decorator(func):
+            @functools.wraps(func)
+            def view(*args, **kw):
+                result = flask.current_app.ensure_sync(func)(*args, **kw)
+                if result is None and status != 204:
+                    response = flask.current_app.response_class(status=status)
+                    del response.headers["Content-Type"]
+                    return response
+                return result
+            return decorate(view)
+        return decorator
 
 
 def format_validation_messages(messages: Any, prefix: str = "") -> str:
