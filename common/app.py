@@ -16,7 +16,8 @@ import click
 from flask import Flask, current_app, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import Rule
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
 
 from common import http, metrics
 from common.api import TenantConverter
@@ -65,6 +66,7 @@ class AppContext:
         # under /api/internal/ on the internal one alone): (werkzeug rule, `async def
         # handler(scope, receive, send, **params)`); see add_websocket_route.
         self.websocket_routes: list[tuple[str, Callable[..., Any]]] = []
+        self._websocket_map: Map | None = None  # is_websocket_path's, built at its first call
         # Set by the ASGI front in each worker: its event loop and its `run_sync` (the bounded pool),
         # for services whose threads hand work to the loop; None under WSGI and in the test client.
         self.loop = None
@@ -96,6 +98,21 @@ class AppContext:
         common.asgi.run_sync(fn, *args)`; `common.asgi.deny_websocket(scope, receive, send, 401,
         "unauthorized")` refuses the handshake with a status and a JSON error body."""
         self.websocket_routes.append((rule, handler))
+        self._websocket_map = None
+
+    def is_websocket_path(self, path: str) -> bool:
+        """Whether `path` is one of the websocket routes (a plain HTTP GET to it is answered 400,
+        as Mender's specs say: the route exists, the handshake is missing)."""
+        ws_map = self._websocket_map
+        if ws_map is None:
+            ws_map = self._websocket_map = Map([Rule(rule, endpoint=str(i), methods=["GET"])
+                                                for i, (rule, _) in enumerate(self.websocket_routes)],
+                                               strict_slashes=False, merge_slashes=False)
+        try:
+            ws_map.bind("", "/").match(path, "GET")
+        except HTTPException:
+            return False
+        return True
 
     def shutdown(self) -> None:
         for hook in self.shutdown_hooks:

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import time
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.api import format_validation_messages
@@ -160,9 +160,26 @@ def _http_exception_error(exc: HTTPException, rid: str, path: str) -> tuple[int,
     return status, message, headers, None
 
 
+WEBSOCKET_REQUIRED = "websocket handshake required (Connection: Upgrade, Upgrade: websocket)"
+
+
 def _handle_error(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException) and exc.code == 404 and _websocket_route(request):
+        # a plain HTTP request to a websocket route (the ASGI front serves the handshakes): the
+        # route exists, so not 404 (Mender's specs: 400 for a request that is not a handshake)
+        return error_response(400, WEBSOCKET_REQUIRED)
     status, message, headers, extra = error_for(exc, request_id(), request.path)
     return error_response(status, message, headers, extra)
+
+
+def _websocket_route(req) -> bool:
+    if req.method not in ("GET", "HEAD"):
+        return False
+    context = current_app.extensions.get("mender")
+    if context is None or not context.websocket_routes:
+        return False
+    # internal paths keep their 404 (on the public listener they must not be seen to exist)
+    return not internal_only(req.path) and context.is_websocket_path(req.path)
 
 
 _BODY_HEADERS = frozenset({"content-type", "content-length", "content-range", "content-disposition",

@@ -172,3 +172,24 @@ def test_openapi_lists_the_websocket_endpoints(client, backend):
     for path in ("/api/devices/v1/deviceconnect/connect", "/api/management/v1/deviceconnect/devices/{id}/connect",
                  "/api/management/v1/deviceconnect/sessions/{session_id}/playback"):
         assert "101" in paths[path]["get"]["responses"], path
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_plain_request_to_a_websocket_route_is_400_not_404(client, operator, device_factory, backend):
+    """The websocket routes exist for a request that is not a handshake: Mender's specs answer
+    `400` (bad request) to a `GET …/connect` without `Connection: Upgrade`/`Upgrade: websocket`,
+    with the `{"error", "request_id"}` body; it was the `404` of a path that does not exist. Other
+    paths and methods keep their 404."""
+    device = device_factory()
+    paths = ("/api/devices/v1/deviceconnect/connect", f"{BASE}/devices/{device.id}/connect",
+             f"{BASE}/sessions/{uuid.uuid4()}/playback")
+    for path in paths:
+        for headers in ({}, device.headers, operator.headers):
+            r = client.get(path, headers={**headers, "X-MEN-RequestID": "rid-ws"})
+            assert r.status_code == 400, (path, r.data)
+            body = r.get_json()
+            assert body["request_id"] == "rid-ws" and "websocket" in body["error"]
+        assert client.head(path).status_code == 400
+    assert client.get(f"{BASE}/devices/{device.id}/connectx").status_code == 404
+    assert client.get("/api/devices/v1/deviceconnect/nowhere").status_code == 404
+    assert client.post("/api/devices/v1/deviceconnect/connect").status_code == 404
