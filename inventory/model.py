@@ -192,7 +192,9 @@ def parse_attributes(body: Any, scope: str, *, limit: int | None = None, allow_s
 
 # --------------------------------------------------------------------------- search conditions
 
-OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
+# `$ltne`: below the value, or the attribute absent (Mender's, for "not seen since": an accepted
+# device that never reported a time counts as old)
+OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$ltne", "$in", "$nin", "$exists", "$regex")
 MAX_IN_VALUES = 1000
 MAX_REGEX_LENGTH = 1024
 
@@ -201,7 +203,8 @@ MAX_REGEX_LENGTH = 1024
 class Cond:
     """One compiled predicate on attribute (scope, name), or on the device id when `on_id`.
 
-    op: eq ne gt gte lt lte in nin exists regex text. For eq/gt/…: one value in `strs` or `nums`;
+    op: eq ne gt gte lt lte ltne in nin exists regex text. For eq/gt/…: one value in `strs` or `nums`
+    (ltne: some value below it, or no value at all);
     in/nin: any number in both (a value matches if it equals one of them); exists: `exists`;
     regex: `regex` (an anchored pattern) and `flags` ('' or letters of 'imsx'); text: one folded
     word in `strs` that must start a value of TEXT_SCOPES or the id (scope and name unused).

@@ -115,6 +115,11 @@ def _cond_filter(c: Cond) -> dict:
     if op == "regex":
         return {field: {"$regex": c.regex, "$options": c.flags}} if c.flags else {field: {"$regex": c.regex}}
     values = list(c.strs) + list(c.nums)
+    if op == "ltne":  # below the value, or the attribute absent (a device id is never absent)
+        if c.on_id:
+            return {field: {"$lt": values[0]}}
+        return {"$or": [{field: {"$lt": values[0]}},
+                        {f"attributes.{attr_key(c.scope, c.name)}": {"$exists": False}}]}
     if op in ("in", "nin"):
         return {field: {f"${op}": values}}
     return {field: {f"${op}": values[0]}}

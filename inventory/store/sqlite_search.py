@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from inventory.model import Cond
 
 _ATTRS = "inventory_attributes"
-_CMP = {"eq": "=", "ne": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_CMP = {"eq": "=", "ne": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "ltne": "<"}
 _REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 SELECTIVITY_CAP = 20000  # index entries counted per predicate when planning a search
 PIVOT = object()  # stands for an estimate's pivot among sample_search's parameters
@@ -40,7 +40,8 @@ def literal_prefix(pattern: str, flags: str) -> str:
 
 
 def negated(c: Cond) -> bool:
-    return c.op in ("ne", "nin") or (c.op == "exists" and not c.exists)
+    """Whether `c` is written as the negation of a positive predicate (value_clause's)."""
+    return c.op in ("ne", "nin", "ltne") or (c.op == "exists" and not c.exists)
 
 
 def value_clause(c: Cond, a: str, probe: bool = False) -> tuple[str, list]:
@@ -64,6 +65,14 @@ def value_clause(c: Cond, a: str, probe: bool = False) -> tuple[str, list]:
     if op in ("gt", "gte", "lt", "lte"):
         column, value = (f"{a}.value_str", c.strs[0]) if c.strs else (f"{a}.value_num", c.nums[0])
         return f"{column} {_CMP[op]} ?", [value]
+    if op == "ltne":
+        # negated: its positive form is "the attribute is there and none of its values is below"
+        # (a row of it with no row of the same attribute below the value)
+        row = a.lstrip("+")
+        column, value = ("value_str", c.strs[0]) if c.strs else ("value_num", c.nums[0])
+        return (f"NOT EXISTS (SELECT 1 FROM {_ATTRS} b WHERE b.tenant_id = {row}.tenant_id"
+                f" AND b.device_id = {row}.device_id AND b.scope = {row}.scope AND b.name = {row}.name"
+                f" AND b.{column} < ?)"), [value]
     if op == "exists":
         return "1", []
     # regex: an index range on the literal prefix, then RE2

@@ -72,6 +72,28 @@ def test_search_operators(operator, fleet, filters, expected):
     assert ids(r) == expected and r.headers["X-Total-Count"] == str(len(expected))
 
 
+@pytest.mark.parametrize("filters,expected", [
+    ([pred("mem", "$ltne", 1024)], ["a", "p"]),  # 512, and p without mem; 1024 is not below
+    ([pred("cpu", "$ltne", "arm6")], ["a", "p"]),
+    ([pred("tags", "$ltne", "y")], ["a", "b", "c", "p"]),  # a's "x" is below; the others have none
+    ([pred("tags", "$ltne", "x")], ["b", "c", "p"]),  # none of a's values is below
+    ([pred("cpu", "$ltne", 5)], ["p"]),  # strings are not below a number; only the absent matches
+    ([pred("mem", "$ltne", 2048), pred("cpu", "$regex", "arm")], ["a", "c"]),
+    ([pred("status", "$eq", "accepted", scope="identity"), pred("mem", "$ltne", 600)], ["a"]),
+    ([pred("id", "$ltne", "b", scope="identity")], ["a"]),
+])
+def test_search_ltne(operator, fleet, filters, expected):
+    """`$ltne`, in the spec's FilterPredicate type enum (Mender's UI finds devices not seen since a
+    time with it): the attribute is below the value, or the device has no such attribute. It was
+    refused with 400 as an unknown operator. An array matches when one of its values is below;
+    a value of the other type (string against number) is not below; a device id is never absent."""
+    r = search(operator, {"filters": filters})
+    assert ids(r) == expected and r.headers["X-Total-Count"] == str(len(expected))
+    saved = operator.post(V2 + "/filters", json={"name": "f-" + str(abs(hash(str(filters)))), "terms": filters})
+    assert saved.status_code == 201, saved.get_json()
+    assert ids(operator.get(saved.headers["Location"] + "/search")) == expected
+
+
 def test_search_sort_paging_projection(operator, fleet):
     body = {"sort": [{"scope": "inventory", "attribute": "mem", "order": "desc"}], "page": 1, "per_page": 2}
     r = search(operator, body)
