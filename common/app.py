@@ -17,7 +17,7 @@ from flask import Flask, current_app, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, RequestRedirect, Rule
 
 from common import http, metrics
 from common.api import TenantConverter
@@ -148,13 +148,30 @@ class LazyBuilderRule(Rule):
         return build  # Rule.compile binds it to the rule (`__get__`), as it binds the real one
 
 
+class NoMergeMap(Map):
+    """werkzeug's Map, without merging slashes: a path with `//` is not a route (404 JSON, as
+    Mender's routers answer), where werkzeug answered a 308 redirect with an HTML page naming the
+    merged path, `/api//internal/…` included, on the public listener."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("merge_slashes", False)
+        super().__init__(*args, **kwargs)
+
+
 class MenderFlask(Flask):
     """Flask, minus a per-request cost: `ensure_sync` asks `inspect` whether each hook and view is
     a coroutine function on every request (a dozen times per request here); the answer is
     remembered per function instead (the underlying function of a bound method: a method view
-    is a new object per request)."""
+    is a new object per request). Its routing redirects (a rule ending in `/` asked without it)
+    have an empty body, not werkzeug's HTML page."""
 
     url_rule_class = LazyBuilderRule
+    url_map_class = NoMergeMap
+
+    def handle_http_exception(self, e: HTTPException):
+        if isinstance(e, RequestRedirect):
+            return self.response_class(b"", status=e.code, headers={"Location": e.new_url})
+        return super().handle_http_exception(e)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -21,8 +21,26 @@ _INTERNAL_PREFIX = "/api/internal/"
 
 
 def internal_only(path: str) -> bool:
-    """Whether a path is served on the internal listener alone."""
+    """Whether a path is served on the internal listener alone: it is, or normalises to (empty and
+    `.` segments dropped, `..` taken back), `/api/internal/…` or `/metrics`. A proxy or a router
+    that merges slashes or resolves dot segments must not carry `/api//internal/…` or
+    `/api/x/../internal/…` to an internal route through the public listener."""
+    if "//" in path or "/." in path:
+        path = _normalised(path)
     return path.startswith(_INTERNAL_PREFIX) or path == "/metrics" or path.startswith("/metrics/")
+
+
+def _normalised(path: str) -> str:
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(segment)
+    return "/" + "/".join(out) + ("/" if path.endswith(("/", "/.", "/..")) and out else "")
 
 
 def parse_bind(bind: str) -> tuple[str, int] | None:

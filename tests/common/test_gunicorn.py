@@ -33,6 +33,16 @@ def test_error_body_over_real_http(server):
     assert r.status_code == 404 and r.json() == {"error": "not found", "request_id": "rid-1"}
 
 
+@pytest.mark.parametrize("path", ["/api//internal/v1/useradm/alive", "/api/./internal/v1/useradm/alive",
+                                  "/api/management/v1/../../internal/v1/useradm/alive", "//metrics", "/metrics/.",
+                                  "/api/management/v1//useradm/users"])
+def test_paths_normalising_to_internal_routes_are_404_json_on_the_public_listener(server, path):
+    """No 308 with an HTML page naming the internal route (werkzeug's merge_slashes); what an
+    internal route normalises to is not served on the public listener."""
+    r = requests.get(server.url + path, timeout=5, allow_redirects=False, headers={"X-MEN-RequestID": "rid-2"})
+    assert r.status_code == 404 and r.json() == {"error": "not found", "request_id": "rid-2"}
+
+
 def test_oversized_body_rejected_before_it_is_sent(server):
     """A declared Content-Length over the limit gets 413 without the server waiting for the body."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
