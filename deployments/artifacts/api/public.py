@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Response, request, send_file
 from flask.views import MethodView
+from werkzeug.http import parse_range_header
 
 from common.api import Blueprint
 from common.app import services
@@ -33,6 +34,7 @@ class Download(MethodView):
         """Download an artifact through a signed link."""
         tenant, obj = _verified("GET")
         artifact, path = services().artifacts.file_for_download(tenant, artifact_id, obj)
+        _ignore_unservable_range(request.environ)
         try:
             # the ETag names the object: a Range resume never splices two uploads under one id
             response = send_file(path, mimetype=ARTIFACT_MIMETYPE, conditional=True, etag=artifact.storage_key,
@@ -43,6 +45,18 @@ class Download(MethodView):
         # printable rule), and a header must still come out of it
         response.headers["Content-Disposition"] = content_disposition(f"{artifact.name}.mender")
         return response
+
+
+def _ignore_unservable_range(environ: dict) -> None:
+    """Drop a `Range` that is not one byte range: several ranges (`bytes=0-1,5-9`), another unit or
+    a malformed value. werkzeug answers those 416, which RFC 9110 keeps for a set that cannot be
+    satisfied; a server may ignore Range (14.2), so the whole file goes out (200) as for the
+    configuration artifacts, rather than multipart/byteranges no Mender client asks for."""
+    value = environ.get("HTTP_RANGE")
+    if value is not None:
+        parsed = parse_range_header(value)
+        if parsed is None or parsed.units != "bytes" or len(parsed.ranges) != 1:
+            del environ["HTTP_RANGE"]
 
 
 @blp.route("/uploads/<upload_id>")
