@@ -31,7 +31,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wsgi import FileWrapper
 
 from common.config import SETTINGS, default_threads
-from common.http import request_id_for
+from common.http import UNSUPPORTED_TRANSFER_CODING, request_id_for, transfer_coding_refused
 from common.listeners import ENVIRON_KEY, INTERNAL, ListenerMap, internal_only
 
 log = logging.getLogger("mender.asgi")
@@ -327,6 +327,10 @@ class AsgiFront:
         listener = self._listener(scope)
         scope[ENVIRON_KEY] = listener
         handler = params = None
+        codings = [value for name, value in scope["headers"] if name == b"transfer-encoding"]
+        if codings and transfer_coding_refused(b",".join(codings)):  # as for HTTP requests (_http)
+            await _deny(scope, receive, send, 501, UNSUPPORTED_TRANSFER_CODING)
+            return
         if listener == INTERNAL or not internal_only(path):
             try:
                 endpoint, params = self._ws_map.bind("", "/").match(path, "GET")
@@ -350,6 +354,9 @@ class AsgiFront:
         method = scope["method"]
         listener = self._listener(scope)
         slot: str | None = None
+        if b"transfer-encoding" in headers and transfer_coding_refused(headers[b"transfer-encoding"]):
+            await _send_json_error(send, 501, UNSUPPORTED_TRANSFER_CODING, headers, ())
+            return
         try:
             body, length, slot = await self._request_body(scope, receive, headers, method, listener)
         except _Reject as rej:

@@ -10,6 +10,7 @@ import re
 import sqlite3
 import sys
 import time
+from http import HTTPStatus
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -45,6 +46,21 @@ def new_request_id() -> str:
     n = (_random.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
     h = f"{n:032x}"  # str(uuid.UUID(int=n)), without the UUID object
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+UNSUPPORTED_TRANSFER_CODING = "unsupported transfer coding: only chunked"
+
+
+def transfer_coding_refused(value: str | bytes | None) -> bool:
+    """Whether a request's Transfer-Encoding (all its lines joined with commas) is refused: anything
+    but one `chunked`. gunicorn lets `gzip, chunked` (`deflate`, `compress`) through and the body
+    was then read as if plain; RFC 9112 6.1: a coding the server does not understand → 501, which
+    Go's net/http (Mender's servers) answers for anything but `chunked` alone."""
+    if value is None:
+        return False
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value.strip(" \t").lower() != "chunked"
 
 
 def request_id_for(incoming: str) -> str:
@@ -221,10 +237,21 @@ class Guard:
             started = True
             return start_response(status, headers, exc_info)
 
+        if transfer_coding_refused(environ.get("HTTP_TRANSFER_ENCODING")):  # under a WSGI worker class
+            return self._refuse(environ, start_response, 501, UNSUPPORTED_TRANSFER_CODING)
         try:
             return self.wsgi_app(environ, checked_start_response)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             return self._internal_error(environ, start_response, exc, sys.exc_info() if started else None)
+
+    @staticmethod
+    def _refuse(environ, start_response, status: int, message: str):
+        rid = request_id_for(environ.get("HTTP_X_MEN_REQUESTID", ""))
+        body = json.dumps({"error": message, "request_id": rid}).encode()
+        start_response(f"{status} {HTTPStatus(status).phrase.upper()}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                        (REQUEST_ID_HEADER, rid), ("Connection", "close")])
+        return [body]
 
     @staticmethod
     def _internal_error(environ, start_response, exc: Exception, exc_info):

@@ -62,6 +62,62 @@ def test_internal_paths_only_on_the_internal_listener(world):
     assert requests.get(server.url + "/api/openapi.json", timeout=10).status_code == 200
 
 
+def _raw(port: int, request: bytes) -> bytes:
+    """One request on a fresh connection; everything the server sends until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+            if b"\r\n\r\n" in reply and b"connection: close" not in reply.lower():
+                break  # kept alive: the whole reply is in
+    return reply
+
+
+@pytest.mark.parametrize("codings", [[b"gzip, chunked"], [b"deflate, chunked"], [b"compress,chunked"],
+                                     [b"gzip", b"chunked"]])
+def test_transfer_codings_other_than_chunked_are_501_on_both_listeners(world, codings):
+    """gunicorn passed `gzip, chunked` through and the gzip body was read as plain JSON (RFC 9112
+    6.1: 501 for a coding the server does not understand, as Go's net/http answers)."""
+    server, _, device = world
+    body = json.dumps(POLL_BODY).encode()
+    lines = b"".join(b"Transfer-Encoding: " + c + b"\r\n" for c in codings)
+    for port in (server.port, server.internal_port):
+        reply = _raw(port, b"POST " + NEXT.encode() + b" HTTP/1.1\r\nHost: x\r\nX-MEN-RequestID: rid-te\r\n"
+                     b"Authorization: Bearer " + device.token.encode() + b"\r\nContent-Type: application/json\r\n"
+                     + lines + b"\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 501"), reply
+        assert json.loads(rest) == {"error": "unsupported transfer coding: only chunked", "request_id": "rid-te"}
+    # a coding gunicorn does not know it refuses itself: 400, with the JSON error too
+    reply = _raw(server.port, b"POST /api/devices/v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x-custom, chunked"
+                 b"\r\n\r\n0\r\n\r\n")
+    head, _, rest = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and set(json.loads(rest)) == {"error", "request_id"}
+
+
+def test_a_chunked_body_alone_is_read(world):
+    server, _, device = world
+    body = json.dumps(POLL_BODY).encode()
+    reply = _raw(server.port, b"POST " + NEXT.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 b"Authorization: Bearer " + device.token.encode() + b"\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 204"), reply
+
+
+def test_a_websocket_handshake_with_a_transfer_coding_is_refused(world):
+    server, _, _ = world
+
+    async def scenario():
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(_ws(server.url) + "/api/devices/v1/test/echo",
+                                     additional_headers={"Transfer-Encoding": "gzip, chunked"})
+        assert refused.value.response.status_code == 501
+        assert json.loads(refused.value.response.body)["error"] == "unsupported transfer coding: only chunked"
+
+    asyncio.run(scenario())
+
+
 def test_websocket_echo_and_routing(world):
     server, _, _ = world
 

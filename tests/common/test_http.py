@@ -192,3 +192,12 @@ def test_metrics_count_requests_by_route_template(sqlite_client):
             and 'route="/api/internal/v1/deployments/alive"' in l and 'status="204"' in l]
     assert line and float(line[0].rsplit(" ", 1)[1]) >= 2
     assert "mender_http_request_duration_seconds_bucket" in text
+
+
+def test_the_wsgi_layer_refuses_transfer_codings_other_than_chunked(sqlite_client):
+    """Under a WSGI worker class (gthread) no ASGI front checks the framing: the Guard does."""
+    for value in ("gzip, chunked", "deflate,chunked", "gzip"):
+        r = sqlite_client.post("/api/management/v1/useradm/auth/login", data=b"x",
+                               headers={"Transfer-Encoding": value, "X-MEN-RequestID": "rid-5"})
+        assert r.status_code == 501 and r.headers["Connection"] == "close"
+        assert r.get_json() == {"error": "unsupported transfer coding: only chunked", "request_id": "rid-5"}
