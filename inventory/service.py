@@ -84,20 +84,36 @@ class InventoryService:
         self.store.create_device(tenant, device_id, now, new_etag(), self._base_attributes(now))
 
     def _write(self, tenant: str, device_id: str, compute: Callable[[Device], Change | None],
-               create: bool = True, scopes: Sequence[str] | None = None) -> None:
+               create: bool = True, scopes: Sequence[str] | None = None,
+               admitted: Callable[[], bool] | None = None) -> None:
         """Read-modify-write with optimistic concurrency on the device's version; `compute` sees
-        the attributes of `scopes` (all if None)."""
+        the attributes of `scopes` (all if None). A missing device is created when `create`, and
+        when `admitted` (if given) says the device may still have a record: asked before the
+        record is created and again after the write, which then removes it (NotFound) if the
+        device was decommissioned meanwhile (see `device_upload`)."""
+        created = False
         for _ in range(WRITE_RETRIES):
             device = self.store.get_device(tenant, device_id, scopes)
             if device is None:
-                if not create:
+                if not create or (admitted is not None and not admitted()):
                     raise NotFound("device not found")
                 self._ensure(tenant, device_id)
+                created = True
                 continue
             change = compute(device)
             if change is None or self.store.apply(tenant, device_id, device.version, *change):
+                if created and admitted is not None and not admitted():
+                    self.store.delete_device(tenant, device_id)
+                    raise NotFound("device not found")
                 return
         raise Conflict("the device was changed concurrently; retry")
+
+    def _admitted(self, tenant: str, device_id: str) -> bool:
+        """Whether devauth still has the device and is not decommissioning it."""
+        try:
+            return not self._services.devauth.get_device(tenant, device_id).decommissioning
+        except NotFound:
+            return False
 
     def _updated(self, now: float) -> list[Attribute]:
         return [Attribute(SCOPE_SYSTEM, ATTR_UPDATED, rfc3339_ms(now))]
@@ -125,7 +141,24 @@ class InventoryService:
         return changed, unset, updated
 
     def update_device_attributes(self, tenant: str, device_id: str, body: Any, replace: bool) -> None:
-        """Device API: PUT (replace=True) or PATCH the device's `inventory` scope."""
+        """PUT (replace=True) or PATCH a device's `inventory` scope, creating the device if
+        inventory does not know it (seeding, tests); the device API uses `device_upload`."""
+        self._update_inventory(tenant, device_id, body, replace, None)
+
+    def device_upload(self, tenant: str, device_id: str, body: Any, replace: bool) -> None:
+        """Device API: PUT (replace=True) or PATCH the device's `inventory` scope. A device
+        inventory does not know is created only while devauth admits it (else NotFound).
+
+        An upload authenticated before a decommission may land after it removed the record: a
+        write to a record that is gone fails (its version), and the record is created again only
+        for a device devauth still admits, asked before and after the write. devauth flags the
+        device `decommissioning` before removing the inventory, so either the second question sees
+        the flag (the record written is removed), or the removal comes after this write and takes
+        the record with it."""
+        self._update_inventory(tenant, device_id, body, replace, lambda: self._admitted(tenant, device_id))
+
+    def _update_inventory(self, tenant: str, device_id: str, body: Any, replace: bool,
+                          admitted: Callable[[], bool] | None) -> None:
         attrs = parse_attributes(body, SCOPE_INVENTORY, limit=self.attribute_limit)
 
         def compute(device):
@@ -133,7 +166,7 @@ class InventoryService:
                                                            self.attribute_limit, bump_updated=True)
             return (set_attrs, unset, updated, None) if set_attrs or unset else None
 
-        self._write(tenant, device_id, compute, scopes=(SCOPE_INVENTORY,))
+        self._write(tenant, device_id, compute, scopes=(SCOPE_INVENTORY,), admitted=admitted)
 
     def update_tags(self, tenant: str, device_id: str, body: Any, replace: bool, if_match: str | None) -> None:
         """PUT (replace) or PATCH the device's tags; 412 when If-Match does not match; 404 if unknown."""

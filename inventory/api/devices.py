@@ -20,7 +20,7 @@ _EMPTY_200 = Raw(b"", "text/html; charset=utf-8")
 def _update(context, req, identity, replace: bool):
     body = json_body(req)
     # the check-in time moves with devauth's token check, batched, like every device request's
-    context.services.inventory.update_device_attributes(identity.tenant, identity.subject, body, replace=replace)
+    context.services.inventory.device_upload(identity.tenant, identity.subject, body, replace=replace)
     return 200, _EMPTY_200
 
 

@@ -119,3 +119,45 @@ def test_devices_only_write_their_own_inventory(operator, device_factory):
     r = operator.post("/api/management/v2/inventory/filters/search",
                       json={"filters": [{"scope": "inventory", "attribute": "who", "type": "$eq", "value": "two"}]})
     assert [d["id"] for d in r.get_json()] == [two.id]
+
+
+def _decommission_first(monkeypatch, store, method, services, tenant, device_id):
+    """Run the operator's decommission of the device just before the upload's `store.<method>`
+    (what an upload in flight meets when the decommission lands in between)."""
+    real = getattr(store, method)
+    fired = []
+
+    def racing(*args, **kwargs):
+        if not fired:
+            fired.append(True)
+            services.devauth.decommission(tenant, device_id)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, method, racing)
+    return fired
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("step", ["apply", "create_device", "get_device"])
+def test_an_upload_in_flight_does_not_bring_back_a_decommissioned_device(app, operator, device, monkeypatch,
+                                                                         method, step):
+    """The decommission removes the inventory record; an upload authenticated before it and
+    landing after it re-created the record of a removed device (with the attributes sent)."""
+    services = app.extensions["mender"].services
+    store = services.inventory.store
+    if step != "apply":  # the record is missing (lost, or removed first): the upload's create path
+        with app.app_context():
+            store.delete_device("", device.id)
+    fired = _decommission_first(monkeypatch, store, step, services, "", device.id)
+    r = device.request(method, URL, json=[{"name": "device_type", "value": "late"}])
+    assert fired and r.status_code == 404 and set(r.get_json()) == {"error", "request_id"}
+    with app.app_context():
+        assert store.get_device("", device.id) is None
+    assert operator.get(f"{V1}/devices/{device.id}").status_code == 404
+
+
+def test_an_upload_recreates_the_lost_record_of_a_device_still_admitted(app, operator, device):
+    with app.app_context():
+        app.extensions["mender"].services.inventory.store.delete_device("", device.id)
+    assert device.request("PATCH", URL, json=[{"name": "device_type", "value": "back"}]).status_code == 200
+    assert attrs_of(inventory_of(operator, device), "inventory") == {"device_type": "back"}
