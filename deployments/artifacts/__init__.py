@@ -63,7 +63,11 @@ def init_app(app, api, ctx) -> None:
         api.register_blueprint(blp)
     ctx.health_checks.setdefault("deployments", []).append(storage.check)
     ctx.startup_hooks.append(storage.sweep)
-    sweeper = PeriodicSweep(storage.sweep, float(ctx.config["DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS"]))
+
+    def sweep() -> int:
+        return storage.sweep() + service.sweep_direct_uploads()
+
+    sweeper = PeriodicSweep(sweep, float(ctx.config["DEPLOYMENTS_STORAGE_SWEEP_INTERVAL_SECONDS"]))
     ctx.request_hooks.append(sweeper.ensure_started)
     ctx.shutdown_hooks.append(sweeper.stop)
 

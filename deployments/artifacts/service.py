@@ -27,6 +27,11 @@ UPLOAD_PATH = "/api/devices/v1/deployments/download/uploads/{id}"
 STORAGE_LIMIT = "storage"  # bytes of artifacts an organization may keep (0: unlimited)
 MAX_DEPENDS_COMBINATIONS = 1024
 MAX_DESCRIPTION = 4096
+# how long after its link expired a direct upload is kept: a PUT begun before the expiry (S3 checks
+# it when the request starts) may still be sending; then its staging object and record go
+# (sweep_direct_uploads), whatever came of the upload
+DIRECT_UPLOAD_GRACE_SECONDS = 24 * 3600
+DIRECT_UPLOAD_SWEEP_BATCH = 500
 
 
 def depends_index(depends: dict[str, list[str]]) -> list[str]:
@@ -395,6 +400,23 @@ class ArtifactsService(ReleasesMixin):
             raise
         self.store.set_upload_status(tenant, upload_id, "completed")
         return record
+
+    def sweep_direct_uploads(self) -> int:
+        """Remove the direct uploads whose link expired over DIRECT_UPLOAD_GRACE_SECONDS ago, with
+        their staging objects: one never completed (abandoned; `complete` then answers 404), and
+        the object a PUT through the link put after `complete` (an S3 presigned PUT cannot be
+        revoked; a filesystem PUT still in flight commits after `complete` moved the object). The
+        object goes first, then the record, if still in the status read: an upload `complete`
+        claims meanwhile is left to it. One being completed (`processing`) is left alone.
+        Returns how many were removed; every process may run it (each step is idempotent)."""
+        removed = 0
+        before = self.clock.now() - DIRECT_UPLOAD_GRACE_SECONDS
+        for tenant, upload_id, status in self.store.expired_uploads(before, DIRECT_UPLOAD_SWEEP_BATCH):
+            if status == "processing":
+                continue
+            self.storage.delete(object_key(tenant, upload_id) + ".upload")
+            removed += self.store.delete_upload(tenant, upload_id, status)
+        return removed
 
     # ------------------------------------------------------------------ generate
     def generate(self, tenant: str, *, name: str, description: str, device_types: list[str], update_type: str,

@@ -173,6 +173,37 @@ def test_direct_upload(app, operator, ma, svc):
     assert status == 200 and body == data
 
 
+def test_expired_direct_uploads_leave_no_staging_object(app, operator, ma, svc, clock):
+    """A PUT through the link after `complete` (an S3 presigned PUT cannot be revoked; a filesystem
+    PUT in flight commits after `complete` moved the object) and an upload never completed left
+    their staging objects for ever: once the link expired a grace period ago, both go."""
+    from deployments.artifacts.service import DIRECT_UPLOAD_GRACE_SECONDS
+    from deployments.artifacts.storage import object_key
+    done = operator.post(UPLOAD + "/directupload").get_json()
+    data = read_bytes(ma.single_file("swept"))
+    assert put_to(app, done["uri"], data) == 200
+    assert operator.post(f"{UPLOAD}/directupload/{done['id']}/complete").status_code == 202
+    if svc.storage.kind == "s3":
+        assert put_to(app, done["uri"], b"late") == 200
+    else:  # what a PUT still in flight when `complete` ran commits
+        writer = svc.storage.writer(object_key("", done["id"]) + ".upload")
+        writer.write(b"late")
+        writer.commit()
+    abandoned = operator.post(UPLOAD + "/directupload").get_json()
+    assert put_to(app, abandoned["uri"], data) == 200
+    assert sorted(stored_ids(app)) == sorted([done["id"], f"{done['id']}.upload", f"{abandoned['id']}.upload"])
+    assert svc.sweep_direct_uploads() == 0  # links still valid: nothing goes
+    clock.advance(DIRECT_UPLOAD_GRACE_SECONDS + 3600 + 1)
+    fresh = operator.post(UPLOAD + "/directupload").get_json()
+    assert put_to(app, fresh["uri"], read_bytes(ma.single_file("fresh"))) == 200
+    assert svc.sweep_direct_uploads() == 2
+    assert stored_ids(app) == sorted([done["id"], f"{fresh['id']}.upload"])
+    assert operator.post(f"{UPLOAD}/directupload/{abandoned['id']}/complete").status_code == 404
+    status, body, _ = fetch(app, operator.get(f"{UPLOAD}/{done['id']}/download").get_json()["uri"])
+    assert status == 200 and body == data
+    assert operator.post(f"{UPLOAD}/directupload/{fresh['id']}/complete").status_code == 202
+
+
 def test_direct_upload_errors(app, operator, ma):
     assert operator.post(f"{UPLOAD}/directupload/{'0' * 8}-0000-0000-0000-{'0' * 12}/complete").status_code == 404
     assert operator.post(f"{UPLOAD}/directupload/not-an-id/complete").status_code == 404

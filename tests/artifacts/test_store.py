@@ -140,3 +140,20 @@ def test_direct_upload_states(store):
     assert not store.claim_upload("t", "u1")
     store.set_upload_status("t", "u1", "completed")
     assert store.upload_status("t", "u1") == "completed"
+
+
+def test_expired_uploads_of_every_organization_and_conditional_removal(store):
+    store.insert_upload("t", "late", 300.0, 50.0)
+    store.insert_upload("", "old", 100.0, 50.0)
+    store.insert_upload("t2", "mid", 200.0, 50.0)
+    store.set_upload_status("t2", "mid", "completed")
+    assert store.expired_uploads(250.0, 10) == [("", "old", "pending"), ("t2", "mid", "completed")]
+    assert store.expired_uploads(250.0, 1) == [("", "old", "pending")]
+    assert store.expired_uploads(100.0, 10) == []
+    assert store.claim_upload("", "old")
+    assert not store.delete_upload("", "old", "pending")  # claimed meanwhile: kept
+    assert store.upload_status("", "old") == "processing"
+    assert not store.delete_upload("t", "mid", "completed")  # another organization's id
+    assert store.delete_upload("t2", "mid", "completed")
+    assert store.upload_status("t2", "mid") is None and not store.delete_upload("t2", "mid", "completed")
+    assert store.expired_uploads(1000.0, 10) == [("", "old", "processing"), ("t", "late", "pending")]

@@ -103,6 +103,15 @@ class ArtifactsStore(ABC):
     @abstractmethod
     def set_upload_status(self, tenant: str, upload_id: str, status: str) -> None: ...
 
+    @abstractmethod
+    def expired_uploads(self, before: float, limit: int) -> list[tuple[str, str, str]]:
+        """(tenant, upload id, status) of up to `limit` uploads whose link expired before `before`,
+        oldest first, of every organization: the sweep of direct uploads (no caller's request)."""
+
+    @abstractmethod
+    def delete_upload(self, tenant: str, upload_id: str, status: str) -> bool:
+        """Remove the upload if it is still in `status`; False if it is not (or is gone)."""
+
     # limits and organizations --------------------------------------------------
     @abstractmethod
     def transaction(self) -> AbstractContextManager:

@@ -53,7 +53,12 @@ def _m3_limits(db) -> None:
     db[LIMITS].create_index([("tenant_id", 1), ("name", 1)], unique=True, name="tenant_name")
 
 
-MIGRATIONS = [_m1_indexes, _m2_storage_keys, _m3_limits]
+def _m4_upload_expiry(db) -> None:
+    """The sweep of expired direct uploads."""
+    db[UPLOADS].create_index([("expire", 1)], name="expire")
+
+
+MIGRATIONS = [_m1_indexes, _m2_storage_keys, _m3_limits, _m4_upload_expiry]
 
 _INDEXED = ("id", "name", "description", "device_types", "update_types", "depends_idx", "size", "modified",
             "storage_key")
@@ -250,6 +255,14 @@ class MongoArtifactsStore(ArtifactsStore):
 
     def set_upload_status(self, tenant, upload_id, status):
         self._db[UPLOADS].update_one({"tenant_id": tenant, "id": upload_id}, {"$set": {"status": status}})
+
+    def expired_uploads(self, before, limit):
+        docs = self._db[UPLOADS].find({"expire": {"$lt": utc_datetime(before)}},
+                                      {"tenant_id": 1, "id": 1, "status": 1}).sort("expire", 1).limit(limit)
+        return [(d["tenant_id"], d["id"], d["status"]) for d in docs]
+
+    def delete_upload(self, tenant, upload_id, status):
+        return self._db[UPLOADS].delete_one({"tenant_id": tenant, "id": upload_id, "status": status}).deleted_count > 0
 
     # limits and organizations --------------------------------------------------
     def transaction(self):

@@ -60,6 +60,9 @@ MIGRATIONS = [
         """CREATE TABLE artifact_limits (tenant_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
             PRIMARY KEY (tenant_id, name))""",
     ],
+    [  # the sweep of expired direct uploads
+        "CREATE INDEX artifact_uploads_by_expire ON artifact_uploads (expire)",
+    ],
 ]
 
 _TENANT_TABLES = ("artifact_uploads", "release_update_types", "release_tags", "releases", "artifact_depends",
@@ -294,6 +297,15 @@ class SqliteArtifactsStore(ArtifactsStore):
     def set_upload_status(self, tenant, upload_id, status):
         self.db.conn.execute("UPDATE artifact_uploads SET status = ? WHERE tenant_id = ? AND id = ?",
                              (status, tenant, upload_id))
+
+    def expired_uploads(self, before, limit):
+        return [tuple(row) for row in self.db.conn.execute(
+            "SELECT tenant_id, id, status FROM artifact_uploads WHERE expire < ? ORDER BY expire LIMIT ?",
+            (before, limit))]
+
+    def delete_upload(self, tenant, upload_id, status):
+        return self.db.conn.execute("DELETE FROM artifact_uploads WHERE tenant_id = ? AND id = ? AND status = ?",
+                                    (tenant, upload_id, status)).rowcount > 0
 
     # limits and organizations --------------------------------------------------
     def transaction(self):
