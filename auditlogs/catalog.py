@@ -11,11 +11,15 @@ from typing import NamedTuple
 
 SELF = "<caller>"        # the object is the calling user
 LOCATION = "<location>"  # the new object's id is the last segment of the response's Location
+BODY_ID = "<body:id>"    # the new object's id is the response's JSON `id`
+TENANT = "<tenant>"      # the object is the caller's organization (its id as the APIs show it)
+EMITTED = "<emitted>"    # the service reports one event per object itself (a bulk operation, a
+                         # login); a request that changed nothing reports none and writes nothing
 
 
 class Recorded(NamedTuple):
     object_type: str
-    id_from: str   # a path parameter, SELF, LOCATION, or "" (none)
+    id_from: str   # a path parameter, SELF, LOCATION, BODY_ID, TENANT or EMITTED: every entry names its object
     action: str
     fields: tuple[str, ...] = ()  # JSON body fields summarized in `change` (small values only)
     name_from: str = ""           # the JSON body field (or path parameter) naming the object
@@ -29,13 +33,13 @@ READ_ONLY = None
 
 MUTATIONS: dict[str, Recorded | None] = {
     # useradm
-    "POST /api/management/v1/useradm/auth/login": Recorded("user", "", "login"),
+    "POST /api/management/v1/useradm/auth/login": Recorded("user", EMITTED, "login"),
     "POST /api/management/v1/useradm/auth/logout": Recorded("user", SELF, "logout"),
     "PUT /api/management/v1/useradm/users/me": Recorded("user", SELF, "update", ("email", "password")),
     "PUT /api/management/v2/useradm/users/me": Recorded("user", SELF, "update", ("password",)),
     "POST /api/management/v1/useradm/settings/me": Recorded("user_settings", SELF, "update"),
-    "POST /api/management/v1/useradm/settings": Recorded("settings", "", "update"),
-    "POST /api/management/v1/useradm/settings/tokens": Recorded("user_access_token", "", "create",
+    "POST /api/management/v1/useradm/settings": Recorded("settings", TENANT, "update"),
+    "POST /api/management/v1/useradm/settings/tokens": Recorded("user_access_token", EMITTED, "create",
                                                                   ("expires_in", "roles"), "name"),
     "DELETE /api/management/v1/useradm/settings/tokens/{id}": Recorded("user_access_token", "id", "delete"),
     "POST /api/management/v1/useradm/users": Recorded("user", LOCATION, "create", ("roles",), "email"),
@@ -49,15 +53,15 @@ MUTATIONS: dict[str, Recorded | None] = {
     "DELETE /api/management/v2/useradm/roles/{id}": Recorded("role", "id", "delete", (), "id"),
     # devauth
     "POST /api/management/v2/devauth/devices": Recorded("device", LOCATION, "preauthorize"),
-    "POST /api/management/v2/devauth/preauthorizations": Recorded("device", "", "preauthorize"),
+    "POST /api/management/v2/devauth/preauthorizations": Recorded("device", EMITTED, "preauthorize"),
     "POST /api/management/v2/devauth/devices/search": READ_ONLY,
     "PUT /api/management/v2/devauth/devices/{id}/auth/{aid}/status": Recorded("device", "id", "update_status",
                                                                                ("status",)),
     "DELETE /api/management/v2/devauth/devices/{id}/auth/{aid}": Recorded("device", "id", "delete_auth_set"),
     "DELETE /api/management/v2/devauth/devices/{id}": Recorded("device", "id", "decommission"),
     "DELETE /api/management/v2/devauth/tokens/{id}": Recorded("device_token", "id", "revoke"),
-    "PUT /api/management/v2/devauth/devices/status": Recorded("device", "", "update_status_bulk", ("status",)),
-    "DELETE /api/management/v2/devauth/devices": Recorded("device", "", "decommission_bulk"),
+    "PUT /api/management/v2/devauth/devices/status": Recorded("device", EMITTED, "update_status"),
+    "DELETE /api/management/v2/devauth/devices": Recorded("device", EMITTED, "decommission"),
     # inventory
     "DELETE /api/management/v1/inventory/devices/{device_id}": Recorded("device", "device_id", "delete_inventory"),
     "PUT /api/management/v1/inventory/devices/{device_id}/tags": Recorded("device", "device_id", "set_tags"),
@@ -71,7 +75,7 @@ MUTATIONS: dict[str, Recorded | None] = {
     "DELETE /api/management/v1/inventory/groups/{name}": Recorded("group", "name", "delete"),
     "POST /api/management/v2/inventory/filters": Recorded("filter", LOCATION, "create"),
     "DELETE /api/management/v2/inventory/filters/{filter_id}": Recorded("filter", "filter_id", "delete"),
-    "PATCH /api/management/v2/inventory/devices/tags": Recorded("device", "", "update_tags_bulk"),
+    "PATCH /api/management/v2/inventory/devices/tags": Recorded("device", EMITTED, "update_tags"),
     "PATCH /api/management/v2/inventory/groups/{name}/devices": Recorded("group", "name", "add_devices"),
     "DELETE /api/management/v2/inventory/groups/{name}/devices": Recorded("group", "name", "remove_devices"),
     "POST /api/management/v2/inventory/filters/search": READ_ONLY,
@@ -102,7 +106,7 @@ MUTATIONS: dict[str, Recorded | None] = {
         Recorded("device", "device_id", "update_control_map"),
     # artifacts and releases
     "POST /api/management/v1/deployments/artifacts": Recorded("artifact", LOCATION, "upload"),
-    "POST /api/management/v1/deployments/artifacts/directupload": Recorded("artifact", "", "start_upload"),
+    "POST /api/management/v1/deployments/artifacts/directupload": Recorded("artifact", BODY_ID, "start_upload"),
     "POST /api/management/v1/deployments/artifacts/directupload/{upload_id}/complete":
         Recorded("artifact", "upload_id", "upload"),
     "POST /api/management/v1/deployments/artifacts/generate": Recorded("artifact", LOCATION, "generate"),
@@ -112,16 +116,16 @@ MUTATIONS: dict[str, Recorded | None] = {
         Recorded("release", "release_name", "update", ("notes",), "release_name"),
     "PUT /api/management/v2/deployments/deployments/releases/{release_name}/tags":
         Recorded("release", "release_name", "set_tags", (), "release_name"),
-    "DELETE /api/management/v2/deployments/deployments/releases": Recorded("release", "", "delete"),
+    "DELETE /api/management/v2/deployments/deployments/releases": Recorded("release", EMITTED, "delete"),
     # deviceconfig (configuration values may be secrets: never summarized)
     "PUT /api/management/v1/deviceconfig/configurations/device/{device_id}":
         Recorded("device", "device_id", "set_configuration"),
     "POST /api/management/v1/deviceconfig/configurations/device/{device_id}/deploy":
         Recorded("device", "device_id", "deploy_configuration"),
     # tenantadm (the tenant token never summarized)
-    "POST /api/management/v1/tenantadm/user/tenant/tenant_token": Recorded("organization", "", "rotate_tenant_token"),
-    "POST /api/management/v1/tenantadm/tenants": Recorded("organization", "", "create", (), "organization"),
-    "POST /api/management/v2/tenantadm/tenants": Recorded("organization", "", "create", (), "organization"),
+    "POST /api/management/v1/tenantadm/user/tenant/tenant_token": Recorded("organization", TENANT, "rotate_tenant_token"),
+    "POST /api/management/v1/tenantadm/tenants": Recorded("organization", EMITTED, "create", (), "organization"),
+    "POST /api/management/v2/tenantadm/tenants": Recorded("organization", EMITTED, "create", (), "organization"),
     "DELETE /api/management/v2/tenantadm/tenants/{tenant_id}": Recorded("organization", "tenant_id", "delete"),
     "PUT /api/management/v2/tenantadm/tenants/{tenant_id}/status": Recorded("organization", "tenant_id", "update_status",
                                                                      ("status",)),

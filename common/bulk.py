@@ -19,11 +19,24 @@ class BulkResult:
     updated: int = 0
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    updated_ids: list[str] = field(default_factory=list)  # the devices changed (for the audit log)
+
+    def done(self, device_id: str) -> None:
+        self.updated += 1
+        self.updated_ids.append(device_id)
 
     def fail(self, device_id: str, reason: str) -> None:
         self.failed += 1
         if len(self.failures) < LISTED_FAILURES:
             self.failures.append((device_id, reason))
+
+
+def audit_each(result: BulkResult, action: str, change: str = "") -> None:
+    """One audit log entry per device the operation changed, as the one-device route writes:
+    every entry names its object (a bulk entry without an id named none)."""
+    from common import audit
+    audit.emit_many([audit.AuditEvent(action=action, object_type="device", object_id=device_id, change=change)
+                     for device_id in result.updated_ids])
 
 
 def batches(ids: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:

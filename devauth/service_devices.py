@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from common.bulk import BulkResult
+from common import audit
+from common.bulk import BulkResult, audit_each
 from common.errors import BadRequest, Conflict, NotFound, ServiceError
 from devauth import crypto
 from devauth.model import ACCEPTED, DEVICE_STATUSES, PENDING, PREAUTHORIZED, REJECTED, AuthSet, Device, PreauthorizeResult
@@ -166,7 +167,8 @@ class DeviceManagement:
                         raise
                     result.fail(device_id, exc.message)
                 else:
-                    result.updated += 1
+                    result.done(device_id)
+        audit_each(result, "update_status", f"status: {status}")
         return result
 
     def decommission_selection(self, tenant: str, selection) -> BulkResult:
@@ -179,7 +181,8 @@ class DeviceManagement:
             except NotFound as exc:
                 result.fail(device_id, exc.message)
             else:
-                result.updated += 1
+                result.done(device_id)
+        audit_each(result, "decommission")
         return result
 
     def preauthorize_rows(self, tenant: str, rows: Iterable[dict]) -> Iterator[PreauthorizeResult]:
@@ -195,4 +198,5 @@ class DeviceManagement:
             except BadRequest as exc:
                 yield PreauthorizeResult(row["row"], "invalid", reason=exc.message)
             else:
+                audit.emit(audit.AuditEvent(action="preauthorize", object_type="device", object_id=device_id))
                 yield PreauthorizeResult(row["row"], "created", device_id=device_id)

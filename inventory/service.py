@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any, Callable, Sequence
 
-from common.bulk import BulkResult, batches
+from common.bulk import BulkResult, audit_each, batches
 from common.clock import rfc3339_ms
 from common.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from common.text import check_printable
@@ -463,7 +463,9 @@ class InventoryService:
             except (BadRequest, NotFound, Conflict) as exc:
                 result.fail(device_id, exc.message)
             else:
-                result.updated += changed[0]
+                if changed[0]:
+                    result.done(device_id)
+        audit_each(result, "update_tags")
         return result
 
     # ------------------------------------------------------------------ v2 filters

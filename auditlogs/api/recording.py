@@ -18,7 +18,8 @@ from common.audit import Actor, AuditEvent
 from common.jsonbody import parse_json_bytes
 from common.auth import _key
 from common.logging import get_logger
-from auditlogs.catalog import LOCATION, MUTATIONS, SECRET_FIELDS, SELF
+from common.tenancy import tenant_to_api
+from auditlogs.catalog import BODY_ID, EMITTED, LOCATION, MUTATIONS, SECRET_FIELDS, SELF, TENANT
 
 log = get_logger("auditlogs")
 MANAGEMENT = "/api/management/"
@@ -43,16 +44,19 @@ def request_actor(identity, services) -> Actor | None:
 def default_event(key: str, response, identity) -> AuditEvent | None:
     """The entry of a mutation whose services reported nothing (None for a read-only POST)."""
     recorded = MUTATIONS.get(key)
-    if recorded is None:
+    if recorded is None or recorded.id_from == EMITTED:
         return None
     if recorded.id_from == SELF:
         object_id = identity.subject if identity is not None else ""
     elif recorded.id_from == LOCATION:
         object_id = response.headers.get("Location", "").rstrip("/").rpartition("/")[2]
-    elif recorded.id_from:
-        object_id = (request.view_args or {}).get(recorded.id_from, "")
+    elif recorded.id_from == BODY_ID:
+        answer = response.get_json(silent=True) if response.is_json and not response.direct_passthrough else None
+        object_id = answer.get("id", "") if isinstance(answer, dict) else ""
+    elif recorded.id_from == TENANT:
+        object_id = tenant_to_api(identity.tenant) if identity is not None else ""
     else:
-        object_id = ""
+        object_id = (request.view_args or {}).get(recorded.id_from, "")
     params = request.view_args or {}
     body = _body() if recorded.fields or (recorded.name_from and recorded.name_from not in params) else {}
     name = params.get(recorded.name_from) if recorded.name_from in params else body.get(recorded.name_from)

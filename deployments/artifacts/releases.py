@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from common import audit
 from common.errors import BadRequest, Conflict, NotFound
 from common.text import check_printable
 from deployments.artifacts.model import Release
@@ -101,3 +102,5 @@ class ReleasesMixin:
         for a in artifacts:
             if self.store.delete_artifact(tenant, a.id) is not None:
                 self._delete_object(a.storage_key)
+        audit.emit_many([audit.AuditEvent(action="delete", object_type="release", object_id=name, object_name=name)
+                         for name in dict.fromkeys(a.name for a in artifacts)])

@@ -14,12 +14,12 @@ from flask.views import MethodView
 from marshmallow import ValidationError
 from webargs import core
 
-from common import permissions
+from common import audit, permissions
 from common.api import Blueprint, format_validation_messages, request_json
 from common.app import ctx, services
 from common.auth import Identity, bearer_token, check_csrf, current_identity
 from common.errors import BadRequest, Forbidden
-from common.tenancy import DEFAULT_TENANT
+from common.tenancy import DEFAULT_TENANT, tenant_to_api
 from tenantadm.api.render import render_tenant
 from tenantadm.model import ACTIVE
 from tenantadm.service import SIGNUP_CLOSED
@@ -83,11 +83,16 @@ def _create() -> object:
     caller = _optional_identity()
     svc = services().tenantadm
     if caller is not None and is_server_admin(caller):
-        return svc.create_tenant(body["organization"], admin_email=body["email"], admin_password=body["password"],
-                                 status=ACTIVE)
-    if caller is not None and svc.signup_mode == SIGNUP_CLOSED:
+        tenant = svc.create_tenant(body["organization"], admin_email=body["email"], admin_password=body["password"],
+                                   status=ACTIVE)
+    elif caller is not None and svc.signup_mode == SIGNUP_CLOSED:
         raise Forbidden("only the server's administrators (administrators of the default organization) create organizations")
-    return svc.signup(body["organization"], body["email"], body["password"])
+    else:
+        tenant = svc.signup(body["organization"], body["email"], body["password"])
+    # the entry names the new organization (v1 answers 202 with nothing to read it from)
+    audit.emit(audit.AuditEvent(action="create", object_type="organization", object_id=tenant_to_api(tenant.id),
+                                object_name=tenant.name))
+    return tenant
 
 
 @blp.route("/user/tenant")

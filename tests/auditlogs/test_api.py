@@ -250,3 +250,67 @@ def test_admission_changes_and_remote_access_are_recorded(world):
     assert [e["action"] for e in entries] == ["update_status", "open_terminal"]
     assert entries[1]["actor"] == {"id": me, "type": "user", "email": op.email}
     assert entries[1]["object"]["device"] == {"session_id": "sess-1"}
+
+
+def test_every_entry_names_its_object(world, tmp_path):
+    """The mutations whose entries had no object id (organization creation v1 and v2, the
+    organization's settings and tenant token, a direct upload's start and completion, the bulk
+    operations on devices, bulk preauthorization, deleting releases) now name it: one entry per
+    device for a bulk operation, as the one-device routes write."""
+    from tests.deployments.test_api import build_artifact
+    from tests.helpers import Device, accepted_device
+    from urllib.parse import urlsplit
+    app, client, op = world
+    seen = {e["id"] for e in op.get(f"{LOGS}?per_page=500").get_json()}
+
+    def new_entries():
+        entries = [e for e in op.get(f"{LOGS}?per_page=500").get_json() if e["id"] not in seen]
+        seen.update(e["id"] for e in entries)
+        return [(e["action"], e["object"]["type"], e["object"]["id"]) for e in entries]
+
+    org = {"organization": f"org-{uuid.uuid4().hex[:6]}", "password": "password-of-the-org"}
+    r = op.post("/api/management/v2/tenantadm/tenants", json={**org, "email": f"{uuid.uuid4().hex[:8]}@example.com"})
+    assert r.status_code == 200, r.data
+    assert new_entries() == [("create", "organization", r.get_json()["id"])]
+    r = op.post("/api/management/v1/tenantadm/tenants", json={**org, "email": f"{uuid.uuid4().hex[:8]}@example.com"})
+    assert r.status_code == 202, r.data
+    [(action, kind, org_id)] = new_entries()
+    assert (action, kind) == ("create", "organization") and org_id and org_id != "default"
+
+    assert op.post("/api/management/v1/useradm/settings", json={"x": "y"}).status_code in (200, 201)
+    assert op.post("/api/management/v1/tenantadm/user/tenant/tenant_token").status_code == 200
+    assert sorted(new_entries()) == [("rotate_tenant_token", "organization", "default"),
+                                     ("update", "settings", "default")]
+
+    upload = op.post("/api/management/v1/deployments/artifacts/directupload").get_json()
+    assert new_entries() == [("start_upload", "artifact", upload["id"])]
+    parts = urlsplit(upload["uri"])
+    data = build_artifact(tmp_path, f"direct-{uuid.uuid4().hex[:6]}")
+    assert client.put(f"{parts.path}?{parts.query}", data=data).status_code == 200
+    r = op.post(f"/api/management/v1/deployments/artifacts/directupload/{upload['id']}/complete")
+    assert r.status_code == 202, r.data
+    assert new_entries() == [("upload", "artifact", upload["id"])]
+    release = op.get(f"/api/management/v1/deployments/artifacts/{upload['id']}").get_json()["name"]
+    assert op.delete(f"/api/management/v2/deployments/deployments/releases?name={release}&name=none").status_code == 204
+    assert new_entries() == [("delete", "release", release)]
+
+    devices = [accepted_device(app, op, client) for _ in range(2)]
+    new_entries()
+    ids = sorted(d.id for d in devices)
+    r = op.patch("/api/management/v2/inventory/devices/tags",
+                 json={"device_ids": ids, "tags": [{"name": "site", "value": "lab"}]})
+    assert r.status_code == 200, r.data
+    assert sorted(new_entries()) == [("update_tags", "device", i) for i in ids]
+    r = op.put("/api/management/v2/devauth/devices/status", json={"status": "rejected", "device_ids": ids})
+    assert r.status_code == 200, r.data
+    assert sorted(new_entries()) == [("update_status", "device", i) for i in ids]
+    r = op.put("/api/management/v2/devauth/devices/status", json={"status": "rejected", "device_ids": ids})
+    assert r.status_code == 200 and new_entries() == []  # nothing changed, nothing written
+    r = op.delete("/api/management/v2/devauth/devices", json={"device_ids": ids})
+    assert r.status_code == 200, r.data
+    assert sorted(new_entries()) == [("decommission", "device", i) for i in ids]
+    fresh = Device(client)
+    r = op.post("/api/management/v2/devauth/preauthorizations", json=[
+        {"identity_data": fresh.identity, "pubkey": fresh.pubkey}])
+    assert r.status_code == 200, r.data
+    assert new_entries() == [("preauthorize", "device", r.get_json()["results"][0]["device_id"])]
