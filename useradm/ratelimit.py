@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import ipaddress
 import sqlite3
 
-from flask import request
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
@@ -16,9 +17,11 @@ from limits.storage import Storage
 from pymongo.errors import PyMongoError
 
 from common.errors import ConfigError
+from common.logging import get_logger
 
 LOGIN_ENDPOINT = "useradm_login.Login"
 DB_STORAGE_URI = "useradm-db://"
+log = get_logger("useradm")
 
 
 class UseradmDbStorage(Storage):
@@ -75,8 +78,49 @@ def login_email_key() -> str:
 
 
 def login_address_key() -> str:
-    """The client address (the proxy-corrected one when MENDER_TRUSTED_PROXIES is set)."""
-    return get_remote_address() or "unknown"
+    """The client address (the proxy-corrected one when MENDER_TRUSTED_PROXIES is set).
+
+    A request from this host (a loopback peer) that carries X-Forwarded-For came through a
+    reverse proxy on this host: with MENDER_TRUSTED_PROXIES left at 0 every client would share
+    the proxy's address, and one attacker's failed logins would lock every user out. Its last
+    X-Forwarded-For hop (the address that proxy saw; what a client sends is to the left of it)
+    is the key then, as a trusted proxy's would be. Only a process on this host can connect
+    from a loopback address, so a client elsewhere cannot choose its key this way."""
+    address = get_remote_address() or "unknown"
+    if current_app.config.get("MENDER_TRUSTED_PROXIES", 0) == 0 and _is_loopback(address):
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        hop = forwarded.rpartition(",")[2].strip()
+        if hop and len(hop) <= _MAX_ADDRESS and _is_address(hop):
+            _warn_untrusted_proxy()
+            return hop
+    return address
+
+
+_MAX_ADDRESS = 64
+_warned = False
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_untrusted_proxy() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("login rate limiting: requests come through a reverse proxy on this host but "
+                    "MENDER_TRUSTED_PROXIES is 0; set it to the number of proxies (docs/useradm.md)")
 
 
 def _hooks(app) -> dict:

@@ -129,3 +129,42 @@ def test_counters_shared_by_gunicorn_workers(tmp_path):
         r = requests.post(server.url + LOGIN, headers={**basic("root@example.com", "root-password"),
                                                        "Connection": "close"}, timeout=10)
         assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+
+
+def test_behind_a_proxy_on_this_host_one_attacker_does_not_lock_everyone_out(make_app, backend):
+    """A reverse proxy on this host with MENDER_TRUSTED_PROXIES left at 0: every request comes
+    from 127.0.0.1. Keyed by that address, one attacker's failed logins locked every user out;
+    the address is the proxy's last X-Forwarded-For hop then. A client connecting directly (not
+    from this host) cannot choose its key with the header, and a trusted proxy's hop counts as before."""
+    app, clock, op = make(make_app, backend)
+    client = app.test_client()
+
+    def attempt(email, password, peer, forwarded=None):
+        headers = basic(email, password)
+        if forwarded is not None:
+            headers["X-Forwarded-For"] = forwarded
+        return client.post(LOGIN, headers=headers, environ_base={"REMOTE_ADDR": peer}).status_code
+
+    # the attacker through the local proxy (nginx appends the address it saw)
+    assert [attempt(f"guess{i}@example.com", "x" * 10, "127.0.0.1", f"10.9.9.{i}, 203.0.113.5")
+            for i in range(4)] == [401, 401, 401, 429]
+    # another client through the same proxy logs in
+    assert attempt(op.email, op.password, "127.0.0.1", "198.51.100.7") == 200
+    # a direct client's header is ignored: keyed by its own address
+    assert [attempt(f"direct{i}@example.com", "x" * 10, "192.0.2.44", f"10.8.8.{i}") for i in range(4)] == [
+        401, 401, 401, 429]
+    # garbage in the header: the peer's address
+    assert attempt("junk@example.com", "x" * 10, "127.0.0.1", "not-an-address") == 401
+
+
+def test_a_trusted_proxy_decides_the_address(make_app, backend):
+    """MENDER_TRUSTED_PROXIES=1: the proxy's hop, whatever the client put before it."""
+    app, clock, op = make(make_app, backend, MENDER_TRUSTED_PROXIES=1)
+    client = app.test_client()
+    codes = [client.post(LOGIN, headers={**basic(f"g{i}@example.com", "x" * 10),
+                                         "X-Forwarded-For": f"10.7.7.{i}, 203.0.113.9"},
+                         environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code for i in range(4)]
+    assert codes == [401, 401, 401, 429]
+    r = client.post(LOGIN, headers={**basic(op.email, op.password), "X-Forwarded-For": "198.51.100.8"},
+                    environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert r.status_code == 200
