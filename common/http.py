@@ -247,11 +247,7 @@ class Guard:
     @staticmethod
     def _refuse(environ, start_response, status: int, message: str):
         rid = request_id_for(environ.get("HTTP_X_MEN_REQUESTID", ""))
-        body = json.dumps({"error": message, "request_id": rid}).encode()
-        start_response(f"{status} {HTTPStatus(status).phrase.upper()}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                        (REQUEST_ID_HEADER, rid), ("Connection", "close")])
-        return [body]
+        return _wsgi_error(start_response, status, message, rid, [("Connection", "close")])
 
     @staticmethod
     def _internal_error(environ, start_response, exc: Exception, exc_info):
@@ -261,11 +257,17 @@ class Guard:
         else:
             log.error("unhandled exception outside the app", request_id=rid,
                       exc_info=(type(exc), exc, exc.__traceback__))
-        body = json.dumps({"error": "internal error", "request_id": rid}).encode()
-        start_response("500 INTERNAL SERVER ERROR",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                        (REQUEST_ID_HEADER, rid)], exc_info)  # with exc_info: the server re-raises if
-        return [body]                                       # the first headers already left
+        # with exc_info: the server re-raises if the first headers already left
+        return _wsgi_error(start_response, 500, "internal error", rid, [], exc_info)
+
+
+def _wsgi_error(start_response, status: int, message: str, rid: str, headers: list, exc_info=None) -> list[bytes]:
+    """The JSON error body {"error", "request_id"} written straight to a WSGI server (outside Flask)."""
+    body = json.dumps({"error": message, "request_id": rid}).encode()
+    start_response(f"{status} {HTTPStatus(status).phrase.upper()}",
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                    (REQUEST_ID_HEADER, rid), *headers], exc_info)
+    return [body]
 
 
 class _UnsendableResponse(Exception):

@@ -105,15 +105,21 @@ def test_a_chunked_body_alone_is_read(world):
     assert reply.startswith(b"HTTP/1.1 204"), reply
 
 
+async def _refused(url: str, **kwargs):
+    """The HTTP response that refused a websocket handshake (the test fails if it was accepted)."""
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(url, **kwargs)
+    return refused.value.response
+
+
 def test_a_websocket_handshake_with_a_transfer_coding_is_refused(world):
     server, _, _ = world
 
     async def scenario():
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            await websockets.connect(_ws(server.url) + "/api/devices/v1/test/echo",
-                                     additional_headers={"Transfer-Encoding": "gzip, chunked"})
-        assert refused.value.response.status_code == 501
-        assert json.loads(refused.value.response.body)["error"] == "unsupported transfer coding: only chunked"
+        response = await _refused(_ws(server.url) + "/api/devices/v1/test/echo",
+                                  additional_headers={"Transfer-Encoding": "gzip, chunked"})
+        assert response.status_code == 501
+        assert json.loads(response.body)["error"] == "unsupported transfer coding: only chunked"
 
     asyncio.run(scenario())
 
@@ -130,16 +136,13 @@ def test_websocket_echo_and_routing(world):
         async with websockets.connect(_ws(server.url) + "/api/management/v1/test/devices/dev-42/connect") as ws:
             assert await ws.recv() == "dev-42"  # path parameters reach the handler
         # internal websocket paths follow the listener rule too
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            await websockets.connect(_ws(server.url) + "/api/internal/v1/test/echo")
-        assert refused.value.response.status_code == 404
-        assert json.loads(refused.value.response.body)["error"] == "not found"
+        response = await _refused(_ws(server.url) + "/api/internal/v1/test/echo")
+        assert response.status_code == 404
+        assert json.loads(response.body)["error"] == "not found"
         async with websockets.connect(_ws(server.internal_url) + "/api/internal/v1/test/echo") as ws:
             await ws.send("inside")
             assert await ws.recv() == "inside"
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            await websockets.connect(_ws(server.url) + "/api/devices/v1/test/nowhere")
-        assert refused.value.response.status_code == 404
+        assert (await _refused(_ws(server.url) + "/api/devices/v1/test/nowhere")).status_code == 404
 
     asyncio.run(scenario())
 
@@ -148,11 +151,10 @@ def test_websocket_handler_runs_service_calls_and_denies_with_a_status(world):
     server, _, device = world
 
     async def scenario():
-        with pytest.raises(websockets.InvalidStatus) as refused:
-            await websockets.connect(_ws(server.url) + "/api/devices/v1/test/auth",
-                                     additional_headers={"Authorization": "Bearer not-a-token"})
-        assert refused.value.response.status_code == 401
-        assert set(json.loads(refused.value.response.body)) == {"error", "request_id"}
+        response = await _refused(_ws(server.url) + "/api/devices/v1/test/auth",
+                                  additional_headers={"Authorization": "Bearer not-a-token"})
+        assert response.status_code == 401
+        assert set(json.loads(response.body)) == {"error", "request_id"}
         async with websockets.connect(_ws(server.url) + "/api/devices/v1/test/auth",
                                       additional_headers={"Authorization": f"Bearer {device.token}"}) as ws:
             assert await ws.recv() == device.id
